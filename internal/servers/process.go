@@ -169,6 +169,7 @@ type process struct {
 	dir     string
 	logPath string
 	cred    *syscall.Credential
+	env     []string       // added to os.Environ()
 	deathSg syscall.Signal // sent to the child when we die
 	stopSg  syscall.Signal // sent by stop()
 
@@ -189,7 +190,7 @@ func (p *process) start() error {
 	cmd.Dir = p.dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	cmd.Env = append(os.Environ(), "LC_ALL=C", "LANG=C")
+	cmd.Env = append(append(os.Environ(), "LC_ALL=C", "LANG=C"), p.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: p.deathSg, Setpgid: true, Credential: p.cred}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -316,3 +317,45 @@ func tcpDial(addr string) error {
 
 // LogTail returns the last few kilobytes of a log file, for error messages.
 func LogTail(path string) string { return readTail(path) }
+
+// Process is a child process started by StartProcess: it gets SIGKILL when
+// its parent dies, and its output goes to a log file.
+type Process struct{ p *process }
+
+// StartProcess starts path with args, the current environment plus env, its
+// output appended to logPath, in its own process group.
+func StartProcess(name, path string, args, env []string, logPath string) (*Process, error) {
+	p := &process{name: name, path: path, args: args, env: env, logPath: logPath,
+		deathSg: syscall.SIGKILL, stopSg: syscall.SIGTERM}
+	if err := p.start(); err != nil {
+		return nil, err
+	}
+	return &Process{p: p}, nil
+}
+
+// Pid is the process id.
+func (p *Process) Pid() int { return p.p.pid() }
+
+// Stop sends SIGTERM, waits up to 10 s, then kills the process group.
+func (p *Process) Stop() { p.p.stop() }
+
+// Exited reports whether the process has ended, and its error.
+func (p *Process) Exited() (bool, error) { return p.p.exited() }
+
+// Wait waits for the process to end, at most timeout; it reports whether it ended.
+func (p *Process) Wait(timeout time.Duration) (bool, error) {
+	select {
+	case <-p.p.done:
+	case <-time.After(timeout):
+	}
+	return p.p.exited()
+}
+
+// WaitReady polls ready until it succeeds; it fails when the process exits
+// or after timeout (then stopping it), quoting the end of its log.
+func (p *Process) WaitReady(timeout time.Duration, ready func() error) error {
+	return p.p.waitReady(timeout, ready)
+}
+
+// LogPath is the file holding the process's output.
+func (p *Process) LogPath() string { return p.p.logPath }

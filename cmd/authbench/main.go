@@ -1,0 +1,444 @@
+// Command authbench is the load benchmark of the authserver (issue 3,
+// "Benchmarks"). It starts real PostgreSQL, Redis, pgbouncer and mailpit on
+// loopback (internal/servers), runs `authserver migrate` and
+// `authserver serve`, creates verified users through the HTTP API and the
+// emails, and then measures, in one run:
+//
+//   - GET /auth/session against a bare net/http handler doing one Redis GET
+//     (the floor, a separate process serving the same bytes), alternating
+//     rounds, with throughput, p50/p99 and the ratio;
+//   - POST /auth/login throughput against the ideal CPU count ÷ time of one
+//     argon2id hash (measured here with the same parameters);
+//   - a login flood over many connections, with the authserver's peak RSS.
+//
+// Everything listens on 127.0.0.1, every loop is bounded, and the run stops
+// by itself. Run it from the repository root:
+//
+//	go run ./cmd/authbench            # builds ./cmd/authserver
+//	go run ./cmd/authbench -h         # knobs
+//
+// Results are recorded in docs/benchmarks.md.
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/argon2"
+
+	"github.com/leanauth/authstack/internal/servers"
+)
+
+type argon2Params struct {
+	memoryKiB   uint
+	iterations  uint
+	parallelism uint
+}
+
+type options struct {
+	authserverBin  string
+	pgbouncer      bool
+	floorOnly      bool
+	warmup         time.Duration
+	duration       time.Duration
+	rounds         int
+	sessionConns   int
+	loginConns     int
+	loginDuration  time.Duration
+	floodConns     int
+	floodDuration  time.Duration
+	users          int
+	hashSamples    int
+	argon2         argon2Params
+	hashWait       string
+	hashConcurrent int
+	timeout        time.Duration
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "floor" {
+		if err := runFloor(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "authbench floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	flag.StringVar(&o.authserverBin, "authserver", "", "authserver binary (default: go build ./cmd/authserver)")
+	flag.BoolVar(&o.pgbouncer, "pgbouncer", true, "put pgbouncer (transaction pooling) between the authserver and PostgreSQL")
+	flag.BoolVar(&o.floorOnly, "floor-only", false, "only measure the floor and the hash time (no authserver)")
+	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured load before each measured session/floor round")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of each measured session/floor round")
+	flag.IntVar(&o.rounds, "rounds", 3, "alternating floor/session rounds (the median is reported)")
+	flag.IntVar(&o.sessionConns, "session-conns", 64, "connections for the session and floor loads")
+	flag.IntVar(&o.loginConns, "login-conns", 2*runtime.NumCPU(), "connections for the login throughput load")
+	flag.DurationVar(&o.loginDuration, "login-duration", 15*time.Second, "length of the login throughput load")
+	flag.IntVar(&o.floodConns, "flood-conns", 500, "connections for the login flood")
+	flag.DurationVar(&o.floodDuration, "flood-duration", 15*time.Second, "length of the login flood")
+	flag.IntVar(&o.users, "users", 8, "verified users to create (logins rotate over them)")
+	flag.IntVar(&o.hashSamples, "hash-samples", 20, "sequential hashes timed for the time of one hash")
+	flag.UintVar(&o.argon2.memoryKiB, "argon2-memory-kib", 19456, "argon2id memory (passed to the authserver too)")
+	flag.UintVar(&o.argon2.iterations, "argon2-iterations", 2, "argon2id iterations")
+	flag.UintVar(&o.argon2.parallelism, "argon2-parallelism", 1, "argon2id parallelism")
+	flag.StringVar(&o.hashWait, "hash-wait", "", "AUTH_HASH_WAIT_TIMEOUT for the authserver (default: its own)")
+	flag.IntVar(&o.hashConcurrent, "hash-concurrency", 0, "AUTH_HASH_CONCURRENCY for the authserver (default: its own, CPU count)")
+	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
+	flag.Parse()
+
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "authbench:", err)
+		os.Exit(1)
+	}
+}
+
+// hashTime times sequential argon2id(HMAC-SHA256(pepper, password)) hashes,
+// as the authserver computes them, and returns the median.
+func hashTime(p argon2Params, n int) time.Duration {
+	pepper := make([]byte, 32)
+	salt := make([]byte, 16)
+	rand.Read(pepper)
+	one := func() time.Duration {
+		rand.Read(salt)
+		t0 := time.Now()
+		mac := hmac.New(sha256.New, pepper)
+		mac.Write([]byte("correct horse battery staple"))
+		argon2.IDKey(mac.Sum(nil), salt, uint32(p.iterations), uint32(p.memoryKiB), uint8(p.parallelism), 32)
+		return time.Since(t0)
+	}
+	one() // warm up
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		ds[i] = one()
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[len(ds)/2]
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+type report struct {
+	lines []string
+}
+
+func (r *report) add(format string, args ...any) {
+	line := fmt.Sprintf(format, args...)
+	r.lines = append(r.lines, line)
+	fmt.Println(line)
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "MET"
+	}
+	return "NOT MET"
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func run(ctx context.Context, o options) error {
+	rep := &report{}
+	rep.add("authbench %s: %d CPUs (%s), GOMAXPROCS %d, load average before: %s",
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), loadavg())
+
+	slog.Info("timing one argon2id hash", "m", o.argon2.memoryKiB, "t", o.argon2.iterations, "p", o.argon2.parallelism)
+	ht := hashTime(o.argon2, o.hashSamples)
+	ideal := float64(runtime.NumCPU()) / ht.Seconds()
+	rep.add("one argon2id hash (m=%d KiB, t=%d, p=%d): median %s of %d → ideal login rate = %d CPUs ÷ %s = %.1f/s; target ≥ 90%% = %.1f/s",
+		o.argon2.memoryKiB, o.argon2.iterations, o.argon2.parallelism, ht.Round(time.Microsecond), o.hashSamples,
+		runtime.NumCPU(), ht.Round(time.Microsecond), ideal, 0.9*ideal)
+
+	if o.floorOnly {
+		return runFloorOnly(ctx, o, rep)
+	}
+
+	tmp, err := os.MkdirTemp("", "authbench-bin-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if o.authserverBin == "" {
+		slog.Info("building ./cmd/authserver")
+		if o.authserverBin, err = buildAuthserver(ctx, tmp); err != nil {
+			return err
+		}
+	}
+	var extra []string
+	if o.hashWait != "" {
+		extra = append(extra, "AUTH_HASH_WAIT_TIMEOUT="+o.hashWait)
+	}
+	if o.hashConcurrent > 0 {
+		extra = append(extra, fmt.Sprintf("AUTH_HASH_CONCURRENCY=%d", o.hashConcurrent))
+	}
+	st, err := startStack(ctx, stackOptions{authserverBin: o.authserverBin, pgbouncer: o.pgbouncer, argon2: o.argon2, extraEnv: extra})
+	if err != nil {
+		return err
+	}
+	defer st.close()
+	authPid := st.auth.Pid()
+	rss0, _ := statusKiB(authPid, "VmRSS")
+	rep.add("stack: authserver pid %d (RSS at start %.1f MiB), PostgreSQL 127.0.0.1, Redis, mailpit, pgbouncer=%v",
+		authPid, mib(rss0), o.pgbouncer)
+
+	slog.Info("creating verified users through signup, email and verify", "users", o.users)
+	users, err := st.createUsers(ctx, o.users)
+	if err != nil {
+		return err
+	}
+
+	// Sessions for the session load: one per connection, by concurrent logins.
+	slog.Info("logging in to create sessions", "sessions", o.sessionConns)
+	tokens := make([]string, o.sessionConns)
+	{
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		sem := make(chan struct{}, 2*runtime.NumCPU())
+		for i := range tokens {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(i int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				var tok string
+				var err error
+				for try := 0; try < 5; try++ { // 503 when no hash slot is free in time
+					if tok, err = st.login(users[i%len(users)]); err == nil {
+						break
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				tokens[i] = tok
+			}(i)
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return fmt.Errorf("creating sessions: %w", firstErr)
+		}
+	}
+	body, err := st.sessionBody(tokens[0])
+	if err != nil {
+		return err
+	}
+	if err := seedFloor(ctx, st.redis.URL(), tokens, body); err != nil {
+		return err
+	}
+
+	// --- session vs floor -----------------------------------------------------
+	var floorRPS, sessRPS, ratios []float64
+	var floorRes, sessRes []loadResult
+	var sessMem phaseMem
+	resetPeakRSS(authPid)
+	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
+		f := measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
+			request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
+		w := watchRSS(authPid)
+		s := measure(ctx, o, loadSpec{name: "GET /auth/session", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
+			request: func(c int) []byte { return getRequest("/auth/session", tokens[c%len(tokens)]) }})
+		m := w.finish()
+		if m.PeakKiB > sessMem.PeakKiB {
+			sessMem.PeakKiB = m.PeakKiB
+		}
+		if m.SampledKiB > sessMem.SampledKiB {
+			sessMem.SampledKiB = m.SampledKiB
+		}
+		sessMem.Cores = m.Cores
+		floorRes, sessRes = append(floorRes, f), append(sessRes, s)
+		floorRPS, sessRPS = append(floorRPS, f.RPS()), append(sessRPS, s.RPS())
+		if f.RPS() > 0 {
+			ratios = append(ratios, s.RPS()/f.RPS())
+		}
+		rep.add("round %d: %s", round+1, f)
+		rep.add("round %d: %s  (authserver %.2f cores)", round+1, s, m.Cores)
+	}
+	ratio := median(ratios)
+	rep.add("SESSION: floor median %.0f req/s, /auth/session median %.0f req/s, ratio %.2f (target ≥ 0.80: %s); p50/p99 session %s/%s vs floor %s/%s; authserver peak RSS %.1f MiB",
+		median(floorRPS), median(sessRPS), ratio, verdict(ratio >= 0.8),
+		medDur(sessRes, true), medDur(sessRes, false), medDur(floorRes, true), medDur(floorRes, false), mib(sessMem.PeakKiB))
+
+	// --- login throughput -----------------------------------------------------
+	loginReq := func(c int) []byte {
+		u := users[c%len(users)]
+		b, _ := json.Marshal(map[string]string{"email": u.email, "password": u.password})
+		return postJSON("/auth/login", string(b))
+	}
+	resetPeakRSS(authPid)
+	w := watchRSS(authPid)
+	lr := runLoad(ctx, loadSpec{name: "POST /auth/login", addr: st.authAddr, conns: o.loginConns, dur: o.loginDuration, okStatus: 200, request: loginReq})
+	lm := w.finish()
+	rep.add("%s  (authserver %.2f cores)", lr, lm.Cores)
+	rep.add("LOGIN: %.1f logins/s = %.0f%% of ideal %.1f/s (target ≥ 90%%: %s); p50 %s p99 %s; authserver peak RSS %.1f MiB",
+		lr.RPS(), 100*lr.RPS()/ideal, ideal, verdict(lr.RPS() >= 0.9*ideal), lr.P50.Round(time.Millisecond), lr.P99.Round(time.Millisecond), mib(lm.PeakKiB))
+
+	// --- login flood -------------------------------------------------------------
+	resetPeakRSS(authPid)
+	w = watchRSS(authPid)
+	fr := runLoad(ctx, loadSpec{name: "login flood", addr: st.authAddr, conns: o.floodConns, dur: o.floodDuration, okStatus: 200, request: loginReq})
+	fm := w.finish()
+	rep.add("%s  (authserver %.2f cores)", fr, fm.Cores)
+	if len(fr.ErrorMsg) > 0 {
+		rep.add("flood transport errors: %v", fr.ErrorMsg)
+	}
+	peak := fm.PeakKiB
+	if fm.SampledKiB > peak {
+		peak = fm.SampledKiB
+	}
+	rep.add("FLOOD: %d connections, %.1f logins/s ok, statuses %v; authserver peak RSS %.1f MiB (sampled max %.1f MiB) (target < 128 MiB: %s)",
+		o.floodConns, fr.RPS(), fr.Statuses, mib(peak), mib(fm.SampledKiB), verdict(mib(peak) < 128))
+
+	// The authserver must still be alive and serving.
+	if ex, err := st.auth.Exited(); ex {
+		return fmt.Errorf("authserver exited during the run (%v); log:\n%s", err, servers.LogTail(st.auth.LogPath()))
+	}
+	rep.add("load average after: %s", loadavg())
+	return nil
+}
+
+func medDur(rs []loadResult, p50 bool) time.Duration {
+	var xs []float64
+	for _, r := range rs {
+		if p50 {
+			xs = append(xs, float64(r.P50))
+		} else {
+			xs = append(xs, float64(r.P99))
+		}
+	}
+	return time.Duration(median(xs)).Round(time.Microsecond)
+}
+
+// measure runs an unmeasured warm-up and then the measured load.
+func measure(ctx context.Context, o options, s loadSpec) loadResult {
+	if o.warmup > 0 {
+		w := s
+		w.dur = o.warmup
+		runLoad(ctx, w)
+	}
+	s.dur = o.duration
+	return runLoad(ctx, s)
+}
+
+// seedFloor stores body under each token's floor key.
+func seedFloor(ctx context.Context, redisURL string, tokens []string, body []byte) error {
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		return err
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	for _, t := range tokens {
+		if err := rdb.Set(ctx, floorKeyPrefix+t, body, time.Hour).Err(); err != nil {
+			return fmt.Errorf("seeding the floor keys: %w", err)
+		}
+	}
+	return nil
+}
+
+// runFloorOnly measures the floor alone (no authserver needed).
+func runFloorOnly(ctx context.Context, o options, rep *report) error {
+	rd, err := servers.StartRedis(servers.DefaultRedisConf(servers.RandomSecret(16)))
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+	port, err := servers.FreePort()
+	if err != nil {
+		return err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "authbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	fl, err := servers.StartProcess("floor", self, []string{"floor", "-addr", addr, "-redis", rd.URL()}, nil, dir+"/floor.log")
+	if err != nil {
+		return err
+	}
+	defer fl.Stop()
+	if err := fl.WaitReady(20*time.Second, func() error { return tcpOK(addr) }); err != nil {
+		return err
+	}
+	tokens := make([]string, o.sessionConns)
+	for i := range tokens {
+		tokens[i] = servers.RandomSecret(32)
+	}
+	body := []byte(`{"user":{"id":"0190f5a4-3b1c-7d2e-8f00-112233445566","email":"bench0@example.test","email_verified":true},"session":{"id":"0190f5a4-3b1c-7d2e-8f00-665544332211","created_at":"2026-11-28T10:00:00Z","expires_at":"2026-12-05T10:00:00Z"}}`)
+	if err := seedFloor(ctx, rd.URL(), tokens, body); err != nil {
+		return err
+	}
+	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
+		w := watchRSS(fl.Pid())
+		f := measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: addr, conns: o.sessionConns, okStatus: 200,
+			request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
+		m := w.finish()
+		rep.add("round %d: %s  (floor process %.2f cores, RSS %.1f MiB)", round+1, f, m.Cores, mib(m.PeakKiB))
+	}
+	rep.add("load average after: %s", loadavg())
+	return nil
+}
+
+func tcpOK(addr string) error {
+	c, err := (&netDialer).Dial("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}

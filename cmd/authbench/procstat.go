@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// statusKiB reads a "Vm...:  N kB" field of /proc/<pid>/status.
+func statusKiB(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
+}
+
+// resetPeakRSS makes VmHWM start again from the current RSS (Linux
+// clear_refs "5"); it reports whether that worked.
+func resetPeakRSS(pid int) bool {
+	return os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0) == nil
+}
+
+// cpuSeconds is the user+system CPU time used by pid so far.
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the ")" closing the command name; utime and stime are
+	// fields 14 and 15 of the whole line.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// rssWatch samples VmRSS of pid while a phase runs and keeps its maximum, as
+// a cross-check of VmHWM.
+type rssWatch struct {
+	pid   int
+	stop  chan struct{}
+	done  sync.WaitGroup
+	maxKB int64
+	cpu0  float64
+	t0    time.Time
+}
+
+func watchRSS(pid int) *rssWatch {
+	w := &rssWatch{pid: pid, stop: make(chan struct{}), cpu0: cpuSeconds(pid), t0: time.Now()}
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v, err := statusKiB(pid, "VmRSS"); err == nil && v > w.maxKB {
+				w.maxKB = v
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+// phaseMem is what a phase cost the measured process.
+type phaseMem struct {
+	PeakKiB    int64   // VmHWM since the reset (or since start when reset failed)
+	SampledKiB int64   // max of VmRSS sampled every 20 ms
+	Cores      float64 // average CPU cores used during the phase
+}
+
+func (w *rssWatch) finish() phaseMem {
+	close(w.stop)
+	w.done.Wait()
+	hwm, _ := statusKiB(w.pid, "VmHWM")
+	el := time.Since(w.t0).Seconds()
+	return phaseMem{PeakKiB: hwm, SampledKiB: w.maxKB, Cores: (cpuSeconds(w.pid) - w.cpu0) / el}
+}
+
+func mib(kib int64) float64 { return float64(kib) / 1024 }
