@@ -1,0 +1,371 @@
+// Package app wires the authserver together and implements its
+// subcommands: serve (default), migrate, healthcheck and version.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leanauth/authstack/authserver/audit"
+	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/housekeeping"
+	"github.com/leanauth/authstack/authserver/httpapi"
+	"github.com/leanauth/authstack/authserver/mail"
+	"github.com/leanauth/authstack/authserver/metrics"
+	"github.com/leanauth/authstack/authserver/password"
+	"github.com/leanauth/authstack/authserver/ratelimit"
+	"github.com/leanauth/authstack/authserver/service"
+	"github.com/leanauth/authstack/authserver/session"
+	"github.com/leanauth/authstack/authserver/store"
+)
+
+// Version is set at build time with
+// -ldflags "-X github.com/leanauth/authstack/authserver/app.Version=v1.2.3".
+var Version = ""
+
+// VersionString is Version, or the module version / VCS revision of the build.
+func VersionString() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				return "dev-" + s.Value[:12]
+			}
+		}
+	}
+	return "dev"
+}
+
+const usage = `usage: authserver [serve|migrate|healthcheck|version]
+
+  serve        run the HTTP API (default)
+  migrate      apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL)
+  healthcheck  exit 0 when http://127.0.0.1:$PORT/health answers 200
+  version      print the version
+
+Configuration is read from the environment; see docs/authserver.md.
+`
+
+// Main runs the command named by args (without the program name) and
+// returns the process exit code.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd = args[0]
+	}
+	if len(args) > 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch cmd {
+	case "serve":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := Serve(ctx, os.LookupEnv, stderr, nil); err != nil {
+			fmt.Fprintln(stderr, "authserver:", err)
+			return 1
+		}
+		return 0
+	case "migrate":
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		defer stop()
+		if err := MigrateCommand(ctx, os.LookupEnv, stderr); err != nil {
+			fmt.Fprintln(stderr, "authserver migrate:", err)
+			return 1
+		}
+		return 0
+	case "healthcheck":
+		if err := Healthcheck(os.LookupEnv); err != nil {
+			fmt.Fprintln(stderr, "authserver healthcheck:", err)
+			return 1
+		}
+		return 0
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, VersionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "authserver: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+}
+
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// MigrateCommand applies the migrations; it needs only DATABASE_URL or
+// DATABASE_DIRECT_URL (and their _FILE variants).
+func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) error {
+	direct, err := config.LoadDatabase(get, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	log := newLogger(logOut, slog.LevelInfo)
+	applied, err := migrateWithRetry(ctx, direct, log)
+	if err != nil {
+		return err
+	}
+	log.Info("migrations done", "applied", applied, "schema_version", store.LatestVersion())
+	return nil
+}
+
+// migrateWithRetry retries while the database is not reachable yet (a pod
+// may start before its database), for up to a minute.
+func migrateWithRetry(ctx context.Context, url string, log *slog.Logger) ([]int, error) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		applied, err := store.Migrate(ctx, url)
+		if err == nil {
+			return applied, nil
+		}
+		var ce interface{ SQLState() string }
+		if errors.As(err, &ce) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("database not reachable yet, retrying migrations", "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// Healthcheck asks the local /health endpoint.
+func Healthcheck(get config.Getenv) error {
+	port := 3000
+	if v, ok := get("PORT"); ok && v != "" {
+		p, err := strconv.Atoi(v)
+		if err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("PORT: must be a port number, got %q", v)
+		}
+		port = p
+	}
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/health")
+	if err != nil {
+		return fmt.Errorf("GET /health: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /health: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// NewRedis builds a client from a redis:// or rediss:// URL. A password
+// given as ?password= (as in the deployment guide) is accepted too.
+func NewRedis(rawURL string) (*redis.Client, error) {
+	if u, err := url.Parse(rawURL); err == nil {
+		q := u.Query()
+		if pw := q.Get("password"); pw != "" {
+			user := ""
+			if u.User != nil {
+				user = u.User.Username()
+			}
+			u.User = url.UserPassword(user, pw)
+			q.Del("password")
+			u.RawQuery = q.Encode()
+			rawURL = u.String()
+		}
+	}
+	opt, err := redis.ParseURL(rawURL)
+	if err != nil {
+		return nil, errors.New("REDIS_URL: not a valid redis:// or rediss:// URL")
+	}
+	opt.DialTimeout = 2 * time.Second
+	opt.ReadTimeout = time.Second
+	opt.WriteTimeout = time.Second
+	opt.MaxRetries = 1
+	opt.PoolTimeout = 2 * time.Second
+	return redis.NewClient(opt), nil
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit sized for the
+// hashing slots (each argon2 hash allocates MemoryKiB), unless GOMEMLIMIT
+// is set: garbage from finished hashes is collected before RSS grows.
+func setMemoryLimit(c *config.Config, log *slog.Logger) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		return
+	}
+	limit := int64(c.HashConcurrency)*int64(c.Argon2.MemoryKiB)*1024 + 48<<20
+	if limit < 64<<20 {
+		limit = 64 << 20
+	}
+	debug.SetMemoryLimit(limit)
+	log.Debug("memory limit set", "bytes", limit)
+}
+
+// Hooks let tests observe a running server.
+type Hooks struct {
+	// Started is called with the API and metrics addresses once listening.
+	Started func(apiAddr, metricsAddr string)
+}
+
+// Serve runs the server until ctx ends, then shuts down gracefully: /ready
+// fails, in-flight requests drain, then the background workers stop.
+func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hooks) error {
+	cfg, err := config.Load(get, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	log := newLogger(logOut, cfg.LogLevel)
+	slog.SetDefault(log)
+	setMemoryLimit(cfg, log)
+
+	if v, _ := get("AUTH_AUTO_MIGRATE"); v == "true" || v == "1" {
+		if _, err := migrateWithRetry(ctx, cfg.DatabaseDirectURL, log); err != nil {
+			return fmt.Errorf("migrating at start: %w", err)
+		}
+	}
+
+	st, err := store.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	rdb, err := NewRedis(cfg.RedisURL)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashWait)
+	if err != nil {
+		return err
+	}
+	sessions := session.NewManager(st.Pool, rdb, session.Options{TTL: cfg.SessionTTL, TouchEvery: cfg.SessionTouchEvery, Logger: log})
+	m := metrics.New(func() float64 { return float64(sessions.Active()) }, func() float64 { return float64(hasher.InFlight()) })
+	sender, err := mail.NewSMTPSender(cfg.SMTP)
+	if err != nil {
+		return err
+	}
+	worker := mail.NewWorker(st.Pool, sender, mail.WorkerOptions{
+		Poll: cfg.MailPollInterval, RetryBase: cfg.MailRetryBase, RetryMax: cfg.MailRetryMax, MaxAge: cfg.MailMaxAge,
+		Logger: log, Events: m,
+	})
+	svc := service.New(service.Deps{
+		Store: st, Hasher: hasher, Sessions: sessions, Limiter: ratelimit.New(rdb, cfg.RateLimits),
+		Audit: audit.NewRecorder(m), Mailer: worker, Emails: m, Config: cfg, Logger: log,
+	})
+	want := store.LatestVersion()
+	api := httpapi.New(httpapi.Options{
+		Service: svc, Metrics: m, Config: cfg, Version: VersionString(), Logger: log,
+		Ready: func(ctx context.Context) []httpapi.Check {
+			return readiness(ctx, st, rdb, want)
+		},
+	})
+
+	apiLn, err := net.Listen("tcp", net.JoinHostPort(strings.Trim(cfg.Host, "[]"), strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listening on PORT %d: %w", cfg.Port, err)
+	}
+	apiSrv := &http.Server{
+		Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	var metricsSrv *http.Server
+	metricsAddr := ""
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			apiLn.Close()
+			return fmt.Errorf("listening on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
+		}
+		metricsAddr = mln.Addr().String()
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server", "error", err.Error())
+			}
+		}()
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{}, 3)
+	go func() { worker.Run(bg); done <- struct{}{} }()
+	go func() { sessions.Run(bg); done <- struct{}{} }()
+	sweeper := housekeeping.New(st.Pool, housekeeping.Options{Interval: cfg.SweepInterval, Batch: cfg.SweepBatch, AuditRetention: cfg.AuditRetention, Logger: log})
+	go func() { sweeper.Run(bg); done <- struct{}{} }()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- apiSrv.Serve(apiLn) }()
+	log.Info("authserver started", "version", VersionString(), "addr", apiLn.Addr().String(), "metrics_addr", metricsAddr,
+		"argon2_memory_kib", cfg.Argon2.MemoryKiB, "argon2_iterations", cfg.Argon2.Iterations, "argon2_parallelism", cfg.Argon2.Parallelism,
+		"hash_concurrency", cfg.HashConcurrency, "peppers", len(cfg.Peppers), "schema_version_expected", want)
+	if hooks != nil && hooks.Started != nil {
+		hooks.Started(apiLn.Addr().String(), metricsAddr)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining requests")
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serving HTTP: %w", err)
+	}
+	api.SetDraining()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := apiSrv.Shutdown(sctx); err != nil {
+		log.Warn("HTTP shutdown", "error", err.Error())
+	}
+	// Requests are done: stop the outbox worker (it finishes the message
+	// in hand), the session flusher (writes pending last_seen_at) and the sweeper.
+	stopBG()
+	for i := 0; i < 3; i++ {
+		select {
+		case <-done:
+		case <-sctx.Done():
+			i = 3
+		}
+	}
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
+	}
+	log.Info("authserver stopped")
+	return runErr
+}
+
+func readiness(ctx context.Context, st *store.Store, rdb *redis.Client, want int) []httpapi.Check {
+	checks := []httpapi.Check{{Name: "postgres"}, {Name: "redis"}, {Name: "schema"}}
+	if err := st.Ping(ctx); err != nil {
+		checks[0].Err = errors.New("unreachable")
+		checks[2].Err = errors.New("unknown (postgres unreachable)")
+	} else if v, err := st.SchemaVersion(ctx); err != nil {
+		checks[2].Err = errors.New("cannot read schema version")
+	} else if v < want {
+		checks[2].Err = fmt.Errorf("schema version %d, need %d: run authserver migrate", v, want)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		checks[1].Err = errors.New("unreachable")
+	}
+	return checks
+}

@@ -1,0 +1,51 @@
+// Package audit names the audit events and records them: a row in
+// audit_logs (in the caller's transaction) and auth_events_total{kind}.
+package audit
+
+import (
+	"context"
+
+	"github.com/leanauth/authstack/authserver/store"
+)
+
+// Kinds of audit events.
+const (
+	Signup                 = "SIGNUP"
+	VerifySent             = "VERIFY_SENT"
+	EmailVerified          = "EMAIL_VERIFIED"
+	LoginSuccess           = "LOGIN_SUCCESS"
+	LoginFail              = "LOGIN_FAIL"
+	Lockout                = "LOCKOUT"
+	Logout                 = "LOGOUT"
+	PasswordResetRequested = "PASSWORD_RESET_REQUESTED"
+	PasswordReset          = "PASSWORD_RESET"
+	PasswordChanged        = "PASSWORD_CHANGED"
+	SessionRevoked         = "SESSION_REVOKED"
+)
+
+// Counter counts events for metrics.
+type Counter interface{ AuthEvent(kind string) }
+
+// Recorder writes audit rows.
+type Recorder struct {
+	counter Counter
+}
+
+// NewRecorder returns a Recorder counting into c (may be nil).
+func NewRecorder(c Counter) *Recorder { return &Recorder{counter: c} }
+
+// Client describes who made the request.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// Record inserts one audit row with q (a transaction or the pool). The
+// metric is counted only once the row is written.
+func (r *Recorder) Record(ctx context.Context, q store.DBTX, kind, userID string, c Client, details map[string]any) error {
+	err := store.InsertAudit(ctx, q, store.AuditEntry{UserID: userID, Kind: kind, IP: c.IP, UserAgent: c.UserAgent, Details: details})
+	if err == nil && r.counter != nil {
+		r.counter.AuthEvent(kind)
+	}
+	return err
+}

@@ -1,0 +1,269 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/session"
+)
+
+// decode reads and decodes the body of r into dst, writing the 4xx itself.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, dst validated) bool {
+	body, derr := readBody(w, r, s.cfg.MaxBodyBytes)
+	if derr == nil {
+		derr = DecodeBody(r.Header.Get("Content-Type"), body, dst)
+	}
+	if derr != nil {
+		writeError(w, derr.Status, derr.Code, derr.Message, 0)
+		return false
+	}
+	return true
+}
+
+var acceptedBody = []byte(`{"status":"verification_sent"}` + "\n")
+var acceptedEmailBody = []byte(`{"status":"accepted"}` + "\n")
+
+func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
+	var req credentialsRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.svc.Signup(r.Context(), s.client(r), req.Email, req.Password); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSONBytes(w, http.StatusAccepted, acceptedBody)
+}
+
+func (s *Server) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	var req tokenRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.svc.VerifyEmail(r.Context(), s.client(r), req.Token); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSONBytes(w, http.StatusOK, []byte(`{"status":"email_verified"}`+"\n"))
+}
+
+func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) {
+	var req emailRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.svc.ResendVerification(r.Context(), s.client(r), req.Email); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSONBytes(w, http.StatusAccepted, acceptedEmailBody)
+}
+
+func appendUser(b []byte, cur session.Info) []byte {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, cur.UserID)
+	b = append(b, `,"email":`...)
+	b = appendJSONString(b, cur.Email)
+	b = append(b, `,"email_verified":`...)
+	b = strconv.AppendBool(b, cur.EmailVerified)
+	return append(b, '}')
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req credentialsRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	res, err := s.svc.Login(r.Context(), s.client(r), req.Email, req.Password)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: s.cfg.CookieName, Value: res.Token, Path: "/", Expires: res.Session.ExpiresAt,
+		MaxAge: int(time.Until(res.Session.ExpiresAt) / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode,
+	})
+	b := make([]byte, 0, 256)
+	b = append(b, `{"token":`...)
+	b = appendJSONString(b, res.Token)
+	b = append(b, `,"expires_at":`...)
+	b = appendTime(b, res.Session.ExpiresAt)
+	b = append(b, `,"user":`...)
+	b = appendUser(b, res.Session)
+	b = append(b, "}\n"...)
+	writeJSONBytes(w, http.StatusOK, b)
+}
+
+func (s *Server) getSession(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	b := make([]byte, 0, 256)
+	b = append(b, `{"user":`...)
+	b = appendUser(b, cur)
+	b = append(b, `,"session":{"id":`...)
+	b = appendJSONString(b, cur.ID)
+	b = append(b, `,"created_at":`...)
+	b = appendTime(b, cur.CreatedAt)
+	b = append(b, `,"expires_at":`...)
+	b = appendTime(b, cur.ExpiresAt)
+	b = append(b, "}}\n"...)
+	writeJSONBytes(w, http.StatusOK, b)
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode})
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	if err := s.svc.Logout(r.Context(), s.client(r), cur); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.clearCookie(w)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) logoutAll(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	if err := s.svc.LogoutAll(r.Context(), s.client(r), cur); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.clearCookie(w)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+}
+
+func (s *Server) listSessions(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	ss, err := s.svc.ListSessions(r.Context(), cur)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Sessions []sessionJSON `json:"sessions"`
+	}{Sessions: make([]sessionJSON, 0, len(ss))}
+	for _, x := range ss {
+		out.Sessions = append(out.Sessions, sessionJSON{
+			ID: x.ID, CreatedAt: x.CreatedAt.UTC().Truncate(time.Second), ExpiresAt: x.ExpiresAt.UTC().Truncate(time.Second),
+			LastSeenAt: x.LastSeenAt.UTC().Truncate(time.Second), IP: x.IP, UserAgent: x.UserAgent, Current: x.ID == cur.ID,
+		})
+	}
+	b, _ := json.Marshal(out)
+	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
+}
+
+func (s *Server) revokeSession(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	if err := s.svc.RevokeSession(r.Context(), s.client(r), cur, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) {
+	var req emailRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.svc.ForgotPassword(r.Context(), s.client(r), req.Email); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSONBytes(w, http.StatusAccepted, acceptedEmailBody)
+}
+
+func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) {
+	var req resetRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.svc.ResetPassword(r.Context(), s.client(r), req.Token, req.Password); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	var req changeRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if err := s.svc.ChangePassword(r.Context(), s.client(r), cur, req.CurrentPassword, req.NewPassword); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	h := w.Header()
+	h["X-Auth-User-Id"] = []string{cur.UserID}
+	h["X-Auth-Email"] = []string{cur.Email}
+	h["X-Auth-Session-Id"] = []string{cur.ID}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) {
+	b := make([]byte, 0, 96)
+	b = append(b, `{"status":"ok","uptime":`...)
+	b = strconv.AppendFloat(b, time.Since(s.started).Seconds(), 'f', 3, 64)
+	b = append(b, `,"version":`...)
+	b = appendJSONString(b, s.version)
+	b = append(b, "}\n"...)
+	writeJSONBytes(w, http.StatusOK, b)
+}
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{}
+	var failed []string
+	if s.draining.Load() {
+		failed = append(failed, "shutting down")
+	}
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		for _, c := range s.ready(ctx) {
+			if c.Err != nil {
+				checks[c.Name] = c.Err.Error()
+				failed = append(failed, c.Name)
+			} else {
+				checks[c.Name] = "ok"
+			}
+		}
+		cancel()
+	}
+	if len(failed) == 0 {
+		b, _ := json.Marshal(map[string]any{"status": "ready", "checks": checks})
+		writeJSONBytes(w, http.StatusOK, append(b, '\n'))
+		return
+	}
+	msg := "not ready: "
+	for i, f := range failed {
+		if i > 0 {
+			msg += ", "
+		}
+		msg += f
+	}
+	b, _ := json.Marshal(map[string]any{
+		"status": "not_ready", "checks": checks,
+		"error": map[string]string{"code": "not_ready", "message": msg},
+	})
+	w.Header().Set("Retry-After", "5")
+	writeJSONBytes(w, http.StatusServiceUnavailable, append(b, '\n'))
+}
+
+func (s *Server) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(OpenAPI)
+}

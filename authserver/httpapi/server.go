@@ -1,0 +1,364 @@
+// Package httpapi is the HTTP face of the authserver: routes on a
+// net/http ServeMux with method patterns, thin handlers over the service,
+// JSON errors, metrics by route pattern, CSRF protection for cookie
+// sessions, and the OpenAPI document of the contract.
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/metrics"
+	"github.com/leanauth/authstack/authserver/service"
+	"github.com/leanauth/authstack/authserver/session"
+)
+
+// OpenAPI is the OpenAPI 3 document of the API, served at /openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// Check is one readiness check result; Err nil means ready.
+type Check struct {
+	Name string
+	Err  error
+}
+
+// Options configure the server.
+type Options struct {
+	Service *service.Service
+	Metrics *metrics.Metrics // may be nil
+	Config  *config.Config
+	Ready   func(ctx context.Context) []Check
+	Version string
+	Logger  *slog.Logger
+}
+
+// Route is one served method and pattern.
+type Route struct {
+	Method  string
+	Pattern string
+}
+
+// Server routes and serves the API.
+type Server struct {
+	svc      *service.Service
+	metrics  *metrics.Metrics
+	cfg      *config.Config
+	ready    func(ctx context.Context) []Check
+	version  string
+	log      *slog.Logger
+	mux      *http.ServeMux
+	routes   []Route
+	started  time.Time
+	draining atomic.Bool
+	cop      *http.CrossOriginProtection
+}
+
+// New builds the server and its routes.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{svc: o.Service, metrics: o.Metrics, cfg: o.Config, ready: o.Ready, version: o.Version,
+		log: o.Logger, mux: http.NewServeMux(), started: time.Now(), cop: http.NewCrossOriginProtection()}
+	if o.Config.FrontendURL != nil {
+		_ = s.cop.AddTrustedOrigin(o.Config.PublicOrigin())
+	}
+	for _, origin := range o.Config.TrustedOrigins {
+		_ = s.cop.AddTrustedOrigin(origin)
+	}
+	s.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, "csrf_rejected", "cross-origin request with a session cookie refused", 0)
+	}))
+
+	s.handle("POST", "/auth/signup", s.signup)
+	s.handle("POST", "/auth/verify-email", s.verifyEmail)
+	s.handle("POST", "/auth/resend-verification", s.resendVerification)
+	s.handle("POST", "/auth/login", s.login)
+	s.handle("GET", "/auth/session", s.authed(s.getSession))
+	s.handle("POST", "/auth/logout", s.authed(s.logout))
+	s.handle("POST", "/auth/logout-all", s.authed(s.logoutAll))
+	s.handle("GET", "/auth/sessions", s.authed(s.listSessions))
+	s.handle("DELETE", "/auth/sessions/{id}", s.authed(s.revokeSession))
+	s.handle("POST", "/auth/password/forgot", s.forgotPassword)
+	s.handle("POST", "/auth/password/reset", s.resetPassword)
+	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
+	s.handle("GET", "/auth/check", s.authed(s.check))
+	s.handle("GET", "/health", s.health)
+	s.handle("GET", "/ready", s.readiness)
+	s.handle("GET", "/openapi.yaml", s.openapi)
+
+	notFound := s.instrument("ANY", "unmatched", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint", 0)
+	})
+	s.mux.Handle("/", notFound)
+	return s
+}
+
+// Routes lists the served routes.
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Handler is the root handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// SetDraining makes /ready fail so load balancers stop sending traffic
+// while in-flight requests finish.
+func (s *Server) SetDraining() { s.draining.Store(true) }
+
+func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
+	s.routes = append(s.routes, Route{Method: method, Pattern: pattern})
+	s.mux.Handle(method+" "+pattern, s.instrument(method, pattern, h))
+	// Same path, other method: a JSON 405 instead of the mux's plain text.
+	allow := method
+	if method == "GET" {
+		allow = "GET, HEAD"
+	}
+	s.mux.Handle(pattern, s.instrument("ANY", pattern, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed here", 0)
+	}))
+}
+
+// statusWriter remembers the status code.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument adds metrics by route pattern, panic recovery and the headers
+// every response carries.
+func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Handler {
+	var rm *metrics.RouteMetrics
+	if s.metrics != nil {
+		rm = s.metrics.Route(method, pattern)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		hdr := w.Header()
+		hdr["Cache-Control"] = noStore
+		hdr["X-Content-Type-Options"] = nosniff
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("handler panic", "route", pattern, "panic", p)
+				if sw.status == 0 {
+					writeError(sw, http.StatusInternalServerError, "internal", "internal error", 0)
+				}
+			}
+			if rm != nil {
+				status := sw.status
+				if status == 0 {
+					status = http.StatusOK
+				}
+				m := method
+				if m == "ANY" {
+					m = standardMethod(r.Method)
+				}
+				if m == method {
+					rm.Observe(status, time.Since(start).Seconds())
+				} else {
+					s.metrics.Route(m, pattern).Observe(status, time.Since(start).Seconds())
+				}
+			}
+		}()
+		h(sw, r)
+	})
+}
+
+var (
+	noStore = []string{"no-store"}
+	nosniff = []string{"nosniff"}
+	jsonCT  = []string{"application/json"}
+)
+
+// client extracts the caller's IP (honouring X-Forwarded-For only from
+// trusted proxies) and user agent.
+func (s *Server) client(r *http.Request) service.Client {
+	return service.Client{IP: ClientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()}
+}
+
+// ClientIP returns the address of the client: the peer, or, when the peer
+// is a trusted proxy, the right-most X-Forwarded-For entry that is not one.
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	var peer netip.Addr
+	if err == nil {
+		peer = ap.Addr().Unmap()
+	} else if a, err := netip.ParseAddr(r.RemoteAddr); err == nil {
+		peer = a.Unmap()
+	} else {
+		return r.RemoteAddr
+	}
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(trusted) == 0 || !isTrusted(peer) {
+		return peer.String()
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return peer.String()
+			}
+			a = a.Unmap()
+			if !isTrusted(a) {
+				return a.String()
+			}
+			peer = a
+		}
+	}
+	return peer.String()
+}
+
+// token returns the session token of r and whether it came from the cookie.
+func (s *Server) token(r *http.Request) (tok string, fromCookie bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			return strings.TrimSpace(h[7:]), false
+		}
+		return "", false
+	}
+	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
+		return c.Value, true
+	}
+	return "", false
+}
+
+type authedHandler func(w http.ResponseWriter, r *http.Request, cur session.Info)
+
+// authed requires a valid session; unsafe methods with a cookie session
+// must pass cross-origin (CSRF) protection.
+func (s *Server) authed(h authedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok, fromCookie := s.token(r)
+		if tok == "" {
+			s.fail(w, r, service.ErrUnauthorized)
+			return
+		}
+		if fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if err := s.cop.Check(r); err != nil {
+				writeError(w, http.StatusForbidden, "csrf_rejected", "cross-origin request with a session cookie refused", 0)
+				return
+			}
+		}
+		cur, err := s.svc.Authenticate(r.Context(), tok)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		h(w, r, cur)
+	}
+}
+
+// fail writes err as a JSON error; unexpected errors become 500 and are logged.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var se *service.Error
+	if errors.As(err, &se) {
+		writeError(w, se.Status, se.Code, se.Message, se.RetryAfter)
+		return
+	}
+	var de *DecodeError
+	if errors.As(err, &de) {
+		writeError(w, de.Status, de.Code, de.Message, 0)
+		return
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		// The client went away; nobody reads this.
+		writeError(w, 499, "client_closed", "client closed the request", 0)
+		return
+	}
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	writeError(w, http.StatusInternalServerError, "internal", "internal error", 0)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string, retryAfter time.Duration) {
+	if retryAfter > 0 {
+		secs := int((retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	b := make([]byte, 0, 64+len(code)+len(msg))
+	b = append(b, `{"error":{"code":`...)
+	b = appendJSONString(b, code)
+	b = append(b, `,"message":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, "}}\n"...)
+	w.Header()["Content-Type"] = jsonCT
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
+	w.Header()["Content-Type"] = jsonCT
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string (s is valid UTF-8 here).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"')
+}
+
+func standardMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
+		return m
+	}
+	return "OTHER"
+}

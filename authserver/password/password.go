@@ -1,0 +1,259 @@
+// Package password hashes and verifies passwords: argon2id over
+// HMAC-SHA256(pepper, password), stored as PHC strings that name the pepper,
+// with a bounded number of hashes running at once.
+package password
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/leanauth/authstack/authserver/config"
+)
+
+const (
+	saltLen = 16
+	keyLen  = 32
+)
+
+// ErrBusy is returned when no hashing slot became free within the wait time.
+var ErrBusy = errors.New("password hashing is at capacity")
+
+// ErrMalformedHash is returned for a stored hash that is not a PHC argon2id string.
+var ErrMalformedHash = errors.New("malformed password hash")
+
+// ErrUnknownPepper is returned for a hash made with a pepper that is no longer configured.
+var ErrUnknownPepper = errors.New("password hash uses a pepper that is not configured")
+
+// Hasher hashes and verifies passwords. It is safe for concurrent use.
+type Hasher struct {
+	params  config.Argon2
+	peppers []config.Pepper
+	slots   chan struct{}
+	wait    time.Duration
+	dummy   string
+}
+
+// New returns a Hasher using peppers[0] for new hashes, running at most
+// concurrency hashes at once and waiting at most wait for a slot.
+func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait time.Duration) (*Hasher, error) {
+	if len(peppers) == 0 {
+		return nil, errors.New("creating password hasher: no pepper configured")
+	}
+	if params.MemoryKiB < 8*uint32(params.Parallelism) || params.Iterations < 1 || params.Parallelism < 1 {
+		return nil, fmt.Errorf("creating password hasher: invalid argon2 parameters m=%d t=%d p=%d", params.MemoryKiB, params.Iterations, params.Parallelism)
+	}
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	h := &Hasher{params: params, peppers: peppers, slots: make(chan struct{}, concurrency), wait: wait}
+	// A real hash of a random password, verified against for unknown users so
+	// that their requests cost exactly what a known user's does.
+	var pw [24]byte
+	_, _ = rand.Read(pw[:])
+	h.dummy = h.hash(base64.RawStdEncoding.EncodeToString(pw[:]))
+	return h, nil
+}
+
+// Params returns the parameters used for new hashes.
+func (h *Hasher) Params() config.Argon2 { return h.params }
+
+func (h *Hasher) acquire(ctx context.Context) error {
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(h.wait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return ErrBusy
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *Hasher) release() { <-h.slots }
+
+// InFlight reports how many hashes are running now.
+func (h *Hasher) InFlight() int { return len(h.slots) }
+
+// Hash returns the PHC string of password with the current pepper and parameters.
+func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if err := h.acquire(ctx); err != nil {
+		return "", err
+	}
+	defer h.release()
+	return h.hash(password), nil
+}
+
+func (h *Hasher) hash(password string) string {
+	var salt [saltLen]byte
+	if _, err := rand.Read(salt[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	p := h.peppers[0]
+	key := derive(p.Key, password, salt[:], h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, keyLen)
+	return encode(h.params, p.ID, salt[:], key)
+}
+
+func derive(pepper []byte, password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	mac := hmac.New(sha256.New, pepper)
+	mac.Write([]byte(password))
+	return argon2.IDKey(mac.Sum(nil), salt, t, m, p, n)
+}
+
+// Result is the outcome of a verification.
+type Result struct {
+	OK bool
+	// NeedsRehash is true when the password matched but the hash uses an
+	// older pepper or other parameters than the current ones.
+	NeedsRehash bool
+}
+
+// Verify checks password against the PHC string encoded. A malformed hash or
+// one made with an unknown pepper is an error (and not a match); it still
+// costs one hash so the timing does not reveal it.
+func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, error) {
+	if err := h.acquire(ctx); err != nil {
+		return Result{}, err
+	}
+	defer h.release()
+	ph, err := decode(encoded)
+	var pepper []byte
+	if err == nil {
+		for _, p := range h.peppers {
+			if p.ID == ph.keyID {
+				pepper = p.Key
+				break
+			}
+		}
+		if pepper == nil {
+			err = ErrUnknownPepper
+		}
+	}
+	if err != nil {
+		h.verifyDummy(password)
+		return Result{}, err
+	}
+	got := derive(pepper, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
+	if subtle.ConstantTimeCompare(got, ph.key) != 1 {
+		return Result{}, nil
+	}
+	rehash := ph.keyID != h.peppers[0].ID || ph.params != h.params || len(ph.salt) != saltLen || len(ph.key) != keyLen
+	return Result{OK: true, NeedsRehash: rehash}, nil
+}
+
+// VerifyDummy costs the same as Verify of a current hash and never matches:
+// use it when the account does not exist.
+func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	if err := h.acquire(ctx); err != nil {
+		return err
+	}
+	defer h.release()
+	h.verifyDummy(password)
+	return nil
+}
+
+func (h *Hasher) verifyDummy(password string) {
+	ph, err := decode(h.dummy)
+	if err != nil {
+		panic("dummy hash does not decode: " + err.Error())
+	}
+	got := derive(h.peppers[0].Key, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
+	subtle.ConstantTimeCompare(got, ph.key)
+}
+
+type phc struct {
+	params config.Argon2
+	keyID  string
+	salt   []byte
+	key    []byte
+}
+
+var b64 = base64.RawStdEncoding
+
+func encode(p config.Argon2, keyID string, salt, key []byte) string {
+	var sb strings.Builder
+	sb.Grow(100)
+	sb.WriteString("$argon2id$v=19$m=")
+	sb.WriteString(strconv.FormatUint(uint64(p.MemoryKiB), 10))
+	sb.WriteString(",t=")
+	sb.WriteString(strconv.FormatUint(uint64(p.Iterations), 10))
+	sb.WriteString(",p=")
+	sb.WriteString(strconv.FormatUint(uint64(p.Parallelism), 10))
+	sb.WriteString(",keyid=")
+	sb.WriteString(keyID)
+	sb.WriteByte('$')
+	sb.WriteString(b64.EncodeToString(salt))
+	sb.WriteByte('$')
+	sb.WriteString(b64.EncodeToString(key))
+	return sb.String()
+}
+
+func decode(s string) (phc, error) {
+	var out phc
+	parts := strings.Split(s, "$")
+	// "", "argon2id", "v=19", params, salt, hash
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != "v=19" {
+		return out, ErrMalformedHash
+	}
+	seen := map[string]bool{}
+	for _, kv := range strings.Split(parts[3], ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || seen[k] {
+			return out, ErrMalformedHash
+		}
+		seen[k] = true
+		switch k {
+		case "m", "t", "p":
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil || n == 0 {
+				return out, ErrMalformedHash
+			}
+			switch k {
+			case "m":
+				out.params.MemoryKiB = uint32(n)
+			case "t":
+				out.params.Iterations = uint32(n)
+			case "p":
+				if n > 255 {
+					return out, ErrMalformedHash
+				}
+				out.params.Parallelism = uint8(n)
+			}
+		case "keyid":
+			out.keyID = v
+		default:
+			return out, ErrMalformedHash
+		}
+	}
+	if !seen["m"] || !seen["t"] || !seen["p"] || out.keyID == "" {
+		return out, ErrMalformedHash
+	}
+	// Refuse absurd costs from a tampered row rather than allocating them.
+	if out.params.MemoryKiB > 4*1024*1024 || out.params.Iterations > 100 || out.params.MemoryKiB < 8*uint32(out.params.Parallelism) {
+		return out, ErrMalformedHash
+	}
+	var err error
+	if out.salt, err = b64.DecodeString(parts[4]); err != nil || len(out.salt) < 8 {
+		return out, ErrMalformedHash
+	}
+	if out.key, err = b64.DecodeString(parts[5]); err != nil || len(out.key) < 16 || len(out.key) > 64 {
+		return out, ErrMalformedHash
+	}
+	return out, nil
+}

@@ -1,0 +1,242 @@
+package password
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/config"
+)
+
+var small = config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+
+func pep(b byte) config.Pepper {
+	k := make([]byte, 32)
+	for i := range k {
+		k[i] = b
+	}
+	return config.Pepper{ID: config.PepperID(k), Key: k}
+}
+
+func newHasher(t *testing.T, p config.Argon2, peppers ...config.Pepper) *Hasher {
+	t.Helper()
+	h, err := New(p, peppers, 2, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestHashVerifyRoundTrip(t *testing.T) {
+	h := newHasher(t, small, pep(1))
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(enc, "$argon2id$v=19$m=64,t=1,p=1,keyid="+pep(1).ID+"$") {
+		t.Fatalf("unexpected PHC string %q", enc)
+	}
+	res, err := h.Verify(ctx, "correct horse battery", enc)
+	if err != nil || !res.OK || res.NeedsRehash {
+		t.Fatalf("verify good password: %+v %v", res, err)
+	}
+	res, err = h.Verify(ctx, "correct horse batterz", enc)
+	if err != nil || res.OK {
+		t.Fatalf("verify wrong password: %+v %v", res, err)
+	}
+	enc2, _ := h.Hash(ctx, "correct horse battery")
+	if enc2 == enc {
+		t.Fatal("two hashes of one password are equal: salt not random")
+	}
+}
+
+func TestPepperMatters(t *testing.T) {
+	ctx := context.Background()
+	a := newHasher(t, small, pep(1))
+	enc, _ := a.Hash(ctx, "some password here")
+	// Same pepper id but a different key must not verify (tampered config).
+	forged := config.Pepper{ID: pep(1).ID, Key: pep(2).Key}
+	b := newHasher(t, small, forged)
+	res, err := b.Verify(ctx, "some password here", enc)
+	if err != nil || res.OK {
+		t.Fatalf("verified with the wrong pepper key: %+v %v", res, err)
+	}
+	// Unknown pepper id: an error, never a match.
+	c := newHasher(t, small, pep(3))
+	res, err = c.Verify(ctx, "some password here", enc)
+	if !errors.Is(err, ErrUnknownPepper) || res.OK {
+		t.Fatalf("want ErrUnknownPepper, got %+v %v", res, err)
+	}
+}
+
+func TestRehashOnPepperRotationAndParams(t *testing.T) {
+	ctx := context.Background()
+	old := newHasher(t, small, pep(1))
+	enc, _ := old.Hash(ctx, "rotate me please")
+
+	rotated := newHasher(t, small, pep(2), pep(1))
+	res, err := rotated.Verify(ctx, "rotate me please", enc)
+	if err != nil || !res.OK || !res.NeedsRehash {
+		t.Fatalf("old pepper: want OK and NeedsRehash, got %+v %v", res, err)
+	}
+	enc2, _ := rotated.Hash(ctx, "rotate me please")
+	if !strings.Contains(enc2, "keyid="+pep(2).ID+"$") {
+		t.Fatalf("new hash does not use the newest pepper: %q", enc2)
+	}
+	if res, _ := rotated.Verify(ctx, "rotate me please", enc2); !res.OK || res.NeedsRehash {
+		t.Fatalf("fresh hash: %+v", res)
+	}
+
+	stronger := newHasher(t, config.Argon2{MemoryKiB: 128, Iterations: 2, Parallelism: 1}, pep(1))
+	res, err = stronger.Verify(ctx, "rotate me please", enc)
+	if err != nil || !res.OK || !res.NeedsRehash {
+		t.Fatalf("old params: want OK and NeedsRehash, got %+v %v", res, err)
+	}
+}
+
+func TestDefaultParameters(t *testing.T) {
+	// The production defaults (OWASP: m=19 MiB, t=2, p=1), tested once.
+	cfg, err := config.Load(func(k string) (string, bool) {
+		env := map[string]string{
+			"DATABASE_URL": "postgres://u:p@h/db", "REDIS_URL": "redis://h:6379",
+			"AUTH_PEPPER": strings.Repeat("ab", 32), "SMTP_HOST": "smtp", "MAIL_FROM": "a@b.c",
+			"FRONTEND_URL": "https://app.example.com",
+		}
+		v, ok := env[k]
+		return v, ok
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Argon2 != (config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}) {
+		t.Fatalf("defaults changed: %+v", cfg.Argon2)
+	}
+	h := newHasher(t, cfg.Argon2, cfg.Peppers...)
+	start := time.Now()
+	enc, err := h.Hash(context.Background(), "default parameters")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one default hash took %s", time.Since(start))
+	if !strings.HasPrefix(enc, "$argon2id$v=19$m=19456,t=2,p=1,keyid=") {
+		t.Fatalf("unexpected PHC %q", enc)
+	}
+	if res, err := h.Verify(context.Background(), "default parameters", enc); err != nil || !res.OK || res.NeedsRehash {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestMalformedHashes(t *testing.T) {
+	h := newHasher(t, small, pep(1))
+	good, _ := h.Hash(context.Background(), "whatever password")
+	bad := []string{
+		"", "plain", "$argon2i$v=19$m=64,t=1,p=1,keyid=x$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA",
+		strings.Replace(good, "v=19", "v=16", 1),
+		strings.Replace(good, "m=64", "m=99999999", 1),
+		strings.Replace(good, "t=1", "t=0", 1),
+		strings.Replace(good, ",keyid="+pep(1).ID, "", 1),
+		strings.Replace(good, "m=64", "m=64,m=64", 1),
+		good + "$extra",
+		good[:len(good)-30],
+		strings.Replace(good, "p=1", "p=1,z=3", 1),
+	}
+	for _, b := range bad {
+		res, err := h.Verify(context.Background(), "whatever password", b)
+		if res.OK || err == nil {
+			t.Errorf("malformed %q: got %+v, %v", b, res, err)
+		}
+	}
+}
+
+func TestDummyNeverMatches(t *testing.T) {
+	h := newHasher(t, small, pep(1))
+	if err := h.VerifyDummy(context.Background(), ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrencyIsBounded(t *testing.T) {
+	p := config.Argon2{MemoryKiB: 4096, Iterations: 2, Parallelism: 1}
+	h, err := New(p, []config.Pepper{pep(1)}, 2, 20*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maxSeen, busy atomic.Int32
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if n := int32(h.InFlight()); n > maxSeen.Load() {
+				maxSeen.Store(n)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	for i := 0; i < 24; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := h.Hash(context.Background(), "bounded concurrency"); errors.Is(err, ErrBusy) {
+				busy.Add(1)
+			} else if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if maxSeen.Load() > 2 {
+		t.Fatalf("saw %d hashes in flight, limit 2", maxSeen.Load())
+	}
+	if busy.Load() == 0 {
+		t.Fatalf("24 concurrent hashes with 2 slots and a 20ms wait never got ErrBusy")
+	}
+	// A cancelled context gives up at once.
+	h.slots <- struct{}{}
+	h.slots <- struct{}{}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.Hash(ctx, "x"); !errors.Is(err, context.Canceled) && !errors.Is(err, ErrBusy) {
+		t.Fatalf("want context.Canceled, got %v", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := map[string]error{
+		"short":                  ErrTooShort,
+		"1234567":                ErrTooShort,
+		"password":               ErrCommon,
+		"PassWord123":            ErrCommon,
+		"qwertyuiop":             ErrCommon,
+		strings.Repeat("x", 129): ErrTooLong,
+		strings.Repeat("é", 128): nil,
+		"ünïcödé pass":           nil,
+		"tab\tinside pw":         ErrInvalid,
+		"bad utf8 \xff\xfe here": ErrInvalid,
+		"a fine passphrase":      nil,
+		"精神一到何事か成らざらん":           nil,
+	}
+	for pw, want := range cases {
+		if got := Validate(pw); !errors.Is(got, want) {
+			t.Errorf("Validate(%q) = %v, want %v", pw, got, want)
+		}
+	}
+}
+
+func BenchmarkDefaultHash(b *testing.B) {
+	h, _ := New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{pep(1)}, 1, time.Minute)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		_, _ = h.Hash(context.Background(), "benchmark password")
+	}
+}

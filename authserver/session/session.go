@@ -1,0 +1,428 @@
+// Package session issues and validates session tokens. PostgreSQL is the
+// truth; Redis caches each session so that a validation is one Redis GET
+// with no database round trip and no write. When Redis is down or has lost
+// a session, validation falls back to PostgreSQL and re-caches.
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leanauth/authstack/authserver/store"
+)
+
+// ErrInvalid is returned for a missing, malformed, unknown, expired or revoked token.
+var ErrInvalid = errors.New("invalid session")
+
+const (
+	tokenBytes = 32                   // 256-bit tokens
+	tokenLen   = 43                   // base64url without padding
+	keyPrefix  = "authstack:session:" // + hex(sha256(token))
+	activeKey  = "authstack:sessions" // sorted set: member hex hash, score expiry
+	tombPrefix = "authstack:revoked:" // + hex hash, for a minute after a revocation
+	maxCache   = time.Hour            // bound on how long Redis may answer alone
+	redisPause = 1 * time.Second      // skip Redis this long after a connection error
+)
+
+// Info is what a valid session tells about itself and its user.
+type Info struct {
+	ID            string
+	UserID        string
+	Email         string
+	EmailVerified bool
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+}
+
+// NewToken returns a fresh random token and its SHA-256.
+func NewToken() (string, [32]byte) {
+	var raw [tokenBytes]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	tok := base64.RawURLEncoding.EncodeToString(raw[:])
+	return tok, sha256.Sum256([]byte(tok))
+}
+
+// HashToken returns SHA-256 of a well-formed token; ok is false otherwise.
+func HashToken(tok string) (h [32]byte, ok bool) {
+	if len(tok) != tokenLen {
+		return h, false
+	}
+	for i := 0; i < len(tok); i++ {
+		c := tok[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return h, false
+		}
+	}
+	return sha256.Sum256([]byte(tok)), true
+}
+
+func cacheKey(h []byte) string {
+	var buf [len(keyPrefix) + 64]byte
+	copy(buf[:], keyPrefix)
+	hex.Encode(buf[len(keyPrefix):], h)
+	return string(buf[:])
+}
+
+// encode renders Info for Redis: "1|sid|uid|verified|created|expires|email".
+func encode(i Info) string {
+	var sb strings.Builder
+	sb.Grow(120 + len(i.Email))
+	sb.WriteString("1|")
+	sb.WriteString(i.ID)
+	sb.WriteByte('|')
+	sb.WriteString(i.UserID)
+	if i.EmailVerified {
+		sb.WriteString("|1|")
+	} else {
+		sb.WriteString("|0|")
+	}
+	sb.WriteString(strconv.FormatInt(i.CreatedAt.Unix(), 10))
+	sb.WriteByte('|')
+	sb.WriteString(strconv.FormatInt(i.ExpiresAt.Unix(), 10))
+	sb.WriteByte('|')
+	sb.WriteString(i.Email)
+	return sb.String()
+}
+
+func decode(s string) (Info, bool) {
+	var i Info
+	var f [7]string
+	for n := 0; n < 6; n++ {
+		j := strings.IndexByte(s, '|')
+		if j < 0 {
+			return i, false
+		}
+		f[n], s = s[:j], s[j+1:]
+	}
+	f[6] = s
+	if f[0] != "1" {
+		return i, false
+	}
+	c, err1 := strconv.ParseInt(f[4], 10, 64)
+	e, err2 := strconv.ParseInt(f[5], 10, 64)
+	if err1 != nil || err2 != nil {
+		return i, false
+	}
+	i.ID, i.UserID, i.EmailVerified, i.Email = f[1], f[2], f[3] == "1", f[6]
+	i.CreatedAt, i.ExpiresAt = time.Unix(c, 0).UTC(), time.Unix(e, 0).UTC()
+	return i, true
+}
+
+// Manager creates, validates and revokes sessions.
+type Manager struct {
+	db         store.DBTX
+	rdb        *redis.Client
+	ttl        time.Duration
+	touchEvery time.Duration
+	log        *slog.Logger
+
+	redisDownUntil atomic.Int64 // unix nanos
+	touched        sync.Map     // session id -> unix nanos of the last queued touch
+	touchCh        chan string
+
+	mu         sync.Mutex
+	pendingDel map[string]struct{} // cache keys whose DEL failed, retried in Run
+
+	active atomic.Int64
+}
+
+// Options configure a Manager.
+type Options struct {
+	TTL        time.Duration
+	TouchEvery time.Duration // at most one last_seen_at update per session per interval
+	Logger     *slog.Logger
+}
+
+// NewManager returns a Manager over db (the pool) and rdb.
+func NewManager(db store.DBTX, rdb *redis.Client, o Options) *Manager {
+	if o.TouchEvery <= 0 {
+		o.TouchEvery = time.Minute
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Manager{
+		db: db, rdb: rdb, ttl: o.TTL, touchEvery: o.TouchEvery, log: o.Logger,
+		touchCh:    make(chan string, 4096),
+		pendingDel: map[string]struct{}{},
+	}
+}
+
+// TTL is the lifetime of new sessions.
+func (m *Manager) TTL() time.Duration { return m.ttl }
+
+// Create stores a new session for user inside q (a transaction, typically)
+// and returns its token. Call Cache after the transaction commits.
+func (m *Manager) Create(ctx context.Context, q store.DBTX, u store.User, ip, ua string) (string, Info, error) {
+	tok, h := NewToken()
+	s := store.Session{TokenHash: h[:], UserID: u.ID, ExpiresAt: time.Now().Add(m.ttl).Truncate(time.Second), IP: ip, UserAgent: ua}
+	if err := store.InsertSession(ctx, q, &s); err != nil {
+		return "", Info{}, err
+	}
+	info := Info{ID: s.ID, UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, CreatedAt: s.CreatedAt.UTC().Truncate(time.Second), ExpiresAt: s.ExpiresAt.UTC()}
+	m.touched.Store(s.ID, time.Now().UnixNano())
+	return tok, info, nil
+}
+
+// Cache puts a session into Redis (best effort).
+func (m *Manager) Cache(ctx context.Context, tok string, info Info) {
+	h, ok := HashToken(tok)
+	if !ok {
+		return
+	}
+	m.cache(ctx, h[:], info)
+}
+
+func (m *Manager) redisUsable() bool {
+	return time.Now().UnixNano() >= m.redisDownUntil.Load()
+}
+
+func (m *Manager) redisFailed(err error) {
+	if err == nil || errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+		return
+	}
+	m.redisDownUntil.Store(time.Now().Add(redisPause).UnixNano())
+	m.log.Warn("redis unavailable, using PostgreSQL for sessions", "error", err.Error())
+}
+
+func (m *Manager) cache(ctx context.Context, h []byte, info Info) {
+	if !m.redisUsable() {
+		return
+	}
+	ttl := time.Until(info.ExpiresAt)
+	if ttl <= 0 {
+		return
+	}
+	if ttl > maxCache {
+		ttl = maxCache
+	}
+	key := cacheKey(h)
+	err := cacheScript.Run(ctx, m.rdb, []string{key, tombPrefix + key[len(keyPrefix):], activeKey},
+		encode(info), ttl.Milliseconds(), info.ExpiresAt.Unix(), key[len(keyPrefix):]).Err()
+	m.redisFailed(err)
+}
+
+// cacheScript caches a session unless it was revoked in the last minute: a
+// validation that read the row just before a logout must not re-cache it.
+var cacheScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1`)
+
+// Validate returns the session of tok. Cached sessions cost one Redis GET.
+func (m *Manager) Validate(ctx context.Context, tok string) (Info, error) {
+	h, ok := HashToken(tok)
+	if !ok {
+		return Info{}, ErrInvalid
+	}
+	return m.validateHash(ctx, h[:])
+}
+
+func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
+	now := time.Now()
+	if m.redisUsable() {
+		v, err := m.rdb.Get(ctx, cacheKey(h)).Result()
+		if err == nil {
+			if info, ok := decode(v); ok {
+				if !now.Before(info.ExpiresAt) {
+					return Info{}, ErrInvalid
+				}
+				m.touch(info.ID, now)
+				return info, nil
+			}
+		} else {
+			m.redisFailed(err)
+		}
+	}
+	s, err := store.SessionByTokenHash(ctx, m.db, h)
+	if errors.Is(err, store.ErrNotFound) {
+		return Info{}, ErrInvalid
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	info := Info{ID: s.ID, UserID: s.UserID, Email: s.Email, EmailVerified: s.EmailVerified, CreatedAt: s.CreatedAt.UTC().Truncate(time.Second), ExpiresAt: s.ExpiresAt.UTC().Truncate(time.Second)}
+	m.cache(ctx, h, info)
+	m.touch(info.ID, now)
+	return info, nil
+}
+
+// touch queues a last_seen_at update at most once per touchEvery per session.
+func (m *Manager) touch(id string, now time.Time) {
+	if v, ok := m.touched.Load(id); ok && now.UnixNano()-v.(int64) < int64(m.touchEvery) {
+		return
+	}
+	m.touched.Store(id, now.UnixNano())
+	select {
+	case m.touchCh <- id:
+	default: // the flusher is behind; this touch is skipped, not the request
+	}
+}
+
+// Forget removes sessions from Redis after they were deleted in PostgreSQL.
+// A failed DEL is retried in the background until it succeeds.
+func (m *Manager) Forget(ctx context.Context, hashes ...[]byte) {
+	if len(hashes) == 0 {
+		return
+	}
+	keys := make([]string, len(hashes))
+	for i, h := range hashes {
+		keys[i] = cacheKey(h)
+	}
+	if err := m.del(ctx, keys); err != nil {
+		m.mu.Lock()
+		for _, k := range keys {
+			if len(m.pendingDel) < 100000 {
+				m.pendingDel[k] = struct{}{}
+			}
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *Manager) del(ctx context.Context, keys []string) error {
+	members := make([]any, len(keys))
+	for i, k := range keys {
+		members[i] = k[len(keyPrefix):]
+	}
+	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, keys...)
+		p.ZRem(ctx, activeKey, members...)
+		for _, k := range keys {
+			p.Set(ctx, tombPrefix+k[len(keyPrefix):], "1", time.Minute)
+		}
+		return nil
+	})
+	if err != nil {
+		m.redisFailed(err)
+	}
+	return err
+}
+
+// Active is the last measured number of unexpired sessions in Redis.
+func (m *Manager) Active() int64 { return m.active.Load() }
+
+// Run does the background work until ctx ends: batched last_seen_at
+// updates, retried cache deletions and the active-session count.
+func (m *Manager) Run(ctx context.Context) {
+	flush := time.NewTicker(2 * time.Second)
+	slow := time.NewTicker(15 * time.Second)
+	defer flush.Stop()
+	defer slow.Stop()
+	var batch []string
+	write := func() {
+		if len(batch) == 0 {
+			return
+		}
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if err := store.TouchSessions(wctx, m.db, batch); err != nil {
+			m.log.Warn("updating session last_seen_at", "error", err.Error(), "sessions", len(batch))
+		}
+		cancel()
+		batch = batch[:0]
+	}
+	m.countActive(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			write()
+			return
+		case id := <-m.touchCh:
+			batch = append(batch, id)
+			if len(batch) >= 500 {
+				write()
+			}
+		case <-flush.C:
+			write()
+			m.retryDeletes(ctx)
+		case <-slow.C:
+			m.prune(time.Now())
+			m.countActive(ctx)
+		}
+	}
+}
+
+// Flush writes the queued last_seen_at updates now (for tests and shutdown).
+func (m *Manager) Flush(ctx context.Context) error {
+	var ids []string
+	for {
+		select {
+		case id := <-m.touchCh:
+			ids = append(ids, id)
+			continue
+		default:
+		}
+		break
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return store.TouchSessions(ctx, m.db, ids)
+}
+
+func (m *Manager) prune(now time.Time) {
+	m.touched.Range(func(k, v any) bool {
+		if now.UnixNano()-v.(int64) > 2*int64(m.touchEvery) {
+			m.touched.Delete(k)
+		}
+		return true
+	})
+}
+
+func (m *Manager) retryDeletes(ctx context.Context) {
+	m.mu.Lock()
+	if len(m.pendingDel) == 0 {
+		m.mu.Unlock()
+		return
+	}
+	keys := make([]string, 0, len(m.pendingDel))
+	for k := range m.pendingDel {
+		keys = append(keys, k)
+		if len(keys) == 1000 {
+			break
+		}
+	}
+	m.mu.Unlock()
+	if err := m.del(ctx, keys); err == nil {
+		m.mu.Lock()
+		for _, k := range keys {
+			delete(m.pendingDel, k)
+		}
+		m.mu.Unlock()
+	}
+}
+
+func (m *Manager) countActive(ctx context.Context) {
+	if !m.redisUsable() {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	var card *redis.IntCmd
+	_, err := m.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
+		p.ZRemRangeByScore(cctx, activeKey, "-inf", "("+now)
+		card = p.ZCard(cctx, activeKey)
+		return nil
+	})
+	if err != nil {
+		m.redisFailed(err)
+		return
+	}
+	m.active.Store(card.Val())
+}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// User is a row of users.
+type User struct {
+	ID            string
+	Email         string
+	PasswordHash  string
+	EmailVerified bool
+	CreatedAt     time.Time
+}
+
+const userCols = "id::text, email, password_hash, email_verified_at IS NOT NULL, created_at"
+
+func scanUser(row pgx.Row) (User, error) {
+	var u User
+	err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &u.EmailVerified, &u.CreatedAt)
+	return u, notFound(err)
+}
+
+// UserByEmail finds a user by normalised email.
+func UserByEmail(ctx context.Context, q DBTX, email string) (User, error) {
+	return scanUser(q.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE email = $1", email))
+}
+
+// UserByID finds a user by id.
+func UserByID(ctx context.Context, q DBTX, id string) (User, error) {
+	return scanUser(q.QueryRow(ctx, "SELECT "+userCols+" FROM users WHERE id = $1::uuid", id))
+}
+
+// InsertUser creates a user unless the email is taken; it returns the id of
+// the new user, or the existing user with inserted=false.
+func InsertUser(ctx context.Context, q DBTX, email, passwordHash string) (u User, inserted bool, err error) {
+	err = q.QueryRow(ctx, `INSERT INTO users (email, password_hash) VALUES ($1, $2)
+		ON CONFLICT (email) DO NOTHING RETURNING `+userCols, email, passwordHash).
+		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.EmailVerified, &u.CreatedAt)
+	if err == nil {
+		return u, true, nil
+	}
+	if err != pgx.ErrNoRows {
+		return u, false, fmt.Errorf("inserting user: %w", err)
+	}
+	u, err = UserByEmail(ctx, q, email)
+	if err != nil {
+		return u, false, fmt.Errorf("reading existing user: %w", err)
+	}
+	return u, false, nil
+}
+
+// UpdatePasswordHash stores a new password hash.
+func UpdatePasswordHash(ctx context.Context, q DBTX, userID, hash string) error {
+	_, err := q.Exec(ctx, "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1::uuid", userID, hash)
+	return err
+}
+
+// UpdatePasswordHashIf replaces the hash only if it is still old (a
+// transparent rehash must not overwrite a concurrent password change).
+func UpdatePasswordHashIf(ctx context.Context, q DBTX, userID, old, hash string) error {
+	_, err := q.Exec(ctx, "UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2", userID, old, hash)
+	return err
+}
+
+// MarkEmailVerified sets email_verified_at if unset.
+func MarkEmailVerified(ctx context.Context, q DBTX, userID string) error {
+	_, err := q.Exec(ctx, "UPDATE users SET email_verified_at = now(), updated_at = now() WHERE id = $1::uuid AND email_verified_at IS NULL", userID)
+	return err
+}
+
+// Token purposes.
+const (
+	PurposeVerify = "verify"
+	PurposeReset  = "reset"
+)
+
+// InsertEmailToken stores the hash of a single-use email token.
+func InsertEmailToken(ctx context.Context, q DBTX, userID, purpose string, tokenHash []byte, ttl time.Duration) error {
+	_, err := q.Exec(ctx, `INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at)
+		VALUES ($1, $2::uuid, $3, now() + make_interval(secs => $4))`, tokenHash, userID, purpose, ttl.Seconds())
+	return err
+}
+
+// ConsumeEmailToken marks an unused, unexpired token used and returns its
+// user; ErrNotFound for an unknown, used or expired token.
+func ConsumeEmailToken(ctx context.Context, q DBTX, purpose string, tokenHash []byte) (string, error) {
+	var uid string
+	err := q.QueryRow(ctx, `UPDATE email_tokens SET used_at = now()
+		WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+		RETURNING user_id::text`, tokenHash, purpose).Scan(&uid)
+	return uid, notFound(err)
+}
+
+// InvalidateEmailTokens marks a user's unused tokens of one purpose used.
+func InvalidateEmailTokens(ctx context.Context, q DBTX, userID, purpose string) error {
+	_, err := q.Exec(ctx, "UPDATE email_tokens SET used_at = now() WHERE user_id = $1::uuid AND purpose = $2 AND used_at IS NULL", userID, purpose)
+	return err
+}
+
+// OutboxMessage is an email waiting in, or claimed from, the outbox.
+type OutboxMessage struct {
+	ID       int64
+	Kind     string
+	To       string
+	Subject  string
+	Text     string
+	HTML     string
+	Attempts int
+	Created  time.Time
+}
+
+// InsertOutbox queues an email; it is sent after the transaction commits.
+func InsertOutbox(ctx context.Context, q DBTX, m OutboxMessage) (int64, error) {
+	var id int64
+	err := q.QueryRow(ctx, `INSERT INTO outbox (kind, to_addr, subject, text_body, html_body)
+		VALUES ($1, $2, $3, $4, $5) RETURNING id`, m.Kind, m.To, m.Subject, m.Text, m.HTML).Scan(&id)
+	return id, err
+}
+
+// ClaimOutbox leases up to limit due messages for lease: rows locked by
+// another worker are skipped, so many workers never claim the same row.
+func ClaimOutbox(ctx context.Context, q DBTX, limit int, lease time.Duration) ([]OutboxMessage, error) {
+	rows, err := q.Query(ctx, `UPDATE outbox o SET locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+		FROM (SELECT id FROM outbox
+		      WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
+		        AND (locked_until IS NULL OR locked_until < now())
+		      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
+		WHERE o.id = due.id
+		RETURNING o.id, o.kind, o.to_addr, o.subject, o.text_body, o.html_body, o.attempts, o.created_at`, limit, lease.Seconds())
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxMessage, error) {
+		var m OutboxMessage
+		var attempts int32
+		err := r.Scan(&m.ID, &m.Kind, &m.To, &m.Subject, &m.Text, &m.HTML, &attempts, &m.Created)
+		m.Attempts = int(attempts)
+		return m, err
+	})
+}
+
+// MarkOutboxSent records a delivery and drops the bodies (they hold tokens).
+func MarkOutboxSent(ctx context.Context, q DBTX, id int64) error {
+	_, err := q.Exec(ctx, `UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = '',
+		text_body = '', html_body = '' WHERE id = $1`, id)
+	return err
+}
+
+// MarkOutboxRetry schedules another attempt after delay.
+func MarkOutboxRetry(ctx context.Context, q DBTX, id int64, delay time.Duration, lastErr string) error {
+	_, err := q.Exec(ctx, `UPDATE outbox SET locked_until = NULL, last_error = $3,
+		next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1`, id, delay.Seconds(), lastErr)
+	return err
+}
+
+// MarkOutboxFailed gives up on a message and drops its bodies.
+func MarkOutboxFailed(ctx context.Context, q DBTX, id int64, lastErr string) error {
+	_, err := q.Exec(ctx, `UPDATE outbox SET failed_at = now(), locked_until = NULL, last_error = $2,
+		text_body = '', html_body = '' WHERE id = $1`, id, lastErr)
+	return err
+}
+
+// AuditEntry is one row of audit_logs.
+type AuditEntry struct {
+	UserID    string // empty for none
+	Kind      string
+	IP        string
+	UserAgent string
+	Details   map[string]any
+}
+
+// InsertAudit appends to audit_logs.
+func InsertAudit(ctx context.Context, q DBTX, e AuditEntry) error {
+	details := "{}"
+	if len(e.Details) > 0 {
+		b, err := json.Marshal(e.Details)
+		if err != nil {
+			return fmt.Errorf("encoding audit details: %w", err)
+		}
+		details = string(b)
+	}
+	var uid any
+	if e.UserID != "" {
+		uid = e.UserID
+	}
+	_, err := q.Exec(ctx, `INSERT INTO audit_logs (user_id, kind, ip, user_agent, details)
+		VALUES ($1::uuid, $2, $3, $4, $5::jsonb)`, uid, e.Kind, e.IP, truncate(e.UserAgent, 512), details)
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// Cut on a rune boundary.
+	for n > 0 && s[n]&0xC0 == 0x80 {
+		n--
+	}
+	return s[:n]
+}
+
+// Session is a row of sessions joined with its user.
+type Session struct {
+	ID            string
+	TokenHash     []byte
+	UserID        string
+	Email         string
+	EmailVerified bool
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	LastSeenAt    time.Time
+	IP            string
+	UserAgent     string
+}
+
+// InsertSession stores a new session and fills in its id and times.
+func InsertSession(ctx context.Context, q DBTX, s *Session) error {
+	return q.QueryRow(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent)
+		VALUES ($1, $2::uuid, $3, $4, $5) RETURNING id::text, created_at, last_seen_at`,
+		s.TokenHash, s.UserID, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512)).Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt)
+}
+
+// SessionByTokenHash finds an unexpired session and its user.
+func SessionByTokenHash(ctx context.Context, q DBTX, tokenHash []byte) (Session, error) {
+	s := Session{TokenHash: tokenHash}
+	err := q.QueryRow(ctx, `SELECT s.id::text, s.user_id::text, u.email, u.email_verified_at IS NOT NULL,
+		s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND s.expires_at > now()`, tokenHash).
+		Scan(&s.ID, &s.UserID, &s.Email, &s.EmailVerified, &s.CreatedAt, &s.ExpiresAt, &s.LastSeenAt, &s.IP, &s.UserAgent)
+	return s, notFound(err)
+}
+
+// ListSessions returns a user's unexpired sessions, newest first.
+func ListSessions(ctx context.Context, q DBTX, userID string) ([]Session, error) {
+	rows, err := q.Query(ctx, `SELECT id::text, created_at, expires_at, last_seen_at, ip, user_agent
+		FROM sessions WHERE user_id = $1::uuid AND expires_at > now() ORDER BY created_at DESC, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
+		s := Session{UserID: userID}
+		err := r.Scan(&s.ID, &s.CreatedAt, &s.ExpiresAt, &s.LastSeenAt, &s.IP, &s.UserAgent)
+		return s, err
+	})
+}
+
+// DeleteSession deletes one of a user's sessions and returns its token hash.
+func DeleteSession(ctx context.Context, q DBTX, userID, id string) ([]byte, error) {
+	var h []byte
+	err := q.QueryRow(ctx, "DELETE FROM sessions WHERE id = $1::uuid AND user_id = $2::uuid RETURNING token_hash", id, userID).Scan(&h)
+	return h, notFound(err)
+}
+
+// DeleteUserSessions deletes every session of a user except exceptID (may be
+// empty) and returns their token hashes.
+func DeleteUserSessions(ctx context.Context, q DBTX, userID, exceptID string) ([][]byte, error) {
+	rows, err := q.Query(ctx, `DELETE FROM sessions WHERE user_id = $1::uuid AND ($2 = '' OR id::text <> $2)
+		RETURNING token_hash`, userID, exceptID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[[]byte])
+}
+
+// TouchSessions sets last_seen_at = now() on the given sessions.
+func TouchSessions(ctx context.Context, q DBTX, ids []string) error {
+	_, err := q.Exec(ctx, "UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[])", ids)
+	return err
+}
