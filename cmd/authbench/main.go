@@ -68,6 +68,7 @@ type options struct {
 	hashWait       string
 	hashConcurrent int
 	timeout        time.Duration
+	keepLogs       bool
 }
 
 func main() {
@@ -97,6 +98,7 @@ func main() {
 	flag.UintVar(&o.argon2.parallelism, "argon2-parallelism", 1, "argon2id parallelism")
 	flag.StringVar(&o.hashWait, "hash-wait", "", "AUTH_HASH_WAIT_TIMEOUT for the authserver (default: its own)")
 	flag.IntVar(&o.hashConcurrent, "hash-concurrency", 0, "AUTH_HASH_CONCURRENCY for the authserver (default: its own, CPU count)")
+	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the authserver's log directory after the run")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
 	flag.Parse()
 
@@ -230,7 +232,7 @@ func run(ctx context.Context, o options) error {
 	if o.hashConcurrent > 0 {
 		extra = append(extra, fmt.Sprintf("AUTH_HASH_CONCURRENCY=%d", o.hashConcurrent))
 	}
-	st, err := startStack(ctx, stackOptions{authserverBin: o.authserverBin, pgbouncer: o.pgbouncer, argon2: o.argon2, extraEnv: extra})
+	st, err := startStack(ctx, stackOptions{authserverBin: o.authserverBin, pgbouncer: o.pgbouncer, argon2: o.argon2, extraEnv: extra, keepLogs: o.keepLogs})
 	if err != nil {
 		return err
 	}
@@ -369,6 +371,14 @@ func run(ctx context.Context, o options) error {
 	// The authserver must still be alive and serving.
 	if ex, err := st.auth.Exited(); ex {
 		return fmt.Errorf("authserver exited during the run (%v); log:\n%s", err, servers.LogTail(st.auth.LogPath()))
+	}
+	errs, warns, firstErr, firstWarn := st.logProblems()
+	rep.add("authserver log: %d ERROR and %d WARN lines", errs, warns)
+	if firstErr != "" {
+		rep.add("  first ERROR: %.400s", firstErr)
+	}
+	if firstWarn != "" {
+		rep.add("  first WARN: %.400s", firstWarn)
 	}
 	rep.add("load average after: %s", loadavg())
 	return nil

@@ -47,6 +47,7 @@ type stackOptions struct {
 	pgbouncer     bool
 	argon2        argon2Params
 	extraEnv      []string
+	keepLogs      bool
 }
 
 // startStack starts the servers and the authserver (migrated), and the
@@ -58,7 +59,11 @@ func startStack(ctx context.Context, o stackOptions) (*stack, error) {
 		return nil, err
 	}
 	s.dir = dir
-	s.closers = append(s.closers, func() { os.RemoveAll(dir) })
+	if o.keepLogs {
+		slog.Info("keeping the authserver logs", "dir", dir)
+	} else {
+		s.closers = append(s.closers, func() { os.RemoveAll(dir) })
+	}
 	fail := func(err error) (*stack, error) { s.close(); return nil, err }
 
 	slog.Info("starting PostgreSQL")
@@ -304,4 +309,28 @@ func buildAuthserver(ctx context.Context, dir string) (string, error) {
 		return "", fmt.Errorf("building ./cmd/authserver (run authbench from the repository root, or pass -authserver): %w", err)
 	}
 	return out, nil
+}
+
+// logProblems counts the authserver's ERROR and WARN log lines and returns
+// the first of each, to show in the report.
+func (s *stack) logProblems() (errs, warns int, firstErr, firstWarn string) {
+	b, err := os.ReadFile(s.auth.LogPath())
+	if err != nil {
+		return 0, 0, "", ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.Contains(line, `"level":"ERROR"`):
+			errs++
+			if firstErr == "" {
+				firstErr = line
+			}
+		case strings.Contains(line, `"level":"WARN"`):
+			warns++
+			if firstWarn == "" {
+				firstWarn = line
+			}
+		}
+	}
+	return errs, warns, firstErr, firstWarn
 }
