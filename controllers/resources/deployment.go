@@ -1,0 +1,235 @@
+package resources
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+)
+
+// AuthServerDeployment renders the authserver Deployment.
+//
+// Migrations run in an init container (`authserver migrate`), so a pod of a new
+// version never serves before its schema is in place; see controllers/DESIGN.md.
+func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Deployment {
+	spec := stack.Spec.AuthServer
+	image := spec.Image
+	if image == "" {
+		image = in.AuthServerImage
+	}
+	overrides := spec.PodTemplate
+	if overrides == nil {
+		overrides = &authv1alpha1.PodTemplateOverrides{}
+	}
+
+	var replicas *int32
+	if !AutoscalingEnabled(stack) {
+		replicas = ptr.To(ptr.Deref(spec.Replicas, 3))
+	}
+	selector := SelectorLabels(stack, ComponentAuthServer)
+
+	dep := &appsv1.Deployment{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
+		ObjectMeta: objectMeta(stack, AuthServerName(stack), ComponentAuthServer),
+		Spec: appsv1.DeploymentSpec{
+			Replicas:             replicas,
+			RevisionHistoryLimit: ptr.To[int32](5),
+			Selector:             &metav1.LabelSelector{MatchLabels: selector},
+			Strategy: appsv1.DeploymentStrategy{
+				Type: appsv1.RollingUpdateDeploymentStrategyType,
+				RollingUpdate: &appsv1.RollingUpdateDeployment{
+					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+					MaxSurge:       ptr.To(intstr.FromString("25%")),
+				},
+			},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{
+					Labels:      merged(overrides.Labels, Labels(stack, ComponentAuthServer)),
+					Annotations: merged(overrides.Annotations, map[string]string{AnnotationConfigHash: in.ConfigHash}),
+				},
+				Spec: corev1.PodSpec{
+					AutomountServiceAccountToken:  ptr.To(false),
+					EnableServiceLinks:            ptr.To(false),
+					SecurityContext:               RestrictedPodSecurityContext(),
+					TerminationGracePeriodSeconds: ptr.To[int64](30),
+					NodeSelector:                  overrides.NodeSelector,
+					Tolerations:                   overrides.Tolerations,
+					Affinity:                      overrides.Affinity,
+					PriorityClassName:             overrides.PriorityClassName,
+					TopologySpreadConstraints:     topologySpread(selector),
+					InitContainers: []corev1.Container{{
+						Name:                     "migrate",
+						Image:                    image,
+						ImagePullPolicy:          corev1.PullIfNotPresent,
+						Args:                     []string{"migrate"},
+						Env:                      migrateEnv(stack),
+						Resources:                migrateResources(),
+						SecurityContext:          RestrictedContainerSecurityContext(),
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+					}},
+					Containers: []corev1.Container{{
+						Name:            ComponentAuthServer,
+						Image:           image,
+						ImagePullPolicy: corev1.PullIfNotPresent,
+						Args:            []string{"serve"},
+						Env:             authServerEnv(stack),
+						Ports: []corev1.ContainerPort{
+							{Name: PortNameHTTP, ContainerPort: AuthServerHTTPPort, Protocol: corev1.ProtocolTCP},
+							{Name: PortNameMetrics, ContainerPort: AuthServerMetricsPort, Protocol: corev1.ProtocolTCP},
+						},
+						Resources:                ptr.Deref(spec.Resources.DeepCopy(), DefaultAuthServerResources()),
+						SecurityContext:          RestrictedContainerSecurityContext(),
+						LivenessProbe:            httpProbe("/health", 60, 30, 5),
+						ReadinessProbe:           httpProbe("/ready", 10, 5, 3),
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "pepper", MountPath: PepperMountPath, ReadOnly: true},
+							{Name: "tmp", MountPath: "/tmp"},
+						},
+					}},
+					Volumes: []corev1.Volume{
+						{Name: "pepper", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+							SecretName:  in.Pepper.Name,
+							Items:       []corev1.KeyToPath{{Key: in.Pepper.Key, Path: PepperFileName}},
+							DefaultMode: ptr.To[int32](0o440),
+						}}},
+						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+							Medium:    corev1.StorageMediumMemory,
+							SizeLimit: ptr.To(resource.MustParse("16Mi")),
+						}}},
+					},
+				},
+			},
+		},
+	}
+	return dep
+}
+
+// DefaultAuthServerResources are the design document's requests and limits.
+func DefaultAuthServerResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
+	}
+}
+
+func migrateResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+	}
+}
+
+// AutoscalingEnabled says whether the HPA owns the replica count.
+func AutoscalingEnabled(stack *authv1alpha1.AuthStack) bool {
+	return ptr.Deref(stack.Spec.AuthServer.Autoscaling.Enabled, true)
+}
+
+// httpProbe probes the http port; timings are the design document's.
+func httpProbe(path string, initialDelay, period, timeout int32) *corev1.Probe {
+	return &corev1.Probe{
+		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
+			Path: path, Port: intstr.FromString(PortNameHTTP), Scheme: corev1.URISchemeHTTP,
+		}},
+		InitialDelaySeconds: initialDelay,
+		PeriodSeconds:       period,
+		TimeoutSeconds:      timeout,
+		FailureThreshold:    3,
+		SuccessThreshold:    1,
+	}
+}
+
+// topologySpread spreads the pods over nodes and zones, preferring but not requiring it,
+// so a small cluster still schedules every replica.
+func topologySpread(selector map[string]string) []corev1.TopologySpreadConstraint {
+	var out []corev1.TopologySpreadConstraint
+	for _, key := range []string{corev1.LabelHostname, corev1.LabelTopologyZone} {
+		out = append(out, corev1.TopologySpreadConstraint{
+			MaxSkew:           1,
+			TopologyKey:       key,
+			WhenUnsatisfiable: corev1.ScheduleAnyway,
+			LabelSelector:     &metav1.LabelSelector{MatchLabels: selector},
+		})
+	}
+	return out
+}
+
+// authServerEnv is the environment of the authserver container, sorted by name.
+// Secret values are referenced, never inlined.
+func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
+	spec := stack.Spec.AuthServer
+	env := databaseEnv(stack)
+	add := func(name, value string) {
+		if value != "" {
+			env = append(env, corev1.EnvVar{Name: name, Value: value})
+		}
+	}
+	if r := stack.Spec.Redis.URLSecretRef; r != nil {
+		env = append(env, secretEnv("REDIS_URL", *r))
+	}
+	add("SMTP_HOST", stack.Spec.SMTP.Host)
+	if p := stack.Spec.SMTP.Port; p > 0 {
+		add("SMTP_PORT", strconv.Itoa(int(p)))
+	}
+	add("SMTP_USER", stack.Spec.SMTP.Username)
+	if r := stack.Spec.SMTP.PasswordSecretRef; r != nil {
+		env = append(env, secretEnv("SMTP_PASS", *r))
+	}
+	add("MAIL_FROM", spec.MailFrom)
+	add("FRONTEND_URL", spec.FrontendURL)
+	add("LOG_LEVEL", string(spec.LogLevel))
+	add("AUTH_PEPPER_FILE", PepperMountPath+"/"+PepperFileName)
+	add("PORT", strconv.Itoa(AuthServerHTTPPort))
+	add("METRICS_ADDR", ":"+strconv.Itoa(AuthServerMetricsPort))
+	if spec.SessionTTL != nil {
+		add("AUTH_SESSION_TTL", spec.SessionTTL.Duration.String())
+	}
+	ph := spec.PasswordHashing
+	if ph.MemoryKiB > 0 {
+		add("AUTH_ARGON2_MEMORY_KIB", strconv.Itoa(int(ph.MemoryKiB)))
+	}
+	if ph.Iterations > 0 {
+		add("AUTH_ARGON2_ITERATIONS", strconv.Itoa(int(ph.Iterations)))
+	}
+	if ph.Parallelism > 0 {
+		add("AUTH_ARGON2_PARALLELISM", strconv.Itoa(int(ph.Parallelism)))
+	}
+	return sortEnv(env)
+}
+
+// migrateEnv is the environment of the migration init container: the database only.
+func migrateEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
+	env := databaseEnv(stack)
+	if lvl := stack.Spec.AuthServer.LogLevel; lvl != "" {
+		env = append(env, corev1.EnvVar{Name: "LOG_LEVEL", Value: string(lvl)})
+	}
+	return sortEnv(env)
+}
+
+func databaseEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	if r := stack.Spec.Database.URLSecretRef; r != nil {
+		env = append(env, secretEnv("DATABASE_URL", *r))
+	}
+	return env
+}
+
+func secretEnv(name string, ref authv1alpha1.SecretKeyRef) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name},
+		Key:                  ref.Key,
+	}}}
+}
+
+func sortEnv(env []corev1.EnvVar) []corev1.EnvVar {
+	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return strings.Compare(a.Name, b.Name) })
+	return env
+}

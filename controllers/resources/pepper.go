@@ -1,0 +1,51 @@
+package resources
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+)
+
+// PepperBytes is the size of a generated pepper.
+const PepperBytes = 32
+
+// NewPepper returns a fresh random pepper, hex-encoded.
+func NewPepper() ([]byte, error) {
+	raw := make([]byte, PepperBytes)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, fmt.Errorf("reading random bytes for the pepper: %w", err)
+	}
+	return []byte(hex.EncodeToString(raw)), nil
+}
+
+// PepperSecret renders the generated pepper Secret. It deliberately has no owner
+// reference, so deleting the AuthStack keeps it (losing the pepper locks every user
+// out), and it is immutable, so nobody rewrites it by accident. The operator creates
+// it once and never updates or deletes it.
+func PepperSecret(stack *authv1alpha1.AuthStack, pepper []byte) *corev1.Secret {
+	return &corev1.Secret{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      PepperSecretName(stack),
+			Namespace: stack.Namespace,
+			Labels:    Labels(stack, ComponentPepper),
+			Annotations: map[string]string{
+				AnnotationRetain: "true",
+				"auth.leanauth.dev/note": "The password pepper of AuthStack " + stack.Name +
+					". Never deleted by the operator. Deleting it makes every stored password unusable.",
+			},
+		},
+		Type:      corev1.SecretTypeOpaque,
+		Immutable: ptr.To(true),
+		Data:      map[string][]byte{PepperSecretKey: pepper},
+	}
+}
+
+// ValidPepper says whether a pepper value is usable: at least 32 bytes.
+func ValidPepper(v []byte) bool { return len(v) >= PepperBytes }
