@@ -127,6 +127,8 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	return nil
 }
 
-func metav1GetControllerOf(obj client.Object) *metav1.OwnerReference { return metav1.GetControllerOf(obj) }
+func metav1GetControllerOf(obj client.Object) *metav1.OwnerReference {
+	return metav1.GetControllerOf(obj)
+}
 
 func ptrTo[T any](v T) *T { return &v }

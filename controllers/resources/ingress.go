@@ -10,8 +10,8 @@ import (
 
 // Ingress annotations.
 const (
-	AnnotationClusterIssuer   = "cert-manager.io/cluster-issuer"
-	AnnotationSSLRedirect     = "nginx.ingress.kubernetes.io/ssl-redirect"
+	AnnotationClusterIssuer    = "cert-manager.io/cluster-issuer"
+	AnnotationSSLRedirect      = "nginx.ingress.kubernetes.io/ssl-redirect"
 	AnnotationForceSSLRedirect = "nginx.ingress.kubernetes.io/force-ssl-redirect"
 )
 
@@ -24,7 +24,7 @@ func AuthServerIngress(stack *authv1alpha1.AuthStack) *networkingv1.Ingress {
 	}
 	meta := objectMeta(stack, AuthServerName(stack), ComponentAuthServer)
 	meta.Annotations = map[string]string{
-		AnnotationSSLRedirect:     "true",
+		AnnotationSSLRedirect:      "true",
 		AnnotationForceSSLRedirect: "true",
 	}
 	if spec.TLS != nil && spec.TLS.ClusterIssuer != "" {
