@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -37,23 +38,29 @@ func resetPeakRSS(pid int) bool {
 
 // cpuSeconds is the user+system CPU time used by pid so far.
 func cpuSeconds(pid int) float64 {
+	u, s := cpuSplit(pid)
+	return u + s
+}
+
+// cpuSplit is the user and the system CPU time used by pid so far.
+func cpuSplit(pid int) (user, sys float64) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// Fields after the ")" closing the command name; utime and stime are
 	// fields 14 and 15 of the whole line.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return 0, 0
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
-	return (ut + st) / 100 // USER_HZ is 100 on Linux
+	return ut / 100, st / 100 // USER_HZ is 100 on Linux
 }
 
 // rssWatch samples VmRSS of pid while a phase runs and keeps its maximum, as
@@ -63,12 +70,14 @@ type rssWatch struct {
 	stop  chan struct{}
 	done  sync.WaitGroup
 	maxKB int64
-	cpu0  float64
+	user0 float64
+	sys0  float64
 	t0    time.Time
 }
 
 func watchRSS(pid int) *rssWatch {
-	w := &rssWatch{pid: pid, stop: make(chan struct{}), cpu0: cpuSeconds(pid), t0: time.Now()}
+	w := &rssWatch{pid: pid, stop: make(chan struct{}), t0: time.Now()}
+	w.user0, w.sys0 = cpuSplit(pid)
 	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
@@ -93,6 +102,7 @@ type phaseMem struct {
 	PeakKiB    int64   // VmHWM since the reset (or since start when reset failed)
 	SampledKiB int64   // max of VmRSS sampled every 20 ms
 	Cores      float64 // average CPU cores used during the phase
+	SysCores   float64 // the part of Cores spent in the kernel
 }
 
 func (w *rssWatch) finish() phaseMem {
@@ -100,7 +110,31 @@ func (w *rssWatch) finish() phaseMem {
 	w.done.Wait()
 	hwm, _ := statusKiB(w.pid, "VmHWM")
 	el := time.Since(w.t0).Seconds()
-	return phaseMem{PeakKiB: hwm, SampledKiB: w.maxKB, Cores: (cpuSeconds(w.pid) - w.cpu0) / el}
+	u, s := cpuSplit(w.pid)
+	return phaseMem{PeakKiB: hwm, SampledKiB: w.maxKB, Cores: (u + s - w.user0 - w.sys0) / el, SysCores: (s - w.sys0) / el}
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
+
+// scrapeCounter reads one unlabelled sample of a Prometheus text endpoint
+// (like go_gc_duration_seconds_count); -1 when absent.
+func scrapeCounter(metricsURL, name string) float64 {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(metricsURL)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}

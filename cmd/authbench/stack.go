@@ -31,6 +31,7 @@ type stack struct {
 	auth     *servers.Process
 	floor    *servers.Process
 	authAddr string
+	metrics  string // URL of the authserver's /metrics
 	flrAddr  string
 	client   *http.Client
 	closers  []func()
@@ -107,6 +108,7 @@ func startStack(ctx context.Context, o stackOptions) (*stack, error) {
 		return fail(err)
 	}
 	s.authAddr = "127.0.0.1:" + strconv.Itoa(port)
+	s.metrics = "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"
 	env := []string{
 		"DATABASE_URL=" + appDB,
 		"DATABASE_DIRECT_URL=" + dbURL,
