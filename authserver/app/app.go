@@ -201,6 +201,9 @@ func NewRedis(rawURL string) (*redis.Client, error) {
 	opt.ReadTimeout = time.Second
 	opt.WriteTimeout = time.Second
 	opt.MaxRetries = 1
+	// Fail fast when Redis is down: sessions fall back to PostgreSQL.
+	opt.DialerRetries = 1
+	opt.DialerRetryTimeout = 50 * time.Millisecond
 	opt.PoolTimeout = 2 * time.Second
 	return redis.NewClient(opt), nil
 }
@@ -235,6 +238,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	}
 	log := newLogger(logOut, cfg.LogLevel)
 	slog.SetDefault(log)
+	redis.SetLogger(redisLogger{log})
 	setMemoryLimit(cfg, log)
 
 	if v, _ := get("AUTH_AUTO_MIGRATE"); v == "true" || v == "1" {
@@ -368,4 +372,12 @@ func readiness(ctx context.Context, st *store.Store, rdb *redis.Client, want int
 		checks[1].Err = errors.New("unreachable")
 	}
 	return checks
+}
+
+// redisLogger sends go-redis's internal messages to slog at debug level
+// (its connection errors are reported by our callers already).
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug("redis client", "message", fmt.Sprintf(format, v...))
 }

@@ -1,0 +1,10 @@
+package httpapi_test
+
+import (
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leanauth/authstack/authserver/app"
+	"github.com/leanauth/authstack/authserver/internal/authtest"
+)
+
+func newRedis(e *authtest.Env) (*redis.Client, error) { return app.NewRedis(e.Redis.URL()) }

@@ -1,0 +1,271 @@
+package httpapi_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/internal/authtest"
+)
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Redis stopped mid-test: sessions still validate from PostgreSQL, logins
+// still work, a revocation still takes effect, /ready names redis; then
+// everything recovers and sessions are re-cached.
+func TestRedisOutage(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{})
+	email, pw := "redis-outage@example.com", "survives redis outages"
+	tok := e.SignupVerifyLogin(t, email, pw)
+	tok2 := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw}).JSON["token"].(string)
+	if r := e.Do(t, "GET", "/ready", nil); r.Status != 200 || r.JSON["status"] != "ready" {
+		t.Fatalf("ready before: %d %s", r.Status, r.Body)
+	}
+
+	e.Redis.Stop(t)
+	r := e.Do(t, "GET", "/ready", nil)
+	checks, _ := r.JSON["checks"].(map[string]any)
+	if r.Status != 503 || checks["redis"] == "ok" || checks["postgres"] != "ok" || checks["schema"] != "ok" ||
+		!strings.Contains(r.ErrorCode()+" "+string(r.Body), "redis") {
+		t.Fatalf("ready with redis down: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/health", nil); r.Status != 200 {
+		t.Fatalf("health depends on redis: %d", r.Status)
+	}
+	for i := 0; i < 3; i++ {
+		if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok)...); r.Status != 200 {
+			t.Fatalf("session with redis down: %d %s", r.Status, r.Body)
+		}
+	}
+	// Login works (rate limits fail open) and revocation works.
+	r = e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw})
+	if r.Status != 200 {
+		t.Fatalf("login with redis down: %d %s", r.Status, r.Body)
+	}
+	tok3 := r.JSON["token"].(string)
+	if r := e.Do(t, "POST", "/auth/logout", nil, authtest.Bearer(tok2)...); r.Status != 204 {
+		t.Fatalf("logout with redis down: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok2)...); r.Status != 401 {
+		t.Fatalf("revoked session valid with redis down: %d", r.Status)
+	}
+
+	e.Redis.Start(t)
+	waitFor(t, "ready after redis restart", 15*time.Second, func() bool { return e.Do(t, "GET", "/ready", nil).Status == 200 })
+	for _, tk := range []string{tok, tok3} {
+		waitFor(t, "session valid after redis restart", 5*time.Second, func() bool {
+			return e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tk)...).Status == 200
+		})
+	}
+	// Re-cached in the new (empty) Redis: the session key exists again.
+	rdb, err := newRedis(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdb.Close()
+	waitFor(t, "session re-cached", 5*time.Second, func() bool {
+		e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok)...)
+		e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok3)...)
+		keys, _ := rdb.Keys(context.Background(), "authstack:session:*").Result()
+		return len(keys) >= 2
+	})
+	if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok2)...); r.Status != 401 {
+		t.Fatalf("revoked session came back: %d", r.Status)
+	}
+}
+
+// SMTP down when the email is queued, then back: the request succeeds at
+// once and the email arrives exactly once.
+func TestSMTPOutageDeliversOnce(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{})
+	e.Mail.Stop(t)
+	email := "smtp-outage@example.com"
+	start := time.Now()
+	r := e.Do(t, "POST", "/auth/signup", map[string]string{"email": email, "password": "mail comes later"})
+	if r.Status != 202 {
+		t.Fatalf("signup with SMTP down: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("signup waited for SMTP: %s", d)
+	}
+	// The worker retries (and fails) a few times while SMTP is down.
+	waitFor(t, "a failed attempt", 10*time.Second, func() bool {
+		var attempts int32
+		var lastErr string
+		_ = e.Store.Pool.QueryRow(context.Background(), "SELECT attempts, last_error FROM outbox WHERE to_addr = $1", email).Scan(&attempts, &lastErr)
+		return attempts >= 2 && lastErr != ""
+	})
+	e.Mail.Start(t)
+	msg := e.Mail.WaitForMessage(t, email, 20*time.Second)
+	if !strings.Contains(msg.Text, "/verify-email?token=") {
+		t.Fatalf("email: %+v", msg)
+	}
+	// Exactly once, even after more worker cycles.
+	time.Sleep(1500 * time.Millisecond)
+	count := 0
+	for _, m := range e.Mail.Messages(t) {
+		for _, to := range m.To {
+			if to == email {
+				count++
+			}
+		}
+	}
+	if count != 1 {
+		t.Fatalf("%d emails delivered, want exactly 1", count)
+	}
+	var sent bool
+	var textBody string
+	if err := e.Store.Pool.QueryRow(context.Background(), "SELECT sent_at IS NOT NULL, text_body FROM outbox WHERE to_addr = $1", email).Scan(&sent, &textBody); err != nil || !sent || textBody != "" {
+		t.Fatalf("outbox row after delivery: sent=%v body=%q err=%v", sent, textBody, err)
+	}
+	m := e.MetricsText(t)
+	if !strings.Contains(m, `email_events_total{kind="SEND_RETRY"}`) || !strings.Contains(m, `email_events_total{kind="VERIFY_SENT"} 1`) {
+		t.Errorf("email metrics:\n%s", grep(m, "email_events"))
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func TestPasswordResetRevokesSessions(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{})
+	email, pw := "reset@example.com", "original password"
+	tok1 := e.SignupVerifyLogin(t, email, pw)
+	tok2 := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw}).JSON["token"].(string)
+
+	if r := e.Do(t, "POST", "/auth/password/forgot", map[string]string{"email": email}); r.Status != 202 {
+		t.Fatalf("forgot: %d", r.Status)
+	}
+	var resetMail authtest.Response
+	waitFor(t, "reset email", 15*time.Second, func() bool {
+		for _, m := range e.Mail.Messages(t) {
+			if strings.Contains(m.Text, "/reset-password?token=") {
+				resetMail.Body = []byte(m.Text)
+				return true
+			}
+		}
+		return false
+	})
+	rt := authtest.TokenFromMail(t, string(resetMail.Body))
+	if r := e.Do(t, "POST", "/auth/password/reset", map[string]string{"token": rt, "password": "short"}); r.Status != 400 || r.ErrorCode() != "invalid_password" {
+		t.Fatalf("reset with a short password: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "POST", "/auth/password/reset", map[string]string{"token": rt, "password": "brand new password"}); r.Status != 204 {
+		t.Fatalf("reset: %d %s", r.Status, r.Body)
+	}
+	for _, tk := range []string{tok1, tok2} {
+		if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tk)...); r.Status != 401 {
+			t.Fatalf("session survived a password reset: %d", r.Status)
+		}
+	}
+	if r := e.Do(t, "POST", "/auth/password/reset", map[string]string{"token": rt, "password": "another new password"}); r.Status != 400 {
+		t.Fatalf("reset token reused: %d", r.Status)
+	}
+	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw}); r.Status != 401 {
+		t.Fatalf("old password still works: %d", r.Status)
+	}
+	r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": "brand new password"})
+	if r.Status != 200 {
+		t.Fatalf("new password: %d %s", r.Status, r.Body)
+	}
+	tok3 := r.JSON["token"].(string)
+	tok4 := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": "brand new password"}).JSON["token"].(string)
+
+	// Change: wrong current password refused; success keeps only the current session.
+	if r := e.Do(t, "POST", "/auth/password/change", map[string]string{"current_password": "nope nope nope", "new_password": "third password here"}, authtest.Bearer(tok3)...); r.Status != 401 {
+		t.Fatalf("change with a wrong current password: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "POST", "/auth/password/change", map[string]string{"current_password": "brand new password", "new_password": "third password here"}, authtest.Bearer(tok3)...); r.Status != 204 {
+		t.Fatalf("change: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok3)...); r.Status != 200 {
+		t.Fatalf("current session revoked by change: %d", r.Status)
+	}
+	if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok4)...); r.Status != 401 {
+		t.Fatalf("other session survived a password change: %d", r.Status)
+	}
+	// Logout everywhere.
+	if r := e.Do(t, "POST", "/auth/logout-all", nil, authtest.Bearer(tok3)...); r.Status != 204 {
+		t.Fatalf("logout-all: %d", r.Status)
+	}
+	if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok3)...); r.Status != 401 {
+		t.Fatalf("session survived logout-all: %d", r.Status)
+	}
+	kinds := auditKinds(t, e.Store)
+	for _, k := range []string{"PASSWORD_RESET_REQUESTED", "PASSWORD_RESET", "PASSWORD_CHANGED", "LOGOUT"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s audit row: %v", k, kinds)
+		}
+	}
+}
+
+// A new pepper (the old one kept as AUTH_OLD_PEPPERS) and new argon2
+// parameters: logins still work and rehash to the newest pepper and params.
+func TestPepperRotationRehashesOnLogin(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{})
+	email, pw := "rotate@example.com", "rotate my pepper"
+	e.SignupVerifyLogin(t, email, pw)
+	hashOf := func() string {
+		var h string
+		if err := e.Store.Pool.QueryRow(context.Background(), "SELECT password_hash FROM users WHERE email = $1", email).Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	before := hashOf()
+	old := e.Vars["AUTH_PEPPER"]
+
+	e.Vars["AUTH_PEPPER"] = authtest.Pepper()
+	e.Vars["AUTH_OLD_PEPPERS"] = old
+	e.Vars["AUTH_ARGON2_MEMORY_KIB"] = "9216"
+	e.Restart(t)
+	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw}); r.Status != 200 {
+		t.Fatalf("login after rotation: %d %s", r.Status, r.Body)
+	}
+	after := hashOf()
+	if after == before || !strings.HasPrefix(after, "$argon2id$v=19$m=9216,t=1,p=1,keyid=") {
+		t.Fatalf("not rehashed: before %q after %q", before, after)
+	}
+	if keyID(before) == keyID(after) {
+		t.Fatalf("pepper id unchanged: %q", keyID(after))
+	}
+	// Drop the old pepper: the rehashed password no longer needs it.
+	delete(e.Vars, "AUTH_OLD_PEPPERS")
+	e.Restart(t)
+	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw}); r.Status != 200 {
+		t.Fatalf("login with only the new pepper: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw + "!"}); r.Status != 401 {
+		t.Fatalf("wrong password after rotation: %d", r.Status)
+	}
+}
+
+func keyID(phc string) string {
+	i := strings.Index(phc, "keyid=")
+	if i < 0 {
+		return ""
+	}
+	rest := phc[i+6:]
+	return rest[:strings.IndexByte(rest, '$')]
+}
