@@ -151,7 +151,7 @@ func (r *AuthStackReconciler) deleteOwned(ctx context.Context, stack *authv1alph
 // SetupWithManager registers the controller: it owns the children and watches the
 // metadata of Secrets, to roll the pods when a referenced Secret changes.
 func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.applier = newApplier(mgr.GetClient(), mgr.GetScheme())
+	r.applier = newApplier(r.Client, mgr.GetScheme())
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthStack{}).
 		Owns(&appsv1.Deployment{}).
