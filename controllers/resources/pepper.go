@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,5 +48,14 @@ func PepperSecret(stack *authv1alpha1.AuthStack, pepper []byte) *corev1.Secret {
 	}
 }
 
-// ValidPepper says whether a pepper value is usable: at least 32 bytes.
-func ValidPepper(v []byte) bool { return len(v) >= PepperBytes }
+// ValidPepper says whether a pepper value is usable: exactly what the authserver
+// accepts (authserver/config.ParsePepper), 32 bytes as 64 hex characters, surrounding
+// whitespace ignored. Anything else would pass here and crash-loop every pod.
+func ValidPepper(v []byte) bool {
+	s := strings.TrimSpace(string(v))
+	if len(s) != 2*PepperBytes {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
