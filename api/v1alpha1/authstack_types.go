@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -21,8 +22,10 @@ type AuthStackSpec struct {
 	// Database says where PostgreSQL is.
 	Database DatabaseSpec `json:"database"`
 
-	// Redis says where the session cache is.
-	Redis RedisSpec `json:"redis"`
+	// Redis says where the session cache is. By default the operator runs it.
+	// +optional
+	// +kubebuilder:default={}
+	Redis RedisSpec `json:"redis,omitempty"`
 
 	// SMTP is the mail relay for verification and reset emails.
 	SMTP SMTPSpec `json:"smtp"`
@@ -31,6 +34,16 @@ type AuthStackSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Ingress IngressSpec `json:"ingress,omitempty"`
+
+	// Pooler runs pgbouncer between the authserver and PostgreSQL.
+	// +optional
+	// +kubebuilder:default={}
+	Pooler PoolerSpec `json:"pooler,omitempty"`
+
+	// NetworkPolicy restricts traffic between the stack's pods to what each one needs.
+	// +optional
+	// +kubebuilder:default={}
+	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret in the AuthStack's namespace.
@@ -186,20 +199,189 @@ type PepperSpec struct {
 	SecretRef SecretKeyRef `json:"secretRef"`
 }
 
-// DatabaseSpec says where PostgreSQL is.
-// +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef)",message="database.urlSecretRef is required"
+// DatabaseSpec says where PostgreSQL is: an external database (urlSecretRef, the
+// production path) or a single-instance PostgreSQL run by the operator (managed, for
+// evaluation and development only: not highly available).
+// +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef) != has(self.managed)",message="exactly one of database.urlSecretRef and database.managed must be set"
 type DatabaseSpec struct {
 	// URLSecretRef names the Secret key holding the PostgreSQL URL (postgres://...).
 	// +optional
 	URLSecretRef *SecretKeyRef `json:"urlSecretRef,omitempty"`
+	// Managed runs a single-instance PostgreSQL StatefulSet with a generated password.
+	// Not highly available: for evaluation and development.
+	// +optional
+	Managed *ManagedDatabaseSpec `json:"managed,omitempty"`
 }
 
-// RedisSpec says where Redis is.
-// +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef)",message="redis.urlSecretRef is required"
+// ManagedDatabaseSpec configures the operator-run PostgreSQL.
+type ManagedDatabaseSpec struct {
+	// Version is the PostgreSQL major version (the image docker.io/library/postgres:<version>-alpine).
+	// +optional
+	// +kubebuilder:default="17"
+	// +kubebuilder:validation:Enum="15";"16";"17"
+	Version string `json:"version,omitempty"`
+	// Image overrides the PostgreSQL image; it must match version.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+	// Storage of the data directory.
+	// +optional
+	// +kubebuilder:default={}
+	Storage StorageSpec `json:"storage,omitempty"`
+	// Resources of the PostgreSQL container.
+	// +optional
+	// +kubebuilder:default={requests:{cpu:"250m",memory:"512Mi"},limits:{memory:"1Gi"}}
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// StorageSpec is the persistent volume of a stateful component.
+type StorageSpec struct {
+	// Size of each volume.
+	// +optional
+	// +kubebuilder:default="10Gi"
+	Size *resource.Quantity `json:"size,omitempty"`
+	// StorageClassName of the volumes; empty uses the cluster's default class.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	StorageClassName *string `json:"storageClassName,omitempty"`
+	// DeleteOnStackDeletion deletes the volumes with the AuthStack. By default they
+	// are kept, so deleting the stack by mistake loses no data.
+	// +optional
+	// +kubebuilder:default=false
+	DeleteOnStackDeletion bool `json:"deleteOnStackDeletion,omitempty"`
+}
+
+// RedisMode is how the managed Redis runs.
+// +kubebuilder:validation:Enum=standalone;cluster
+type RedisMode string
+
+// Redis modes.
+const (
+	RedisStandalone RedisMode = "standalone"
+	RedisCluster    RedisMode = "cluster"
+)
+
+// RedisSpec says where Redis is: managed by the operator (the default), or an external
+// Redis when urlSecretRef is set.
+// +kubebuilder:validation:XValidation:rule="!has(self.urlSecretRef) || !has(self.mode) || self.mode == 'standalone'",message="redis.mode cluster needs the managed Redis: remove redis.urlSecretRef"
 type RedisSpec struct {
-	// URLSecretRef names the Secret key holding an external Redis URL (redis:// or rediss://).
+	// URLSecretRef names the Secret key holding an external Redis URL (redis:// or
+	// rediss://). When set, the operator runs no Redis.
 	// +optional
 	URLSecretRef *SecretKeyRef `json:"urlSecretRef,omitempty"`
+	// Mode of the managed Redis: one primary (standalone) or a Redis Cluster.
+	// +optional
+	// +kubebuilder:default=standalone
+	Mode RedisMode `json:"mode,omitempty"`
+	// Shards of a Redis Cluster (primaries).
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=3
+	// +kubebuilder:validation:Maximum=100
+	Shards int32 `json:"shards,omitempty"`
+	// ReplicasPerShard of a Redis Cluster.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=5
+	ReplicasPerShard int32 `json:"replicasPerShard,omitempty"`
+	// Image of the managed Redis. Defaults to the operator's --redis-image.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+	// MaxMemory is redis.conf's maxmemory (for example 1gb, 512mb).
+	// +optional
+	// +kubebuilder:default="1gb"
+	// +kubebuilder:validation:Pattern=`^[1-9][0-9]*(kb|mb|gb)$`
+	MaxMemory string `json:"maxMemory,omitempty"`
+	// MaxMemoryPolicy is redis.conf's maxmemory-policy. allkeys-lru suits a session
+	// cache backed by PostgreSQL: an evicted session is read again from the database.
+	// +optional
+	// +kubebuilder:default=allkeys-lru
+	// +kubebuilder:validation:Enum=allkeys-lru;allkeys-lfu;allkeys-random;volatile-lru;volatile-lfu;volatile-random;volatile-ttl;noeviction
+	MaxMemoryPolicy string `json:"maxMemoryPolicy,omitempty"`
+	// Storage of the append-only file and snapshots.
+	// +optional
+	// +kubebuilder:default={}
+	Storage StorageSpec `json:"storage,omitempty"`
+	// Resources of the Redis container. Leave room above maxMemory for the fork of
+	// an AOF rewrite.
+	// +optional
+	// +kubebuilder:default={requests:{cpu:"100m",memory:"1Gi"},limits:{memory:"2Gi"}}
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// PoolMode is pgbouncer's pool_mode. statement pooling is not offered: it breaks the
+// authserver's transactions.
+// +kubebuilder:validation:Enum=transaction;session
+type PoolMode string
+
+// PoolerSpec configures pgbouncer.
+type PoolerSpec struct {
+	// Enabled runs pgbouncer; the authserver's DATABASE_URL then points at it and
+	// DATABASE_DIRECT_URL (migrations) at the database.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+	// Replicas of pgbouncer.
+	// +optional
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=20
+	Replicas int32 `json:"replicas,omitempty"`
+	// PoolMode is pgbouncer's pool_mode.
+	// +optional
+	// +kubebuilder:default=transaction
+	PoolMode PoolMode `json:"poolMode,omitempty"`
+	// MaxClientConnections is pgbouncer's max_client_conn, per pgbouncer pod.
+	// +optional
+	// +kubebuilder:default=1000
+	// +kubebuilder:validation:Minimum=10
+	// +kubebuilder:validation:Maximum=100000
+	MaxClientConnections int32 `json:"maxClientConnections,omitempty"`
+	// DefaultPoolSize is pgbouncer's default_pool_size: server connections per
+	// database and user, per pgbouncer pod.
+	// +optional
+	// +kubebuilder:default=25
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	DefaultPoolSize int32 `json:"defaultPoolSize,omitempty"`
+	// Image of pgbouncer. Defaults to the operator's --pgbouncer-image.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Image string `json:"image,omitempty"`
+	// Resources of the pgbouncer container.
+	// +optional
+	// +kubebuilder:default={requests:{cpu:"50m",memory:"64Mi"},limits:{cpu:"500m",memory:"128Mi"}}
+	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+}
+
+// NetworkPolicySpec configures the NetworkPolicies of the stack.
+type NetworkPolicySpec struct {
+	// Enabled renders one NetworkPolicy per component: only the authserver reaches
+	// pgbouncer and Redis, only pgbouncer, the authserver's migrations and backup jobs
+	// reach a managed PostgreSQL, DNS is allowed, nothing else.
+	// +optional
+	// +kubebuilder:default=true
+	Enabled *bool `json:"enabled,omitempty"`
+	// IngressControllerNamespaceSelector selects the namespaces whose pods may reach the
+	// authserver's http port.
+	// +optional
+	// +kubebuilder:default={matchLabels:{"kubernetes.io/metadata.name":"ingress-nginx"}}
+	IngressControllerNamespaceSelector *metav1.LabelSelector `json:"ingressControllerNamespaceSelector,omitempty"`
+	// IngressControllerPodSelector narrows the ingress controller to these pods; empty
+	// allows every pod of the selected namespaces.
+	// +optional
+	IngressControllerPodSelector *metav1.LabelSelector `json:"ingressControllerPodSelector,omitempty"`
+	// MonitoringNamespaceSelector selects the namespaces whose pods may scrape the
+	// authserver's metrics port.
+	// +optional
+	// +kubebuilder:default={matchLabels:{"kubernetes.io/metadata.name":"monitoring"}}
+	MonitoringNamespaceSelector *metav1.LabelSelector `json:"monitoringNamespaceSelector,omitempty"`
+	// MonitoringPodSelector narrows monitoring to these pods; empty allows every pod
+	// of the selected namespaces.
+	// +optional
+	MonitoringPodSelector *metav1.LabelSelector `json:"monitoringPodSelector,omitempty"`
 }
 
 // SMTPSpec is the mail relay.
@@ -284,6 +466,12 @@ type AuthStackStatus struct {
 	// PepperSecretName names the Secret the pepper is read from (never its value).
 	// +optional
 	PepperSecretName string `json:"pepperSecretName,omitempty"`
+	// Pooler reports the pgbouncer Deployment's replicas.
+	// +optional
+	Pooler *ReplicaStatus `json:"pooler,omitempty"`
+	// Redis reports the managed Redis StatefulSet's replicas.
+	// +optional
+	Redis *ReplicaStatus `json:"redis,omitempty"`
 }
 
 // ReplicaStatus counts replicas.

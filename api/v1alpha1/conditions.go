@@ -6,6 +6,14 @@ const (
 	ConditionReady = "Ready"
 	// ConditionAuthServerAvailable is True when the authserver Deployment is available.
 	ConditionAuthServerAvailable = "AuthServerAvailable"
+	// ConditionPoolerReady is True when pgbouncer is available, or the pooler is disabled.
+	ConditionPoolerReady = "PoolerReady"
+	// ConditionRedisReady is True when the managed Redis is ready (and, in cluster
+	// mode, the cluster is formed), or the external Redis URL Secret is usable.
+	ConditionRedisReady = "RedisReady"
+	// ConditionDatabaseReady is True when the managed PostgreSQL is ready, or the
+	// external database URL Secret exists and parses.
+	ConditionDatabaseReady = "DatabaseReady"
 )
 
 // Condition reasons.
@@ -25,4 +33,13 @@ const (
 	ReasonInvalidPepper = "InvalidPepper"
 	ReasonPepperMissing = "PepperMissing"
 	ReasonRollingUpdate = "RollingUpdate"
+)
+
+// Reasons about the data tier.
+const (
+	ReasonDisabled         = "Disabled"
+	ReasonExternal         = "External"
+	ReasonInvalidURL       = "InvalidURL"
+	ReasonClusterNotFormed = "ClusterNotFormed"
+	ReasonWaitingForPods   = "WaitingForPods"
 )

@@ -176,8 +176,8 @@ const (
 	msgSessionTTL  = "authServer.sessionTTL must be between 5m and 8760h"
 	msgMinMax      = "autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
 	msgIngressHost = "ingress.host is required when ingress.enabled is true"
-	msgDatabaseURL = "database.urlSecretRef is required"
-	msgRedisURL    = "redis.urlSecretRef is required"
+	msgDatabaseURL = "exactly one of database.urlSecretRef and database.managed must be set"
+	msgRedisURL    = "redis.mode cluster needs the managed Redis: remove redis.urlSecretRef"
 	msgPepperImmut = "spec.pepper is immutable: changing it locks every user out"
 	msgPepperAdd   = "spec.pepper cannot be added or removed after creation: the pepper hashes every password"
 )
@@ -258,14 +258,14 @@ var rejectCases = []rejectCase{
 		field: "spec.authServer.autoscaling.targetMemoryUtilization", kind: kindMaximum},
 
 	// database and redis
-	{name: "database without urlSecretRef", set: map[string]any{"database": map[string]any{}},
+	{name: "database without urlSecretRef or managed", set: map[string]any{"database": map[string]any{}},
+		field: "spec.database", kind: kindCEL, msg: msgDatabaseURL},
+	{name: "database with both urlSecretRef and managed", set: map[string]any{"database.managed": map[string]any{}},
 		field: "spec.database", kind: kindCEL, msg: msgDatabaseURL},
 	{name: "database missing", del: []string{"database"},
 		field: "spec.database", kind: kindRequired},
-	{name: "redis without urlSecretRef", set: map[string]any{"redis": map[string]any{}},
+	{name: "redis cluster mode with an external urlSecretRef", set: map[string]any{"redis.mode": "cluster"},
 		field: "spec.redis", kind: kindCEL, msg: msgRedisURL},
-	{name: "redis missing", del: []string{"redis"},
-		field: "spec.redis", kind: kindRequired},
 
 	// Secret references (one SecretKeyRef type, checked where it is used)
 	{name: "database secret name with capitals", set: map[string]any{"database.urlSecretRef.name": "My_DB"},
@@ -668,7 +668,8 @@ func TestEveryRuleIsCovered(t *testing.T) {
 	if !ok {
 		t.Fatalf("the CRD schema has no spec")
 	}
-	skip := map[string]bool{"spec.authServer.resources": true, "spec.authServer.podTemplate": true}
+	skip := map[string]bool{"spec.authServer.resources": true, "spec.authServer.podTemplate": true,
+		"spec.pooler.resources": true, "spec.redis.resources": true, "spec.database.managed.resources": true}
 	var found []constraint
 	var walk func(path string, s apiextensionsv1.JSONSchemaProps)
 	walk = func(path string, s apiextensionsv1.JSONSchemaProps) {

@@ -1,0 +1,187 @@
+package v1alpha1_test
+
+// Validation of the data-tier fields (spec.pooler, spec.redis, spec.database.managed,
+// spec.networkPolicy). The reject cases join rejectCases, so TestRejects runs them and
+// TestEveryRuleIsCovered counts them.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+)
+
+func init() {
+	rejectCases = append(rejectCases, dataTierRejectCases...)
+}
+
+// managedDB replaces the external database of the minimal spec by a managed one.
+var managedDB = map[string]any{"database": map[string]any{"managed": map[string]any{}}}
+
+var dataTierRejectCases = []rejectCase{
+	// pooler
+	{name: "pooler replicas zero", set: map[string]any{"pooler.replicas": int64(0)}, field: "spec.pooler.replicas", kind: kindMinimum},
+	{name: "pooler replicas above 20", set: map[string]any{"pooler.replicas": int64(21)}, field: "spec.pooler.replicas", kind: kindMaximum},
+	{name: "pooler statement mode", set: map[string]any{"pooler.poolMode": "statement"}, field: "spec.pooler.poolMode", kind: kindEnum,
+		msg: `"transaction", "session"`},
+	{name: "pooler maxClientConnections below 10", set: map[string]any{"pooler.maxClientConnections": int64(9)},
+		field: "spec.pooler.maxClientConnections", kind: kindMinimum},
+	{name: "pooler maxClientConnections above 100000", set: map[string]any{"pooler.maxClientConnections": int64(100001)},
+		field: "spec.pooler.maxClientConnections", kind: kindMaximum},
+	{name: "pooler defaultPoolSize zero", set: map[string]any{"pooler.defaultPoolSize": int64(0)},
+		field: "spec.pooler.defaultPoolSize", kind: kindMinimum},
+	{name: "pooler defaultPoolSize above 1000", set: map[string]any{"pooler.defaultPoolSize": int64(1001)},
+		field: "spec.pooler.defaultPoolSize", kind: kindMaximum},
+	{name: "pooler image too long", set: map[string]any{"pooler.image": strings.Repeat("i", 513)},
+		field: "spec.pooler.image", kind: kindMaxLength},
+
+	// redis
+	{name: "redis mode unknown", set: map[string]any{"redis.mode": "sentinel"}, field: "spec.redis.mode", kind: kindEnum},
+	{name: "redis shards below 3", set: map[string]any{"redis.shards": int64(2)}, field: "spec.redis.shards", kind: kindMinimum},
+	{name: "redis shards above 100", set: map[string]any{"redis.shards": int64(101)}, field: "spec.redis.shards", kind: kindMaximum},
+	{name: "redis replicasPerShard negative", set: map[string]any{"redis.replicasPerShard": int64(-1)},
+		field: "spec.redis.replicasPerShard", kind: kindMinimum},
+	{name: "redis replicasPerShard above 5", set: map[string]any{"redis.replicasPerShard": int64(6)},
+		field: "spec.redis.replicasPerShard", kind: kindMaximum},
+	{name: "redis image too long", set: map[string]any{"redis.image": strings.Repeat("i", 513)},
+		field: "spec.redis.image", kind: kindMaxLength},
+	{name: "redis maxMemory in GiB notation", set: map[string]any{"redis.maxMemory": "1Gi"}, field: "spec.redis.maxMemory", kind: kindPattern},
+	{name: "redis maxMemory zero", set: map[string]any{"redis.maxMemory": "0mb"}, field: "spec.redis.maxMemory", kind: kindPattern},
+	{name: "redis maxMemoryPolicy unknown", set: map[string]any{"redis.maxMemoryPolicy": "lru"}, field: "spec.redis.maxMemoryPolicy", kind: kindEnum},
+	{name: "redis storage size not a quantity", set: map[string]any{"redis.storage.size": "ten gigs"}, field: "spec.redis.storage.size", kind: kindPattern},
+	{name: "redis storageClassName too long", set: map[string]any{"redis.storage.storageClassName": strings.Repeat("s", 254)},
+		field: "spec.redis.storage.storageClassName", kind: kindMaxLength},
+
+	// managed database
+	{name: "managed database version unknown", set: map[string]any{"database": map[string]any{"managed": map[string]any{"version": "12"}}},
+		field: "spec.database.managed.version", kind: kindEnum},
+	{name: "managed database image too long", set: map[string]any{"database": map[string]any{"managed": map[string]any{"image": strings.Repeat("i", 513)}}},
+		field: "spec.database.managed.image", kind: kindMaxLength},
+	{name: "managed database storage size not a quantity", set: map[string]any{"database": map[string]any{"managed": map[string]any{
+		"storage": map[string]any{"size": "lots"}}}},
+		field: "spec.database.managed.storage.size", kind: kindPattern},
+	{name: "managed database storageClassName too long", set: map[string]any{"database": map[string]any{"managed": map[string]any{
+		"storage": map[string]any{"storageClassName": strings.Repeat("s", 254)}}}},
+		field: "spec.database.managed.storage.storageClassName", kind: kindMaxLength},
+}
+
+func TestDataTierAccepts(t *testing.T) {
+	cases := []struct {
+		name string
+		set  map[string]any
+		del  []string
+	}{
+		{"redis omitted: managed standalone", nil, []string{"redis"}},
+		{"redis managed cluster", map[string]any{"redis": map[string]any{"mode": "cluster", "shards": int64(3), "replicasPerShard": int64(0)}}, nil},
+		{"redis external standalone", map[string]any{"redis.mode": "standalone"}, nil},
+		{"redis tuned", map[string]any{"redis": map[string]any{"maxMemory": "512mb", "maxMemoryPolicy": "volatile-lru",
+			"storage": map[string]any{"size": "20Gi", "storageClassName": "fast", "deleteOnStackDeletion": true}}}, nil},
+		{"managed database", managedDB, nil},
+		{"managed database 15 with storage", map[string]any{"database": map[string]any{"managed": map[string]any{
+			"version": "15", "storage": map[string]any{"size": "1Gi"}}}}, nil},
+		{"pooler off", map[string]any{"pooler.enabled": false}, nil},
+		{"pooler at the bounds", map[string]any{"pooler.replicas": int64(20), "pooler.poolMode": "session",
+			"pooler.maxClientConnections": int64(10), "pooler.defaultPoolSize": int64(1000)}, nil},
+		{"network policy selectors", map[string]any{"networkPolicy": map[string]any{
+			"ingressControllerNamespaceSelector": map[string]any{"matchLabels": map[string]any{"team": "edge"}},
+			"ingressControllerPodSelector":       map[string]any{"matchLabels": map[string]any{"app.kubernetes.io/name": "traefik"}},
+			"monitoringNamespaceSelector":        map[string]any{"matchExpressions": []any{map[string]any{"key": "monitoring", "operator": "Exists"}}},
+		}}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := minimalSpec()
+			for _, p := range tc.del {
+				deletePath(spec, p)
+			}
+			for p, v := range tc.set {
+				setPath(spec, p, v)
+			}
+			if err := k8sClient.Create(context.Background(), authStack("good", spec), client.DryRunAll); err != nil {
+				t.Fatalf("rejected: %v", err)
+			}
+		})
+	}
+}
+
+// TestDataTierDefaults creates a stack with a managed database and the default Redis
+// and reads back every data-tier default.
+func TestDataTierDefaults(t *testing.T) {
+	spec := minimalSpec()
+	delete(spec, "redis")
+	spec["database"] = map[string]any{"managed": map[string]any{}}
+	u := authStack("datatier-defaults", spec)
+	if err := k8sClient.Create(context.Background(), u, client.DryRunAll); err != nil {
+		t.Fatalf("rejected: %v", err)
+	}
+	var got authv1alpha1.AuthStack
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &got); err != nil {
+		t.Fatalf("converting the answer: %v", err)
+	}
+	check := func(name string, got, want any) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	quantity := func(name string, q *resource.Quantity, want string) {
+		t.Helper()
+		if q == nil {
+			t.Errorf("%s not defaulted", name)
+		} else if q.Cmp(resource.MustParse(want)) != 0 {
+			t.Errorf("%s = %s, want %s", name, q.String(), want)
+		}
+	}
+	p := got.Spec.Pooler
+	if p.Enabled == nil || !*p.Enabled {
+		t.Errorf("pooler.enabled = %v, want true", p.Enabled)
+	}
+	check("pooler.replicas", p.Replicas, 2)
+	check("pooler.poolMode", p.PoolMode, "transaction")
+	check("pooler.maxClientConnections", p.MaxClientConnections, 1000)
+	check("pooler.defaultPoolSize", p.DefaultPoolSize, 25)
+	if p.Resources == nil {
+		t.Error("pooler.resources not defaulted")
+	} else {
+		quantity("pooler.resources.limits.memory", ptrQ(p.Resources.Limits.Memory()), "128Mi")
+	}
+	r := got.Spec.Redis
+	check("redis.urlSecretRef", r.URLSecretRef == nil, true)
+	check("redis.mode", r.Mode, "standalone")
+	check("redis.shards", r.Shards, 3)
+	check("redis.replicasPerShard", r.ReplicasPerShard, 1)
+	check("redis.maxMemory", r.MaxMemory, "1gb")
+	check("redis.maxMemoryPolicy", r.MaxMemoryPolicy, "allkeys-lru")
+	quantity("redis.storage.size", r.Storage.Size, "10Gi")
+	check("redis.storage.deleteOnStackDeletion", r.Storage.DeleteOnStackDeletion, false)
+	if r.Resources == nil {
+		t.Error("redis.resources not defaulted")
+	} else {
+		quantity("redis.resources.requests.memory", ptrQ(r.Resources.Requests.Memory()), "1Gi")
+	}
+	m := got.Spec.Database.Managed
+	if m == nil {
+		t.Fatal("database.managed lost")
+	}
+	check("database.managed.version", m.Version, "17")
+	quantity("database.managed.storage.size", m.Storage.Size, "10Gi")
+	check("database.managed.storage.deleteOnStackDeletion", m.Storage.DeleteOnStackDeletion, false)
+	np := got.Spec.NetworkPolicy
+	if np.Enabled == nil || !*np.Enabled {
+		t.Errorf("networkPolicy.enabled = %v, want true", np.Enabled)
+	}
+	if s := np.IngressControllerNamespaceSelector; s == nil || s.MatchLabels["kubernetes.io/metadata.name"] != "ingress-nginx" {
+		t.Errorf("networkPolicy.ingressControllerNamespaceSelector = %v", s)
+	}
+	if s := np.MonitoringNamespaceSelector; s == nil || s.MatchLabels["kubernetes.io/metadata.name"] != "monitoring" {
+		t.Errorf("networkPolicy.monitoringNamespaceSelector = %v", s)
+	}
+}
+
+func ptrQ(q *resource.Quantity) *resource.Quantity { return q }
