@@ -16,6 +16,17 @@ type Inputs struct {
 	Pepper authv1alpha1.SecretKeyRef
 	// ConfigHash is ConfigHash over every referenced Secret value.
 	ConfigHash string
+
+	// Data tier (docs/data-tier.md).
+	// PgBouncerImage and RedisImage are the operator's default images.
+	PgBouncerImage string
+	RedisImage     string
+	// PoolerConfigHash is SecretDataHash of the pgbouncer config Secret.
+	PoolerConfigHash string
+	// RedisConfigHash hashes redis.conf and the Redis auth include.
+	RedisConfigHash string
+	// PostgresConfigHash hashes what the managed PostgreSQL reads at start.
+	PostgresConfigHash string
 }
 
 // PepperRef is the pepper the stack uses: the one the spec brings, else the generated one.
