@@ -69,6 +69,20 @@ type options struct {
 	hashConcurrent int
 	timeout        time.Duration
 	keepLogs       bool
+	phases         map[string]bool
+	env            envList
+}
+
+// envList collects repeated -env KEY=VALUE flags.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+func (e *envList) Set(v string) error {
+	if !strings.Contains(v, "=") {
+		return fmt.Errorf("want KEY=VALUE, got %q", v)
+	}
+	*e = append(*e, v)
+	return nil
 }
 
 func main() {
@@ -99,8 +113,21 @@ func main() {
 	flag.StringVar(&o.hashWait, "hash-wait", "", "AUTH_HASH_WAIT_TIMEOUT for the authserver (default: its own)")
 	flag.IntVar(&o.hashConcurrent, "hash-concurrency", 0, "AUTH_HASH_CONCURRENCY for the authserver (default: its own, CPU count)")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the authserver's log directory after the run")
+	phases := flag.String("phases", "session,login,flood", "phases to run, comma-separated")
+	flag.Var(&o.env, "env", "extra KEY=VALUE for the authserver's environment (repeatable), e.g. -env GOMEMLIMIT=off")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
 	flag.Parse()
+	o.phases = map[string]bool{}
+	for _, p := range strings.Split(*phases, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "session", "login", "flood":
+			o.phases[p] = true
+		case "":
+		default:
+			fmt.Fprintf(os.Stderr, "authbench: unknown phase %q (want session, login, flood)\n", p)
+			os.Exit(2)
+		}
+	}
 
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -225,7 +252,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	var extra []string
+	extra := append([]string(nil), o.env...)
 	if o.hashWait != "" {
 		extra = append(extra, "AUTH_HASH_WAIT_TIMEOUT="+o.hashWait)
 	}
@@ -291,98 +318,104 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 
-	// --- session vs floor -----------------------------------------------------
-	var floorRPS, sessRPS, ratios, floorPerCore, sessPerCore []float64
-	var floorRes, sessRes []loadResult
-	var sessMem phaseMem
-	resetPeakRSS(authPid)
-	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
-		fw := watchRSS(st.floor.Pid())
-		f := measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
-			request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
-		fm := fw.finish()
-		w := watchRSS(authPid)
-		s := measure(ctx, o, loadSpec{name: "GET /auth/session", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
-			request: func(c int) []byte { return getRequest("/auth/session", tokens[c%len(tokens)]) }})
-		m := w.finish()
-		if m.PeakKiB > sessMem.PeakKiB {
-			sessMem.PeakKiB = m.PeakKiB
-		}
-		if m.SampledKiB > sessMem.SampledKiB {
-			sessMem.SampledKiB = m.SampledKiB
-		}
-		sessMem.Cores = m.Cores
-		floorRes, sessRes = append(floorRes, f), append(sessRes, s)
-		floorRPS, sessRPS = append(floorRPS, f.RPS()), append(sessRPS, s.RPS())
-		if f.RPS() > 0 {
-			ratios = append(ratios, s.RPS()/f.RPS())
-		}
-		if fm.Cores > 0 && m.Cores > 0 {
-			floorPerCore = append(floorPerCore, f.RPS()/fm.Cores)
-			sessPerCore = append(sessPerCore, s.RPS()/m.Cores)
-		}
-		rep.add("round %d: %s  (floor %.2f cores)", round+1, f, fm.Cores)
-		rep.add("round %d: %s  (authserver %.2f cores, %.2f of them in the kernel)", round+1, s, m.Cores, m.SysCores)
-	}
-	ratio := median(ratios)
-	rep.add("SESSION: floor median %.0f req/s, /auth/session median %.0f req/s, ratio %.2f (target ≥ 0.80: %s); p50/p99 session %s/%s vs floor %s/%s; authserver peak RSS %.1f MiB",
-		median(floorRPS), median(sessRPS), ratio, verdict(ratio >= 0.8),
-		medDur(sessRes, true), medDur(sessRes, false), medDur(floorRes, true), medDur(floorRes, false), mib(sessMem.PeakKiB))
-	if len(sessPerCore) > 0 {
-		rep.add("SESSION per CPU-second of the server process (robust to other load on the machine): floor %.0f, /auth/session %.0f, ratio %.2f",
-			median(floorPerCore), median(sessPerCore), median(sessPerCore)/median(floorPerCore))
-	}
-
-	// --- login throughput -----------------------------------------------------
 	loginReq := func(c int) []byte {
 		u := users[c%len(users)]
 		b, _ := json.Marshal(map[string]string{"email": u.email, "password": u.password})
 		return postJSON("/auth/login", string(b))
 	}
-	// The time of one hash, measured again just before and just after the
-	// login load, so that the ideal reflects the machine's state then (other
-	// processes on a shared machine slow the hash as much as the authserver).
-	hb, hbc := hashTime(o.argon2, o.hashSamples)
-	resetPeakRSS(authPid)
-	gc0 := scrapeCounter(st.metrics, "go_gc_duration_seconds_count")
-	w := watchRSS(authPid)
-	lr := runLoad(ctx, loadSpec{name: "POST /auth/login", addr: st.authAddr, conns: o.loginConns, dur: o.loginDuration, okStatus: 200, request: loginReq})
-	lm := w.finish()
-	gc1 := scrapeCounter(st.metrics, "go_gc_duration_seconds_count")
-	rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel)", lr, lm.Cores, lm.SysCores)
-	if gc0 >= 0 && gc1 >= 0 && lr.OK > 0 {
-		rep.add("authserver GC cycles during the login load: %.0f (%.2f per login)", gc1-gc0, (gc1-gc0)/float64(lr.OK))
-	}
-	ha, hac := hashTime(o.argon2, o.hashSamples)
-	ht = (hb + ha) / 2
-	hcpu = (hbc + hac) / 2
-	ideal = float64(runtime.NumCPU()) / ht.Seconds()
-	rep.add("one hash around the login load: %s before, %s after (CPU %s, %s) → ideal %d CPUs ÷ %s = %.1f logins/s",
-		hb.Round(time.Microsecond), ha.Round(time.Microsecond), hbc.Round(time.Microsecond), hac.Round(time.Microsecond),
-		runtime.NumCPU(), ht.Round(time.Microsecond), ideal)
-	rep.add("LOGIN: %.1f logins/s = %.0f%% of ideal %.1f/s (target ≥ 90%%: %s); p50 %s p99 %s; authserver peak RSS %.1f MiB",
-		lr.RPS(), 100*lr.RPS()/ideal, ideal, verdict(lr.RPS() >= 0.9*ideal), lr.P50.Round(time.Millisecond), lr.P99.Round(time.Millisecond), mib(lm.PeakKiB))
-	if lm.Cores > 0 && hcpu > 0 {
-		perCore := lr.RPS() / lm.Cores
-		rep.add("LOGIN per CPU-second of the authserver: %.1f logins vs %.1f hashes per CPU-second → %.0f%% of its CPU goes to useful hashing",
-			perCore, 1/hcpu.Seconds(), 100*perCore*hcpu.Seconds())
+	if o.phases["session"] {
+		// --- session vs floor -----------------------------------------------------
+		var floorRPS, sessRPS, ratios, floorPerCore, sessPerCore []float64
+		var floorRes, sessRes []loadResult
+		var sessMem phaseMem
+		resetPeakRSS(authPid)
+		for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
+			fw := watchRSS(st.floor.Pid())
+			f := measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
+				request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
+			fm := fw.finish()
+			w := watchRSS(authPid)
+			s := measure(ctx, o, loadSpec{name: "GET /auth/session", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
+				request: func(c int) []byte { return getRequest("/auth/session", tokens[c%len(tokens)]) }})
+			m := w.finish()
+			if m.PeakKiB > sessMem.PeakKiB {
+				sessMem.PeakKiB = m.PeakKiB
+			}
+			if m.SampledKiB > sessMem.SampledKiB {
+				sessMem.SampledKiB = m.SampledKiB
+			}
+			sessMem.Cores = m.Cores
+			floorRes, sessRes = append(floorRes, f), append(sessRes, s)
+			floorRPS, sessRPS = append(floorRPS, f.RPS()), append(sessRPS, s.RPS())
+			if f.RPS() > 0 {
+				ratios = append(ratios, s.RPS()/f.RPS())
+			}
+			if fm.Cores > 0 && m.Cores > 0 {
+				floorPerCore = append(floorPerCore, f.RPS()/fm.Cores)
+				sessPerCore = append(sessPerCore, s.RPS()/m.Cores)
+			}
+			rep.add("round %d: %s  (floor %.2f cores)", round+1, f, fm.Cores)
+			rep.add("round %d: %s  (authserver %.2f cores, %.2f of them in the kernel)", round+1, s, m.Cores, m.SysCores)
+		}
+		ratio := median(ratios)
+		rep.add("SESSION: floor median %.0f req/s, /auth/session median %.0f req/s, ratio %.2f (target ≥ 0.80: %s); p50/p99 session %s/%s vs floor %s/%s; authserver peak RSS %.1f MiB",
+			median(floorRPS), median(sessRPS), ratio, verdict(ratio >= 0.8),
+			medDur(sessRes, true), medDur(sessRes, false), medDur(floorRes, true), medDur(floorRes, false), mib(sessMem.PeakKiB))
+		if len(sessPerCore) > 0 {
+			rep.add("SESSION per CPU-second of the server process (robust to other load on the machine): floor %.0f, /auth/session %.0f, ratio %.2f",
+				median(floorPerCore), median(sessPerCore), median(sessPerCore)/median(floorPerCore))
+		}
 	}
 
-	// --- login flood -------------------------------------------------------------
-	resetPeakRSS(authPid)
-	w = watchRSS(authPid)
-	fr := runLoad(ctx, loadSpec{name: "login flood", addr: st.authAddr, conns: o.floodConns, dur: o.floodDuration, okStatus: 200, request: loginReq})
-	fm := w.finish()
-	rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel)", fr, fm.Cores, fm.SysCores)
-	if len(fr.ErrorMsg) > 0 {
-		rep.add("flood transport errors: %v", fr.ErrorMsg)
+	if o.phases["login"] {
+		// --- login throughput -----------------------------------------------------
+		// The time of one hash, measured again just before and just after the
+		// login load, so that the ideal reflects the machine's state then (other
+		// processes on a shared machine slow the hash as much as the authserver).
+		hb, hbc := hashTime(o.argon2, o.hashSamples)
+		resetPeakRSS(authPid)
+		gc0 := scrapeCounter(st.metrics, "go_gc_duration_seconds_count")
+		w := watchRSS(authPid)
+		lr := runLoad(ctx, loadSpec{name: "POST /auth/login", addr: st.authAddr, conns: o.loginConns, dur: o.loginDuration, okStatus: 200, request: loginReq})
+		lm := w.finish()
+		gc1 := scrapeCounter(st.metrics, "go_gc_duration_seconds_count")
+		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel)", lr, lm.Cores, lm.SysCores)
+		if gc0 >= 0 && gc1 >= 0 && lr.OK > 0 {
+			rep.add("authserver GC cycles during the login load: %.0f (%.2f per login)", gc1-gc0, (gc1-gc0)/float64(lr.OK))
+		}
+		ha, hac := hashTime(o.argon2, o.hashSamples)
+		ht = (hb + ha) / 2
+		hcpu = (hbc + hac) / 2
+		ideal = float64(runtime.NumCPU()) / ht.Seconds()
+		rep.add("one hash around the login load: %s before, %s after (CPU %s, %s) → ideal %d CPUs ÷ %s = %.1f logins/s",
+			hb.Round(time.Microsecond), ha.Round(time.Microsecond), hbc.Round(time.Microsecond), hac.Round(time.Microsecond),
+			runtime.NumCPU(), ht.Round(time.Microsecond), ideal)
+		rep.add("LOGIN: %.1f logins/s = %.0f%% of ideal %.1f/s (target ≥ 90%%: %s); p50 %s p99 %s; authserver peak RSS %.1f MiB",
+			lr.RPS(), 100*lr.RPS()/ideal, ideal, verdict(lr.RPS() >= 0.9*ideal), lr.P50.Round(time.Millisecond), lr.P99.Round(time.Millisecond), mib(lm.PeakKiB))
+		if lm.Cores > 0 && hcpu > 0 {
+			perCore := lr.RPS() / lm.Cores
+			rep.add("LOGIN per CPU-second of the authserver: %.1f logins vs %.1f hashes per CPU-second → %.0f%% of its CPU goes to useful hashing",
+				perCore, 1/hcpu.Seconds(), 100*perCore*hcpu.Seconds())
+		}
 	}
-	peak := fm.PeakKiB
-	if fm.SampledKiB > peak {
-		peak = fm.SampledKiB
+
+	if o.phases["flood"] {
+		// --- login flood -------------------------------------------------------------
+		resetPeakRSS(authPid)
+		w := watchRSS(authPid)
+		fr := runLoad(ctx, loadSpec{name: "login flood", addr: st.authAddr, conns: o.floodConns, dur: o.floodDuration, okStatus: 200, request: loginReq})
+		fm := w.finish()
+		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel)", fr, fm.Cores, fm.SysCores)
+		if len(fr.ErrorMsg) > 0 {
+			rep.add("flood transport errors: %v", fr.ErrorMsg)
+		}
+		peak := fm.PeakKiB
+		if fm.SampledKiB > peak {
+			peak = fm.SampledKiB
+		}
+		rep.add("FLOOD: %d connections, %.1f logins/s ok, statuses %v; authserver peak RSS %.1f MiB (sampled max %.1f MiB) (target < 128 MiB: %s)",
+			o.floodConns, fr.RPS(), fr.Statuses, mib(peak), mib(fm.SampledKiB), verdict(mib(peak) < 128))
 	}
-	rep.add("FLOOD: %d connections, %.1f logins/s ok, statuses %v; authserver peak RSS %.1f MiB (sampled max %.1f MiB) (target < 128 MiB: %s)",
-		o.floodConns, fr.RPS(), fr.Statuses, mib(peak), mib(fm.SampledKiB), verdict(mib(peak) < 128))
 
 	// The authserver must still be alive and serving.
 	if ex, err := st.auth.Exited(); ex {
