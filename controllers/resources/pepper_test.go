@@ -1,0 +1,75 @@
+package resources
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+)
+
+func TestNewPepper(t *testing.T) {
+	a, err := NewPepper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewPepper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range [][]byte{a, b} {
+		if len(p) != 64 {
+			t.Errorf("pepper has %d characters, want 64", len(p))
+		}
+		raw, err := hex.DecodeString(string(p))
+		if err != nil || len(raw) != 32 {
+			t.Errorf("pepper %d chars is not 32 hex-encoded bytes: %v", len(p), err)
+		}
+		if !ValidPepper(p) {
+			t.Error("a generated pepper fails ValidPepper")
+		}
+	}
+	if bytes.Equal(a, b) {
+		t.Error("two NewPepper calls returned the same pepper")
+	}
+}
+
+func TestValidPepper(t *testing.T) {
+	for _, c := range pepperCases {
+		if got := ValidPepper(c.value); got != c.valid {
+			t.Errorf("ValidPepper(%s) = %v, want %v", c.name, got, c.valid)
+		}
+	}
+}
+
+func TestPepperSecret(t *testing.T) {
+	s := sampleStack()
+	p := []byte("6a1f0c3e9b2d4f5a7c8e1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d0f1a")
+	sec := PepperSecret(s, p)
+	if sec.APIVersion != "v1" || sec.Kind != "Secret" || sec.Name != "demo-pepper" || sec.Namespace != testNamespace {
+		t.Errorf("Secret = %s %s %s/%s", sec.APIVersion, sec.Kind, sec.Namespace, sec.Name)
+	}
+	if ref := PepperRef(s); sec.Name != ref.Name {
+		t.Errorf("generated Secret %q is not the one PepperRef names (%q)", sec.Name, ref.Name)
+	} else if _, ok := sec.Data[ref.Key]; !ok {
+		t.Errorf("generated Secret has no key %q (PepperRef's)", ref.Key)
+	}
+	if len(sec.OwnerReferences) != 0 {
+		t.Errorf("pepper Secret has owner references %+v: deleting the AuthStack would delete every user's login", sec.OwnerReferences)
+	}
+	if sec.Immutable == nil || !*sec.Immutable {
+		t.Error("pepper Secret is not immutable")
+	}
+	if !bytes.Equal(sec.Data[PepperSecretKey], p) || len(sec.Data) != 1 || len(sec.StringData) != 0 {
+		t.Errorf("pepper Secret data = %d keys, want only %q with the pepper", len(sec.Data), PepperSecretKey)
+	}
+	if sec.Annotations[AnnotationRetain] != "true" {
+		t.Errorf("%s = %q, want true", AnnotationRetain, sec.Annotations[AnnotationRetain])
+	}
+	for k, v := range sec.Annotations {
+		if bytes.Contains([]byte(v), p) || bytes.Contains([]byte(k), p) {
+			t.Error("the pepper appears in an annotation")
+		}
+	}
+	if sec.Labels[LabelInstance] != testName || sec.Labels[LabelComponent] != ComponentPepper {
+		t.Errorf("labels = %v", sec.Labels)
+	}
+}
