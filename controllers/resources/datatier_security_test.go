@@ -14,5 +14,20 @@ func init() {
 			d := PgBouncerDeployment(s, in)
 			return d.Spec.Template.ObjectMeta, d.Spec.Template.Spec
 		}},
+		podRenderer{"redis StatefulSet (standalone)", func(s *authv1alpha1.AuthStack, in Inputs) (metav1.ObjectMeta, corev1.PodSpec) {
+			s.Spec.Redis.URLSecretRef = nil
+			st := RedisStatefulSet(s, in)
+			return st.Spec.Template.ObjectMeta, st.Spec.Template.Spec
+		}},
+		podRenderer{"redis StatefulSet (cluster)", func(s *authv1alpha1.AuthStack, in Inputs) (metav1.ObjectMeta, corev1.PodSpec) {
+			s.Spec.Redis = authv1alpha1.RedisSpec{Mode: authv1alpha1.RedisCluster, Shards: 3, ReplicasPerShard: 1}
+			st := RedisStatefulSet(s, in)
+			return st.Spec.Template.ObjectMeta, st.Spec.Template.Spec
+		}},
+		podRenderer{"redis cluster bootstrap Job", func(s *authv1alpha1.AuthStack, in Inputs) (metav1.ObjectMeta, corev1.PodSpec) {
+			s.Spec.Redis = authv1alpha1.RedisSpec{Mode: authv1alpha1.RedisCluster, Shards: 3, ReplicasPerShard: 1}
+			j := RedisBootstrapJob(s, in)
+			return j.Spec.Template.ObjectMeta, j.Spec.Template.Spec
+		}},
 	)
 }
