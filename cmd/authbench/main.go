@@ -354,8 +354,8 @@ func run(ctx context.Context, o options) error {
 				floorPerCore = append(floorPerCore, f.RPS()/fm.Cores)
 				sessPerCore = append(sessPerCore, s.RPS()/m.Cores)
 			}
-			rep.add("round %d: %s  (floor %.2f cores)", round+1, f, fm.Cores)
-			rep.add("round %d: %s  (authserver %.2f cores, %.2f of them in the kernel)", round+1, s, m.Cores, m.SysCores)
+			rep.add("round %d: %s  (floor %.2f cores; %.2f threads waiting for a CPU)", round+1, f, fm.Cores, fm.Starved)
+			rep.add("round %d: %s  (authserver %.2f cores, %.2f of them in the kernel; %.2f threads waiting for a CPU)", round+1, s, m.Cores, m.SysCores, m.Starved)
 		}
 		ratio := median(ratios)
 		rep.add("SESSION: floor median %.0f req/s, /auth/session median %.0f req/s, ratio %.2f (target ≥ 0.80: %s); p50/p99 session %s/%s vs floor %s/%s; authserver peak RSS %.1f MiB",
@@ -379,7 +379,7 @@ func run(ctx context.Context, o options) error {
 		lr := runLoad(ctx, loadSpec{name: "POST /auth/login", addr: st.authAddr, conns: o.loginConns, dur: o.loginDuration, okStatus: 200, request: loginReq})
 		lm := w.finish()
 		gc1 := scrapeCounter(st.metrics, "go_gc_duration_seconds_count")
-		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel)", lr, lm.Cores, lm.SysCores)
+		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel; %.2f threads on average waiting for a CPU)", lr, lm.Cores, lm.SysCores, lm.Starved)
 		if gc0 >= 0 && gc1 >= 0 && lr.OK > 0 {
 			rep.add("authserver GC cycles during the login load: %.0f (%.2f per login)", gc1-gc0, (gc1-gc0)/float64(lr.OK))
 		}
@@ -405,7 +405,7 @@ func run(ctx context.Context, o options) error {
 		w := watchRSS(authPid)
 		fr := runLoad(ctx, loadSpec{name: "login flood", addr: st.authAddr, conns: o.floodConns, dur: o.floodDuration, okStatus: 200, request: loginReq})
 		fm := w.finish()
-		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel)", fr, fm.Cores, fm.SysCores)
+		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel; %.2f threads on average waiting for a CPU)", fr, fm.Cores, fm.SysCores, fm.Starved)
 		if len(fr.ErrorMsg) > 0 {
 			rep.add("flood transport errors: %v", fr.ErrorMsg)
 		}

@@ -72,12 +72,14 @@ type rssWatch struct {
 	maxKB int64
 	user0 float64
 	sys0  float64
+	wait0 float64
 	t0    time.Time
 }
 
 func watchRSS(pid int) *rssWatch {
 	w := &rssWatch{pid: pid, stop: make(chan struct{}), t0: time.Now()}
 	w.user0, w.sys0 = cpuSplit(pid)
+	w.wait0 = runqueueWait(pid)
 	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
@@ -103,6 +105,9 @@ type phaseMem struct {
 	SampledKiB int64   // max of VmRSS sampled every 20 ms
 	Cores      float64 // average CPU cores used during the phase
 	SysCores   float64 // the part of Cores spent in the kernel
+	// Starved is the average number of the process's threads that were
+	// runnable but waiting for a CPU: CPU starvation, from other processes.
+	Starved float64
 }
 
 func (w *rssWatch) finish() phaseMem {
@@ -111,7 +116,8 @@ func (w *rssWatch) finish() phaseMem {
 	hwm, _ := statusKiB(w.pid, "VmHWM")
 	el := time.Since(w.t0).Seconds()
 	u, s := cpuSplit(w.pid)
-	return phaseMem{PeakKiB: hwm, SampledKiB: w.maxKB, Cores: (u + s - w.user0 - w.sys0) / el, SysCores: (s - w.sys0) / el}
+	return phaseMem{PeakKiB: hwm, SampledKiB: w.maxKB, Cores: (u + s - w.user0 - w.sys0) / el, SysCores: (s - w.sys0) / el,
+		Starved: (runqueueWait(w.pid) - w.wait0) / el}
 }
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
@@ -137,4 +143,27 @@ func scrapeCounter(metricsURL, name string) float64 {
 		}
 	}
 	return -1
+}
+
+// runqueueWait is the total time pid's threads have spent runnable but
+// waiting for a CPU (field 2 of /proc/<pid>/task/*/schedstat), in seconds.
+// It grows fast when the machine, not the program, is the bottleneck.
+func runqueueWait(pid int) float64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var total float64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) >= 2 {
+			ns, _ := strconv.ParseFloat(f[1], 64)
+			total += ns / 1e9
+		}
+	}
+	return total
 }
