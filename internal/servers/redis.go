@@ -66,10 +66,15 @@ func StartRedis(conf string) (*Redis, error) {
 	return nil, lastErr
 }
 
-// confPassword finds the default user's password in a redis.conf:
-// the last requirepass, or a ">password" of "user default".
+// confPassword finds the default user's password in a redis.conf: the last
+// requirepass, or a ">password" of "user default", following include files.
 func confPassword(conf string) string {
 	pw := ""
+	scanConf(conf, &pw, 0)
+	return pw
+}
+
+func scanConf(conf string, pw *string, depth int) {
 	sc := bufio.NewScanner(strings.NewReader(conf))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -79,21 +84,26 @@ func confPassword(conf string) string {
 		switch strings.ToLower(f[0]) {
 		case "requirepass":
 			if len(f) > 1 {
-				pw = strings.Trim(f[1], `"'`)
+				*pw = strings.Trim(f[1], `"'`)
 			} else {
-				pw = ""
+				*pw = ""
 			}
 		case "user":
 			if len(f) > 2 && f[1] == "default" {
 				for _, r := range f[2:] {
 					if strings.HasPrefix(r, ">") {
-						pw = r[1:]
+						*pw = r[1:]
 					}
+				}
+			}
+		case "include":
+			if len(f) > 1 && depth < 5 {
+				if b, err := os.ReadFile(strings.Trim(f[1], `"'`)); err == nil {
+					scanConf(string(b), pw, depth+1)
 				}
 			}
 		}
 	}
-	return pw
 }
 
 // Start (re)starts the server on its port with its configuration.

@@ -56,6 +56,12 @@ func TestConfPassword(t *testing.T) {
 		"save \"\"\n":                           "",
 		"requirepass a\nrequirepass b\n":        "b",
 	}
+	inc := filepath.Join(t.TempDir(), "auth.conf")
+	if err := os.WriteFile(inc, []byte("requirepass from-include\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases["requirepass a\ninclude "+inc+"\n"] = "from-include"
+	cases["include "+inc+"\nrequirepass later\n"] = "later"
 	for conf, want := range cases {
 		if got := confPassword(conf); got != want {
 			t.Errorf("confPassword(%q) = %q, want %q", conf, got, want)
