@@ -2,12 +2,14 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -62,10 +64,30 @@ func (a *applier) apply(ctx context.Context, desired client.Object) (bool, error
 	if err != nil {
 		return false, err
 	}
-	if err := a.client.Patch(ctx, u, client.Apply, client.FieldOwner(resources.FieldOwner), client.ForceOwnership); err != nil { //nolint:staticcheck // typed apply configurations would need one code path per kind
+	err = a.client.Patch(ctx, u, client.Apply, client.FieldOwner(resources.FieldOwner), client.ForceOwnership) //nolint:staticcheck // typed apply configurations would need one code path per kind
+	if apierrors.IsInvalid(err) && liveObj.GetResourceVersion() != "" {
+		// A hand edit can leave an element we cannot remove by applying, because another
+		// manager owns it (a Service port renumbered by kubectl edit makes two ports named
+		// "http"). A JSON merge patch replaces such lists whole; then apply takes the fields back.
+		err = a.replaceLists(ctx, u)
+		if err == nil {
+			err = a.client.Patch(ctx, u, client.Apply, client.FieldOwner(resources.FieldOwner), client.ForceOwnership) //nolint:staticcheck
+		}
+	}
+	if err != nil {
 		return false, fmt.Errorf("applying %s %s: %w", gvk.Kind, desired.GetName(), err)
 	}
 	return true, nil
+}
+
+// replaceLists sends desired as a JSON merge patch, which replaces every list it names.
+func (a *applier) replaceLists(ctx context.Context, desired *unstructured.Unstructured) error {
+	body, err := json.Marshal(desired.Object)
+	if err != nil {
+		return err
+	}
+	target := desired.DeepCopy()
+	return a.client.Patch(ctx, target, client.RawPatch(types.MergePatchType, body), client.FieldOwner(resources.FieldOwner))
 }
 
 // ownedFieldsMatch extracts from live the fields our field manager owns and compares

@@ -89,7 +89,9 @@ func setup(t *testing.T) (string, *operator, *authv1alpha1.AuthStack) {
 	return ns, op, stack
 }
 
-func key(ns, name string) types.NamespacedName { return types.NamespacedName{Namespace: ns, Name: name} }
+func key(ns, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: ns, Name: name}
+}
 
 func getDeployment(t *testing.T, ns string) *appsv1.Deployment {
 	t.Helper()
