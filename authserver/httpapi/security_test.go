@@ -35,7 +35,9 @@ func TestNoAccountEnumeration(t *testing.T) {
 			t.Errorf("%s: known %d %s, unknown %d %s", what, a.Status, a.Body, b.Status, b.Body)
 		}
 	}
-	body := func(email string) map[string]string { return map[string]string{"email": email, "password": "another password 1"} }
+	body := func(email string) map[string]string {
+		return map[string]string{"email": email, "password": "another password 1"}
+	}
 	same("signup", e.Do(t, "POST", "/auth/signup", body(known)), e.Do(t, "POST", "/auth/signup", body("nobody1@example.com")))
 	same("resend", e.Do(t, "POST", "/auth/resend-verification", map[string]string{"email": known}),
 		e.Do(t, "POST", "/auth/resend-verification", map[string]string{"email": "nobody2@example.com"}))

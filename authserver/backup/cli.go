@@ -1,0 +1,139 @@
+package backup
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Usage is the help text of the backup and restore subcommands.
+const Usage = `usage:
+  authserver backup postgres     pg_dump -Fc | gzip | OpenPGP | S3 multipart upload, then retention
+  authserver backup redis        RDB over the replication protocol | gzip | OpenPGP | S3, then retention
+  authserver restore postgres [--object KEY] [--target-url URL] [--force]
+  authserver restore redis --out PATH [--object KEY]
+
+Environment: DATABASE_URL (direct) or REDIS_URL, S3_ENDPOINT, S3_BUCKET, S3_PREFIX,
+S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+BACKUP_PUBLIC_KEY_FILE, BACKUP_RETENTION_DAYS (default 30); restore:
+BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected).
+Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or configuration,
+3 backup stored but retention failed.
+`
+
+// Main runs `authserver backup ...` or `authserver restore ...`; args
+// starts with "backup" or "restore". It logs one JSON line with the outcome
+// to stderr and returns the exit status.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return run(ctx, args, os.LookupEnv, stdout, stderr)
+}
+
+func run(ctx context.Context, args []string, get Getenv, stdout, stderr io.Writer) int {
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if len(args) < 2 || (args[1] != KindPostgres && args[1] != KindRedis) {
+		fmt.Fprint(stderr, Usage)
+		return 2
+	}
+	verb, kind := args[0], args[1]
+	switch verb {
+	case "backup":
+		if len(args) > 2 {
+			fmt.Fprint(stderr, Usage)
+			return 2
+		}
+		cfg, err := LoadBackup(get, kind)
+		if err != nil {
+			log.Error("backup failed", "kind", kind, "error", err.Error())
+			return 2
+		}
+		res, err := Backup(ctx, cfg, kind)
+		writeResult(get, kind, res, err)
+		var re *RetentionError
+		switch {
+		case errors.As(err, &re):
+			log.Error("backup stored, retention failed", "kind", kind, "object", res.Object, "size_bytes", res.Size,
+				"raw_bytes", res.RawSize, "duration_ms", res.Duration.Milliseconds(), "error", err.Error())
+			return 3
+		case err != nil:
+			log.Error("backup failed", "kind", kind, "object", res.Object, "duration_ms", res.Duration.Milliseconds(),
+				"error", err.Error(), "completed_object", false)
+			return exitFor(err)
+		}
+		log.Info("backup done", "kind", kind, "bucket", cfg.S3.Bucket, "object", res.Object, "size_bytes", res.Size,
+			"raw_bytes", res.RawSize, "duration_ms", res.Duration.Milliseconds(), "expired", res.Expired)
+		return 0
+	case "restore":
+		fs := flag.NewFlagSet("restore "+kind, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		object := fs.String("object", "", "key of the backup to restore (default: the newest)")
+		target := fs.String("target-url", "", "PostgreSQL URL to restore into (default DATABASE_URL)")
+		force := fs.Bool("force", false, "restore into a non-empty database, replacing the objects in the backup")
+		out := fs.String("out", "", "redis: where to write the RDB file")
+		if err := fs.Parse(args[2:]); err != nil || fs.NArg() > 0 {
+			fmt.Fprint(stderr, Usage)
+			return 2
+		}
+		cfg, err := LoadRestore(get, kind)
+		if err != nil {
+			log.Error("restore failed", "kind", kind, "error", err.Error())
+			return 2
+		}
+		var res RestoreResult
+		if kind == KindPostgres {
+			res, err = RestorePostgres(ctx, cfg, RestoreOptions{Object: *object, TargetURL: *target, Force: *force})
+		} else {
+			res, err = RestoreRedis(ctx, cfg, *object, *out)
+		}
+		if err != nil {
+			log.Error("restore failed", "kind", kind, "object", res.Object, "error", err.Error())
+			return exitFor(err)
+		}
+		log.Info("restore done", "kind", kind, "object", res.Object, "size_bytes", res.Size, "raw_bytes", res.RawSize,
+			"duration_ms", res.Duration.Milliseconds())
+		return 0
+	}
+	fmt.Fprint(stderr, Usage)
+	return 2
+}
+
+func exitFor(err error) int {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return 2
+	}
+	return 1
+}
+
+// writeResult writes a one-line JSON summary of a backup to
+// BACKUP_RESULT_FILE when set (the CronJob points it at the container's
+// termination message, which the operator reads for status.backups).
+func writeResult(get Getenv, kind string, res Result, err error) {
+	path, _ := get("BACKUP_RESULT_FILE")
+	if path == "" {
+		return
+	}
+	out := map[string]any{"kind": kind, "ok": err == nil, "duration_ms": res.Duration.Milliseconds()}
+	var re *RetentionError
+	if err == nil || errors.As(err, &re) {
+		out["stored"] = true
+		out["object"], out["size_bytes"], out["raw_bytes"] = res.Object, res.Size, res.RawSize
+	}
+	if err != nil {
+		msg := err.Error()
+		if len(msg) > 3000 {
+			msg = msg[:3000]
+		}
+		out["error"] = msg
+	}
+	b, _ := json.Marshal(out)
+	_ = os.WriteFile(path, append(b, '\n'), 0o644)
+}

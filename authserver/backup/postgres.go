@@ -1,0 +1,302 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/jackc/pgx/v5"
+	"strings"
+	"sync"
+)
+
+// pgConn splits a PostgreSQL URL into a URL without password (passed to
+// pg_dump/pg_restore as --dbname) and the password (passed as PGPASSWORD),
+// so that the password never appears in the process list.
+func pgConn(raw, setting string) (dbname, password string, err error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
+		return "", "", fmt.Errorf("%s is not a postgres:// URL (value not shown)", setting)
+	}
+	if u.User != nil {
+		password, _ = u.User.Password()
+		u.User = url.User(u.User.Username())
+	}
+	return u.String(), password, nil
+}
+
+// redactedDB names a database for messages: host and database, no user info.
+func redactedDB(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Host + u.Path
+}
+
+// pgEnv is the environment for pg_dump/pg_restore: the current one without
+// any PG* variable that could redirect the connection, plus PGPASSWORD.
+func pgEnv(password string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	env = append(env, "PGCONNECT_TIMEOUT=15", "PGAPPNAME=authserver-backup")
+	if password != "" {
+		env = append(env, "PGPASSWORD="+password)
+	}
+	return env
+}
+
+// tailBuffer keeps the last 4 KiB written (a tool's stderr).
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 4096 {
+		t.buf = t.buf[len(t.buf)-4096:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.TrimSpace(string(t.buf))
+}
+
+// pgDumpProducer runs pg_dump -Fc -Z0 (uncompressed custom format: gzip
+// compresses it once, after) with its output streamed to the writer.
+func pgDumpProducer(cfg Config) (producer, error) {
+	dbname, pw, err := pgConn(cfg.DatabaseURL, "DATABASE_URL")
+	if err != nil {
+		return nil, err
+	}
+	bin, err := exec.LookPath(cfg.PgDump)
+	if err != nil {
+		return nil, fmt.Errorf("finding pg_dump: %w; the image must ship pg_dump of the newest supported PostgreSQL major (or set PG_DUMP)", err)
+	}
+	return func(ctx context.Context, w io.Writer) error {
+		var stderr tailBuffer
+		cmd := exec.CommandContext(ctx, bin, "--format=custom", "--compress=0", "--no-password", "--dbname="+dbname)
+		cmd.Env = pgEnv(pw)
+		cmd.Stdout = w
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err != nil {
+			msg := stderr.String()
+			hint := "check DATABASE_URL (the direct URL, not the pooler), that the database is up, and that the role may read every table"
+			if strings.Contains(msg, "server version mismatch") {
+				hint = "the server is newer than this pg_dump: use an authserver image whose pg_dump is at least the server's major version"
+			}
+			if msg == "" {
+				msg = err.Error()
+			}
+			return fmt.Errorf("pg_dump of %s failed: %s; %s", redactedDB(cfg.DatabaseURL), msg, hint)
+		}
+		return nil
+	}, nil
+}
+
+// RestoreOptions are the flags of `authserver restore postgres`.
+type RestoreOptions struct {
+	Object    string // key; empty = newest backup
+	TargetURL string // empty = DATABASE_URL
+	Force     bool   // restore into a non-empty database (pg_restore --clean --if-exists)
+	WorkDir   string // where the decrypted dump is kept while restoring; default os.TempDir()
+}
+
+// RestoreResult describes a finished restore.
+type RestoreResult struct {
+	Object   string
+	Size     int64 // bytes fetched
+	RawSize  int64 // bytes of the decrypted dump
+	Duration time.Duration
+}
+
+// ErrTargetNotEmpty is returned when the target has tables and Force is off.
+var ErrTargetNotEmpty = errors.New("target database is not empty")
+
+// RestorePostgres fetches, decrypts, verifies and restores a backup.
+func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (RestoreResult, error) {
+	start := timeNow()
+	var res RestoreResult
+	target := opt.TargetURL
+	if target == "" {
+		target = cfg.DatabaseURL
+	}
+	if target == "" {
+		return res, &ConfigError{Msg: "no target database: pass --target-url or set DATABASE_URL"}
+	}
+	dbname, pw, err := pgConn(target, "the target URL")
+	if err != nil {
+		return res, err
+	}
+	bin, err := exec.LookPath(cfg.PgRestore)
+	if err != nil {
+		return res, fmt.Errorf("finding pg_restore: %w; run the restore from the authserver image (or set PG_RESTORE)", err)
+	}
+	keys, err := loadPrivateKeys(cfg.PrivateKeyFile, cfg.PassphraseFile)
+	if err != nil {
+		return res, err
+	}
+	// Refuse a non-empty target before downloading anything.
+	n, err := countRelations(ctx, target)
+	if err != nil {
+		return res, fmt.Errorf("connecting to the target database %s: %w; check --target-url/DATABASE_URL and that the database exists (createdb it first)", redactedDB(target), err)
+	}
+	if n > 0 && !opt.Force {
+		return res, fmt.Errorf("%w: %s has %d tables/sequences/views; restore into a new empty database, or pass --force to replace the objects in the backup (pg_restore --clean)", ErrTargetNotEmpty, redactedDB(target), n)
+	}
+	st, err := newStore(cfg.S3)
+	if err != nil {
+		return res, err
+	}
+	path, obj, err := fetchDecrypted(ctx, st, KindPostgres, opt.Object, keys, opt.WorkDir, &res.Size, &res.RawSize)
+	if err != nil {
+		return res, err
+	}
+	defer os.Remove(path)
+	res.Object = obj
+
+	var stderr tailBuffer
+	// Verify: pg_restore must read the archive's table of contents.
+	list := exec.CommandContext(ctx, bin, "--list", path)
+	list.Stderr = &stderr
+	list.Stdout = io.Discard
+	if err := list.Run(); err != nil {
+		return res, fmt.Errorf("verifying %s: pg_restore cannot read it (%s); it is not a pg_dump custom archive, try an older backup", obj, firstNonEmpty(stderr.String(), err.Error()))
+	}
+	args := []string{"--no-password", "--dbname=" + dbname, "--no-owner", "--exit-on-error", "--single-transaction"}
+	if opt.Force && n > 0 {
+		args = append(args, "--clean", "--if-exists")
+	}
+	args = append(args, path)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = pgEnv(pw)
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return res, fmt.Errorf("pg_restore of %s into %s failed (nothing was committed: single transaction): %s; check the target role may create the objects, and that pg_restore is at least the backup's pg_dump version",
+			obj, redactedDB(target), firstNonEmpty(stderr.String(), err.Error()))
+	}
+	res.Duration = timeNow().Sub(start)
+	return res, nil
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+// fetchDecrypted downloads the named (or newest) backup of kind, decrypts and
+// decompresses it into a private file in dir, and returns that file's path.
+func fetchDecrypted(ctx context.Context, st *bucket, kind, key string, keys openpgp.EntityList, dir string, size, raw *int64) (string, string, error) {
+	if key == "" {
+		objs, err := st.list(ctx, kind)
+		if err != nil {
+			return "", "", err
+		}
+		if len(objs) == 0 {
+			return "", "", fmt.Errorf("no %s backup under s3://%s/%s: check S3_BUCKET and S3_PREFIX", kind, st.cfg.Bucket, st.folder(kind))
+		}
+		key = objs[len(objs)-1].Key
+	}
+	rc, n, err := st.open(ctx, key)
+	if err != nil {
+		return "", "", err
+	}
+	defer rc.Close()
+	*size = n
+	f, err := os.CreateTemp(dir, "authserver-restore-*")
+	if err != nil {
+		return "", "", fmt.Errorf("creating a work file: %w; set TMPDIR to a writable directory with room for the decrypted dump", err)
+	}
+	m, err := decode(f, rc, keys)
+	*raw = m
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("writing the work file: %w", cerr)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", "", fmt.Errorf("backup %s: %w", key, err)
+	}
+	return f.Name(), key, nil
+}
+
+// RestoreRedis fetches and decrypts a Redis backup into the RDB file out.
+func RestoreRedis(ctx context.Context, cfg Config, object, out string) (RestoreResult, error) {
+	start := timeNow()
+	var res RestoreResult
+	if out == "" {
+		return res, &ConfigError{Msg: "pass --out PATH: where to write dump.rdb"}
+	}
+	keys, err := loadPrivateKeys(cfg.PrivateKeyFile, cfg.PassphraseFile)
+	if err != nil {
+		return res, err
+	}
+	st, err := newStore(cfg.S3)
+	if err != nil {
+		return res, err
+	}
+	dir := filepath.Dir(out)
+	path, obj, err := fetchDecrypted(ctx, st, KindRedis, object, keys, dir, &res.Size, &res.RawSize)
+	if err != nil {
+		return res, err
+	}
+	head := make([]byte, 5)
+	f, err := os.Open(path)
+	if err == nil {
+		_, err = io.ReadFull(f, head)
+		f.Close()
+	}
+	if err != nil || !bytes.Equal(head, []byte("REDIS")) {
+		os.Remove(path)
+		return res, fmt.Errorf("backup %s does not hold an RDB file (no REDIS header): try an older backup", obj)
+	}
+	if err := os.Rename(path, out); err != nil {
+		os.Remove(path)
+		return res, fmt.Errorf("moving the RDB to %s: %w", out, err)
+	}
+	res.Object = obj
+	res.Duration = timeNow().Sub(start)
+	return res, nil
+}
+
+// countRelations counts the user tables, sequences and views in a database.
+func countRelations(ctx context.Context, url string) (int, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return 0, errors.New("the URL does not parse (value not shown)")
+	}
+	cfg.ConnectTimeout = 15 * time.Second
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+		WHERE c.relkind IN ('r','p','S','v','m','f')
+		  AND ns.nspname NOT IN ('pg_catalog','information_schema') AND ns.nspname NOT LIKE 'pg_toast%'
+		  AND ns.nspname NOT LIKE 'pg_temp%'`).Scan(&n)
+	return n, err
+}

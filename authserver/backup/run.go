@@ -1,0 +1,122 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Result describes a finished backup.
+type Result struct {
+	Kind     string
+	Object   string        // the key written
+	Size     int64         // bytes stored (compressed and encrypted)
+	RawSize  int64         // bytes of the dump before compression
+	Duration time.Duration // dump + upload
+	Expired  []string      // keys deleted by retention
+}
+
+// producer writes a dump to w and returns nil only when the dump is complete.
+type producer func(ctx context.Context, w io.Writer) error
+
+// errUploadFailed stops a producer whose output nobody reads any more.
+var errUploadFailed = errors.New("upload to S3 failed")
+
+// Backup takes a backup of kind ("postgres" or "redis") as configured.
+func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	start := time.Now()
+	res := Result{Kind: kind}
+	var prod producer
+	switch kind {
+	case KindPostgres:
+		p, err := pgDumpProducer(cfg)
+		if err != nil {
+			return res, err
+		}
+		prod = p
+	case KindRedis:
+		p, err := redisProducer(cfg.RedisURL)
+		if err != nil {
+			return res, err
+		}
+		prod = p
+	default:
+		return res, fmt.Errorf("unknown backup kind %q: use postgres or redis", kind)
+	}
+	keys, err := loadPublicKeys(cfg.PublicKeyFile)
+	if err != nil {
+		return res, err
+	}
+	st, err := newStore(cfg.S3)
+	if err != nil {
+		return res, err
+	}
+	if err := st.check(ctx); err != nil {
+		return res, err
+	}
+	res.Object = st.keyFor(kind, now())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	var uploadFailed atomic.Bool
+	done := make(chan error, 1)
+	var raw int64
+	go func() {
+		err := func() error {
+			enc, err := newEncoder(pw, keys, kind)
+			if err != nil {
+				return err
+			}
+			if err := prod(ctx, enc); err != nil {
+				return err
+			}
+			raw = enc.n
+			return enc.Close()
+		}()
+		// EOF (err == nil) reaches the uploader only after the dump succeeded:
+		// only then is the multipart upload completed.
+		pw.CloseWithError(err)
+		done <- err
+	}()
+	size, upErr := st.put(ctx, res.Object, pr)
+	if upErr != nil {
+		uploadFailed.Store(true)
+		pr.CloseWithError(errUploadFailed)
+		cancel()
+	}
+	prodErr := <-done
+	res.Duration = time.Since(start)
+	switch {
+	case prodErr != nil && !uploadFailed.Load():
+		return res, prodErr
+	case prodErr != nil && upErr != nil && errors.Is(upErr, prodErr):
+		return res, prodErr // the producer failed first; the upload only passed it on
+	case upErr != nil:
+		return res, st.explain("uploading "+res.Object, upErr)
+	}
+	res.Size, res.RawSize = size, raw
+
+	expired, err := st.expire(ctx, kind, cfg.RetentionDays, now())
+	res.Expired = expired
+	if err != nil {
+		return res, &RetentionError{Err: err}
+	}
+	return res, nil
+}
+
+// RetentionError means the backup was stored but old backups could not be deleted.
+type RetentionError struct{ Err error }
+
+func (e *RetentionError) Error() string {
+	return "backup stored, but retention failed: " + e.Err.Error() + "; old backups stay until the next successful run (grant s3:DeleteObject and s3:ListBucket)"
+}
+
+func (e *RetentionError) Unwrap() error { return e.Err }

@@ -1,0 +1,194 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const pepperHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+func base() map[string]string {
+	return map[string]string{
+		"DATABASE_URL": "postgres://authstack:s3cretpw@db:5432/auth?sslmode=disable",
+		"REDIS_URL":    "redis://:redispw@redis:6379/0",
+		"AUTH_PEPPER":  pepperHex,
+		"SMTP_HOST":    "smtp.example.com",
+		"MAIL_FROM":    "App <noreply@example.com>",
+		"FRONTEND_URL": "https://app.example.com/",
+	}
+}
+
+func load(env map[string]string, files map[string]string) (*Config, error) {
+	return Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		func(p string) ([]byte, error) {
+			if v, ok := files[p]; ok {
+				return []byte(v), nil
+			}
+			return nil, &os.PathError{Op: "open", Path: p, Err: os.ErrNotExist}
+		})
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(base(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 3000 || c.MetricsAddr != ":9090" || c.SessionTTL != 7*24*time.Hour || c.SMTP.Port != 587 ||
+		c.DatabaseDirectURL != c.DatabaseURL || c.AuditRetention != 90*24*time.Hour || !c.CookieSecure ||
+		c.FrontendURL.String() != "https://app.example.com" || c.PublicOrigin() != "https://app.example.com" ||
+		c.VerifyTokenTTL != 24*time.Hour || c.HashConcurrency < 1 || c.RateLimits.LockoutAfter != 5 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if len(c.Peppers) != 1 || c.Peppers[0].ID != PepperID(c.Peppers[0].Key) || len(c.Peppers[0].Key) != 32 {
+		t.Fatalf("pepper: %+v", c.Peppers)
+	}
+}
+
+func TestOperatorEnvironment(t *testing.T) {
+	env := base()
+	delete(env, "AUTH_PEPPER")
+	env["AUTH_PEPPER_FILE"] = "/run/secrets/pepper"
+	env["AUTH_OLD_PEPPERS_FILE"] = "/run/secrets/old"
+	env["DATABASE_DIRECT_URL"] = "postgresql://authstack:pw@db-direct:5432/auth"
+	env["SMTP_PORT"] = "2525"
+	env["SMTP_USER"] = "user"
+	env["SMTP_PASS_FILE"] = "/run/secrets/smtp"
+	env["PORT"] = "3000"
+	env["METRICS_ADDR"] = ":9090"
+	env["LOG_LEVEL"] = "debug"
+	env["AUTH_ARGON2_MEMORY_KIB"] = "65536"
+	env["AUTH_ARGON2_ITERATIONS"] = "3"
+	env["AUTH_ARGON2_PARALLELISM"] = "2"
+	env["AUTH_SESSION_TTL"] = "12h"
+	env["AUTH_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.168.1.1"
+	env["AUTH_RATELIMIT_LOGIN_IP"] = "100/10m"
+	env["AUTH_RATELIMIT_SIGNUP_IP"] = "off"
+	old := strings.Repeat("ab", 32)
+	files := map[string]string{"/run/secrets/pepper": pepperHex + "\n", "/run/secrets/old": old + "\n" + pepperHex + "\n", "/run/secrets/smtp": "smtp-secret\n"}
+	c, err := load(env, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Peppers) != 2 || c.Peppers[1].ID != PepperID([]byte(mustHex(old))) {
+		t.Fatalf("peppers: %+v (the current one repeated in the old list is deduplicated)", c.Peppers)
+	}
+	if c.SMTP.Pass != "smtp-secret" || c.SMTP.Port != 2525 || c.DatabaseDirectURL != env["DATABASE_DIRECT_URL"] ||
+		c.Argon2 != (Argon2{65536, 3, 2}) || c.SessionTTL != 12*time.Hour || len(c.TrustedProxies) != 2 ||
+		c.TrustedProxies[1].String() != "192.168.1.1/32" || c.RateLimits.LoginIP != (Limit{100, 10 * time.Minute}) ||
+		c.RateLimits.SignupIP.N != 0 {
+		t.Fatalf("parsed: %+v", c)
+	}
+}
+
+func mustHex(s string) string {
+	b, err := ParsePepper(s)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// Errors name the variable and never echo a secret.
+func TestErrorsNameVariableWithoutSecrets(t *testing.T) {
+	cases := map[string]struct {
+		set  map[string]string
+		want string
+	}{
+		"missing db":     {map[string]string{"DATABASE_URL": ""}, "DATABASE_URL: required"},
+		"bad db":         {map[string]string{"DATABASE_URL": "mysql://u:topsecret@h/db"}, "DATABASE_URL: must be a postgres"},
+		"bad redis":      {map[string]string{"REDIS_URL": "http://:topsecret@h"}, "REDIS_URL: must be a redis"},
+		"short pepper":   {map[string]string{"AUTH_PEPPER": "topsecret"}, "AUTH_PEPPER: must be 64 hex characters"},
+		"non-hex pepper": {map[string]string{"AUTH_PEPPER": strings.Repeat("zz", 32)}, "AUTH_PEPPER: must be 64 hex"},
+		"both forms":     {map[string]string{"AUTH_PEPPER_FILE": "/x"}, "set both AUTH_PEPPER and AUTH_PEPPER_FILE"},
+		"port":           {map[string]string{"PORT": "99999"}, "PORT: must be an integer from 1 to 65535"},
+		"ttl":            {map[string]string{"AUTH_SESSION_TTL": "7 days"}, "AUTH_SESSION_TTL: must be a Go duration"},
+		"argon2 memory":  {map[string]string{"AUTH_ARGON2_MEMORY_KIB": "1024"}, "AUTH_ARGON2_MEMORY_KIB"},
+		"log level":      {map[string]string{"LOG_LEVEL": "loud"}, "LOG_LEVEL"},
+		"frontend":       {map[string]string{"FRONTEND_URL": "app.example.com"}, "FRONTEND_URL"},
+		"mail from":      {map[string]string{"MAIL_FROM": "not an address"}, "MAIL_FROM"},
+		"smtp user only": {map[string]string{"SMTP_USER": "u"}, "SMTP_USER and SMTP_PASS must be set together"},
+		"limit":          {map[string]string{"AUTH_RATELIMIT_LOGIN_IP": "10 per minute"}, "AUTH_RATELIMIT_LOGIN_IP"},
+		"proxies":        {map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/33"}, "AUTH_TRUSTED_PROXIES"},
+		"smtp tls":       {map[string]string{"SMTP_TLS": "maybe"}, "SMTP_TLS"},
+	}
+	for name, c := range cases {
+		env := base()
+		for k, v := range c.set {
+			if v == "" {
+				delete(env, k)
+			} else {
+				env[k] = v
+			}
+		}
+		_, err := load(env, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: got %v, want it to contain %q", name, err, c.want)
+			continue
+		}
+		if strings.Contains(err.Error(), "topsecret") || strings.Contains(err.Error(), "s3cretpw") || strings.Contains(err.Error(), "redispw") {
+			t.Errorf("%s: error echoes a secret: %v", name, err)
+		}
+	}
+	// A missing _FILE names the variable and the path, not the content.
+	env := base()
+	delete(env, "AUTH_PEPPER")
+	env["AUTH_PEPPER_FILE"] = "/nope"
+	_, err := load(env, nil)
+	if err == nil || !strings.Contains(err.Error(), "AUTH_PEPPER_FILE") {
+		t.Fatalf("missing file: %v", err)
+	}
+	// All problems at once.
+	_, err = load(map[string]string{}, nil)
+	for _, v := range []string{"DATABASE_URL", "REDIS_URL", "AUTH_PEPPER", "SMTP_HOST", "MAIL_FROM", "FRONTEND_URL"} {
+		if err == nil || !strings.Contains(err.Error(), v) {
+			t.Errorf("empty environment: error lacks %s: %v", v, err)
+		}
+	}
+}
+
+func TestReadsRealFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "pepper")
+	if err := os.WriteFile(p, []byte(pepperHex), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := base()
+	delete(env, "AUTH_PEPPER")
+	env["AUTH_PEPPER_FILE"] = p
+	c, err := Load(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, os.ReadFile)
+	if err != nil || len(c.Peppers) != 1 {
+		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+func TestLoadDatabase(t *testing.T) {
+	get := func(m map[string]string) Getenv { return func(k string) (string, bool) { v, ok := m[k]; return v, ok } }
+	u, err := LoadDatabase(get(map[string]string{"DATABASE_URL": "postgres://a@h/db"}), nil)
+	if err != nil || u != "postgres://a@h/db" {
+		t.Fatal(u, err)
+	}
+	u, err = LoadDatabase(get(map[string]string{"DATABASE_URL": "postgres://a@pooler/db", "DATABASE_DIRECT_URL": "postgres://a@direct/db"}), nil)
+	if err != nil || u != "postgres://a@direct/db" {
+		t.Fatal(u, err)
+	}
+	if _, err := LoadDatabase(get(map[string]string{}), nil); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatal(err)
+	}
+}
+
+func TestParseLimit(t *testing.T) {
+	for in, want := range map[string]Limit{"10/1m": {10, time.Minute}, "off": {}, "0": {}, " 5 / 30s ": {5, 30 * time.Second}} {
+		got, err := ParseLimit(in)
+		if err != nil || got != want {
+			t.Errorf("ParseLimit(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"10", "x/1m", "10/x", "10/1ms", "-1/1m"} {
+		if _, err := ParseLimit(in); err == nil {
+			t.Errorf("ParseLimit(%q) accepted", in)
+		}
+	}
+}
