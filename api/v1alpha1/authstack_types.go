@@ -44,6 +44,10 @@ type AuthStackSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	NetworkPolicy NetworkPolicySpec `json:"networkPolicy,omitempty"`
+
+	// Backup schedules encrypted off-site backups of PostgreSQL and Redis (backup_types.go).
+	// +optional
+	Backup *BackupSpec `json:"backup,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret in the AuthStack's namespace.
@@ -472,6 +476,9 @@ type AuthStackStatus struct {
 	// Redis reports the managed Redis StatefulSet's replicas.
 	// +optional
 	Redis *ReplicaStatus `json:"redis,omitempty"`
+	// Backups reports the last successful and failed backup of each kind.
+	// +optional
+	Backups *BackupsStatus `json:"backups,omitempty"`
 }
 
 // ReplicaStatus counts replicas.

@@ -1,0 +1,251 @@
+package resources
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+)
+
+// Backup kinds; each is one CronJob running "authserver backup <kind>".
+const (
+	BackupKindPostgres = "postgres"
+	BackupKindRedis    = "redis"
+)
+
+// Backup components (pod labels, so a NetworkPolicy can let each job reach only
+// the database or only Redis, plus the object store).
+const (
+	ComponentBackupPostgres = "backup-postgres"
+	ComponentBackupRedis    = "backup-redis"
+)
+
+// AnnotationBackupNow on an AuthStack asks for a one-off backup: its value
+// (any token, for example a timestamp) names the Job, so each new value runs once.
+const AnnotationBackupNow = "auth.leanauth.dev/backup-now"
+
+// Backup job settings.
+const (
+	// BackupKeyMountPath holds the public key file (BACKUP_PUBLIC_KEY_FILE).
+	BackupKeyMountPath = "/var/run/authstack/backup-key"
+	BackupKeyFileName  = "public.asc"
+	// BackupResultFile is where "authserver backup" writes its one-line JSON
+	// result; as the termination message it reaches the pod status, which
+	// the operator reads for status.backups (object key, size).
+	BackupResultFile = "/dev/termination-log"
+	// BackupStartingDeadlineSeconds: a run missed (controller down) for longer is skipped.
+	BackupStartingDeadlineSeconds = 3600
+	// BackupActiveDeadlineSeconds bounds one run, retries included.
+	BackupActiveDeadlineSeconds = 6 * 3600
+	// BackupHistoryLimit bounds the finished Jobs kept, each for success and failure.
+	BackupHistoryLimit = 3
+	// BackupBackoffLimit: retries of a failed run within the deadline.
+	BackupBackoffLimit = 1
+)
+
+// BackupSources says where the backup pods get what is not in spec.backup:
+// the image, and the Secret keys holding the direct (not pooled) PostgreSQL
+// URL and the Redis URL. The reconciler fills it; DefaultBackupSources
+// covers stacks whose URLs come from the spec.
+type BackupSources struct {
+	Image       string
+	DatabaseURL *authv1alpha1.SecretKeyRef
+	RedisURL    *authv1alpha1.SecretKeyRef
+}
+
+// DefaultBackupSources takes the image like the authserver Deployment does and
+// the URLs from spec.database.urlSecretRef and spec.redis.urlSecretRef (nil
+// when the spec has none, for example a managed Redis: the reconciler then
+// passes the Secret it renders).
+func DefaultBackupSources(stack *authv1alpha1.AuthStack, in Inputs) BackupSources {
+	image := stack.Spec.AuthServer.Image
+	if image == "" {
+		image = in.AuthServerImage
+	}
+	return BackupSources{Image: image, DatabaseURL: stack.Spec.Database.URLSecretRef, RedisURL: stack.Spec.Redis.URLSecretRef}
+}
+
+// BackupCronJobName names the CronJob of one kind. CronJob names are limited
+// to 52 characters (the Job name adds 11); longer names are cut and suffixed
+// with a hash so that they stay unique.
+func BackupCronJobName(stack *authv1alpha1.AuthStack, kind string) string {
+	return boundedName(stack.Name+"-backup-"+kind, 52)
+}
+
+// OnDemandBackupJobName names the one-off Job for an AnnotationBackupNow value.
+func OnDemandBackupJobName(stack *authv1alpha1.AuthStack, kind, token string) string {
+	sum := sha256.Sum256([]byte(token))
+	// 50 + 13 = 63: a Job name is also a pod label value.
+	return boundedName(stack.Name+"-backup-"+kind, 50) + "-now-" + hex.EncodeToString(sum[:])[:8]
+}
+
+func boundedName(name string, max int) string {
+	if len(name) <= max {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	cut := name[:max-9]
+	for len(cut) > 0 && (cut[len(cut)-1] == '-' || cut[len(cut)-1] == '.') {
+		cut = cut[:len(cut)-1]
+	}
+	return cut + "-" + hex.EncodeToString(sum[:])[:8]
+}
+
+func backupComponent(kind string) string {
+	if kind == BackupKindRedis {
+		return ComponentBackupRedis
+	}
+	return ComponentBackupPostgres
+}
+
+func backupJobSpec(stack *authv1alpha1.AuthStack, kind string) authv1alpha1.BackupJobSpec {
+	if kind == BackupKindRedis {
+		return stack.Spec.Backup.Redis
+	}
+	return stack.Spec.Backup.Postgres
+}
+
+// BackupCronJob renders the CronJob of one kind ("postgres" or "redis"). It
+// returns nil when the stack has no spec.backup, or when the URL the kind
+// needs is not known (sources has none).
+func BackupCronJob(stack *authv1alpha1.AuthStack, kind string, src BackupSources) *batchv1.CronJob {
+	if stack.Spec.Backup == nil {
+		return nil
+	}
+	tmpl := backupJobTemplate(stack, kind, src)
+	if tmpl == nil {
+		return nil
+	}
+	js := backupJobSpec(stack, kind)
+	schedule := js.Schedule
+	if schedule == "" {
+		schedule = "0 3 * * *"
+	}
+	return &batchv1.CronJob{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"},
+		ObjectMeta: objectMeta(stack, BackupCronJobName(stack, kind), backupComponent(kind)),
+		Spec: batchv1.CronJobSpec{
+			Schedule:                   schedule,
+			Suspend:                    ptr.To(js.Suspend),
+			ConcurrencyPolicy:          batchv1.ForbidConcurrent,
+			StartingDeadlineSeconds:    ptr.To[int64](BackupStartingDeadlineSeconds),
+			SuccessfulJobsHistoryLimit: ptr.To[int32](BackupHistoryLimit),
+			FailedJobsHistoryLimit:     ptr.To[int32](BackupHistoryLimit),
+			JobTemplate:                *tmpl,
+		},
+	}
+}
+
+// OnDemandBackupJob renders the one-off Job for an AnnotationBackupNow value:
+// the CronJob's job template under its own name (nil like BackupCronJob).
+func OnDemandBackupJob(stack *authv1alpha1.AuthStack, kind string, src BackupSources, token string) *batchv1.Job {
+	if stack.Spec.Backup == nil {
+		return nil
+	}
+	tmpl := backupJobTemplate(stack, kind, src)
+	if tmpl == nil {
+		return nil
+	}
+	meta := objectMeta(stack, OnDemandBackupJobName(stack, kind, token), backupComponent(kind))
+	meta.Annotations = map[string]string{AnnotationBackupNow: token}
+	return &batchv1.Job{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		ObjectMeta: meta,
+		Spec:       tmpl.Spec,
+	}
+}
+
+func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSources) *batchv1.JobTemplateSpec {
+	b := stack.Spec.Backup
+	var urlEnv corev1.EnvVar
+	switch {
+	case kind == BackupKindPostgres && src.DatabaseURL != nil:
+		urlEnv = secretEnv("DATABASE_URL", *src.DatabaseURL)
+	case kind == BackupKindRedis && src.RedisURL != nil:
+		urlEnv = secretEnv("REDIS_URL", *src.RedisURL)
+	default:
+		return nil
+	}
+	js := backupJobSpec(stack, kind)
+	retention := js.RetentionDays
+	if retention == 0 {
+		retention = 30
+	}
+	s3 := b.Destination.S3
+	env := []corev1.EnvVar{
+		urlEnv,
+		{Name: "S3_BUCKET", Value: s3.Bucket},
+		{Name: "S3_PREFIX", Value: s3.Prefix},
+		{Name: "S3_ENDPOINT", Value: s3.Endpoint},
+		{Name: "S3_REGION", Value: s3.Region},
+		{Name: "S3_FORCE_PATH_STYLE", Value: strconv.FormatBool(s3.ForcePathStyle)},
+		{Name: "BACKUP_PUBLIC_KEY_FILE", Value: BackupKeyMountPath + "/" + BackupKeyFileName},
+		{Name: "BACKUP_RETENTION_DAYS", Value: strconv.Itoa(int(retention))},
+		{Name: "BACKUP_RESULT_FILE", Value: BackupResultFile},
+	}
+	if r := s3.CredentialsSecretRef; r != nil {
+		env = append(env,
+			secretEnv("AWS_ACCESS_KEY_ID", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_ACCESS_KEY_ID"}),
+			secretEnv("AWS_SECRET_ACCESS_KEY", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_SECRET_ACCESS_KEY"}))
+	}
+	component := backupComponent(kind)
+	key := b.Encryption.PublicKeySecretRef
+	return &batchv1.JobTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, component)},
+		Spec: batchv1.JobSpec{
+			BackoffLimit:          ptr.To[int32](BackupBackoffLimit),
+			ActiveDeadlineSeconds: ptr.To[int64](BackupActiveDeadlineSeconds),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, component)},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                 corev1.RestartPolicyNever,
+					AutomountServiceAccountToken:  ptr.To(false),
+					EnableServiceLinks:            ptr.To(false),
+					SecurityContext:               RestrictedPodSecurityContext(),
+					TerminationGracePeriodSeconds: ptr.To[int64](30),
+					Containers: []corev1.Container{{
+						Name:                     component,
+						Image:                    src.Image,
+						ImagePullPolicy:          corev1.PullIfNotPresent,
+						Args:                     []string{"backup", kind},
+						Env:                      sortEnv(env),
+						Resources:                backupResources(),
+						SecurityContext:          RestrictedContainerSecurityContext(),
+						TerminationMessagePath:   BackupResultFile,
+						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: "backup-key", MountPath: BackupKeyMountPath, ReadOnly: true},
+							{Name: "tmp", MountPath: "/tmp"},
+						},
+					}},
+					Volumes: []corev1.Volume{
+						{Name: "backup-key", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+							SecretName:  key.Name,
+							Items:       []corev1.KeyToPath{{Key: key.Key, Path: BackupKeyFileName}},
+							DefaultMode: ptr.To[int32](0o440),
+						}}},
+						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
+							Medium:    corev1.StorageMediumMemory,
+							SizeLimit: ptr.To(resource.MustParse("16Mi")),
+						}}},
+					},
+				},
+			},
+		},
+	}
+}
+
+// backupResources: the upload buffers one 16 MiB part; pg_dump and gzip are small.
+func backupResources() corev1.ResourceRequirements {
+	return corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+	}
+}
