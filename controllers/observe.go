@@ -75,7 +75,7 @@ func (r *AuthStackReconciler) observe(ctx context.Context, stack *authv1alpha1.A
 	if !resources.ValidPepper(values[resources.PepperRef(stack)]) {
 		ref := resources.PepperRef(stack)
 		obs.blocker = &blocker{authv1alpha1.ReasonInvalidPepper,
-			fmt.Sprintf("the pepper in Secret %q key %q is shorter than %d bytes", ref.Name, ref.Key, resources.PepperBytes)}
+			fmt.Sprintf("the pepper in Secret %q key %q must be %d bytes written as %d hex characters", ref.Name, ref.Key, resources.PepperBytes, 2*resources.PepperBytes)}
 		return obs, nil
 	}
 	obs.configHash = resources.ConfigHash(uses, values)

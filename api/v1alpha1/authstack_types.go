@@ -69,7 +69,7 @@ type SecretKeyRef struct {
 type LogLevel string
 
 // AuthServerSpec configures the authserver pods.
-// +kubebuilder:validation:XValidation:rule="!has(self.mailFrom) || self.mailFrom.contains('@')",message="authServer.mailFrom must be an email address, optionally with a display name"
+// +kubebuilder:validation:XValidation:rule="!has(self.mailFrom) || self.mailFrom.matches('^([^<>@]*<[^<>@ ]+@[^<>@ ]+>|[^<>@ ]+@[^<>@ ]+)$')",message="authServer.mailFrom must be an email address, optionally with a display name"
 type AuthServerSpec struct {
 	// Image of the authserver. Defaults to the operator's --authserver-image.
 	// +optional
@@ -95,10 +95,11 @@ type AuthServerSpec struct {
 
 	// FrontendURL is where links in emails point. It must be https, unless the host is localhost.
 	// +kubebuilder:validation:MaxLength=2048
-	// +kubebuilder:validation:XValidation:rule="isURL(self) && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",message="authServer.frontendURL must be an https URL (http only for localhost)"
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getHostname() != '' && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",message="authServer.frontendURL must be an https URL (http only for localhost)"
 	FrontendURL string `json:"frontendURL"`
 
 	// MailFrom is the sender of the emails, for example "Example <noreply@example.com>".
+	// Defaults to noreply@ the host of frontendURL.
 	// +optional
 	// +kubebuilder:validation:MaxLength=320
 	MailFrom string `json:"mailFrom,omitempty"`
@@ -107,6 +108,7 @@ type AuthServerSpec struct {
 	// +optional
 	// +kubebuilder:default="24h"
 	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|ms|s|m|h))+$`
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('5m') && duration(self) <= duration('8760h')",message="authServer.sessionTTL must be between 5m and 8760h"
 	SessionTTL *metav1.Duration `json:"sessionTTL,omitempty"`
 
@@ -130,7 +132,7 @@ type PasswordHashingSpec struct {
 	// MemoryKiB is argon2id's memory cost in KiB.
 	// +optional
 	// +kubebuilder:default=19456
-	// +kubebuilder:validation:Minimum=7168
+	// +kubebuilder:validation:Minimum=8192
 	// +kubebuilder:validation:Maximum=1048576
 	MemoryKiB int32 `json:"memoryKiB,omitempty"`
 	// Iterations is argon2id's time cost.
@@ -148,7 +150,7 @@ type PasswordHashingSpec struct {
 }
 
 // AutoscalingSpec configures the HorizontalPodAutoscaler.
-// +kubebuilder:validation:XValidation:rule="self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
+// +kubebuilder:validation:XValidation:rule="!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",message="autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
 type AutoscalingSpec struct {
 	// Enabled turns the HPA on; the Deployment then leaves replicas to it.
 	// +optional
@@ -199,7 +201,7 @@ type PodTemplateOverrides struct {
 
 // PepperSpec brings your own pepper.
 type PepperSpec struct {
-	// SecretRef names the Secret key holding the pepper (at least 32 bytes, hex or raw).
+	// SecretRef names the Secret key holding the pepper (32 bytes written as 64 hex characters, as `openssl rand -hex 32` prints).
 	SecretRef SecretKeyRef `json:"secretRef"`
 }
 
@@ -389,6 +391,7 @@ type NetworkPolicySpec struct {
 }
 
 // SMTPSpec is the mail relay.
+// +kubebuilder:validation:XValidation:rule="has(self.username) == has(self.passwordSecretRef)",message="smtp.username and smtp.passwordSecretRef must be set together"
 type SMTPSpec struct {
 	// Host of the SMTP relay.
 	// +kubebuilder:validation:MinLength=1
@@ -411,7 +414,7 @@ type SMTPSpec struct {
 }
 
 // IngressSpec exposes the authserver.
-// +kubebuilder:validation:XValidation:rule="!self.enabled || has(self.host)",message="ingress.host is required when ingress.enabled is true"
+// +kubebuilder:validation:XValidation:rule="!has(self.enabled) || !self.enabled || has(self.host)",message="ingress.host is required when ingress.enabled is true"
 type IngressSpec struct {
 	// Enabled creates the Ingress.
 	// +optional
@@ -496,6 +499,7 @@ type ReplicaStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ast,categories=all;leanauth
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters, so the names of the objects the operator creates fit Kubernetes' limits"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Replicas",type=string,JSONPath=`.status.authServer.summary`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`

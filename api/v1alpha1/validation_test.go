@@ -183,6 +183,7 @@ const (
 	msgDatabaseURL = "exactly one of database.urlSecretRef and database.managed must be set"
 	msgRedisURL    = "redis.mode cluster needs the managed Redis: remove redis.urlSecretRef"
 	msgPepperImmut = "spec.pepper is immutable: changing it locks every user out"
+	msgSMTPAuth    = "smtp.username and smtp.passwordSecretRef must be set together"
 	msgPepperAdd   = "spec.pepper cannot be added or removed after creation: the pepper hashes every password"
 )
 
@@ -196,6 +197,10 @@ var rejectCases = []rejectCase{
 		field: "spec.authServer.frontendURL", kind: kindCEL, msg: msgFrontendURL},
 	{name: "frontendURL not a URL", set: map[string]any{"authServer.frontendURL": "app.example.com"},
 		field: "spec.authServer.frontendURL", kind: kindCEL, msg: msgFrontendURL},
+	{name: "frontendURL https without a host", set: map[string]any{"authServer.frontendURL": "https://"},
+		field: "spec.authServer.frontendURL", kind: kindCEL, msg: msgFrontendURL},
+	{name: "frontendURL https with a path but no host", set: map[string]any{"authServer.frontendURL": "https:///app"},
+		field: "spec.authServer.frontendURL", kind: kindCEL, msg: msgFrontendURL},
 	{name: "frontendURL empty", set: map[string]any{"authServer.frontendURL": ""},
 		field: "spec.authServer.frontendURL", kind: kindCEL, msg: msgFrontendURL},
 	{name: "frontendURL missing", del: []string{"authServer.frontendURL"},
@@ -206,6 +211,16 @@ var rejectCases = []rejectCase{
 	// authServer.mailFrom
 	{name: "mailFrom without @", set: map[string]any{"authServer.mailFrom": "noreply.example.com"},
 		field: "spec.authServer", kind: kindCEL, msg: msgMailFrom},
+	{name: "mailFrom only an @", set: map[string]any{"authServer.mailFrom": "@"},
+		field: "spec.authServer", kind: kindCEL, msg: msgMailFrom},
+	{name: "mailFrom without a domain", set: map[string]any{"authServer.mailFrom": "noreply@"},
+		field: "spec.authServer", kind: kindCEL, msg: msgMailFrom},
+	{name: "mailFrom with an unclosed angle bracket", set: map[string]any{"authServer.mailFrom": "Example <noreply@example.com"},
+		field: "spec.authServer", kind: kindCEL, msg: msgMailFrom},
+	{name: "mailFrom display name without angle brackets", set: map[string]any{"authServer.mailFrom": "Example noreply@example.com"},
+		field: "spec.authServer", kind: kindCEL, msg: msgMailFrom},
+	{name: "mailFrom empty", set: map[string]any{"authServer.mailFrom": ""},
+		field: "spec.authServer", kind: kindCEL, msg: msgMailFrom},
 	{name: "mailFrom too long", set: map[string]any{"authServer.mailFrom": strings.Repeat("a", 310) + "@example.com"},
 		field: "spec.authServer.mailFrom", kind: kindMaxLength},
 
@@ -214,8 +229,14 @@ var rejectCases = []rejectCase{
 		field: "spec.authServer.sessionTTL", kind: kindCEL, msg: msgSessionTTL},
 	{name: "sessionTTL above a year", set: map[string]any{"authServer.sessionTTL": "8761h"},
 		field: "spec.authServer.sessionTTL", kind: kindCEL, msg: msgSessionTTL},
+	{name: "sessionTTL in days", set: map[string]any{"authServer.sessionTTL": "1d"},
+		field: "spec.authServer.sessionTTL", kind: kindPattern},
+	{name: "sessionTTL not a duration", set: map[string]any{"authServer.sessionTTL": "one day"},
+		field: "spec.authServer.sessionTTL", kind: kindPattern},
+	{name: "sessionTTL empty", set: map[string]any{"authServer.sessionTTL": ""},
+		field: "spec.authServer.sessionTTL", kind: kindPattern},
 	{name: "sessionTTL negative", set: map[string]any{"authServer.sessionTTL": "-24h"},
-		field: "spec.authServer.sessionTTL", kind: kindCEL, msg: msgSessionTTL},
+		field: "spec.authServer.sessionTTL", kind: kindPattern},
 
 	// authServer.replicas, logLevel, image
 	{name: "replicas zero", set: map[string]any{"authServer.replicas": int64(0)},
@@ -228,7 +249,7 @@ var rejectCases = []rejectCase{
 		field: "spec.authServer.image", kind: kindMaxLength},
 
 	// authServer.passwordHashing
-	{name: "memoryKiB below 7168", set: map[string]any{"authServer.passwordHashing.memoryKiB": int64(7167)},
+	{name: "memoryKiB below 8192", set: map[string]any{"authServer.passwordHashing.memoryKiB": int64(8191)},
 		field: "spec.authServer.passwordHashing.memoryKiB", kind: kindMinimum},
 	{name: "memoryKiB above 1GiB", set: map[string]any{"authServer.passwordHashing.memoryKiB": int64(1048577)},
 		field: "spec.authServer.passwordHashing.memoryKiB", kind: kindMaximum},
@@ -296,10 +317,14 @@ var rejectCases = []rejectCase{
 		field: "spec.pepper.secretRef.key", kind: kindPattern},
 	{name: "pepper without secretRef", set: map[string]any{"pepper": map[string]any{}},
 		field: "spec.pepper.secretRef", kind: kindRequired},
-	{name: "smtp password secret name with a slash", set: map[string]any{"smtp.passwordSecretRef": map[string]any{"name": "smtp/password", "key": "password"}},
+	{name: "smtp password secret name with a slash", set: map[string]any{"smtp.username": "mailer", "smtp.passwordSecretRef": map[string]any{"name": "smtp/password", "key": "password"}},
 		field: "spec.smtp.passwordSecretRef.name", kind: kindPattern},
-	{name: "smtp password secret key with a slash", set: map[string]any{"smtp.passwordSecretRef": map[string]any{"name": "smtp", "key": "pass/word"}},
+	{name: "smtp password secret key with a slash", set: map[string]any{"smtp.username": "mailer", "smtp.passwordSecretRef": map[string]any{"name": "smtp", "key": "pass/word"}},
 		field: "spec.smtp.passwordSecretRef.key", kind: kindPattern},
+	{name: "smtp username without a password", set: map[string]any{"smtp.username": "mailer"},
+		field: "spec.smtp", kind: kindCEL, msg: msgSMTPAuth},
+	{name: "smtp password without a username", set: map[string]any{"smtp.passwordSecretRef": map[string]any{"name": "smtp", "key": "password"}},
+		field: "spec.smtp", kind: kindCEL, msg: msgSMTPAuth},
 
 	// smtp
 	{name: "smtp host with a space", set: map[string]any{"smtp.host": "smtp example.com"},
@@ -439,6 +464,8 @@ func TestAccepts(t *testing.T) {
 		{"frontendURL http on ::1", map[string]any{"authServer.frontendURL": "http://[::1]:3000"}},
 		{"mailFrom bare address", map[string]any{"authServer.mailFrom": "noreply@example.com"}},
 		{"mailFrom with display name", map[string]any{"authServer.mailFrom": "Example Inc <noreply@example.com>"}},
+		{"mailFrom with a quoted display name", map[string]any{"authServer.mailFrom": `"Example, Inc." <no-reply+auth@mail.example.com>`}},
+		{"sessionTTL fractional", map[string]any{"authServer.sessionTTL": "1.5h"}},
 		{"sessionTTL 5m", map[string]any{"authServer.sessionTTL": "5m"}},
 		{"sessionTTL 8760h", map[string]any{"authServer.sessionTTL": "8760h"}},
 		{"sessionTTL compound", map[string]any{"authServer.sessionTTL": "1h30m"}},
@@ -447,7 +474,7 @@ func TestAccepts(t *testing.T) {
 		{"minReplicas equal to maxReplicas", map[string]any{"authServer.autoscaling.minReplicas": int64(5), "authServer.autoscaling.maxReplicas": int64(5)}},
 		{"autoscaling disabled", map[string]any{"authServer.autoscaling.enabled": false, "authServer.replicas": int64(2)}},
 		{"argon2 at the bounds", map[string]any{
-			"authServer.passwordHashing.memoryKiB": int64(7168), "authServer.passwordHashing.iterations": int64(20),
+			"authServer.passwordHashing.memoryKiB": int64(8192), "authServer.passwordHashing.iterations": int64(20),
 			"authServer.passwordHashing.parallelism": int64(16)}},
 		{"ingress enabled with host and tls", map[string]any{
 			"ingress.enabled": true, "ingress.host": "auth.example.com", "ingress.path": "/",
@@ -770,5 +797,17 @@ func TestEveryRuleIsCovered(t *testing.T) {
 		if c.kind == kindCEL && !have[c] {
 			t.Errorf("a case expects CEL message %q at %s, which the CRD does not define", c.msg, c.field)
 		}
+	}
+}
+
+// TestNameLength: the stack's name prefixes every child's name, so it is bounded.
+func TestNameLength(t *testing.T) {
+	ok := strings.Repeat("a", 40)
+	if err := k8sClient.Create(context.Background(), authStack(ok, minimalSpec()), client.DryRunAll); err != nil {
+		t.Fatalf("a 40-character name was rejected: %v", err)
+	}
+	err := k8sClient.Create(context.Background(), authStack(ok+"b", minimalSpec()), client.DryRunAll)
+	if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "metadata.name must be at most 40 characters") {
+		t.Fatalf("a 41-character name: got %v, want Invalid naming metadata.name", err)
 	}
 }
