@@ -39,7 +39,7 @@ func TestMalformedRequests(t *testing.T) {
 		{"POST", "/auth/verify-email", `{"token":"short"}`, "application/json", 400, "invalid_token"},
 		{"POST", "/auth/verify-email", `{"token":"` + strings.Repeat("A", 43) + `"}`, "application/json", 400, "invalid_token"},
 		{"POST", "/auth/password/reset", `{"token":"../../etc","password":"long enough pw"}`, "application/json", 400, "invalid_token"},
-		{"POST", "/auth/password/forgot", `{"email":"a@b.co\r\nBcc: x@y.z"}`, "application/json", 400, "invalid_request"},
+		{"POST", "/auth/password/forgot", `{"email":"a@b.co\r\nBcc: x@y.z"}`, "application/json", 400, "invalid_email"},
 		{"POST", "/auth/password/forgot", `{"email":"a@b.co\nBcc: x@y.z"}`, "application/json", 400, "invalid_email"},
 		{"POST", "/auth/resend-verification", `[]`, "application/json", 400, "invalid_request"},
 		{"GET", "/auth/login", ``, "", 405, "method_not_allowed"},
