@@ -117,7 +117,7 @@ func startPgBouncer(bin string, cred *syscall.Credential, ini, authFile string) 
 		return nil, fmt.Errorf("chowning %s: %w", dir, err)
 	}
 	b.proc = &process{name: "pgbouncer", path: bin, args: []string{iniPath}, dir: dir, cred: cred,
-		logPath: filepath.Join(dir, "stdout.log"), deathSg: syscall.SIGKILL, stopSg: syscall.SIGINT}
+		logPath: filepath.Join(dir, "stdout.log"), deathSg: syscall.SIGKILL, stopSg: syscall.SIGTERM}
 	if err := b.proc.start(); err != nil {
 		b.Close()
 		return nil, err
