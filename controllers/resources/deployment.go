@@ -166,14 +166,11 @@ func topologySpread(selector map[string]string) []corev1.TopologySpreadConstrain
 // Secret values are referenced, never inlined.
 func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	spec := stack.Spec.AuthServer
-	env := databaseEnv(stack)
+	env := dataTierEnv(stack, true) // DATABASE_URL, DATABASE_DIRECT_URL, REDIS_URL: connection.go
 	add := func(name, value string) {
 		if value != "" {
 			env = append(env, corev1.EnvVar{Name: name, Value: value})
 		}
-	}
-	if r := stack.Spec.Redis.URLSecretRef; r != nil {
-		env = append(env, secretEnv("REDIS_URL", *r))
 	}
 	add("SMTP_HOST", stack.Spec.SMTP.Host)
 	if p := stack.Spec.SMTP.Port; p > 0 {
@@ -215,11 +212,7 @@ func migrateEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 }
 
 func databaseEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
-	var env []corev1.EnvVar
-	if r := stack.Spec.Database.URLSecretRef; r != nil {
-		env = append(env, secretEnv("DATABASE_URL", *r))
-	}
-	return env
+	return dataTierEnv(stack, false)
 }
 
 func secretEnv(name string, ref authv1alpha1.SecretKeyRef) corev1.EnvVar {

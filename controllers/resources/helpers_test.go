@@ -58,6 +58,9 @@ func sampleStack() *authv1alpha1.AuthStack {
 			},
 			Database: authv1alpha1.DatabaseSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "demo-db", Key: "url"}},
 			Redis:    authv1alpha1.RedisSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "demo-redis", Key: "url"}},
+			// The authserver's own tests see the database directly; the pooler (on by
+			// default) has its tests in pgbouncer_test.go and connection_test.go.
+			Pooler: authv1alpha1.PoolerSpec{Enabled: ptr.To(false)},
 			SMTP: authv1alpha1.SMTPSpec{
 				Host: "smtp.example.com", Port: 587, Username: "mailer",
 				PasswordSecretRef: &authv1alpha1.SecretKeyRef{Name: "demo-smtp", Key: "password"},

@@ -47,6 +47,14 @@ func ReferencedSecrets(stack *authv1alpha1.AuthStack) []SecretUse {
 	if r := stack.Spec.Redis.URLSecretRef; r != nil {
 		uses = append(uses, SecretUse{Field: "spec.redis.urlSecretRef", Ref: *r})
 	}
+	// The generated passwords of the managed data tier: the connection Secret the pods
+	// read is composed from them, so they are part of the pods' hash.
+	if ManagedRedis(stack) {
+		uses = append(uses, SecretUse{Field: "spec.redis (generated password)", Ref: RedisPasswordRef(stack)})
+	}
+	if ManagedDatabase(stack) {
+		uses = append(uses, SecretUse{Field: "spec.database.managed (generated password)", Ref: PostgresPasswordRef(stack)})
+	}
 	if r := stack.Spec.SMTP.PasswordSecretRef; r != nil {
 		uses = append(uses, SecretUse{Field: "spec.smtp.passwordSecretRef", Ref: *r})
 	}

@@ -46,7 +46,9 @@ func TestReferencedSecrets(t *testing.T) {
 			s := sampleStack()
 			s.Spec.SMTP.PasswordSecretRef, s.Spec.Database.URLSecretRef, s.Spec.Redis.URLSecretRef = nil, nil, nil
 			return s
-		}(), []SecretUse{{"spec.pepper.secretRef", gen}}},
+		}(), []SecretUse{{"spec.pepper.secretRef", gen},
+			// Without redis.urlSecretRef the operator runs Redis with a generated password.
+			{"spec.redis (generated password)", RedisPasswordRef(sampleStack())}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := ReferencedSecrets(tc.stack); !reflect.DeepEqual(got, tc.want) {
