@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -104,6 +105,8 @@ func s3Env(s3 *testservers.S3Server, bucket, prefix string, key *gpgKey) env {
 	}
 }
 
+var userinfo = regexp.MustCompile(`://([^:/@\s]*):[^@\s]*@`)
+
 // cliResult is the outcome of one run of the subcommand.
 type cliResult struct {
 	code   int
@@ -124,7 +127,7 @@ func runCLI(t testing.TB, e env, args ...string) cliResult {
 			t.Fatalf("log line is not JSON: %q", last)
 		}
 	}
-	t.Logf("authserver %s: exit %d: %s", strings.Join(args, " "), code, strings.TrimSpace(errb.String()))
+	t.Logf("authserver %s: exit %d: %s", userinfo.ReplaceAllString(strings.Join(args, " "), "://$1:***@"), code, strings.TrimSpace(errb.String()))
 	return r
 }
 

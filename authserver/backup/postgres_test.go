@@ -301,6 +301,21 @@ func TestBackupFailuresLeaveNoObject(t *testing.T) {
 		noObject(t)
 	})
 
+	t.Run("control: an unfinished multipart upload is seen", func(t *testing.T) {
+		core := minio.Core{Client: c}
+		id, err := core.NewMultipartUpload(context.Background(), "backups", "p/postgres/control", minio.PutObjectOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ups := incompleteUploads(t, c, "backups"); len(ups) != 1 {
+			t.Fatalf("the open upload is not listed: %v; the no-partial-object checks would not see one", ups)
+		}
+		if err := core.AbortMultipartUpload(context.Background(), "backups", "p/postgres/control", id); err != nil {
+			t.Fatal(err)
+		}
+		noObject(t)
+	})
+
 	t.Run("dump fails after the upload started", func(t *testing.T) {
 		// A pg_dump that streams 20 MiB (more than one part) and then fails:
 		// the parts already uploaded are aborted, no object is completed.

@@ -94,6 +94,11 @@ func fetchRDB(ctx context.Context, opt *redis.Options, w io.Writer) error {
 		return fmt.Errorf("talking to Redis at %s: %w", where, err)
 	}
 	line, err := cmd("PSYNC", "?", "-1")
+	// While a diskless sync waits for more replicas (repl-diskless-sync-delay)
+	// Redis sends bare newlines as keep-alives before +FULLRESYNC.
+	for err == nil && line == "" {
+		line, err = readLine(rd)
+	}
 	if err != nil {
 		return fmt.Errorf("requesting a snapshot from Redis at %s: %w", where, err)
 	}
