@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
@@ -15,11 +16,11 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers"
@@ -33,13 +34,15 @@ var version = ""
 const authServerImageRepo = "ghcr.io/leanauth/authserver"
 
 func main() {
-	if err := run(); err != nil {
+	fs := flag.NewFlagSet(os.Args[0], flag.ExitOnError)
+	if err := run(ctrl.SetupSignalHandler(), fs, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "manager:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
+// run parses args into fs and runs the manager until ctx ends.
+func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var (
 		metricsAddr             string
 		metricsSecure           bool
@@ -51,25 +54,28 @@ func run() error {
 		watchNamespace          string
 		authServerImage         string
 	)
-	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
+	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"Address the metrics endpoint binds to, for example :8080 (http) or :8443 (with --metrics-secure). 0 disables it.")
-	flag.BoolVar(&metricsSecure, "metrics-secure", false,
+	fs.BoolVar(&metricsSecure, "metrics-secure", false,
 		"Serve metrics over HTTPS, allowing only callers authenticated and authorized by the API server (TokenReview and SubjectAccessReview).")
-	flag.BoolVar(&enableHTTP2, "enable-http2", false,
+	fs.BoolVar(&enableHTTP2, "enable-http2", false,
 		"Enable HTTP/2 on the metrics server (off by default: HTTP/2 Rapid Reset and Stream Cancellation, CVE-2023-44487 and CVE-2023-39325).")
-	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
-	flag.BoolVar(&leaderElect, "leader-elect", false,
+	fs.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "Address the /healthz and /readyz probes bind to.")
+	fs.BoolVar(&leaderElect, "leader-elect", false,
 		"Elect a leader, so only one replica of the operator reconciles at a time. The Deployment in config/manager turns it on.")
-	flag.StringVar(&leaderElectionID, "leader-election-id", "authstack.auth.leanauth.dev", "Name of the Lease used for leader election.")
-	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+	fs.StringVar(&leaderElectionID, "leader-election-id", "authstack.auth.leanauth.dev", "Name of the Lease used for leader election.")
+	fs.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election Lease. Empty means the operator's own namespace (required when running outside the cluster with --leader-elect).")
-	flag.StringVar(&watchNamespace, "watch-namespace", "",
+	fs.StringVar(&watchNamespace, "watch-namespace", "",
 		"Comma-separated namespaces whose AuthStacks are reconciled. Empty means all namespaces.")
-	flag.StringVar(&authServerImage, "authserver-image", defaultAuthServerImage(),
+	fs.StringVar(&authServerImage, "authserver-image", defaultAuthServerImage(),
 		"Authserver image used when an AuthStack does not set spec.authServer.image.")
 	zapOpts := zap.Options{}
-	zapOpts.BindFlags(flag.CommandLine)
-	flag.Parse()
+	zapOpts.BindFlags(fs)
+	ctrlconfig.RegisterFlags(fs) // --kubeconfig
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("parsing flags: %w", err)
+	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
@@ -110,10 +116,13 @@ func run() error {
 		}
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+	restCfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("loading the kubeconfig: %w", err)
+	}
+	mgr, err := ctrl.NewManager(restCfg, ctrl.Options{
 		Scheme:                        scheme,
 		Metrics:                       metricsOpts,
-		WebhookServer:                 webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
 		HealthProbeBindAddress:        probeAddr,
 		LeaderElection:                leaderElect,
 		LeaderElectionID:              leaderElectionID,
@@ -147,7 +156,7 @@ func run() error {
 		"authserverImage", authServerImage,
 		"watchNamespaces", namespaces,
 		"leaderElection", leaderElect)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
