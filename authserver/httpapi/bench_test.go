@@ -1,0 +1,41 @@
+package httpapi_test
+
+import (
+	"testing"
+
+	"github.com/leanauth/authstack/authserver/internal/authtest"
+)
+
+// BenchmarkLogin: logins through the real server with the default argon2
+// parameters (one verified user, rate limits off).
+func BenchmarkLogin(b *testing.B) {
+	e := authtest.Start(b, authtest.Options{Vars: map[string]string{
+		"AUTH_ARGON2_MEMORY_KIB": "19456", "AUTH_ARGON2_ITERATIONS": "2", "LOG_LEVEL": "info",
+		"AUTH_RATELIMIT_LOGIN_IP": "off", "AUTH_RATELIMIT_LOGIN_ACCOUNT": "off",
+	}})
+	e.SignupVerifyLogin(b, "bench@example.com", "benchmark password")
+	body := map[string]string{"email": "bench@example.com", "password": "benchmark password"}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r := e.Do(b, "POST", "/auth/login", body); r.Status != 200 {
+				b.Fatalf("login: %d", r.Status)
+			}
+		}
+	})
+}
+
+// BenchmarkSession: GET /auth/session through the real server.
+func BenchmarkSession(b *testing.B) {
+	e := authtest.Start(b, authtest.Options{Vars: map[string]string{"LOG_LEVEL": "info"}})
+	tok := e.SignupVerifyLogin(b, "bench@example.com", "benchmark password")
+	hdr := authtest.Bearer(tok)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r := e.Do(b, "GET", "/auth/session", nil, hdr...); r.Status != 200 {
+				b.Fatalf("session: %d", r.Status)
+			}
+		}
+	})
+}
