@@ -146,3 +146,16 @@ type BackupRun struct {
 	// +optional
 	Message string `json:"message,omitempty"`
 }
+
+// ConditionBackupsHealthy is True while every scheduled kind of backup succeeds on time.
+const ConditionBackupsHealthy = "BackupsHealthy"
+
+// Reasons of ConditionBackupsHealthy.
+const (
+	ReasonBackupsSucceeded    = "BackupsSucceeded"
+	ReasonAwaitingFirstBackup = "AwaitingFirstBackup"
+	ReasonBackupFailed        = "BackupFailed"
+	ReasonBackupOverdue       = "BackupOverdue"
+	ReasonBackupsSuspended    = "BackupsSuspended"
+	ReasonInvalidSchedule     = "InvalidSchedule"
+)

@@ -200,7 +200,15 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 	return &batchv1.JobTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, component)},
 		Spec: batchv1.JobSpec{
-			BackoffLimit:          ptr.To[int32](BackupBackoffLimit),
+			BackoffLimit: ptr.To[int32](BackupBackoffLimit),
+			// Exit 2 (bad configuration) and 3 (stored, retention failed)
+			// are not helped by a retry.
+			PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{{
+				Action: batchv1.PodFailurePolicyActionFailJob,
+				OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
+					ContainerName: ptr.To(component), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{2, 3},
+				},
+			}}},
 			ActiveDeadlineSeconds: ptr.To[int64](BackupActiveDeadlineSeconds),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, component)},

@@ -102,6 +102,10 @@ func TestBackupCronJob(t *testing.T) {
 			if js.ActiveDeadlineSeconds == nil || *js.ActiveDeadlineSeconds != 6*3600 || js.BackoffLimit == nil || *js.BackoffLimit != 1 {
 				t.Errorf("activeDeadlineSeconds %v backoffLimit %v", js.ActiveDeadlineSeconds, js.BackoffLimit)
 			}
+			if pfp := js.PodFailurePolicy; pfp == nil || len(pfp.Rules) != 1 || pfp.Rules[0].Action != batchv1.PodFailurePolicyActionFailJob ||
+				pfp.Rules[0].OnExitCodes == nil || len(pfp.Rules[0].OnExitCodes.Values) != 2 {
+				t.Errorf("podFailurePolicy %+v: exit 2 (configuration) and 3 (retention) must not be retried", pfp)
+			}
 			pod := js.Template.Spec
 			if pod.RestartPolicy != corev1.RestartPolicyNever || *pod.AutomountServiceAccountToken {
 				t.Errorf("restartPolicy %s automount %v", pod.RestartPolicy, *pod.AutomountServiceAccountToken)
