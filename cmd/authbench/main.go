@@ -186,6 +186,12 @@ func loadavg() string {
 	return strings.Join(f[:3], " ")
 }
 
+func loadavg1() float64 {
+	var la float64
+	fmt.Sscan(loadavg(), &la)
+	return la
+}
+
 func cpuModel() string {
 	b, _ := os.ReadFile("/proc/cpuinfo")
 	for _, l := range strings.Split(string(b), "\n") {
@@ -230,6 +236,9 @@ func run(ctx context.Context, o options) error {
 	rep.add("authbench %s: %d CPUs (%s), GOMAXPROCS %d, load average before: %s",
 		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), loadavg())
 
+	if la := loadavg1(); la > float64(runtime.NumCPU()) {
+		rep.add("WARNING: load average %.1f > %d CPUs: other processes share the CPU, absolute rates will be low and noisy (compare the ratios and the per-CPU-second numbers)", la, runtime.NumCPU())
+	}
 	slog.Info("timing one argon2id hash", "m", o.argon2.memoryKiB, "t", o.argon2.iterations, "p", o.argon2.parallelism)
 	ht, hcpu := hashTime(o.argon2, o.hashSamples)
 	ideal := float64(runtime.NumCPU()) / ht.Seconds()
