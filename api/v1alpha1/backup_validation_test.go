@@ -9,11 +9,13 @@ import (
 	"testing"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/controllers/resources"
 )
 
 // spec.backup rules. The cases join rejectCases (validation_test.go) so that
@@ -187,6 +189,41 @@ func TestCronSchedulePatternMatchesTheCRD(t *testing.T) {
 		rules := backup.Properties[kind].Properties["schedule"].XValidations
 		if len(rules) != 1 || rules[0].Rule != want {
 			t.Errorf("the CRD's backup.%s.schedule rule is not CronSchedulePattern: update the marker in backup_types.go and run make manifests", kind)
+		}
+	}
+}
+
+// TestBackupObjectsAreAcceptedByTheAPIServer dry-run creates the rendered
+// backup CronJobs and on-demand Jobs: the API server's own validation (names,
+// schedule, podFailurePolicy, pod spec) must accept them, also for a stack
+// whose name makes the object names hit Kubernetes' length limits.
+func TestBackupObjectsAreAcceptedByTheAPIServer(t *testing.T) {
+	// 63 characters: the longest name the shared instance label allows.
+	for _, name := range []string{"demo", strings.Repeat("long-stack-name-", 3) + strings.Repeat("x", 15)} {
+		stack := &authv1alpha1.AuthStack{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: testNamespace, UID: "0b6c7f5e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"},
+			Spec: authv1alpha1.AuthStackSpec{
+				Database: authv1alpha1.DatabaseSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
+				Redis:    authv1alpha1.RedisSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "redis", Key: "url"}},
+				Backup: &authv1alpha1.BackupSpec{
+					Postgres: authv1alpha1.BackupJobSpec{Schedule: "0 3 * * *", RetentionDays: 30},
+					Redis:    authv1alpha1.BackupJobSpec{Schedule: "@hourly", RetentionDays: 7, Suspend: true},
+					Destination: authv1alpha1.BackupDestination{S3: authv1alpha1.S3Destination{Bucket: "auth-backups",
+						CredentialsSecretRef: &authv1alpha1.SecretNameRef{Name: "s3"}}},
+					Encryption: authv1alpha1.BackupEncryption{PublicKeySecretRef: authv1alpha1.SecretKeyRef{Name: "key", Key: "public.asc"}},
+				},
+			},
+		}
+		src := resources.DefaultBackupSources(stack, resources.Inputs{AuthServerImage: "ghcr.io/leanauth/authserver:test"})
+		for _, kind := range []string{resources.BackupKindPostgres, resources.BackupKindRedis} {
+			cj := resources.BackupCronJob(stack, kind, src)
+			if err := k8sClient.Create(context.Background(), cj, client.DryRunAll); err != nil {
+				t.Errorf("CronJob %s (%d chars) rejected: %v", cj.Name, len(cj.Name), err)
+			}
+			job := resources.OnDemandBackupJob(stack, kind, src, "2026-11-28T10:00:00Z")
+			if err := k8sClient.Create(context.Background(), job, client.DryRunAll); err != nil {
+				t.Errorf("Job %s (%d chars) rejected: %v", job.Name, len(job.Name), err)
+			}
 		}
 	}
 }
