@@ -30,7 +30,12 @@ type gpgKey struct {
 
 func runGPG(t testing.TB, home string, stdin io.Reader, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command("gpg", append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", ""}, args...)...)
+	return runGPGPass(t, home, "", stdin, args...)
+}
+
+func runGPGPass(t testing.TB, home, passphrase string, stdin io.Reader, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("gpg", append([]string{"--batch", "--no-tty", "--pinentry-mode", "loopback", "--passphrase", passphrase}, args...)...)
 	cmd.Env = append(os.Environ(), "GNUPGHOME="+home)
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
@@ -44,6 +49,12 @@ func runGPG(t testing.TB, home string, stdin io.Reader, args ...string) []byte {
 // newGPGKey makes an ed25519 key with a cv25519 encryption subkey and exports
 // it (public and, unprotected, private) to files.
 func newGPGKey(t testing.TB) *gpgKey {
+	t.Helper()
+	return newGPGKeyPass(t, "")
+}
+
+// newGPGKeyPass is newGPGKey with the private key protected by passphrase.
+func newGPGKeyPass(t testing.TB, passphrase string) *gpgKey {
 	t.Helper()
 	if _, err := exec.LookPath("gpg"); err != nil {
 		t.Fatalf("gpg is required by this test (apt-get install gnupg): %v", err)
@@ -60,9 +71,9 @@ func newGPGKey(t testing.TB) *gpgKey {
 		os.RemoveAll(home)
 	})
 	uid := "AuthStack Backup Test <backup-test@example.invalid>"
-	runGPG(t, home, nil, "--quick-gen-key", uid, "ed25519", "cert", "never")
+	runGPGPass(t, home, passphrase, nil, "--quick-gen-key", uid, "ed25519", "cert", "never")
 	var fpr string
-	for _, line := range strings.Split(string(runGPG(t, home, nil, "--with-colons", "--list-keys", uid)), "\n") {
+	for _, line := range strings.Split(string(runGPGPass(t, home, passphrase, nil, "--with-colons", "--list-keys", uid)), "\n") {
 		if strings.HasPrefix(line, "fpr:") && fpr == "" {
 			fpr = strings.Split(line, ":")[9]
 		}
@@ -70,12 +81,12 @@ func newGPGKey(t testing.TB) *gpgKey {
 	if fpr == "" {
 		t.Fatal("no fingerprint from gpg")
 	}
-	runGPG(t, home, nil, "--quick-add-key", fpr, "cv25519", "encr", "never")
+	runGPGPass(t, home, passphrase, nil, "--quick-add-key", fpr, "cv25519", "encr", "never")
 	k := &gpgKey{home: home, fingerprint: fpr, publicFile: filepath.Join(home, "public.asc"), privateFile: filepath.Join(home, "private.asc")}
-	if err := os.WriteFile(k.publicFile, runGPG(t, home, nil, "--armor", "--export", fpr), 0o600); err != nil {
+	if err := os.WriteFile(k.publicFile, runGPGPass(t, home, passphrase, nil, "--armor", "--export", fpr), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(k.privateFile, runGPG(t, home, nil, "--armor", "--export-secret-keys", fpr), 0o600); err != nil {
+	if err := os.WriteFile(k.privateFile, runGPGPass(t, home, passphrase, nil, "--armor", "--export-secret-keys", fpr), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return k

@@ -190,3 +190,35 @@ func TestCopyUntilMark(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisBackupWithACLUser: the documented permissions (+psync +replconf
+// +sync) are enough, and a user without them gets a message naming them.
+func TestRedisBackupWithACLUser(t *testing.T) {
+	s3 := testservers.S3(t)
+	s3.CreateBucket(t, "backups")
+	key := newGPGKey(t)
+	admin := servers.RandomSecret(16)
+	conf := servers.DefaultRedisConf(admin) +
+		"user backup on >backup-pw-1 +psync +replconf +sync\n" +
+		"user app on >app-pw-1 ~* +@read +@write\n"
+	rs := testservers.RedisWithConfig(t, conf)
+	seedRedis(t, rs.URL(), 10)
+	url := func(user, pw string) string { return "redis://" + user + ":" + pw + "@" + rs.Addr() + "/0" }
+
+	r := runCLI(t, s3Env(s3, "backups", "acl", key).with("REDIS_URL", url("backup", "backup-pw-1")), "backup", "redis")
+	if r.code != 0 {
+		t.Fatalf("backup with the backup user: exit %d", r.code)
+	}
+	r = runCLI(t, s3Env(s3, "backups", "acl-denied", key).with("REDIS_URL", url("app", "app-pw-1")), "backup", "redis")
+	if r.code != 1 || !strings.Contains(r.log["error"].(string), "+psync +replconf +sync") {
+		t.Fatalf("backup with a user lacking permissions: exit %d, %v", r.code, r.log["error"])
+	}
+	if strings.Contains(r.stderr, "app-pw-1") || strings.Contains(r.stderr, "backup-pw-1") {
+		t.Fatal("a password is in the log")
+	}
+	for _, o := range objects(t, s3.Client(t), "backups") {
+		if strings.HasPrefix(o.Key, "acl-denied/") {
+			t.Fatalf("object left by a failed backup: %s", o.Key)
+		}
+	}
+}
