@@ -10,6 +10,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -38,6 +39,10 @@ type AuthStackReconciler struct {
 	Recorder  events.EventRecorder
 	// AuthServerImage is the image used when spec.authServer.image is empty.
 	AuthServerImage string
+	// PgBouncerImage and RedisImage are used when the spec names none (empty: the
+	// defaults in package resources).
+	PgBouncerImage string
+	RedisImage     string
 
 	applier *applier
 }
@@ -86,11 +91,20 @@ func (r *AuthStackReconciler) applyAll(ctx context.Context, stack *authv1alpha1.
 		AuthServerImage: r.AuthServerImage,
 		Pepper:          resources.PepperRef(stack),
 		ConfigHash:      obs.configHash,
+		PgBouncerImage:  r.PgBouncerImage,
+		RedisImage:      r.RedisImage,
 	}
-	desired := []client.Object{
+	// The data tier first: the authserver's pods read its connection Secret.
+	desired, absent := dataTierObjects(stack, obs, &in)
+	desired = append(desired,
 		resources.AuthServerDeployment(stack, in),
 		resources.AuthServerService(stack),
 		resources.AuthServerPDB(stack),
+	)
+	for _, obj := range absent {
+		if err := r.deleteOwned(ctx, stack, obj); err != nil {
+			return err
+		}
 	}
 	optional := []struct {
 		obj   client.Object
@@ -151,7 +165,8 @@ func (r *AuthStackReconciler) deleteOwned(ctx context.Context, stack *authv1alph
 // SetupWithManager registers the controller: it owns the children and watches the
 // metadata of Secrets, to roll the pods when a referenced Secret changes.
 func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	r.applier = newApplier(r.Client, mgr.GetScheme())
+	// Secrets and ConfigMaps are read uncached (datatier.go): never cached in full.
+	r.applier = newApplier(uncachedConfig{Client: r.Client, reader: r.APIReader}, mgr.GetScheme())
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthStack{}).
 		Owns(&appsv1.Deployment{}).
@@ -159,6 +174,11 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&appsv1.StatefulSet{}).
+		Owns(&batchv1.Job{}).
+		Owns(&networkingv1.NetworkPolicy{}).
+		Owns(&corev1.Secret{}, builder.OnlyMetadata).
+		Owns(&corev1.ConfigMap{}, builder.OnlyMetadata).
 		Watches(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.stacksReferencingSecret), builder.OnlyMetadata).
 		Named("authstack").
 		Complete(r)

@@ -141,7 +141,9 @@ func TestCreateRendersEveryChild(t *testing.T) {
 	if dep.Spec.Replicas != nil && *dep.Spec.Replicas != 1 { // nil in our apply; the API server defaults 1
 		t.Errorf("replicas = %d: with autoscaling on, the HPA owns them", *dep.Spec.Replicas)
 	}
-	for name, secret := range map[string]string{"DATABASE_URL": "db", "REDIS_URL": "redis", "SMTP_PASS": "smtp"} {
+	// DATABASE_URL is the pooled URL the operator composes (pgbouncer is on by default);
+	// migrations use the database itself.
+	for name, secret := range map[string]string{"DATABASE_URL": "auth-connection", "DATABASE_DIRECT_URL": "db", "REDIS_URL": "redis", "SMTP_PASS": "smtp"} {
 		e, ok := envValue(c, name)
 		if !ok || e.ValueFrom == nil || e.ValueFrom.SecretKeyRef == nil || e.ValueFrom.SecretKeyRef.Name != secret || e.Value != "" {
 			t.Errorf("%s must come from Secret %q by reference, got %+v", name, secret, e)
@@ -517,6 +519,7 @@ func TestReadyFollowsTheDeployment(t *testing.T) {
 	if err := k8s.Status().Update(ctx, dep); err != nil {
 		t.Fatal(err)
 	}
+	markDeploymentAvailable(t, ns, "auth-pgbouncer") // the pooler, on by default (datatier_test.go)
 	eventually(t, "Ready becomes True", func() error {
 		got := &authv1alpha1.AuthStack{}
 		if err := k8s.Get(ctx, key(ns, "auth"), got); err != nil {

@@ -24,6 +24,8 @@ type observation struct {
 	configHash string
 	// deployment is the authserver Deployment as last seen, or nil.
 	deployment *appsv1.Deployment
+	// dataTier is what was learned about pgbouncer, Redis and PostgreSQL (datatier.go).
+	dataTier *dataTierObservation
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions.
@@ -45,6 +47,10 @@ func (r *AuthStackReconciler) observe(ctx context.Context, stack *authv1alpha1.A
 			obs.blocker = b
 			return obs, nil
 		}
+	}
+	if b, err := r.ensureDataTierSecrets(ctx, stack); err != nil || b != nil {
+		obs.blocker = b
+		return obs, err
 	}
 	uses := resources.ReferencedSecrets(stack)
 	values := map[authv1alpha1.SecretKeyRef][]byte{}
@@ -78,6 +84,7 @@ func (r *AuthStackReconciler) observe(ctx context.Context, stack *authv1alpha1.A
 			fmt.Sprintf("the pepper in Secret %q key %q must be %d bytes written as %d hex characters", ref.Name, ref.Key, resources.PepperBytes, 2*resources.PepperBytes)}
 		return obs, nil
 	}
+	r.observeDataTier(stack, obs, values)
 	obs.configHash = resources.ConfigHash(uses, values)
 	return obs, nil
 }
@@ -115,6 +122,9 @@ func (r *AuthStackReconciler) ensureGeneratedPepper(ctx context.Context, stack *
 
 // observeChildren reads the children whose status the stack reports.
 func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation) error {
+	if err := r.observeDataTierChildren(ctx, stack, obs); err != nil {
+		return err
+	}
 	dep := &appsv1.Deployment{}
 	err := r.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: resources.AuthServerName(stack)}, dep)
 	if apierrors.IsNotFound(err) {

@@ -42,6 +42,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, applyErr err
 		available = condition(authv1alpha1.ConditionAuthServerAvailable, false, authv1alpha1.ReasonApplyFailed, redactedApplyError(applyErr))
 	}
 	setCondition(&st, stack.Generation, available)
+	dataTierStatus(stack, obs, &st) // PoolerReady, RedisReady, DatabaseReady: datatier.go
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
 	for _, c := range st.Conditions {

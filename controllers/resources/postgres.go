@@ -17,10 +17,7 @@ import (
 // highly available (no replica, no failover); production uses an external database.
 const (
 	ComponentPostgres = "postgres"
-	// ComponentBackup is the component label of backup Jobs: the NetworkPolicy of a
-	// managed PostgreSQL lets pods with it in.
-	ComponentBackup = "backup"
-	PostgresPort    = 5432
+	PostgresPort      = 5432
 	// ManagedDatabaseUser and ManagedDatabaseName are the role and database initdb creates.
 	ManagedDatabaseUser = "authstack"
 	ManagedDatabaseName = "authstack"

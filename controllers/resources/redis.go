@@ -266,14 +266,19 @@ func volumeClaim(storage authv1alpha1.StorageSpec) corev1.PersistentVolumeClaim 
 	if storage.Size != nil {
 		size = storage.Size.DeepCopy()
 	}
+	// volumeClaimTemplates is an atomic list: the API server's defaults inside it
+	// (volumeMode, status.phase) count as ours, so they are rendered here too, and
+	// what it drops (the template's apiVersion and kind) is not, or every reconcile
+	// would see a difference and write.
 	return corev1.PersistentVolumeClaim{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 		ObjectMeta: metav1.ObjectMeta{Name: "data"},
 		Spec: corev1.PersistentVolumeClaimSpec{
 			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 			StorageClassName: storage.StorageClassName,
+			VolumeMode:       ptr.To(corev1.PersistentVolumeFilesystem),
 			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
 		},
+		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
 	}
 }
 

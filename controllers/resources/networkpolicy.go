@@ -1,0 +1,210 @@
+package resources
+
+import (
+	"net/url"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+)
+
+// The component labels of the backup Jobs (controllers/resources/backup.go): the
+// NetworkPolicies let them reach the managed PostgreSQL and Redis.
+const (
+	backupPostgresComponent = "backup-postgres"
+	backupRedisComponent    = "backup-redis"
+	dnsPort                 = 53
+)
+
+// NetworkPolicyPorts are the ports of external endpoints, read from their URLs.
+type NetworkPolicyPorts struct {
+	// Database is the external database's port (the managed one is PostgresPort).
+	Database int
+	// Redis is the external Redis's port.
+	Redis int
+}
+
+// ExternalRedisPort reads the port of a redis:// URL (6379 when absent or unreadable).
+func ExternalRedisPort(raw string) int {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return RedisPort
+	}
+	if p, err := strconv.Atoi(u.Port()); err == nil && p > 0 && p < 65536 {
+		return p
+	}
+	return RedisPort
+}
+
+// NetworkPoliciesEnabled says whether the stack renders NetworkPolicies (the default).
+func NetworkPoliciesEnabled(stack *authv1alpha1.AuthStack) bool {
+	return ptr.Deref(stack.Spec.NetworkPolicy.Enabled, true)
+}
+
+// networkPolicyNames are every NetworkPolicy a stack can have, by the component it selects.
+func networkPolicyNames(stack *authv1alpha1.AuthStack) map[string]string {
+	return map[string]string{
+		ComponentAuthServer:     AuthServerName(stack),
+		ComponentPgBouncer:      PgBouncerName(stack),
+		ComponentRedis:          RedisName(stack),
+		ComponentRedisBootstrap: RedisBootstrapName(stack),
+		ComponentPostgres:       PostgresName(stack),
+	}
+}
+
+// AbsentNetworkPolicies names the NetworkPolicies the stack does not render now (to
+// delete ones rendered before).
+func AbsentNetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []string {
+	present := map[string]bool{}
+	for _, np := range NetworkPolicies(stack, ports) {
+		present[np.Name] = true
+	}
+	var out []string
+	names := networkPolicyNames(stack)
+	for _, c := range sortedKeys(names) {
+		if !present[names[c]] {
+			out = append(out, names[c])
+		}
+	}
+	return out
+}
+
+// NetworkPolicies renders the firewall of the design document, the Kubernetes way: one
+// policy per component, each denying every ingress and egress it does not allow.
+//   - authserver: in from the ingress controller (http) and monitoring (metrics); out to
+//     DNS, pgbouncer, the database (migrations), Redis and the SMTP port.
+//   - pgbouncer: in from the authserver only; out to DNS and the database.
+//   - Redis: in from the authserver and its backup Job (and, in cluster mode, the other
+//     nodes and the bootstrap Job); out to DNS (and the other nodes).
+//   - managed PostgreSQL: in from pgbouncer, the authserver (its migration init container)
+//     and the backup Job; no egress.
+//
+// An external database or Redis is reached on its port at any address: its address is
+// outside the cluster and may change.
+func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []*networkingv1.NetworkPolicy {
+	if !NetworkPoliciesEnabled(stack) {
+		return nil
+	}
+	spec := stack.Spec.NetworkPolicy
+	pods := func(component string) []networkingv1.NetworkPolicyPeer {
+		return []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{
+			LabelInstance: stack.Name, LabelComponent: component,
+		}}}}
+	}
+	dns := networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{
+		port(corev1.ProtocolUDP, dnsPort), port(corev1.ProtocolTCP, dnsPort),
+	}}
+	dbPort := ports.Database
+	if dbPort == 0 {
+		dbPort = PostgresPort
+	}
+	// To the database: the managed pods, or the external port anywhere.
+	toDatabase := networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, dbPort)}}
+	if ManagedDatabase(stack) {
+		toDatabase = networkingv1.NetworkPolicyEgressRule{To: pods(ComponentPostgres), Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, PostgresPort)}}
+	}
+
+	var out []*networkingv1.NetworkPolicy
+
+	// authserver
+	ingressNS := spec.IngressControllerNamespaceSelector
+	if ingressNS == nil {
+		ingressNS = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}}
+	}
+	monitoringNS := spec.MonitoringNamespaceSelector
+	if monitoringNS == nil {
+		monitoringNS = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}}
+	}
+	authEgress := []networkingv1.NetworkPolicyEgressRule{dns}
+	if PoolerEnabled(stack) {
+		authEgress = append(authEgress, networkingv1.NetworkPolicyEgressRule{To: pods(ComponentPgBouncer),
+			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, PgBouncerPort)}})
+	}
+	authEgress = append(authEgress, toDatabase)
+	if ManagedRedis(stack) {
+		authEgress = append(authEgress, networkingv1.NetworkPolicyEgressRule{To: pods(ComponentRedis),
+			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, RedisPort)}})
+	} else {
+		rp := ports.Redis
+		if rp == 0 {
+			rp = RedisPort
+		}
+		authEgress = append(authEgress, networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, rp)}})
+	}
+	smtpPort := int(stack.Spec.SMTP.Port)
+	if smtpPort == 0 {
+		smtpPort = 587
+	}
+	authEgress = append(authEgress, networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, smtpPort)}})
+	out = append(out, networkPolicy(stack, AuthServerName(stack), ComponentAuthServer,
+		[]networkingv1.NetworkPolicyIngressRule{
+			{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: ingressNS.DeepCopy(), PodSelector: spec.IngressControllerPodSelector.DeepCopy()}},
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerHTTPPort)}},
+			{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: monitoringNS.DeepCopy(), PodSelector: spec.MonitoringPodSelector.DeepCopy()}},
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerMetricsPort)}},
+		}, authEgress))
+
+	// pgbouncer
+	if PoolerEnabled(stack) {
+		out = append(out, networkPolicy(stack, PgBouncerName(stack), ComponentPgBouncer,
+			[]networkingv1.NetworkPolicyIngressRule{{From: pods(ComponentAuthServer),
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, PgBouncerPort)}}},
+			[]networkingv1.NetworkPolicyEgressRule{dns, toDatabase}))
+	}
+
+	// Redis
+	if ManagedRedis(stack) {
+		redisPort := []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, RedisPort)}
+		ingress := []networkingv1.NetworkPolicyIngressRule{
+			{From: pods(ComponentAuthServer), Ports: redisPort},
+			{From: pods(backupRedisComponent), Ports: redisPort},
+		}
+		egress := []networkingv1.NetworkPolicyEgressRule{dns}
+		if RedisClusterMode(stack) {
+			both := []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, RedisPort), port(corev1.ProtocolTCP, RedisBusPort)}
+			ingress = append(ingress,
+				networkingv1.NetworkPolicyIngressRule{From: pods(ComponentRedis), Ports: both},
+				networkingv1.NetworkPolicyIngressRule{From: pods(ComponentRedisBootstrap), Ports: redisPort})
+			egress = append(egress, networkingv1.NetworkPolicyEgressRule{To: pods(ComponentRedis), Ports: both})
+			out = append(out, networkPolicy(stack, RedisBootstrapName(stack), ComponentRedisBootstrap, nil,
+				[]networkingv1.NetworkPolicyEgressRule{dns, {To: pods(ComponentRedis), Ports: redisPort}}))
+		}
+		out = append(out, networkPolicy(stack, RedisName(stack), ComponentRedis, ingress, egress))
+	}
+
+	// managed PostgreSQL
+	if ManagedDatabase(stack) {
+		pg := []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, PostgresPort)}
+		out = append(out, networkPolicy(stack, PostgresName(stack), ComponentPostgres,
+			[]networkingv1.NetworkPolicyIngressRule{
+				{From: pods(ComponentPgBouncer), Ports: pg},
+				{From: pods(ComponentAuthServer), Ports: pg},
+				{From: pods(backupPostgresComponent), Ports: pg},
+			}, nil))
+	}
+	return out
+}
+
+func port(proto corev1.Protocol, p int) networkingv1.NetworkPolicyPort {
+	return networkingv1.NetworkPolicyPort{Protocol: ptr.To(proto), Port: ptr.To(intstr.FromInt32(int32(p)))}
+}
+
+// networkPolicy selects one component's pods and allows exactly ingress and egress.
+func networkPolicy(stack *authv1alpha1.AuthStack, name, component string,
+	ingress []networkingv1.NetworkPolicyIngressRule, egress []networkingv1.NetworkPolicyEgressRule) *networkingv1.NetworkPolicy {
+	return &networkingv1.NetworkPolicy{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "NetworkPolicy"},
+		ObjectMeta: objectMeta(stack, name, component),
+		Spec: networkingv1.NetworkPolicySpec{
+			PodSelector: metav1.LabelSelector{MatchLabels: SelectorLabels(stack, component)},
+			PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
+			Ingress:     ingress,
+			Egress:      egress,
+		},
+	}
+}
