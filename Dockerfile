@@ -9,6 +9,7 @@
 # without emulation.
 
 ARG GO_VERSION=1.26
+ARG PG_MAJOR=17
 
 # ---- modules: downloaded once, shared by both builds ----
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS modules
@@ -47,18 +48,25 @@ COPY --from=build-manager /out/manager /manager
 USER 1001:1001
 ENTRYPOINT ["/manager"]
 
-# ---- authserver: the auth service ----
-# TODO(backups): the backup job runs `pg_dump`, which is not static and needs
-# libpq: when backups land, base this stage on a minimal image that ships the
-# postgresql-client matching the server's major version (for example
-# debian:12-slim + postgresql-client-16 from apt.postgresql.org), keeping
-# USER 1001:1001, no shell in the entrypoint path, and a read-only root filesystem.
-FROM gcr.io/distroless/static-debian12:nonroot AS authserver
+# ---- authserver: the auth service, and its backup/restore jobs ----
+# The backup CronJobs run this image as `authserver backup postgres|redis`, and
+# restores use its pg_restore (docs/backup-and-restore.md), so it ships the
+# PostgreSQL client tools of the newest major AuthStack supports (17: pg_dump
+# dumps servers of its own and older majors). They come from the official
+# postgres image, where they sit in /usr/local/bin with their libraries; the
+# server binaries come along unused. The Go binary itself is static.
+# Keep PG_MAJOR in step with the Enum of spec.database.managed.version.
+FROM docker.io/library/postgres:${PG_MAJOR}-alpine AS authserver
 LABEL org.opencontainers.image.title="authserver" \
       org.opencontainers.image.source="https://github.com/leanauth/authstack"
 WORKDIR /
 COPY --from=build-authserver /out/authserver /authserver
+# The base image's entrypoint, CMD and data VOLUME serve the server; ENTRYPOINT
+# and CMD are replaced below, the volume stays unused.
 USER 1001:1001
 # HTTP API on 3000, metrics on 9090 (see docs/ and the operator's Service).
 EXPOSE 3000 9090
+# The base image stops with SIGINT; the authserver drains on SIGTERM as Kubernetes expects (it handles both).
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["/authserver"]
+CMD []
