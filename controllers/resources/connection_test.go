@@ -9,7 +9,6 @@ import (
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 )
 
-
 // envRefs renders the authserver's containers and returns, per container, env name ->
 // "secret/key" of its Secret reference.
 func envRefs(t *testing.T, s *authv1alpha1.AuthStack) map[string]map[string]string {
