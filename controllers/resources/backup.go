@@ -60,16 +60,37 @@ type BackupSources struct {
 	RedisURL    *authv1alpha1.SecretKeyRef
 }
 
-// DefaultBackupSources takes the image like the authserver Deployment does and
-// the URLs from spec.database.urlSecretRef and spec.redis.urlSecretRef (nil
-// when the spec has none, for example a managed Redis: the reconciler then
-// passes the Secret it renders).
+// DefaultBackupSources takes the image like the authserver Deployment does
+// and the URLs from where the authserver gets them: spec.database.urlSecretRef
+// (the database itself, even with the pooler on) or, for the managed
+// database, its direct URL in the connection Secret; spec.redis.urlSecretRef
+// or the managed Redis URL in the connection Secret. A managed Redis Cluster
+// gets no Redis backup (RedisURL nil): a replication snapshot holds one
+// node's slots only.
 func DefaultBackupSources(stack *authv1alpha1.AuthStack, in Inputs) BackupSources {
 	image := stack.Spec.AuthServer.Image
 	if image == "" {
 		image = in.AuthServerImage
 	}
-	return BackupSources{Image: image, DatabaseURL: stack.Spec.Database.URLSecretRef, RedisURL: stack.Spec.Redis.URLSecretRef}
+	conn := func(key string) *authv1alpha1.SecretKeyRef {
+		return &authv1alpha1.SecretKeyRef{Name: ConnectionSecretName(stack), Key: key}
+	}
+	src := BackupSources{Image: image}
+	switch {
+	case stack.Spec.Database.URLSecretRef != nil:
+		src.DatabaseURL = stack.Spec.Database.URLSecretRef
+	case ManagedDatabase(stack) && PoolerEnabled(stack):
+		src.DatabaseURL = conn(ConnectionDatabaseDirectURLKey)
+	case ManagedDatabase(stack):
+		src.DatabaseURL = conn(ConnectionDatabaseURLKey)
+	}
+	switch {
+	case stack.Spec.Redis.URLSecretRef != nil:
+		src.RedisURL = stack.Spec.Redis.URLSecretRef
+	case ManagedRedis(stack) && !RedisClusterMode(stack):
+		src.RedisURL = conn(ConnectionRedisURLKey)
+	}
+	return src
 }
 
 // BackupCronJobName names the CronJob of one kind. CronJob names are limited

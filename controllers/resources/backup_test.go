@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 )
@@ -243,5 +244,48 @@ func TestOnDemandBackupJob(t *testing.T) {
 	cj := BackupCronJob(s, BackupKindPostgres, src)
 	if !bytes.Equal(mustJSON(t, j1.Spec), mustJSON(t, cj.Spec.JobTemplate.Spec)) {
 		t.Error("the on-demand Job differs from the scheduled one")
+	}
+}
+
+func TestDefaultBackupSourcesFollowTheDataTier(t *testing.T) {
+	conn := func(key string) string { return "demo-connection/" + key }
+	ref := func(r *authv1alpha1.SecretKeyRef) string {
+		if r == nil {
+			return ""
+		}
+		return r.Name + "/" + r.Key
+	}
+	for _, tc := range []struct {
+		name      string
+		mutate    func(*authv1alpha1.AuthStack)
+		db, redis string
+	}{
+		{"external database and Redis", func(*authv1alpha1.AuthStack) {}, "demo-db/url", "demo-redis/url"},
+		{"external database behind the pooler: still the database itself", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Pooler.Enabled = ptr.To(true)
+		}, "demo-db/url", "demo-redis/url"},
+		{"managed database with pooler", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Database = authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{}}
+			s.Spec.Pooler.Enabled = ptr.To(true)
+		}, conn(ConnectionDatabaseDirectURLKey), "demo-redis/url"},
+		{"managed database without pooler", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Database = authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{}}
+			s.Spec.Pooler.Enabled = ptr.To(false)
+		}, conn(ConnectionDatabaseURLKey), "demo-redis/url"},
+		{"managed standalone Redis", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Redis = authv1alpha1.RedisSpec{Mode: authv1alpha1.RedisStandalone}
+		}, "demo-db/url", conn(ConnectionRedisURLKey)},
+		{"managed Redis Cluster: no Redis backup", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Redis = authv1alpha1.RedisSpec{Mode: authv1alpha1.RedisCluster}
+		}, "demo-db/url", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := withBackup(sampleStack())
+			tc.mutate(s)
+			src := DefaultBackupSources(s, sampleInputs(s))
+			if ref(src.DatabaseURL) != tc.db || ref(src.RedisURL) != tc.redis {
+				t.Errorf("database %q redis %q, want %q %q", ref(src.DatabaseURL), ref(src.RedisURL), tc.db, tc.redis)
+			}
+		})
 	}
 }
