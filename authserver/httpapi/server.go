@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -155,7 +156,8 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // every response carries.
 func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Handler {
 	var rm *metrics.RouteMetrics
-	if s.metrics != nil {
+	var byMethod sync.Map // for method-less fallbacks: method -> *metrics.RouteMetrics
+	if s.metrics != nil && method != "ANY" {
 		rm = s.metrics.Route(method, pattern)
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -174,20 +176,21 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 					writeError(sw, http.StatusInternalServerError, "internal", "internal error", 0)
 				}
 			}
-			if rm != nil {
+			if s.metrics != nil {
 				status := sw.status
 				if status == 0 {
 					status = http.StatusOK
 				}
-				m := method
-				if m == "ANY" {
-					m = standardMethod(r.Method)
+				obs := rm
+				if obs == nil {
+					m := standardMethod(r.Method)
+					v, ok := byMethod.Load(m)
+					if !ok {
+						v, _ = byMethod.LoadOrStore(m, s.metrics.Route(m, pattern))
+					}
+					obs = v.(*metrics.RouteMetrics)
 				}
-				if m == method {
-					rm.Observe(status, time.Since(start).Seconds())
-				} else {
-					s.metrics.Route(m, pattern).Observe(status, time.Since(start).Seconds())
-				}
+				obs.Observe(status, time.Since(start).Seconds())
 			}
 		}()
 		h(sw, r)
