@@ -24,6 +24,11 @@ func init() {
 			st := RedisStatefulSet(s, in)
 			return st.Spec.Template.ObjectMeta, st.Spec.Template.Spec
 		}},
+		podRenderer{"managed PostgreSQL StatefulSet", func(s *authv1alpha1.AuthStack, in Inputs) (metav1.ObjectMeta, corev1.PodSpec) {
+			s.Spec.Database = authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{Version: "16"}}
+			st := PostgresStatefulSet(s, in)
+			return st.Spec.Template.ObjectMeta, st.Spec.Template.Spec
+		}},
 		podRenderer{"redis cluster bootstrap Job", func(s *authv1alpha1.AuthStack, in Inputs) (metav1.ObjectMeta, corev1.PodSpec) {
 			s.Spec.Redis = authv1alpha1.RedisSpec{Mode: authv1alpha1.RedisCluster, Shards: 3, ReplicasPerShard: 1}
 			j := RedisBootstrapJob(s, in)

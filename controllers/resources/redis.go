@@ -178,7 +178,7 @@ func RedisConf(stack *authv1alpha1.AuthStack) string {
 		lines = append(lines,
 			"# Redis Cluster (formed by the bootstrap Job).",
 			"cluster-enabled yes",
-			"cluster-config-file "+RedisDataDir+"/nodes.conf",
+			"cluster-config-file nodes.conf", // in dir, on the volume
 			"cluster-node-timeout 5000",
 			"cluster-require-full-coverage no",
 			"cluster-allow-reads-when-down no",
