@@ -191,8 +191,12 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 	cmd.Env = pgEnv(pw)
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
-		return res, fmt.Errorf("pg_restore of %s into %s failed (nothing was committed: single transaction): %s; check the target role may create the objects, and that pg_restore is at least the backup's pg_dump version",
-			obj, redactedDB(target), firstNonEmpty(stderr.String(), err.Error()))
+		msg := firstNonEmpty(stderr.String(), err.Error())
+		hint := "check the target role may create the objects, and that pg_restore is at least the backup's pg_dump version"
+		if strings.Contains(msg, "read-only transaction") {
+			hint = "the target database is read-only (default_transaction_read_only, runbook step 1): add options=-c%20default_transaction_read_only%3Doff to --target-url"
+		}
+		return res, fmt.Errorf("pg_restore of %s into %s failed (nothing was committed: single transaction): %s; %s", obj, redactedDB(target), msg, hint)
 	}
 	res.Duration = timeNow().Sub(start)
 	return res, nil

@@ -388,3 +388,47 @@ func TestRetentionDeletesExactlyTheExpired(t *testing.T) {
 		t.Fatalf("left %v, want %v", got, wantLeft)
 	}
 }
+
+// TestRestoreInPlaceIntoReadOnlyDatabase follows the runbook's in-place path:
+// writes stopped with default_transaction_read_only, then restore --force
+// with the setting turned off for the restore's own connection.
+func TestRestoreInPlaceIntoReadOnlyDatabase(t *testing.T) {
+	pg := testservers.Postgres(t)
+	db := pg.NewDatabase(t)
+	seed(t, db, 20)
+	want := tableRows(t, db)
+	s3 := testservers.S3(t)
+	s3.CreateBucket(t, "backups")
+	key := newGPGKey(t)
+	e := s3Env(s3, "backups", "p", key).with("DATABASE_URL", db)
+	if r := runCLI(t, e, "backup", "postgres"); r.code != 0 {
+		t.Fatalf("backup exit %d", r.code)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var name string
+	conn.QueryRow(ctx, "SELECT current_database()").Scan(&name)
+	// The damage: a user deleted after the backup. Then writes are stopped.
+	if _, err := conn.Exec(ctx, "DELETE FROM users WHERE email = 'user0003@example.com'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET default_transaction_read_only = on"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+
+	r := runCLI(t, e, "restore", "postgres", "--target-url", db, "--force")
+	if r.code == 0 || !strings.Contains(r.log["error"].(string), "add options=-c%20default_transaction_read_only%3Doff to --target-url") {
+		t.Fatalf("restore into a read-only database: exit %d, %v", r.code, r.log["error"])
+	}
+	r = runCLI(t, e, "restore", "postgres", "--force", "--target-url", db+"&options=-c%20default_transaction_read_only%3Doff")
+	if r.code != 0 {
+		t.Fatalf("restore with the read-only setting off: exit %d", r.code)
+	}
+	if got := tableRows(t, db); !reflect.DeepEqual(got, want) {
+		t.Fatal("in-place restore did not bring the data back")
+	}
+}
