@@ -24,6 +24,7 @@ import (
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers"
+	"github.com/leanauth/authstack/controllers/resources"
 )
 
 // version is the release of the operator, set at build time with
@@ -53,6 +54,8 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		leaderElectionNamespace string
 		watchNamespace          string
 		authServerImage         string
+		pgBouncerImage          string
+		redisImage              string
 	)
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"Address the metrics endpoint binds to, for example :8080 (http) or :8443 (with --metrics-secure). 0 disables it.")
@@ -70,6 +73,10 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		"Comma-separated namespaces whose AuthStacks are reconciled. Empty means all namespaces.")
 	fs.StringVar(&authServerImage, "authserver-image", defaultAuthServerImage(),
 		"Authserver image used when an AuthStack does not set spec.authServer.image.")
+	fs.StringVar(&pgBouncerImage, "pgbouncer-image", resources.DefaultPgBouncerImage,
+		"pgbouncer image used when an AuthStack does not set spec.pooler.image.")
+	fs.StringVar(&redisImage, "redis-image", resources.DefaultRedisImage,
+		"Redis image of the managed Redis when an AuthStack does not set spec.redis.image.")
 	zapOpts := zap.Options{}
 	zapOpts.BindFlags(fs)
 	ctrlconfig.RegisterFlags(fs) // --kubeconfig
@@ -80,8 +87,10 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
 	log := ctrl.Log.WithName("setup")
 
-	if strings.TrimSpace(authServerImage) == "" {
-		return fmt.Errorf("checking flags: --authserver-image must not be empty")
+	for name, v := range map[string]string{"--authserver-image": authServerImage, "--pgbouncer-image": pgBouncerImage, "--redis-image": redisImage} {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("checking flags: %s must not be empty", name)
+		}
 	}
 	namespaces, err := parseNamespaces(watchNamespace)
 	if err != nil {
@@ -140,6 +149,8 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		Scheme:          mgr.GetScheme(),
 		Recorder:        mgr.GetEventRecorder("authstack-operator"),
 		AuthServerImage: authServerImage,
+		PgBouncerImage:  pgBouncerImage,
+		RedisImage:      redisImage,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AuthStack controller: %w", err)
 	}
@@ -154,6 +165,8 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	log.Info("starting the manager",
 		"version", effectiveVersion(),
 		"authserverImage", authServerImage,
+		"pgbouncerImage", pgBouncerImage,
+		"redisImage", redisImage,
 		"watchNamespaces", namespaces,
 		"leaderElection", leaderElect)
 	if err := mgr.Start(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,6 +155,7 @@ func TestRunServesAndReconcilesWatchedNamespacesOnly(t *testing.T) {
 
 	metricsAddr, probeAddr := freeAddr(t), freeAddr(t)
 	const image = "registry.example.com/authserver:test"
+	const pgbouncerImage = "registry.example.com/pgbouncer:test"
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
@@ -165,6 +167,7 @@ func TestRunServesAndReconcilesWatchedNamespacesOnly(t *testing.T) {
 			"--leader-election-namespace=default",
 			"--watch-namespace=team-a, team-b",
 			"--authserver-image=" + image,
+			"--pgbouncer-image=" + pgbouncerImage,
 			"--zap-log-level=error",
 		})
 	}()
@@ -195,7 +198,7 @@ func TestRunServesAndReconcilesWatchedNamespacesOnly(t *testing.T) {
 		t.Fatalf("the probes on %s did not answer 200: %v", probeAddr, err)
 	}
 
-	// Both watched namespaces get an authserver with the flag's image.
+	// Both watched namespaces get an authserver and a pgbouncer with the flags' images.
 	for _, ns := range []string{"team-a", "team-b"} {
 		var images []string
 		err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 45*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -203,15 +206,10 @@ func TestRunServesAndReconcilesWatchedNamespacesOnly(t *testing.T) {
 			if err != nil {
 				return false, err
 			}
-			for _, img := range images {
-				if img == image {
-					return true, nil
-				}
-			}
-			return false, nil
+			return slices.Contains(images, image) && slices.Contains(images, pgbouncerImage), nil
 		})
 		if err != nil {
-			t.Fatalf("no Deployment running %s in watched namespace %s (images %v): %v", image, ns, images, err)
+			t.Fatalf("no Deployments running %s and %s in watched namespace %s (images %v): %v", image, pgbouncerImage, ns, images, err)
 		}
 	}
 
@@ -268,6 +266,8 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	}{
 		{[]string{"--watch-namespace=team-a,Team_B"}, "--watch-namespace"},
 		{[]string{"--authserver-image="}, "--authserver-image"},
+		{[]string{"--pgbouncer-image= "}, "--pgbouncer-image"},
+		{[]string{"--redis-image="}, "--redis-image"},
 		{[]string{"--no-such-flag"}, "parsing flags"},
 	} {
 		fs := flag.NewFlagSet("manager", flag.ContinueOnError)

@@ -359,44 +359,72 @@ func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Co
 	if err != nil {
 		t.Fatalf("creating the admin client: %v", err)
 	}
-	var last string
-	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 45*time.Second, true, func(ctx context.Context) (bool, error) {
-		select {
-		case err := <-done:
-			done <- err
-			return false, fmt.Errorf("the manager stopped early: %v", err)
-		default:
-		}
-		var stack authv1alpha1.AuthStack
-		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &stack); err != nil {
-			return false, err
-		}
-		for _, c := range stack.Status.Conditions {
-			if c.Reason == authv1alpha1.ReasonApplyFailed {
-				return false, fmt.Errorf("condition %s: %s: %s", c.Type, c.Reason, c.Message)
+	waitReconciled := func(name string, wantDeployments, wantStatefulSets int) {
+		t.Helper()
+		var last string
+		err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 45*time.Second, true, func(ctx context.Context) (bool, error) {
+			select {
+			case err := <-done:
+				done <- err
+				return false, fmt.Errorf("the manager stopped early: %v", err)
+			default:
 			}
-		}
-		var deps appsv1.DeploymentList
-		if err := admin.List(ctx, &deps, client.InNamespace(ns)); err != nil {
-			return false, err
-		}
-		owned := 0
-		for _, d := range deps.Items {
-			for _, ref := range d.OwnerReferences {
-				if ref.UID == stack.UID {
-					owned++
+			var stack authv1alpha1.AuthStack
+			if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &stack); err != nil {
+				return false, err
+			}
+			for _, c := range stack.Status.Conditions {
+				if c.Reason == authv1alpha1.ReasonApplyFailed {
+					return false, fmt.Errorf("condition %s: %s: %s", c.Type, c.Reason, c.Message)
 				}
 			}
+			var deps appsv1.DeploymentList
+			if err := admin.List(ctx, &deps, client.InNamespace(ns)); err != nil {
+				return false, err
+			}
+			var sets appsv1.StatefulSetList
+			if err := admin.List(ctx, &sets, client.InNamespace(ns)); err != nil {
+				return false, err
+			}
+			ownedDeps, ownedSets := 0, 0
+			for _, d := range deps.Items {
+				if metav1.IsControlledBy(&d, &stack) {
+					ownedDeps++
+				}
+			}
+			for _, s := range sets.Items {
+				if metav1.IsControlledBy(&s, &stack) {
+					ownedSets++
+				}
+			}
+			var pepper corev1.Secret
+			pepperErr := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-pepper"}, &pepper)
+			last = fmt.Sprintf("observedGeneration %d of %d, %d owned Deployments, %d owned StatefulSets, pepper Secret: %v, conditions %v",
+				stack.Status.ObservedGeneration, stack.Generation, ownedDeps, ownedSets, pepperErr, stack.Status.Conditions)
+			return stack.Status.ObservedGeneration == stack.Generation && ownedDeps >= wantDeployments &&
+				ownedSets >= wantStatefulSets && pepperErr == nil && len(stack.Status.Conditions) > 0, nil
+		})
+		if err != nil {
+			t.Fatalf("the operator, as its service account, did not reconcile %s/%s: %v; last seen: %s", ns, name, err, last)
 		}
-		var pepper corev1.Secret
-		pepperErr := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-pepper"}, &pepper)
-		last = fmt.Sprintf("observedGeneration %d of %d, %d owned Deployments, pepper Secret: %v, conditions %v",
-			stack.Status.ObservedGeneration, stack.Generation, owned, pepperErr, stack.Status.Conditions)
-		return stack.Status.ObservedGeneration == stack.Generation && owned > 0 && pepperErr == nil && len(stack.Status.Conditions) > 0, nil
-	})
-	if err != nil {
-		t.Fatalf("the operator, as its service account, did not reconcile %s/%s: %v; last seen: %s", ns, name, err, last)
 	}
+	// The sample: external PostgreSQL and Redis, pgbouncer, Ingress, NetworkPolicies.
+	waitReconciled(name, 2, 0)
+
+	// A stack with the managed PostgreSQL and Redis exercises the StatefulSet side.
+	managed := &authv1alpha1.AuthStack{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "managed"},
+		Spec: authv1alpha1.AuthStackSpec{
+			AuthServer: authv1alpha1.AuthServerSpec{FrontendURL: "https://app.example.com"},
+			Database:   authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{}},
+			SMTP:       authv1alpha1.SMTPSpec{Host: "smtp.example.com"},
+		},
+	}
+	if err := admin.Create(ctx, managed); err != nil {
+		t.Fatalf("creating the managed AuthStack: %v", err)
+	}
+	waitReconciled("managed", 2, 2)
+
 	// It took the leader election Lease in its own namespace.
 	var lease coordinationv1.Lease
 	if err := admin.Get(ctx, client.ObjectKey{Namespace: operatorNS, Name: leaderElectionID}, &lease); err != nil {
