@@ -75,10 +75,27 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns the tool's own message lines ("pg_dump: ...",
+// "pg_restore: ..."). Continuation lines (DETAIL, CONTEXT, "Command was:")
+// are dropped: they can quote row data (emails, password hashes), which must
+// not reach logs or status.
 func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return strings.TrimSpace(string(t.buf))
+	var keep []string
+	for _, line := range strings.Split(string(t.buf), "\n") {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "pg_dump:") && !strings.HasPrefix(line, "pg_restore:") {
+			continue
+		}
+		for _, cut := range []string{"DETAIL:", "CONTEXT:", "Command was:"} {
+			if i := strings.Index(line, cut); i >= 0 {
+				line = strings.TrimSpace(line[:i])
+			}
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, "; ")
 }
 
 // pgDumpProducer runs pg_dump -Fc -Z0 (uncompressed custom format: gzip

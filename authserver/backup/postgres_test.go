@@ -432,3 +432,14 @@ func TestRestoreInPlaceIntoReadOnlyDatabase(t *testing.T) {
 		t.Fatal("in-place restore did not bring the data back")
 	}
 }
+
+func TestToolMessagesDropRowData(t *testing.T) {
+	var b tailBuffer
+	b.Write([]byte("pg_restore: while PROCESSING TOC:\npg_restore: from TOC entry 3 ; TABLE DATA public users authstack\n" +
+		"pg_restore: error: COPY failed for table \"users\": ERROR:  duplicate key value violates unique constraint \"users_email_key\"\n" +
+		"DETAIL:  Key (email)=(alice@example.com) already exists.\nCONTEXT:  COPY users, line 1: \"1\talice@example.com\t$argon2id$v=19$secret\"\n"))
+	got := b.String()
+	if strings.Contains(got, "alice@example.com") || strings.Contains(got, "argon2id") || !strings.Contains(got, "duplicate key value") {
+		t.Fatalf("%q", got)
+	}
+}
