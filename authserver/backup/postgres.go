@@ -42,12 +42,15 @@ func redactedDB(raw string) string {
 	return u.Host + u.Path
 }
 
-// pgEnv is the environment for pg_dump/pg_restore: the current one without
-// any PG* variable that could redirect the connection, plus PGPASSWORD.
+// pgEnv is the environment for pg_dump/pg_restore: the current one (so that
+// PGSSLROOTCERT and the like still work) without the secrets the child does
+// not need, plus PGPASSWORD. Settings in the URL win over PG* variables.
 func pgEnv(password string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PG") || strings.HasPrefix(kv, "DATABASE_URL=") || strings.HasPrefix(kv, "AWS_SECRET_ACCESS_KEY=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "PGPASSWORD", "DATABASE_URL", "REDIS_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN":
 			continue
 		}
 		env = append(env, kv)
