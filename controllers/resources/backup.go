@@ -278,3 +278,50 @@ func backupResources() corev1.ResourceRequirements {
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 	}
 }
+
+// BackupKinds are the kinds whose CronJob the stack renders with src.
+func BackupKinds(stack *authv1alpha1.AuthStack, src BackupSources) []string {
+	var kinds []string
+	for _, kind := range []string{BackupKindPostgres, BackupKindRedis} {
+		if BackupCronJob(stack, kind, src) != nil {
+			kinds = append(kinds, kind)
+		}
+	}
+	return kinds
+}
+
+// BackupCronJobs is what the reconciler applies and deletes for backups: the
+// CronJobs of the rendered kinds, and the names of the backup CronJobs to
+// delete (spec.backup removed, or a kind without its URL).
+func BackupCronJobs(stack *authv1alpha1.AuthStack, src BackupSources) (apply []*batchv1.CronJob, remove []string) {
+	for _, kind := range []string{BackupKindPostgres, BackupKindRedis} {
+		if cj := BackupCronJob(stack, kind, src); cj != nil {
+			apply = append(apply, cj)
+		} else {
+			remove = append(remove, BackupCronJobName(stack, kind))
+		}
+	}
+	return apply, remove
+}
+
+// OnDemandBackupJobs are the one-off Jobs the AnnotationBackupNow annotation
+// asks for (one per rendered kind), or nil without the annotation. The Job
+// names derive from the annotation's value, so creating them is idempotent:
+// the reconciler creates each Job that does not exist yet (create, not apply:
+// a finished Job is never changed) and a new value runs a new backup.
+func OnDemandBackupJobs(stack *authv1alpha1.AuthStack, src BackupSources) []*batchv1.Job {
+	token := stack.Annotations[AnnotationBackupNow]
+	if token == "" {
+		return nil
+	}
+	var jobs []*batchv1.Job
+	for _, kind := range BackupKinds(stack, src) {
+		jobs = append(jobs, OnDemandBackupJob(stack, kind, src, token))
+	}
+	return jobs
+}
+
+// BackupJobLabels select the Jobs (scheduled and on-demand) and pods of one kind.
+func BackupJobLabels(stack *authv1alpha1.AuthStack, kind string) map[string]string {
+	return SelectorLabels(stack, backupComponent(kind))
+}

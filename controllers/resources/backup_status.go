@@ -189,3 +189,33 @@ func BackupsHealthyCondition(stack *authv1alpha1.AuthStack, kinds []string, stat
 	}
 	return mk(metav1.ConditionTrue, authv1alpha1.ReasonBackupsSucceeded, msg)
 }
+
+// BackupsStatusFromJobs computes status.backups from the backup Jobs and
+// their pods (listed with BackupJobLabels of each kind, or all of the stack's:
+// they are told apart by their component label, and pods are matched to Jobs
+// by the batch.kubernetes.io/job-name label). prev is the current status, kept
+// for runs whose Jobs were pruned.
+func BackupsStatusFromJobs(prev *authv1alpha1.BackupsStatus, jobs []batchv1.Job, pods []corev1.Pod) *authv1alpha1.BackupsStatus {
+	out := &authv1alpha1.BackupsStatus{}
+	if prev != nil {
+		out = prev.DeepCopy()
+	}
+	podsByJob := map[string][]corev1.Pod{}
+	for _, p := range pods {
+		if name := p.Labels[batchv1.JobNameLabel]; name != "" {
+			podsByJob[name] = append(podsByJob[name], p)
+		}
+	}
+	byKind := map[string][]batchv1.Job{}
+	for _, j := range jobs {
+		switch j.Labels[LabelComponent] {
+		case ComponentBackupPostgres:
+			byKind[BackupKindPostgres] = append(byKind[BackupKindPostgres], j)
+		case ComponentBackupRedis:
+			byKind[BackupKindRedis] = append(byKind[BackupKindRedis], j)
+		}
+	}
+	out.Postgres = BackupKindStatusFromJobs(out.Postgres, byKind[BackupKindPostgres], podsByJob)
+	out.Redis = BackupKindStatusFromJobs(out.Redis, byKind[BackupKindRedis], podsByJob)
+	return out
+}

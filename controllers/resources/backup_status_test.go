@@ -170,3 +170,55 @@ func TestBackupsHealthyCondition(t *testing.T) {
 		t.Error("a condition without spec.backup")
 	}
 }
+
+func TestBackupsStatusFromJobs(t *testing.T) {
+	pgJob := finishedJob("demo-backup-postgres-1", true, backupT0, "")
+	pgJob.Labels = map[string]string{LabelComponent: ComponentBackupPostgres}
+	redisJob := finishedJob("demo-backup-redis-now-1", false, backupT0, "BackoffLimitExceeded")
+	redisJob.Labels = map[string]string{LabelComponent: ComponentBackupRedis}
+	other := finishedJob("demo-redis-bootstrap", true, backupT0, "")
+	other.Labels = map[string]string{LabelComponent: "redis-bootstrap"}
+	pod := podWithResult(`{"ok":true,"stored":true,"object":"p/postgres/x.dump.gz.gpg","size_bytes":77}`, backupT0)
+	pod.Labels = map[string]string{batchv1.JobNameLabel: pgJob.Name}
+	stray := podWithResult(`{"ok":true,"stored":true,"object":"wrong","size_bytes":1}`, backupT0)
+	stray.Labels = map[string]string{batchv1.JobNameLabel: "another-job"}
+
+	got := BackupsStatusFromJobs(nil, []batchv1.Job{pgJob, redisJob, other}, []corev1.Pod{pod, stray})
+	if s := got.Postgres.LastSuccess; s == nil || s.Object != "p/postgres/x.dump.gz.gpg" || s.SizeBytes != 77 || got.Postgres.LastFailure != nil {
+		t.Errorf("postgres %+v / %+v", got.Postgres.LastSuccess, got.Postgres.LastFailure)
+	}
+	if f := got.Redis.LastFailure; f == nil || f.Job != redisJob.Name || got.Redis.LastSuccess != nil {
+		t.Errorf("redis %+v / %+v", got.Redis.LastSuccess, got.Redis.LastFailure)
+	}
+}
+
+func TestBackupCronJobsAndOnDemandJobs(t *testing.T) {
+	s := sampleStack()
+	apply, remove := BackupCronJobs(s, DefaultBackupSources(s, sampleInputs(s)))
+	if len(apply) != 0 || strings.Join(remove, ",") != "demo-backup-postgres,demo-backup-redis" {
+		t.Errorf("without spec.backup: apply %d, remove %v", len(apply), remove)
+	}
+	s = withBackup(sampleStack())
+	src := DefaultBackupSources(s, sampleInputs(s))
+	src.RedisURL = nil
+	apply, remove = BackupCronJobs(s, src)
+	if len(apply) != 1 || apply[0].Name != "demo-backup-postgres" || strings.Join(remove, ",") != "demo-backup-redis" {
+		t.Errorf("postgres only: apply %v, remove %v", apply, remove)
+	}
+	if jobs := OnDemandBackupJobs(s, src); jobs != nil {
+		t.Errorf("on-demand Jobs without the annotation: %d", len(jobs))
+	}
+	s.Annotations = map[string]string{AnnotationBackupNow: "2026-11-28T12:00:00Z"}
+	jobs := OnDemandBackupJobs(s, DefaultBackupSources(s, sampleInputs(s)))
+	if len(jobs) != 2 || jobs[0].Name == jobs[1].Name {
+		t.Fatalf("on-demand Jobs: %d", len(jobs))
+	}
+	for _, j := range jobs {
+		sel := BackupJobLabels(s, strings.TrimPrefix(j.Labels[LabelComponent], "backup-"))
+		for k, v := range sel {
+			if j.Labels[k] != v || j.Spec.Template.Labels[k] != v {
+				t.Errorf("Job %s is not selected by BackupJobLabels (%s=%s)", j.Name, k, v)
+			}
+		}
+	}
+}
