@@ -43,7 +43,8 @@ pid_of() { [ -f "$PIDS/$1" ] && cat "$PIDS/$1" || true; }
 alive() {
   local pid; pid=$(pid_of "$1")
   [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$1" || return 1
+  local exe; exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true); exe=${exe% (deleted)}
+  [ "${exe##*/}" = "$1" ] || return 1
 }
 
 # start NAME BINARY ARGS...: a daemon in its own session, output to logs/NAME.log.
@@ -137,10 +138,11 @@ build_binaries() {
 }
 
 # The kwok Stage configs, from the pinned kwok module: node initialize and
-# heartbeat, pods Ready (Job pods Succeeded), deletion.
+# heartbeat, pods Ready (Job pods Succeeded), deletion, and volumes (a PVC of
+# the default StorageClass kwok-volume gets a PV and turns Bound).
 kwok_stages() {
   local out="$STATE/kwok-stages.yaml"
-  [ -s "$out" ] && return 0
+  [ -s "$out" ] && [ -s "$STATE/storage-class.yaml" ] && return 0
   local dir
   dir=$(cd "$CACHE" && go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
   [ -d "$dir/kustomize/stage" ] || die "kwok $KWOK_VERSION module has no kustomize/stage (looked in '$dir')"
@@ -149,10 +151,15 @@ kwok_stages() {
            "$dir"/kustomize/stage/node/heartbeat/node-heartbeat.yaml \
            "$dir"/kustomize/stage/pod/fast/pod-ready.yaml \
            "$dir"/kustomize/stage/pod/fast/pod-complete.yaml \
-           "$dir"/kustomize/stage/pod/fast/pod-delete.yaml; do
+           "$dir"/kustomize/stage/pod/fast/pod-delete.yaml \
+           "$dir"/kustomize/stage/volume/fast/pvc-provision.yaml \
+           "$dir"/kustomize/stage/volume/fast/pv-bind.yaml \
+           "$dir"/kustomize/stage/volume/fast/pvc-delete.yaml \
+           "$dir"/kustomize/stage/volume/fast/pv-delete.yaml; do
     { echo "---"; cat "$f"; } >>"$out.tmp"
   done
   mv "$out.tmp" "$out"
+  cp "$dir/kustomize/stage/volume/fast/storage-class.yaml" "$STATE/storage-class.yaml"
 }
 
 keys_and_config() {
@@ -252,7 +259,7 @@ up() {
   wait_for "kube-controller-manager /healthz" 90 kube-controller-manager curl_healthz "$KCM_PORT"
   wait_for "kube-scheduler /healthz" 90 kube-scheduler curl_healthz "$SCHED_PORT"
 
-  kc apply --server-side --field-manager dev-cluster -f "$HERE/kwok/node.yaml" >/dev/null
+  kc apply --server-side --field-manager dev-cluster -f "$HERE/kwok/node.yaml" -f "$STATE/storage-class.yaml" >/dev/null
   wait_for "the fake node kwok-node-0 to be Ready" 90 kwok node_ready
   wait_for "the default ServiceAccount" 60 kube-controller-manager kc get serviceaccount default -n default
 
