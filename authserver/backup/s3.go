@@ -120,6 +120,12 @@ func (s *bucket) explain(doing string, err error) error {
 // check fails fast (before any dump starts) when the bucket is unreachable.
 func (s *bucket) check(ctx context.Context) error {
 	ok, err := s.c.BucketExists(ctx, s.cfg.Bucket)
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) && resp.StatusCode == http.StatusForbidden {
+		// A policy that grants s3:ListBucket only under the prefix refuses
+		// HeadBucket; the upload itself says whether writing is allowed.
+		return nil
+	}
 	if err != nil {
 		return s.explain("checking the S3 bucket", err)
 	}
