@@ -3,9 +3,12 @@ package installtest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,9 +18,11 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -39,6 +44,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/yaml"
 
@@ -311,6 +317,7 @@ func TestInstallYAMLApplies(t *testing.T) {
 // operator's service account: only the installed RBAC lets it work. The sample
 // AuthStack must then get its children, its generated pepper and a status.
 func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Config, ns, name string) {
+	metricsAddr := freeAddr(t)
 	sa := rest.CopyConfig(cfg)
 	sa.Impersonate = rest.ImpersonationConfig{
 		UserName: "system:serviceaccount:" + operatorNS + ":" + operatorSA,
@@ -324,8 +331,15 @@ func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Co
 		t.Fatal(err)
 	}
 	mgr, err := ctrl.NewManager(sa, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		Scheme: scheme,
+		// Secure metrics as config/default serves them: the TokenReviews and
+		// SubjectAccessReviews go out as the service account too.
+		Metrics: metricsserver.Options{
+			BindAddress:    metricsAddr,
+			SecureServing:  true,
+			FilterProvider: filters.WithAuthenticationAndAuthorization,
+			CertDir:        t.TempDir(),
+		},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          true,
 		LeaderElectionID:        leaderElectionID,
@@ -430,6 +444,92 @@ func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Co
 	if err := admin.Get(ctx, client.ObjectKey{Namespace: operatorNS, Name: leaderElectionID}, &lease); err != nil {
 		t.Errorf("no leader election Lease %s/%s: %v", operatorNS, leaderElectionID, err)
 	}
+
+	checkSecureMetrics(t, ctx, cfg, admin, "https://"+metricsAddr+"/metrics")
+}
+
+// checkSecureMetrics scrapes the operator's HTTPS metrics: a service account
+// bound to the installed authstack-metrics-reader ClusterRole gets them, one
+// without the binding is forbidden, and no token is unauthorized.
+func checkSecureMetrics(t *testing.T, ctx context.Context, cfg *rest.Config, admin client.Client, url string) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatalf("creating the clientset: %v", err)
+	}
+	const ns = "monitoring"
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "prometheus"}},
+		&corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "stranger"}},
+		&rbacv1.ClusterRoleBinding{
+			ObjectMeta: metav1.ObjectMeta{Name: "prometheus-authstack-metrics"},
+			RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "authstack-metrics-reader"},
+			Subjects:   []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Namespace: ns, Name: "prometheus"}},
+		},
+	}
+	for _, o := range objs {
+		if err := admin.Create(ctx, o); err != nil {
+			t.Fatalf("creating %T %s: %v", o, o.GetName(), err)
+		}
+	}
+	token := func(sa string) string {
+		tr, err := cs.CoreV1().ServiceAccounts(ns).CreateToken(ctx, sa,
+			&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr(int64(600))}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatalf("requesting a token for %s/%s: %v", ns, sa, err)
+		}
+		return tr.Status.Token
+	}
+	// The serving certificate is self-signed (no cert-manager here).
+	httpClient := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test certificate
+	}}
+	scrape := func(bearer string) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := httpClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	var code int
+	var body string
+	// The RBAC authorizer may need a moment to see the new binding.
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 15*time.Second, true, func(context.Context) (bool, error) {
+		code, body = scrape(token("prometheus"))
+		return code == http.StatusOK, nil
+	})
+	if err != nil {
+		t.Errorf("scraping with the metrics-reader service account: %d %s", code, body)
+	} else if !strings.Contains(body, "controller_runtime_reconcile_total") {
+		t.Errorf("the metrics lack controller_runtime_reconcile_total")
+	}
+	if code, _ := scrape(token("stranger")); code != http.StatusForbidden {
+		t.Errorf("a service account without the metrics-reader role got %d, want 403", code)
+	}
+	if code, _ := scrape(""); code != http.StatusUnauthorized {
+		t.Errorf("a scrape without a token got %d, want 401", code)
+	}
+}
+
+// freeAddr returns a loopback address with a port nobody listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func ptr[T any](v T) *T { return &v }
