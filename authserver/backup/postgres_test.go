@@ -375,6 +375,18 @@ func TestRetentionDeletesExactlyTheExpired(t *testing.T) {
 	if res.Object != name(KindPostgres, 0) {
 		t.Fatalf("object %s", res.Object)
 	}
+	// A second run in the same second gets the next second's name.
+	cfg.RetentionDays = 3650
+	res2, err := Backup(context.Background(), cfg, KindPostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.Object != name(KindPostgres, -time.Second) {
+		t.Fatalf("second object %s", res2.Object)
+	}
+	if err := c.RemoveObject(context.Background(), "backups", res2.Object, minio.RemoveObjectOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	gotDeleted := append([]string{}, res.Expired...)
 	wantDeleted := append([]string{}, expired...)
 	sort.Strings(gotDeleted)

@@ -61,7 +61,14 @@ func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
 	if err := st.check(ctx); err != nil {
 		return res, err
 	}
-	res.Object = st.keyFor(kind, now())
+	// Two runs in the same second (a scheduled and an on-demand one) must not
+	// overwrite each other: take the next free second.
+	t := now()
+	res.Object = st.keyFor(kind, t)
+	for i := 0; i < 10 && st.exists(ctx, res.Object); i++ {
+		t = t.Add(time.Second)
+		res.Object = st.keyFor(kind, t)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

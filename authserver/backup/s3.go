@@ -149,6 +149,12 @@ func (s *bucket) put(ctx context.Context, key string, r io.Reader) (int64, error
 	return info.Size, nil
 }
 
+// exists reports whether key is there (false on any error: the upload decides).
+func (s *bucket) exists(ctx context.Context, key string) bool {
+	_, err := s.c.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
+	return err == nil
+}
+
 // object is one backup in the bucket.
 type object struct {
 	Key  string
