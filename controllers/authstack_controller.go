@@ -96,10 +96,11 @@ func (r *AuthStackReconciler) applyAll(ctx context.Context, stack *authv1alpha1.
 	}
 	// The data tier first: the authserver's pods read its connection Secret.
 	desired, absent := dataTierObjects(stack, obs, &in)
+	// The Deployment after what it needs, so "the Deployment exists" implies the rest does.
 	desired = append(desired,
-		resources.AuthServerDeployment(stack, in),
 		resources.AuthServerService(stack),
 		resources.AuthServerPDB(stack),
+		resources.AuthServerDeployment(stack, in),
 	)
 	for _, obj := range absent {
 		if err := r.deleteOwned(ctx, stack, obj); err != nil {

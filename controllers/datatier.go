@@ -205,9 +205,6 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in *resour
 			named(stack, &policyv1.PodDisruptionBudget{}, redisName), metaOnly(stack, "ConfigMap", redisName),
 			metaOnly(stack, "Secret", resources.RedisAuthSecretName(stack)))
 	}
-	if !resources.RedisClusterMode(stack) {
-		absent = append(absent, named(stack, &batchv1.Job{}, resources.RedisBootstrapName(stack)))
-	}
 
 	pgName := resources.PostgresName(stack)
 	if sts := resources.PostgresStatefulSet(stack, *in); sts != nil {
@@ -260,7 +257,7 @@ func (r *AuthStackReconciler) observeDataTierChildren(ctx context.Context, stack
 	}
 	if resources.RedisClusterMode(stack) {
 		j := &batchv1.Job{}
-		if ok, err := get(resources.RedisBootstrapName(stack), j); err != nil {
+		if ok, err := get(resources.RedisBootstrapJobName(stack), j); err != nil {
 			return err
 		} else if ok {
 			dt.bootstrap = j

@@ -205,8 +205,9 @@ func TestDataTierCreatesPoolerRedisAndPolicies(t *testing.T) {
 	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
 		t.Errorf("Redis Service clusterIP %q, want headless", svc.Spec.ClusterIP)
 	}
-	if err := k8s.Get(ctx, key(ns, "auth-redis-bootstrap"), &batchv1.Job{}); !apierrors.IsNotFound(err) {
-		t.Errorf("a bootstrap Job in standalone mode (err %v)", err)
+	var jobs batchv1.JobList
+	if err := k8s.List(ctx, &jobs, client.InNamespace(ns)); err != nil || len(jobs.Items) != 0 {
+		t.Errorf("a bootstrap Job in standalone mode (%d Jobs, err %v)", len(jobs.Items), err)
 	}
 
 	// The authserver reads the composed URLs by reference.
@@ -494,7 +495,7 @@ func TestRedisClusterModeBootstrapJob(t *testing.T) {
 	if ptr.Deref(sts.Spec.Replicas, 0) != 6 || sts.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
 		t.Errorf("cluster StatefulSet replicas %v retention %+v", sts.Spec.Replicas, sts.Spec.PersistentVolumeClaimRetentionPolicy)
 	}
-	job := get(t, ns, "auth-redis-bootstrap", &batchv1.Job{})
+	job := get(t, ns, resources.RedisBootstrapJobName(getStack(t, ns)), &batchv1.Job{})
 	controlledByStack(t, job)
 	args := job.Spec.Template.Spec.Containers[0].Args
 	if len(args) != 7 || args[0] != "1" || args[1] != "auth-redis-0.auth-redis."+ns+".svc:6379" {
@@ -518,4 +519,16 @@ func TestRedisClusterModeBootstrapJob(t *testing.T) {
 	}
 	waitCondition(t, ns, authv1alpha1.ConditionRedisReady, metav1.ConditionTrue, authv1alpha1.ReasonAvailable)
 	get(t, ns, "auth-redis-bootstrap", &networkingv1.NetworkPolicy{})
+
+	// Another topology gets another Job (a Job's template is immutable), which the
+	// cluster waits for again.
+	first := job.Name
+	updateStack(t, ns, func(s *authv1alpha1.AuthStack) { s.Spec.Redis.ReplicasPerShard = 2 })
+	eventually(t, "a new bootstrap Job", func() error {
+		want := resources.RedisBootstrapJobName(getStack(t, ns))
+		if want == first {
+			return fmt.Errorf("same Job name %s", want)
+		}
+		return k8s.Get(ctx, key(ns, want), &batchv1.Job{})
+	})
 }

@@ -1,6 +1,8 @@
 package resources
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -74,9 +76,16 @@ func RedisPasswordSecretName(stack *authv1alpha1.AuthStack) string {
 // RedisAuthSecretName names the owned Secret with the auth include of redis.conf.
 func RedisAuthSecretName(stack *authv1alpha1.AuthStack) string { return stack.Name + "-redis-auth" }
 
-// RedisBootstrapName names the cluster bootstrap Job.
+// RedisBootstrapName names the cluster bootstrap's NetworkPolicy, and prefixes its Job.
 func RedisBootstrapName(stack *authv1alpha1.AuthStack) string {
 	return stack.Name + "-redis-bootstrap"
+}
+
+// RedisBootstrapJobName names the bootstrap Job of the current topology: a Job's pod
+// template is immutable, so another topology gets another Job.
+func RedisBootstrapJobName(stack *authv1alpha1.AuthStack) string {
+	sum := sha256.Sum256([]byte(strings.Join(RedisBootstrapArgs(stack), " ")))
+	return RedisBootstrapName(stack) + "-" + hex.EncodeToString(sum[:])[:8]
 }
 
 // RedisPasswordRef is the Secret key holding the managed Redis password.
@@ -479,7 +488,7 @@ func RedisBootstrapJob(stack *authv1alpha1.AuthStack, in Inputs) *batchv1.Job {
 	labels := Labels(stack, ComponentRedisBootstrap)
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: objectMeta(stack, RedisBootstrapName(stack), ComponentRedisBootstrap),
+		ObjectMeta: objectMeta(stack, RedisBootstrapJobName(stack), ComponentRedisBootstrap),
 		Spec: batchv1.JobSpec{
 			BackoffLimit:            ptr.To[int32](20),
 			ActiveDeadlineSeconds:   ptr.To[int64](1800),
