@@ -41,8 +41,9 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test-deps
-test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, mailpit, kube-apiserver, etcd), cached.
-	hack/test-deps.sh
+test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, mailpit, versitygw, kube-apiserver, etcd), cached.
+	hack/test-deps.sh >/dev/null
+	hack/s3-test-server.sh >/dev/null
 	hack/control-plane.sh kube-apiserver etcd >/dev/null
 
 .PHONY: test
