@@ -55,6 +55,28 @@ test: manifests generate vet test-deps ## Run every test against real servers (e
 bench: ## Run the Go benchmarks of pure code.
 	go test -run '^$$' -bench . -benchmem ./...
 
+##@ Local cluster and demo
+
+.PHONY: dev-cluster
+dev-cluster: ## Start a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok fake node) on 127.0.0.1; prints the kubeconfig.
+	hack/dev-cluster.sh up
+
+.PHONY: dev-cluster-down
+dev-cluster-down: ## Stop the local control plane (state kept in ~/.cache/authstack/dev-cluster).
+	hack/dev-cluster.sh down
+
+.PHONY: demo
+demo: ## The whole product on this machine: local cluster, operator, sample AuthStack Ready, then the real authserver walk.
+	hack/demo.sh up
+
+.PHONY: demo-down
+demo-down: ## Stop everything make demo started (processes and the local cluster).
+	hack/demo.sh down
+
+.PHONY: test-e2e
+test-e2e: manifests generate test-deps ## End-to-end tests on a throw-away local cluster with the operator as a process.
+	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
+
 ##@ Build
 
 .PHONY: build
