@@ -92,3 +92,13 @@ func (p *Proc) WaitReady(timeout time.Duration, ready func() error) error {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Exited reports whether the process has ended.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The README's main command (make demo): AuthStack doing its job on this
+# machine, with no container runtime and no internet.
+#
+#   hack/demo.sh up     # cluster, CRD, operator, sample AuthStack -> Ready; then the real authserver walk
+#   hack/demo.sh down   # stop every process the demo started, and the cluster
+#
+# Honest about what is simulated: the Kubernetes control plane is real (etcd,
+# kube-apiserver, kube-controller-manager, kube-scheduler built from source),
+# the operator is this checkout's, but the pods are simulated by kwok: nothing
+# runs in them. The authserver that then serves real signups is this
+# checkout's binary, run as a local process with exactly the environment and
+# files the operator rendered into its Deployment and Secrets (addresses
+# translated to loopback), next to real PostgreSQL, Redis, pgbouncer (with the
+# pgbouncer.ini the operator rendered) and mailpit processes.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${AUTHSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authstack}"
+DEMO="${AUTHSTACK_DEMO_DIR:-$CACHE/demo}"
+export AUTHSTACK_DEV_DIR="${AUTHSTACK_DEV_DIR:-$CACHE/dev-cluster}"
+NS=default
+NAME=example
+SAMPLE="$ROOT/config/samples/auth_v1alpha1_authstack.yaml"
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+
+pid_alive() { [ -f "$DEMO/pids/$1" ] && kill -0 "$(cat "$DEMO/pids/$1")" 2>/dev/null; }
+
+start_daemon() { # NAME CMD... : in its own session, output to logs/NAME.log
+  local name="$1"; shift
+  mkdir -p "$DEMO/logs" "$DEMO/pids"
+  : >"$DEMO/logs/$name.log"
+  setsid "$@" >>"$DEMO/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$DEMO/pids/$name"
+}
+
+stop_daemon() { # NAME: SIGTERM (it stops what it started), then SIGKILL after 20 s
+  local pid
+  [ -f "$DEMO/pids/$1" ] || return 0
+  pid=$(cat "$DEMO/pids/$1")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$pid" 2>/dev/null && kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$DEMO/pids/$1"
+}
+
+wait_file() { # FILE DAEMON SECONDS
+  local deadline=$((SECONDS + $3))
+  until [ -s "$1" ]; do
+    pid_alive "$2" || { cat "$DEMO/logs/$2.log" >&2; die "$2 stopped (log: $DEMO/logs/$2.log)"; }
+    [ $SECONDS -lt $deadline ] || { cat "$DEMO/logs/$2.log" >&2; die "timed out waiting for $2"; }
+    sleep 0.3
+  done
+}
+
+stop_processes() {
+  for d in authserver servers operator; do stop_daemon "$d"; done
+  rm -f "$DEMO/servers.json" "$DEMO/authserver.json"
+}
+
+up() {
+  local t0=$SECONDS
+  mkdir -p "$DEMO/bin"
+  stop_processes # a previous demo's processes, if any
+
+  say "1/6 A local Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok)"
+  note "binaries are built from the Go module proxy on first use and cached in $CACHE (first time: about 15 minutes on 2 cores)"
+  KUBECONFIG="$("$ROOT/hack/dev-cluster.sh" up)"
+  export KUBECONFIG
+  note "kubeconfig: $KUBECONFIG"
+
+  say "2/6 Test servers and the binaries of this checkout"
+  note "checking PostgreSQL, Redis, pgbouncer and mailpit (hack/test-deps.sh; mailpit is built once, about 2 minutes)"
+  "$ROOT/hack/test-deps.sh" >/dev/null
+  note "building the operator, the authserver and the demo helper (go build; the first build takes a minute or two)"
+  (cd "$ROOT" && go build -o "$DEMO/bin/manager" ./cmd/manager &&
+    go build -o "$DEMO/bin/authserver" ./cmd/authserver &&
+    go build -o "$DEMO/bin/authstack-demo" ./cmd/authstack-demo)
+
+  say "3/6 The AuthStack CRD and the operator (a local process, leader election off)"
+  kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
+  kubectl wait --for condition=Established --timeout 60s crd/authstacks.auth.leanauth.dev >/dev/null
+  if kubectl get authstack "$NAME" -n "$NS" >/dev/null 2>&1; then
+    note "removing the AuthStack of a previous run (its pepper Secret stays, and is adopted again)"
+    kubectl delete authstack "$NAME" -n "$NS" --wait --timeout 60s >/dev/null
+  fi
+  start_daemon operator "$DEMO/bin/manager" --kubeconfig "$KUBECONFIG" --leader-elect=false \
+    --metrics-bind-address 0 --health-probe-bind-address 0 --authserver-image ghcr.io/leanauth/authserver:demo
+  note "operator pid $(cat "$DEMO/pids/operator"), log $DEMO/logs/operator.log"
+
+  say "4/6 The user's servers: PostgreSQL, Redis and an SMTP catcher (mailpit), as local processes"
+  start_daemon servers "$DEMO/bin/authstack-demo" servers --state "$DEMO" --kubeconfig "$KUBECONFIG" --namespace "$NS" --sample "$SAMPLE"
+  wait_file "$DEMO/servers.json" servers 120
+  cat "$DEMO/logs/servers.log"
+
+  say "5/6 kubectl apply the sample AuthStack ($SAMPLE) and wait for Ready"
+  kubectl apply --server-side --field-manager authstack-demo -n "$NS" -f "$SAMPLE"
+  note "the operator renders the Deployments, Services, HPA, PDBs, Ingress, NetworkPolicies and Secrets;"
+  note "the real controller-manager and scheduler create and place the pods; kwok marks them Running (simulated)."
+  local deadline=$((SECONDS + 180)) ready=""
+  while :; do
+    ready=$(kubectl get authstack "$NAME" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
+    [ "$ready" = True ] && break
+    pid_alive operator || { tail -n 30 "$DEMO/logs/operator.log" >&2; die "the operator stopped"; }
+    [ $SECONDS -lt $deadline ] || { kubectl get authstack,deploy,pods -n "$NS" >&2; die "AuthStack not Ready after 180 s"; }
+    sleep 1
+  done
+  kubectl get authstack -n "$NS"
+  echo
+  kubectl get deployments,statefulsets,pods,hpa,pdb,ingress,networkpolicies -n "$NS" -l "app.kubernetes.io/instance=$NAME" 2>/dev/null || true
+  note "(these pods are simulated by kwok on the fake node kwok-node-0: no container runs in them)"
+
+  say "6/6 The real authserver with the configuration the operator rendered"
+  note "reading Deployment $NAME-authserver and the Secrets it references; running the init container's"
+  note "'migrate', then 'serve', with that environment (addresses translated to loopback) and the pepper file"
+  start_daemon authserver "$DEMO/bin/authstack-demo" authserver --state "$DEMO" --kubeconfig "$KUBECONFIG" \
+    --namespace "$NS" --name "$NAME" --binary "$DEMO/bin/authserver"
+  wait_file "$DEMO/authserver.json" authserver 180
+  cat "$DEMO/logs/authserver.log"
+  echo
+  note "walking a new user through it:"
+  "$DEMO/bin/authstack-demo" walk --state "$DEMO"
+
+  local url mail
+  url=$(sed -n 's/.*"authServer": "\(.*\)".*/\1/p' "$DEMO/authserver.json")
+  mail=$(sed -n 's/.*"mailpitAPI": "\(.*\)".*/\1/p' "$DEMO/authserver.json")
+  say "Done in $((SECONDS - t0))s. Everything keeps running until 'make demo-down':"
+  note "authserver   $url   (try: curl -s $url/ready)"
+  note "mailpit      $mail   (the emails the authserver sent; a web UI)"
+  note "kubectl      export KUBECONFIG=$KUBECONFIG; kubectl get authstack"
+  note "logs         $DEMO/logs/"
+}
+
+down() {
+  stop_processes
+  "$ROOT/hack/dev-cluster.sh" down
+}
+
+case "${1:-up}" in
+  up) up ;;
+  down) down ;;
+  *) echo "usage: $0 up|down" >&2; exit 2 ;;
+esac
