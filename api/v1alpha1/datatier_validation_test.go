@@ -7,12 +7,16 @@ package v1alpha1_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 )
@@ -185,3 +189,26 @@ func TestDataTierDefaults(t *testing.T) {
 }
 
 func ptrQ(q *resource.Quantity) *resource.Quantity { return q }
+
+// TestEvaluationSampleIsAccepted dry-run creates config/samples/evaluation's AuthStack.
+func TestEvaluationSampleIsAccepted(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "samples", "evaluation", "authstack-managed.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal(raw, &u.Object); err != nil {
+		t.Fatalf("decoding the sample: %v", err)
+	}
+	u.SetNamespace(testNamespace)
+	if err := k8sClient.Create(context.Background(), u, client.DryRunAll); err != nil {
+		t.Fatalf("the evaluation sample is rejected: %v", err)
+	}
+	var got authv1alpha1.AuthStack
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Spec.Database.Managed == nil || got.Spec.Redis.URLSecretRef != nil || got.Spec.Redis.MaxMemory != "256mb" {
+		t.Errorf("the sample does not run the managed data tier: %+v", got.Spec)
+	}
+}
