@@ -8,8 +8,10 @@ package v1alpha1_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
@@ -38,6 +41,7 @@ const testNamespace = "validation"
 var (
 	crdDir    = filepath.Join("..", "..", "config", "crd", "bases")
 	k8sClient client.Client
+	restCfg   *rest.Config
 )
 
 func TestMain(m *testing.M) {
@@ -74,6 +78,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "building the scheme:", err)
 		return 1
 	}
+	restCfg = cfg
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "creating the client:", err)
@@ -809,5 +814,107 @@ func TestNameLength(t *testing.T) {
 	err := k8sClient.Create(context.Background(), authStack(ok+"b", minimalSpec()), client.DryRunAll)
 	if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "metadata.name must be at most 40 characters") {
 		t.Fatalf("a 41-character name: got %v, want Invalid naming metadata.name", err)
+	}
+}
+
+// TestPrinterColumns asks the API server for the table `kubectl get ast -o wide`
+// shows, for an AuthStack with a status: Ready, Replicas, URL, Age, and the
+// Ready reason at priority 1 (wide only).
+func TestPrinterColumns(t *testing.T) {
+	ctx := context.Background()
+	u := authStack("columns", minimalSpec())
+	if err := k8sClient.Create(ctx, u); err != nil {
+		t.Fatalf("creating: %v", err)
+	}
+	t.Cleanup(func() { _ = k8sClient.Delete(context.Background(), u) })
+	var stack authv1alpha1.AuthStack
+	if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(u), &stack); err != nil {
+		t.Fatalf("reading back: %v", err)
+	}
+	stack.Status = authv1alpha1.AuthStackStatus{
+		ObservedGeneration: stack.Generation,
+		URL:                "https://auth.example.com/auth",
+		AuthServer:         authv1alpha1.ReplicaStatus{Replicas: 3, ReadyReplicas: 1, Summary: "1/3"},
+		Conditions: []metav1.Condition{{
+			Type: authv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: "ComponentNotReady",
+			Message: "AuthServerAvailable: 1 of 3 replicas ready", LastTransitionTime: metav1.Now(), ObservedGeneration: stack.Generation,
+		}},
+	}
+	if err := k8sClient.Status().Update(ctx, &stack); err != nil {
+		t.Fatalf("writing status: %v", err)
+	}
+
+	httpClient, err := rest.HTTPClientFor(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := strings.TrimSuffix(restCfg.Host, "/") + "/apis/" + authv1alpha1.GroupVersion.String() + "/namespaces/" + testNamespace + "/authstacks/columns"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+	resp, err := httpClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s as Table: %s", url, resp.Status)
+	}
+	var table metav1.Table
+	if err := json.NewDecoder(resp.Body).Decode(&table); err != nil {
+		t.Fatalf("decoding the table: %v", err)
+	}
+	type col struct {
+		name     string
+		priority int32
+		want     string // the cell; empty: only checked to be present
+	}
+	wantCols := []col{
+		{"Name", 0, "columns"},
+		{"Ready", 0, "False"},
+		{"Replicas", 0, "1/3"},
+		{"URL", 0, "https://auth.example.com/auth"},
+		{"Age", 0, ""},
+		{"Reason", 1, "ComponentNotReady"},
+	}
+	if len(table.ColumnDefinitions) != len(wantCols) || len(table.Rows) != 1 || len(table.Rows[0].Cells) != len(wantCols) {
+		t.Fatalf("table has columns %+v and rows %+v; want %d columns and one row", table.ColumnDefinitions, table.Rows, len(wantCols))
+	}
+	for i, w := range wantCols {
+		got := table.ColumnDefinitions[i]
+		if got.Name != w.name || got.Priority != w.priority {
+			t.Errorf("column %d = %s (priority %d), want %s (priority %d)", i, got.Name, got.Priority, w.name, w.priority)
+		}
+		if cell := fmt.Sprint(table.Rows[0].Cells[i]); w.want != "" && cell != w.want {
+			t.Errorf("column %s shows %q, want %q", w.name, cell, w.want)
+		}
+	}
+}
+
+// TestCRDNames checks how users and tools address the resource.
+func TestCRDNames(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(crdDir, "auth.leanauth.dev_authstacks.yaml"))
+	if err != nil {
+		t.Fatalf("reading the CRD: %v", err)
+	}
+	var crd apiextensionsv1.CustomResourceDefinition
+	if err := yaml.UnmarshalStrict(raw, &crd); err != nil {
+		t.Fatalf("decoding the CRD: %v", err)
+	}
+	if crd.Spec.Scope != apiextensionsv1.NamespaceScoped {
+		t.Errorf("scope = %s, want Namespaced", crd.Spec.Scope)
+	}
+	if !slices.Contains(crd.Spec.Names.ShortNames, "ast") {
+		t.Errorf("short names %v lack ast", crd.Spec.Names.ShortNames)
+	}
+	if crd.Spec.Names.Kind != "AuthStack" || crd.Spec.Names.Plural != "authstacks" {
+		t.Errorf("names = %+v", crd.Spec.Names)
+	}
+	for _, v := range crd.Spec.Versions {
+		if v.Name == authv1alpha1.GroupVersion.Version && (v.Subresources == nil || v.Subresources.Status == nil) {
+			t.Errorf("version %s has no status subresource: the operator's status writes would race spec edits", v.Name)
+		}
 	}
 }
