@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -35,6 +36,8 @@ import (
 // dataTierObservation is what one reconcile learned about the data tier. It holds
 // passwords: never log it.
 type dataTierObservation struct {
+	// read says the Secret values were read (no earlier blocker).
+	read bool
 	// db is the database: parsed from the external URL Secret, or the managed one.
 	db resources.DatabaseURL
 	// dbProblem says why the database URL is unusable ("" when it is fine).
@@ -129,7 +132,7 @@ func (r *AuthStackReconciler) ensureGeneratedSecret(ctx context.Context, stack *
 // observeDataTier parses the database and Redis settings from the Secret values read.
 // A database URL the pooler cannot use blocks rendering, like a missing Secret.
 func (r *AuthStackReconciler) observeDataTier(stack *authv1alpha1.AuthStack, obs *observation, values map[authv1alpha1.SecretKeyRef][]byte) {
-	dt := &dataTierObservation{}
+	dt := &dataTierObservation{read: true}
 	obs.dataTier = dt
 	if resources.ManagedDatabase(stack) {
 		dt.db = resources.ManagedDatabaseURL(stack, string(values[resources.PostgresPasswordRef(stack)]))
@@ -287,9 +290,23 @@ func dataTierStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1a
 	if dt.redis != nil {
 		st.Redis = replicaStatus(dt.redis.Status.Replicas, dt.redis.Status.ReadyReplicas)
 	}
-	setCondition(st, stack.Generation, poolerCondition(stack, dt))
-	setCondition(st, stack.Generation, redisCondition(stack, dt))
-	setCondition(st, stack.Generation, databaseCondition(stack, dt))
+	pooler, redis, database := poolerCondition(stack, dt), redisCondition(stack, dt), databaseCondition(stack, dt)
+	// A missing Secret or key named by spec.database or spec.redis stops the observation
+	// before the data tier is read: report it on the component's own condition.
+	if b := obs.blocker; b != nil && !dt.read {
+		if strings.Contains(b.message, "spec.database") {
+			database = condition(authv1alpha1.ConditionDatabaseReady, false, b.reason, b.message)
+			if resources.PoolerEnabled(stack) {
+				pooler = condition(authv1alpha1.ConditionPoolerReady, false, b.reason, b.message)
+			}
+		}
+		if strings.Contains(b.message, "spec.redis") {
+			redis = condition(authv1alpha1.ConditionRedisReady, false, b.reason, b.message)
+		}
+	}
+	setCondition(st, stack.Generation, pooler)
+	setCondition(st, stack.Generation, redis)
+	setCondition(st, stack.Generation, database)
 }
 
 func replicaStatus(replicas, ready int32) *authv1alpha1.ReplicaStatus {

@@ -532,3 +532,41 @@ func TestRedisClusterModeBootstrapJob(t *testing.T) {
 		return k8s.Get(ctx, key(ns, want), &batchv1.Job{})
 	})
 }
+
+func TestDataTierMissingSecretsAndDatabaseSwitch(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	startOperator(t, ns)
+	ctx := context.Background()
+	if err := k8s.Create(ctx, dataTierStack(ns)); err != nil {
+		t.Fatal(err)
+	}
+	// No Secrets yet: the database's own condition says which one is missing.
+	c := waitCondition(t, ns, authv1alpha1.ConditionDatabaseReady, metav1.ConditionFalse, authv1alpha1.ReasonSecretNotFound)
+	if !strings.Contains(c.Message, `"db"`) || !strings.Contains(c.Message, "spec.database.urlSecretRef") {
+		t.Errorf("DatabaseReady message %q", c.Message)
+	}
+	createReferencedSecrets(t, ns)
+	waitCondition(t, ns, authv1alpha1.ConditionDatabaseReady, metav1.ConditionTrue, authv1alpha1.ReasonExternal)
+
+	// External -> managed: the PostgreSQL StatefulSet appears and migrations use it.
+	updateStack(t, ns, func(s *authv1alpha1.AuthStack) {
+		s.Spec.Database = authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{}}
+	})
+	get(t, ns, "auth-postgres", &appsv1.StatefulSet{})
+	eventually(t, "migrations use the managed database", func() error {
+		if got := envRef(getDeployment(t, ns).Spec.Template.Spec.InitContainers[0], "DATABASE_DIRECT_URL"); got != "auth-connection/database-direct-url" {
+			return fmt.Errorf("DATABASE_DIRECT_URL %s", got)
+		}
+		return nil
+	})
+	// Managed -> external: the StatefulSet and Service go, the password Secret stays.
+	updateStack(t, ns, func(s *authv1alpha1.AuthStack) {
+		s.Spec.Database = authv1alpha1.DatabaseSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "db", Key: "url"}}
+	})
+	gone(t, ns, "auth-postgres", &appsv1.StatefulSet{})
+	gone(t, ns, "auth-postgres", &corev1.Service{})
+	gone(t, ns, "auth-postgres", &networkingv1.NetworkPolicy{})
+	get(t, ns, "auth-postgres-password", &corev1.Secret{})
+	waitCondition(t, ns, authv1alpha1.ConditionDatabaseReady, metav1.ConditionTrue, authv1alpha1.ReasonExternal)
+}
