@@ -484,7 +484,7 @@ func TestManagedPostgresAndGeneratedPasswordsOutliveTheStack(t *testing.T) {
 
 func TestRedisClusterModeBootstrapJob(t *testing.T) {
 	t.Parallel()
-	ns, _ := setupStack(t, func(ns string) *authv1alpha1.AuthStack {
+	ns, op := setupStack(t, func(ns string) *authv1alpha1.AuthStack {
 		s := dataTierStack(ns)
 		s.Spec.Redis = authv1alpha1.RedisSpec{Mode: authv1alpha1.RedisCluster, Shards: 3, ReplicasPerShard: 1,
 			Storage: authv1alpha1.StorageSpec{DeleteOnStackDeletion: true}}
@@ -492,6 +492,16 @@ func TestRedisClusterModeBootstrapJob(t *testing.T) {
 	})
 	ctx := context.Background()
 	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
+	getDeployment(t, ns)
+	// The Job and the cluster objects converge: a no-op reconcile writes nothing.
+	eventually(t, "reconcile converges in cluster mode", func() error {
+		before := op.writes.count()
+		reconcileNow(t, op, ns)
+		if d := op.writes.count() - before; d != 0 {
+			return fmt.Errorf("%d writes", d)
+		}
+		return nil
+	})
 	if ptr.Deref(sts.Spec.Replicas, 0) != 6 || sts.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
 		t.Errorf("cluster StatefulSet replicas %v retention %+v", sts.Spec.Replicas, sts.Spec.PersistentVolumeClaimRetentionPolicy)
 	}
