@@ -84,7 +84,11 @@ up() {
 
   say "3/6 The AuthStack CRD and the operator (a local process, leader election off)"
   kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
-  kubectl wait --for condition=Established --timeout 60s crd/authstacks.auth.leanauth.dev >/dev/null
+  for _ in $(seq 60); do # kubectl wait fails at once while the CRD has no status yet
+    kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null 2>&1 && break
+    sleep 1
+  done
+  kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null
   if kubectl get authstack "$NAME" -n "$NS" >/dev/null 2>&1; then
     note "removing the AuthStack of a previous run (its pepper Secret stays, and is adopted again)"
     kubectl delete authstack "$NAME" -n "$NS" --wait --timeout 60s >/dev/null

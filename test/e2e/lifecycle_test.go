@@ -1,0 +1,401 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/controllers/resources"
+)
+
+// create -> Ready with every child in place, owned by the stack, and the pods
+// of the authserver, the pooler and the Redis StatefulSet Running (under kwok),
+// the authserver at the HPA's minimum.
+func TestCreateReadyEveryChildRunning(t *testing.T) {
+	start := time.Now()
+	ns := namespace(t, "e2e-create")
+	userSecrets(t, ns)
+	stack := fullStack(ns, "shop")
+	if err := env.c.Create(ctx(t), stack); err != nil {
+		t.Fatalf("creating the AuthStack: %v", err)
+	}
+	stack = waitReady(t, ns, "shop", 3*time.Minute)
+	t.Logf("Ready after %s", time.Since(start).Round(time.Millisecond))
+
+	want := map[string]client.Object{
+		resources.AuthServerName(stack):             &appsv1.Deployment{},
+		resources.PgBouncerName(stack):              &appsv1.Deployment{},
+		resources.RedisName(stack):                  &appsv1.StatefulSet{},
+		"svc/" + resources.AuthServerName(stack):    &corev1.Service{},
+		"svc/" + resources.PgBouncerName(stack):     &corev1.Service{},
+		"hpa/" + resources.AuthServerName(stack):    &autoscalingv2.HorizontalPodAutoscaler{},
+		"pdb/" + resources.AuthServerName(stack):    &policyv1.PodDisruptionBudget{},
+		"ing/" + resources.AuthServerName(stack):    &networkingv1.Ingress{},
+		"netpol/" + resources.AuthServerName(stack): &networkingv1.NetworkPolicy{},
+	}
+	for key, obj := range want {
+		name := key[strings.Index(key, "/")+1:]
+		if err := env.c.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, obj); err != nil {
+			t.Errorf("%s missing: %v", key, err)
+			continue
+		}
+		owned := false
+		for _, r := range obj.GetOwnerReferences() {
+			owned = owned || (r.UID == stack.UID && ptr.Deref(r.Controller, false))
+		}
+		if !owned {
+			t.Errorf("%s has no controller owner reference to the stack", key)
+		}
+	}
+	ing := want["ing/"+resources.AuthServerName(stack)].(*networkingv1.Ingress)
+	if len(ing.Spec.TLS) == 0 || ing.Annotations["cert-manager.io/cluster-issuer"] != "letsencrypt" {
+		t.Errorf("Ingress without TLS or issuer annotation: tls %v annotations %v", ing.Spec.TLS, ing.Annotations)
+	}
+
+	// The pepper Secret exists and is not owned (it outlives the stack).
+	pepper := &corev1.Secret{}
+	if err := env.c.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: resources.PepperSecretName(stack)}, pepper); err != nil {
+		t.Fatalf("pepper Secret: %v", err)
+	}
+	if len(pepper.OwnerReferences) != 0 {
+		t.Errorf("the pepper Secret has owner references %v: it would be garbage-collected with the stack", pepper.OwnerReferences)
+	}
+
+	// Pods: the real controller-manager created them, the scheduler bound them to
+	// the fake node, kwok turned them Running. The HPA (real controller) holds the
+	// authserver at its minimum of 3.
+	var running map[string]int
+	var pods []corev1.Pod
+	err := poll(2*time.Minute, func() (bool, error) {
+		running, pods = podsByComponent(t, ns, stack.Name)
+		return running[resources.ComponentAuthServer] >= 3 && running[resources.ComponentPgBouncer] >= 1 && running[resources.ComponentRedis] >= 1, nil
+	})
+	if err != nil {
+		t.Fatalf("pods Running by component: %v (want authserver>=3, pgbouncer>=1, redis>=1); %d pods", running, len(pods))
+	}
+	for _, p := range pods {
+		if p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != "kwok-node-0" {
+			t.Errorf("pod %s runs on %q, not the fake node", p.Name, p.Spec.NodeName)
+		}
+	}
+	dep := want[resources.AuthServerName(stack)].(*appsv1.Deployment)
+	if err := poll(time.Minute, func() (bool, error) {
+		if err := env.c.Get(ctx(t), client.ObjectKeyFromObject(dep), dep); err != nil {
+			return false, err
+		}
+		return ptr.Deref(dep.Spec.Replicas, 0) >= 3 && dep.Status.AvailableReplicas >= 3, nil
+	}); err != nil {
+		t.Fatalf("authserver Deployment not scaled to the HPA minimum: spec %v available %d", dep.Spec.Replicas, dep.Status.AvailableReplicas)
+	}
+	st := getStack(t, ns, stack.Name)
+	if st.Status.AuthServer.ReadyReplicas < 3 {
+		t.Errorf("status.authServer.readyReplicas = %d, want >= 3", st.Status.AuthServer.ReadyReplicas)
+	}
+	t.Logf("children in place, pods Running: %v, after %s", running, time.Since(start).Round(time.Millisecond))
+}
+
+// GitOps: the AuthStack applied with server-side apply under another field
+// manager, then re-applied unchanged 10 times: no generation bump, no child
+// changes, and not a single write request from the operator.
+func TestGitOpsReapplyUnchangedWritesNothing(t *testing.T) {
+	ns := namespace(t, "e2e-gitops")
+	userSecrets(t, ns)
+	stack := fullStack(ns, "gitops")
+	apply := func() {
+		t.Helper()
+		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(stack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u := &unstructured.Unstructured{Object: m}
+		unstructured.RemoveNestedField(u.Object, "status")
+		unstructured.RemoveNestedField(u.Object, "metadata", "creationTimestamp")
+		if err := env.c.Patch(ctx(t), u, client.Apply, client.FieldOwner("argocd-controller"), client.ForceOwnership); err != nil {
+			t.Fatalf("server-side apply as argocd-controller: %v", err)
+		}
+	}
+	apply()
+	waitReady(t, ns, stack.Name, 3*time.Minute)
+	// Let the pods settle (kwok, controller-manager) and the operator go quiet.
+	var before map[string]child
+	var beforeStack *authv1alpha1.AuthStack
+	var w0 int
+	err := poll(2*time.Minute, func() (bool, error) {
+		s1, w1 := getStack(t, ns, stack.Name), mustWrites(t)
+		c1 := children(t, ns, s1)
+		time.Sleep(4 * time.Second)
+		s2, w2 := getStack(t, ns, stack.Name), mustWrites(t)
+		c2 := children(t, ns, s2)
+		before, beforeStack, w0 = c2, s2, w2
+		return w1 == w2 && s1.ResourceVersion == s2.ResourceVersion && sameChildren(c1, c2) == "", nil
+	})
+	if err != nil {
+		t.Fatalf("the stack never settled: %v", err)
+	}
+
+	for i := 0; i < 10; i++ {
+		apply()
+		s := getStack(t, ns, stack.Name)
+		if s.Generation != beforeStack.Generation {
+			t.Fatalf("apply %d bumped the generation %d -> %d", i+1, beforeStack.Generation, s.Generation)
+		}
+	}
+	time.Sleep(5 * time.Second) // time for any reconcile the applies triggered
+	after := getStack(t, ns, stack.Name)
+	if after.ResourceVersion != beforeStack.ResourceVersion {
+		t.Errorf("the AuthStack changed (resourceVersion %s -> %s): status or spec written", beforeStack.ResourceVersion, after.ResourceVersion)
+	}
+	if diff := sameChildren(before, children(t, ns, after)); diff != "" {
+		t.Errorf("children changed after unchanged applies:\n%s", diff)
+	}
+	if w := mustWrites(t); w != w0 {
+		t.Errorf("the operator made %d write requests after 10 unchanged applies, want 0", w-w0)
+	}
+	// The operator never writes spec: its only field-manager entries on the AuthStack are on status.
+	for _, mf := range after.ManagedFields {
+		if mf.Manager == resources.FieldOwner && mf.Subresource != "status" {
+			t.Errorf("the operator owns fields of the AuthStack outside status: %s %s %s", mf.Operation, mf.Subresource, mf.FieldsV1)
+		}
+		if mf.Manager == "argocd-controller" && mf.Subresource == "" && !strings.Contains(mf.FieldsV1.String(), "f:frontendURL") {
+			t.Errorf("argocd-controller lost ownership of spec fields: %s", mf.FieldsV1)
+		}
+	}
+	t.Logf("10 unchanged applies: generation %d, %d children unchanged, 0 operator writes", after.Generation, len(before))
+}
+
+func mustWrites(t *testing.T) int {
+	t.Helper()
+	w, err := env.op.writes()
+	if err != nil {
+		t.Fatalf("reading the operator's request metrics: %v", err)
+	}
+	return w
+}
+
+// sameChildren describes the differences between two snapshots ("" when equal).
+func sameChildren(a, b map[string]child) string {
+	var diff []string
+	for _, k := range keys(a) {
+		bc, ok := b[k]
+		switch {
+		case !ok:
+			diff = append(diff, "gone: "+k)
+		case a[k] != bc:
+			diff = append(diff, "changed: "+k+" "+fmtChild(a[k])+" -> "+fmtChild(bc))
+		}
+	}
+	for _, k := range keys(b) {
+		if _, ok := a[k]; !ok {
+			diff = append(diff, "new: "+k)
+		}
+	}
+	return strings.Join(diff, "\n")
+}
+
+func fmtChild(c child) string {
+	return "gen " + itoa(c.Generation) + " rv " + c.ResourceVersion + " operator " + c.OperatorTime
+}
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+// delete -> owned children garbage-collected by the real controller manager;
+// the pepper Secret and the PVCs kept; recreate -> the same pepper adopted.
+func TestDeleteCollectsChildrenRecreateAdoptsPepper(t *testing.T) {
+	ns := namespace(t, "e2e-delete")
+	userSecrets(t, ns)
+	stack := fullStack(ns, "gc")
+	if err := env.c.Create(ctx(t), stack); err != nil {
+		t.Fatal(err)
+	}
+	stack = waitReady(t, ns, stack.Name, 3*time.Minute)
+	pepper := pepperBytes(t, ns, stack)
+	owned := 0
+	for _, c := range children(t, ns, stack) {
+		if c.Owned {
+			owned++
+		}
+	}
+	if owned < 8 {
+		t.Fatalf("only %d owned children before deletion", owned)
+	}
+	var pvcs corev1.PersistentVolumeClaimList
+	if err := env.c.List(ctx(t), &pvcs, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := env.c.Delete(ctx(t), stack); err != nil {
+		t.Fatalf("deleting the AuthStack: %v", err)
+	}
+	var left map[string]child
+	err := poll(2*time.Minute, func() (bool, error) {
+		err := env.c.Get(ctx(t), client.ObjectKeyFromObject(stack), &authv1alpha1.AuthStack{})
+		if !apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		left = map[string]child{}
+		for k, c := range children(t, ns, stack) {
+			if c.Owned {
+				left[k] = c
+			}
+		}
+		return len(left) == 0, nil
+	})
+	if err != nil {
+		t.Fatalf("owned children not garbage-collected: %v", keys(left))
+	}
+	if err := poll(2*time.Minute, func() (bool, error) {
+		_, pods := podsByComponent(t, ns, stack.Name)
+		return len(pods) == 0, nil
+	}); err != nil {
+		t.Errorf("pods of the deleted stack still there")
+	}
+	if got := pepperBytes(t, ns, stack); !bytes.Equal(got, pepper) {
+		t.Fatalf("the pepper changed when the stack was deleted")
+	}
+	for _, p := range pvcs.Items {
+		if err := env.c.Get(ctx(t), client.ObjectKeyFromObject(&p), &corev1.PersistentVolumeClaim{}); err != nil {
+			t.Errorf("PVC %s not kept: %v", p.Name, err)
+		}
+	}
+	t.Logf("deleted: %d owned children collected, pepper and %d PVCs kept", owned, len(pvcs.Items))
+
+	again := fullStack(ns, "gc")
+	if err := env.c.Create(ctx(t), again); err != nil {
+		t.Fatal(err)
+	}
+	again = waitReady(t, ns, again.Name, 3*time.Minute)
+	if got := pepperBytes(t, ns, again); !bytes.Equal(got, pepper) {
+		t.Fatalf("the recreated stack did not adopt the pepper")
+	}
+	dep := &appsv1.Deployment{}
+	if err := env.c.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: resources.AuthServerName(again)}, dep); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, v := range dep.Spec.Template.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == resources.PepperSecretName(again) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the recreated Deployment does not mount the pepper Secret %s", resources.PepperSecretName(again))
+	}
+}
+
+// Kill the operator with SIGKILL mid-reconcile, 12 times, while the spec keeps
+// changing: it converges to the last spec, with one set of children and the
+// pepper byte-identical throughout.
+func TestOperatorKilledMidReconcileConverges(t *testing.T) {
+	ns := namespace(t, "e2e-kill")
+	userSecrets(t, ns)
+	stack := fullStack(ns, "kill")
+	if err := env.c.Create(ctx(t), stack); err != nil {
+		t.Fatal(err)
+	}
+	stack = waitReady(t, ns, stack.Name, 3*time.Minute)
+	pepper := pepperBytes(t, ns, stack)
+	t.Cleanup(func() {
+		if err := env.op.start(); err != nil {
+			t.Errorf("restarting the operator: %v", err)
+		}
+	})
+
+	levels := []authv1alpha1.LogLevel{"debug", "warn", "error", "info"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	const kills = 12
+	mid := 0
+	for i := 0; i < kills; i++ {
+		s := getStack(t, ns, stack.Name)
+		s.Spec.AuthServer.LogLevel = levels[i%len(levels)]
+		if s.Spec.AuthServer.PodTemplate == nil {
+			s.Spec.AuthServer.PodTemplate = &authv1alpha1.PodTemplateOverrides{}
+		}
+		s.Spec.AuthServer.PodTemplate.Annotations = map[string]string{"e2e/round": itoa(int64(i))}
+		if err := env.c.Update(ctx(t), s); err != nil {
+			t.Fatalf("round %d: updating the spec: %v", i, err)
+		}
+		if err := env.op.start(); err != nil {
+			t.Fatalf("round %d: starting the operator: %v", i, err)
+		}
+		// Its cache syncs in about a second, then it reconciles: kill somewhere in there.
+		time.Sleep(time.Duration(200+rng.IntN(1800)) * time.Millisecond)
+		w, _ := env.op.writes()
+		env.op.kill()
+		if st := getStack(t, ns, stack.Name); w > 0 && st.Status.ObservedGeneration < st.Generation {
+			mid++ // it had started writing and had not finished this generation
+		}
+		if got := pepperBytes(t, ns, stack); !bytes.Equal(got, pepper) {
+			t.Fatalf("round %d: the pepper changed", i)
+		}
+	}
+	if err := env.op.start(); err != nil {
+		t.Fatal(err)
+	}
+	final := waitReady(t, ns, stack.Name, 3*time.Minute)
+	if got := pepperBytes(t, ns, final); !bytes.Equal(got, pepper) {
+		t.Fatalf("the pepper changed after convergence")
+	}
+	dep := &appsv1.Deployment{}
+	if err := env.c.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: resources.AuthServerName(final)}, dep); err != nil {
+		t.Fatal(err)
+	}
+	logLevel := ""
+	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "LOG_LEVEL" {
+			logLevel = e.Value
+		}
+	}
+	if logLevel != string(final.Spec.AuthServer.LogLevel) {
+		t.Errorf("Deployment LOG_LEVEL = %q, want the last spec's %q", logLevel, final.Spec.AuthServer.LogLevel)
+	}
+	if got := dep.Spec.Template.Annotations["e2e/round"]; got != itoa(kills-1) {
+		t.Errorf("pod template annotation e2e/round = %q, want %q", got, itoa(kills-1))
+	}
+	var secrets corev1.SecretList
+	if err := env.c.List(ctx(t), &secrets, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	peppers := 0
+	for _, s := range secrets.Items {
+		if strings.Contains(s.Name, "pepper") {
+			peppers++
+		}
+	}
+	if peppers != 1 {
+		t.Errorf("%d pepper Secrets, want 1", peppers)
+	}
+	var deps appsv1.DeploymentList
+	if err := env.c.List(ctx(t), &deps, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if len(deps.Items) != 2 {
+		t.Errorf("%d Deployments, want 2 (authserver, pgbouncer)", len(deps.Items))
+	}
+	// Converged means quiet: no write for a few seconds after Ready.
+	w0 := mustWrites(t)
+	time.Sleep(4 * time.Second)
+	if w := mustWrites(t); w != w0 {
+		t.Errorf("the operator still writes after converging: %d writes in 4 s", w-w0)
+	}
+	if mid == 0 {
+		t.Errorf("none of the %d kills landed mid-reconcile (after the first write, before status caught up)", kills)
+	}
+	t.Logf("%d SIGKILLs (%d after the operator's first write and before it finished the generation); converged to round %d, pepper unchanged", kills, mid, kills-1)
+}

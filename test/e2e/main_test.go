@@ -1,0 +1,198 @@
+//go:build e2e
+
+// Package e2e runs the operator, built from this checkout, as a local process
+// against a real local control plane (hack/dev-cluster.sh: etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler, and kwok simulating
+// the pods of one fake node). Run it with `make test-e2e` (go test -tags e2e ./test/e2e/).
+//
+// Each test works in its own namespace. The cluster lives in a temporary
+// folder and is stopped at the end, or by its watcher when this process dies.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+)
+
+// env is the shared cluster and binaries.
+var env struct {
+	root          string // the repository
+	dir           string // temporary folder: cluster state, binaries, logs
+	kubeconfig    string
+	c             client.Client
+	managerBin    string
+	authserverBin string
+	op            *operator
+}
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	start := time.Now()
+	ctrllog.SetLogger(logr.Discard())
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	env.root = root
+	dir, err := os.MkdirTemp("", "authstack-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	env.dir = dir
+	keep := os.Getenv("E2E_KEEP") != ""
+	defer func() {
+		if !keep {
+			os.RemoveAll(dir)
+		} else {
+			fmt.Fprintln(os.Stderr, "e2e: state kept in", dir)
+		}
+	}()
+
+	clusterEnv := append(os.Environ(),
+		"AUTHSTACK_DEV_DIR="+filepath.Join(dir, "cluster"),
+		fmt.Sprintf("AUTHSTACK_DEV_WATCH_PID=%d", os.Getpid()))
+	down := func() {
+		cmd := exec.Command(filepath.Join(root, "hack/dev-cluster.sh"), "down")
+		cmd.Env, cmd.Stdout, cmd.Stderr = clusterEnv, os.Stderr, os.Stderr
+		_ = cmd.Run()
+	}
+	up := exec.Command(filepath.Join(root, "hack/dev-cluster.sh"), "up")
+	up.Env, up.Stderr = clusterEnv, os.Stderr
+	out, err := up.Output()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the local cluster:", err)
+		down()
+		return 1
+	}
+	defer down()
+	env.kubeconfig = strings.TrimSpace(lastLine(string(out)))
+	fmt.Fprintf(os.Stderr, "e2e: cluster up after %s\n", time.Since(start).Round(time.Second))
+
+	env.managerBin = filepath.Join(dir, "bin", "manager")
+	env.authserverBin = filepath.Join(dir, "bin", "authserver")
+	for bin, pkg := range map[string]string{env.managerBin: "./cmd/manager", env.authserverBin: "./cmd/authserver"} {
+		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd.Dir, cmd.Stdout, cmd.Stderr = root, os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "e2e: building %s: %v\n", pkg, err)
+			return 1
+		}
+	}
+	if err := kubectl("apply", "--server-side", "-f", filepath.Join(root, "config/crd/bases")); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: installing the CRD:", err)
+		return 1
+	}
+	// kubectl wait fails at once while the CRD has no status yet: retry.
+	if err := poll(60*time.Second, func() (bool, error) {
+		return kubectl("wait", "--for", "condition=Established", "--timeout", "5s", "crd/authstacks.auth.leanauth.dev") == nil, nil
+	}); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: CRD not established:", err)
+		return 1
+	}
+	if env.c, err = newClient(env.kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	env.op = newOperator(filepath.Join(dir, "logs"))
+	if err := env.op.start(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: starting the operator:", err)
+		return 1
+	}
+	defer env.op.stop()
+	fmt.Fprintf(os.Stderr, "e2e: cluster, binaries and operator ready after %s\n", time.Since(start).Round(time.Second))
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "e2e: operator log: %s\n", env.op.logPath)
+		keep = true
+	}
+	return code
+}
+
+func repoRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		d = parent
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+func kubectlBin() string {
+	if _, err := os.Stat("/usr/bin/kubectl"); err == nil {
+		return "/usr/bin/kubectl"
+	}
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		return p
+	}
+	// hack/dev-cluster.sh built it.
+	out, err := exec.Command(filepath.Join(env.root, "hack/control-plane.sh"), "kubectl").Output()
+	if err != nil {
+		return "kubectl"
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "kubectl")
+}
+
+func kubectl(args ...string) error {
+	cmd := exec.Command(kubectlBin(), append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
+	var buf bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, buf.String())
+	}
+	return nil
+}
+
+func newClient(kubeconfig string) (client.Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("loading %s: %w", kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	if err := authv1alpha1.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	return client.New(cfg, client.Options{Scheme: scheme})
+}
+
+// ctx is a context for one test, ended with it.
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}

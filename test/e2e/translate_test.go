@@ -1,0 +1,77 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/hack/localstack"
+)
+
+// The configuration translation the demo uses: the sample AuthStack Ready in
+// the cluster, then the authserver binary started with the environment and
+// files the operator rendered (through pgbouncer started from the rendered
+// pgbouncer.ini) passes signup -> verification email -> verify -> login -> session.
+func TestRenderedConfigServesSignupAndLogin(t *testing.T) {
+	ns := namespace(t, "e2e-translate")
+	b, err := os.ReadFile(filepath.Join(env.root, "config/samples/auth_v1alpha1_authstack.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stack := &authv1alpha1.AuthStack{}
+	if err := yaml.Unmarshal(b, stack); err != nil {
+		t.Fatalf("parsing the sample: %v", err)
+	}
+	stack.Namespace = ns
+
+	srv, err := localstack.StartServers(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	if err := localstack.ApplySecrets(ctx(t), env.c, srv.SecretsFor(stack)); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.c.Create(ctx(t), stack); err != nil {
+		t.Fatalf("creating the sample AuthStack: %v", err)
+	}
+	waitReady(t, ns, stack.Name, 3*time.Minute)
+
+	dir := filepath.Join(env.dir, "translate")
+	a, err := localstack.StartAuthServer(ctx(t), env.c, ns, stack.Name, env.authserverBin, dir,
+		srv.Addresses(localstack.SMTPAddress(stack)), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Close)
+	if a.PgBouncer == nil {
+		t.Errorf("the sample pools connections, but no pgbouncer was started from the rendered config")
+	}
+	if v, _ := a.Serve.Lookup("DATABASE_URL"); !strings.Contains(v, a.PgBouncer.Addr()) {
+		t.Errorf("DATABASE_URL does not go through the local pgbouncer")
+	}
+	res, err := localstack.Walk(ctx(t), a.URL, srv.Mailpit.APIURL(), "grace@example.com", "a long enough passphrase 7", func(s localstack.Step) {
+		t.Logf("%s: %s", s.Name, s.Detail)
+	})
+	if err != nil {
+		t.Fatalf("walk: %v\nauthserver log:\n%s", err, tail(filepath.Join(dir, "authserver.log")))
+	}
+	if !res.SessionOK || res.UserID == "" || len(res.Steps) != 6 {
+		t.Fatalf("walk result %+v", res)
+	}
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
