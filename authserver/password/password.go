@@ -42,6 +42,9 @@ type Hasher struct {
 	slots   chan struct{}
 	wait    time.Duration
 	dummy   string
+	// AfterHash, when set before use, is called after each hash finishes
+	// (the serve command uses it to collect argon2 memory promptly).
+	AfterHash func()
 }
 
 // New returns a Hasher using peppers[0] for new hashes, running at most
@@ -86,7 +89,12 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 }
 
-func (h *Hasher) release() { <-h.slots }
+func (h *Hasher) release() {
+	<-h.slots
+	if h.AfterHash != nil {
+		h.AfterHash()
+	}
+}
 
 // InFlight reports how many hashes are running now.
 func (h *Hasher) InFlight() int { return len(h.slots) }
