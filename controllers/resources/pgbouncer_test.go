@@ -237,7 +237,9 @@ func TestPgBouncerRenderedConfigRunsForReal(t *testing.T) {
 	sec := PgBouncerConfigSecret(s, db)
 	bouncer := testservers.PgBouncerWithConfig(t, string(sec.Data[PgBouncerIniKey]), string(sec.Data[PgBouncerUserlistKey]))
 	// The URL the operator renders for the authserver, with the host swapped for the test's.
-	pooled := db.URLWith("127.0.0.1", bouncer.Server().Port(), "disable")
+	// pool_max_conns: one pgbouncer client connection per goroutine below, so the
+	// clients outnumber the server connections and only transaction pooling serves them.
+	pooled := db.URLWith("127.0.0.1", bouncer.Server().Port(), "disable") + "&pool_max_conns=24"
 
 	// Migrations go straight to the database (DATABASE_DIRECT_URL), as in the pods.
 	if _, err := store.Migrate(ctx, directURL); err != nil {
