@@ -82,6 +82,9 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.writeStatus(ctx, stack, obs, applyErr); err != nil {
 		return ctrl.Result{}, err
 	}
+	if stack.Spec.Backup != nil && applyErr == nil {
+		return ctrl.Result{RequeueAfter: backupRecheck}, nil // BackupsHealthy notices overdue runs
+	}
 	return ctrl.Result{}, applyErr
 }
 
@@ -96,6 +99,8 @@ func (r *AuthStackReconciler) applyAll(ctx context.Context, stack *authv1alpha1.
 	}
 	// The data tier first: the authserver's pods read its connection Secret.
 	desired, absent := dataTierObjects(stack, obs, &in)
+	backups, noBackups := backupObjects(stack, in) // backup.go
+	desired, absent = append(desired, backups...), append(absent, noBackups...)
 	// The Deployment after what it needs, so "the Deployment exists" implies the rest does.
 	desired = append(desired,
 		resources.AuthServerService(stack),
@@ -134,7 +139,7 @@ func (r *AuthStackReconciler) applyAll(ctx context.Context, stack *authv1alpha1.
 			log.FromContext(ctx).V(1).Info("applied", "kind", fmt.Sprintf("%T", obj), "name", obj.GetName())
 		}
 	}
-	return nil
+	return r.createOnDemandBackups(ctx, stack, in) // backup.go
 }
 
 // nilIfNil turns a typed nil pointer into a nil interface.
@@ -177,6 +182,8 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1.Ingress{}).
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&batchv1.Job{}).
+		Owns(&batchv1.CronJob{}).
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(stackOfBackupJob)). // CronJob-made Jobs (backup.go)
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).
 		Owns(&corev1.ConfigMap{}, builder.OnlyMetadata).

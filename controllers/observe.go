@@ -26,6 +26,8 @@ type observation struct {
 	deployment *appsv1.Deployment
 	// dataTier is what was learned about pgbouncer, Redis and PostgreSQL (datatier.go).
 	dataTier *dataTierObservation
+	// backups is what was learned about the backup Jobs (backup.go).
+	backups *backupObservation
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions.
@@ -123,6 +125,9 @@ func (r *AuthStackReconciler) ensureGeneratedPepper(ctx context.Context, stack *
 // observeChildren reads the children whose status the stack reports.
 func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation) error {
 	if err := r.observeDataTierChildren(ctx, stack, obs); err != nil {
+		return err
+	}
+	if err := r.observeBackups(ctx, stack, obs); err != nil {
 		return err
 	}
 	dep := &appsv1.Deployment{}

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -42,11 +43,13 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, applyErr err
 		available = condition(authv1alpha1.ConditionAuthServerAvailable, false, authv1alpha1.ReasonApplyFailed, redactedApplyError(applyErr))
 	}
 	setCondition(&st, stack.Generation, available)
-	dataTierStatus(stack, obs, &st) // PoolerReady, RedisReady, DatabaseReady: datatier.go
+	dataTierStatus(stack, obs, &st)           // PoolerReady, RedisReady, DatabaseReady: datatier.go
+	backupStatus(stack, obs, &st, time.Now()) // status.backups, BackupsHealthy: backup.go
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
 	for _, c := range st.Conditions {
-		if c.Type != authv1alpha1.ConditionReady && c.Status != metav1.ConditionTrue {
+		// A failed backup does not make the auth tier unready: BackupsHealthy says it.
+		if c.Type != authv1alpha1.ConditionReady && c.Type != authv1alpha1.ConditionBackupsHealthy && c.Status != metav1.ConditionTrue {
 			ready = condition(authv1alpha1.ConditionReady, false, c.Reason, c.Type+": "+c.Message)
 			break
 		}

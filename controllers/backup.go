@@ -1,0 +1,141 @@
+package controllers
+
+// Backups (issue 5): the reconciler renders one CronJob per kind of backup
+// (controllers/resources/backup.go), runs a one-off Job for each new value of
+// the auth.leanauth.dev/backup-now annotation, and reports status.backups and
+// the BackupsHealthy condition from the backup Jobs and their pods'
+// termination messages. See docs/backup-and-restore.md.
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/controllers/resources"
+)
+
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=pods,verbs=list
+
+// backupRecheck is how often a stack with backups is looked at again, so that
+// BackupsHealthy turns False when a run is overdue even if nothing changes.
+const backupRecheck = 15 * time.Minute
+
+// backupObservation is what one reconcile learned about the backups.
+type backupObservation struct {
+	kinds []string      // kinds whose CronJob is rendered
+	since time.Time     // when backups were turned on (oldest backup CronJob)
+	jobs  []batchv1.Job // backup Jobs, scheduled and on-demand
+	pods  []corev1.Pod  // their pods
+}
+
+func backupSources(stack *authv1alpha1.AuthStack, in resources.Inputs) resources.BackupSources {
+	return resources.DefaultBackupSources(stack, in)
+}
+
+// backupObjects renders the backup CronJobs to apply and the ones to delete.
+func backupObjects(stack *authv1alpha1.AuthStack, in resources.Inputs) (desired, absent []client.Object) {
+	apply, remove := resources.BackupCronJobs(stack, backupSources(stack, in))
+	for _, cj := range apply {
+		desired = append(desired, cj)
+	}
+	for _, name := range remove {
+		absent = append(absent, named(stack, &batchv1.CronJob{}, name))
+	}
+	return desired, absent
+}
+
+// createOnDemandBackups creates the Jobs the backup-now annotation asks for.
+// A Job is created once (its name derives from the annotation value) and never changed.
+func (r *AuthStackReconciler) createOnDemandBackups(ctx context.Context, stack *authv1alpha1.AuthStack, in resources.Inputs) error {
+	for _, job := range resources.OnDemandBackupJobs(stack, backupSources(stack, in)) {
+		err := r.Create(ctx, job)
+		if err == nil {
+			r.Recorder.Eventf(stack, nil, corev1.EventTypeNormal, "BackupRequested", "Backup",
+				"started backup Job %q for annotation %s", job.Name, resources.AnnotationBackupNow)
+			continue
+		}
+		if !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating backup Job %s: %w", job.Name, err)
+		}
+	}
+	return nil
+}
+
+// observeBackups lists the backup Jobs (cached: the operator watches Jobs) and
+// their pods (read uncached, with a label selector: pods are not cached).
+func (r *AuthStackReconciler) observeBackups(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation) error {
+	bo := &backupObservation{}
+	obs.backups = bo
+	if stack.Spec.Backup == nil {
+		return nil
+	}
+	bo.kinds = resources.BackupKinds(stack, backupSources(stack, resources.Inputs{}))
+	for _, kind := range bo.kinds {
+		cj := &batchv1.CronJob{}
+		err := r.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: resources.BackupCronJobName(stack, kind)}, cj)
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("reading backup CronJob: %w", err)
+		}
+		if err == nil && (bo.since.IsZero() || cj.CreationTimestamp.Time.Before(bo.since)) {
+			bo.since = cj.CreationTimestamp.Time
+		}
+		sel := client.MatchingLabels(resources.BackupJobLabels(stack, kind))
+		var jobs batchv1.JobList
+		if err := r.List(ctx, &jobs, client.InNamespace(stack.Namespace), sel); err != nil {
+			return fmt.Errorf("listing backup Jobs: %w", err)
+		}
+		bo.jobs = append(bo.jobs, jobs.Items...)
+		var pods corev1.PodList
+		if err := r.APIReader.List(ctx, &pods, client.InNamespace(stack.Namespace), sel); err != nil {
+			return fmt.Errorf("listing backup pods: %w", err)
+		}
+		bo.pods = append(bo.pods, pods.Items...)
+	}
+	return nil
+}
+
+// backupStatus sets status.backups and BackupsHealthy (removed without spec.backup).
+func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alpha1.AuthStackStatus, now time.Time) {
+	bo := obs.backups
+	if stack.Spec.Backup == nil || bo == nil {
+		if stack.Spec.Backup == nil {
+			meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionBackupsHealthy)
+		}
+		return
+	}
+	st.Backups = resources.BackupsStatusFromJobs(st.Backups, bo.jobs, bo.pods)
+	since := bo.since
+	if since.IsZero() {
+		since = now
+	}
+	if c, ok := resources.BackupsHealthyCondition(stack, bo.kinds, st.Backups, since, now); ok {
+		setCondition(st, stack.Generation, c)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionBackupsHealthy)
+	}
+}
+
+// stackOfBackupJob maps a backup Job (owned by its CronJob, not by the stack) to its stack.
+func stackOfBackupJob(_ context.Context, obj client.Object) []reconcile.Request {
+	l := obj.GetLabels()
+	switch l[resources.LabelComponent] {
+	case resources.ComponentBackupPostgres, resources.ComponentBackupRedis:
+	default:
+		return nil
+	}
+	if l[resources.LabelInstance] == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: l[resources.LabelInstance]}}}
+}
