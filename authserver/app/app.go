@@ -396,12 +396,11 @@ func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 
 // collectAfterHashes runs a GC cycle soon after argon2 hashes finish. Each
 // hash leaves MemoryKiB of garbage; collecting it at once lets the next hash
-// reuse the same pages, instead of the heap growing to the memory limit,
+// reuse the same pages, instead of the heap growing to the soft memory limit,
 // the scavenger returning pages to the OS and the next hash faulting them
-// back in (measured: 55-58% → 91% of the login CPU spent hashing, flood RSS
-// 118 → 98 MiB). With GOGC lowered instead, the session hot path paid for the
-// extra cycles; this costs nothing when nobody logs in. Kicks that arrive
-// during a cycle coalesce into one more cycle.
+// back in. A lower GOGC did the same for logins but made the session hot
+// path (small heap, many small allocations) collect far more often; this
+// costs nothing when nobody logs in. Kicks arriving during a cycle coalesce.
 func collectAfterHashes(ctx context.Context, kick <-chan struct{}) {
 	for {
 		select {
