@@ -37,6 +37,9 @@ type backupObservation struct {
 	since time.Time     // when backups were turned on (oldest backup CronJob)
 	jobs  []batchv1.Job // backup Jobs, scheduled and on-demand
 	pods  []corev1.Pod  // their pods
+	// missing names a Secret (key) of spec.backup that is not there: the
+	// jobs' pods could not start, so BackupsHealthy says so at once.
+	missing string
 }
 
 func backupSources(stack *authv1alpha1.AuthStack, in resources.Inputs) resources.BackupSources {
@@ -81,6 +84,11 @@ func (r *AuthStackReconciler) observeBackups(ctx context.Context, stack *authv1a
 		return nil
 	}
 	bo.kinds = resources.BackupKinds(stack, backupSources(stack, resources.Inputs{}))
+	missing, err := r.missingBackupSecret(ctx, stack)
+	if err != nil {
+		return err
+	}
+	bo.missing = missing
 	for _, kind := range bo.kinds {
 		cj := &batchv1.CronJob{}
 		err := r.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: resources.BackupCronJobName(stack, kind)}, cj)
@@ -105,6 +113,33 @@ func (r *AuthStackReconciler) observeBackups(ctx context.Context, stack *authv1a
 	return nil
 }
 
+// missingBackupSecret checks the Secrets spec.backup names (read uncached,
+// like every Secret): the public key's key, and both keys of the S3
+// credentials. It returns what is missing, for the condition ("" when all is there).
+func (r *AuthStackReconciler) missingBackupSecret(ctx context.Context, stack *authv1alpha1.AuthStack) (string, error) {
+	b := stack.Spec.Backup
+	type need struct{ field, name, key string }
+	needs := []need{{"spec.backup.encryption.publicKeySecretRef", b.Encryption.PublicKeySecretRef.Name, b.Encryption.PublicKeySecretRef.Key}}
+	if c := b.Destination.S3.CredentialsSecretRef; c != nil {
+		f := "spec.backup.destination.s3.credentialsSecretRef"
+		needs = append(needs, need{f, c.Name, "AWS_ACCESS_KEY_ID"}, need{f, c.Name, "AWS_SECRET_ACCESS_KEY"})
+	}
+	for _, n := range needs {
+		sec := &corev1.Secret{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: n.name}, sec)
+		if apierrors.IsNotFound(err) {
+			return fmt.Sprintf("Secret %q named by %s does not exist", n.name, n.field), nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("reading Secret %q named by %s: %w", n.name, n.field, err)
+		}
+		if len(sec.Data[n.key]) == 0 {
+			return fmt.Sprintf("Secret %q named by %s has no key %q", n.name, n.field, n.key), nil
+		}
+	}
+	return "", nil
+}
+
 // backupStatus sets status.backups and BackupsHealthy (removed without spec.backup).
 func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alpha1.AuthStackStatus, now time.Time) {
 	bo := obs.backups
@@ -118,6 +153,10 @@ func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alp
 	since := bo.since
 	if since.IsZero() {
 		since = now
+	}
+	if bo.missing != "" && len(bo.kinds) > 0 {
+		setCondition(st, stack.Generation, condition(authv1alpha1.ConditionBackupsHealthy, false, authv1alpha1.ReasonSecretNotFound, bo.missing))
+		return
 	}
 	if c, ok := resources.BackupsHealthyCondition(stack, bo.kinds, st.Backups, since, now); ok {
 		setCondition(st, stack.Generation, c)

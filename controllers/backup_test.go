@@ -82,7 +82,6 @@ func TestBackupCronJobsAnnotationAndStatus(t *testing.T) {
 	ns := newNamespace(t)
 	createReferencedSecrets(t, ns)
 	op := startOperator(t, ns)
-	_ = op
 	ctx := context.Background()
 	stack := withBackupSpec(sampleStack(ns, "auth"))
 	if err := k8s.Create(ctx, stack); err != nil {
@@ -97,6 +96,29 @@ func TestBackupCronJobsAnnotationAndStatus(t *testing.T) {
 			t.Errorf("%s CronJob: schedule %q policy %s", kind, cj.Spec.Schedule, cj.Spec.ConcurrencyPolicy)
 		}
 	}
+	// The key and S3 Secrets do not exist yet: said at once, naming the field.
+	eventually(t, "BackupsHealthy names the missing Secret", func() error {
+		c, _, err := backupsHealthy(ns)
+		if err != nil {
+			return err
+		}
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonSecretNotFound ||
+			!strings.Contains(c.Message, "spec.backup.encryption.publicKeySecretRef") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+	for name, data := range map[string]map[string]string{
+		"backup-key": {"public.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----"},
+		"s3":         {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3-secret"},
+	} {
+		if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The Secrets of spec.backup are not watched: a reconcile (the periodic
+	// recheck, or any change) picks them up.
+	reconcileNow(t, op, ns)
 	eventually(t, "BackupsHealthy awaits the first backup", func() error {
 		c, s, err := backupsHealthy(ns)
 		if err != nil {
