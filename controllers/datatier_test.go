@@ -580,3 +580,76 @@ func TestDataTierMissingSecretsAndDatabaseSwitch(t *testing.T) {
 	get(t, ns, "auth-postgres-password", &corev1.Secret{})
 	waitCondition(t, ns, authv1alpha1.ConditionDatabaseReady, metav1.ConditionTrue, authv1alpha1.ReasonExternal)
 }
+
+func TestRedisConfigChangesRollRedisAndAuthServer(t *testing.T) {
+	t.Parallel()
+	ns, _ := setupStack(t, dataTierStack)
+	ctx := context.Background()
+	hash := func(obj client.Object, name string) string {
+		if err := k8s.Get(ctx, key(ns, name), obj); err != nil {
+			return "error: " + err.Error()
+		}
+		switch o := obj.(type) {
+		case *appsv1.StatefulSet:
+			return o.Spec.Template.Annotations[resources.AnnotationConfigHash]
+		case *appsv1.Deployment:
+			return o.Spec.Template.Annotations[resources.AnnotationConfigHash]
+		}
+		return ""
+	}
+	get(t, ns, "auth-redis", &appsv1.StatefulSet{})
+	getDeployment(t, ns)
+	redisBefore, authBefore := hash(&appsv1.StatefulSet{}, "auth-redis"), hash(&appsv1.Deployment{}, "auth-authserver")
+
+	// A setting: redis.conf changes and Redis rolls; the authserver does not.
+	updateStack(t, ns, func(s *authv1alpha1.AuthStack) { s.Spec.Redis.MaxMemory = "512mb" })
+	eventually(t, "redis.conf and the Redis pods follow maxMemory", func() error {
+		cm := &corev1.ConfigMap{}
+		if err := k8s.Get(ctx, key(ns, "auth-redis"), cm); err != nil {
+			return err
+		}
+		if !strings.Contains(cm.Data["redis.conf"], "maxmemory 512mb\n") {
+			return fmt.Errorf("redis.conf not updated")
+		}
+		if h := hash(&appsv1.StatefulSet{}, "auth-redis"); h == redisBefore {
+			return fmt.Errorf("Redis pods not rolled")
+		}
+		return nil
+	})
+	if h := hash(&appsv1.Deployment{}, "auth-authserver"); h != authBefore {
+		t.Error("a Redis setting rolled the authserver")
+	}
+
+	// The password, rotated by a person: Redis and the authserver roll, both get it.
+	redisBefore = hash(&appsv1.StatefulSet{}, "auth-redis")
+	pw := &corev1.Secret{}
+	if err := k8s.Get(ctx, key(ns, "auth-redis-password"), pw); err != nil {
+		t.Fatal(err)
+	}
+	pw.Data["password"] = []byte("rotated-by-hand-0123456789")
+	if err := k8s.Update(ctx, pw); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the rotated password reaches Redis and the authserver", func() error {
+		auth, conn := &corev1.Secret{}, &corev1.Secret{}
+		if err := k8s.Get(ctx, key(ns, "auth-redis-auth"), auth); err != nil {
+			return err
+		}
+		if err := k8s.Get(ctx, key(ns, "auth-connection"), conn); err != nil {
+			return err
+		}
+		if !strings.Contains(string(auth.Data["auth.conf"]), "rotated-by-hand-0123456789") ||
+			!strings.Contains(string(conn.Data["redis-url"]), "rotated-by-hand-0123456789") {
+			return fmt.Errorf("auth.conf or redis-url not updated")
+		}
+		if hash(&appsv1.StatefulSet{}, "auth-redis") == redisBefore || hash(&appsv1.Deployment{}, "auth-authserver") == authBefore {
+			return fmt.Errorf("pods not rolled")
+		}
+		return nil
+	})
+	// The operator never rewrote the password Secret.
+	again := &corev1.Secret{}
+	if err := k8s.Get(ctx, key(ns, "auth-redis-password"), again); err != nil || string(again.Data["password"]) != "rotated-by-hand-0123456789" {
+		t.Errorf("the password Secret changed behind the person's back (err %v)", err)
+	}
+}
