@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -373,7 +374,7 @@ func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Co
 	if err != nil {
 		t.Fatalf("creating the admin client: %v", err)
 	}
-	waitReconciled := func(name string, wantDeployments, wantStatefulSets int) {
+	waitReconciled := func(name string, wantDeployments, wantStatefulSets, wantCronJobs int) {
 		t.Helper()
 		var last string
 		err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, 45*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -400,7 +401,16 @@ func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Co
 			if err := admin.List(ctx, &sets, client.InNamespace(ns)); err != nil {
 				return false, err
 			}
-			ownedDeps, ownedSets := 0, 0
+			var crons batchv1.CronJobList
+			if err := admin.List(ctx, &crons, client.InNamespace(ns)); err != nil {
+				return false, err
+			}
+			ownedDeps, ownedSets, ownedCrons := 0, 0, 0
+			for _, c := range crons.Items {
+				if metav1.IsControlledBy(&c, &stack) {
+					ownedCrons++
+				}
+			}
 			for _, d := range deps.Items {
 				if metav1.IsControlledBy(&d, &stack) {
 					ownedDeps++
@@ -413,31 +423,50 @@ func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Co
 			}
 			var pepper corev1.Secret
 			pepperErr := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: name + "-pepper"}, &pepper)
-			last = fmt.Sprintf("observedGeneration %d of %d, %d owned Deployments, %d owned StatefulSets, pepper Secret: %v, conditions %v",
-				stack.Status.ObservedGeneration, stack.Generation, ownedDeps, ownedSets, pepperErr, stack.Status.Conditions)
+			last = fmt.Sprintf("observedGeneration %d of %d, %d owned Deployments, %d owned StatefulSets, %d owned CronJobs, pepper Secret: %v, conditions %v",
+				stack.Status.ObservedGeneration, stack.Generation, ownedDeps, ownedSets, ownedCrons, pepperErr, stack.Status.Conditions)
 			return stack.Status.ObservedGeneration == stack.Generation && ownedDeps >= wantDeployments &&
-				ownedSets >= wantStatefulSets && pepperErr == nil && len(stack.Status.Conditions) > 0, nil
+				ownedSets >= wantStatefulSets && ownedCrons >= wantCronJobs && pepperErr == nil && len(stack.Status.Conditions) > 0, nil
 		})
 		if err != nil {
 			t.Fatalf("the operator, as its service account, did not reconcile %s/%s: %v; last seen: %s", ns, name, err, last)
 		}
 	}
 	// The sample: external PostgreSQL and Redis, pgbouncer, Ingress, NetworkPolicies.
-	waitReconciled(name, 2, 0)
+	waitReconciled(name, 2, 0, 0)
 
-	// A stack with the managed PostgreSQL and Redis exercises the StatefulSet side.
+	// A stack with the managed PostgreSQL and Redis and backups exercises the
+	// StatefulSet and CronJob side.
+	backupSecrets := []client.Object{
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backup-pgp"},
+			StringData: map[string]string{"public.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n(test)\n-----END PGP PUBLIC KEY BLOCK-----\n"}},
+		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "backup-s3"},
+			StringData: map[string]string{"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}},
+	}
+	for _, o := range backupSecrets {
+		if err := admin.Create(ctx, o); err != nil {
+			t.Fatalf("creating Secret %s: %v", o.GetName(), err)
+		}
+	}
 	managed := &authv1alpha1.AuthStack{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "managed"},
 		Spec: authv1alpha1.AuthStackSpec{
 			AuthServer: authv1alpha1.AuthServerSpec{FrontendURL: "https://app.example.com"},
 			Database:   authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{}},
 			SMTP:       authv1alpha1.SMTPSpec{Host: "smtp.example.com"},
+			Backup: &authv1alpha1.BackupSpec{
+				Destination: authv1alpha1.BackupDestination{S3: authv1alpha1.S3Destination{
+					Bucket: "auth-backups", Region: "eu-west-1",
+					CredentialsSecretRef: &authv1alpha1.SecretNameRef{Name: "backup-s3"},
+				}},
+				Encryption: authv1alpha1.BackupEncryption{PublicKeySecretRef: authv1alpha1.SecretKeyRef{Name: "backup-pgp", Key: "public.asc"}},
+			},
 		},
 	}
 	if err := admin.Create(ctx, managed); err != nil {
 		t.Fatalf("creating the managed AuthStack: %v", err)
 	}
-	waitReconciled("managed", 2, 2)
+	waitReconciled("managed", 2, 2, 1)
 
 	// It took the leader election Lease in its own namespace.
 	var lease coordinationv1.Lease
