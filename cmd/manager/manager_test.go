@@ -86,6 +86,7 @@ func freeAddr(t *testing.T) string {
 // createStack creates the Secrets a minimal AuthStack references, and the stack.
 func createStack(t *testing.T, ctx context.Context, c client.Client, ns, name string) {
 	t.Helper()
+	enabled := true
 	objs := []client.Object{
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}},
 		&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "db"},
@@ -99,6 +100,7 @@ func createStack(t *testing.T, ctx context.Context, c client.Client, ns, name st
 				Database:   authv1alpha1.DatabaseSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
 				Redis:      authv1alpha1.RedisSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "redis", Key: "url"}},
 				SMTP:       authv1alpha1.SMTPSpec{Host: "smtp.example.com"},
+				Pooler:     authv1alpha1.PoolerSpec{Enabled: &enabled}, // runs --pgbouncer-image
 			},
 		},
 	}
