@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -266,13 +265,6 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	// Making the dummy hash allocated argon2 memory once; give it back
 	// so the idle process stays small.
 	debug.FreeOSMemory()
-	gcKick := make(chan struct{}, 1)
-	hasher.AfterHash = func() {
-		select {
-		case gcKick <- struct{}{}:
-		default:
-		}
-	}
 	sessions := session.NewManager(st.Pool, rdb, session.Options{TTL: cfg.SessionTTL, TouchEvery: cfg.SessionTouchEvery, Logger: log})
 	m := metrics.New(func() float64 { return float64(sessions.Active()) }, func() float64 { return float64(hasher.InFlight()) })
 	sender, err := mail.NewSMTPSender(cfg.SMTP)
@@ -324,7 +316,6 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	go collectAfterHashes(bg, gcKick)
 	done := make(chan struct{}, 3)
 	go func() { worker.Run(bg); done <- struct{}{} }()
 	go func() { sessions.Run(bg); done <- struct{}{} }()
@@ -392,22 +383,4 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.Debug("redis client", "message", fmt.Sprintf(format, v...))
-}
-
-// collectAfterHashes runs a GC cycle soon after argon2 hashes finish. Each
-// hash leaves MemoryKiB of garbage; collecting it at once lets the next hash
-// reuse the same pages, instead of the heap growing to the soft memory limit,
-// the scavenger returning pages to the OS and the next hash faulting them
-// back in. A lower GOGC did the same for logins but made the session hot
-// path (small heap, many small allocations) collect far more often; this
-// costs nothing when nobody logs in. Kicks arriving during a cycle coalesce.
-func collectAfterHashes(ctx context.Context, kick <-chan struct{}) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-kick:
-			runtime.GC()
-		}
-	}
 }

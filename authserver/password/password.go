@@ -16,9 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/argon2"
-
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/password/argon2"
 )
 
 const (
@@ -40,11 +39,9 @@ type Hasher struct {
 	params  config.Argon2
 	peppers []config.Pepper
 	slots   chan struct{}
+	mems    chan *argon2.Memory // one reusable block memory per slot
 	wait    time.Duration
 	dummy   string
-	// AfterHash, when set before use, is called after each hash finishes
-	// (the serve command uses it to collect argon2 memory promptly).
-	AfterHash func()
 }
 
 // New returns a Hasher using peppers[0] for new hashes, running at most
@@ -59,41 +56,44 @@ func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait ti
 	if concurrency < 1 {
 		concurrency = 1
 	}
-	h := &Hasher{params: params, peppers: peppers, slots: make(chan struct{}, concurrency), wait: wait}
+	h := &Hasher{params: params, peppers: peppers, slots: make(chan struct{}, concurrency),
+		mems: make(chan *argon2.Memory, concurrency), wait: wait}
+	for i := 0; i < concurrency; i++ {
+		h.mems <- &argon2.Memory{} // grown on first use
+	}
 	// A real hash of a random password, verified against for unknown users so
 	// that their requests cost exactly what a known user's does.
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
-	h.dummy = h.hash(base64.RawStdEncoding.EncodeToString(pw[:]))
+	h.dummy = h.hash(nil, base64.RawStdEncoding.EncodeToString(pw[:]))
 	return h, nil
 }
 
 // Params returns the parameters used for new hashes.
 func (h *Hasher) Params() config.Argon2 { return h.params }
 
-func (h *Hasher) acquire(ctx context.Context) error {
+// acquire takes a hashing slot and its block memory.
+func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
 	select {
 	case h.slots <- struct{}{}:
-		return nil
+		return <-h.mems, nil
 	default:
 	}
 	t := time.NewTimer(h.wait)
 	defer t.Stop()
 	select {
 	case h.slots <- struct{}{}:
-		return nil
+		return <-h.mems, nil
 	case <-t.C:
-		return ErrBusy
+		return nil, ErrBusy
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
-func (h *Hasher) release() {
+func (h *Hasher) release(mem *argon2.Memory) {
+	h.mems <- mem
 	<-h.slots
-	if h.AfterHash != nil {
-		h.AfterHash()
-	}
 }
 
 // InFlight reports how many hashes are running now.
@@ -101,27 +101,28 @@ func (h *Hasher) InFlight() int { return len(h.slots) }
 
 // Hash returns the PHC string of password with the current pepper and parameters.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return "", err
 	}
-	defer h.release()
-	return h.hash(password), nil
+	defer h.release(mem)
+	return h.hash(mem, password), nil
 }
 
-func (h *Hasher) hash(password string) string {
+func (h *Hasher) hash(mem *argon2.Memory, password string) string {
 	var salt [saltLen]byte
 	if _, err := rand.Read(salt[:]); err != nil {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	p := h.peppers[0]
-	key := derive(p.Key, password, salt[:], h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, keyLen)
+	key := derive(mem, p.Key, password, salt[:], h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, keyLen)
 	return encode(h.params, p.ID, salt[:], key)
 }
 
-func derive(pepper []byte, password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+func derive(mem *argon2.Memory, pepper []byte, password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
 	mac := hmac.New(sha256.New, pepper)
 	mac.Write([]byte(password))
-	return argon2.IDKey(mac.Sum(nil), salt, t, m, p, n)
+	return argon2.IDKey(mem, mac.Sum(nil), salt, t, m, p, n)
 }
 
 // Result is the outcome of a verification.
@@ -136,10 +137,11 @@ type Result struct {
 // one made with an unknown pepper is an error (and not a match); it still
 // costs one hash so the timing does not reveal it.
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, error) {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return Result{}, err
 	}
-	defer h.release()
+	defer h.release(mem)
 	ph, err := decode(encoded)
 	var pepper []byte
 	if err == nil {
@@ -154,10 +156,10 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, 
 		}
 	}
 	if err != nil {
-		h.verifyDummy(password)
+		h.verifyDummy(mem, password)
 		return Result{}, err
 	}
-	got := derive(pepper, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
+	got := derive(mem, pepper, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
 	if subtle.ConstantTimeCompare(got, ph.key) != 1 {
 		return Result{}, nil
 	}
@@ -168,20 +170,21 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, 
 // VerifyDummy costs the same as Verify of a current hash and never matches:
 // use it when the account does not exist.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
-	if err := h.acquire(ctx); err != nil {
+	mem, err := h.acquire(ctx)
+	if err != nil {
 		return err
 	}
-	defer h.release()
-	h.verifyDummy(password)
+	defer h.release(mem)
+	h.verifyDummy(mem, password)
 	return nil
 }
 
-func (h *Hasher) verifyDummy(password string) {
+func (h *Hasher) verifyDummy(mem *argon2.Memory, password string) {
 	ph, err := decode(h.dummy)
 	if err != nil {
 		panic("dummy hash does not decode: " + err.Error())
 	}
-	got := derive(h.peppers[0].Key, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
+	got := derive(mem, h.peppers[0].Key, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
 	subtle.ConstantTimeCompare(got, ph.key)
 }
 

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -238,5 +239,26 @@ func BenchmarkDefaultHash(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		_, _ = h.Hash(context.Background(), "benchmark password")
+	}
+}
+
+// Hashing reuses its block memory: ten hashes of 4 MiB allocate far less
+// than one block array.
+func TestHashReusesMemory(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 4096, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	enc, _ := h.Hash(ctx, "warm up the slot memory")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 0; i < 5; i++ {
+		_, _ = h.Hash(ctx, "no new block memory")
+		_, _ = h.Verify(ctx, "no new block memory", enc)
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("10 hashes allocated %d bytes; block memory is not reused", n)
 	}
 }
