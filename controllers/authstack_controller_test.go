@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -215,12 +216,13 @@ func TestSpecChangeUpdatesDeploymentAndTogglesOptionalChildren(t *testing.T) {
 	if err := k8s.Get(ctx, key(ns, "auth"), stack); err != nil {
 		t.Fatal(err)
 	}
+	base := client.MergeFrom(stack.DeepCopy()) // no resourceVersion: the operator's status writes don't conflict
 	stack.Spec.AuthServer.LogLevel = "debug"
 	stack.Spec.AuthServer.Image = "example.com/authserver:v2"
 	stack.Spec.AuthServer.Autoscaling.Enabled = ptr.To(false)
 	stack.Spec.AuthServer.Replicas = ptr.To[int32](5)
 	stack.Spec.Ingress.Enabled = false
-	if err := k8s.Update(ctx, stack); err != nil {
+	if err := k8s.Patch(ctx, stack, base); err != nil {
 		t.Fatalf("updating spec: %v", err)
 	}
 	eventually(t, "Deployment follows the spec", func() error {
@@ -265,26 +267,22 @@ func TestHandEditIsReverted(t *testing.T) {
 	t.Parallel()
 	ns, _, _ := setup(t)
 	ctx := context.Background()
-	dep := getDeployment(t, ns)
+	getDeployment(t, ns)
 
-	// A person edits the image and an env value with a plain update (kubectl edit).
-	dep.Spec.Template.Spec.Containers[0].Image = "evil.example.com/authserver:latest"
-	for i, e := range dep.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == "LOG_LEVEL" {
-			dep.Spec.Template.Spec.Containers[0].Env[i].Value = "error"
+	// A person edits the image, an env value and a Service port with plain updates
+	// (kubectl edit), retried on conflict like kubectl does.
+	handEdit(t, key(ns, "auth-authserver"), &appsv1.Deployment{}, func(obj client.Object) {
+		c := &obj.(*appsv1.Deployment).Spec.Template.Spec.Containers[0]
+		c.Image = "evil.example.com/authserver:latest"
+		for i, e := range c.Env {
+			if e.Name == "LOG_LEVEL" {
+				c.Env[i].Value = "error"
+			}
 		}
-	}
-	if err := k8s.Update(ctx, dep, client.FieldOwner("kubectl-edit")); err != nil {
-		t.Fatalf("hand edit: %v", err)
-	}
-	svc := &corev1.Service{}
-	if err := k8s.Get(ctx, key(ns, "auth-authserver"), svc); err != nil {
-		t.Fatal(err)
-	}
-	svc.Spec.Ports[0].Port = 8080
-	if err := k8s.Update(ctx, svc, client.FieldOwner("kubectl-edit")); err != nil {
-		t.Fatalf("hand edit of the Service: %v", err)
-	}
+	})
+	handEdit(t, key(ns, "auth-authserver"), &corev1.Service{}, func(obj client.Object) {
+		obj.(*corev1.Service).Spec.Ports[0].Port = 8080
+	})
 
 	eventually(t, "hand edits reverted", func() error {
 		d := &appsv1.Deployment{}
@@ -307,6 +305,21 @@ func TestHandEditIsReverted(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// handEdit reads obj, changes it with edit and updates it as another field manager.
+func handEdit(t *testing.T, k types.NamespacedName, obj client.Object, edit func(client.Object)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := k8s.Get(context.Background(), k, obj); err != nil {
+			return err
+		}
+		edit(obj)
+		return k8s.Update(context.Background(), obj, client.FieldOwner("kubectl-edit"))
+	})
+	if err != nil {
+		t.Fatalf("hand edit of %T: %v", obj, err)
+	}
 }
 
 func TestRotatedSecretRollsPods(t *testing.T) {

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,7 +26,8 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 	if image == "" {
 		image = in.AuthServerImage
 	}
-	overrides := spec.PodTemplate
+	// A copy: the Deployment must never share maps or slices with the AuthStack.
+	overrides := spec.PodTemplate.DeepCopy()
 	if overrides == nil {
 		overrides = &authv1alpha1.PodTemplateOverrides{}
 	}
@@ -180,7 +182,7 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	if r := stack.Spec.SMTP.PasswordSecretRef; r != nil {
 		env = append(env, secretEnv("SMTP_PASS", *r))
 	}
-	add("MAIL_FROM", spec.MailFrom)
+	add("MAIL_FROM", MailFrom(stack))
 	add("FRONTEND_URL", spec.FrontendURL)
 	add("LOG_LEVEL", string(spec.LogLevel))
 	add("AUTH_PEPPER_FILE", PepperMountPath+"/"+PepperFileName)
@@ -225,4 +227,16 @@ func secretEnv(name string, ref authv1alpha1.SecretKeyRef) corev1.EnvVar {
 func sortEnv(env []corev1.EnvVar) []corev1.EnvVar {
 	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return strings.Compare(a.Name, b.Name) })
 	return env
+}
+
+// MailFrom is the sender of the stack's emails: the spec's, else noreply at the frontend's host.
+func MailFrom(stack *authv1alpha1.AuthStack) string {
+	if from := stack.Spec.AuthServer.MailFrom; from != "" {
+		return from
+	}
+	host := "localhost"
+	if u, err := url.Parse(stack.Spec.AuthServer.FrontendURL); err == nil && u.Hostname() != "" {
+		host = u.Hostname()
+	}
+	return "noreply@" + host
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"net/url"
 	"path"
 	"reflect"
 	"slices"
@@ -88,10 +89,36 @@ func TestDeploymentEnvOmitsUnsetOptionals(t *testing.T) {
 	s.Spec.AuthServer.PasswordHashing = authv1alpha1.PasswordHashingSpec{}
 	s.Spec.AuthServer.MailFrom = ""
 	env := envByName(t, container(t, renderDeployment(s).Spec.Template.Spec, ComponentAuthServer))
-	for _, name := range []string{"SMTP_USER", "SMTP_PASS", "AUTH_SESSION_TTL", "AUTH_ARGON2_MEMORY_KIB", "AUTH_ARGON2_ITERATIONS", "AUTH_ARGON2_PARALLELISM", "MAIL_FROM"} {
+	for _, name := range []string{"SMTP_USER", "SMTP_PASS", "AUTH_SESSION_TTL", "AUTH_ARGON2_MEMORY_KIB", "AUTH_ARGON2_ITERATIONS", "AUTH_ARGON2_PARALLELISM"} {
 		if e, ok := env[name]; ok {
 			t.Errorf("env %s = %+v rendered although the spec leaves it unset (the authserver default applies)", name, e)
 		}
+	}
+	// The authserver requires MAIL_FROM: without one in the spec, it is noreply at the frontend's host.
+	if got, want := env["MAIL_FROM"].Value, "noreply@"+mustHost(t, s.Spec.AuthServer.FrontendURL); got != want {
+		t.Errorf("MAIL_FROM = %q, want the default %q", got, want)
+	}
+}
+
+func mustHost(t *testing.T, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		t.Fatalf("frontend URL %q: %v", raw, err)
+	}
+	return u.Hostname()
+}
+
+func TestMailFromDefaultsToTheFrontendHost(t *testing.T) {
+	s := sampleStack()
+	s.Spec.AuthServer.MailFrom = "Example <hello@example.org>"
+	if got := MailFrom(s); got != "Example <hello@example.org>" {
+		t.Errorf("MailFrom with a spec value = %q", got)
+	}
+	s.Spec.AuthServer.MailFrom = ""
+	s.Spec.AuthServer.FrontendURL = "http://localhost:8080/app"
+	if got := MailFrom(s); got != "noreply@localhost" {
+		t.Errorf("MailFrom for localhost = %q", got)
 	}
 }
 
