@@ -17,7 +17,8 @@
 # State (data, keys, logs, kubeconfig) lives in $AUTHSTACK_DEV_DIR, default
 # ~/.cache/authstack/dev-cluster. `up` is idempotent: a running cluster is left
 # alone, a half-dead one is restarted. Ports are chosen once (the first free
-# port from a per-component default) and kept in $AUTHSTACK_DEV_DIR/ports.env.
+# port from a per-component default, plus $AUTHSTACK_DEV_PORT_OFFSET) and kept
+# in $AUTHSTACK_DEV_DIR/ports.env.
 #
 # AUTHSTACK_DEV_WATCH_PID=<pid>: stop the cluster when that process exits
 # (the e2e tests set it, so a killed test run leaves nothing behind).
@@ -103,9 +104,10 @@ choose_ports() {
   fi
   : >"$STATE/ports.env.tmp"
   local var def
+  local off="${AUTHSTACK_DEV_PORT_OFFSET:-0}"
   for spec in ETCD_PORT:32379 ETCD_PEER_PORT:32380 APISERVER_PORT:36443 KCM_PORT:36257 SCHED_PORT:36259 KWOK_PORT:36247; do
     var=${spec%%:*}; def=${spec#*:}
-    echo "$var=$(first_free "$def")" >>"$STATE/ports.env.tmp"
+    echo "$var=$(first_free $((def + off)))" >>"$STATE/ports.env.tmp"
   done
   mv "$STATE/ports.env.tmp" "$STATE/ports.env"
   # shellcheck disable=SC1091
@@ -225,6 +227,16 @@ up() {
   if ! alive etcd || ! alive kube-apiserver; then
     for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$c"; done
   fi
+
+  # A stopped component's port must be free (another program may have taken it).
+  local spec
+  for spec in etcd:ETCD_PORT etcd:ETCD_PEER_PORT kube-apiserver:APISERVER_PORT kube-controller-manager:KCM_PORT \
+              kube-scheduler:SCHED_PORT kwok:KWOK_PORT; do
+    local var=${spec#*:}
+    if ! alive "${spec%%:*}" && port_busy "${!var}"; then
+      die "port ${!var} ($var, for ${spec%%:*}) is taken by another program; stop it, or remove $STATE for a fresh cluster on other ports"
+    fi
+  done
 
   start etcd "$CP_BIN/etcd" --name default --data-dir "$STATE/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \

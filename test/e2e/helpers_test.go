@@ -117,6 +117,11 @@ func statusOf(s *authv1alpha1.AuthStack) any {
 
 // poll calls f every 250 ms until it says done, returns an error, or timeout.
 func poll(timeout time.Duration, f func() (bool, error)) error {
+	return pollEvery(250*time.Millisecond, timeout, f)
+}
+
+// pollEvery is poll with another interval.
+func pollEvery(interval, timeout time.Duration, f func() (bool, error)) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		done, err := f()
@@ -129,7 +134,7 @@ func poll(timeout time.Duration, f func() (bool, error)) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("timed out after %s", timeout)
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(interval)
 	}
 }
 

@@ -299,103 +299,138 @@ func TestDeleteCollectsChildrenRecreateAdoptsPepper(t *testing.T) {
 	}
 }
 
-// Kill the operator with SIGKILL mid-reconcile, 12 times, while the spec keeps
-// changing: it converges to the last spec, with one set of children and the
-// pepper byte-identical throughout.
+// Kill the operator with SIGKILL mid-reconcile, 12 times, while the specs of
+// three stacks keep changing (the operator reconciles one at a time, so a kill
+// after its first write lands with work left): it converges to the last
+// specs, with one set of children each and every pepper byte-identical throughout.
 func TestOperatorKilledMidReconcileConverges(t *testing.T) {
 	ns := namespace(t, "e2e-kill")
 	userSecrets(t, ns)
-	stack := fullStack(ns, "kill")
-	if err := env.c.Create(ctx(t), stack); err != nil {
-		t.Fatal(err)
+	names := []string{"kill-a", "kill-b", "kill-c"}
+	peppers := map[string][]byte{}
+	for _, n := range names {
+		if err := env.c.Create(ctx(t), fullStack(ns, n)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	stack = waitReady(t, ns, stack.Name, 3*time.Minute)
-	pepper := pepperBytes(t, ns, stack)
+	for _, n := range names {
+		peppers[n] = pepperBytes(t, ns, waitReady(t, ns, n, 3*time.Minute))
+	}
 	t.Cleanup(func() {
 		if err := env.op.start(); err != nil {
 			t.Errorf("restarting the operator: %v", err)
 		}
 	})
+	checkPeppers := func(round int) {
+		t.Helper()
+		for _, n := range names {
+			if got := pepperBytes(t, ns, getStack(t, ns, n)); !bytes.Equal(got, peppers[n]) {
+				t.Fatalf("round %d: the pepper of %s changed", round, n)
+			}
+		}
+	}
 
 	levels := []authv1alpha1.LogLevel{"debug", "warn", "error", "info"}
 	rng := rand.New(rand.NewPCG(1, 2))
 	const kills = 12
 	mid := 0
+	env.op.kill()
 	for i := 0; i < kills; i++ {
-		s := getStack(t, ns, stack.Name)
-		s.Spec.AuthServer.LogLevel = levels[i%len(levels)]
-		if s.Spec.AuthServer.PodTemplate == nil {
-			s.Spec.AuthServer.PodTemplate = &authv1alpha1.PodTemplateOverrides{}
-		}
-		s.Spec.AuthServer.PodTemplate.Annotations = map[string]string{"e2e/round": itoa(int64(i))}
-		if err := env.c.Update(ctx(t), s); err != nil {
-			t.Fatalf("round %d: updating the spec: %v", i, err)
+		for _, n := range names {
+			s := getStack(t, ns, n)
+			s.Spec.AuthServer.LogLevel = levels[i%len(levels)]
+			if s.Spec.AuthServer.PodTemplate == nil {
+				s.Spec.AuthServer.PodTemplate = &authv1alpha1.PodTemplateOverrides{}
+			}
+			s.Spec.AuthServer.PodTemplate.Annotations = map[string]string{"e2e/round": itoa(int64(i))}
+			if err := env.c.Update(ctx(t), s); err != nil {
+				t.Fatalf("round %d: updating %s: %v", i, n, err)
+			}
 		}
 		if err := env.op.start(); err != nil {
 			t.Fatalf("round %d: starting the operator: %v", i, err)
 		}
-		// Its cache syncs in about a second, then it reconciles: kill somewhere in there.
-		time.Sleep(time.Duration(200+rng.IntN(1800)) * time.Millisecond)
+		// Most rounds: kill within milliseconds of its first write request.
+		// Every third: at a random moment of its first 1.5 s.
+		if i%3 != 2 {
+			_ = pollEvery(5*time.Millisecond, 20*time.Second, func() (bool, error) {
+				w, err := env.op.writes()
+				return err == nil && w > 0, nil
+			})
+			time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond)
+		} else {
+			time.Sleep(time.Duration(rng.IntN(1500)) * time.Millisecond)
+		}
 		w, _ := env.op.writes()
 		env.op.kill()
-		if st := getStack(t, ns, stack.Name); w > 0 && st.Status.ObservedGeneration < st.Generation {
-			mid++ // it had started writing and had not finished this generation
+		behind := 0
+		for _, n := range names {
+			if st := getStack(t, ns, n); st.Status.ObservedGeneration < st.Generation {
+				behind++
+			}
 		}
-		if got := pepperBytes(t, ns, stack); !bytes.Equal(got, pepper) {
-			t.Fatalf("round %d: the pepper changed", i)
+		if w > 0 && behind > 0 {
+			mid++ // it had written, and had work left
 		}
+		checkPeppers(i)
 	}
 	if err := env.op.start(); err != nil {
 		t.Fatal(err)
 	}
-	final := waitReady(t, ns, stack.Name, 3*time.Minute)
-	if got := pepperBytes(t, ns, final); !bytes.Equal(got, pepper) {
-		t.Fatalf("the pepper changed after convergence")
-	}
-	dep := &appsv1.Deployment{}
-	if err := env.c.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: resources.AuthServerName(final)}, dep); err != nil {
-		t.Fatal(err)
-	}
-	logLevel := ""
-	for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
-		if e.Name == "LOG_LEVEL" {
-			logLevel = e.Value
+	for _, n := range names {
+		final := waitReady(t, ns, n, 3*time.Minute)
+		dep := &appsv1.Deployment{}
+		if err := env.c.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: resources.AuthServerName(final)}, dep); err != nil {
+			t.Fatal(err)
+		}
+		logLevel := ""
+		for _, e := range dep.Spec.Template.Spec.Containers[0].Env {
+			if e.Name == "LOG_LEVEL" {
+				logLevel = e.Value
+			}
+		}
+		if logLevel != string(final.Spec.AuthServer.LogLevel) {
+			t.Errorf("%s: Deployment LOG_LEVEL = %q, want the last spec's %q", n, logLevel, final.Spec.AuthServer.LogLevel)
+		}
+		if got := dep.Spec.Template.Annotations["e2e/round"]; got != itoa(kills-1) {
+			t.Errorf("%s: pod template annotation e2e/round = %q, want %q", n, got, itoa(kills-1))
 		}
 	}
-	if logLevel != string(final.Spec.AuthServer.LogLevel) {
-		t.Errorf("Deployment LOG_LEVEL = %q, want the last spec's %q", logLevel, final.Spec.AuthServer.LogLevel)
-	}
-	if got := dep.Spec.Template.Annotations["e2e/round"]; got != itoa(kills-1) {
-		t.Errorf("pod template annotation e2e/round = %q, want %q", got, itoa(kills-1))
-	}
+	checkPeppers(kills)
 	var secrets corev1.SecretList
 	if err := env.c.List(ctx(t), &secrets, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	peppers := 0
+	pepperSecrets := 0
 	for _, s := range secrets.Items {
-		if strings.Contains(s.Name, "pepper") {
-			peppers++
+		if strings.HasSuffix(s.Name, "-pepper") {
+			pepperSecrets++
 		}
 	}
-	if peppers != 1 {
-		t.Errorf("%d pepper Secrets, want 1", peppers)
+	if pepperSecrets != len(names) {
+		t.Errorf("%d pepper Secrets, want %d", pepperSecrets, len(names))
 	}
 	var deps appsv1.DeploymentList
 	if err := env.c.List(ctx(t), &deps, client.InNamespace(ns)); err != nil {
 		t.Fatal(err)
 	}
-	if len(deps.Items) != 2 {
-		t.Errorf("%d Deployments, want 2 (authserver, pgbouncer)", len(deps.Items))
+	if len(deps.Items) != 2*len(names) {
+		t.Errorf("%d Deployments, want %d (authserver and pgbouncer per stack)", len(deps.Items), 2*len(names))
 	}
-	// Converged means quiet: no write for a few seconds after Ready.
-	w0 := mustWrites(t)
-	time.Sleep(4 * time.Second)
-	if w := mustWrites(t); w != w0 {
-		t.Errorf("the operator still writes after converging: %d writes in 4 s", w-w0)
+	// Converged means quiet: once the last rollouts are done (the operator
+	// reports replica counts in status while they run), no more writes.
+	for _, n := range names {
+		rolledOut(t, ns, n+"-authserver", 3)
 	}
-	if mid == 0 {
-		t.Errorf("none of the %d kills landed mid-reconcile (after the first write, before status caught up)", kills)
+	if err := poll(time.Minute, func() (bool, error) {
+		w0 := mustWrites(t)
+		time.Sleep(4 * time.Second)
+		return mustWrites(t) == w0, nil
+	}); err != nil {
+		t.Errorf("the operator still writes a minute after converging")
 	}
-	t.Logf("%d SIGKILLs (%d after the operator's first write and before it finished the generation); converged to round %d, pepper unchanged", kills, mid, kills-1)
+	if mid < kills/2 {
+		t.Errorf("only %d of the %d kills landed mid-reconcile (after a write, with a stack not yet caught up); want at least %d", mid, kills, kills/2)
+	}
+	t.Logf("%d SIGKILLs (%d after the operator's first write with work left); converged to round %d, peppers unchanged", kills, mid, kills-1)
 }

@@ -69,7 +69,8 @@ func run(m *testing.M) int {
 
 	clusterEnv := append(os.Environ(),
 		"AUTHSTACK_DEV_DIR="+filepath.Join(dir, "cluster"),
-		fmt.Sprintf("AUTHSTACK_DEV_WATCH_PID=%d", os.Getpid()))
+		fmt.Sprintf("AUTHSTACK_DEV_WATCH_PID=%d", os.Getpid()),
+		"AUTHSTACK_DEV_PORT_OFFSET=1000") // away from the ports of a `make dev-cluster` cluster
 	down := func() {
 		cmd := exec.Command(filepath.Join(root, "hack/dev-cluster.sh"), "down")
 		cmd.Env, cmd.Stdout, cmd.Stderr = clusterEnv, os.Stderr, os.Stderr
