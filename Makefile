@@ -47,9 +47,9 @@ test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer
 	hack/control-plane.sh kube-apiserver etcd >/dev/null
 
 .PHONY: test
-test: manifests generate vet test-deps ## Run every test against real servers (envtest, PostgreSQL, Redis, pgbouncer, SMTP).
+test: manifests generate build-installer vet test-deps ## Run every test against real servers (envtest, PostgreSQL, Redis, pgbouncer, SMTP, S3).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh kube-apiserver etcd)" go test $(GO_TEST_FLAGS) ./... -count=1
-	@git diff --exit-code --stat -- api config || { echo "generated files are stale: run make manifests generate and commit"; exit 1; }
+	@git diff --exit-code --stat -- api config dist || { echo "generated files are stale: run make manifests generate build-installer and commit"; exit 1; }
 
 .PHONY: bench
 bench: ## Run the Go benchmarks of pure code.
