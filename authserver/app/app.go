@@ -4,6 +4,7 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -179,7 +180,14 @@ func Healthcheck(get config.Getenv) error {
 
 // NewRedis builds a client from a redis:// or rediss:// URL. A password
 // given as ?password= (as in the deployment guide) is accepted too.
-func NewRedis(rawURL string) (*redis.Client, error) {
+//
+// A URL with addr= parameters is go-redis's cluster form
+// (redis://:pw@node-0:6379?addr=node-1:6379&addr=node-2:6379, as the
+// operator renders for mode: cluster): it gives a Redis Cluster client
+// seeded with every listed node. Otherwise the client is single-node.
+// Errors name REDIS_URL and never contain the URL (it holds the password).
+func NewRedis(rawURL string) (redis.UniversalClient, error) {
+	cluster := false
 	if u, err := url.Parse(rawURL); err == nil {
 		q := u.Query()
 		if pw := q.Get("password"); pw != "" {
@@ -192,6 +200,15 @@ func NewRedis(rawURL string) (*redis.Client, error) {
 			u.RawQuery = q.Encode()
 			rawURL = u.String()
 		}
+		if q.Has("addr") {
+			cluster = true
+			if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+				return nil, errors.New("REDIS_URL: a cluster URL (with addr=) cannot select a database: Redis Cluster has only database 0")
+			}
+		}
+	}
+	if cluster {
+		return newRedisCluster(rawURL)
 	}
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
@@ -208,9 +225,37 @@ func NewRedis(rawURL string) (*redis.Client, error) {
 	return redis.NewClient(opt), nil
 }
 
+// newRedisCluster builds a Redis Cluster client from go-redis's cluster URL
+// form, with the same fail-fast timeouts as the single-node client.
+func newRedisCluster(rawURL string) (*redis.ClusterClient, error) {
+	opt, err := redis.ParseClusterURL(rawURL)
+	if err != nil {
+		return nil, errors.New("REDIS_URL: not a valid Redis Cluster URL (redis[s]://[:password@]host:port?addr=host:port&...)")
+	}
+	for _, a := range opt.Addrs {
+		if h, p, err := net.SplitHostPort(a); err != nil || h == "" || p == "" {
+			return nil, errors.New("REDIS_URL: every cluster node needs a host and port")
+		}
+	}
+	if opt.TLSConfig != nil {
+		// ParseClusterURL pins the first node's name for every node; leave it
+		// empty so each node's certificate is checked against its own host.
+		opt.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	opt.DialTimeout = 2 * time.Second
+	opt.ReadTimeout = time.Second
+	opt.WriteTimeout = time.Second
+	opt.MaxRetries = 1
+	opt.DialerRetries = 1
+	opt.DialerRetryTimeout = 50 * time.Millisecond
+	opt.PoolTimeout = 2 * time.Second
+	return redis.NewClusterClient(opt), nil
+}
+
 // setMemoryLimit gives the Go runtime a soft memory limit sized for the
-// hashing slots (each argon2 hash allocates MemoryKiB), unless GOMEMLIMIT
-// is set: garbage from finished hashes is collected before RSS grows.
+// hashing slots (each owns MemoryKiB of argon2 memory) plus headroom, unless
+// GOMEMLIMIT is set, so that a burst of connections makes the GC work harder
+// rather than RSS grow.
 func setMemoryLimit(c *config.Config, log *slog.Logger) {
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
 		return
@@ -361,7 +406,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	return runErr
 }
 
-func readiness(ctx context.Context, st *store.Store, rdb *redis.Client, want int) []httpapi.Check {
+func readiness(ctx context.Context, st *store.Store, rdb redis.UniversalClient, want int) []httpapi.Check {
 	checks := []httpapi.Check{{Name: "postgres"}, {Name: "redis"}, {Name: "schema"}}
 	if err := st.Ping(ctx); err != nil {
 		checks[0].Err = errors.New("unreachable")

@@ -2,6 +2,10 @@
 // truth; Redis caches each session so that a validation is one Redis GET
 // with no database round trip and no write. When Redis is down or has lost
 // a session, validation falls back to PostgreSQL and re-caches.
+//
+// Redis may be a single node or a Redis Cluster (redis.UniversalClient):
+// every Lua script and transaction touches one key only, so no operation
+// spans hash slots. See KEYS.md for the key layout.
 package session
 
 import (
@@ -29,11 +33,12 @@ var ErrInvalid = errors.New("invalid session")
 const (
 	tokenBytes = 32                   // 256-bit tokens
 	tokenLen   = 43                   // base64url without padding
-	keyPrefix  = "authstack:session:" // + hex(sha256(token))
+	keyPrefix  = "authstack:session:" // + hex(sha256(token)): the encoded Info, or tombstone
 	activeKey  = "authstack:sessions" // sorted set: member hex hash, score expiry
-	tombPrefix = "authstack:revoked:" // + hex hash, for a minute after a revocation
-	maxCache   = time.Hour            // bound on how long Redis may answer alone
-	redisPause = 1 * time.Second      // skip Redis this long after a connection error
+	tombstone  = "revoked"            // a session key's value for a minute after a revocation
+	tombTTL    = time.Minute
+	maxCache   = time.Hour       // bound on how long Redis may answer alone
+	redisPause = 1 * time.Second // skip Redis this long after a connection error
 )
 
 // Info is what a valid session tells about itself and its user.
@@ -125,7 +130,7 @@ func decode(s string) (Info, bool) {
 // Manager creates, validates and revokes sessions.
 type Manager struct {
 	db         store.DBTX
-	rdb        *redis.Client
+	rdb        redis.UniversalClient
 	ttl        time.Duration
 	touchEvery time.Duration
 	log        *slog.Logger
@@ -147,8 +152,9 @@ type Options struct {
 	Logger     *slog.Logger
 }
 
-// NewManager returns a Manager over db (the pool) and rdb.
-func NewManager(db store.DBTX, rdb *redis.Client, o Options) *Manager {
+// NewManager returns a Manager over db (the pool) and rdb (a single-node
+// or a cluster client).
+func NewManager(db store.DBTX, rdb redis.UniversalClient, o Options) *Manager {
 	if o.TouchEvery <= 0 {
 		o.TouchEvery = time.Minute
 	}
@@ -211,17 +217,21 @@ func (m *Manager) cache(ctx context.Context, h []byte, info Info) {
 		ttl = maxCache
 	}
 	key := cacheKey(h)
-	err := cacheScript.Run(ctx, m.rdb, []string{key, tombPrefix + key[len(keyPrefix):], activeKey},
-		encode(info), ttl.Milliseconds(), info.ExpiresAt.Unix(), key[len(keyPrefix):]).Err()
+	cached, err := cacheScript.Run(ctx, m.rdb, []string{key}, encode(info), ttl.Milliseconds(), tombstone).Int()
+	if err == nil && cached == 1 {
+		// The active set is a separate key (another hash slot in a cluster):
+		// a second command, not part of the script. It only feeds a metric.
+		err = m.rdb.ZAdd(ctx, activeKey, redis.Z{Score: float64(info.ExpiresAt.Unix()), Member: key[len(keyPrefix):]}).Err()
+	}
 	m.redisFailed(err)
 }
 
-// cacheScript caches a session unless it was revoked in the last minute: a
-// validation that read the row just before a logout must not re-cache it.
+// cacheScript caches a session unless it was revoked in the last minute
+// (its key holds the tombstone): a validation that read the row just before
+// a logout must not re-cache it. One key, so it runs on a cluster too.
 var cacheScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('GET', KEYS[1]) == ARGV[3] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 return 1`)
 
 // Validate returns the session of tok. Cached sessions cost one Redis GET.
@@ -295,17 +305,21 @@ func (m *Manager) Forget(ctx context.Context, hashes ...[]byte) {
 	}
 }
 
+// del replaces each cached session by the tombstone (for a minute, so a
+// racing validation cannot re-cache it) and drops it from the active set.
+// Every command touches one key: a pipeline, not a transaction, so that a
+// cluster client can send each command to its slot's node. A partial
+// failure returns an error and the whole set is retried (all idempotent).
 func (m *Manager) del(ctx context.Context, keys []string) error {
 	members := make([]any, len(keys))
 	for i, k := range keys {
 		members[i] = k[len(keyPrefix):]
 	}
-	_, err := m.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, keys...)
-		p.ZRem(ctx, activeKey, members...)
+	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
-			p.Set(ctx, tombPrefix+k[len(keyPrefix):], "1", time.Minute)
+			p.Set(ctx, k, tombstone, tombTTL)
 		}
+		p.ZRem(ctx, activeKey, members...)
 		return nil
 	})
 	if err != nil {
