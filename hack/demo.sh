@@ -23,6 +23,18 @@ NS=default
 NAME=example
 SAMPLE="$ROOT/config/samples/auth_v1alpha1_authstack.yaml"
 
+# kubectl: the installed one, else built once from the Kubernetes sources.
+if [ -x /usr/bin/kubectl ]; then KUBECTL=/usr/bin/kubectl
+elif command -v kubectl >/dev/null 2>&1; then KUBECTL=$(command -v kubectl)
+else KUBECTL=""; fi
+kubectl() {
+  if [ -z "$KUBECTL" ]; then
+    echo "    no kubectl installed: building it once from the Kubernetes sources (hack/control-plane.sh kubectl)" >&2
+    KUBECTL="$("$ROOT/hack/control-plane.sh" kubectl)/kubectl"
+  fi
+  "$KUBECTL" "$@"
+}
+
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 note() { printf '    %s\n' "$*"; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
