@@ -71,7 +71,9 @@ wait_file() { # FILE DAEMON SECONDS
 }
 
 stop_processes() {
-  for d in authserver servers operator; do stop_daemon "$d"; done
+  stop_daemon authserver
+  for d in servers operator; do stop_daemon "$d" & done
+  wait
   rm -f "$DEMO/servers.json" "$DEMO/authserver.json"
 }
 

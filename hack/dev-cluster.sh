@@ -294,7 +294,11 @@ down() {
     if [ "$pid" != "$PPID" ] && [ "$pid" != "$$" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
     rm -f "$PIDS/watch"
   fi
-  for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop "$c"; done
+  # The API server's clients together, then the API server, then etcd.
+  for c in kwok kube-scheduler kube-controller-manager; do stop "$c" & done
+  wait
+  stop kube-apiserver
+  stop etcd
   log "stopped (state kept in $STATE; remove it for a fresh cluster)"
 }
 
