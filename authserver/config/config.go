@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/mail"
 	"net/netip"
 	"net/url"
@@ -302,6 +303,41 @@ func checkDBURL(l *loader, name, v string) {
 	}
 }
 
+// checkRedisURL validates REDIS_URL: a redis:// or rediss:// URL with a
+// host, or go-redis's Redis Cluster form, the same with addr=host:port for
+// every other seed node (redis://:pw@node-0:6379?addr=node-1:6379&...).
+// Messages never contain the URL: it holds the password.
+func checkRedisURL(l *loader, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		l.fail("REDIS_URL", "must be a redis:// or rediss:// URL with a host")
+		return
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		l.fail("REDIS_URL", "malformed query string")
+		return
+	}
+	addrs, cluster := q["addr"]
+	if !cluster {
+		return
+	}
+	if p := strings.Trim(u.Path, "/"); p != "" && p != "0" {
+		l.fail("REDIS_URL", "a cluster URL (with addr=) cannot select a database: Redis Cluster has only database 0")
+	}
+	for i, a := range append([]string{u.Host}, addrs...) {
+		h, p, err := net.SplitHostPort(a)
+		if i == 0 && err != nil && u.Port() == "" {
+			continue // the first node may leave the port at its default, 6379
+		}
+		n, perr := strconv.Atoi(p)
+		if err != nil || h == "" || perr != nil || n < 1 || n > 65535 {
+			l.fail("REDIS_URL", "cluster node %d: addr must be host:port", i+1)
+			return
+		}
+	}
+}
+
 // Load builds a Config from the given environment. All problems are
 // reported together, each naming its variable.
 func Load(get Getenv, read ReadFile) (*Config, error) {
@@ -318,10 +354,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 
 	c.RedisURL = l.required("REDIS_URL", true)
 	if c.RedisURL != "" {
-		u, err := url.Parse(c.RedisURL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			l.fail("REDIS_URL", "must be a redis:// or rediss:// URL with a host")
-		}
+		checkRedisURL(l, c.RedisURL)
 	}
 
 	// Peppers: the current one, then the older ones still accepted.

@@ -100,6 +100,10 @@ func TestErrorsNameVariableWithoutSecrets(t *testing.T) {
 		"missing db":     {map[string]string{"DATABASE_URL": ""}, "DATABASE_URL: required"},
 		"bad db":         {map[string]string{"DATABASE_URL": "mysql://u:topsecret@h/db"}, "DATABASE_URL: must be a postgres"},
 		"bad redis":      {map[string]string{"REDIS_URL": "http://:topsecret@h"}, "REDIS_URL: must be a redis"},
+		"cluster addr":   {map[string]string{"REDIS_URL": "redis://:topsecret@n0:6379?addr=n1:6379&addr=n2"}, "REDIS_URL: cluster node 3: addr must be host:port"},
+		"cluster port":   {map[string]string{"REDIS_URL": "redis://:topsecret@n0:6379?addr=n1:99999"}, "REDIS_URL: cluster node 2"},
+		"cluster db":     {map[string]string{"REDIS_URL": "redis://:topsecret@n0:6379/3?addr=n1:6379"}, "REDIS_URL: a cluster URL (with addr=) cannot select a database"},
+		"cluster query":  {map[string]string{"REDIS_URL": "redis://:topsecret@n0:6379?addr=n1:6379;x"}, "REDIS_URL: malformed query"},
 		"short pepper":   {map[string]string{"AUTH_PEPPER": "topsecret"}, "AUTH_PEPPER: must be 64 hex characters"},
 		"non-hex pepper": {map[string]string{"AUTH_PEPPER": strings.Repeat("zz", 32)}, "AUTH_PEPPER: must be 64 hex"},
 		"both forms":     {map[string]string{"AUTH_PEPPER_FILE": "/x"}, "set both AUTH_PEPPER and AUTH_PEPPER_FILE"},
@@ -189,6 +193,22 @@ func TestParseLimit(t *testing.T) {
 	for _, in := range []string{"10", "x/1m", "10/x", "10/1ms", "-1/1m"} {
 		if _, err := ParseLimit(in); err == nil {
 			t.Errorf("ParseLimit(%q) accepted", in)
+		}
+	}
+}
+
+// The Redis Cluster form the operator renders is accepted as is.
+func TestRedisClusterURLAccepted(t *testing.T) {
+	for _, u := range []string{
+		"redis://:redispw@demo-redis-0.demo-redis.ns.svc:6379?addr=demo-redis-1.demo-redis.ns.svc%3A6379&addr=demo-redis-2.demo-redis.ns.svc%3A6379",
+		"rediss://:redispw@n0?addr=n1:6380&addr=n2:6380",
+		"redis://:redispw@n0:6379/0?addr=n1:6379",
+	} {
+		env := base()
+		env["REDIS_URL"] = u
+		c, err := load(env, nil)
+		if err != nil || c.RedisURL != u {
+			t.Errorf("%s: %v", u, err)
 		}
 	}
 }

@@ -7,4 +7,4 @@ import (
 	"github.com/leanauth/authstack/authserver/internal/authtest"
 )
 
-func newRedis(e *authtest.Env) (*redis.Client, error) { return app.NewRedis(e.Redis.URL()) }
+func newRedis(e *authtest.Env) (redis.UniversalClient, error) { return app.NewRedis(e.Redis.URL()) }

@@ -37,12 +37,21 @@ func (c *countingDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.
 type fixture struct {
 	st  *store.Store
 	db  *countingDB
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	m   *session.Manager
 	u   store.User
 }
 
 func setup(t *testing.T) *fixture {
+	t.Helper()
+	r := testservers.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password(), MaxRetries: 1, DialerRetries: 1})
+	t.Cleanup(func() { rdb.Close() })
+	return setupWith(t, rdb)
+}
+
+// setupWith builds a fixture over rdb (a single-node or a cluster client).
+func setupWith(t *testing.T, rdb redis.UniversalClient) *fixture {
 	t.Helper()
 	url := testservers.Postgres(t).NewDatabase(t)
 	ctx := context.Background()
@@ -54,9 +63,6 @@ func setup(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	r := testservers.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password(), MaxRetries: 1, DialerRetries: 1})
-	t.Cleanup(func() { rdb.Close() })
 	u, _, err := store.InsertUser(ctx, st.Pool, "s@example.com", "x")
 	if err != nil {
 		t.Fatal(err)
