@@ -155,7 +155,8 @@ func migrateWithRetry(ctx context.Context, url string, log *slog.Logger) ([]int,
 	}
 }
 
-// Healthcheck asks the local /health endpoint.
+// Healthcheck asks the local /health endpoint (on HOST when serve listens
+// on one address only, else 127.0.0.1).
 func Healthcheck(get config.Getenv) error {
 	port := 3000
 	if v, ok := get("PORT"); ok && v != "" {
@@ -165,8 +166,15 @@ func Healthcheck(get config.Getenv) error {
 		}
 		port = p
 	}
+	host := "127.0.0.1"
+	if h, ok := get("HOST"); ok {
+		h = strings.Trim(strings.TrimSpace(h), "[]")
+		if h != "" && h != "0.0.0.0" && h != "::" {
+			host = h // serve listens only there
+		}
+	}
 	c := &http.Client{Timeout: 3 * time.Second}
-	resp, err := c.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/health")
+	resp, err := c.Get("http://" + net.JoinHostPort(host, strconv.Itoa(port)) + "/health")
 	if err != nil {
 		return fmt.Errorf("GET /health: %w", err)
 	}

@@ -126,7 +126,7 @@ func TestMigrateServeHealthcheckSigterm(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if code, _, errOut := run(t, map[string]string{"PORT": strconv.Itoa(port)}, "healthcheck"); code != 0 {
+	if code, _, errOut := run(t, map[string]string{"PORT": strconv.Itoa(port), "HOST": "127.0.0.1"}, "healthcheck"); code != 0 {
 		t.Fatalf("healthcheck: %d %s", code, errOut)
 	}
 	resp, err := http.Post(base+"/auth/signup", "application/json", strings.NewReader(`{"email":"proc@example.com","password":"process password"}`))
