@@ -369,6 +369,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	}
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	go releaseIdleHashMemory(bg, hasher)
 	done := make(chan struct{}, 3)
 	go func() { worker.Run(bg); done <- struct{}{} }()
 	go func() { sessions.Run(bg); done <- struct{}{} }()
@@ -436,4 +437,19 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.Debug("redis client", "message", fmt.Sprintf(format, v...))
+}
+
+// releaseIdleHashMemory gives the hashing slots' argon2 memory back after
+// five minutes without a hash, so an idle pod shrinks to its base size.
+func releaseIdleHashMemory(ctx context.Context, h *password.Hasher) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.ReleaseIdleMemory(5 * time.Minute)
+		}
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/leanauth/authstack/authserver/config"
@@ -40,6 +41,7 @@ type Hasher struct {
 	peppers []config.Pepper
 	slots   chan struct{}
 	mems    chan *argon2.Memory // one reusable block memory per slot
+	lastUse atomic.Int64        // unix nanos of the last release
 	wait    time.Duration
 	dummy   string
 }
@@ -92,8 +94,32 @@ func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
 }
 
 func (h *Hasher) release(mem *argon2.Memory) {
+	h.lastUse.Store(time.Now().UnixNano())
 	h.mems <- mem
 	<-h.slots
+}
+
+// ReleaseIdleMemory drops the block memory of the slots when no hash ran for
+// idle, so an idle process gives the argon2 memory back (it is allocated
+// again by the next hash). It returns how many slots were trimmed.
+func (h *Hasher) ReleaseIdleMemory(idle time.Duration) int {
+	if time.Since(time.Unix(0, h.lastUse.Load())) < idle {
+		return 0
+	}
+	n := 0
+	for i := 0; i < cap(h.mems); i++ {
+		select {
+		case mem := <-h.mems:
+			if mem.Size() > 0 {
+				mem.Release()
+				n++
+			}
+			h.mems <- mem
+		default:
+			return n // the others are in use
+		}
+	}
+	return n
 }
 
 // InFlight reports how many hashes are running now.

@@ -262,3 +262,24 @@ func TestHashReusesMemory(t *testing.T) {
 		t.Fatalf("10 hashes allocated %d bytes; block memory is not reused", n)
 	}
 }
+
+func TestReleaseIdleMemory(t *testing.T) {
+	h := newHasher(t, config.Argon2{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, pep(1))
+	if _, err := h.Hash(context.Background(), "allocate slot memory"); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.ReleaseIdleMemory(time.Hour); n != 0 {
+		t.Fatalf("released %d slots while recently used", n)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := h.ReleaseIdleMemory(10 * time.Millisecond); n != 1 {
+		t.Fatalf("released %d slots, want the 1 that was used", n)
+	}
+	enc, err := h.Hash(context.Background(), "works again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := h.Verify(context.Background(), "works again", enc); err != nil || !res.OK {
+		t.Fatalf("after release: %+v %v", res, err)
+	}
+}

@@ -32,6 +32,12 @@ type Memory struct {
 	blocks []block
 }
 
+// Size is the bytes of block memory held.
+func (m *Memory) Size() int { return len(m.blocks) * blockLength * 8 }
+
+// Release drops the block memory (the next IDKey allocates it again).
+func (m *Memory) Release() { m.blocks = nil }
+
 // IDKey is argon2.IDKey from x/crypto, computing in mem (grown as needed)
 // instead of a fresh allocation. mem may be nil.
 func IDKey(mem *Memory, password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
@@ -54,10 +60,10 @@ func deriveKey(mem *Memory, mode int, password, salt, secret, data []byte, time,
 	if mem == nil {
 		mem = &Memory{}
 	}
-	if uint32(cap(mem.blocks)) < memory {
+	if uint32(len(mem.blocks)) < memory {
 		mem.blocks = make([]block, memory)
 	}
-	B := initBlocks(mem.blocks[:memory], &h0, memory, uint32(threads))
+	B := initBlocks(mem.blocks[:memory:memory], &h0, memory, uint32(threads))
 	processBlocks(B, time, memory, uint32(threads), mode)
 	return extractKey(B, memory, uint32(threads), keyLen)
 }
