@@ -37,6 +37,11 @@ const (
 	activeKey  = "authstack:sessions" // sorted set: member hex hash, score expiry
 	tombstone  = "revoked"            // a session key's value for a minute after a revocation
 	tombTTL    = time.Minute
+	// legacyTomb + hex hash is the tombstone key of authservers before the
+	// tombstone moved into the session key: still set at revocation so that
+	// such a pod, during a rolling upgrade, does not re-cache a revoked
+	// session. Remove one release after.
+	legacyTomb = "authstack:revoked:"
 	maxCache   = time.Hour       // bound on how long Redis may answer alone
 	redisPause = 1 * time.Second // skip Redis this long after a connection error
 )
@@ -318,6 +323,7 @@ func (m *Manager) del(ctx context.Context, keys []string) error {
 	_, err := m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
 			p.Set(ctx, k, tombstone, tombTTL)
+			p.Set(ctx, legacyTomb+k[len(keyPrefix):], "1", tombTTL)
 		}
 		p.ZRem(ctx, activeKey, members...)
 		return nil

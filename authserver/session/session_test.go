@@ -2,6 +2,7 @@ package session_test
 
 import (
 	"context"
+	"encoding/hex"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -146,6 +147,10 @@ func TestRevocationIsImmediateAndNotRecached(t *testing.T) {
 	f.m.Forget(ctx, h[:])
 	if _, err := f.m.Validate(ctx, tok); err != session.ErrInvalid {
 		t.Fatalf("revoked session: %v", err)
+	}
+	// The previous release's tombstone key is set too (rolling upgrades).
+	if n, err := f.rdb.Exists(ctx, "authstack:revoked:"+hex.EncodeToString(h[:])).Result(); err != nil || n != 1 {
+		t.Fatalf("legacy tombstone: %d %v", n, err)
 	}
 	// A validation that read the row just before the revocation tries to
 	// cache it afterwards: the tombstone refuses.

@@ -15,6 +15,10 @@ import (
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/authserver/app"
+	authconfig "github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/ratelimit"
+	"github.com/leanauth/authstack/authserver/session"
+	"github.com/leanauth/authstack/authserver/store"
 	"github.com/leanauth/authstack/internal/testservers"
 )
 
@@ -86,7 +90,9 @@ func runBootstrap(t *testing.T, script, password string, replicas int32, nodes [
 
 // TestRedisClusterRenderedConfigRunsForReal starts six real redis-servers from the
 // rendered cluster configuration, forms the cluster with the rendered bootstrap script
-// (twice: the second run must change nothing), and uses it with a cluster client.
+// (twice: the second run must change nothing), and uses it with a cluster client:
+// then the authserver's session store and rate limiter, through the client
+// app.NewRedis builds from the rendered REDIS_URL.
 func TestRedisClusterRenderedConfigRunsForReal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -150,10 +156,99 @@ func TestRedisClusterRenderedConfigRunsForReal(t *testing.T) {
 		t.Errorf("FLUSHALL in cluster mode: %v", err)
 	}
 
-	// The authserver's client is a single-node client: it does not accept the
-	// cluster URL (see docs/data-tier.md, "Redis Cluster and the authserver").
-	// When it learns to, this fails: then run the session store against this cluster here.
-	if _, err := app.NewRedis(RedisClientURL(s, password)); err == nil {
-		t.Error("app.NewRedis now accepts the cluster URL: test the authserver's session store against the cluster here, and update docs/data-tier.md")
+	// The authserver's own client, from the REDIS_URL the operator renders
+	// (the pods' DNS names swapped for the local nodes, in the same order).
+	rendered, err := url.Parse(RedisClientURL(s, password))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := rendered.Query()
+	if len(q["addr"]) != len(nodes)-1 {
+		t.Fatalf("rendered URL names %d extra nodes, want %d", len(q["addr"]), len(nodes)-1)
+	}
+	rendered.Host = nodes[0]
+	q["addr"] = nodes[1:]
+	rendered.RawQuery = q.Encode()
+	rdb, err := app.NewRedis(rendered.String())
+	if err != nil {
+		t.Fatalf("app.NewRedis with the rendered cluster URL: %v", err)
+	}
+	defer rdb.Close()
+	if _, ok := rdb.(*redis.ClusterClient); !ok {
+		t.Fatalf("app.NewRedis built a %T from the cluster URL, want a cluster client", rdb)
+	}
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING with the rendered cluster URL: %v", err)
+	}
+
+	// The authserver's session store works against the cluster: sessions are
+	// cached (on several primaries), validated from Redis alone, and revoked.
+	pg := testservers.Postgres(t)
+	dbURL := pg.NewDatabase(t)
+	if _, err := store.Migrate(ctx, dbURL); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u, _, err := store.InsertUser(ctx, st.Pool, "cluster@example.com", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := session.NewManager(st.Pool, rdb, session.Options{TTL: time.Hour})
+	var toks []string
+	var infos []session.Info
+	for range 12 {
+		tok, info, err := m.Create(ctx, st.Pool, u, "192.0.2.1", "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Cache(ctx, tok, info)
+		toks, infos = append(toks, tok), append(infos, info)
+	}
+	// The rows are gone from PostgreSQL: only the cluster can vouch now.
+	if _, err := st.Pool.Exec(ctx, "DELETE FROM sessions"); err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range toks {
+		got, err := m.Validate(ctx, tok)
+		if err != nil || got.ID != infos[i].ID || got.UserID != u.ID {
+			t.Fatalf("Validate %d from the Redis Cluster cache: %+v, %v", i, got, err)
+		}
+	}
+	var hashes [][]byte
+	for _, tok := range toks {
+		h, _ := session.HashToken(tok)
+		hashes = append(hashes, h[:])
+	}
+	m.Forget(ctx, hashes...)
+	for i, tok := range toks {
+		if _, err := m.Validate(ctx, tok); err != session.ErrInvalid {
+			t.Fatalf("revoked session %d still valid on the cluster: %v", i, err)
+		}
+	}
+
+	// The rate limiter and lockout too (counters and lock in different slots).
+	l := ratelimit.New(rdb, authconfig.RateLimits{LockoutAfter: 2, LockoutBase: time.Minute, LockoutMax: time.Minute, FailureMemory: time.Hour})
+	acct := ratelimit.AccountKey("cluster@example.com")
+	rules := []ratelimit.Rule{
+		{Name: "login-ip", Key: "192.0.2.1", Limit: authconfig.Limit{N: 2, Window: time.Minute}},
+		{Name: "login-account", Key: acct, Limit: authconfig.Limit{N: 10, Window: time.Minute}},
+	}
+	for i := 1; i <= 3; i++ {
+		w, err := l.Allow(ctx, acct, rules...)
+		if err != nil || (i <= 2) != (w == 0) {
+			t.Fatalf("Allow %d on the cluster: wait %s, %v", i, w, err)
+		}
+	}
+	for i := 1; i <= 2; i++ {
+		if _, err := l.RecordFailure(ctx, acct); err != nil {
+			t.Fatalf("RecordFailure %d on the cluster: %v", i, err)
+		}
+	}
+	if w, err := l.Allow(ctx, acct); err != nil || w < 59*time.Second {
+		t.Fatalf("locked account on the cluster: wait %s, %v", w, err)
 	}
 }
