@@ -104,8 +104,10 @@ choose_ports() {
   fi
   : >"$STATE/ports.env.tmp"
   local var def
+  # Below the kernel's ephemeral range (32768-60999 by default), where outgoing
+  # connections would take ports between this choice and the bind.
   local off="${AUTHSTACK_DEV_PORT_OFFSET:-0}"
-  for spec in ETCD_PORT:32379 ETCD_PEER_PORT:32380 APISERVER_PORT:36443 KCM_PORT:36257 SCHED_PORT:36259 KWOK_PORT:36247; do
+  for spec in ETCD_PORT:22379 ETCD_PEER_PORT:22380 APISERVER_PORT:26443 KCM_PORT:26257 SCHED_PORT:26259 KWOK_PORT:26247; do
     var=${spec%%:*}; def=${spec#*:}
     echo "$var=$(first_free $((def + off)))" >>"$STATE/ports.env.tmp"
   done
@@ -229,7 +231,19 @@ up() {
   fi
 
   # A stopped component's port must be free (another program may have taken it).
-  local spec
+  # With everything stopped, new ports are simply chosen (etcd keeps its data).
+  local spec c any_alive=0
+  for c in "${COMPONENTS[@]}"; do alive "$c" && any_alive=1; done
+  if [ $any_alive = 0 ]; then
+    for spec in ETCD_PORT ETCD_PEER_PORT APISERVER_PORT KCM_PORT SCHED_PORT KWOK_PORT; do
+      if port_busy "${!spec}"; then
+        log "port ${!spec} ($spec) is taken by another program: choosing new ports"
+        rm -f "$STATE/ports.env"
+        choose_ports
+        break
+      fi
+    done
+  fi
   for spec in etcd:ETCD_PORT etcd:ETCD_PEER_PORT kube-apiserver:APISERVER_PORT kube-controller-manager:KCM_PORT \
               kube-scheduler:SCHED_PORT kwok:KWOK_PORT; do
     local var=${spec#*:}

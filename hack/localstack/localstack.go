@@ -156,8 +156,11 @@ func SMTPAddress(stack *authv1alpha1.AuthStack) string {
 type AuthServer struct {
 	Proc      *Proc
 	PgBouncer *servers.PgBouncer
-	URL       string // http://127.0.0.1:port
-	Metrics   string // 127.0.0.1:port
+	// Redis stands in for the managed Redis StatefulSet (standalone mode), with
+	// the password the operator generated.
+	Redis   *servers.Redis
+	URL     string // http://127.0.0.1:port
+	Metrics string // 127.0.0.1:port
 	// Serve is the translated environment of the authserver container.
 	Serve *envtranslate.Process
 	// Migrate is the translated environment of the migration init container.
@@ -171,6 +174,9 @@ func (a *AuthServer) Close() {
 	}
 	if a.PgBouncer != nil {
 		a.PgBouncer.Close()
+	}
+	if a.Redis != nil {
+		a.Redis.Close()
 	}
 }
 
@@ -210,6 +216,24 @@ func StartAuthServer(ctx context.Context, c client.Reader, namespace, name, bina
 	all := map[string]string{}
 	for k, v := range addrs {
 		all[k] = v
+	}
+
+	if resources.ManagedRedis(stack) {
+		// The managed Redis runs as a StatefulSet in the cluster (simulated there):
+		// here a local redis-server with the password the operator generated.
+		if resources.RedisClusterMode(stack) {
+			return nil, fmt.Errorf("the stack runs a managed Redis Cluster: only standalone managed Redis runs locally")
+		}
+		ref := resources.RedisPasswordRef(stack)
+		sec := secrets[ref.Name]
+		if sec == nil || len(sec.Data[ref.Key]) == 0 {
+			return nil, fmt.Errorf("the managed Redis password Secret %s/%s (key %s) is missing", namespace, ref.Name, ref.Key)
+		}
+		if a.Redis, err = servers.StartRedis(servers.DefaultRedisConf(string(sec.Data[ref.Key]))); err != nil {
+			return nil, fmt.Errorf("starting a local Redis for the managed one: %w", err)
+		}
+		all[resources.RedisHost(stack)+":"+strconv.Itoa(resources.RedisPort)] = a.Redis.Addr()
+		logf("redis-server for the managed Redis (the operator's generated password) on %s", a.Redis.Addr())
 	}
 
 	if resources.PoolerEnabled(stack) {

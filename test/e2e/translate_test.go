@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -65,6 +66,34 @@ func TestRenderedConfigServesSignupAndLogin(t *testing.T) {
 	}
 	if !res.SessionOK || res.UserID == "" || len(res.Steps) != 6 {
 		t.Fatalf("walk result %+v", res)
+	}
+
+	// The same with the managed Redis (a StatefulSet in the cluster): the
+	// authserver reads REDIS_URL from the connection Secret the operator
+	// composed with the password it generated; a local redis-server gets that password.
+	managed := stack.DeepCopy()
+	managed.ObjectMeta = metav1.ObjectMeta{Name: "managed", Namespace: ns}
+	managed.Spec.Redis = authv1alpha1.RedisSpec{}
+	managed.Spec.Ingress.Host = "auth2.example.com"
+	if err := env.c.Create(ctx(t), managed); err != nil {
+		t.Fatalf("creating a stack with managed Redis: %v", err)
+	}
+	waitReady(t, ns, managed.Name, 3*time.Minute)
+	dir2 := filepath.Join(env.dir, "translate-managed")
+	a2, err := localstack.StartAuthServer(ctx(t), env.c, ns, managed.Name, env.authserverBin, dir2,
+		srv.Addresses(localstack.SMTPAddress(managed)), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a2.Close)
+	if a2.Redis == nil {
+		t.Fatalf("no local Redis was started for the managed one")
+	}
+	if v, _ := a2.Serve.Lookup("REDIS_URL"); !strings.Contains(v, a2.Redis.Addr()) || !strings.Contains(v, a2.Redis.Password()) {
+		t.Errorf("REDIS_URL does not reach the local Redis with the generated password")
+	}
+	if _, err := localstack.Walk(ctx(t), a2.URL, srv.Mailpit.APIURL(), "hopper@example.com", "another long passphrase 8", nil); err != nil {
+		t.Fatalf("walk with managed Redis: %v\nauthserver log:\n%s", err, tail(filepath.Join(dir2, "authserver.log")))
 	}
 }
 
