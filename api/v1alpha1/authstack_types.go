@@ -122,6 +122,18 @@ type AuthServerSpec struct {
 	// +kubebuilder:default={}
 	Autoscaling AutoscalingSpec `json:"autoscaling,omitempty"`
 
+	// TrustedProxies are the CIDRs (or IPs) whose X-Forwarded-For header the authserver
+	// believes: the ingress controller's pods. Per-IP rate limits key on the client address
+	// found that way; without it every user would share the ingress controller's address.
+	// Defaults to the private ranges, where in-cluster ingress controllers run.
+	// +optional
+	// +kubebuilder:default={"10.0.0.0/8","172.16.0.0/12","192.168.0.0/16","fc00::/7"}
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=atomic
+	// +kubebuilder:validation:XValidation:rule="self.all(p, isCIDR(p) || isIP(p))",message="authServer.trustedProxies must hold CIDRs or IP addresses"
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
+
 	// PodTemplate overrides scheduling and metadata of the authserver pods.
 	// +optional
 	PodTemplate *PodTemplateOverrides `json:"podTemplate,omitempty"`

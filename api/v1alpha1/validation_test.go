@@ -189,6 +189,7 @@ const (
 	msgRedisURL    = "redis.mode cluster needs the managed Redis: remove redis.urlSecretRef"
 	msgPepperImmut = "spec.pepper is immutable: changing it locks every user out"
 	msgSMTPAuth    = "smtp.username and smtp.passwordSecretRef must be set together"
+	msgProxies     = "authServer.trustedProxies must hold CIDRs or IP addresses"
 	msgPepperAdd   = "spec.pepper cannot be added or removed after creation: the pepper hashes every password"
 )
 
@@ -212,6 +213,12 @@ var rejectCases = []rejectCase{
 		field: "spec.authServer.frontendURL", kind: kindRequired},
 	{name: "frontendURL too long", set: map[string]any{"authServer.frontendURL": "https://app.example.com/" + strings.Repeat("a", 2048)},
 		field: "spec.authServer.frontendURL", kind: kindMaxLength},
+
+	// authServer.trustedProxies
+	{name: "trustedProxies with a host name", set: map[string]any{"authServer.trustedProxies": []any{"10.0.0.0/8", "ingress.example.com"}},
+		field: "spec.authServer.trustedProxies", kind: kindCEL, msg: msgProxies},
+	{name: "trustedProxies with a bad prefix", set: map[string]any{"authServer.trustedProxies": []any{"10.0.0.0/33"}},
+		field: "spec.authServer.trustedProxies", kind: kindCEL, msg: msgProxies},
 
 	// authServer.mailFrom
 	{name: "mailFrom without @", set: map[string]any{"authServer.mailFrom": "noreply.example.com"},

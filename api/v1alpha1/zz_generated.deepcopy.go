@@ -46,6 +46,11 @@ func (in *AuthServerSpec) DeepCopyInto(out *AuthServerSpec) {
 	}
 	out.PasswordHashing = in.PasswordHashing
 	in.Autoscaling.DeepCopyInto(&out.Autoscaling)
+	if in.TrustedProxies != nil {
+		in, out := &in.TrustedProxies, &out.TrustedProxies
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.PodTemplate != nil {
 		in, out := &in.PodTemplate, &out.PodTemplate
 		*out = new(PodTemplateOverrides)

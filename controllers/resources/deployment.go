@@ -183,6 +183,7 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 		env = append(env, secretEnv("SMTP_PASS", *r))
 	}
 	add("MAIL_FROM", MailFrom(stack))
+	add("AUTH_TRUSTED_PROXIES", strings.Join(spec.TrustedProxies, ","))
 	add("FRONTEND_URL", spec.FrontendURL)
 	add("LOG_LEVEL", string(spec.LogLevel))
 	add("AUTH_PEPPER_FILE", PepperMountPath+"/"+PepperFileName)

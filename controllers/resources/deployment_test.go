@@ -583,3 +583,17 @@ func envNames(env []corev1.EnvVar) []string {
 func metav1LabelSelector(d *appsv1.Deployment) (labels.Selector, error) {
 	return labels.ValidatedSelectorFromSet(d.Spec.Selector.MatchLabels)
 }
+
+func TestDeploymentTrustedProxies(t *testing.T) {
+	s := sampleStack()
+	s.Spec.AuthServer.TrustedProxies = []string{"10.0.0.0/8", "192.168.1.7"}
+	env := envByName(t, container(t, renderDeployment(s).Spec.Template.Spec, ComponentAuthServer))
+	if got := env["AUTH_TRUSTED_PROXIES"].Value; got != "10.0.0.0/8,192.168.1.7" {
+		t.Errorf("AUTH_TRUSTED_PROXIES = %q", got)
+	}
+	s.Spec.AuthServer.TrustedProxies = nil
+	env = envByName(t, container(t, renderDeployment(s).Spec.Template.Spec, ComponentAuthServer))
+	if e, ok := env["AUTH_TRUSTED_PROXIES"]; ok {
+		t.Errorf("AUTH_TRUSTED_PROXIES rendered without trusted proxies: %+v", e)
+	}
+}
