@@ -53,6 +53,7 @@ func TestMain(m *testing.M) {
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting envtest (KUBEBUILDER_ASSETS=%q; run `make test` or hack/control-plane.sh): %v\n", os.Getenv("KUBEBUILDER_ASSETS"), err)
+		_ = env.Stop() // a failed CRD install leaves etcd and kube-apiserver running otherwise
 		os.Exit(1)
 	}
 	restConfig = cfg

@@ -61,6 +61,7 @@ func runMain(m *testing.M) int {
 	cfg, err := env.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting envtest:", err)
+		_ = env.Stop() // a failed CRD install leaves etcd and kube-apiserver running otherwise
 		return 1
 	}
 	defer func() {

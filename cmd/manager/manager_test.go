@@ -47,6 +47,7 @@ func startEnv(t *testing.T) (*rest.Config, string) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop() // a failed CRD install leaves etcd and kube-apiserver running otherwise
 		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() {

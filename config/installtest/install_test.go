@@ -77,6 +77,7 @@ func startAPIServer(t *testing.T) *rest.Config {
 	env := &envtest.Environment{}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop()
 		t.Fatalf("starting envtest: %v", err)
 	}
 	t.Cleanup(func() {
