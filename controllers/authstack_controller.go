@@ -6,7 +6,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
@@ -15,9 +14,11 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -158,11 +159,11 @@ func (r *AuthStackReconciler) deleteOwned(ctx context.Context, stack *authv1alph
 	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
 		return client.IgnoreNotFound(err)
 	}
-	ref := metav1GetControllerOf(obj)
+	ref := metav1.GetControllerOf(obj)
 	if ref == nil || ref.UID != stack.UID {
 		return nil
 	}
-	if err := r.Delete(ctx, obj, client.Preconditions{UID: ptrTo(obj.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
+	if err := r.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
 	}
 	return nil
@@ -210,6 +211,3 @@ func (r *AuthStackReconciler) stacksReferencingSecret(ctx context.Context, secre
 	}
 	return reqs
 }
-
-// requeueSoon is how often a blocked stack is looked at again, besides the watches.
-const requeueSoon = 30 * time.Second

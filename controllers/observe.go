@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
@@ -141,9 +140,3 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	obs.deployment = dep
 	return nil
 }
-
-func metav1GetControllerOf(obj client.Object) *metav1.OwnerReference {
-	return metav1.GetControllerOf(obj)
-}
-
-func ptrTo[T any](v T) *T { return &v }
