@@ -27,6 +27,7 @@ help: ## Show this help.
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests.
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases
+	go run ./hack/crd-ref > docs/reference.md
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy methods.
