@@ -143,26 +143,39 @@ func TestBusyHasherGives503(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 1, 30*time.Millisecond)
 	ctx := context.Background()
-	// Keep the only slot busy with back-to-back hashes from two goroutines.
-	blocked, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for i := 0; i < 2; i++ {
-		go func() {
-			for blocked.Err() == nil {
-				_, _ = f.hasher.Hash(ctx, "keep the slot busy")
-			}
-		}()
+	// Hold the only slot with one slow verification: a stored hash with 200 iterations (about a second)
+	// (Verify takes its parameters from the stored string) keeps it for far longer
+	// than the 30 ms a request waits. No timing race: we wait until it is held.
+	key := make([]byte, 32)
+	slowHasher, err := password.New(config.Argon2{MemoryKiB: 8192, Iterations: 200, Parallelism: 1},
+		[]config.Pepper{{ID: config.PepperID(key), Key: key}}, 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
 	}
-	busy := 0
-	for i := 0; i < 20; i++ {
-		err := f.svc.Signup(ctx, cl, "busy@example.com", "some password 1")
-		var se *service.Error
-		if errors.As(err, &se) && se.Status == 503 && se.RetryAfter > 0 {
-			busy++
+	slow, err := slowHasher.Hash(ctx, "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = f.hasher.Verify(ctx, "slow", slow)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.hasher.InFlight() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow verification never took the hashing slot")
 		}
+		time.Sleep(time.Millisecond)
 	}
-	if busy == 0 {
-		t.Fatal("never got 503 busy with the only hashing slot taken")
+	err = f.svc.Signup(ctx, cl, "busy@example.com", "some password 1")
+	var se *service.Error
+	if !errors.As(err, &se) || se.Status != 503 || se.RetryAfter <= 0 {
+		t.Fatalf("signup with the only hashing slot taken: %v, want 503 with Retry-After", err)
+	}
+	<-done
+	if err := f.svc.Signup(ctx, cl, "busy@example.com", "some password 1"); err != nil {
+		t.Fatalf("signup once the slot is free: %v", err)
 	}
 }
 
