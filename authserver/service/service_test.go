@@ -143,11 +143,11 @@ func TestBusyHasherGives503(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 1, 30*time.Millisecond)
 	ctx := context.Background()
-	// Hold the only slot with one slow verification: a stored hash with 200 iterations (about a second)
+	// Hold the only slot with one slow verification: a stored hash costing 90 iterations over 16 MiB (about a second; the hasher refuses more than 100)
 	// (Verify takes its parameters from the stored string) keeps it for far longer
 	// than the 30 ms a request waits. No timing race: we wait until it is held.
 	key := make([]byte, 32)
-	slowHasher, err := password.New(config.Argon2{MemoryKiB: 8192, Iterations: 200, Parallelism: 1},
+	slowHasher, err := password.New(config.Argon2{MemoryKiB: 16384, Iterations: 90, Parallelism: 1},
 		[]config.Pepper{{ID: config.PepperID(key), Key: key}}, 1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
