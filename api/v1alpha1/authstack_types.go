@@ -48,6 +48,12 @@ type AuthStackSpec struct {
 	// Backup schedules encrypted off-site backups of PostgreSQL and Redis (backup_types.go).
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Monitoring creates a Prometheus Operator ServiceMonitor and PrometheusRule for the
+	// authserver, when the monitoring.coreos.com CRDs are served (monitoring_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	Monitoring MonitoringSpec `json:"monitoring,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret in the AuthStack's namespace.
