@@ -124,7 +124,7 @@ func alertRules(stack *authv1alpha1.AuthStack) []any {
 			"0m", "warning", "Many accounts locked out",
 			fmt.Sprintf("more than %d accounts were locked in 15 minutes: a password-guessing attack, or a client retrying a bad password.", LockoutSpikeThreshold)),
 		rule("BackupFailed",
-			"((" + lastSchedule + " > " + lastSuccess + ") or (" + lastSchedule + " unless " + lastSuccess + ")) and on (cronjob) " + idle,
+			"(("+lastSchedule+" > "+lastSuccess+") or ("+lastSchedule+" unless "+lastSuccess+")) and on (cronjob) "+idle,
 			"10m", "critical", "Backup failed",
 			"the newest scheduled backup run finished without succeeding (needs kube-state-metrics); see the BackupsHealthy condition: kubectl describe authstack "+stack.Name+" -n "+stack.Namespace+"."),
 	}
@@ -138,4 +138,3 @@ func stringMap(in map[string]string) map[string]any {
 	}
 	return out
 }
-
