@@ -46,6 +46,8 @@ type AuthStackReconciler struct {
 	RedisImage     string
 
 	applier *applier
+	// monitoring says whether the cluster serves the Prometheus Operator kinds (monitoring.go).
+	monitoring *monitoringProbe
 }
 
 // +kubebuilder:rbac:groups=auth.leanauth.dev,resources=authstacks,verbs=get;list;watch
@@ -83,8 +85,20 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.writeStatus(ctx, stack, obs, applyErr); err != nil {
 		return ctrl.Result{}, err
 	}
+	var monitoringWait bool
+	if applyErr == nil && obs.blocker == nil {
+		// After status: monitoring objects never decide Ready (monitoring.go).
+		wait, err := r.reconcileMonitoring(ctx, stack)
+		if err != nil {
+			return ctrl.Result{}, fmt.Errorf("monitoring objects: %w", err)
+		}
+		monitoringWait = wait
+	}
 	if stack.Spec.Backup != nil && applyErr == nil {
 		return ctrl.Result{RequeueAfter: backupRecheck}, nil // BackupsHealthy notices overdue runs
+	}
+	if monitoringWait {
+		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear
 	}
 	return ctrl.Result{}, applyErr
 }
@@ -174,6 +188,9 @@ func (r *AuthStackReconciler) deleteOwned(ctx context.Context, stack *authv1alph
 func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	// Secrets and ConfigMaps are read uncached (datatier.go): never cached in full.
 	r.applier = newApplier(uncachedConfig{Client: r.Client, reader: r.APIReader}, mgr.GetScheme())
+	if r.monitoring == nil {
+		r.monitoring = newMonitoringProbe(mgr.GetRESTMapper(), monitoringRecheck)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthStack{}).
 		Owns(&appsv1.Deployment{}).

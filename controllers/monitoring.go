@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/controllers/resources"
+)
+
+// +kubebuilder:rbac:groups=monitoring.coreos.com,resources=servicemonitors;prometheusrules,verbs=get;create;patch;delete
+
+// monitoringRecheck is how long the answer "does the cluster serve the
+// monitoring.coreos.com kinds" is reused: asking costs a discovery request
+// while they are absent.
+const monitoringRecheck = time.Minute
+
+// monitoringKinds are the kinds spec.monitoring creates.
+var monitoringKinds = []schema.GroupVersionKind{resources.ServiceMonitorGVK, resources.PrometheusRuleGVK}
+
+// monitoringProbe says whether the cluster serves every kind of monitoringKinds,
+// asking the RESTMapper at most once per ttl. The controller does not watch these
+// kinds (the manager would fail to start without their CRDs), so the answer is
+// re-read on a timer, not on events.
+type monitoringProbe struct {
+	mapper meta.RESTMapper
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu      sync.Mutex
+	checked time.Time
+	served  bool
+}
+
+func newMonitoringProbe(mapper meta.RESTMapper, ttl time.Duration) *monitoringProbe {
+	return &monitoringProbe{mapper: mapper, ttl: ttl, now: time.Now}
+}
+
+// available reports whether both kinds are served. Errors other than "no such
+// kind" are logged and count as absent: monitoring never blocks the stack.
+func (p *monitoringProbe) available(ctx context.Context) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if !p.checked.IsZero() && now.Sub(p.checked) < p.ttl {
+		return p.served
+	}
+	p.served = true
+	for _, gvk := range monitoringKinds {
+		if _, err := p.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			if !meta.IsNoMatchError(err) {
+				log.FromContext(ctx).Error(err, "looking up a monitoring kind; treating it as absent", "kind", gvk.Kind)
+			}
+			p.served = false
+			break
+		}
+	}
+	p.checked = now
+	return p.served
+}
+
+// forget makes the next call ask again (after an apply found the kind gone).
+func (p *monitoringProbe) forget() {
+	p.mu.Lock()
+	p.checked = time.Time{}
+	p.mu.Unlock()
+}
+
+// reconcileMonitoring applies the ServiceMonitor and PrometheusRule when the stack
+// asks for them, or deletes ours when it no longer does; it does nothing when the
+// cluster does not serve their kinds, and then says to look again later (wait) if
+// the stack wants them. Its errors never touch the stack's status.
+func (r *AuthStackReconciler) reconcileMonitoring(ctx context.Context, stack *authv1alpha1.AuthStack) (wait bool, err error) {
+	if r.monitoring == nil || !r.monitoring.available(ctx) {
+		if resources.MonitoringEnabled(stack) {
+			log.FromContext(ctx).V(1).Info("spec.monitoring.enabled, but the cluster does not serve monitoring.coreos.com/v1 ServiceMonitor and PrometheusRule: skipped")
+			return true, nil
+		}
+		return false, nil
+	}
+	if !resources.MonitoringEnabled(stack) {
+		for _, gvk := range monitoringKinds {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			u.SetName(resources.AuthServerName(stack))
+			u.SetNamespace(stack.Namespace)
+			if err := r.deleteOwned(ctx, stack, u); err != nil {
+				return false, r.monitoringGone(err)
+			}
+		}
+		return false, nil
+	}
+	for _, build := range []func(*authv1alpha1.AuthStack) (*unstructured.Unstructured, error){
+		resources.AuthServerServiceMonitor, resources.AuthServerPrometheusRule,
+	} {
+		obj, err := build(stack)
+		if err != nil {
+			return false, err
+		}
+		wrote, err := r.applier.applyUnstructured(ctx, obj)
+		if err != nil {
+			return false, r.monitoringGone(err)
+		}
+		if wrote {
+			log.FromContext(ctx).V(1).Info("applied", "kind", obj.GetKind(), "name", obj.GetName())
+		}
+	}
+	return false, nil
+}
+
+// monitoringGone swallows the error of a kind that stopped being served (its
+// CRD was deleted since the probe looked) and makes the probe look again.
+func (r *AuthStackReconciler) monitoringGone(err error) error {
+	if meta.IsNoMatchError(err) {
+		r.monitoring.forget()
+		return nil
+	}
+	return err
+}
