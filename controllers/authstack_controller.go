@@ -64,7 +64,7 @@ type AuthStackReconciler struct {
 func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	stack := &authv1alpha1.AuthStack{}
 	if err := r.Get(ctx, req.NamespacedName, stack); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+		return ctrl.Result{}, countError(errReasonStackRead, client.IgnoreNotFound(err))
 	}
 	if !stack.DeletionTimestamp.IsZero() {
 		// Owned children go with the stack by garbage collection; the pepper stays.
@@ -73,24 +73,24 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 
 	obs, err := r.observe(ctx, stack)
 	if err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, countError(errReasonSecretRead, err)
 	}
 	var applyErr error
 	if obs.blocker == nil {
 		applyErr = r.applyAll(ctx, stack, obs)
 	}
 	if err := r.observeChildren(ctx, stack, obs); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, countError(errReasonChildrenRead, err)
 	}
 	if err := r.writeStatus(ctx, stack, obs, applyErr); err != nil {
-		return ctrl.Result{}, err
+		return ctrl.Result{}, countError(errReasonStatusWrite, err)
 	}
 	var monitoringWait bool
 	if applyErr == nil && obs.blocker == nil {
 		// After status: monitoring objects never decide Ready (monitoring.go).
 		wait, err := r.reconcileMonitoring(ctx, stack)
 		if err != nil {
-			return ctrl.Result{}, fmt.Errorf("monitoring objects: %w", err)
+			return ctrl.Result{}, countError(errReasonMonitoring, fmt.Errorf("monitoring objects: %w", err))
 		}
 		monitoringWait = wait
 	}
@@ -100,7 +100,7 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if monitoringWait {
 		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear
 	}
-	return ctrl.Result{}, applyErr
+	return ctrl.Result{}, countError(errReasonApplyFailed, applyErr)
 }
 
 // applyAll applies every child object, and deletes the optional ones the spec turned off.
