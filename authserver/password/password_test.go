@@ -242,6 +242,21 @@ func BenchmarkDefaultHash(b *testing.B) {
 	}
 }
 
+// BenchmarkDefaultHashAllSlots hashes on every CPU at once, as a login flood does: its
+// ns/op (wall time ÷ hashes) is the real ceiling of login throughput, lower than
+// CPU count ÷ one lone hash because parallel argon2 hashes share caches and memory bandwidth.
+func BenchmarkDefaultHashAllSlots(b *testing.B) {
+	n := runtime.GOMAXPROCS(0)
+	h, _ := New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{pep(1)}, n, time.Minute)
+	b.ReportAllocs()
+	b.SetParallelism(1)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_, _ = h.Hash(context.Background(), "benchmark password")
+		}
+	})
+}
+
 // Hashing reuses its block memory: ten hashes of 4 MiB allocate far less
 // than one block array.
 func TestHashReusesMemory(t *testing.T) {
