@@ -16,7 +16,7 @@ import (
 // kubeStateMetrics are the only names the dashboard may read that the
 // authserver does not export: backups are Jobs, seen through kube-state-metrics.
 var kubeStateMetrics = map[string]bool{
-	"kube_job_status_failed":                  true,
+	"kube_job_status_failed":                   true,
 	"kube_cronjob_status_last_successful_time": true,
 }
 
