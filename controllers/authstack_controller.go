@@ -72,12 +72,18 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 
 	obs, err := r.observe(ctx, stack)
+	if namespaceTerminating(err) {
+		return ctrl.Result{}, nil
+	}
 	if err != nil {
 		return ctrl.Result{}, countError(errReasonSecretRead, err)
 	}
 	var applyErr error
 	if obs.blocker == nil {
 		applyErr = r.applyAll(ctx, stack, obs)
+	}
+	if namespaceTerminating(applyErr) {
+		return ctrl.Result{}, nil
 	}
 	if err := r.observeChildren(ctx, stack, obs); err != nil {
 		return ctrl.Result{}, countError(errReasonChildrenRead, err)
@@ -155,6 +161,13 @@ func (r *AuthStackReconciler) applyAll(ctx context.Context, stack *authv1alpha1.
 		}
 	}
 	return r.createOnDemandBackups(ctx, stack, in) // backup.go
+}
+
+// namespaceTerminating says whether err is the API server refusing a create because the
+// stack's namespace is being deleted. The namespace's deletion removes the stack too, so
+// retrying (with backoff, for minutes) would only send doomed writes.
+func namespaceTerminating(err error) bool {
+	return err != nil && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }
 
 // nilIfNil turns a typed nil pointer into a nil interface.

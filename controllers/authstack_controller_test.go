@@ -560,3 +560,26 @@ func TestReadyFollowsTheDeployment(t *testing.T) {
 		return fmt.Errorf("no ReadyTrue event among %d", len(list.Items))
 	})
 }
+
+// A stack whose namespace is being deleted is not retried: every create would be refused.
+func TestTerminatingNamespaceIsNotRetried(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createReferencedSecrets(t, ns)
+	ctx := context.Background()
+	if err := k8s.Create(ctx, sampleStack(ns, "auth")); err != nil {
+		t.Fatal(err)
+	}
+	if err := k8s.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	// envtest runs no namespace controller: the namespace stays Terminating, with the stack in it.
+	op := startOperator(t, ns)
+	res, err := op.reconciler.Reconcile(ctx, ctrl.Request{NamespacedName: key(ns, "auth")})
+	if err != nil || res.RequeueAfter != 0 {
+		t.Fatalf("reconcile in a terminating namespace: result %+v, error %v; want neither a retry nor an error", res, err)
+	}
+	if err := k8s.Get(ctx, key(ns, "auth-pepper"), &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("a pepper was created in a terminating namespace (err %v)", err)
+	}
+}
