@@ -34,7 +34,15 @@ func namespace(t *testing.T, name string) string {
 		t.Fatalf("creating namespace %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		_ = env.c.Delete(context.Background(), ns)
+		// Delete the stacks first and wait for the namespace to be gone, so nothing of this
+		// test (the operator reacting to its namespace being emptied) runs into the next one.
+		c := context.Background()
+		_ = env.c.DeleteAllOf(c, &authv1alpha1.AuthStack{}, client.InNamespace(name))
+		_ = env.c.Delete(c, ns)
+		_ = poll(2*time.Minute, func() (bool, error) {
+			err := env.c.Get(c, client.ObjectKey{Name: name}, &corev1.Namespace{})
+			return apierrors.IsNotFound(err), nil
+		})
 	})
 	return name
 }
