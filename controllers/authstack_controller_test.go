@@ -365,14 +365,7 @@ func TestNoOpReconcileWritesNothing(t *testing.T) {
 	ns, op, _ := setup(t)
 	getDeployment(t, ns)
 	// Let the controller settle: several reconciles in a row that write nothing.
-	eventually(t, "reconcile converges", func() error {
-		before := op.writes.count()
-		reconcileNow(t, op, ns)
-		if d := op.writes.count() - before; d != 0 {
-			return fmt.Errorf("%d writes", d)
-		}
-		return nil
-	})
+	settle(t, op, ns)
 	eventsBefore := countEvents(t, ns)
 	before := op.writes.count()
 	for range 10 {

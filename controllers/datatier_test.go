@@ -264,14 +264,7 @@ func TestDataTierNoOpReconcileWritesNothing(t *testing.T) {
 	})
 	get(t, ns, "auth-postgres", &appsv1.StatefulSet{})
 	getDeployment(t, ns)
-	eventually(t, "reconcile converges", func() error {
-		before := op.writes.count()
-		reconcileNow(t, op, ns)
-		if d := op.writes.count() - before; d != 0 {
-			return fmt.Errorf("%d writes", d)
-		}
-		return nil
-	})
+	settle(t, op, ns)
 	before := op.writes.count()
 	for range 5 {
 		reconcileNow(t, op, ns)
@@ -494,14 +487,7 @@ func TestRedisClusterModeBootstrapJob(t *testing.T) {
 	sts := get(t, ns, "auth-redis", &appsv1.StatefulSet{})
 	getDeployment(t, ns)
 	// The Job and the cluster objects converge: a no-op reconcile writes nothing.
-	eventually(t, "reconcile converges in cluster mode", func() error {
-		before := op.writes.count()
-		reconcileNow(t, op, ns)
-		if d := op.writes.count() - before; d != 0 {
-			return fmt.Errorf("%d writes", d)
-		}
-		return nil
-	})
+	settle(t, op, ns)
 	if ptr.Deref(sts.Spec.Replicas, 0) != 6 || sts.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
 		t.Errorf("cluster StatefulSet replicas %v retention %+v", sts.Spec.Replicas, sts.Spec.PersistentVolumeClaimRetentionPolicy)
 	}

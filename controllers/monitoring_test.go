@@ -112,14 +112,7 @@ func TestMonitoringObjectsOnlyWithTheirCRDs(t *testing.T) {
 	requireReady(t, ns)
 
 	// 3. Nothing changed: no writes at all.
-	eventually(t, "reconcile converges", func() error {
-		before := op.writes.count()
-		reconcileNow(t, op, ns)
-		if d := op.writes.count() - before; d != 0 {
-			return fmt.Errorf("%d writes", d)
-		}
-		return nil
-	})
+	settle(t, op, ns)
 	before := op.writes.count()
 	for range 5 {
 		reconcileNow(t, op, ns)

@@ -189,3 +189,17 @@ func newNamespace(t *testing.T) string {
 	}
 	return ns.Name
 }
+
+// settle waits until a reconcile of the stack "auth" in ns sends no write: the
+// starting point of every "a no-op reconcile writes nothing" assertion.
+func settle(t *testing.T, op *operator, ns string) {
+	t.Helper()
+	eventually(t, "reconcile converges", func() error {
+		before := op.writes.count()
+		reconcileNow(t, op, ns)
+		if d := op.writes.count() - before; d != 0 {
+			return fmt.Errorf("%d writes", d)
+		}
+		return nil
+	})
+}
