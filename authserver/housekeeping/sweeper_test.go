@@ -3,13 +3,13 @@ package housekeeping_test
 import (
 	"context"
 	"fmt"
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/leanauth/authstack/authserver/housekeeping"
 	"github.com/leanauth/authstack/authserver/store"
-	"github.com/leanauth/authstack/internal/testservers"
 )
 
 func count(t *testing.T, st *store.Store, q string) int {
@@ -25,16 +25,8 @@ func count(t *testing.T, st *store.Store, q string) int {
 // batches, and keep everything else.
 func TestSweepersDeleteOnlyExpired(t *testing.T) {
 	t.Parallel()
-	url := testservers.Postgres(t).NewDatabase(t)
+	st := dbtest.Store(t)
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	exec := func(q string, args ...any) {
 		t.Helper()
 		if _, err := st.Pool.Exec(ctx, q, args...); err != nil {

@@ -3,6 +3,7 @@ package mail_test
 import (
 	"context"
 	"fmt"
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"net/url"
 	"strings"
 	"sync"
@@ -98,16 +99,8 @@ func TestSMTPSend(t *testing.T) {
 // Several workers (replicas) drain one outbox: every message arrives once.
 func TestWorkersDeliverEachMessageOnce(t *testing.T) {
 	t.Parallel()
-	url := testservers.Postgres(t).NewDatabase(t)
+	st := dbtest.Store(t)
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	m := testservers.Mailpit(t)
 	const n = 24
 	for i := 0; i < n; i++ {

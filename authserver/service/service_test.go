@@ -3,6 +3,7 @@ package service_test
 import (
 	"context"
 	"errors"
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"net/url"
 	"strings"
 	"testing"
@@ -34,16 +35,7 @@ type fixture struct {
 
 func setup(t *testing.T, slots int, wait time.Duration) *fixture {
 	t.Helper()
-	url := testservers.Postgres(t).NewDatabase(t)
-	ctx := context.Background()
-	if _, err := store.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
+	st := dbtest.Store(t)
 	r := testservers.Redis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password()})
 	t.Cleanup(func() { rdb.Close() })

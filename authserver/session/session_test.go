@@ -3,6 +3,7 @@ package session_test
 import (
 	"context"
 	"encoding/hex"
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,16 +55,8 @@ func setup(t *testing.T) *fixture {
 // setupWith builds a fixture over rdb (a single-node or a cluster client).
 func setupWith(t *testing.T, rdb redis.UniversalClient) *fixture {
 	t.Helper()
-	url := testservers.Postgres(t).NewDatabase(t)
+	st := dbtest.Store(t)
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
 	u, _, err := store.InsertUser(ctx, st.Pool, "s@example.com", "x")
 	if err != nil {
 		t.Fatal(err)

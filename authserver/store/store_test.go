@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"sync"
 	"testing"
 	"time"
@@ -170,16 +171,8 @@ func exercise(ctx context.Context, st *store.Store, i int) error {
 // Many workers claiming at once never get the same outbox row.
 func TestClaimOutboxNeverTwice(t *testing.T) {
 	t.Parallel()
-	url := testservers.Postgres(t).NewDatabase(t)
+	st := dbtest.Store(t)
 	ctx := context.Background()
-	if _, err := store.Migrate(ctx, url); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	for i := 0; i < 200; i++ {
 		if _, err := store.InsertOutbox(ctx, st.Pool, store.OutboxMessage{Kind: "verify", To: "a@b.co", Subject: "s", Text: "t", HTML: "h"}); err != nil {
 			t.Fatal(err)
