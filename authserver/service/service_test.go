@@ -3,11 +3,12 @@ package service_test
 import (
 	"context"
 	"errors"
-	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 
 	"github.com/redis/go-redis/v9"
 

@@ -1,0 +1,119 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/leanauth/authstack/authserver/audit"
+	"github.com/leanauth/authstack/authserver/password"
+	"github.com/leanauth/authstack/authserver/ratelimit"
+	"github.com/leanauth/authstack/authserver/session"
+	"github.com/leanauth/authstack/authserver/store"
+)
+
+// LoginResult is a new session.
+type LoginResult struct {
+	Token   string
+	Session session.Info
+}
+
+// Login checks credentials and opens a session. An unknown address costs
+// the same as a wrong password (a dummy hash is verified) and both answer
+// ErrInvalidCredentials; ErrEmailNotVerified comes only after a correct
+// password.
+func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (LoginResult, error) {
+	email, ok := NormalizeEmail(emailIn)
+	if !ok {
+		return LoginResult{}, ErrInvalidEmail
+	}
+	acct := ratelimit.AccountKey(email)
+	if err := s.allow(ctx, acct,
+		ratelimit.Rule{Name: "login-ip", Key: c.IP, Limit: s.limits.LoginIP},
+		ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount}); err != nil {
+		return LoginResult{}, err
+	}
+	u, err := store.UserByEmail(ctx, s.store.Pool, email)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return LoginResult{}, fmt.Errorf("logging in: %w", err)
+	}
+	known := err == nil
+	var res password.Result
+	if known {
+		res, err = s.hasher.Verify(ctx, pw, u.PasswordHash)
+		if err != nil && !errors.Is(err, password.ErrBusy) && !errors.Is(err, context.Canceled) {
+			s.log.Error("stored password hash unusable", "user_id", u.ID, "error", err.Error())
+			err = nil
+		}
+	} else {
+		err = s.hasher.VerifyDummy(ctx, pw)
+	}
+	if err != nil {
+		return LoginResult{}, hashErr(err)
+	}
+	if !res.OK {
+		return LoginResult{}, s.loginFailed(ctx, c, acct, u.ID)
+	}
+	if err := s.limiter.RecordSuccess(ctx, acct); err != nil {
+		s.log.Warn("resetting login failures", "error", err.Error())
+	}
+	if !u.EmailVerified {
+		return LoginResult{}, ErrEmailNotVerified
+	}
+	if res.NeedsRehash {
+		s.rehash(ctx, u, pw)
+	}
+	var out LoginResult
+	err = s.store.InTx(ctx, func(tx pgx.Tx) error {
+		tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent)
+		if err != nil {
+			return err
+		}
+		out = LoginResult{Token: tok, Session: info}
+		return s.audit.Record(ctx, tx, audit.LoginSuccess, u.ID, c, map[string]any{"session_id": info.ID})
+	})
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("creating session: %w", err)
+	}
+	s.sessions.Cache(ctx, out.Token, out.Session)
+	return out, nil
+}
+
+// rehash replaces a hash made with an old pepper or old parameters. A
+// failure is logged, not fatal: the old hash still works.
+func (s *Service) rehash(ctx context.Context, u store.User, pw string) {
+	h, err := s.hasher.Hash(ctx, pw)
+	if err == nil {
+		err = store.UpdatePasswordHashIf(ctx, s.store.Pool, u.ID, u.PasswordHash, h)
+	}
+	if err != nil {
+		s.log.Warn("rehashing password", "user_id", u.ID, "error", err.Error())
+		return
+	}
+	s.log.Info("password rehashed with current pepper and parameters", "user_id", u.ID)
+}
+
+func (s *Service) loginFailed(ctx context.Context, c Client, acct, userID string) error {
+	locked, err := s.limiter.RecordFailure(ctx, acct)
+	if err != nil {
+		s.log.Warn("recording login failure", "error", err.Error())
+	}
+	var details map[string]any
+	if userID == "" {
+		details = map[string]any{"reason": "unknown_account"}
+	} else {
+		details = map[string]any{"reason": "wrong_password"}
+	}
+	if err := s.audit.Record(ctx, s.store.Pool, audit.LoginFail, userID, c, details); err != nil {
+		s.log.Error("writing audit log", "kind", audit.LoginFail, "error", err.Error())
+	}
+	if locked > 0 {
+		if err := s.audit.Record(ctx, s.store.Pool, audit.Lockout, userID, c, map[string]any{"locked_seconds": int(locked / time.Second)}); err != nil {
+			s.log.Error("writing audit log", "kind", audit.Lockout, "error", err.Error())
+		}
+	}
+	return ErrInvalidCredentials
+}
