@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/ratelimit"
@@ -67,7 +65,7 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 		s.rehash(ctx, u, pw)
 	}
 	var out LoginResult
-	err = s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err = s.store.InTx(ctx, func(tx store.DBTX) error {
 		tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent)
 		if err != nil {
 			return err

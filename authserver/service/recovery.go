@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/mail"
 	"github.com/leanauth/authstack/authserver/password"
@@ -27,7 +25,7 @@ func (s *Service) ForgotPassword(ctx context.Context, c Client, emailIn string) 
 		return err
 	}
 	sent := false
-	err := s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
 		u, err := store.UserByEmail(ctx, tx, email)
 		if errors.Is(err, store.ErrNotFound) {
 			return s.audit.Record(ctx, tx, audit.PasswordResetRequested, "", c, map[string]any{"account": "unknown"})
@@ -74,7 +72,7 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) e
 	}
 	var revoked [][]byte
 	var uid string
-	err = s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err = s.store.InTx(ctx, func(tx store.DBTX) error {
 		var err error
 		if uid, err = store.ConsumeEmailToken(ctx, tx, store.PurposeReset, h[:]); err != nil {
 			return err
@@ -138,7 +136,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 		return hashErr(err)
 	}
 	var revoked [][]byte
-	err = s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err = s.store.InTx(ctx, func(tx store.DBTX) error {
 		if err := store.UpdatePasswordHash(ctx, tx, u.ID, hash); err != nil {
 			return err
 		}

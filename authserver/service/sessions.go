@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/session"
 	"github.com/leanauth/authstack/authserver/store"
@@ -28,7 +26,7 @@ func (s *Service) Authenticate(ctx context.Context, tok string) (session.Info, e
 // Logout revokes the current session.
 func (s *Service) Logout(ctx context.Context, c Client, cur session.Info) error {
 	var h []byte
-	err := s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
 		var err error
 		h, err = store.DeleteSession(ctx, tx, cur.UserID, cur.ID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -51,7 +49,7 @@ func (s *Service) Logout(ctx context.Context, c Client, cur session.Info) error 
 // LogoutAll revokes every session of the current user.
 func (s *Service) LogoutAll(ctx context.Context, c Client, cur session.Info) error {
 	var hs [][]byte
-	err := s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
 		var err error
 		if hs, err = store.DeleteUserSessions(ctx, tx, cur.UserID, ""); err != nil {
 			return err
@@ -80,7 +78,7 @@ func (s *Service) RevokeSession(ctx context.Context, c Client, cur session.Info,
 		return ErrSessionNotFound
 	}
 	var h []byte
-	err := s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
 		var err error
 		if h, err = store.DeleteSession(ctx, tx, cur.UserID, id); err != nil {
 			return err

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/mail"
 	"github.com/leanauth/authstack/authserver/password"
@@ -47,7 +45,7 @@ func (s *Service) Signup(ctx context.Context, c Client, emailIn, pw string) erro
 	if err != nil {
 		return hashErr(err)
 	}
-	err = s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err = s.store.InTx(ctx, func(tx store.DBTX) error {
 		u, inserted, err := store.InsertUser(ctx, tx, email, hash)
 		if err != nil {
 			return err
@@ -81,7 +79,7 @@ func (s *Service) VerifyEmail(ctx context.Context, c Client, tok string) error {
 	if !ok {
 		return ErrInvalidToken
 	}
-	err := s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
 		uid, err := store.ConsumeEmailToken(ctx, tx, store.PurposeVerify, h[:])
 		if err != nil {
 			return err
@@ -117,7 +115,7 @@ func (s *Service) ResendVerification(ctx context.Context, c Client, emailIn stri
 		return err
 	}
 	sent := false
-	err := s.store.InTx(ctx, func(tx pgx.Tx) error {
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
 		u, err := store.UserByEmail(ctx, tx, email)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && u.EmailVerified) {
 			return nil

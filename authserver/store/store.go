@@ -76,9 +76,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.Pool.QueryRow(ctx, "SELECT 1").Scan(&one)
 }
 
-// InTx runs fn in a transaction, committing when it returns nil.
-func (s *Store) InTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.Pool, fn)
+// InTx runs fn in a transaction, committing when it returns nil and rolling
+// back otherwise. fn gets the transaction as a DBTX, so callers need not
+// import the driver.
+func (s *Store) InTx(ctx context.Context, fn func(q DBTX) error) error {
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error { return fn(tx) })
 }
 
 func notFound(err error) error {

@@ -2,10 +2,11 @@ package store_test
 
 import (
 	"context"
-	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 
 	"github.com/leanauth/authstack/authserver/store"
 	"github.com/leanauth/authstack/internal/testservers"
@@ -127,7 +128,7 @@ func exercise(ctx context.Context, st *store.Store, i int) error {
 	email := "user" + string(rune('a'+i)) + "@example.com"
 	for round := 0; round < 5; round++ {
 		var uid string
-		err := st.InTx(ctx, func(tx pgxTx) error {
+		err := st.InTx(ctx, func(tx store.DBTX) error {
 			u, _, err := store.InsertUser(ctx, tx, email, "$argon2id$hash")
 			if err != nil {
 				return err

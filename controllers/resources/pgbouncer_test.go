@@ -265,7 +265,7 @@ func TestPgBouncerRenderedConfigRunsForReal(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			email := fmt.Sprintf("user%d@example.com", i)
-			err := st.InTx(ctx, func(tx pgx.Tx) error {
+			err := st.InTx(ctx, func(tx store.DBTX) error {
 				u, inserted, err := store.InsertUser(ctx, tx, email, "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
 				if err != nil || !inserted {
 					return fmt.Errorf("insert %s: inserted=%v %w", email, inserted, err)
