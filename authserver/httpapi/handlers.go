@@ -62,16 +62,6 @@ func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) {
 	writeJSONBytes(w, http.StatusAccepted, acceptedEmailBody)
 }
 
-func appendUser(b []byte, cur session.Info) []byte {
-	b = append(b, `{"id":`...)
-	b = appendJSONString(b, cur.UserID)
-	b = append(b, `,"email":`...)
-	b = appendJSONString(b, cur.Email)
-	b = append(b, `,"email_verified":`...)
-	b = strconv.AppendBool(b, cur.EmailVerified)
-	return append(b, '}')
-}
-
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req credentialsRequest
 	if !s.decode(w, r, &req) {

@@ -7,11 +7,9 @@ package httpapi
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -197,12 +195,6 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 	})
 }
 
-var (
-	noStore = []string{"no-store"}
-	nosniff = []string{"nosniff"}
-	jsonCT  = []string{"application/json"}
-)
-
 // client extracts the caller's IP (honouring X-Forwarded-For only from
 // trusted proxies) and user agent.
 func (s *Server) client(r *http.Request) service.Client {
@@ -288,74 +280,6 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 		}
 		h(w, r, cur)
 	}
-}
-
-// fail writes err as a JSON error; unexpected errors become 500 and are logged.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var se *service.Error
-	if errors.As(err, &se) {
-		writeError(w, se.Status, se.Code, se.Message, se.RetryAfter)
-		return
-	}
-	var de *DecodeError
-	if errors.As(err, &de) {
-		writeError(w, de.Status, de.Code, de.Message, 0)
-		return
-	}
-	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
-		// The client went away; nobody reads this.
-		writeError(w, 499, "client_closed", "client closed the request", 0)
-		return
-	}
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
-	writeError(w, http.StatusInternalServerError, "internal", "internal error", 0)
-}
-
-func writeError(w http.ResponseWriter, status int, code, msg string, retryAfter time.Duration) {
-	if retryAfter > 0 {
-		secs := int((retryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
-	}
-	b := make([]byte, 0, 64+len(code)+len(msg))
-	b = append(b, `{"error":{"code":`...)
-	b = appendJSONString(b, code)
-	b = append(b, `,"message":`...)
-	b = appendJSONString(b, msg)
-	b = append(b, "}}\n"...)
-	w.Header()["Content-Type"] = jsonCT
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {
-	w.Header()["Content-Type"] = jsonCT
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string (s is valid UTF-8 here).
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20 || c == '<' || c == '>' || c == '&':
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
-
-func appendTime(b []byte, t time.Time) []byte {
-	b = append(b, '"')
-	b = t.UTC().AppendFormat(b, time.RFC3339)
-	return append(b, '"')
 }
 
 func standardMethod(m string) string {
