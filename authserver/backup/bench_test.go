@@ -49,14 +49,8 @@ func BenchmarkPostgresBackupRestore(b *testing.B) {
 	s3.CreateBucket(b, "backups")
 	key := newGPGKey(b)
 	e := s3Env(s3, "backups", "bench", key).with("DATABASE_URL", src)
-	cfg, err := LoadBackup(e.get, KindPostgres)
-	if err != nil {
-		b.Fatal(err)
-	}
-	rcfg, err := LoadRestore(e.get, KindPostgres)
-	if err != nil {
-		b.Fatal(err)
-	}
+	cfg := loadBackup(b, e, KindPostgres)
+	rcfg := loadRestore(b, e)
 
 	b.ResetTimer()
 	var backupTime, restoreTime time.Duration

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/leanauth/authstack/authserver/config"
 )
 
 // Usage is the help text of the backup and restore subcommands.
@@ -24,6 +26,8 @@ Environment: DATABASE_URL (direct) or REDIS_URL, S3_ENDPOINT, S3_BUCKET, S3_PREF
 S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 BACKUP_PUBLIC_KEY_FILE, BACKUP_RETENTION_DAYS (default 30); restore:
 BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected).
+DATABASE_URL, REDIS_URL and the AWS_* keys may instead be read from a file named
+by NAME_FILE, as for the server.
 Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or configuration,
 3 backup stored but retention failed.
 `
@@ -34,10 +38,10 @@ Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or con
 func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return run(ctx, args, os.LookupEnv, stdout, stderr)
+	return run(ctx, args, os.LookupEnv, os.ReadFile, stdout, stderr)
 }
 
-func run(ctx context.Context, args []string, get Getenv, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, get config.Getenv, read config.ReadFile, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	if len(args) < 2 || (args[1] != KindPostgres && args[1] != KindRedis) {
 		fmt.Fprint(stderr, Usage)
@@ -50,11 +54,12 @@ func run(ctx context.Context, args []string, get Getenv, stdout, stderr io.Write
 			fmt.Fprint(stderr, Usage)
 			return 2
 		}
-		cfg, err := LoadBackup(get, kind)
+		env, err := config.LoadBackup(get, read, kind)
 		if err != nil {
 			log.Error("backup failed", "kind", kind, "error", err.Error())
 			return 2
 		}
+		cfg := Config{Backup: *env}
 		res, err := Backup(ctx, cfg, kind)
 		writeResult(get, kind, res, err)
 		var re *RetentionError
@@ -82,11 +87,12 @@ func run(ctx context.Context, args []string, get Getenv, stdout, stderr io.Write
 			fmt.Fprint(stderr, Usage)
 			return 2
 		}
-		cfg, err := LoadRestore(get, kind)
+		env, err := config.LoadRestore(get, read)
 		if err != nil {
 			log.Error("restore failed", "kind", kind, "error", err.Error())
 			return 2
 		}
+		cfg := Config{Backup: *env}
 		var res RestoreResult
 		if kind == KindPostgres {
 			res, err = RestorePostgres(ctx, cfg, RestoreOptions{Object: *object, TargetURL: *target, Force: *force})
@@ -106,8 +112,8 @@ func run(ctx context.Context, args []string, get Getenv, stdout, stderr io.Write
 }
 
 func exitFor(err error) int {
-	var ce *ConfigError
-	if errors.As(err, &ce) {
+	var ue *UsageError
+	if errors.As(err, &ue) {
 		return 2
 	}
 	return 1
@@ -116,7 +122,7 @@ func exitFor(err error) int {
 // writeResult writes a one-line JSON summary of a backup to
 // BACKUP_RESULT_FILE when set (the CronJob points it at the container's
 // termination message, which the operator reads for status.backups).
-func writeResult(get Getenv, kind string, res Result, err error) {
+func writeResult(get config.Getenv, kind string, res Result, err error) {
 	path, _ := get("BACKUP_RESULT_FILE")
 	if path == "" {
 		return

@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/internal/testservers"
 )
 
@@ -108,6 +109,25 @@ func (e env) with(kv ...string) env {
 	return out
 }
 
+// loadBackup and loadRestore read the run's Config from e the way run() does.
+func loadBackup(t testing.TB, e env, kind string) Config {
+	t.Helper()
+	c, err := config.LoadBackup(e.get, os.ReadFile, kind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{Backup: *c}
+}
+
+func loadRestore(t testing.TB, e env) Config {
+	t.Helper()
+	c, err := config.LoadRestore(e.get, os.ReadFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{Backup: *c}
+}
+
 func s3Env(s3 *testservers.S3Server, bucket, prefix string, key *gpgKey) env {
 	return env{
 		"S3_ENDPOINT": s3.Endpoint(), "S3_BUCKET": bucket, "S3_PREFIX": prefix, "S3_REGION": s3.Region(),
@@ -130,7 +150,7 @@ func runCLI(t testing.TB, e env, args ...string) cliResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code := run(ctx, args, e.get, &out, &errb)
+	code := run(ctx, args, e.get, os.ReadFile, &out, &errb)
 	r := cliResult{code: code, stderr: errb.String()}
 	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 	if last := lines[len(lines)-1]; strings.HasPrefix(last, "{") {

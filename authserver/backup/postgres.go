@@ -12,10 +12,11 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/jackc/pgx/v5"
 	"strings"
 	"sync"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/jackc/pgx/v5"
 )
 
 // pgConn splits a PostgreSQL URL into a URL without password (passed to
@@ -161,7 +162,7 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 		target = cfg.DatabaseURL
 	}
 	if target == "" {
-		return res, &ConfigError{Msg: "no target database: pass --target-url or set DATABASE_URL"}
+		return res, &UsageError{Msg: "no target database: pass --target-url or set DATABASE_URL"}
 	}
 	dbname, pw, err := pgConn(target, "the target URL")
 	if err != nil {
@@ -271,7 +272,7 @@ func RestoreRedis(ctx context.Context, cfg Config, object, out string) (RestoreR
 	start := timeNow()
 	var res RestoreResult
 	if out == "" {
-		return res, &ConfigError{Msg: "pass --out PATH: where to write dump.rdb"}
+		return res, &UsageError{Msg: "pass --out PATH: where to write dump.rdb"}
 	}
 	keys, err := loadPrivateKeys(cfg.PrivateKeyFile, cfg.PassphraseFile)
 	if err != nil {

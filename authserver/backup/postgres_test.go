@@ -269,8 +269,8 @@ func TestBackupFailuresLeaveNoObject(t *testing.T) {
 		{"wrong S3 secret", e.with("AWS_SECRET_ACCESS_KEY", "wrong"), 1, []string{"S3 refused the credentials"}},
 		{"public key file missing", e.with("BACKUP_PUBLIC_KEY_FILE", "/nonexistent/key.asc"), 1, []string{"BACKUP_PUBLIC_KEY_FILE", "mount the key file"}},
 		{"private key given as public", e.with("BACKUP_PUBLIC_KEY_FILE", key.privateFile), 1, []string{"holds a private key"}},
-		{"missing settings", env{"DATABASE_URL": src}, 2, []string{"S3_BUCKET is not set", "BACKUP_PUBLIC_KEY_FILE is not set"}},
-		{"bad retention", e.with("BACKUP_RETENTION_DAYS", "0"), 2, []string{"BACKUP_RETENTION_DAYS must be"}},
+		{"missing settings", env{"DATABASE_URL": src}, 2, []string{"S3_BUCKET: required", "BACKUP_PUBLIC_KEY_FILE: required"}},
+		{"bad retention", e.with("BACKUP_RETENTION_DAYS", "0"), 2, []string{"BACKUP_RETENTION_DAYS: must be"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -363,10 +363,7 @@ func TestRetentionDeletesExactlyTheExpired(t *testing.T) {
 	for _, k := range append(append([]string{}, keep...), expired...) {
 		put(k)
 	}
-	cfg, err := LoadBackup(s3Env(s3, "backups", "p", key).with("DATABASE_URL", src, "BACKUP_RETENTION_DAYS", "30").get, KindPostgres)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := loadBackup(t, s3Env(s3, "backups", "p", key).with("DATABASE_URL", src, "BACKUP_RETENTION_DAYS", "30"), KindPostgres)
 	cfg.Now = func() time.Time { return now }
 	res, err := Backup(context.Background(), cfg, KindPostgres)
 	if err != nil {

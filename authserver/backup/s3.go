@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leanauth/authstack/authserver/config"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -22,8 +23,8 @@ const PartSize = 16 << 20
 
 // Kinds of backup; each has its folder under S3_PREFIX.
 const (
-	KindPostgres = "postgres"
-	KindRedis    = "redis"
+	KindPostgres = config.BackupPostgres
+	KindRedis    = config.BackupRedis
 )
 
 // timeLayout names the objects: <prefix>/<kind>/<UTC time><suffix>.
@@ -36,10 +37,10 @@ var timeNow = time.Now
 // bucket is where the backups are stored.
 type bucket struct {
 	c   *minio.Client
-	cfg S3Config
+	cfg config.S3
 }
 
-func newStore(cfg S3Config) (*bucket, error) {
+func newStore(cfg config.S3) (*bucket, error) {
 	var creds *credentials.Credentials
 	if cfg.AccessKey != "" {
 		creds = credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, "")

@@ -150,6 +150,14 @@ func (l *loader) fail(name, format string, args ...any) {
 	l.errs = append(l.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 }
 
+// err is every problem found, each naming its variable, or nil.
+func (l *loader) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("invalid configuration: %w", errors.Join(l.errs...))
+}
+
 // raw returns the trimmed value of name, or of the file named by name_FILE
 // when secretFile is true. Both set is an error.
 func (l *loader) raw(name string, fileVariant bool) (string, bool) {
@@ -507,8 +515,8 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c.MaxBodyBytes = int64(l.integer("AUTH_MAX_BODY_BYTES", 16*1024, 256, 1<<20))
 	c.SessionTouchEvery = l.duration("AUTH_SESSION_TOUCH_INTERVAL", time.Minute, time.Second)
 
-	if len(l.errs) > 0 {
-		return nil, fmt.Errorf("invalid configuration: %w", errors.Join(l.errs...))
+	if err := l.err(); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -528,8 +536,8 @@ func LoadDatabase(get Getenv, read ReadFile) (string, error) {
 		direct = l.required("DATABASE_URL", true)
 		checkDBURL(l, "DATABASE_URL", direct)
 	}
-	if len(l.errs) > 0 {
-		return "", fmt.Errorf("invalid configuration: %w", errors.Join(l.errs...))
+	if err := l.err(); err != nil {
+		return "", err
 	}
 	return direct, nil
 }
