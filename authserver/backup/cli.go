@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/leanauth/authstack/authserver/backup/result"
 	"github.com/leanauth/authstack/authserver/config"
 )
 
@@ -119,27 +119,26 @@ func exitFor(err error) int {
 	return 1
 }
 
-// writeResult writes a one-line JSON summary of a backup to
-// BACKUP_RESULT_FILE when set (the CronJob points it at the container's
-// termination message, which the operator reads for status.backups).
+// writeResult writes the run's result line to BACKUP_RESULT_FILE when set
+// (the CronJob points it at the container's termination message, which the
+// operator reads for status.backups).
 func writeResult(get config.Getenv, kind string, res Result, err error) {
 	path, _ := get("BACKUP_RESULT_FILE")
 	if path == "" {
 		return
 	}
-	out := map[string]any{"kind": kind, "ok": err == nil, "duration_ms": res.Duration.Milliseconds()}
+	_ = os.WriteFile(path, ResultOf(kind, res, err).Line(), 0o644)
+}
+
+// ResultOf is the result line of a backup run that returned res and err.
+func ResultOf(kind string, res Result, err error) result.Result {
+	out := result.Result{Kind: kind, OK: err == nil, DurationMS: res.Duration.Milliseconds()}
 	var re *RetentionError
 	if err == nil || errors.As(err, &re) {
-		out["stored"] = true
-		out["object"], out["size_bytes"], out["raw_bytes"] = res.Object, res.Size, res.RawSize
+		out.Stored, out.Object, out.SizeBytes, out.RawBytes = true, res.Object, res.Size, res.RawSize
 	}
 	if err != nil {
-		msg := err.Error()
-		if len(msg) > 3000 {
-			msg = msg[:3000]
-		}
-		out["error"] = msg
+		out.Error = err.Error()
 	}
-	b, _ := json.Marshal(out)
-	_ = os.WriteFile(path, append(b, '\n'), 0o644)
+	return out
 }

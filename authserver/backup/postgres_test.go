@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 
+	"github.com/leanauth/authstack/authserver/backup/result"
 	"github.com/leanauth/authstack/authserver/store"
 	"github.com/leanauth/authstack/internal/testservers"
 )
@@ -106,12 +106,10 @@ func TestPostgresBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("reported size %v, stored %d", r.log["size_bytes"], objs[0].Size)
 	}
 	// The result file (the CronJob's termination message) has the same facts.
-	var result map[string]any
-	if b, err := os.ReadFile(resultFile); err != nil || json.Unmarshal(b, &result) != nil {
-		t.Fatalf("result file: %v %q", err, b)
-	}
-	if result["ok"] != true || result["stored"] != true || result["object"] != objs[0].Key || int64(result["size_bytes"].(float64)) != objs[0].Size {
-		t.Fatalf("result file %v", result)
+	b, err := os.ReadFile(resultFile)
+	res, ok := result.Parse(string(b))
+	if err != nil || !ok || !res.OK || !res.Stored || res.Object != objs[0].Key || res.SizeBytes != objs[0].Size {
+		t.Fatalf("result file %q: %v", b, err)
 	}
 
 	// Stock gpg sees a public-key-encrypted, integrity-protected message to

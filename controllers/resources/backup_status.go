@@ -1,7 +1,6 @@
 package resources
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -13,16 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/authserver/backup/result"
 )
-
-// backupResult is the JSON line "authserver backup" writes to BackupResultFile.
-type backupResult struct {
-	OK        bool   `json:"ok"`
-	Stored    bool   `json:"stored"`
-	Object    string `json:"object"`
-	SizeBytes int64  `json:"size_bytes"`
-	Error     string `json:"error"`
-}
 
 // BackupRunFromJob reads a finished backup Job and its pods: the time it
 // finished, whether a backup was stored, and (from the container's
@@ -57,8 +48,9 @@ func BackupRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.Bac
 			}
 		}
 	}
-	var res backupResult
-	if newest != nil && json.Unmarshal([]byte(lastLine(newest.Message)), &res) == nil {
+	var res result.Result
+	if newest != nil {
+		res, _ = result.Parse(newest.Message)
 		if res.Stored {
 			run.Object, run.SizeBytes = res.Object, res.SizeBytes
 		}
@@ -74,14 +66,6 @@ func BackupRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.Bac
 		run.Message = run.Message[:1024]
 	}
 	return run, stored, true
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
 }
 
 // BackupKindStatusFromJobs folds the finished Jobs of one kind (scheduled and
