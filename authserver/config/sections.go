@@ -1,0 +1,209 @@
+package config
+
+import (
+	"log/slog"
+	"net/mail"
+	"net/netip"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// The sections of Load, one per concern; each reads its variables into c
+// and reports its problems to l.
+
+// loadDatabase: DATABASE_URL (pooled) and DATABASE_DIRECT_URL (migrations).
+func loadDatabase(l *loader, c *Config) {
+	c.DatabaseURL = l.required("DATABASE_URL", true)
+	checkDBURL(l, "DATABASE_URL", c.DatabaseURL)
+	c.DatabaseDirectURL = l.str("DATABASE_DIRECT_URL", "", true)
+	checkDBURL(l, "DATABASE_DIRECT_URL", c.DatabaseDirectURL)
+	if c.DatabaseDirectURL == "" {
+		c.DatabaseDirectURL = c.DatabaseURL
+	}
+}
+
+func loadRedis(l *loader, c *Config) {
+	c.RedisURL = l.required("REDIS_URL", true)
+	if c.RedisURL != "" {
+		checkRedisURL(l, c.RedisURL)
+	}
+}
+
+// loadPeppers: the current one, then the older ones still accepted.
+func loadPeppers(l *loader, c *Config) {
+	if cur := l.required("AUTH_PEPPER", true); cur != "" {
+		key, err := ParsePepper(cur)
+		if err != nil {
+			l.fail("AUTH_PEPPER", "%v", err)
+		} else {
+			c.Peppers = append(c.Peppers, Pepper{ID: PepperID(key), Key: key})
+		}
+	}
+	if old := l.str("AUTH_OLD_PEPPERS", "", true); old != "" {
+		fields := strings.FieldsFunc(old, func(r rune) bool { return r == ',' || r == '\n' || r == ' ' || r == '\r' || r == '\t' })
+		for i, f := range fields {
+			key, err := ParsePepper(f)
+			if err != nil {
+				l.fail("AUTH_OLD_PEPPERS", "entry %d %v", i+1, err)
+				continue
+			}
+			id := PepperID(key)
+			dup := false
+			for _, p := range c.Peppers {
+				if p.ID == id {
+					dup = true
+				}
+			}
+			if !dup {
+				c.Peppers = append(c.Peppers, Pepper{ID: id, Key: key})
+			}
+		}
+	}
+}
+
+// loadSMTP: the mail server and the sender address.
+func loadSMTP(l *loader, c *Config) {
+	c.SMTP.Host = l.required("SMTP_HOST", false)
+	c.SMTP.Port = l.integer("SMTP_PORT", 587, 1, 65535)
+	c.SMTP.User = l.str("SMTP_USER", "", true)
+	c.SMTP.Pass = l.str("SMTP_PASS", "", true)
+	if (c.SMTP.User == "") != (c.SMTP.Pass == "") {
+		l.fail("SMTP_USER", "SMTP_USER and SMTP_PASS must be set together (or both left empty for no AUTH)")
+	}
+	c.SMTP.TLS = strings.ToLower(l.str("SMTP_TLS", "auto", false))
+	switch c.SMTP.TLS {
+	case "auto", "starttls", "tls", "none":
+	default:
+		l.fail("SMTP_TLS", "must be auto, starttls, tls or none, got %q", c.SMTP.TLS)
+	}
+	c.SMTP.InsecureSkipVerify = l.boolean("SMTP_TLS_INSECURE_SKIP_VERIFY", false)
+	c.SMTP.From = l.required("MAIL_FROM", false)
+	if c.SMTP.From != "" {
+		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
+			l.fail("MAIL_FROM", "must be an address like \"App <noreply@example.com>\", got %q", c.SMTP.From)
+		}
+	}
+}
+
+// loadHTTP: the listeners, the public origin, who may forward requests or
+// send cookies cross-origin, and the bounds of a request's life.
+func loadHTTP(l *loader, c *Config) {
+	if fu := l.required("FRONTEND_URL", false); fu != "" {
+		u, err := url.Parse(fu)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			l.fail("FRONTEND_URL", "must be an absolute http(s) URL without query, got %q", fu)
+		} else {
+			u.Path = strings.TrimRight(u.Path, "/")
+			c.FrontendURL = u
+		}
+	}
+
+	c.Host = l.str("HOST", "", false)
+	if c.Host != "" {
+		if _, err := netip.ParseAddr(strings.Trim(c.Host, "[]")); err != nil && strings.ContainsAny(c.Host, ":/ ") {
+			l.fail("HOST", "must be an IP address or host name, got %q", c.Host)
+		}
+	}
+	c.Port = l.integer("PORT", 3000, 1, 65535)
+	c.MetricsAddr = l.str("METRICS_ADDR", ":9090", false)
+	if c.MetricsAddr == "off" || c.MetricsAddr == "0" {
+		c.MetricsAddr = ""
+	}
+
+	if tp := l.str("AUTH_TRUSTED_PROXIES", "", false); tp != "" {
+		for _, f := range strings.FieldsFunc(tp, func(r rune) bool { return r == ',' || r == ' ' }) {
+			p, err := netip.ParsePrefix(f)
+			if err != nil {
+				a, aerr := netip.ParseAddr(f)
+				if aerr != nil {
+					l.fail("AUTH_TRUSTED_PROXIES", "%q is not a CIDR or IP address", f)
+					continue
+				}
+				p = netip.PrefixFrom(a, a.BitLen())
+			}
+			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
+		}
+	}
+	if to := l.str("AUTH_TRUSTED_ORIGINS", "", false); to != "" {
+		for _, f := range strings.FieldsFunc(to, func(r rune) bool { return r == ',' || r == ' ' }) {
+			u, err := url.Parse(f)
+			if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") {
+				l.fail("AUTH_TRUSTED_ORIGINS", "%q is not an origin like https://app.example.com", f)
+				continue
+			}
+			c.TrustedOrigins = append(c.TrustedOrigins, u.Scheme+"://"+u.Host)
+		}
+	}
+
+	c.ShutdownTimeout = l.duration("AUTH_SHUTDOWN_TIMEOUT", 20*time.Second, 0)
+	c.MaxBodyBytes = int64(l.integer("AUTH_MAX_BODY_BYTES", 16*1024, 256, 1<<20))
+}
+
+func loadLogging(l *loader, c *Config) {
+	switch lv := strings.ToLower(l.str("LOG_LEVEL", "info", false)); lv {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		l.fail("LOG_LEVEL", "must be debug, info, warn or error, got %q", lv)
+	}
+}
+
+// loadArgon2: the cost of one hash and how many run at once.
+func loadArgon2(l *loader, c *Config) {
+	c.Argon2.MemoryKiB = uint32(l.integer("AUTH_ARGON2_MEMORY_KIB", 19456, 8*1024, 4*1024*1024))
+	c.Argon2.Iterations = uint32(l.integer("AUTH_ARGON2_ITERATIONS", 2, 1, 100))
+	c.Argon2.Parallelism = uint8(l.integer("AUTH_ARGON2_PARALLELISM", 1, 1, 64))
+	c.HashConcurrency = l.integer("AUTH_HASH_CONCURRENCY", runtime.NumCPU(), 1, 1024)
+	c.HashWait = l.duration("AUTH_HASH_WAIT_TIMEOUT", 2*time.Second, time.Millisecond)
+}
+
+// loadSessions: sessions, their cookie, and the emailed tokens.
+func loadSessions(l *loader, c *Config) {
+	c.SessionTTL = l.duration("AUTH_SESSION_TTL", 7*24*time.Hour, time.Minute)
+	c.CookieName = l.str("AUTH_COOKIE_NAME", "session", false)
+	c.CookieSecure = l.boolean("AUTH_COOKIE_SECURE", true)
+	c.VerifyTokenTTL = l.duration("AUTH_VERIFY_TOKEN_TTL", 24*time.Hour, time.Minute)
+	c.ResetTokenTTL = l.duration("AUTH_RESET_TOKEN_TTL", time.Hour, time.Minute)
+	c.SessionTouchEvery = l.duration("AUTH_SESSION_TOUCH_INTERVAL", time.Minute, time.Second)
+}
+
+// loadRateLimits: the per-IP and per-account limits and the lockout.
+func loadRateLimits(l *loader, c *Config) {
+	rl := &c.RateLimits
+	rl.LoginIP = l.limit("AUTH_RATELIMIT_LOGIN_IP", Limit{N: 30, Window: time.Minute})
+	rl.LoginAccount = l.limit("AUTH_RATELIMIT_LOGIN_ACCOUNT", Limit{N: 10, Window: time.Minute})
+	rl.SignupIP = l.limit("AUTH_RATELIMIT_SIGNUP_IP", Limit{N: 20, Window: time.Hour})
+	rl.SignupAccount = l.limit("AUTH_RATELIMIT_SIGNUP_ACCOUNT", Limit{N: 3, Window: time.Hour})
+	rl.EmailIP = l.limit("AUTH_RATELIMIT_EMAIL_IP", Limit{N: 20, Window: time.Hour})
+	rl.EmailAccount = l.limit("AUTH_RATELIMIT_EMAIL_ACCOUNT", Limit{N: 3, Window: time.Hour})
+	rl.LockoutAfter = l.integer("AUTH_LOCKOUT_THRESHOLD", 5, 0, 1000)
+	rl.LockoutBase = l.duration("AUTH_LOCKOUT_BASE", time.Minute, time.Second)
+	rl.LockoutMax = l.duration("AUTH_LOCKOUT_MAX", time.Hour, time.Second)
+	rl.FailureMemory = l.duration("AUTH_LOCKOUT_MEMORY", 24*time.Hour, time.Minute)
+	if rl.LockoutMax < rl.LockoutBase {
+		l.fail("AUTH_LOCKOUT_MAX", "must be at least AUTH_LOCKOUT_BASE (%s)", rl.LockoutBase)
+	}
+}
+
+// loadMail: the outbox worker.
+func loadMail(l *loader, c *Config) {
+	c.MailPollInterval = l.duration("AUTH_MAIL_POLL_INTERVAL", time.Second, 10*time.Millisecond)
+	c.MailRetryBase = l.duration("AUTH_MAIL_RETRY_BASE", 2*time.Second, 10*time.Millisecond)
+	c.MailRetryMax = l.duration("AUTH_MAIL_RETRY_MAX", 5*time.Minute, 10*time.Millisecond)
+	c.MailMaxAge = l.duration("AUTH_MAIL_MAX_AGE", 72*time.Hour, time.Minute)
+}
+
+// loadHousekeeping: the sweeper of expired rows and old audit entries.
+func loadHousekeeping(l *loader, c *Config) {
+	c.AuditRetention = l.duration("AUTH_AUDIT_RETENTION", 90*24*time.Hour, time.Hour)
+	c.SweepInterval = l.duration("AUTH_SWEEP_INTERVAL", 5*time.Minute, 10*time.Millisecond)
+	c.SweepBatch = l.integer("AUTH_SWEEP_BATCH", 500, 1, 100000)
+}
