@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
-	"github.com/leanauth/authstack/hack/localstack"
+	"github.com/leanauth/authstack/internal/localstack"
 )
 
 func main() {

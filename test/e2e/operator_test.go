@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/leanauth/authstack/hack/localstack"
+	"github.com/leanauth/authstack/internal/localstack"
 	"github.com/leanauth/authstack/internal/servers"
 )
 

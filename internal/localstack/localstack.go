@@ -2,7 +2,7 @@
 // describes: PostgreSQL, Redis and an SMTP catcher (mailpit) standing in for
 // the user's servers, then pgbouncer and the authserver started with exactly
 // the configuration the operator rendered into the cluster (its Deployment,
-// its Secrets), translated to loopback by hack/envtranslate.
+// its Secrets), translated to loopback by internal/envtranslate.
 //
 // The demo (cmd/authstack-demo, hack/demo.sh) and the end-to-end tests
 // (test/e2e) share it. Pods in the local cluster are simulated by kwok; these
@@ -26,7 +26,7 @@ import (
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
-	"github.com/leanauth/authstack/hack/envtranslate"
+	"github.com/leanauth/authstack/internal/envtranslate"
 	"github.com/leanauth/authstack/internal/servers"
 )
 
