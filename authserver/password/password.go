@@ -18,7 +18,7 @@ import (
 	"time"
 
 	"github.com/leanauth/authstack/authserver/config"
-	"github.com/leanauth/authstack/authserver/password/argon2"
+	"github.com/leanauth/authstack/internal/argon2"
 )
 
 const (

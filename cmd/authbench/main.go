@@ -41,7 +41,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/argon2"
 
-	fork "github.com/leanauth/authstack/authserver/password/argon2"
+	fork "github.com/leanauth/authstack/internal/argon2"
 	"github.com/leanauth/authstack/internal/servers"
 )
 
@@ -144,7 +144,7 @@ func main() {
 // hashTime times sequential argon2id(HMAC-SHA256(pepper, password)) hashes
 // as the authserver computes them, with both golang.org/x/crypto/argon2
 // (fresh memory per hash) and the authserver's fork with reused memory
-// (authserver/password/argon2), and returns the faster median: the stricter
+// (internal/argon2), and returns the faster median: the stricter
 // "time of one hash". Wall and CPU time (of this process while hashing,
 // which other load on a shared machine does not inflate; argon2 runs its
 // lanes on goroutines, so the whole process is measured, and nothing else

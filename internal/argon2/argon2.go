@@ -2,8 +2,8 @@
 // Use of this source code is governed by a BSD-style
 // license that can be found in the LICENSE file.
 
-// Package argon2 is golang.org/x/crypto/argon2 (v0.59.0, same license, see
-// LICENSE) reduced to Argon2id with one change: the block memory can be
+// Package argon2 is golang.org/x/crypto/argon2 (the version Upstream names,
+// same license, see LICENSE) reduced to Argon2id with one change: the block memory can be
 // reused across calls (Memory), so a server hashing continuously does not
 // allocate, zero and garbage-collect m KiB per hash. The first pass
 // overwrites blocks instead of XOR-ing them into zeroed memory (identical
