@@ -7,7 +7,7 @@
 # Components: kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok
 # Prints the folder holding the binaries on stdout (use it as KUBEBUILDER_ASSETS).
 # No download site is needed: everything comes through GOPROXY, which is why
-# setup-envtest is not used (see hack/README.md).
+# setup-envtest (which downloads from its own release site) is not used.
 set -euo pipefail
 
 K8S_VERSION="${K8S_VERSION:-v1.37.2}"

@@ -1,5 +1,6 @@
 // Package app wires the authserver together and implements its
-// subcommands: serve (default), migrate, healthcheck and version.
+// subcommands (the table in commands): serve (default), migrate,
+// healthcheck, version, and backup and restore (authserver/backup).
 package app
 
 import (
@@ -23,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leanauth/authstack/authserver/audit"
+	"github.com/leanauth/authstack/authserver/backup"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/housekeeping"
 	"github.com/leanauth/authstack/authserver/httpapi"
@@ -57,60 +59,110 @@ func VersionString() string {
 	return "dev"
 }
 
-const usage = `usage: authserver [serve|migrate|healthcheck|version]
+// A command is one subcommand of the authserver binary.
+type command struct {
+	name, args, help string
+	// run gets the arguments after the name.
+	run func(args []string, stdout, stderr io.Writer) int
+}
 
-  serve        run the HTTP API (default)
-  migrate      apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL)
-  healthcheck  exit 0 when http://127.0.0.1:$PORT/health answers 200
-  version      print the version
+// commands is the dispatch table; usage is written from it. Set in init
+// because help prints it.
+var commands []command
 
-Configuration is read from the environment; see docs/authserver.md.
-`
+// aliases are other spellings of a command.
+var aliases = map[string]string{"--version": "version", "-version": "version", "-h": "help", "--help": "help"}
 
-// Main runs the command named by args (without the program name) and
-// returns the process exit code.
+func init() {
+	commands = []command{
+		{"serve", "", "run the HTTP API (default)", noArgs(serveCommand)},
+		{"migrate", "", "apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL)", noArgs(migrateCommand)},
+		{"healthcheck", "", "exit 0 when http://127.0.0.1:$PORT/health answers 200", noArgs(healthcheckCommand)},
+		{"version", "", "print the version", noArgs(func(stdout, _ io.Writer) int {
+			fmt.Fprintln(stdout, VersionString())
+			return 0
+		})},
+		{"backup", "postgres|redis", "dump, encrypt and upload to S3 (without a kind: its usage)", backupCommand("backup")},
+		{"restore", "postgres|redis [flags]", "download, decrypt and restore (without a kind: its usage)", backupCommand("restore")},
+		{"help", "", "print this text", noArgs(func(stdout, _ io.Writer) int {
+			fmt.Fprint(stdout, usage())
+			return 0
+		})},
+	}
+}
+
+// usage lists every command of the dispatch table.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage: authserver <command> [arguments]\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-35s %s\n", strings.TrimSpace(c.name+" "+c.args), c.help)
+	}
+	b.WriteString("\nConfiguration is read from the environment; see docs/authserver.md.\n")
+	return b.String()
+}
+
+func noArgs(f func(stdout, stderr io.Writer) int) func([]string, io.Writer, io.Writer) int {
+	return func(args []string, stdout, stderr io.Writer) int {
+		if len(args) > 0 {
+			fmt.Fprint(stderr, usage())
+			return 2
+		}
+		return f(stdout, stderr)
+	}
+}
+
+func backupCommand(verb string) func([]string, io.Writer, io.Writer) int {
+	return func(args []string, stdout, stderr io.Writer) int {
+		return backup.Main(append([]string{verb}, args...), stdout, stderr)
+	}
+}
+
+// Main runs the command named by args (without the program name; serve when
+// empty) and returns the process exit code.
 func Main(args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	name := "serve"
 	if len(args) > 0 {
-		cmd = args[0]
+		name, args = args[0], args[1:]
 	}
-	if len(args) > 1 {
-		fmt.Fprint(stderr, usage)
-		return 2
+	if a, ok := aliases[name]; ok {
+		name = a
 	}
-	switch cmd {
-	case "serve":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if err := Serve(ctx, os.LookupEnv, stderr, nil); err != nil {
-			fmt.Fprintln(stderr, "authserver:", err)
-			return 1
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(args, stdout, stderr)
 		}
-		return 0
-	case "migrate":
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		if err := MigrateCommand(ctx, os.LookupEnv, stderr); err != nil {
-			fmt.Fprintln(stderr, "authserver migrate:", err)
-			return 1
-		}
-		return 0
-	case "healthcheck":
-		if err := Healthcheck(os.LookupEnv); err != nil {
-			fmt.Fprintln(stderr, "authserver healthcheck:", err)
-			return 1
-		}
-		return 0
-	case "version", "--version", "-version":
-		fmt.Fprintln(stdout, VersionString())
-		return 0
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "authserver: unknown command %q\n%s", cmd, usage)
-		return 2
 	}
+	fmt.Fprintf(stderr, "authserver: unknown command %q\n%s", name, usage())
+	return 2
+}
+
+func serveCommand(_, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Serve(ctx, os.LookupEnv, stderr, nil); err != nil {
+		fmt.Fprintln(stderr, "authserver:", err)
+		return 1
+	}
+	return 0
+}
+
+func migrateCommand(_, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := MigrateCommand(ctx, os.LookupEnv, stderr); err != nil {
+		fmt.Fprintln(stderr, "authserver migrate:", err)
+		return 1
+	}
+	return 0
+}
+
+func healthcheckCommand(_, stderr io.Writer) int {
+	if err := Healthcheck(os.LookupEnv); err != nil {
+		fmt.Fprintln(stderr, "authserver healthcheck:", err)
+		return 1
+	}
+	return 0
 }
 
 func newLogger(w io.Writer, level slog.Level) *slog.Logger {

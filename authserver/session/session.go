@@ -5,7 +5,7 @@
 //
 // Redis may be a single node or a Redis Cluster (redis.UniversalClient):
 // every Lua script and transaction touches one key only, so no operation
-// spans hash slots. See KEYS.md for the key layout.
+// spans hash slots. docs/data-tier.md lists the keys ("Redis Cluster").
 package session
 
 import (

@@ -1,5 +1,5 @@
-// Command authbench is the load benchmark of the authserver (issue 3,
-// "Benchmarks"). It starts real PostgreSQL, Redis, pgbouncer and mailpit on
+// Command authbench is the load benchmark of the authserver (the targets
+// are listed in docs/benchmarks.md). It starts real PostgreSQL, Redis, pgbouncer and mailpit on
 // loopback (internal/servers), runs `authserver migrate` and
 // `authserver serve`, creates verified users through the HTTP API and the
 // emails, and then measures, in one run:

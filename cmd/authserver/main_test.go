@@ -56,6 +56,16 @@ func TestVersionAndUsage(t *testing.T) {
 	if code, _, errOut := run(t, nil, "frobnicate"); code != 2 || !strings.Contains(errOut, "unknown command") {
 		t.Fatalf("unknown command: %d %q", code, errOut)
 	}
+	// The help lists every subcommand the binary dispatches.
+	code, out, _ := run(t, nil, "help")
+	if code != 0 {
+		t.Fatalf("help: exit %d", code)
+	}
+	for _, sub := range []string{"serve", "migrate", "healthcheck", "version", "backup postgres|redis", "restore postgres|redis"} {
+		if !strings.Contains(out, "\n  "+sub) {
+			t.Errorf("help does not list %q:\n%s", sub, out)
+		}
+	}
 }
 
 func TestServeRefusesBadConfigNamingTheVariable(t *testing.T) {

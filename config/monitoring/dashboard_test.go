@@ -106,7 +106,7 @@ func TestDashboardQueriesUseRealMetrics(t *testing.T) {
 			}
 		}
 	}
-	// The design document's queries and the additions are all there.
+	// The panels docs/monitoring.md lists read these metrics.
 	for _, n := range []string{"auth_events_total", "redis_sessions_active", "http_requests_total",
 		"email_events_total", "http_request_duration_seconds_bucket", "kube_job_status_failed"} {
 		if !used[n] {

@@ -115,7 +115,7 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 	return dep
 }
 
-// DefaultAuthServerResources are the design document's requests and limits.
+// DefaultAuthServerResources are the default requests and limits (docs/install.md).
 func DefaultAuthServerResources() corev1.ResourceRequirements {
 	return corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
@@ -135,7 +135,7 @@ func AutoscalingEnabled(stack *authv1alpha1.AuthStack) bool {
 	return ptr.Deref(stack.Spec.AuthServer.Autoscaling.Enabled, true)
 }
 
-// httpProbe probes the http port; timings are the design document's.
+// httpProbe probes the http port with the given timings.
 func httpProbe(path string, initialDelay, period, timeout int32) *corev1.Probe {
 	return &corev1.Probe{
 		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{

@@ -269,7 +269,7 @@ func TestDeploymentProbesAndPorts(t *testing.T) {
 		}
 		got := [4]int32{p.InitialDelaySeconds, p.PeriodSeconds, p.TimeoutSeconds, p.FailureThreshold}
 		if want := [4]int32{tc.initialDelay, tc.period, tc.timeout, tc.failure}; got != want {
-			t.Errorf("%s delay/period/timeout/failures = %v, want %v (design document)", tc.name, got, want)
+			t.Errorf("%s delay/period/timeout/failures = %v, want %v", tc.name, got, want)
 		}
 	}
 }

@@ -26,7 +26,7 @@ const (
 	// HighErrorRateThreshold is the share of 5xx responses that fires HighErrorRate.
 	HighErrorRateThreshold = 0.05
 	// AuthenticationFailuresThreshold is the failed logins per second that fire
-	// AuthenticationFailures (the design document's value).
+	// AuthenticationFailures.
 	AuthenticationFailuresThreshold = 100
 	// LockoutSpikeThreshold is the number of account lockouts in 15 minutes that
 	// fires LockoutSpike.
@@ -73,7 +73,7 @@ func AuthServerServiceMonitor(stack *authv1alpha1.AuthStack) (*unstructured.Unst
 }
 
 // AuthServerPrometheusRule renders the alerts of one stack: HighErrorRate and
-// AuthenticationFailures (the design document's), LockoutSpike and BackupFailed.
+// AuthenticationFailures, LockoutSpike and BackupFailed (docs/monitoring.md).
 // Every expression is scoped to this stack's Service (the "service" and
 // "namespace" labels the ServiceMonitor's targets get) or its backup CronJobs.
 func AuthServerPrometheusRule(stack *authv1alpha1.AuthStack) (*unstructured.Unstructured, error) {

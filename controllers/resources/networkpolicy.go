@@ -74,7 +74,7 @@ func AbsentNetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPor
 	return out
 }
 
-// NetworkPolicies renders the firewall of the design document, the Kubernetes way: one
+// NetworkPolicies renders the firewall (docs/data-tier.md, "NetworkPolicies"): one
 // policy per component, each denying every ingress and egress it does not allow.
 //   - authserver: in from the ingress controller (http) and monitoring (metrics); out to
 //     DNS, pgbouncer, the database (migrations), Redis and the SMTP port.
