@@ -45,9 +45,7 @@ func BenchmarkPostgresBackupRestore(b *testing.B) {
 		}
 	}
 	conn.Close(ctx)
-	s3 := testservers.S3(b)
-	s3.CreateBucket(b, "backups")
-	key := newGPGKey(b)
+	s3, key := newStorage(b)
 	e := s3Env(s3, "backups", "bench", key).with("DATABASE_URL", src)
 	cfg := loadBackup(b, e, KindPostgres)
 	rcfg := loadRestore(b, e)

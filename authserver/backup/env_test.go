@@ -15,9 +15,7 @@ func TestSecretsFromFiles(t *testing.T) {
 	pg := testservers.Postgres(t)
 	src := pg.NewDatabase(t)
 	seed(t, src, 3)
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 
 	dir := t.TempDir()
 	file := func(name, value string) string {

@@ -128,6 +128,15 @@ func loadRestore(t testing.TB, e env) Config {
 	return Config{Backup: *c}
 }
 
+// newStorage starts an S3 server with the bucket "backups" and makes the key
+// backups are encrypted to.
+func newStorage(t testing.TB) (*testservers.S3Server, *gpgKey) {
+	t.Helper()
+	s3 := testservers.S3(t)
+	s3.CreateBucket(t, "backups")
+	return s3, newGPGKey(t)
+}
+
 func s3Env(s3 *testservers.S3Server, bucket, prefix string, key *gpgKey) env {
 	return env{
 		"S3_ENDPOINT": s3.Endpoint(), "S3_BUCKET": bucket, "S3_PREFIX": prefix, "S3_REGION": s3.Region(),

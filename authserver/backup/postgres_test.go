@@ -79,9 +79,7 @@ func TestPostgresBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("seed: %d users, %d sessions, %d audit rows", len(want["users"]), len(want["sessions"]), len(want["audit_logs"]))
 	}
 
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 	e := s3Env(s3, "backups", "/stacks/prod/", key).with("DATABASE_URL", src)
 
 	resultFile := filepath.Join(t.TempDir(), "termination-log")
@@ -189,9 +187,7 @@ func TestRestoreFailuresSayWhatToDo(t *testing.T) {
 	pg := testservers.Postgres(t)
 	src := pg.NewDatabase(t)
 	seed(t, src, 3)
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 	e := s3Env(s3, "backups", "p", key).with("DATABASE_URL", src)
 	if r := runCLI(t, e, "backup", "postgres"); r.code != 0 {
 		t.Fatalf("backup exit %d", r.code)
@@ -236,9 +232,7 @@ func TestBackupFailuresLeaveNoObject(t *testing.T) {
 	pg := testservers.Postgres(t)
 	src := pg.NewDatabase(t)
 	seed(t, src, 50)
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 	e := s3Env(s3, "backups", "p", key).with("DATABASE_URL", src)
 	c := s3.Client(t)
 
@@ -330,9 +324,7 @@ func TestBackupFailuresLeaveNoObject(t *testing.T) {
 func TestRetentionDeletesExactlyTheExpired(t *testing.T) {
 	pg := testservers.Postgres(t)
 	src := pg.NewDatabase(t)
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 	c := s3.Client(t)
 	now := time.Date(2026, 6, 30, 3, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
@@ -404,9 +396,7 @@ func TestRestoreInPlaceIntoReadOnlyDatabase(t *testing.T) {
 	db := pg.NewDatabase(t)
 	seed(t, db, 20)
 	want := tableRows(t, db)
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 	e := s3Env(s3, "backups", "p", key).with("DATABASE_URL", db)
 	if r := runCLI(t, e, "backup", "postgres"); r.code != 0 {
 		t.Fatalf("backup exit %d", r.code)

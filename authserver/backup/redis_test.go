@@ -77,9 +77,7 @@ func loadRDB(t testing.TB, rdb []byte) *redis.Client {
 }
 
 func TestRedisSnapshotRoundTrip(t *testing.T) {
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 	for _, tc := range []struct{ name, conf string }{
 		// Redis 7 default: diskless, "$EOF:<mark>" framing.
 		{"diskless", ""},
@@ -194,9 +192,7 @@ func TestCopyUntilMark(t *testing.T) {
 // TestRedisBackupWithACLUser: the documented permissions (+psync +replconf
 // +sync) are enough, and a user without them gets a message naming them.
 func TestRedisBackupWithACLUser(t *testing.T) {
-	s3 := testservers.S3(t)
-	s3.CreateBucket(t, "backups")
-	key := newGPGKey(t)
+	s3, key := newStorage(t)
 	admin := servers.RandomSecret(16)
 	conf := servers.DefaultRedisConf(admin) +
 		"user backup on >backup-pw-1 +psync +replconf +sync\n" +
