@@ -51,3 +51,13 @@ func TestBackupStatusReadsWhatTheBackupWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestBackupStatusIgnoresAHalfDecodedResult: a termination message that is not
+// a whole result line (cut, or garbled) says nothing: a failed Job stays a failure.
+func TestBackupStatusIgnoresAHalfDecodedResult(t *testing.T) {
+	bad := finishedJob("demo-backup-1", false, backupT0, "BackoffLimitExceeded")
+	run, stored, _ := BackupRunFromJob(&bad, []corev1.Pod{podWithResult(`{"stored":true,"object":"k","size_bytes":"many"}`, backupT0)})
+	if stored || run.Object != "" || !strings.HasPrefix(run.Message, "BackoffLimitExceeded") {
+		t.Fatalf("a half-decoded line counted: %+v stored %v", run, stored)
+	}
+}
