@@ -66,8 +66,9 @@ type command struct {
 	run func(args []string, stdout, stderr io.Writer) int
 }
 
-// commands is the dispatch table; usage is written from it. Set in init
-// because help prints it.
+// commands is the dispatch table; usage is written from it. It is set in
+// init because help prints usage, which reads commands (a cycle for a
+// package-level initializer).
 var commands []command
 
 // aliases are other spellings of a command.
