@@ -218,3 +218,31 @@ func TestTrustedProxyForwardedFor(t *testing.T) {
 		t.Fatalf("audit ip %q %v", ip, err)
 	}
 }
+
+// Someone who knows the address cannot keep its owner out: failures lock
+// the failing client (an IPv6 client by its /64) out of the account, and
+// the owner on another client logs in (issue 9 §3).
+func TestAttackerCannotLockOutOwner(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{NoPooler: true, Vars: map[string]string{
+		"AUTH_TRUSTED_PROXIES": "127.0.0.0/8", "AUTH_LOCKOUT_THRESHOLD": "3", "AUTH_LOCKOUT_BASE": "1m",
+	}})
+	email, pw := "owner@example.com", "the owners password"
+	e.SignupVerifyLogin(t, email, pw)
+	login := func(ip, pw string) *authtest.Response {
+		return e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw}, "X-Forwarded-For", ip)
+	}
+	for i := 0; i < 3; i++ {
+		if r := login("2001:db8:bad::1", "attackers guess!"); r.Status != 401 {
+			t.Fatalf("attacker's guess %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	// The attacker is locked out, on every address of its /64, even with the right password.
+	if r := login("2001:db8:bad::2", pw); r.Status != 429 || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("attacker's /64 after the lock: %d %s", r.Status, r.Body)
+	}
+	// The owner is not.
+	if r := login("198.51.100.20", pw); r.Status != 200 {
+		t.Fatalf("owner locked out by someone else: %d %s", r.Status, r.Body)
+	}
+}

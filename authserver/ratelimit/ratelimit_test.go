@@ -121,3 +121,79 @@ func TestRedisDownFailsOpenWithError(t *testing.T) {
 		t.Fatalf("want allowed with an error, got %s %v", w, err)
 	}
 }
+
+// Failures lock one client out of one account, never the account: the
+// owner on another client still gets in (issue 9 §3). An IPv6 client is
+// one client for its whole /64, so rotating addresses does not escape the
+// lock; a completed reset (ClearAccount) lifts every client's lock.
+func TestLockoutIsPerClient(t *testing.T) {
+	t.Parallel()
+	l, _ := newLimiter(t, config.RateLimits{LockoutAfter: 2, LockoutBase: time.Minute, LockoutMax: time.Hour, FailureMemory: time.Hour})
+	ctx := context.Background()
+	acct := ratelimit.AccountKey("victim@example.com")
+	attacker := ratelimit.Pair(acct, "2001:db8:1:2::1")
+	for i := 0; i < 2; i++ {
+		if _, err := l.RecordFailure(ctx, attacker); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait := func(ip string) time.Duration {
+		t.Helper()
+		w, err := l.Allow(ctx, ratelimit.Pair(acct, ip))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if w := wait("2001:db8:1:2::1"); w < 59*time.Second {
+		t.Fatalf("attacker not locked: wait %s", w)
+	}
+	if w := wait("2001:db8:1:2:ffff:ffff:ffff:fffe"); w < 59*time.Second {
+		t.Fatalf("another address of the attacker's /64 escaped the lock: wait %s", w)
+	}
+	for _, owner := range []string{"198.51.100.9", "2001:db8:1:3::1", "::ffff:203.0.113.5"} {
+		if w := wait(owner); w != 0 {
+			t.Fatalf("the owner on %s is locked out by another client: wait %s", owner, w)
+		}
+	}
+	if err := l.ClearAccount(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	if w := wait("2001:db8:1:2::1"); w != 0 {
+		t.Fatalf("ClearAccount left a lock: wait %s", w)
+	}
+}
+
+// Every per-IP limit counts an IPv6 client by its /64 and an IPv4-mapped
+// address as the IPv4 address.
+func TestIPv6ClientsCountedBySlash64(t *testing.T) {
+	t.Parallel()
+	l, _ := newLimiter(t, config.RateLimits{})
+	ctx := context.Background()
+	lim := config.Limit{N: 2, Window: time.Minute}
+	allow := func(ip string) time.Duration {
+		t.Helper()
+		w, err := l.Allow(ctx, "", ratelimit.Rule{Name: "signup-ip", Key: ip, Limit: lim})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if allow("2001:db8::1") != 0 || allow("2001:db8::2") != 0 {
+		t.Fatal("first two refused")
+	}
+	if w := allow("2001:db8::ffff:1234"); w == 0 {
+		t.Fatal("a third address of the same /64 was not counted with the first two")
+	}
+	if w := allow("2001:db8:0:1::1"); w != 0 {
+		t.Fatal("another /64 was limited")
+	}
+	if allow("203.0.113.5") != 0 || allow("::ffff:203.0.113.5") != 0 || allow("203.0.113.5") == 0 {
+		t.Fatal("an IPv4-mapped address is not counted as its IPv4 address")
+	}
+	for ip, want := range map[string]string{"2001:db8:a:b:c:d:e:f": "2001:db8:a:b::/64", "192.0.2.1": "192.0.2.1", "::ffff:192.0.2.1": "192.0.2.1", "not-an-ip": "not-an-ip"} {
+		if got := ratelimit.ClientKey(ip); got != want {
+			t.Errorf("ClientKey(%q) = %q, want %q", ip, got, want)
+		}
+	}
+}

@@ -29,7 +29,10 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 		return LoginResult{}, ErrInvalidEmail
 	}
 	acct := ratelimit.AccountKey(email)
-	if err := s.allow(ctx, acct,
+	// Failures lock this client out of this account; across clients the
+	// account has only the short login-account limit (docs/security.md).
+	lock := ratelimit.Pair(acct, c.IP)
+	if err := s.allow(ctx, lock,
 		ratelimit.Rule{Name: "login-ip", Key: c.IP, Limit: s.limits.LoginIP},
 		ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount}); err != nil {
 		return LoginResult{}, err
@@ -53,9 +56,9 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 		return LoginResult{}, hashErr(err)
 	}
 	if !res.OK {
-		return LoginResult{}, s.loginFailed(ctx, c, acct, u.ID)
+		return LoginResult{}, s.loginFailed(ctx, c, lock, u.ID)
 	}
-	if err := s.limiter.RecordSuccess(ctx, acct); err != nil {
+	if err := s.limiter.RecordSuccess(ctx, lock); err != nil {
 		s.log.Warn("resetting login failures", "error", err.Error())
 	}
 	if !u.EmailVerified {
@@ -94,8 +97,8 @@ func (s *Service) rehash(ctx context.Context, u store.User, pw string) {
 	s.log.Info("password rehashed with current pepper and parameters", "user_id", u.ID)
 }
 
-func (s *Service) loginFailed(ctx context.Context, c Client, acct, userID string) error {
-	locked, err := s.limiter.RecordFailure(ctx, acct)
+func (s *Service) loginFailed(ctx context.Context, c Client, lock, userID string) error {
+	locked, err := s.limiter.RecordFailure(ctx, lock)
 	if err != nil {
 		s.log.Warn("recording login failure", "error", err.Error())
 	}

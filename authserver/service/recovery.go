@@ -100,7 +100,7 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) e
 	s.sessions.Forget(ctx, revoked...)
 	u, err := store.UserByID(ctx, s.store.Pool, uid)
 	if err == nil {
-		if err := s.limiter.RecordSuccess(ctx, ratelimit.AccountKey(u.Email)); err != nil {
+		if err := s.limiter.ClearAccount(ctx, ratelimit.AccountKey(u.Email)); err != nil {
 			s.log.Warn("clearing login failures after reset", "error", err.Error())
 		}
 	}
@@ -114,7 +114,8 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 		return invalidPassword(err)
 	}
 	acct := ratelimit.AccountKey(cur.Email)
-	if err := s.allow(ctx, acct, ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount}); err != nil {
+	lock := ratelimit.Pair(acct, c.IP)
+	if err := s.allow(ctx, lock, ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount}); err != nil {
 		return err
 	}
 	u, err := store.UserByID(ctx, s.store.Pool, cur.UserID)
@@ -129,7 +130,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 		return ctx.Err()
 	}
 	if !res.OK {
-		return s.loginFailed(ctx, c, acct, u.ID)
+		return s.loginFailed(ctx, c, lock, u.ID)
 	}
 	hash, err := s.hasher.Hash(ctx, next)
 	if err != nil {
