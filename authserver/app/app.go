@@ -18,6 +18,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -386,10 +387,11 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		Audit: audit.NewRecorder(m), Mailer: worker, Emails: m, Config: cfg, Logger: log,
 	})
 	want := store.LatestVersion()
+	rh := &redisHealth{rdb: rdb, metrics: m, log: log}
 	api := httpapi.New(httpapi.Options{
 		Service: svc, Metrics: m, Config: cfg, Version: VersionString(), Logger: log,
 		Ready: func(ctx context.Context) []httpapi.Check {
-			return readiness(ctx, st, rdb, want)
+			return readiness(ctx, st, rh, want)
 		},
 	})
 
@@ -423,6 +425,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	go releaseIdleHashMemory(bg, hasher)
+	go rh.run(bg)
 	done := make(chan struct{}, 3)
 	go func() { worker.Run(bg); done <- struct{}{} }()
 	go func() { sessions.Run(bg); done <- struct{}{} }()
@@ -468,8 +471,11 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	return runErr
 }
 
-func readiness(ctx context.Context, st *store.Store, rdb redis.UniversalClient, want int) []httpapi.Check {
-	checks := []httpapi.Check{{Name: "postgres"}, {Name: "redis"}, {Name: "schema"}}
+// readiness: PostgreSQL and the schema version decide; Redis only
+// degrades (sessions fall back to PostgreSQL, limits fail open), so a Redis
+// outage never takes every pod out of the Service.
+func readiness(ctx context.Context, st *store.Store, rh *redisHealth, want int) []httpapi.Check {
+	checks := []httpapi.Check{{Name: "postgres"}, {Name: "redis", Degrades: true}, {Name: "schema"}}
 	if err := st.Ping(ctx); err != nil {
 		checks[0].Err = errors.New("unreachable")
 		checks[2].Err = errors.New("unknown (postgres unreachable)")
@@ -478,10 +484,51 @@ func readiness(ctx context.Context, st *store.Store, rdb redis.UniversalClient, 
 	} else if v < want {
 		checks[2].Err = fmt.Errorf("schema version %d, need %d: run authserver migrate", v, want)
 	}
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		checks[1].Err = errors.New("unreachable")
+	if err := rh.check(ctx); err != nil {
+		checks[1].Err = errors.New("unreachable (degraded: sessions from PostgreSQL, rate limits not enforced)")
 	}
 	return checks
+}
+
+// redisHealth pings Redis every few seconds (and on each readiness probe),
+// keeps redis_up current and logs each change between up and degraded.
+type redisHealth struct {
+	rdb     redis.UniversalClient
+	metrics *metrics.Metrics
+	log     *slog.Logger
+	state   atomic.Int32 // 0 unknown, 1 up, 2 down
+}
+
+func (h *redisHealth) check(ctx context.Context) error {
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := h.rdb.Ping(pctx).Err()
+	cancel()
+	state := int32(1)
+	if err != nil {
+		state = 2
+	}
+	h.metrics.SetRedisUp(err == nil)
+	if old := h.state.Swap(state); old != state {
+		if err != nil {
+			h.log.Warn("redis unavailable: running degraded (sessions validated from PostgreSQL, rate limits and lockout not enforced)", "error", err.Error())
+		} else if old == 2 {
+			h.log.Info("redis available again: degraded mode over")
+		}
+	}
+	return err
+}
+
+func (h *redisHealth) run(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		_ = h.check(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // redisLogger sends go-redis's internal messages to slog at debug level

@@ -1,6 +1,6 @@
 // Package housekeeping deletes what the authserver no longer needs:
-// expired sessions, used or expired email tokens, sent outbox rows and
-// audit rows past retention. It runs in every replica; batches are small
+// expired sessions, used or expired email tokens, sent outbox rows, audit
+// rows past retention and session revocations no cache can hold any more. It runs in every replica; batches are small
 // and chosen with FOR UPDATE SKIP LOCKED, so replicas never block each
 // other or hold long locks on a hot table.
 package housekeeping
@@ -59,7 +59,7 @@ func New(db store.DBTX, o Options) *Sweeper {
 
 // Result counts the rows deleted by one run.
 type Result struct {
-	Sessions, EmailTokens, Outbox, Audit int64
+	Sessions, EmailTokens, Outbox, Audit, Revocations int64
 }
 
 // Run sweeps every Interval until ctx ends.
@@ -100,6 +100,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (Result, error) {
 		{&res.Audit, func(ctx context.Context) (int64, error) {
 			return store.SweepAudit(ctx, s.db, s.o.Batch, s.o.AuditRetention)
 		}},
+		{&res.Revocations, func(ctx context.Context) (int64, error) { return store.SweepRevocations(ctx, s.db, s.o.Batch) }},
 	}
 	for _, st := range steps {
 		for i := 0; i < s.o.MaxBatches; i++ {

@@ -218,23 +218,28 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]string{}
 	var failed []string
+	status := "ready"
 	if s.draining.Load() {
 		failed = append(failed, "shutting down")
 	}
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		for _, c := range s.ready(ctx) {
-			if c.Err != nil {
+			switch {
+			case c.Err == nil:
+				checks[c.Name] = "ok"
+			case c.Degrades:
+				checks[c.Name] = c.Err.Error()
+				status = "degraded"
+			default:
 				checks[c.Name] = c.Err.Error()
 				failed = append(failed, c.Name)
-			} else {
-				checks[c.Name] = "ok"
 			}
 		}
 		cancel()
 	}
 	if len(failed) == 0 {
-		b, _ := json.Marshal(map[string]any{"status": "ready", "checks": checks})
+		b, _ := json.Marshal(map[string]any{"status": status, "checks": checks})
 		writeJSONBytes(w, http.StatusOK, append(b, '\n'))
 		return
 	}

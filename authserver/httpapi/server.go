@@ -26,10 +26,13 @@ import (
 //go:embed openapi.yaml
 var OpenAPI []byte
 
-// Check is one readiness check result; Err nil means ready.
+// Check is one readiness check result; Err nil means ok. A failed
+// Degrades check (Redis) only degrades: /ready still answers 200, with
+// status "degraded", because the server works without it.
 type Check struct {
-	Name string
-	Err  error
+	Name     string
+	Err      error
+	Degrades bool
 }
 
 // Options configure the server.

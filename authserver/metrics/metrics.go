@@ -21,6 +21,7 @@ type Metrics struct {
 	emailEvents    *prometheus.CounterVec
 	sessionsActive prometheus.GaugeFunc
 	hashesInFlight prometheus.GaugeFunc
+	redisUp        prometheus.Gauge
 }
 
 // New registers every metric in a fresh registry, with the Go runtime and
@@ -49,7 +50,10 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 	m.hashesInFlight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "password_hashes_in_flight", Help: "Password hashes running now in this process.",
 	}, hashesInFlight)
-	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.sessionsActive, m.hashesInFlight,
+	m.redisUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "redis_up", Help: "1 when this replica's last Redis check answered, 0 while it runs degraded (sessions from PostgreSQL, rate limits open).",
+	})
+	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.sessionsActive, m.hashesInFlight, m.redisUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -61,6 +65,15 @@ func (m *Metrics) Handler() http.Handler {
 
 // AuthEvent counts one auth event.
 func (m *Metrics) AuthEvent(kind string) { m.authEvents.WithLabelValues(kind).Inc() }
+
+// SetRedisUp records whether Redis answered the last check.
+func (m *Metrics) SetRedisUp(up bool) {
+	if up {
+		m.redisUp.Set(1)
+	} else {
+		m.redisUp.Set(0)
+	}
+}
 
 // EmailEvent counts one email event.
 func (m *Metrics) EmailEvent(kind string) { m.emailEvents.WithLabelValues(kind).Inc() }

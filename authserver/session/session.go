@@ -16,6 +16,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -35,8 +36,11 @@ const (
 	tokenLen   = 43                   // base64url without padding
 	keyPrefix  = "authstack:session:" // + hex(sha256(token)): the encoded Info, or tombstone
 	activeKey  = "authstack:sessions" // sorted set: member hex hash, score expiry
-	tombstone  = "revoked"            // a session key's value for a minute after a revocation
-	tombTTL    = time.Minute
+	tombstone  = "revoked"            // a session key's value after a revocation
+	// tombTTL outlives every cached session (maxCache), so that Redis
+	// evicting by shortest TTL (volatile-ttl) drops cached sessions before
+	// revocation markers; see authserver/DESIGN.md, "Redis memory".
+	tombTTL = maxCache + 5*time.Minute
 	// legacyTomb + hex hash is the tombstone key of authservers before the
 	// tombstone moved into the session key: still set at revocation so that
 	// such a pod, during a rolling upgrade, does not re-cache a revoked
@@ -44,7 +48,15 @@ const (
 	legacyTomb = "authstack:revoked:"
 	maxCache   = time.Hour       // bound on how long Redis may answer alone
 	redisPause = 1 * time.Second // skip Redis this long after a connection error
+	// revOverlap: each revocation sync re-reads this much before the last
+	// one, so a revocation whose transaction began earlier but committed
+	// later (revoked_at is the transaction's start) is not missed.
+	revOverlap = time.Minute
 )
+
+// A revocation must be kept in PostgreSQL at least as long as a cached copy
+// of the session may live in Redis (compile-time check: negative overflows).
+const _ = uint64(store.RevocationKeep - maxCache)
 
 // Info is what a valid session tells about itself and its user.
 type Info struct {
@@ -148,6 +160,18 @@ type Manager struct {
 	pendingDel map[string]struct{} // cache keys whose DEL failed, retried in Run
 
 	active atomic.Int64
+
+	// Revocations recorded in PostgreSQL (session_revocations), loaded by
+	// every replica: a cached session found here is refused whatever Redis
+	// holds. dials counts new Redis connections; a Redis restarted from an
+	// older snapshot can only be reached through a new connection, so cached
+	// entries are trusted only after a sync that started after the last dial.
+	revMu       sync.RWMutex
+	revoked     map[[32]byte]int64 // token hash -> keep until (unix nanos)
+	syncMu      sync.Mutex         // one sync at a time
+	revSince    time.Time          // database time of the last sync
+	dials       atomic.Uint64
+	syncedDials atomic.Uint64 // dials seen when the last successful sync began, +1
 }
 
 // Options configure a Manager.
@@ -166,11 +190,38 @@ func NewManager(db store.DBTX, rdb redis.UniversalClient, o Options) *Manager {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Manager{
+	m := &Manager{
 		db: db, rdb: rdb, ttl: o.TTL, touchEvery: o.TouchEvery, log: o.Logger,
 		touchCh:    make(chan string, 4096),
 		pendingDel: map[string]struct{}{},
+		revoked:    map[[32]byte]int64{},
 	}
+	w := dialWatch{m}
+	if c, ok := rdb.(*redis.ClusterClient); ok {
+		c.OnNewNode(func(n *redis.Client) { n.AddHook(w) })
+	} else {
+		rdb.AddHook(w)
+	}
+	return m
+}
+
+// dialWatch counts the Redis connections a Manager's client opens.
+type dialWatch struct{ m *Manager }
+
+func (w dialWatch) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := next(ctx, network, addr)
+		if err == nil {
+			w.m.dials.Add(1)
+		}
+		return c, err
+	}
+}
+
+func (dialWatch) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+
+func (dialWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
 }
 
 // TTL is the lifetime of new sessions.
@@ -254,7 +305,7 @@ func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 		v, err := m.rdb.Get(ctx, cacheKey(h)).Result()
 		if err == nil {
 			if info, ok := decode(v); ok {
-				if !now.Before(info.ExpiresAt) {
+				if !now.Before(info.ExpiresAt) || m.isRevoked(ctx, h) {
 					return Info{}, ErrInvalid
 				}
 				m.touch(info.ID, now)
@@ -289,12 +340,83 @@ func (m *Manager) touch(id string, now time.Time) {
 	}
 }
 
-// Forget removes sessions from Redis after they were deleted in PostgreSQL.
-// A failed DEL is retried in the background until it succeeds.
+// isRevoked says whether the session of token hash h was revoked, by the
+// revocations loaded from PostgreSQL. When a Redis connection was opened
+// since the last sync (Redis may have restarted from an older snapshot), it
+// syncs first; if PostgreSQL cannot be read, it trusts the cache (no
+// revocation can commit while PostgreSQL is down).
+func (m *Manager) isRevoked(ctx context.Context, h []byte) bool {
+	if !m.current() {
+		if err := m.sync(ctx, false); err != nil {
+			m.log.Warn("loading session revocations", "error", err.Error())
+		}
+	}
+	m.revMu.RLock()
+	_, ok := m.revoked[[32]byte(h)]
+	m.revMu.RUnlock()
+	return ok
+}
+
+// current: the last sync began after the last new Redis connection.
+func (m *Manager) current() bool { return m.syncedDials.Load() == m.dials.Load()+1 }
+
+// SyncRevocations loads the revocations recorded since the last sync (all
+// kept ones on the first) and forgets those no cache entry can outlive.
+// Run calls it every second.
+func (m *Manager) SyncRevocations(ctx context.Context) error { return m.sync(ctx, true) }
+
+func (m *Manager) sync(ctx context.Context, always bool) error {
+	m.syncMu.Lock()
+	defer m.syncMu.Unlock()
+	if !always && m.current() {
+		return nil // another request synced meanwhile
+	}
+	dials := m.dials.Load()
+	since := m.revSince
+	if !since.IsZero() {
+		since = since.Add(-revOverlap)
+	}
+	now, revs, err := store.RevocationsSince(ctx, m.db, since)
+	if err != nil {
+		return err
+	}
+	m.remember(revs...)
+	m.revMu.Lock()
+	for h, keep := range m.revoked {
+		if keep < now.UnixNano() {
+			delete(m.revoked, h)
+		}
+	}
+	m.revMu.Unlock()
+	m.revSince = now
+	m.syncedDials.Store(dials + 1)
+	return nil
+}
+
+func (m *Manager) remember(revs ...store.Revocation) {
+	m.revMu.Lock()
+	for _, r := range revs {
+		if len(r.TokenHash) == 32 {
+			m.revoked[[32]byte(r.TokenHash)] = r.KeepUntil.UnixNano()
+		}
+	}
+	m.revMu.Unlock()
+}
+
+// Forget removes sessions from Redis after they were deleted (and their
+// revocation recorded) in PostgreSQL. This replica refuses them at once;
+// the others when they next sync. A failed cache write is retried in the
+// background, but nothing depends on it any more.
 func (m *Manager) Forget(ctx context.Context, hashes ...[]byte) {
 	if len(hashes) == 0 {
 		return
 	}
+	keep := time.Now().Add(store.RevocationKeep)
+	revs := make([]store.Revocation, len(hashes))
+	for i, h := range hashes {
+		revs[i] = store.Revocation{TokenHash: h, KeepUntil: keep}
+	}
+	m.remember(revs...)
 	keys := make([]string, len(hashes))
 	for i, h := range hashes {
 		keys[i] = cacheKey(h)
@@ -338,7 +460,8 @@ func (m *Manager) del(ctx context.Context, keys []string) error {
 func (m *Manager) Active() int64 { return m.active.Load() }
 
 // Run does the background work until ctx ends: batched last_seen_at
-// updates, retried cache deletions and the active-session count.
+// updates, revocations loaded every second, retried cache deletions and
+// the active-session count.
 func (m *Manager) Run(ctx context.Context) {
 	flush := time.NewTicker(2 * time.Second)
 	slow := time.NewTicker(15 * time.Second)
@@ -356,12 +479,23 @@ func (m *Manager) Run(ctx context.Context) {
 		cancel()
 		batch = batch[:0]
 	}
+	sync := func() {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := m.SyncRevocations(sctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("loading session revocations", "error", err.Error())
+		}
+		cancel()
+	}
+	revs := time.NewTicker(time.Second)
+	defer revs.Stop()
 	m.countActive(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			write()
 			return
+		case <-revs.C:
+			sync()
 		case id := <-m.touchCh:
 			batch = append(batch, id)
 			if len(batch) >= 500 {

@@ -251,22 +251,67 @@ func ListSessions(ctx context.Context, q DBTX, userID string) ([]Session, error)
 	})
 }
 
-// DeleteSession deletes one of a user's sessions and returns its token hash.
+// RevocationKeep is how long a revoked session's hash stays in
+// session_revocations (at most until the session would have expired): longer
+// than a session may stay cached in Redis (session.maxCache checks it).
+const RevocationKeep = 70 * time.Minute
+
+// revokeDeleted is appended to a "d AS (DELETE FROM sessions ... RETURNING
+// token_hash, expires_at)" CTE: it records the revocations in the same
+// statement, so a revocation that commits is durable whatever Redis does.
+const revokeDeleted = `, r AS (INSERT INTO session_revocations (token_hash, keep_until)
+		SELECT token_hash, LEAST(expires_at, now() + make_interval(secs => %d)) FROM d
+		ON CONFLICT (token_hash) DO NOTHING)
+	SELECT token_hash FROM d`
+
+var revokeSQL = fmt.Sprintf(revokeDeleted, int(RevocationKeep.Seconds()))
+
+// DeleteSession revokes one of a user's sessions and returns its token hash.
 func DeleteSession(ctx context.Context, q DBTX, userID, id string) ([]byte, error) {
 	var h []byte
-	err := q.QueryRow(ctx, "DELETE FROM sessions WHERE id = $1::uuid AND user_id = $2::uuid RETURNING token_hash", id, userID).Scan(&h)
+	err := q.QueryRow(ctx, `WITH d AS (DELETE FROM sessions WHERE id = $1::uuid AND user_id = $2::uuid
+		RETURNING token_hash, expires_at)`+revokeSQL, id, userID).Scan(&h)
 	return h, notFound(err)
 }
 
-// DeleteUserSessions deletes every session of a user except exceptID (may be
-// empty) and returns their token hashes.
+// DeleteUserSessions revokes every session of a user except exceptID (may
+// be empty) and returns their token hashes.
 func DeleteUserSessions(ctx context.Context, q DBTX, userID, exceptID string) ([][]byte, error) {
-	rows, err := q.Query(ctx, `DELETE FROM sessions WHERE user_id = $1::uuid AND ($2 = '' OR id::text <> $2)
-		RETURNING token_hash`, userID, exceptID)
+	rows, err := q.Query(ctx, `WITH d AS (DELETE FROM sessions WHERE user_id = $1::uuid AND ($2 = '' OR id::text <> $2)
+		RETURNING token_hash, expires_at)`+revokeSQL, userID, exceptID)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, pgx.RowTo[[]byte])
+}
+
+// Revocation is one row of session_revocations.
+type Revocation struct {
+	TokenHash []byte
+	KeepUntil time.Time
+}
+
+// RevocationsSince returns the revocations still kept that were recorded
+// at or after since (all of them when since is zero), and the database's
+// clock.
+func RevocationsSince(ctx context.Context, q DBTX, since time.Time) (now time.Time, revs []Revocation, err error) {
+	var hs [][]byte
+	var keeps []time.Time
+	var from *time.Time
+	if !since.IsZero() {
+		from = &since
+	}
+	err = q.QueryRow(ctx, `SELECT now(), coalesce(array_agg(token_hash), '{}'), coalesce(array_agg(keep_until), '{}')
+		FROM session_revocations WHERE ($1::timestamptz IS NULL OR revoked_at >= $1) AND keep_until > now()`, from).
+		Scan(&now, &hs, &keeps)
+	if err != nil {
+		return now, nil, err
+	}
+	revs = make([]Revocation, len(hs))
+	for i := range hs {
+		revs[i] = Revocation{TokenHash: hs[i], KeepUntil: keeps[i]}
+	}
+	return now, revs, nil
 }
 
 // TouchSessions sets last_seen_at = now() on the given sessions.

@@ -42,3 +42,11 @@ func SweepAudit(ctx context.Context, q DBTX, batch int, retention time.Duration)
 		LIMIT $1 FOR UPDATE SKIP LOCKED)`, batch, retention.Seconds())
 	return tag.RowsAffected(), err
 }
+
+// SweepRevocations deletes up to batch session revocations no cache entry
+// can outlive any more.
+func SweepRevocations(ctx context.Context, q DBTX, batch int) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM session_revocations WHERE token_hash IN (
+		SELECT token_hash FROM session_revocations WHERE keep_until < now() LIMIT $1 FOR UPDATE SKIP LOCKED)`, batch)
+	return tag.RowsAffected(), err
+}

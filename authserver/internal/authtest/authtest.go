@@ -188,6 +188,21 @@ func (e *Env) Restart(t testing.TB) {
 	e.start(t)
 }
 
+// Replica starts a second authserver over the same database, Redis and
+// SMTP server (another pod of the same deployment); it stops at cleanup.
+func (e *Env) Replica(t testing.TB) *Env {
+	t.Helper()
+	r := &Env{T: t, DirectURL: e.DirectURL, PoolURL: e.PoolURL, Redis: e.Redis, Mail: e.Mail, Store: e.Store, Client: e.Client,
+		Vars: map[string]string{}}
+	for k, v := range e.Vars {
+		r.Vars[k] = v
+	}
+	r.Vars["PORT"] = strconv.Itoa(testservers.FreePort(t))
+	r.Vars["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(testservers.FreePort(t))
+	r.start(t)
+	return r
+}
+
 // Logs returns everything the server logged.
 func (e *Env) Logs() string { return e.logs.String() }
 

@@ -1,0 +1,10 @@
+-- Revoked sessions, kept while a cached copy of them could still exist in
+-- Redis (authserver/session: every replica loads them and refuses a cached
+-- session found here, whatever Redis lost or kept).
+CREATE TABLE session_revocations (
+    token_hash bytea PRIMARY KEY,
+    revoked_at timestamptz NOT NULL DEFAULT now(),
+    keep_until timestamptz NOT NULL
+);
+CREATE INDEX idx_session_revocations_revoked_at ON session_revocations (revoked_at);
+CREATE INDEX idx_session_revocations_keep_until ON session_revocations (keep_until);
