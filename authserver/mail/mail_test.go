@@ -3,12 +3,16 @@ package mail_test
 import (
 	"context"
 	"fmt"
-	"github.com/leanauth/authstack/authserver/internal/dbtest"
+	"io"
+	"log/slog"
+	"net"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/mail"
@@ -112,7 +116,7 @@ func TestWorkersDeliverEachMessageOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for w := 0; w < 3; w++ {
 		wg.Add(1)
-		worker := mail.NewWorker(st.Pool, sender(t, m), mail.WorkerOptions{Poll: 50 * time.Millisecond, Batch: 4})
+		worker := mail.NewWorker(st.Pool, sender(t, m), mail.WorkerOptions{Poll: 50 * time.Millisecond})
 		go func() { defer wg.Done(); worker.Run(wctx) }()
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -144,4 +148,158 @@ func TestWorkersDeliverEachMessageOnce(t *testing.T) {
 			t.Fatalf("%s got %d copies", to, c)
 		}
 	}
+}
+
+// slowRelay is a real TCP relay in front of an SMTP server that holds each
+// connection for delay before passing it on: a slow mail relay.
+func slowRelay(t *testing.T, upstream string, delay time.Duration) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				time.Sleep(delay) // the relay's slowness, not test ordering
+				u, err := net.Dial("tcp", upstream)
+				if err != nil {
+					return
+				}
+				defer u.Close()
+				go func() { _, _ = io.Copy(u, c) }()
+				_, _ = io.Copy(c, u)
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Two workers and a slow relay (each message takes 1.2 s, within half the
+// 3 s lease, but a batch of five would outlive it): every message is sent
+// exactly once (issue 9 §9: a lease per message).
+func TestSlowRelayNeverSendsTwice(t *testing.T) {
+	t.Parallel()
+	st := dbtest.Store(t)
+	ctx := context.Background()
+	m := testservers.Mailpit(t)
+	port := slowRelay(t, fmt.Sprintf("%s:%d", m.SMTPHost(), m.SMTPPort()), 1200*time.Millisecond)
+	const n = 5
+	for i := 0; i < n; i++ {
+		if _, err := store.InsertOutbox(ctx, st.Pool, store.OutboxMessage{Kind: "verify", To: fmt.Sprintf("slow%d@example.com", i), Subject: "s", Text: "t", HTML: "h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		s, err := mail.NewSMTPSender(config.SMTP{Host: "127.0.0.1", Port: port, TLS: "none", From: "App <noreply@app.test>"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		worker := mail.NewWorker(st.Pool, s, mail.WorkerOptions{Poll: 50 * time.Millisecond, Lease: 3 * time.Second})
+		wg.Add(1)
+		go func() { defer wg.Done(); worker.Run(wctx) }()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var pending int64
+		_ = st.Pool.QueryRow(ctx, "SELECT count(*) FROM outbox WHERE sent_at IS NULL").Scan(&pending)
+		if pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d messages still pending", pending)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait() // a worker in the middle of a send finishes it first
+	got := map[string]int{}
+	for _, msg := range m.Messages(t) {
+		for _, to := range msg.To {
+			got[to]++
+		}
+	}
+	for i := 0; i < n; i++ {
+		if to := fmt.Sprintf("slow%d@example.com", i); got[to] != 1 {
+			t.Errorf("%s got %d copies, want 1 (all: %v)", to, got[to], got)
+		}
+	}
+}
+
+// A permanent rejection (550 from a real SMTP server) is recorded as failed
+// at once, not retried, counted as REJECTED, and logged without the
+// recipient's address; a message whose link expired is not sent at all.
+func TestRejectedAndExpiredMessagesAreNotRetried(t *testing.T) {
+	t.Parallel()
+	st := dbtest.Store(t)
+	ctx := context.Background()
+	m := testservers.Mailpit(t, "--smtp-allowed-recipients", "^allowed@example\\.com$")
+	rejected, err := store.InsertOutbox(ctx, st.Pool, store.OutboxMessage{Kind: "reset", To: "victim.name@example.com", Subject: "s", Text: "t", HTML: "h", Expires: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := store.InsertOutbox(ctx, st.Pool, store.OutboxMessage{Kind: "reset", To: "allowed@example.com", Subject: "s", Text: "t", HTML: "h", Expires: time.Now().Add(-time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	ev := &events{m: map[string]int{}}
+	w := mail.NewWorker(st.Pool, sender(t, m), mail.WorkerOptions{RetryBase: time.Millisecond, RetryMax: time.Millisecond, Events: ev,
+		Logger: slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, nil))})
+	for i := 0; i < 4; i++ { // more rounds than messages: a retried message would be claimed again
+		if _, err := w.RunOnce(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond) // past the 1 ms retry delay
+	}
+	for id, wantErr := range map[int64]string{rejected: "550", expired: "expired"} {
+		var attempts int
+		var failed bool
+		var lastErr string
+		if err := st.Pool.QueryRow(ctx, "SELECT attempts, failed_at IS NOT NULL, last_error FROM outbox WHERE id = $1", id).Scan(&attempts, &failed, &lastErr); err != nil {
+			t.Fatal(err)
+		}
+		if attempts != 1 || !failed || !strings.Contains(lastErr, wantErr) || strings.Contains(lastErr, "victim.name") {
+			t.Errorf("message %d: attempts %d, failed %v, last_error %q", id, attempts, failed, lastErr)
+		}
+	}
+	if len(m.Messages(t)) != 0 {
+		t.Error("an expired or rejected message was delivered")
+	}
+	if ev.get("REJECTED") != 1 || ev.get("EXPIRED") != 1 || ev.get("SEND_RETRY") != 0 {
+		t.Errorf("email events %v", ev.m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Contains(logs.String(), "victim.name") || !strings.Contains(logs.String(), "rejected") {
+		t.Errorf("logs name the recipient or miss the rejection:\n%s", logs.String())
+	}
+}
+
+type events struct {
+	mu sync.Mutex
+	m  map[string]int
+}
+
+func (e *events) EmailEvent(kind string) { e.mu.Lock(); e.m[kind]++; e.mu.Unlock() }
+func (e *events) get(kind string) int    { e.mu.Lock(); defer e.mu.Unlock(); return e.m[kind] }
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"time"
 
@@ -22,16 +23,17 @@ type WorkerOptions struct {
 	RetryBase time.Duration // first retry delay, doubled per attempt
 	RetryMax  time.Duration // cap of the retry delay
 	MaxAge    time.Duration // give up on a message this old
-	Lease     time.Duration // how long a claimed message is reserved
-	Batch     int
+	Lease     time.Duration // how long a claimed message is reserved; a send may take half of it
 	Logger    *slog.Logger
 	Events    Events
 }
 
 // Worker sends outbox rows. Many workers (replicas) may run at once: a row
-// is claimed with FOR UPDATE SKIP LOCKED and a lease, so each message goes
-// to exactly one worker at a time, and it is marked sent right after the
-// SMTP server accepted it.
+// is claimed with FOR UPDATE SKIP LOCKED under a lease with its own token,
+// one message at a time, and sent within half its lease, so the lease
+// never runs out while the message is being sent and no other worker can
+// claim it meanwhile. Its outcome is written only while the token still
+// holds the row.
 type Worker struct {
 	db     store.DBTX
 	sender Sender
@@ -56,9 +58,6 @@ func NewWorker(db store.DBTX, sender Sender, o WorkerOptions) *Worker {
 	if o.Lease <= 0 {
 		o.Lease = 2 * time.Minute
 	}
-	if o.Batch <= 0 {
-		o.Batch = 10
-	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -80,7 +79,7 @@ func (w *Worker) event(kind string) {
 }
 
 // Run sends due messages until ctx ends. A message being sent when ctx
-// ends is finished first (bounded by the SMTP timeout).
+// ends is finished first (bounded by the SMTP timeout); no other is claimed.
 func (w *Worker) Run(ctx context.Context) {
 	t := time.NewTicker(w.o.Poll)
 	defer t.Stop()
@@ -93,7 +92,7 @@ func (w *Worker) Run(ctx context.Context) {
 				}
 				break
 			}
-			if n < w.o.Batch {
+			if n == 0 {
 				break
 			}
 		}
@@ -106,10 +105,10 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce claims one batch of due messages and tries to send each. It
-// returns how many it claimed.
+// RunOnce claims one due message, if any, and tries to send it. It
+// returns how many it claimed (0 or 1).
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
-	msgs, err := store.ClaimOutbox(ctx, w.db, w.o.Batch, w.o.Lease)
+	msgs, err := store.ClaimOutbox(ctx, w.db, 1, w.o.Lease)
 	if err != nil {
 		return 0, err
 	}
@@ -120,42 +119,68 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 }
 
 func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) {
+	log := w.o.Logger.With("outbox_id", m.ID, "email_kind", m.Kind, "attempt", m.Attempts)
+	if m.Expired {
+		// Its link no longer works: sending it would only confuse.
+		w.finish(ctx, log, m, "EXPIRED", "link expired before the email could be sent", store.MarkOutboxFailed)
+		log.Warn("email given up: its link expired before it could be sent")
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, w.o.Lease/2)
 	err := w.sender.Send(sctx, Message{ID: m.ID, To: m.To, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
 	cancel()
-	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	log := w.o.Logger.With("outbox_id", m.ID, "email_kind", m.Kind, "attempt", m.Attempts)
 	if err == nil {
-		if uerr := store.MarkOutboxSent(uctx, w.db, m.ID); uerr != nil {
-			// The lease keeps others off the row for a while; retry marking.
-			log.Error("mail worker: marking message sent", "error", uerr.Error())
-			for i := 0; i < 5 && uerr != nil; i++ {
-				time.Sleep(time.Duration(i+1) * 200 * time.Millisecond)
-				uerr = store.MarkOutboxSent(uctx, w.db, m.ID)
-			}
-		}
-		w.event(strings.ToUpper(m.Kind) + "_SENT")
+		w.finish(ctx, log, m, strings.ToUpper(m.Kind)+"_SENT", "", func(ctx context.Context, q store.DBTX, id int64, lease, _ string) error {
+			return store.MarkOutboxSent(ctx, q, id, lease)
+		})
 		log.Info("email sent")
 		return
 	}
-	msg := err.Error()
+	msg := redactAddresses(err.Error())
 	var perm *PermanentError
-	if errors.As(err, &perm) || time.Since(m.Created) > w.o.MaxAge {
-		if uerr := store.MarkOutboxFailed(uctx, w.db, m.ID, msg); uerr != nil {
-			log.Error("mail worker: marking message failed", "error", uerr.Error())
-		}
-		w.event("SEND_FAILED")
+	switch {
+	case errors.As(err, &perm):
+		w.finish(ctx, log, m, "REJECTED", msg, store.MarkOutboxFailed)
+		log.Error("email rejected by the SMTP server, not retried", "error", msg)
+	case !m.Expires.IsZero() && time.Now().After(m.Expires):
+		w.finish(ctx, log, m, "EXPIRED", msg, store.MarkOutboxFailed)
+		log.Warn("email given up: its link expired", "error", msg)
+	case time.Since(m.Created) > w.o.MaxAge:
+		w.finish(ctx, log, m, "SEND_FAILED", msg, store.MarkOutboxFailed)
 		log.Error("email given up", "error", msg)
-		return
+	default:
+		delay := Backoff(m.Attempts, w.o.RetryBase, w.o.RetryMax)
+		w.finish(ctx, log, m, "SEND_RETRY", msg, func(ctx context.Context, q store.DBTX, id int64, lease, lastErr string) error {
+			return store.MarkOutboxRetry(ctx, q, id, lease, delay, lastErr)
+		})
+		log.Warn("email not sent, will retry", "error", msg, "retry_in", delay.String())
 	}
-	delay := Backoff(m.Attempts, w.o.RetryBase, w.o.RetryMax)
-	if uerr := store.MarkOutboxRetry(uctx, w.db, m.ID, delay, msg); uerr != nil {
-		log.Error("mail worker: scheduling retry", "error", uerr.Error())
-	}
-	w.event("SEND_RETRY")
-	log.Warn("email not sent, will retry", "error", msg, "retry_in", delay.String())
 }
+
+// finish records the outcome of m under its lease (retrying a failed
+// database write a few times: the lease keeps other workers off the row)
+// and counts event.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, m store.OutboxMessage, event, lastErr string,
+	mark func(ctx context.Context, q store.DBTX, id int64, lease, lastErr string) error) {
+	uctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err := mark(uctx, w.db, m.ID, m.Lease, lastErr)
+	for i := 0; i < 5 && err != nil && !errors.Is(err, store.ErrLeaseLost); i++ {
+		time.Sleep(time.Duration(i+1) * 200 * time.Millisecond)
+		err = mark(uctx, w.db, m.ID, m.Lease, lastErr)
+	}
+	if err != nil {
+		log.Error("mail worker: recording the outcome of a message", "outcome", event, "error", err.Error())
+	}
+	w.event(event)
+}
+
+// addrRE matches anything shaped like an email address.
+var addrRE = regexp.MustCompile(`[^\s<>"'(),;:]+@[^\s<>"'(),;:]+`)
+
+// redactAddresses removes email addresses from an SMTP error (a 5xx
+// often quotes the recipient) before it is logged or stored.
+func redactAddresses(s string) string { return addrRE.ReplaceAllString(s, "<address>") }
 
 // Backoff is the delay before attempt+1: base*2^(attempt-1), capped, with
 // up to 20% jitter so that replicas do not retry in lockstep.

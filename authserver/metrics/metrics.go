@@ -41,7 +41,7 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 			Name: "auth_events_total", Help: "Authentication events by kind (the audit log kinds).",
 		}, []string{"kind"}),
 		emailEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "email_events_total", Help: "Email events by kind (VERIFY_SENT, RESET_SENT, ACCOUNT_EXISTS_SENT, QUEUED, SEND_RETRY, SEND_FAILED).",
+			Name: "email_events_total", Help: "Email events by kind (QUEUED, VERIFY_SENT, RESET_SENT, ACCOUNT_EXISTS_SENT, SEND_RETRY, SEND_FAILED, REJECTED, EXPIRED).",
 		}, []string{"kind"}),
 	}
 	m.sessionsActive = prometheus.NewGaugeFunc(prometheus.GaugeOpts{

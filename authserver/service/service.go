@@ -89,13 +89,22 @@ func hashErr(err error) error {
 	return err
 }
 
-// queue renders and stores an email in the outbox within q.
+// queue renders and stores an email in the outbox within q. A message
+// whose link carries a token expires with the token: the worker gives up
+// on it rather than send a dead link.
 func (s *Service) queue(ctx context.Context, q store.DBTX, kind, to string, data mail.Data) error {
 	r, err := mail.Render(kind, data)
 	if err != nil {
 		return err
 	}
-	_, err = store.InsertOutbox(ctx, q, store.OutboxMessage{Kind: kind, To: to, Subject: r.Subject, Text: r.Text, HTML: r.HTML})
+	var expires time.Time
+	switch kind {
+	case mail.KindVerify:
+		expires = time.Now().Add(s.verify)
+	case mail.KindReset:
+		expires = time.Now().Add(s.reset)
+	}
+	_, err = store.InsertOutbox(ctx, q, store.OutboxMessage{Kind: kind, To: to, Subject: r.Subject, Text: r.Text, HTML: r.HTML, Expires: expires})
 	if err != nil {
 		return fmt.Errorf("queueing %s email: %w", kind, err)
 	}

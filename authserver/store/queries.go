@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // User is a row of users.
@@ -113,57 +115,86 @@ type OutboxMessage struct {
 	HTML     string
 	Attempts int
 	Created  time.Time
+	Expires  time.Time // when its link stops working (zero: no link)
+	// Set by ClaimOutbox:
+	Lease   string // this claim's lease token
+	Expired bool   // Expires has passed
 }
+
+// ErrLeaseLost: the message is no longer leased to the caller (the lease
+// ran out and another worker claimed it).
+var ErrLeaseLost = errors.New("outbox lease lost")
 
 // InsertOutbox queues an email; it is sent after the transaction commits.
 func InsertOutbox(ctx context.Context, q DBTX, m OutboxMessage) (int64, error) {
 	var id int64
-	err := q.QueryRow(ctx, `INSERT INTO outbox (kind, to_addr, subject, text_body, html_body)
-		VALUES ($1, $2, $3, $4, $5) RETURNING id`, m.Kind, m.To, m.Subject, m.Text, m.HTML).Scan(&id)
+	var expires *time.Time
+	if !m.Expires.IsZero() {
+		expires = &m.Expires
+	}
+	err := q.QueryRow(ctx, `INSERT INTO outbox (kind, to_addr, subject, text_body, html_body, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, m.Kind, m.To, m.Subject, m.Text, m.HTML, expires).Scan(&id)
 	return id, err
 }
 
-// ClaimOutbox leases up to limit due messages for lease: rows locked by
-// another worker are skipped, so many workers never claim the same row.
+// ClaimOutbox leases up to limit due messages for lease, each under a new
+// lease token: rows locked by another worker are skipped, so many workers
+// never claim the same row while its lease runs.
 func ClaimOutbox(ctx context.Context, q DBTX, limit int, lease time.Duration) ([]OutboxMessage, error) {
-	rows, err := q.Query(ctx, `UPDATE outbox o SET locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+	rows, err := q.Query(ctx, `UPDATE outbox o SET locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1,
+		lease_token = gen_random_uuid()
 		FROM (SELECT id FROM outbox
 		      WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
 		        AND (locked_until IS NULL OR locked_until < now())
 		      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED) due
 		WHERE o.id = due.id
-		RETURNING o.id, o.kind, o.to_addr, o.subject, o.text_body, o.html_body, o.attempts, o.created_at`, limit, lease.Seconds())
+		RETURNING o.id, o.kind, o.to_addr, o.subject, o.text_body, o.html_body, o.attempts, o.created_at,
+		          coalesce(o.expires_at, 'infinity'), o.lease_token::text, coalesce(o.expires_at <= now(), false)`, limit, lease.Seconds())
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (OutboxMessage, error) {
 		var m OutboxMessage
 		var attempts int32
-		err := r.Scan(&m.ID, &m.Kind, &m.To, &m.Subject, &m.Text, &m.HTML, &attempts, &m.Created)
+		var expires pgtype.Timestamptz
+		err := r.Scan(&m.ID, &m.Kind, &m.To, &m.Subject, &m.Text, &m.HTML, &attempts, &m.Created, &expires, &m.Lease, &m.Expired)
 		m.Attempts = int(attempts)
+		if expires.InfinityModifier == pgtype.Finite {
+			m.Expires = expires.Time
+		}
 		return m, err
 	})
 }
 
+// leased runs an outbox update that applies only while lease is still the
+// row's lease token ($1 id, $2 lease).
+func leased(ctx context.Context, q DBTX, sql string, args ...any) error {
+	tag, err := q.Exec(ctx, sql, args...)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
 // MarkOutboxSent records a delivery and drops the bodies (they hold tokens).
-func MarkOutboxSent(ctx context.Context, q DBTX, id int64) error {
-	_, err := q.Exec(ctx, `UPDATE outbox SET sent_at = now(), locked_until = NULL, last_error = '',
-		text_body = '', html_body = '' WHERE id = $1`, id)
-	return err
+func MarkOutboxSent(ctx context.Context, q DBTX, id int64, lease string) error {
+	return leased(ctx, q, `UPDATE outbox SET sent_at = now(), locked_until = NULL, lease_token = NULL, last_error = '',
+		text_body = '', html_body = '' WHERE id = $1 AND lease_token = $2::uuid`, id, lease)
 }
 
 // MarkOutboxRetry schedules another attempt after delay.
-func MarkOutboxRetry(ctx context.Context, q DBTX, id int64, delay time.Duration, lastErr string) error {
-	_, err := q.Exec(ctx, `UPDATE outbox SET locked_until = NULL, last_error = $3,
-		next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1`, id, delay.Seconds(), lastErr)
-	return err
+func MarkOutboxRetry(ctx context.Context, q DBTX, id int64, lease string, delay time.Duration, lastErr string) error {
+	return leased(ctx, q, `UPDATE outbox SET locked_until = NULL, lease_token = NULL, last_error = $4,
+		next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1 AND lease_token = $2::uuid`, id, lease, delay.Seconds(), lastErr)
 }
 
 // MarkOutboxFailed gives up on a message and drops its bodies.
-func MarkOutboxFailed(ctx context.Context, q DBTX, id int64, lastErr string) error {
-	_, err := q.Exec(ctx, `UPDATE outbox SET failed_at = now(), locked_until = NULL, last_error = $2,
-		text_body = '', html_body = '' WHERE id = $1`, id, lastErr)
-	return err
+func MarkOutboxFailed(ctx context.Context, q DBTX, id int64, lease string, lastErr string) error {
+	return leased(ctx, q, `UPDATE outbox SET failed_at = now(), locked_until = NULL, lease_token = NULL, last_error = $3,
+		text_body = '', html_body = '' WHERE id = $1 AND lease_token = $2::uuid`, id, lease, lastErr)
 }
 
 // AuditEntry is one row of audit_logs.

@@ -42,8 +42,10 @@ func MailpitBinary() (string, error) {
 	return findBinary("mailpit", filepath.Join(CacheDir(), "bin"))
 }
 
-// StartMailpit starts mailpit on two free loopback ports.
-func StartMailpit() (*Mailpit, error) {
+// StartMailpit starts mailpit on two free loopback ports; extra are more
+// mailpit flags (like --smtp-allowed-recipients, which makes it answer 550
+// to the others).
+func StartMailpit(extra ...string) (*Mailpit, error) {
 	bin, err := MailpitBinary()
 	if err != nil {
 		return nil, err
@@ -70,6 +72,7 @@ func StartMailpit() (*Mailpit, error) {
 				"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--smtp-disable-rdns",
 				"--disable-version-check", "--max", "100000",
 			}}
+		m.proc.args = append(m.proc.args, extra...)
 		if lastErr = m.Start(); lastErr == nil {
 			return m, nil
 		}

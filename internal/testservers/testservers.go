@@ -219,10 +219,10 @@ type MailServer struct {
 
 // Mailpit starts a real SMTP server (mailpit, accepting any or no
 // authentication, no TLS) with its HTTP API, both on free loopback ports;
-// stopped at t.Cleanup.
-func Mailpit(t testing.TB) *MailServer {
+// stopped at t.Cleanup. extra are more mailpit flags.
+func Mailpit(t testing.TB, extra ...string) *MailServer {
 	t.Helper()
-	s, err := servers.StartMailpit()
+	s, err := servers.StartMailpit(extra...)
 	if err != nil {
 		fatal(t, "mailpit", err)
 	}

@@ -8,3 +8,7 @@ CREATE TABLE session_revocations (
 );
 CREATE INDEX idx_session_revocations_revoked_at ON session_revocations (revoked_at);
 CREATE INDEX idx_session_revocations_keep_until ON session_revocations (keep_until);
+
+-- Outbox: a lease token per claim (a message is marked only by the worker
+-- holding its lease) and the expiry of the link a message carries.
+ALTER TABLE outbox ADD COLUMN lease_token uuid, ADD COLUMN expires_at timestamptz;
