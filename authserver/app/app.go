@@ -6,6 +6,7 @@ package app
 import (
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +81,7 @@ func init() {
 		{"serve", "", "run the HTTP API (default)", noArgs(serveCommand)},
 		{"migrate", "", "apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL)", noArgs(migrateCommand)},
 		{"healthcheck", "", "exit 0 when http://127.0.0.1:$PORT/health answers 200", noArgs(healthcheckCommand)},
+		{"resources", "", "print the CPU and memory numbers serve would run with (JSON)", noArgs(resourcesCommand)},
 		{"version", "", "print the version", noArgs(func(stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, VersionString())
 			return 0
@@ -164,6 +166,17 @@ func healthcheckCommand(_, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "authserver healthcheck:", err)
 		return 1
 	}
+	return 0
+}
+
+func resourcesCommand(stdout, stderr io.Writer) int {
+	cfg, err := config.Load(os.LookupEnv, os.ReadFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "authserver resources:", err)
+		return 1
+	}
+	b, _ := json.Marshal(SetResources(cfg, "/sys/fs/cgroup"))
+	fmt.Fprintln(stdout, string(b))
 	return 0
 }
 
@@ -314,22 +327,6 @@ func newRedisCluster(rawURL string) (*redis.ClusterClient, error) {
 	return redis.NewClusterClient(opt), nil
 }
 
-// setMemoryLimit gives the Go runtime a soft memory limit sized for the
-// hashing slots (each owns MemoryKiB of argon2 memory) plus headroom, unless
-// GOMEMLIMIT is set, so that a burst of connections makes the GC work harder
-// rather than RSS grow.
-func setMemoryLimit(c *config.Config, log *slog.Logger) {
-	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
-		return
-	}
-	limit := int64(c.HashConcurrency)*int64(c.Argon2.MemoryKiB)*1024 + 48<<20
-	if limit < 64<<20 {
-		limit = 64 << 20
-	}
-	debug.SetMemoryLimit(limit)
-	log.Debug("memory limit set", "bytes", limit)
-}
-
 // Hooks let tests observe a running server.
 type Hooks struct {
 	// Started is called with the API and metrics addresses once listening.
@@ -346,7 +343,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	log := newLogger(logOut, cfg.LogLevel)
 	slog.SetDefault(log)
 	redis.SetLogger(redisLogger{log})
-	setMemoryLimit(cfg, log)
+	res := SetResources(cfg, "/sys/fs/cgroup")
 
 	if v, _ := get("AUTH_AUTO_MIGRATE"); v == "true" || v == "1" {
 		if _, err := migrateWithRetry(ctx, cfg.DatabaseDirectURL, log); err != nil {
@@ -436,7 +433,9 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	go func() { serveErr <- apiSrv.Serve(apiLn) }()
 	log.Info("authserver started", "version", VersionString(), "addr", apiLn.Addr().String(), "metrics_addr", metricsAddr,
 		"argon2_memory_kib", cfg.Argon2.MemoryKiB, "argon2_iterations", cfg.Argon2.Iterations, "argon2_parallelism", cfg.Argon2.Parallelism,
-		"hash_concurrency", cfg.HashConcurrency, "peppers", len(cfg.Peppers), "schema_version_expected", want)
+		"hash_concurrency", cfg.HashConcurrency, "gomaxprocs", res.GOMAXPROCS, "cgroup_memory_bytes", res.CgroupMemory,
+		"memory_limit_bytes", res.MemoryLimit, "memory_limit_from", res.MemoryFrom,
+		"peppers", len(cfg.Peppers), "schema_version_expected", want)
 	if hooks != nil && hooks.Started != nil {
 		hooks.Started(apiLn.Addr().String(), metricsAddr)
 	}

@@ -161,7 +161,8 @@ func loadArgon2(l *loader, c *Config) {
 	c.Argon2.MemoryKiB = uint32(l.integer("AUTH_ARGON2_MEMORY_KIB", 19456, 8*1024, 4*1024*1024))
 	c.Argon2.Iterations = uint32(l.integer("AUTH_ARGON2_ITERATIONS", 2, 1, 100))
 	c.Argon2.Parallelism = uint8(l.integer("AUTH_ARGON2_PARALLELISM", 1, 1, 64))
-	c.HashConcurrency = l.integer("AUTH_HASH_CONCURRENCY", runtime.NumCPU(), 1, 1024)
+	// GOMAXPROCS, not NumCPU: since Go 1.25 it follows the container's CPU limit.
+	c.HashConcurrency = l.integer("AUTH_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024)
 	c.HashWait = l.duration("AUTH_HASH_WAIT_TIMEOUT", 2*time.Second, time.Millisecond)
 }
 

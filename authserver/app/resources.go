@@ -1,0 +1,107 @@
+package app
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+
+	"github.com/leanauth/authstack/authserver/config"
+)
+
+// Resources are the CPU and memory numbers serve runs with.
+type Resources struct {
+	GOMAXPROCS      int    `json:"gomaxprocs"`       // the runtime's: follows the cgroup CPU quota (Go 1.25+) unless GOMAXPROCS is set
+	HashConcurrency int    `json:"hash_concurrency"` // AUTH_HASH_CONCURRENCY, default GOMAXPROCS
+	CgroupMemory    int64  `json:"cgroup_memory"`    // the cgroup's memory limit, 0 when none
+	MemoryLimit     int64  `json:"memory_limit"`     // the Go soft memory limit in force
+	MemoryFrom      string `json:"memory_from"`      // GOMEMLIMIT, hashing (slots × argon2 memory + 48 MiB) or cgroup (90 % of it)
+}
+
+// SetResources gives the Go runtime a soft memory limit, unless GOMEMLIMIT
+// is set: enough for the hashing slots (each owns MemoryKiB of argon2
+// memory) plus headroom, so that a burst makes the GC work harder rather
+// than RSS grow, and never more than 90 % of the cgroup's memory limit
+// (read under cgroupRoot, normally /sys/fs/cgroup) so that the pod is not
+// OOM-killed. It returns what was chosen.
+func SetResources(c *config.Config, cgroupRoot string) Resources {
+	r := Resources{GOMAXPROCS: runtime.GOMAXPROCS(0), HashConcurrency: c.HashConcurrency, CgroupMemory: CgroupMemoryLimit(cgroupRoot)}
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		r.MemoryLimit, r.MemoryFrom = debug.SetMemoryLimit(-1), "GOMEMLIMIT"
+		return r
+	}
+	r.MemoryLimit, r.MemoryFrom = int64(c.HashConcurrency)*int64(c.Argon2.MemoryKiB)*1024+48<<20, "hashing"
+	r.MemoryLimit = max(r.MemoryLimit, 64<<20)
+	if r.CgroupMemory > 0 && r.CgroupMemory/10*9 < r.MemoryLimit {
+		r.MemoryLimit, r.MemoryFrom = r.CgroupMemory/10*9, "cgroup"
+	}
+	debug.SetMemoryLimit(r.MemoryLimit)
+	return r
+}
+
+// CgroupMemoryLimit returns the memory limit of this process's cgroup and
+// its ancestors (the smallest), 0 when there is none or it cannot be read.
+// cgroup v2: <root>/<path>/memory.max; v1: <root>/memory/<path>/memory.limit_in_bytes.
+// The path comes from /proc/self/cgroup; without a cgroup namespace it may
+// not exist inside a container, whose own cgroup is then mounted at the root.
+func CgroupMemoryLimit(root string) int64 {
+	self, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return 0
+	}
+	return cgroupMemoryLimit(root, self)
+}
+
+// cgroupMemoryLimit is CgroupMemoryLimit with /proc/self/cgroup's content.
+func cgroupMemoryLimit(root string, self []byte) int64 {
+	var limit int64
+	take := func(file string) {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return
+		}
+		// v2 says "max" and v1 ~2^63 for no limit.
+		if n, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64); err == nil && n > 0 && n < 1<<60 && (limit == 0 || n < limit) {
+			limit = n
+		}
+	}
+	sc := bufio.NewScanner(bytes.NewReader(self))
+	for sc.Scan() {
+		parts := strings.SplitN(sc.Text(), ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		var dir, file string
+		switch {
+		case parts[0] == "0" && parts[1] == "": // v2 unified hierarchy
+			dir, file = root, "memory.max"
+		case hasController(parts[1], "memory"): // v1
+			dir, file = filepath.Join(root, "memory"), "memory.limit_in_bytes"
+		default:
+			continue
+		}
+		// The cgroup and its ancestors; the last is the mount's root, which
+		// is the container's own cgroup when the host path is not mounted.
+		for p := path.Clean("/" + parts[2]); ; p = path.Dir(p) {
+			take(filepath.Join(dir, p, file))
+			if p == "/" {
+				break
+			}
+		}
+	}
+	return limit
+}
+
+func hasController(list, name string) bool {
+	for _, c := range strings.Split(list, ",") {
+		if c == name {
+			return true
+		}
+	}
+	return false
+}
