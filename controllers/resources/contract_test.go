@@ -3,10 +3,12 @@ package resources
 import (
 	"fmt"
 	"io/fs"
+	"strconv"
 	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/authserver/config"
@@ -25,6 +27,19 @@ func podEnv(t *testing.T, spec corev1.PodSpec, c corev1.Container, values map[au
 		switch {
 		case e.ValueFrom == nil:
 			env[e.Name] = e.Value
+		case e.ValueFrom.ResourceFieldRef != nil:
+			// The kubelet: the container's resource divided by the divisor, rounded up.
+			r := e.ValueFrom.ResourceFieldRef
+			res := c.Resources.Limits
+			if strings.HasPrefix(r.Resource, "requests.") {
+				res = c.Resources.Requests
+			}
+			q := res[corev1.ResourceName(strings.SplitN(r.Resource, ".", 2)[1])]
+			div := r.Divisor
+			if div.IsZero() {
+				div = resource.MustParse("1")
+			}
+			env[e.Name] = strconv.FormatInt((q.MilliValue()+div.MilliValue()-1)/div.MilliValue(), 10)
 		case e.ValueFrom.SecretKeyRef != nil:
 			ref := authv1alpha1.SecretKeyRef{Name: e.ValueFrom.SecretKeyRef.Name, Key: e.ValueFrom.SecretKeyRef.Key}
 			v, ok := values[ref]
@@ -74,6 +89,14 @@ func TestAuthServerLoadsRenderedConfig(t *testing.T) {
 			}
 			if cfg.Port != AuthServerHTTPPort || cfg.MetricsAddr != fmt.Sprintf(":%d", AuthServerMetricsPort) {
 				t.Errorf("authserver listens on %d and %q, the pod exposes %d and %d", cfg.Port, cfg.MetricsAddr, AuthServerHTTPPort, AuthServerMetricsPort)
+			}
+			// Sized to the container: GOMAXPROCS is limits.cpu rounded up, and the
+			// default hash concurrency follows it.
+			if limits := authServerResources(s).Limits; !limits.Cpu().IsZero() {
+				cpu := limits.Cpu()
+				if v, _ := get("GOMAXPROCS"); v != strconv.FormatInt((cpu.MilliValue()+999)/1000, 10) {
+					t.Errorf("GOMAXPROCS resolves to %q for limits.cpu %s", v, cpu)
+				}
 			}
 			if len(cfg.Peppers) != 1 {
 				t.Errorf("authserver loaded %d peppers, want the mounted one", len(cfg.Peppers))

@@ -87,7 +87,7 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 							{Name: PortNameHTTP, ContainerPort: AuthServerHTTPPort, Protocol: corev1.ProtocolTCP},
 							{Name: PortNameMetrics, ContainerPort: AuthServerMetricsPort, Protocol: corev1.ProtocolTCP},
 						},
-						Resources:                ptr.Deref(spec.Resources.DeepCopy(), DefaultAuthServerResources()),
+						Resources:                authServerResources(stack),
 						SecurityContext:          RestrictedContainerSecurityContext(),
 						LivenessProbe:            httpProbe("/health", 60, 30, 5),
 						ReadinessProbe:           httpProbe("/ready", 10, 5, 3),
@@ -121,6 +121,11 @@ func DefaultAuthServerResources() corev1.ResourceRequirements {
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
 		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
 	}
+}
+
+// authServerResources are the authserver container's: the spec's, else the defaults.
+func authServerResources(stack *authv1alpha1.AuthStack) corev1.ResourceRequirements {
+	return ptr.Deref(stack.Spec.AuthServer.Resources.DeepCopy(), DefaultAuthServerResources())
 }
 
 func migrateResources() corev1.ResourceRequirements {
@@ -202,7 +207,26 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	if ph.Parallelism > 0 {
 		add("AUTH_ARGON2_PARALLELISM", strconv.Itoa(int(ph.Parallelism)))
 	}
+	env = append(env, runtimeEnv(authServerResources(stack))...)
 	return sortEnv(env)
+}
+
+// runtimeEnv sizes the Go runtime to the container, not the node:
+// GOMAXPROCS is limits.cpu rounded up (the downward API rounds up with
+// divisor 1) and GOMEMLIMIT 90 % of limits.memory, leaving room for what
+// the Go heap does not count. The authserver's default hash concurrency is
+// GOMAXPROCS. Without a limit, the authserver reads its cgroup.
+func runtimeEnv(res corev1.ResourceRequirements) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	if !res.Limits.Cpu().IsZero() {
+		env = append(env, corev1.EnvVar{Name: "GOMAXPROCS", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+			ContainerName: ComponentAuthServer, Resource: "limits.cpu", Divisor: resource.MustParse("1"),
+		}}})
+	}
+	if m := res.Limits.Memory(); !m.IsZero() {
+		env = append(env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(m.Value()/10*9>>20, 10) + "MiB"})
+	}
+	return env
 }
 
 // migrateEnv is the environment of the migration init container: the database only.

@@ -67,6 +67,8 @@ func TestDeploymentEnvSortedAndComplete(t *testing.T) {
 		"DATABASE_URL":            "",
 		"REDIS_URL":               "",
 		"SMTP_PASS":               "",
+		"GOMAXPROCS":              "",
+		"GOMEMLIMIT":              "460MiB",
 	}
 	env := envByName(t, c)
 	if got, w := slices.Sorted(maps.Keys(env)), slices.Sorted(maps.Keys(want)); !slices.Equal(got, w) {
@@ -137,7 +139,7 @@ func TestDeploymentSecretsReferencedNeverInlined(t *testing.T) {
 			}
 			ref, secret := wantRefs[e.Name]
 			if !secret {
-				if e.ValueFrom != nil {
+				if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef == nil {
 					t.Errorf("container %s: env %s unexpectedly from %+v", c.Name, e.Name, e.ValueFrom)
 				}
 				continue
@@ -345,6 +347,38 @@ func TestDeploymentResources(t *testing.T) {
 	for _, c := range append(d.Spec.Template.Spec.InitContainers, d.Spec.Template.Spec.Containers...) {
 		if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
 			t.Errorf("container %s lacks requests or limits: %+v", c.Name, c.Resources)
+		}
+	}
+}
+
+// The Go runtime is sized to the container, not the node (issue 9 §5):
+// GOMAXPROCS from limits.cpu through the downward API (rounded up),
+// GOMEMLIMIT 90 % of limits.memory; neither without a limit.
+func TestDeploymentRuntimeSizedToContainer(t *testing.T) {
+	s := sampleStack()
+	for _, tc := range []struct {
+		name     string
+		res      *corev1.ResourceRequirements
+		gomaxref bool
+		memlimit string
+	}{
+		{"default 500m/512Mi", nil, true, "460MiB"},
+		{"2 CPUs, 2Gi", &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceCPU: qty("2"), corev1.ResourceMemory: qty("2Gi")}}, true, "1843MiB"},
+		{"no limits", &corev1.ResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceCPU: qty("1")}}, false, ""},
+	} {
+		s.Spec.AuthServer.Resources = tc.res
+		env := envByName(t, container(t, renderDeployment(s).Spec.Template.Spec, ComponentAuthServer))
+		g, ok := env["GOMAXPROCS"]
+		if ok != tc.gomaxref {
+			t.Errorf("%s: GOMAXPROCS rendered %v, want %v", tc.name, ok, tc.gomaxref)
+		} else if ok {
+			r := g.ValueFrom.ResourceFieldRef
+			if g.Value != "" || r == nil || r.Resource != "limits.cpu" || r.ContainerName != ComponentAuthServer || r.Divisor.String() != "1" {
+				t.Errorf("%s: GOMAXPROCS = %+v, want the downward API's limits.cpu with divisor 1", tc.name, g)
+			}
+		}
+		if got := env["GOMEMLIMIT"].Value; got != tc.memlimit {
+			t.Errorf("%s: GOMEMLIMIT = %q, want %q", tc.name, got, tc.memlimit)
 		}
 	}
 }
