@@ -318,10 +318,13 @@ type RedisSpec struct {
 	// +kubebuilder:default="1gb"
 	// +kubebuilder:validation:Pattern=`^[1-9][0-9]*(kb|mb|gb)$`
 	MaxMemory string `json:"maxMemory,omitempty"`
-	// MaxMemoryPolicy is redis.conf's maxmemory-policy. allkeys-lru suits a session
-	// cache backed by PostgreSQL: an evicted session is read again from the database.
+	// MaxMemoryPolicy is redis.conf's maxmemory-policy. The default, volatile-ttl,
+	// evicts the keys closest to expiry first: the authserver gives cached sessions
+	// (read again from PostgreSQL when evicted) shorter TTLs than account locks,
+	// rate-limit counters and revocation markers, so those are never evicted before
+	// a cached session. Any allkeys-* policy loses that guarantee.
 	// +optional
-	// +kubebuilder:default=allkeys-lru
+	// +kubebuilder:default=volatile-ttl
 	// +kubebuilder:validation:Enum=allkeys-lru;allkeys-lfu;allkeys-random;volatile-lru;volatile-lfu;volatile-random;volatile-ttl;noeviction
 	MaxMemoryPolicy string `json:"maxMemoryPolicy,omitempty"`
 	// Storage of the append-only file and snapshots.

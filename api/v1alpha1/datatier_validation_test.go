@@ -161,7 +161,7 @@ func TestDataTierDefaults(t *testing.T) {
 	check("redis.shards", r.Shards, 3)
 	check("redis.replicasPerShard", r.ReplicasPerShard, 1)
 	check("redis.maxMemory", r.MaxMemory, "1gb")
-	check("redis.maxMemoryPolicy", r.MaxMemoryPolicy, "allkeys-lru")
+	check("redis.maxMemoryPolicy", r.MaxMemoryPolicy, "volatile-ttl")
 	quantity("redis.storage.size", r.Storage.Size, "10Gi")
 	check("redis.storage.deleteOnStackDeletion", r.Storage.DeleteOnStackDeletion, false)
 	if r.Resources == nil {

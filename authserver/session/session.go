@@ -5,7 +5,8 @@
 //
 // Redis may be a single node or a Redis Cluster (redis.UniversalClient):
 // every Lua script and transaction touches one key only, so no operation
-// spans hash slots. docs/data-tier.md lists the keys ("Redis Cluster").
+// spans hash slots. docs/data-tier.md lists the keys ("Redis Cluster");
+// why each has the TTL it has: authserver/DESIGN.md, "Redis keys and memory".
 package session
 
 import (
@@ -37,10 +38,15 @@ const (
 	keyPrefix  = "authstack:session:" // + hex(sha256(token)): the encoded Info, or tombstone
 	activeKey  = "authstack:sessions" // sorted set: member hex hash, score expiry
 	tombstone  = "revoked"            // a session key's value after a revocation
-	// tombTTL outlives every cached session (maxCache), so that Redis
-	// evicting by shortest TTL (volatile-ttl) drops cached sessions before
-	// revocation markers; see authserver/DESIGN.md, "Redis memory".
-	tombTTL = maxCache + 5*time.Minute
+	// tombTTL: a tombstone is needed until every copy of its session
+	// cached before the revocation has expired (maxCache), and until then
+	// it must have more TTL left than any cached session (maxCache again),
+	// so that Redis evicting by shortest TTL (volatile-ttl) drops cached
+	// sessions first; see authserver/DESIGN.md, "Redis keys and memory".
+	tombTTL = 2*maxCache + 5*time.Minute
+	// activeTTL: the active set only feeds a metric; its short TTL,
+	// renewed on every write, makes it the first key evicted.
+	activeTTL = time.Minute
 	// legacyTomb + hex hash is the tombstone key of authservers before the
 	// tombstone moved into the session key: still set at revocation so that
 	// such a pod, during a rolling upgrade, does not re-cache a revoked
@@ -276,8 +282,12 @@ func (m *Manager) cache(ctx context.Context, h []byte, info Info) {
 	cached, err := cacheScript.Run(ctx, m.rdb, []string{key}, encode(info), ttl.Milliseconds(), tombstone).Int()
 	if err == nil && cached == 1 {
 		// The active set is a separate key (another hash slot in a cluster):
-		// a second command, not part of the script. It only feeds a metric.
-		err = m.rdb.ZAdd(ctx, activeKey, redis.Z{Score: float64(info.ExpiresAt.Unix()), Member: key[len(keyPrefix):]}).Err()
+		// more commands, not part of the script. It only feeds a metric.
+		_, err = m.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.ZAdd(ctx, activeKey, redis.Z{Score: float64(info.ExpiresAt.Unix()), Member: key[len(keyPrefix):]})
+			p.PExpire(ctx, activeKey, activeTTL)
+			return nil
+		})
 	}
 	m.redisFailed(err)
 }
@@ -572,6 +582,7 @@ func (m *Manager) countActive(ctx context.Context) {
 	_, err := m.rdb.TxPipelined(cctx, func(p redis.Pipeliner) error {
 		p.ZRemRangeByScore(cctx, activeKey, "-inf", "("+now)
 		card = p.ZCard(cctx, activeKey)
+		p.PExpire(cctx, activeKey, activeTTL)
 		return nil
 	})
 	if err != nil {

@@ -42,7 +42,7 @@ const (
 	RedisPasswordKey      = "password"
 	DefaultRedisImage     = "docker.io/library/redis:7.4-alpine"
 	redisDefaultMaxMemory = "1gb"
-	redisDefaultPolicy    = "allkeys-lru"
+	redisDefaultPolicy    = "volatile-ttl" // evict the shortest TTL first: authserver/DESIGN.md, "Redis keys and memory"
 	redisPasswordBytes    = 32
 )
 
@@ -179,7 +179,8 @@ func RedisConf(stack *authv1alpha1.AuthStack) string {
 		"save 900 1",
 		"save 300 10",
 		"save 60 10000",
-		"# A cache of sessions that live in PostgreSQL: evicting one only costs a database read.",
+		"# Cached sessions (evicting one costs a database read) have the shortest TTLs; locks, limit",
+		"# counters and revocation markers longer ones: volatile-ttl evicts the sessions first.",
 		"maxmemory " + maxMemory,
 		"maxmemory-policy " + policy,
 	}

@@ -25,14 +25,14 @@ import (
 func managedRedisStack() *authv1alpha1.AuthStack {
 	s := sampleStack()
 	s.Spec.Redis = authv1alpha1.RedisSpec{Mode: authv1alpha1.RedisStandalone, Shards: 3, ReplicasPerShard: 1,
-		MaxMemory: "1gb", MaxMemoryPolicy: "allkeys-lru", Storage: authv1alpha1.StorageSpec{Size: ptr.To(qty("10Gi"))}}
+		MaxMemory: "1gb", MaxMemoryPolicy: "volatile-ttl", Storage: authv1alpha1.StorageSpec{Size: ptr.To(qty("10Gi"))}}
 	return s
 }
 
 func TestRedisConf(t *testing.T) {
 	s := managedRedisStack()
 	conf := RedisConf(s)
-	for _, want := range []string{"appendonly yes\n", "maxmemory 1gb\n", "maxmemory-policy allkeys-lru\n",
+	for _, want := range []string{"appendonly yes\n", "maxmemory 1gb\n", "maxmemory-policy volatile-ttl\n",
 		"save 900 1\n", "save 300 10\n", "save 60 10000\n", "rename-command FLUSHDB \"\"\n", "rename-command FLUSHALL \"\"\n",
 		"rename-command SHUTDOWN \"\"\n", "rename-command CONFIG \"\"\n", "dir /data\n",
 		"include /etc/redis-auth/auth.conf\n"} {
@@ -219,7 +219,7 @@ func TestRedisRenderedConfigRunsForReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"aof_enabled:1", "maxmemory:1073741824", "maxmemory_policy:allkeys-lru"} {
+	for _, want := range []string{"aof_enabled:1", "maxmemory:1073741824", "maxmemory_policy:volatile-ttl"} {
 		if !strings.Contains(info, want+"\r\n") {
 			t.Errorf("INFO lacks %s", want)
 		}
