@@ -244,7 +244,7 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 						Image:                    src.Image,
 						ImagePullPolicy:          corev1.PullIfNotPresent,
 						Args:                     []string{"backup", kind},
-						Env:                      sortEnv(env),
+						Env:                      sortEnv(append(env, runtimeEnv(component, backupResources())...)),
 						Resources:                backupResources(),
 						SecurityContext:          RestrictedContainerSecurityContext(),
 						TerminationMessagePath:   BackupResultFile,

@@ -144,10 +144,14 @@ func TestBackupCronJob(t *testing.T) {
 				"S3_BUCKET": "auth-backups", "S3_PREFIX": "stacks/demo", "S3_ENDPOINT": "https://s3.eu-west-1.amazonaws.com",
 				"S3_REGION": "eu-west-1", "S3_FORCE_PATH_STYLE": "true", "BACKUP_RETENTION_DAYS": tc.retention,
 				"BACKUP_PUBLIC_KEY_FILE": "/var/run/authstack/backup-key/public.asc", "BACKUP_RESULT_FILE": "/dev/termination-log",
+				"GOMEMLIMIT": "230MiB", // 90 % of the Job's 256Mi, like the authserver's (runtimeEnv)
 			} {
 				if env[name].Value != want {
 					t.Errorf("%s = %q, want %q", name, env[name].Value, want)
 				}
+			}
+			if r := env["GOMAXPROCS"].ValueFrom; r == nil || r.ResourceFieldRef == nil || r.ResourceFieldRef.ContainerName != c.Name || r.ResourceFieldRef.Resource != "limits.cpu" {
+				t.Errorf("GOMAXPROCS is not the container's limits.cpu: %+v", env["GOMAXPROCS"])
 			}
 			// The public key file is the Secret key, mounted read-only where the env says.
 			var mounted bool

@@ -207,20 +207,21 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	if ph.Parallelism > 0 {
 		add("AUTH_ARGON2_PARALLELISM", strconv.Itoa(int(ph.Parallelism)))
 	}
-	env = append(env, runtimeEnv(authServerResources(stack))...)
+	env = append(env, runtimeEnv(ComponentAuthServer, authServerResources(stack))...)
 	return sortEnv(env)
 }
 
-// runtimeEnv sizes the Go runtime to the container, not the node:
+// runtimeEnv sizes the Go runtime of an authserver-image container to its
+// resources, not the node's:
 // GOMAXPROCS is limits.cpu rounded up (the downward API rounds up with
 // divisor 1) and GOMEMLIMIT 90 % of limits.memory, leaving room for what
 // the Go heap does not count. The authserver's default hash concurrency is
 // GOMAXPROCS. Without a limit, the authserver reads its cgroup.
-func runtimeEnv(res corev1.ResourceRequirements) []corev1.EnvVar {
+func runtimeEnv(container string, res corev1.ResourceRequirements) []corev1.EnvVar {
 	var env []corev1.EnvVar
 	if !res.Limits.Cpu().IsZero() {
 		env = append(env, corev1.EnvVar{Name: "GOMAXPROCS", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
-			ContainerName: ComponentAuthServer, Resource: "limits.cpu", Divisor: resource.MustParse("1"),
+			ContainerName: container, Resource: "limits.cpu", Divisor: resource.MustParse("1"),
 		}}})
 	}
 	if m := res.Limits.Memory(); !m.IsZero() {
