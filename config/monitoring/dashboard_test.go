@@ -113,7 +113,7 @@ func TestDashboardQueriesUseRealMetrics(t *testing.T) {
 			t.Errorf("no panel reads %s", n)
 		}
 	}
-	for _, want := range []string{`kind="LOGIN_SUCCESS"`, `kind="LOGIN_FAIL"`, `kind="LOCKOUT"`, `kind="SEND_FAILED"`,
+	for _, want := range []string{`kind="LOGIN_SUCCESS"`, `kind="LOGIN_FAIL"`, `kind="LOCKOUT"`, `kind="SEND_FAILED"`, `kind="REJECTED"`, `kind="EXPIRED"`,
 		`status_code="429"`, `status_code=~"5.."`, "histogram_quantile(0.5,", "histogram_quantile(0.99,"} {
 		if !strings.Contains(string(data), strings.ReplaceAll(want, `"`, `\"`)) {
 			t.Errorf("no query contains %s", want)
