@@ -406,3 +406,25 @@ func hashHex(tok string) string {
 	h := sha256.Sum256([]byte(tok))
 	return hex.EncodeToString(h[:])
 }
+
+// Queued verification and reset emails expire with their links (the worker
+// gives up on them then, TestRejectedAndExpiredMessagesAreNotRetried).
+func TestQueuedMailsExpireWithTheirLinks(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_VERIFY_TOKEN_TTL": "3h", "AUTH_RESET_TOKEN_TTL": "20m"}})
+	email := "expiring-links@example.com"
+	e.SignupVerifyLogin(t, email, "expiring links pw")
+	if r := e.Do(t, "POST", "/auth/password/forgot", map[string]string{"email": email}); r.Status != 202 {
+		t.Fatalf("forgot: %d %s", r.Status, r.Body)
+	}
+	for kind, ttl := range map[string]time.Duration{"verify": 3 * time.Hour, "reset": 20 * time.Minute} {
+		var secs float64
+		if err := e.Store.Pool.QueryRow(context.Background(),
+			"SELECT extract(epoch FROM expires_at - created_at) FROM outbox WHERE kind = $1 ORDER BY id LIMIT 1", kind).Scan(&secs); err != nil {
+			t.Fatalf("%s email: %v", kind, err)
+		}
+		if d := time.Duration(secs * float64(time.Second)); d < ttl-time.Minute || d > ttl+time.Minute {
+			t.Errorf("%s email expires %s after it was queued, want its link's %s", kind, d, ttl)
+		}
+	}
+}

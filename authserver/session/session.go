@@ -178,6 +178,7 @@ type Manager struct {
 	revSince    time.Time          // database time of the last sync
 	dials       atomic.Uint64
 	syncedDials atomic.Uint64 // dials seen when the last successful sync began, +1
+	syncRetryAt atomic.Int64  // unix nanos: no inline sync before, after one failed
 }
 
 // Options configure a Manager.
@@ -354,10 +355,12 @@ func (m *Manager) touch(id string, now time.Time) {
 // revocations loaded from PostgreSQL. When a Redis connection was opened
 // since the last sync (Redis may have restarted from an older snapshot), it
 // syncs first; if PostgreSQL cannot be read, it trusts the cache (no
-// revocation can commit while PostgreSQL is down).
+// revocation can commit while PostgreSQL is down) and tries again inline
+// only a second later, so that an outage adds no query to every request.
 func (m *Manager) isRevoked(ctx context.Context, h []byte) bool {
-	if !m.current() {
+	if !m.current() && time.Now().UnixNano() >= m.syncRetryAt.Load() {
 		if err := m.sync(ctx, false); err != nil {
+			m.syncRetryAt.Store(time.Now().Add(redisPause).UnixNano())
 			m.log.Warn("loading session revocations", "error", err.Error())
 		}
 	}
@@ -489,7 +492,7 @@ func (m *Manager) Run(ctx context.Context) {
 		cancel()
 		batch = batch[:0]
 	}
-	sync := func() {
+	syncRevs := func() {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if err := m.SyncRevocations(sctx); err != nil && ctx.Err() == nil {
 			m.log.Warn("loading session revocations", "error", err.Error())
@@ -505,7 +508,7 @@ func (m *Manager) Run(ctx context.Context) {
 			write()
 			return
 		case <-revs.C:
-			sync()
+			syncRevs()
 		case id := <-m.touchCh:
 			batch = append(batch, id)
 			if len(batch) >= 500 {
