@@ -94,7 +94,7 @@ func runResources(t *testing.T, memDir, cpuDir string, env ...string) Resources 
 	return r
 }
 
-// Memory and concurrency follow the pod, not the node (issue 9 §5): the
+// Memory and concurrency follow the pod, not the node: the
 // authserver runs in a real cgroup with a 256 MiB memory limit and half a
 // CPU, and reports what it chose.
 func TestResourcesFollowTheCgroup(t *testing.T) {

@@ -25,8 +25,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// Redis stopped mid-test: /ready stays 200 and reports "degraded" (issue 9
-// §6: a cache outage is not an outage), sessions still validate from
+// Redis stopped mid-test: /ready stays 200 and reports "degraded" (a cache
+// outage is not an outage), sessions still validate from
 // PostgreSQL, logins still work, a revocation still takes effect; then
 // everything recovers and sessions are re-cached.
 func TestRedisOutage(t *testing.T) {
@@ -286,7 +286,7 @@ func keyID(phc string) string {
 // session's cache entry: /ready stays 200 (degraded) on both, sessions
 // validate from PostgreSQL, and a logout answered while Redis was gone is
 // honoured by both replicas after Redis comes back with the old entry,
-// even though the replica that answered it exited meanwhile (issue 9 §6).
+// even though the replica that answered it exited meanwhile.
 func TestRevocationSurvivesRedisPauseAndLossTwoReplicas(t *testing.T) {
 	t.Parallel()
 	e1 := authtest.Start(t, authtest.Options{})

@@ -221,7 +221,7 @@ func TestTrustedProxyForwardedFor(t *testing.T) {
 
 // Someone who knows the address cannot keep its owner out: failures lock
 // the failing client (an IPv6 client by its /64) out of the account, and
-// the owner on another client logs in (issue 9 §3).
+// the owner on another client logs in.
 func TestAttackerCannotLockOutOwner(t *testing.T) {
 	t.Parallel()
 	e := authtest.Start(t, authtest.Options{NoPooler: true, Vars: map[string]string{

@@ -183,7 +183,7 @@ func slowRelay(t *testing.T, upstream string, delay time.Duration) int {
 
 // Two workers and a slow relay (each message takes 1.2 s, within half the
 // 3 s lease, but a batch of five would outlive it): every message is sent
-// exactly once (issue 9 §9: a lease per message).
+// exactly once (a lease per message).
 func TestSlowRelayNeverSendsTwice(t *testing.T) {
 	t.Parallel()
 	st := dbtest.Store(t)

@@ -123,7 +123,7 @@ func TestRedisDownFailsOpenWithError(t *testing.T) {
 }
 
 // Failures lock one client out of one account, never the account: the
-// owner on another client still gets in (issue 9 §3). An IPv6 client is
+// owner on another client still gets in. An IPv6 client is
 // one client for its whole /64, so rotating addresses does not escape the
 // lock; a completed reset (ClearAccount) lifts every client's lock.
 func TestLockoutIsPerClient(t *testing.T) {

@@ -351,7 +351,7 @@ func TestDeploymentResources(t *testing.T) {
 	}
 }
 
-// The Go runtime is sized to the container, not the node (issue 9 §5):
+// The Go runtime is sized to the container, not the node:
 // GOMAXPROCS from limits.cpu through the downward API (rounded up),
 // GOMEMLIMIT 90 % of limits.memory; neither without a limit.
 func TestDeploymentRuntimeSizedToContainer(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 // configuration, default policy, a small maxmemory) with cached sessions
 // through the authserver's own code: Redis evicts cached sessions, never the
 // account lock, the rate-limit counter or the revocation marker written
-// before them (issue 9 §3).
+// before them.
 func TestRedisEvictionDropsSessionsFirst(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
