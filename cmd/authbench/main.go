@@ -112,7 +112,7 @@ func main() {
 	flag.UintVar(&o.argon2.iterations, "argon2-iterations", 2, "argon2id iterations")
 	flag.UintVar(&o.argon2.parallelism, "argon2-parallelism", 1, "argon2id parallelism")
 	flag.StringVar(&o.hashWait, "hash-wait", "", "AUTH_HASH_WAIT_TIMEOUT for the authserver (default: its own)")
-	flag.IntVar(&o.hashConcurrent, "hash-concurrency", 0, "AUTH_HASH_CONCURRENCY for the authserver (default: its own, CPU count)")
+	flag.IntVar(&o.hashConcurrent, "hash-concurrency", 0, "AUTH_HASH_CONCURRENCY for the authserver (default: its own, GOMAXPROCS)")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the authserver's log directory after the run")
 	phases := flag.String("phases", "session,login,flood", "phases to run, comma-separated")
 	flag.Var(&o.env, "env", "extra KEY=VALUE for the authserver's environment (repeatable), e.g. -env GOMEMLIMIT=off")
