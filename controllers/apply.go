@@ -5,19 +5,160 @@ import (
 	"encoding/json"
 	"fmt"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/managedfields"
 	"k8s.io/client-go/applyconfigurations"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
 )
+
+// unit is what one part of a component renders: the objects to apply (in order: what
+// a workload reads comes before the workload), the one-shot objects to create once and
+// never change, and the objects the spec turned off. Units are applied independently:
+// one that fails never stops another.
+type unit struct {
+	// condition is the condition type a failure is reported on ("" for Ready only).
+	condition string
+	// field is the spec field the unit renders, for the failure message.
+	field   string
+	desired []client.Object
+	create  []client.Object
+	absent  []client.Object
+}
+
+// failure is a unit the API server refused.
+type failure struct {
+	condition, field string
+	err              error
+}
+
+func (f failure) message() string { return f.field + ": " + redactedApplyError(f.err) }
+
+// applyUnits applies every unit. Inside a unit the first error stops the rest (a
+// workload is never rolled to read a configuration that was refused); across units
+// nothing stops: each failure is returned for its condition.
+func (r *AuthStackReconciler) applyUnits(ctx context.Context, stack *authv1alpha1.AuthStack, units []unit) []failure {
+	var failures []failure
+	for _, u := range units {
+		if err := r.applyUnit(ctx, stack, u); err != nil {
+			failures = append(failures, failure{condition: u.condition, field: u.field, err: err})
+		}
+	}
+	return failures
+}
+
+func (r *AuthStackReconciler) applyUnit(ctx context.Context, stack *authv1alpha1.AuthStack, u unit) error {
+	for _, obj := range u.absent {
+		if err := r.deleteOwned(ctx, stack, obj); err != nil {
+			return err
+		}
+	}
+	for _, obj := range u.desired {
+		wrote, err := r.applier.apply(ctx, obj)
+		if err != nil {
+			return err
+		}
+		if wrote {
+			log.FromContext(ctx).V(1).Info("applied", "kind", fmt.Sprintf("%T", obj), "name", obj.GetName())
+		}
+	}
+	for _, obj := range u.create {
+		if err := r.createOnce(ctx, stack, obj); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// createOnce creates obj unless it exists (read through the cache: no write at rest).
+// A one-shot object (a Job) is never updated: its name says what it runs.
+func (r *AuthStackReconciler) createOnce(ctx context.Context, stack *authv1alpha1.AuthStack, obj client.Object) error {
+	live := obj.DeepCopyObject().(client.Object)
+	err := r.Get(ctx, client.ObjectKeyFromObject(obj), live)
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading %T %s: %w", obj, obj.GetName(), err)
+	}
+	if err := r.Create(ctx, obj); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return nil
+		}
+		return fmt.Errorf("creating %T %s: %w", obj, obj.GetName(), err)
+	}
+	r.Recorder.Eventf(stack, nil, corev1.EventTypeNormal, "JobCreated", "Create", "created the one-shot Job %q", obj.GetName())
+	return nil
+}
+
+// deleteOwned deletes obj if it exists and this stack controls it (with its pods, for a Job).
+func (r *AuthStackReconciler) deleteOwned(ctx context.Context, stack *authv1alpha1.AuthStack, obj client.Object) error {
+	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	ref := metav1.GetControllerOf(obj)
+	if ref == nil || ref.UID != stack.UID {
+		return nil
+	}
+	err := r.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())}, client.PropagationPolicy(metav1.DeletePropagationBackground))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
+	}
+	return nil
+}
+
+// metaOnly is an object of kind to delete by name, read through the metadata cache (so
+// deleting a Secret or ConfigMap never caches their contents).
+func metaOnly(stack *authv1alpha1.AuthStack, kind, name string) client.Object {
+	return &metav1.PartialObjectMetadata{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: kind},
+		ObjectMeta: metav1.ObjectMeta{Namespace: stack.Namespace, Name: name},
+	}
+}
+
+// named sets the name and namespace of an empty typed object, to delete it.
+func named(stack *authv1alpha1.AuthStack, obj client.Object, name string) client.Object {
+	obj.SetName(name)
+	obj.SetNamespace(stack.Namespace)
+	return obj
+}
+
+// uncachedConfig reads Secrets, ConfigMaps and PersistentVolumeClaims straight from the
+// API server and everything else through the cache: the manager never caches them.
+type uncachedConfig struct {
+	client.Client
+	reader client.Reader
+}
+
+func (c uncachedConfig) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	switch obj.(type) {
+	case *corev1.Secret, *corev1.ConfigMap, *corev1.PersistentVolumeClaim:
+		return c.reader.Get(ctx, key, obj, opts...)
+	}
+	return c.Client.Get(ctx, key, obj, opts...)
+}
+
+// redactedApplyError is the text of an apply error for a condition. API server errors
+// name objects and fields, never Secret values (the operator never sends any).
+func redactedApplyError(err error) string {
+	msg := err.Error()
+	if len(msg) > 512 {
+		msg = msg[:512] + "..."
+	}
+	return msg
+}
 
 // applier writes desired objects with server-side apply under one field owner, and
 // only when the fields it owns differ from what it wants: a reconcile with nothing to

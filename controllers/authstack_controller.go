@@ -5,6 +5,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -14,11 +15,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -60,7 +59,26 @@ type AuthStackReconciler struct {
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// Reconcile brings one AuthStack's children to the desired state and reports it.
+// observation is what one reconcile learned about a stack before acting, one part per
+// component. The data tier's part holds passwords: never log it.
+type observation struct {
+	// blocker, when set, stops the children from being rendered: applying them would
+	// only start pods that cannot run (a missing Secret) or that lock users out (a lost pepper).
+	blocker    *blocker
+	authServer authServerObservation // authserver.go
+	dataTier   dataTierObservation   // datatier.go
+	backups    backupObservation     // backup.go
+}
+
+// blocker is a reason the stack cannot be rendered, for its conditions: field is the
+// spec field it is about (its conditions route on it), reason and message say why.
+type blocker struct {
+	field, reason, message string
+}
+
+// Reconcile brings one AuthStack's children to the desired state and reports it:
+// observe every component, render every component (pure), apply every unit on its
+// own, then write the status that follows from what was observed and refused.
 func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	stack := &authv1alpha1.AuthStack{}
 	if err := r.Get(ctx, req.NamespacedName, stack); err != nil {
@@ -78,21 +96,22 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err != nil {
 		return ctrl.Result{}, countError(errReasonSecretRead, err)
 	}
-	var applyErr error
+	var failures []failure
 	if obs.blocker == nil {
-		applyErr = r.applyAll(ctx, stack, obs)
+		failures = r.applyUnits(ctx, stack, render(stack, obs, r.inputs(stack, obs)))
 	}
-	if namespaceTerminating(applyErr) {
-		return ctrl.Result{}, nil
+	var applyErrs []error
+	for _, f := range failures {
+		if namespaceTerminating(f.err) {
+			return ctrl.Result{}, nil
+		}
+		applyErrs = append(applyErrs, fmt.Errorf("%s: %w", f.field, f.err))
 	}
-	if err := r.observeChildren(ctx, stack, obs); err != nil {
-		return ctrl.Result{}, countError(errReasonChildrenRead, err)
-	}
-	if err := r.writeStatus(ctx, stack, obs, applyErr); err != nil {
+	if err := r.writeStatus(ctx, stack, obs, failures); err != nil {
 		return ctrl.Result{}, countError(errReasonStatusWrite, err)
 	}
 	var monitoringWait bool
-	if applyErr == nil && obs.blocker == nil {
+	if obs.blocker == nil {
 		// After status: monitoring objects never decide Ready (monitoring.go).
 		wait, err := r.reconcileMonitoring(ctx, stack)
 		if err != nil {
@@ -100,67 +119,51 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		}
 		monitoringWait = wait
 	}
-	if stack.Spec.Backup != nil && applyErr == nil {
+	if len(applyErrs) > 0 {
+		return ctrl.Result{}, countError(errReasonApplyFailed, errors.Join(applyErrs...))
+	}
+	if stack.Spec.Backup != nil {
 		return ctrl.Result{RequeueAfter: backupRecheck}, nil // BackupsHealthy notices overdue runs
 	}
 	if monitoringWait {
 		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear
 	}
-	return ctrl.Result{}, countError(errReasonApplyFailed, applyErr)
+	return ctrl.Result{}, nil
 }
 
-// applyAll applies every child object, and deletes the optional ones the spec turned off.
-func (r *AuthStackReconciler) applyAll(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation) error {
-	in := resources.Inputs{
+// observe reads what every component needs: the authserver's Secrets first (their
+// values feed the data tier's URLs), then each component's children.
+func (r *AuthStackReconciler) observe(ctx context.Context, stack *authv1alpha1.AuthStack) (*observation, error) {
+	obs := &observation{}
+	values, err := r.observeAuthServer(ctx, stack, obs)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.observeDataTier(ctx, stack, obs, values); err != nil {
+		return nil, fmt.Errorf("observing the data tier: %w", err)
+	}
+	if err := r.observeBackups(ctx, stack, obs); err != nil {
+		return nil, fmt.Errorf("observing the backups: %w", err)
+	}
+	return obs, nil
+}
+
+// inputs are the builders' Inputs: the operator's flags and the observed hash.
+func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observation) resources.Inputs {
+	return resources.Inputs{
 		AuthServerImage: r.AuthServerImage,
 		Pepper:          resources.PepperRef(stack),
-		ConfigHash:      obs.configHash,
+		ConfigHash:      obs.authServer.configHash,
 		PgBouncerImage:  r.PgBouncerImage,
 		RedisImage:      r.RedisImage,
 	}
-	// The data tier first: the authserver's pods read its connection Secret.
-	desired, absent := dataTierObjects(stack, obs, &in)
-	backups, noBackups := backupObjects(stack, in) // backup.go
-	desired, absent = append(desired, backups...), append(absent, noBackups...)
-	// The Deployment after what it needs, so "the Deployment exists" implies the rest does.
-	desired = append(desired,
-		resources.AuthServerService(stack),
-		resources.AuthServerPDB(stack),
-		resources.AuthServerDeployment(stack, in),
-	)
-	for _, obj := range absent {
-		if err := r.deleteOwned(ctx, stack, obj); err != nil {
-			return err
-		}
-	}
-	optional := []struct {
-		obj   client.Object
-		empty client.Object
-	}{
-		{nilIfNil(resources.AuthServerHPA(stack)), &autoscalingv2.HorizontalPodAutoscaler{}},
-		{nilIfNil(resources.AuthServerIngress(stack)), &networkingv1.Ingress{}},
-	}
-	for _, o := range optional {
-		if o.obj != nil {
-			desired = append(desired, o.obj)
-			continue
-		}
-		o.empty.SetName(resources.AuthServerName(stack))
-		o.empty.SetNamespace(stack.Namespace)
-		if err := r.deleteOwned(ctx, stack, o.empty); err != nil {
-			return err
-		}
-	}
-	for _, obj := range desired {
-		wrote, err := r.applier.apply(ctx, obj)
-		if err != nil {
-			return err
-		}
-		if wrote {
-			log.FromContext(ctx).V(1).Info("applied", "kind", fmt.Sprintf("%T", obj), "name", obj.GetName())
-		}
-	}
-	return r.createOnDemandBackups(ctx, stack, in) // backup.go
+}
+
+// render is every component's units. It is pure and mutates neither argument.
+func render(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
+	units := dataTierObjects(stack, obs, in)
+	units = append(units, backupObjects(stack, in)...)
+	return append(units, authServerObjects(stack, obs, in)...)
 }
 
 // namespaceTerminating says whether err is the API server refusing a create because the
@@ -170,36 +173,10 @@ func namespaceTerminating(err error) bool {
 	return err != nil && apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause)
 }
 
-// nilIfNil turns a typed nil pointer into a nil interface.
-func nilIfNil[T any, P interface {
-	*T
-	client.Object
-}](p P) client.Object {
-	if p == nil {
-		return nil
-	}
-	return p
-}
-
-// deleteOwned deletes obj if it exists and this stack controls it.
-func (r *AuthStackReconciler) deleteOwned(ctx context.Context, stack *authv1alpha1.AuthStack, obj client.Object) error {
-	if err := r.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	ref := metav1.GetControllerOf(obj)
-	if ref == nil || ref.UID != stack.UID {
-		return nil
-	}
-	if err := r.Delete(ctx, obj, client.Preconditions{UID: ptr.To(obj.GetUID())}); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting %T %s: %w", obj, obj.GetName(), err)
-	}
-	return nil
-}
-
 // SetupWithManager registers the controller: it owns the children and watches the
 // metadata of Secrets, to roll the pods when a referenced Secret changes.
 func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
-	// Secrets and ConfigMaps are read uncached (datatier.go): never cached in full.
+	// Secrets, ConfigMaps and PersistentVolumeClaims are read uncached (apply.go): never cached in full.
 	r.applier = newApplier(uncachedConfig{Client: r.Client, reader: r.APIReader}, mgr.GetScheme())
 	if r.monitoring == nil {
 		r.monitoring = newMonitoringProbe(mgr.GetRESTMapper(), monitoringRecheck)

@@ -42,48 +42,33 @@ type backupObservation struct {
 	missing string
 }
 
-func backupSources(stack *authv1alpha1.AuthStack, in resources.Inputs) resources.BackupSources {
-	return resources.DefaultBackupSources(stack, in)
-}
-
-// backupObjects renders the backup CronJobs to apply and the ones to delete.
-func backupObjects(stack *authv1alpha1.AuthStack, in resources.Inputs) (desired, absent []client.Object) {
-	apply, remove := resources.BackupCronJobs(stack, backupSources(stack, in))
+// backupObjects renders the backup unit: the CronJobs to apply, the ones to delete, and
+// the one-off Jobs the backup-now annotation asks for (created once, never changed: a
+// Job's name derives from the annotation value).
+func backupObjects(stack *authv1alpha1.AuthStack, in resources.Inputs) []unit {
+	u := unit{condition: authv1alpha1.ConditionBackupsHealthy, field: "spec.backup"}
+	src := resources.DefaultBackupSources(stack, in)
+	apply, remove := resources.BackupCronJobs(stack, src)
 	for _, cj := range apply {
-		desired = append(desired, cj)
+		u.desired = append(u.desired, cj)
 	}
 	for _, name := range remove {
-		absent = append(absent, named(stack, &batchv1.CronJob{}, name))
+		u.absent = append(u.absent, named(stack, &batchv1.CronJob{}, name))
 	}
-	return desired, absent
-}
-
-// createOnDemandBackups creates the Jobs the backup-now annotation asks for.
-// A Job is created once (its name derives from the annotation value) and never changed.
-func (r *AuthStackReconciler) createOnDemandBackups(ctx context.Context, stack *authv1alpha1.AuthStack, in resources.Inputs) error {
-	for _, job := range resources.OnDemandBackupJobs(stack, backupSources(stack, in)) {
-		err := r.Create(ctx, job)
-		if err == nil {
-			r.Recorder.Eventf(stack, nil, corev1.EventTypeNormal, "BackupRequested", "Backup",
-				"started backup Job %q for annotation %s", job.Name, resources.AnnotationBackupNow)
-			continue
-		}
-		if !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating backup Job %s: %w", job.Name, err)
-		}
+	for _, job := range resources.OnDemandBackupJobs(stack, src) {
+		u.create = append(u.create, job)
 	}
-	return nil
+	return []unit{u}
 }
 
 // observeBackups lists the backup Jobs (cached: the operator watches Jobs) and
 // their pods (read uncached, with a label selector: pods are not cached).
 func (r *AuthStackReconciler) observeBackups(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation) error {
-	bo := &backupObservation{}
-	obs.backups = bo
+	bo := &obs.backups
 	if stack.Spec.Backup == nil {
 		return nil
 	}
-	bo.kinds = resources.BackupKinds(stack, backupSources(stack, resources.Inputs{}))
+	bo.kinds = resources.BackupKinds(stack, resources.DefaultBackupSources(stack, resources.Inputs{}))
 	missing, err := r.missingBackupSecret(ctx, stack)
 	if err != nil {
 		return err
@@ -141,18 +126,21 @@ func (r *AuthStackReconciler) missingBackupSecret(ctx context.Context, stack *au
 }
 
 // backupStatus sets status.backups and BackupsHealthy (removed without spec.backup).
-func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alpha1.AuthStackStatus, now time.Time) {
-	bo := obs.backups
-	if stack.Spec.Backup == nil || bo == nil {
-		if stack.Spec.Backup == nil {
-			meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionBackupsHealthy)
-		}
+func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alpha1.AuthStackStatus, failures []failure, now time.Time) {
+	bo := &obs.backups
+	if stack.Spec.Backup == nil {
+		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionBackupsHealthy)
 		return
 	}
+
 	st.Backups = resources.BackupsStatusFromJobs(st.Backups, bo.jobs, bo.pods)
 	since := bo.since
 	if since.IsZero() {
 		since = now
+	}
+	if f := failureOf(failures, authv1alpha1.ConditionBackupsHealthy); f != nil {
+		setCondition(st, stack.Generation, condition(authv1alpha1.ConditionBackupsHealthy, false, authv1alpha1.ReasonApplyFailed, f.message()))
+		return
 	}
 	if bo.missing != "" && len(bo.kinds) > 0 {
 		setCondition(st, stack.Generation, condition(authv1alpha1.ConditionBackupsHealthy, false, authv1alpha1.ReasonSecretNotFound, bo.missing))

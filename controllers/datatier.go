@@ -80,7 +80,7 @@ func (r *AuthStackReconciler) ensureDataTierSecrets(ctx context.Context, stack *
 				&metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"}})
 			switch {
 			case err == nil:
-				return &blocker{authv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
+				return &blocker{"spec.database.managed", authv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 					"the password Secret %q of the managed PostgreSQL is gone but its volume %q is not; restore the Secret (the database keeps the password it was created with)", name, pvc)}, nil
 			case !apierrors.IsNotFound(err):
 				return nil, fmt.Errorf("reading PersistentVolumeClaim %q: %w", pvc, err)
@@ -129,160 +129,152 @@ func (r *AuthStackReconciler) ensureGeneratedSecret(ctx context.Context, stack *
 	return nil
 }
 
-// observeDataTier parses the database and Redis settings from the Secret values read.
-// A database URL the pooler cannot use blocks rendering, like a missing Secret.
-func (r *AuthStackReconciler) observeDataTier(stack *authv1alpha1.AuthStack, obs *observation, values map[authv1alpha1.SecretKeyRef][]byte) {
-	dt := &dataTierObservation{read: true}
-	obs.dataTier = dt
-	if resources.ManagedDatabase(stack) {
-		dt.db = resources.ManagedDatabaseURL(stack, string(values[resources.PostgresPasswordRef(stack)]))
-	} else if ref := stack.Spec.Database.URLSecretRef; ref != nil {
-		db, err := resources.ParseDatabaseURL(string(values[*ref]))
-		if err != nil {
-			// The parser's errors never quote the URL.
-			dt.dbProblem = fmt.Sprintf("Secret %q key %q named by spec.database.urlSecretRef: %v", ref.Name, ref.Key, err)
+// observeDataTier parses the database and Redis settings from the Secret values read
+// (a database URL the pooler cannot use blocks rendering, like a missing Secret) and
+// reads the data tier's workloads.
+func (r *AuthStackReconciler) observeDataTier(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, values map[authv1alpha1.SecretKeyRef][]byte) error {
+	dt := &obs.dataTier
+	if values != nil {
+		dt.read = true
+		if resources.ManagedDatabase(stack) {
+			dt.db = resources.ManagedDatabaseURL(stack, string(values[resources.PostgresPasswordRef(stack)]))
+		} else if ref := stack.Spec.Database.URLSecretRef; ref != nil {
+			db, err := resources.ParseDatabaseURL(string(values[*ref]))
+			if err != nil {
+				// The parser's errors never quote the URL.
+				dt.dbProblem = fmt.Sprintf("Secret %q key %q named by spec.database.urlSecretRef: %v", ref.Name, ref.Key, err)
+			}
+			dt.db = db
 		}
-		dt.db = db
-	}
-	if resources.ManagedRedis(stack) {
-		dt.redisPassword = string(values[resources.RedisPasswordRef(stack)])
-	} else if ref := stack.Spec.Redis.URLSecretRef; ref != nil {
-		dt.redisPort = resources.ExternalRedisPort(string(values[*ref]))
-		u, err := url.Parse(string(values[*ref]))
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Hostname() == "" {
-			dt.redisProblem = fmt.Sprintf("Secret %q key %q named by spec.redis.urlSecretRef is not a redis:// or rediss:// URL with a host", ref.Name, ref.Key)
+		if resources.ManagedRedis(stack) {
+			dt.redisPassword = string(values[resources.RedisPasswordRef(stack)])
+		} else if ref := stack.Spec.Redis.URLSecretRef; ref != nil {
+			dt.redisPort = resources.ExternalRedisPort(string(values[*ref]))
+			u, err := url.Parse(string(values[*ref]))
+			if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Hostname() == "" {
+				dt.redisProblem = fmt.Sprintf("Secret %q key %q named by spec.redis.urlSecretRef is not a redis:// or rediss:// URL with a host", ref.Name, ref.Key)
+			}
 		}
-	}
-	if dt.dbProblem != "" && resources.PoolerEnabled(stack) && obs.blocker == nil {
-		obs.blocker = &blocker{authv1alpha1.ReasonInvalidURL, dt.dbProblem}
-	}
-}
-
-// metaOnly is an object of kind to delete by name, read through the metadata cache (so
-// deleting a Secret or ConfigMap never caches their contents).
-func metaOnly(stack *authv1alpha1.AuthStack, kind, name string) client.Object {
-	return &metav1.PartialObjectMetadata{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: kind},
-		ObjectMeta: metav1.ObjectMeta{Namespace: stack.Namespace, Name: name},
-	}
-}
-
-// named sets the name and namespace of an empty typed object, to delete it.
-func named(stack *authv1alpha1.AuthStack, obj client.Object, name string) client.Object {
-	obj.SetName(name)
-	obj.SetNamespace(stack.Namespace)
-	return obj
-}
-
-// dataTierObjects renders the data tier's children: the ones to apply, and the ones the
-// spec turned off (deleted if this stack controls them). It also fills the pods' hashes in.
-func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in *resources.Inputs) (desired, absent []client.Object) {
-	dt := obs.dataTier
-	if sec := resources.ConnectionSecret(stack, resources.ConnectionFor(stack, dt.db, dt.redisPassword)); sec != nil {
-		desired = append(desired, sec)
-	} else {
-		absent = append(absent, metaOnly(stack, "Secret", resources.ConnectionSecretName(stack)))
-	}
-
-	if resources.PoolerEnabled(stack) {
-		cfg := resources.PgBouncerConfigSecret(stack, dt.db)
-		in.PoolerConfigHash = resources.SecretDataHash(cfg.Data)
-		desired = append(desired, cfg, resources.PgBouncerService(stack), resources.PgBouncerDeployment(stack, *in), resources.PgBouncerPDB(stack))
-	} else {
-		name := resources.PgBouncerName(stack)
-		absent = append(absent, named(stack, &appsv1.Deployment{}, name), named(stack, &corev1.Service{}, name),
-			named(stack, &policyv1.PodDisruptionBudget{}, name), metaOnly(stack, "Secret", resources.PgBouncerConfigSecretName(stack)))
-	}
-
-	redisName := resources.RedisName(stack)
-	if resources.ManagedRedis(stack) {
-		in.RedisConfigHash = resources.RedisConfigHash(stack, dt.redisPassword)
-		desired = append(desired, resources.RedisConfigMap(stack), resources.RedisAuthSecret(stack, dt.redisPassword),
-			resources.RedisService(stack), resources.RedisStatefulSet(stack, *in), resources.RedisPDB(stack))
-		if job := resources.RedisBootstrapJob(stack, *in); job != nil {
-			desired = append(desired, job)
+		if dt.dbProblem != "" && resources.PoolerEnabled(stack) && obs.blocker == nil {
+			obs.blocker = &blocker{"spec.database.urlSecretRef", authv1alpha1.ReasonInvalidURL, dt.dbProblem}
 		}
-	} else {
-		// The volumes and the password Secret stay (the data outlives the switch).
-		absent = append(absent, named(stack, &appsv1.StatefulSet{}, redisName), named(stack, &corev1.Service{}, redisName),
-			named(stack, &policyv1.PodDisruptionBudget{}, redisName), metaOnly(stack, "ConfigMap", redisName),
-			metaOnly(stack, "Secret", resources.RedisAuthSecretName(stack)))
-	}
-
-	pgName := resources.PostgresName(stack)
-	if sts := resources.PostgresStatefulSet(stack, *in); sts != nil {
-		desired = append(desired, resources.PostgresService(stack), sts)
-	} else {
-		absent = append(absent, named(stack, &appsv1.StatefulSet{}, pgName), named(stack, &corev1.Service{}, pgName))
-	}
-
-	ports := resources.NetworkPolicyPorts{Database: dt.db.Port, Redis: dt.redisPort}
-	for _, np := range resources.NetworkPolicies(stack, ports) {
-		desired = append(desired, np)
-	}
-	for _, name := range resources.AbsentNetworkPolicies(stack, ports) {
-		absent = append(absent, named(stack, &networkingv1.NetworkPolicy{}, name))
-	}
-	return desired, absent
-}
-
-// observeDataTierChildren reads the data tier's workloads, for the conditions.
-func (r *AuthStackReconciler) observeDataTierChildren(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation) error {
-	if obs.dataTier == nil {
-		obs.dataTier = &dataTierObservation{}
-	}
-	dt := obs.dataTier
-	get := func(name string, obj client.Object) (bool, error) {
-		err := r.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: name}, obj)
-		if apierrors.IsNotFound(err) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("reading %T %q: %w", obj, name, err)
-		}
-		return true, nil
 	}
 	if resources.PoolerEnabled(stack) {
-		d := &appsv1.Deployment{}
-		if ok, err := get(resources.PgBouncerName(stack), d); err != nil {
+		if err := getIfExists(ctx, r, stack, resources.PgBouncerName(stack), &appsv1.Deployment{}, &dt.pooler); err != nil {
 			return err
-		} else if ok {
-			dt.pooler = d
 		}
 	}
 	if resources.ManagedRedis(stack) {
-		s := &appsv1.StatefulSet{}
-		if ok, err := get(resources.RedisName(stack), s); err != nil {
+		if err := getIfExists(ctx, r, stack, resources.RedisName(stack), &appsv1.StatefulSet{}, &dt.redis); err != nil {
 			return err
-		} else if ok {
-			dt.redis = s
 		}
 	}
 	if resources.RedisClusterMode(stack) {
-		j := &batchv1.Job{}
-		if ok, err := get(resources.RedisBootstrapJobName(stack), j); err != nil {
+		if err := getIfExists(ctx, r, stack, resources.RedisBootstrapJobName(stack), &batchv1.Job{}, &dt.bootstrap); err != nil {
 			return err
-		} else if ok {
-			dt.bootstrap = j
 		}
 	}
 	if resources.ManagedDatabase(stack) {
-		s := &appsv1.StatefulSet{}
-		if ok, err := get(resources.PostgresName(stack), s); err != nil {
+		if err := getIfExists(ctx, r, stack, resources.PostgresName(stack), &appsv1.StatefulSet{}, &dt.postgres); err != nil {
 			return err
-		} else if ok {
-			dt.postgres = s
 		}
 	}
 	return nil
 }
 
-// dataTierStatus sets PoolerReady, RedisReady and DatabaseReady and the replica counts.
-func dataTierStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alpha1.AuthStackStatus) {
+// componentConditions maps a child's component label to the condition that reports it.
+var componentConditions = map[string]string{
+	resources.ComponentAuthServer:     authv1alpha1.ConditionAuthServerAvailable,
+	resources.ComponentPgBouncer:      authv1alpha1.ConditionPoolerReady,
+	resources.ComponentRedis:          authv1alpha1.ConditionRedisReady,
+	resources.ComponentRedisBootstrap: authv1alpha1.ConditionRedisReady,
+	resources.ComponentPostgres:       authv1alpha1.ConditionDatabaseReady,
+}
+
+// dataTierObjects renders the data tier's units: pgbouncer, Redis, the managed
+// PostgreSQL, and each NetworkPolicy on its own (a refused policy is reported on the
+// condition of the component it protects and stops nothing else). It is pure.
+func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	dt := obs.dataTier
-	if dt == nil {
-		dt = &dataTierObservation{}
+	pooler := unit{condition: authv1alpha1.ConditionPoolerReady, field: "spec.pooler"}
+	if resources.PoolerEnabled(stack) {
+		cfg := resources.PgBouncerConfigSecret(stack, dt.db)
+		pin := in // a copy: the hash is this workload's alone
+		pin.PoolerConfigHash = resources.SecretDataHash(cfg.Data)
+		pooler.desired = []client.Object{cfg, resources.PgBouncerService(stack), resources.PgBouncerDeployment(stack, pin), resources.PgBouncerPDB(stack)}
+	} else {
+		name := resources.PgBouncerName(stack)
+		pooler.absent = []client.Object{named(stack, &appsv1.Deployment{}, name), named(stack, &corev1.Service{}, name),
+			named(stack, &policyv1.PodDisruptionBudget{}, name), metaOnly(stack, "Secret", resources.PgBouncerConfigSecretName(stack))}
 	}
+
+	redis := unit{condition: authv1alpha1.ConditionRedisReady, field: "spec.redis"}
+	redisName := resources.RedisName(stack)
+	if resources.ManagedRedis(stack) {
+		rin := in
+		rin.RedisConfigHash = resources.RedisConfigHash(stack, dt.redisPassword)
+		redis.desired = []client.Object{resources.RedisConfigMap(stack), resources.RedisAuthSecret(stack, dt.redisPassword),
+			resources.RedisService(stack), resources.RedisStatefulSet(stack, rin), resources.RedisPDB(stack)}
+		if job := resources.RedisBootstrapJob(stack, rin); job != nil {
+			redis.desired = append(redis.desired, job)
+		}
+	} else {
+		// The volumes and the password Secret stay (the data outlives the switch).
+		redis.absent = []client.Object{named(stack, &appsv1.StatefulSet{}, redisName), named(stack, &corev1.Service{}, redisName),
+			named(stack, &policyv1.PodDisruptionBudget{}, redisName), metaOnly(stack, "ConfigMap", redisName),
+			metaOnly(stack, "Secret", resources.RedisAuthSecretName(stack))}
+	}
+
+	database := unit{condition: authv1alpha1.ConditionDatabaseReady, field: "spec.database.managed"}
+	pgName := resources.PostgresName(stack)
+	if sts := resources.PostgresStatefulSet(stack, in); sts != nil {
+		database.desired = []client.Object{resources.PostgresService(stack), sts}
+	} else {
+		database.absent = []client.Object{named(stack, &appsv1.StatefulSet{}, pgName), named(stack, &corev1.Service{}, pgName)}
+	}
+
+	units := []unit{pooler, redis, database}
+	ports := resources.NetworkPolicyPorts{Database: dt.db.Port, Redis: dt.redisPort}
+	for _, np := range resources.NetworkPolicies(stack, ports) {
+		units = append(units, unit{condition: componentConditions[np.Labels[resources.LabelComponent]],
+			field: "spec.networkPolicy", desired: []client.Object{np}})
+	}
+	noPolicies := unit{field: "spec.networkPolicy"}
+	for _, name := range resources.AbsentNetworkPolicies(stack, ports) {
+		noPolicies.absent = append(noPolicies.absent, named(stack, &networkingv1.NetworkPolicy{}, name))
+	}
+	return append(units, noPolicies)
+}
+
+// dataTierConditions reports PoolerReady, RedisReady and DatabaseReady: a blocker
+// about the component's own spec field, a refused apply, else its workloads' readiness.
+func dataTierConditions(stack *authv1alpha1.AuthStack, obs *observation, failures []failure) []metav1.Condition {
+	dt := &obs.dataTier
+	conds := []metav1.Condition{poolerCondition(stack, dt), redisCondition(stack, dt), databaseCondition(stack, dt)}
+	for i := range conds {
+		if f := failureOf(failures, conds[i].Type); f != nil {
+			conds[i] = condition(conds[i].Type, false, authv1alpha1.ReasonApplyFailed, f.message())
+		}
+	}
+	// A missing Secret or key named by spec.database or spec.redis stops the observation
+	// before the data tier is read: report it on the component's own condition too.
+	if b := obs.blocker; b != nil && !dt.read {
+		switch {
+		case strings.HasPrefix(b.field, "spec.database"):
+			conds[2] = condition(authv1alpha1.ConditionDatabaseReady, false, b.reason, b.message)
+			if resources.PoolerEnabled(stack) {
+				conds[0] = condition(authv1alpha1.ConditionPoolerReady, false, b.reason, b.message)
+			}
+		case strings.HasPrefix(b.field, "spec.redis"):
+			conds[1] = condition(authv1alpha1.ConditionRedisReady, false, b.reason, b.message)
+		}
+	}
+	return conds
+}
+
+// dataTierStatus is the pooler's and Redis's replica counts.
+func dataTierStatus(obs *observation, st *authv1alpha1.AuthStackStatus) {
+	dt := &obs.dataTier
 	st.Pooler, st.Redis = nil, nil
 	if dt.pooler != nil {
 		st.Pooler = replicaStatus(dt.pooler.Status.Replicas, dt.pooler.Status.ReadyReplicas)
@@ -290,23 +282,6 @@ func dataTierStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1a
 	if dt.redis != nil {
 		st.Redis = replicaStatus(dt.redis.Status.Replicas, dt.redis.Status.ReadyReplicas)
 	}
-	pooler, redis, database := poolerCondition(stack, dt), redisCondition(stack, dt), databaseCondition(stack, dt)
-	// A missing Secret or key named by spec.database or spec.redis stops the observation
-	// before the data tier is read: report it on the component's own condition.
-	if b := obs.blocker; b != nil && !dt.read {
-		if strings.Contains(b.message, "spec.database") {
-			database = condition(authv1alpha1.ConditionDatabaseReady, false, b.reason, b.message)
-			if resources.PoolerEnabled(stack) {
-				pooler = condition(authv1alpha1.ConditionPoolerReady, false, b.reason, b.message)
-			}
-		}
-		if strings.Contains(b.message, "spec.redis") {
-			redis = condition(authv1alpha1.ConditionRedisReady, false, b.reason, b.message)
-		}
-	}
-	setCondition(st, stack.Generation, pooler)
-	setCondition(st, stack.Generation, redis)
-	setCondition(st, stack.Generation, database)
 }
 
 func replicaStatus(replicas, ready int32) *authv1alpha1.ReplicaStatus {
@@ -392,19 +367,4 @@ func databaseCondition(stack *authv1alpha1.AuthStack, dt *dataTierObservation) m
 		return condition(typ, false, authv1alpha1.ReasonWaitingForPods, "PostgreSQL: "+msg)
 	}
 	return condition(typ, true, authv1alpha1.ReasonAvailable, "the managed PostgreSQL (single instance, not highly available) is ready")
-}
-
-// uncachedConfig reads Secrets and ConfigMaps straight from the API server and
-// everything else through the cache: the manager never caches their contents.
-type uncachedConfig struct {
-	client.Client
-	reader client.Reader
-}
-
-func (c uncachedConfig) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
-	switch obj.(type) {
-	case *corev1.Secret, *corev1.ConfigMap:
-		return c.reader.Get(ctx, key, obj, opts...)
-	}
-	return c.Client.Get(ctx, key, obj, opts...)
 }

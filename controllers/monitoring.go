@@ -72,10 +72,35 @@ func (p *monitoringProbe) forget() {
 	p.mu.Unlock()
 }
 
-// reconcileMonitoring applies the ServiceMonitor and PrometheusRule when the stack
-// asks for them, or deletes ours when it no longer does; it does nothing when the
-// cluster does not serve their kinds, and then says to look again later (wait) if
-// the stack wants them. Its errors never touch the stack's status.
+// monitoringObjects renders the monitoring objects: the ServiceMonitor and
+// PrometheusRule to apply when the stack asks for them, else the ones to delete. Pure.
+func monitoringObjects(stack *authv1alpha1.AuthStack) (desired, absent []*unstructured.Unstructured, err error) {
+	if !resources.MonitoringEnabled(stack) {
+		for _, gvk := range monitoringKinds {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(gvk)
+			u.SetName(resources.AuthServerName(stack))
+			u.SetNamespace(stack.Namespace)
+			absent = append(absent, u)
+		}
+		return nil, absent, nil
+	}
+	for _, build := range []func(*authv1alpha1.AuthStack) (*unstructured.Unstructured, error){
+		resources.AuthServerServiceMonitor, resources.AuthServerPrometheusRule,
+	} {
+		obj, err := build(stack)
+		if err != nil {
+			return nil, nil, err
+		}
+		desired = append(desired, obj)
+	}
+	return desired, nil, nil
+}
+
+// reconcileMonitoring applies or deletes the monitoring objects when the cluster
+// serves their kinds (the probe is what this component observes); otherwise it does
+// nothing and says to look again later (wait) if the stack wants them. It has no
+// condition: its errors never touch the stack's status.
 func (r *AuthStackReconciler) reconcileMonitoring(ctx context.Context, stack *authv1alpha1.AuthStack) (wait bool, err error) {
 	if r.monitoring == nil || !r.monitoring.available(ctx) {
 		if resources.MonitoringEnabled(stack) {
@@ -84,25 +109,16 @@ func (r *AuthStackReconciler) reconcileMonitoring(ctx context.Context, stack *au
 		}
 		return false, nil
 	}
-	if !resources.MonitoringEnabled(stack) {
-		for _, gvk := range monitoringKinds {
-			u := &unstructured.Unstructured{}
-			u.SetGroupVersionKind(gvk)
-			u.SetName(resources.AuthServerName(stack))
-			u.SetNamespace(stack.Namespace)
-			if err := r.deleteOwned(ctx, stack, u); err != nil {
-				return false, r.monitoringGone(err)
-			}
-		}
-		return false, nil
+	desired, absent, err := monitoringObjects(stack)
+	if err != nil {
+		return false, err
 	}
-	for _, build := range []func(*authv1alpha1.AuthStack) (*unstructured.Unstructured, error){
-		resources.AuthServerServiceMonitor, resources.AuthServerPrometheusRule,
-	} {
-		obj, err := build(stack)
-		if err != nil {
-			return false, err
+	for _, obj := range absent {
+		if err := r.deleteOwned(ctx, stack, obj); err != nil {
+			return false, r.monitoringGone(err)
 		}
+	}
+	for _, obj := range desired {
 		wrote, err := r.applier.applyUnstructured(ctx, obj)
 		if err != nil {
 			return false, r.monitoringGone(err)

@@ -16,9 +16,11 @@ import (
 	"github.com/leanauth/authstack/controllers/resources"
 )
 
-// computeStatus derives the whole status from what was observed. It is pure: the same
-// observation gives the same status, so an unchanged stack causes no status write.
-func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, applyErr error) authv1alpha1.AuthStackStatus {
+// computeStatus derives the whole status from what was observed and what the API
+// server refused. It is pure: the same observation gives the same status, so an
+// unchanged stack causes no status write. Each component reports its own conditions
+// (authserver.go, datatier.go, backup.go); Ready sums them up.
+func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []failure, now time.Time) authv1alpha1.AuthStackStatus {
 	st := *stack.Status.DeepCopy()
 	st.ObservedGeneration = stack.Generation
 	st.URL = resources.PublicURL(stack)
@@ -27,38 +29,45 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, applyErr err
 	}
 
 	st.AuthServer = authv1alpha1.ReplicaStatus{}
-	if d := obs.deployment; d != nil {
+	if d := obs.authServer.deployment; d != nil {
 		st.AuthServer = authv1alpha1.ReplicaStatus{
 			Replicas:      d.Status.Replicas,
 			ReadyReplicas: d.Status.ReadyReplicas,
 			Summary:       fmt.Sprintf("%d/%d", d.Status.ReadyReplicas, d.Status.Replicas),
 		}
 	}
-
-	available := authServerAvailable(obs)
-	switch {
-	case obs.blocker != nil:
-		available = condition(authv1alpha1.ConditionAuthServerAvailable, false, obs.blocker.reason, obs.blocker.message)
-	case applyErr != nil:
-		available = condition(authv1alpha1.ConditionAuthServerAvailable, false, authv1alpha1.ReasonApplyFailed, redactedApplyError(applyErr))
+	dataTierStatus(obs, &st)
+	conds := append(authServerConditions(obs, failures), dataTierConditions(stack, obs, failures)...)
+	for _, c := range conds {
+		setCondition(&st, stack.Generation, c)
 	}
-	setCondition(&st, stack.Generation, available)
-	dataTierStatus(stack, obs, &st)           // PoolerReady, RedisReady, DatabaseReady: datatier.go
-	backupStatus(stack, obs, &st, time.Now()) // status.backups, BackupsHealthy: backup.go
+	backupStatus(stack, obs, &st, failures, now) // status.backups, BackupsHealthy: backup.go
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
-	for _, c := range st.Conditions {
-		// A failed backup does not make the auth tier unready: BackupsHealthy says it.
-		if c.Type != authv1alpha1.ConditionReady && c.Type != authv1alpha1.ConditionBackupsHealthy && c.Status != metav1.ConditionTrue {
+	for _, c := range conds {
+		if c.Status != metav1.ConditionTrue {
 			ready = condition(authv1alpha1.ConditionReady, false, c.Reason, c.Type+": "+c.Message)
 			break
 		}
 	}
-	if ready.Status == metav1.ConditionTrue && !rolloutComplete(obs.deployment) {
+	if f := failureOf(failures, ""); ready.Status == metav1.ConditionTrue && f != nil {
+		ready = condition(authv1alpha1.ConditionReady, false, authv1alpha1.ReasonApplyFailed, f.message())
+	}
+	if ready.Status == metav1.ConditionTrue && !rolloutComplete(obs.authServer.deployment) {
 		ready = condition(authv1alpha1.ConditionReady, false, authv1alpha1.ReasonRollingUpdate, "the authserver Deployment is rolling out")
 	}
 	setCondition(&st, stack.Generation, ready)
 	return st
+}
+
+// failureOf is the first failure reported on the condition typ, or nil.
+func failureOf(failures []failure, typ string) *failure {
+	for i := range failures {
+		if failures[i].condition == typ {
+			return &failures[i]
+		}
+	}
+	return nil
 }
 
 func condition(typ string, ok bool, reason, message string) metav1.Condition {
@@ -75,24 +84,6 @@ func setCondition(st *authv1alpha1.AuthStackStatus, generation int64, c metav1.C
 	meta.SetStatusCondition(&st.Conditions, c)
 }
 
-// authServerAvailable reads the Deployment's own Available condition.
-func authServerAvailable(obs *observation) metav1.Condition {
-	d := obs.deployment
-	if d == nil {
-		return condition(authv1alpha1.ConditionAuthServerAvailable, false, authv1alpha1.ReasonProgressing, "the authserver Deployment does not exist yet")
-	}
-	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentAvailable {
-			if c.Status == corev1.ConditionTrue {
-				return condition(authv1alpha1.ConditionAuthServerAvailable, true, authv1alpha1.ReasonAvailable,
-					fmt.Sprintf("%d of %d replicas ready", d.Status.ReadyReplicas, d.Status.Replicas))
-			}
-			return condition(authv1alpha1.ConditionAuthServerAvailable, false, authv1alpha1.ReasonUnavailable, c.Message)
-		}
-	}
-	return condition(authv1alpha1.ConditionAuthServerAvailable, false, authv1alpha1.ReasonProgressing, "waiting for the authserver Deployment to report")
-}
-
 // rolloutComplete says whether the Deployment runs its latest template everywhere.
 func rolloutComplete(d *appsv1.Deployment) bool {
 	if d == nil || d.Status.ObservedGeneration < d.Generation {
@@ -105,19 +96,9 @@ func rolloutComplete(d *appsv1.Deployment) bool {
 	return d.Status.UpdatedReplicas == want && d.Status.Replicas == want && d.Status.AvailableReplicas == want
 }
 
-// redactedApplyError is the text of an apply error for a condition. API server errors
-// name objects and fields, never Secret values (the operator never sends any).
-func redactedApplyError(err error) string {
-	msg := err.Error()
-	if len(msg) > 512 {
-		msg = msg[:512] + "..."
-	}
-	return msg
-}
-
 // writeStatus writes the status when it changed, and records an Event when Ready flips.
-func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, applyErr error) error {
-	next := computeStatus(stack, obs, applyErr)
+func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, failures []failure) error {
+	next := computeStatus(stack, obs, failures, time.Now())
 	if equality.Semantic.DeepEqual(stack.Status, next) {
 		return nil
 	}
