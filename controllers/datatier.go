@@ -227,7 +227,7 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resourc
 
 	database := unit{condition: authv1alpha1.ConditionDatabaseReady, field: "spec.database.managed"}
 	pgName := resources.PostgresName(stack)
-	if sts := resources.PostgresStatefulSet(stack, in); sts != nil {
+	if sts := resources.PostgresStatefulSet(stack); sts != nil {
 		database.desired = []client.Object{resources.PostgresService(stack), sts}
 	} else {
 		database.absent = []client.Object{named(stack, &appsv1.StatefulSet{}, pgName), named(stack, &corev1.Service{}, pgName)}

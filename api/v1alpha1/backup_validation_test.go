@@ -154,7 +154,7 @@ func TestBackupDefaults(t *testing.T) {
 		t.Fatal("spec.backup dropped")
 	}
 	for name, j := range map[string]authv1alpha1.BackupJobSpec{"postgres": b.Postgres, "redis": b.Redis} {
-		if j.Schedule != "0 3 * * *" || j.RetentionDays != 30 || j.Suspend {
+		if j.Schedule != authv1alpha1.DefaultBackupSchedule || j.RetentionDays != authv1alpha1.DefaultBackupRetentionDays || j.Suspend {
 			t.Errorf("backup.%s defaulted to %+v, want schedule \"0 3 * * *\", retentionDays 30, not suspended", name, j)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -142,42 +144,55 @@ func TestDataTierDefaults(t *testing.T) {
 			t.Errorf("%s = %s, want %s", name, q.String(), want)
 		}
 	}
+	resources := func(name string, got, want corev1.ResourceRequirements) {
+		t.Helper()
+		if !equality.Semantic.DeepEqual(got, want) {
+			t.Errorf("%s = %+v, want the table's %+v", name, got, want)
+		}
+	}
 	p := got.Spec.Pooler
-	if p.Enabled == nil || !*p.Enabled {
+	if p.Enabled == nil || *p.Enabled != authv1alpha1.DefaultPoolerEnabled {
 		t.Errorf("pooler.enabled = %v, want true", p.Enabled)
 	}
-	check("pooler.replicas", p.Replicas, 2)
-	check("pooler.poolMode", p.PoolMode, "transaction")
-	check("pooler.maxClientConnections", p.MaxClientConnections, 1000)
-	check("pooler.defaultPoolSize", p.DefaultPoolSize, 25)
+	check("pooler.replicas", p.Replicas, authv1alpha1.DefaultPoolerReplicas)
+	check("pooler.poolMode", p.PoolMode, authv1alpha1.DefaultPoolMode)
+	check("pooler.maxClientConnections", p.MaxClientConnections, authv1alpha1.DefaultPoolerMaxClientConnections)
+	check("pooler.defaultPoolSize", p.DefaultPoolSize, authv1alpha1.DefaultPoolerPoolSize)
 	if p.Resources == nil {
 		t.Error("pooler.resources not defaulted")
 	} else {
 		quantity("pooler.resources.limits.memory", ptrQ(p.Resources.Limits.Memory()), "128Mi")
+		resources("pooler.resources", *p.Resources, authv1alpha1.DefaultPgBouncerResources())
 	}
 	r := got.Spec.Redis
 	check("redis.urlSecretRef", r.URLSecretRef == nil, true)
 	check("redis.mode", r.Mode, "standalone")
-	check("redis.shards", r.Shards, 3)
+	check("redis.shards", r.Shards, authv1alpha1.DefaultRedisShards)
 	check("redis.replicasPerShard", r.ReplicasPerShard, 1)
-	check("redis.maxMemory", r.MaxMemory, "1gb")
-	check("redis.maxMemoryPolicy", r.MaxMemoryPolicy, "volatile-ttl")
-	quantity("redis.storage.size", r.Storage.Size, "10Gi")
+	check("redis.maxMemory", r.MaxMemory, authv1alpha1.DefaultRedisMaxMemory)
+	check("redis.maxMemoryPolicy", r.MaxMemoryPolicy, authv1alpha1.DefaultRedisMaxMemoryPolicy)
+	quantity("redis.storage.size", r.Storage.Size, authv1alpha1.DefaultStorageSize)
 	check("redis.storage.deleteOnStackDeletion", r.Storage.DeleteOnStackDeletion, false)
 	if r.Resources == nil {
 		t.Error("redis.resources not defaulted")
 	} else {
 		quantity("redis.resources.requests.memory", ptrQ(r.Resources.Requests.Memory()), "1Gi")
+		resources("redis.resources", *r.Resources, authv1alpha1.DefaultRedisResources())
 	}
 	m := got.Spec.Database.Managed
 	if m == nil {
 		t.Fatal("database.managed lost")
 	}
-	check("database.managed.version", m.Version, "17")
-	quantity("database.managed.storage.size", m.Storage.Size, "10Gi")
+	check("database.managed.version", m.Version, authv1alpha1.DefaultPostgresVersion)
+	if m.Resources == nil {
+		t.Error("database.managed.resources not defaulted")
+	} else {
+		resources("database.managed.resources", *m.Resources, authv1alpha1.DefaultPostgresResources())
+	}
+	quantity("database.managed.storage.size", m.Storage.Size, authv1alpha1.DefaultStorageSize)
 	check("database.managed.storage.deleteOnStackDeletion", m.Storage.DeleteOnStackDeletion, false)
 	np := got.Spec.NetworkPolicy
-	if np.Enabled == nil || !*np.Enabled {
+	if np.Enabled == nil || *np.Enabled != authv1alpha1.DefaultNetworkPolicyEnabled {
 		t.Errorf("networkPolicy.enabled = %v, want true", np.Enabled)
 	}
 	if s := np.IngressControllerNamespaceSelector; s == nil || s.MatchLabels["kubernetes.io/metadata.name"] != "ingress-nginx" {

@@ -22,6 +22,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -543,10 +544,12 @@ func TestDefaults(t *testing.T) {
 	if as.Replicas == nil {
 		t.Errorf("authServer.replicas not defaulted")
 	} else {
-		check("authServer.replicas", *as.Replicas, 3)
+		check("authServer.replicas", *as.Replicas, authv1alpha1.DefaultAuthServerReplicas)
 	}
 	if as.Resources == nil {
 		t.Errorf("authServer.resources not defaulted")
+	} else if !equality.Semantic.DeepEqual(*as.Resources, authv1alpha1.DefaultAuthServerResources()) {
+		t.Errorf("authServer.resources = %+v, want authv1alpha1.DefaultAuthServerResources()", *as.Resources)
 	} else {
 		for _, q := range []struct {
 			name string
@@ -581,7 +584,7 @@ func TestDefaults(t *testing.T) {
 	if as.Autoscaling.Enabled == nil {
 		t.Errorf("authServer.autoscaling.enabled not defaulted")
 	} else {
-		check("authServer.autoscaling.enabled", *as.Autoscaling.Enabled, true)
+		check("authServer.autoscaling.enabled", *as.Autoscaling.Enabled, authv1alpha1.DefaultAutoscalingEnabled)
 	}
 	check("authServer.autoscaling.minReplicas", as.Autoscaling.MinReplicas, 3)
 	check("authServer.autoscaling.maxReplicas", as.Autoscaling.MaxReplicas, 20)
@@ -592,6 +595,9 @@ func TestDefaults(t *testing.T) {
 	check("ingress.path", got.Spec.Ingress.Path, "/auth")
 	check("ingress.className", got.Spec.Ingress.ClassName, "nginx")
 	check("smtp.port", got.Spec.SMTP.Port, 587)
+	if e := got.Spec.Monitoring.Enabled; e == nil || *e != authv1alpha1.DefaultMonitoringEnabled {
+		t.Errorf("monitoring.enabled = %v, want %v", e, authv1alpha1.DefaultMonitoringEnabled)
+	}
 	if got.Spec.Pepper != nil {
 		t.Errorf("pepper defaulted to %+v, want absent (the operator generates one)", got.Spec.Pepper)
 	}

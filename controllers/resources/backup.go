@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
@@ -68,14 +69,10 @@ type BackupSources struct {
 // gets no Redis backup (RedisURL nil): a replication snapshot holds one
 // node's slots only.
 func DefaultBackupSources(stack *authv1alpha1.AuthStack, in Inputs) BackupSources {
-	image := stack.Spec.AuthServer.Image
-	if image == "" {
-		image = in.AuthServerImage
-	}
 	conn := func(key string) *authv1alpha1.SecretKeyRef {
 		return &authv1alpha1.SecretKeyRef{Name: ConnectionSecretName(stack), Key: key}
 	}
-	src := BackupSources{Image: image}
+	src := BackupSources{Image: AuthServerImage(stack, in)}
 	switch {
 	case stack.Spec.Database.URLSecretRef != nil:
 		src.DatabaseURL = stack.Spec.Database.URLSecretRef
@@ -145,10 +142,7 @@ func BackupCronJob(stack *authv1alpha1.AuthStack, kind string, src BackupSources
 		return nil
 	}
 	js := backupJobSpec(stack, kind)
-	schedule := js.Schedule
-	if schedule == "" {
-		schedule = "0 3 * * *"
-	}
+	schedule := cmp.Or(js.Schedule, authv1alpha1.DefaultBackupSchedule)
 	return &batchv1.CronJob{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"},
 		ObjectMeta: objectMeta(stack, BackupCronJobName(stack, kind), backupComponent(kind)),
@@ -195,10 +189,7 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 		return nil
 	}
 	js := backupJobSpec(stack, kind)
-	retention := js.RetentionDays
-	if retention == 0 {
-		retention = 30
-	}
+	retention := cmp.Or(js.RetentionDays, authv1alpha1.DefaultBackupRetentionDays)
 	s3 := b.Destination.S3
 	env := []corev1.EnvVar{
 		urlEnv,
@@ -233,39 +224,25 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 			ActiveDeadlineSeconds: ptr.To[int64](BackupActiveDeadlineSeconds),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, component)},
-				Spec: corev1.PodSpec{
+				Spec: restrictedPod(corev1.PodSpec{
 					RestartPolicy:                 corev1.RestartPolicyNever,
-					AutomountServiceAccountToken:  ptr.To(false),
-					EnableServiceLinks:            ptr.To(false),
-					SecurityContext:               RestrictedPodSecurityContext(),
 					TerminationGracePeriodSeconds: ptr.To[int64](30),
 					Containers: []corev1.Container{{
-						Name:                     component,
-						Image:                    src.Image,
-						ImagePullPolicy:          corev1.PullIfNotPresent,
-						Args:                     []string{"backup", kind},
-						Env:                      sortEnv(append(env, runtimeEnv(component, backupResources())...)),
-						Resources:                backupResources(),
-						SecurityContext:          RestrictedContainerSecurityContext(),
-						TerminationMessagePath:   BackupResultFile,
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						Name:                   component,
+						Image:                  src.Image,
+						Args:                   []string{"backup", kind},
+						Env:                    sortEnv(append(env, runtimeEnv(component, backupResources())...)),
+						Resources:              backupResources(),
+						TerminationMessagePath: BackupResultFile,
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "backup-key", MountPath: BackupKeyMountPath, ReadOnly: true},
-							{Name: "tmp", MountPath: "/tmp"},
+							tmpMount,
 						},
 					}},
 					Volumes: []corev1.Volume{
-						{Name: "backup-key", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName:  key.Name,
-							Items:       []corev1.KeyToPath{{Key: key.Key, Path: BackupKeyFileName}},
-							DefaultMode: ptr.To[int32](0o440),
-						}}},
-						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-							Medium:    corev1.StorageMediumMemory,
-							SizeLimit: ptr.To(resource.MustParse("16Mi")),
-						}}},
+						secretVolume("backup-key", key.Name, corev1.KeyToPath{Key: key.Key, Path: BackupKeyFileName}),
 					},
-				},
+				}),
 			},
 		},
 	}

@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 	"strings"
@@ -137,11 +138,7 @@ func BackupsHealthyCondition(stack *authv1alpha1.AuthStack, kinds []string, stat
 			return mk(metav1.ConditionFalse, authv1alpha1.ReasonBackupFailed,
 				fmt.Sprintf("the last %s backup (Job %s, %s) failed: %s", kind, f.Job, f.Time.UTC().Format(time.RFC3339), f.Message))
 		}
-		schedule := js.Schedule
-		if schedule == "" {
-			schedule = "0 3 * * *"
-		}
-		interval, err := BackupInterval(schedule, now)
+		interval, err := BackupInterval(cmp.Or(js.Schedule, authv1alpha1.DefaultBackupSchedule), now)
 		if err != nil {
 			return mk(metav1.ConditionFalse, authv1alpha1.ReasonInvalidSchedule, fmt.Sprintf("spec.backup.%s.schedule: %v", kind, err))
 		}

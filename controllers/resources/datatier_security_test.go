@@ -26,7 +26,7 @@ func init() {
 		}},
 		podRenderer{"managed PostgreSQL StatefulSet", func(s *authv1alpha1.AuthStack, in Inputs) (metav1.ObjectMeta, corev1.PodSpec) {
 			s.Spec.Database = authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{Version: "16"}}
-			st := PostgresStatefulSet(s, in)
+			st := PostgresStatefulSet(s)
 			return st.Spec.Template.ObjectMeta, st.Spec.Template.Spec
 		}},
 		podRenderer{"redis cluster bootstrap Job", func(s *authv1alpha1.AuthStack, in Inputs) (metav1.ObjectMeta, corev1.PodSpec) {

@@ -2,7 +2,6 @@ package resources
 
 import (
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -22,10 +21,7 @@ import (
 // version never serves before its schema is in place; see controllers/DESIGN.md.
 func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Deployment {
 	spec := stack.Spec.AuthServer
-	image := spec.Image
-	if image == "" {
-		image = in.AuthServerImage
-	}
+	image := AuthServerImage(stack, in)
 	// A copy: the Deployment must never share maps or slices with the AuthStack.
 	overrides := spec.PodTemplate.DeepCopy()
 	if overrides == nil {
@@ -34,7 +30,7 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 
 	var replicas *int32
 	if !AutoscalingEnabled(stack) {
-		replicas = ptr.To(ptr.Deref(spec.Replicas, 3))
+		replicas = ptr.To(ptr.Deref(spec.Replicas, authv1alpha1.DefaultAuthServerReplicas))
 	}
 	selector := SelectorLabels(stack, ComponentAuthServer)
 
@@ -45,22 +41,13 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 			Replicas:             replicas,
 			RevisionHistoryLimit: ptr.To[int32](5),
 			Selector:             &metav1.LabelSelector{MatchLabels: selector},
-			Strategy: appsv1.DeploymentStrategy{
-				Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{
-					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-					MaxSurge:       ptr.To(intstr.FromString("25%")),
-				},
-			},
+			Strategy:             rollingDeployment(intstr.FromString("25%")),
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
 					Labels:      merged(overrides.Labels, Labels(stack, ComponentAuthServer)),
 					Annotations: merged(overrides.Annotations, map[string]string{AnnotationConfigHash: in.ConfigHash}),
 				},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken:  ptr.To(false),
-					EnableServiceLinks:            ptr.To(false),
-					SecurityContext:               RestrictedPodSecurityContext(),
+				Spec: restrictedPod(corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](30),
 					NodeSelector:                  overrides.NodeSelector,
 					Tolerations:                   overrides.Tolerations,
@@ -68,64 +55,42 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 					PriorityClassName:             overrides.PriorityClassName,
 					TopologySpreadConstraints:     topologySpread(selector),
 					InitContainers: []corev1.Container{{
-						Name:                     "migrate",
-						Image:                    image,
-						ImagePullPolicy:          corev1.PullIfNotPresent,
-						Args:                     []string{"migrate"},
-						Env:                      migrateEnv(stack),
-						Resources:                migrateResources(),
-						SecurityContext:          RestrictedContainerSecurityContext(),
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						Name:      "migrate",
+						Image:     image,
+						Args:      []string{"migrate"},
+						Env:       migrateEnv(stack),
+						Resources: migrateResources(),
 					}},
 					Containers: []corev1.Container{{
-						Name:            ComponentAuthServer,
-						Image:           image,
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Args:            []string{"serve"},
-						Env:             authServerEnv(stack),
+						Name:  ComponentAuthServer,
+						Image: image,
+						Args:  []string{"serve"},
+						Env:   authServerEnv(stack),
 						Ports: []corev1.ContainerPort{
 							{Name: PortNameHTTP, ContainerPort: AuthServerHTTPPort, Protocol: corev1.ProtocolTCP},
 							{Name: PortNameMetrics, ContainerPort: AuthServerMetricsPort, Protocol: corev1.ProtocolTCP},
 						},
-						Resources:                authServerResources(stack),
-						SecurityContext:          RestrictedContainerSecurityContext(),
-						LivenessProbe:            httpProbe("/health", 60, 30, 5),
-						ReadinessProbe:           httpProbe("/ready", 10, 5, 3),
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						Resources:      authServerResources(stack),
+						LivenessProbe:  httpProbe("/health", 60, 30, 5),
+						ReadinessProbe: httpProbe("/ready", 10, 5, 3),
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "pepper", MountPath: PepperMountPath, ReadOnly: true},
-							{Name: "tmp", MountPath: "/tmp"},
+							tmpMount,
 						},
 					}},
 					Volumes: []corev1.Volume{
-						{Name: "pepper", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName:  in.Pepper.Name,
-							Items:       []corev1.KeyToPath{{Key: in.Pepper.Key, Path: PepperFileName}},
-							DefaultMode: ptr.To[int32](0o440),
-						}}},
-						{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-							Medium:    corev1.StorageMediumMemory,
-							SizeLimit: ptr.To(resource.MustParse("16Mi")),
-						}}},
+						secretVolume("pepper", in.Pepper.Name, corev1.KeyToPath{Key: in.Pepper.Key, Path: PepperFileName}),
 					},
-				},
+				}),
 			},
 		},
 	}
 	return dep
 }
 
-// DefaultAuthServerResources are the default requests and limits (docs/install.md).
-func DefaultAuthServerResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
-	}
-}
-
 // authServerResources are the authserver container's: the spec's, else the defaults.
 func authServerResources(stack *authv1alpha1.AuthStack) corev1.ResourceRequirements {
-	return ptr.Deref(stack.Spec.AuthServer.Resources.DeepCopy(), DefaultAuthServerResources())
+	return ptr.Deref(stack.Spec.AuthServer.Resources.DeepCopy(), authv1alpha1.DefaultAuthServerResources())
 }
 
 func migrateResources() corev1.ResourceRequirements {
@@ -137,36 +102,7 @@ func migrateResources() corev1.ResourceRequirements {
 
 // AutoscalingEnabled says whether the HPA owns the replica count.
 func AutoscalingEnabled(stack *authv1alpha1.AuthStack) bool {
-	return ptr.Deref(stack.Spec.AuthServer.Autoscaling.Enabled, true)
-}
-
-// httpProbe probes the http port with the given timings.
-func httpProbe(path string, initialDelay, period, timeout int32) *corev1.Probe {
-	return &corev1.Probe{
-		ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{
-			Path: path, Port: intstr.FromString(PortNameHTTP), Scheme: corev1.URISchemeHTTP,
-		}},
-		InitialDelaySeconds: initialDelay,
-		PeriodSeconds:       period,
-		TimeoutSeconds:      timeout,
-		FailureThreshold:    3,
-		SuccessThreshold:    1,
-	}
-}
-
-// topologySpread spreads the pods over nodes and zones, preferring but not requiring it,
-// so a small cluster still schedules every replica.
-func topologySpread(selector map[string]string) []corev1.TopologySpreadConstraint {
-	var out []corev1.TopologySpreadConstraint
-	for _, key := range []string{corev1.LabelHostname, corev1.LabelTopologyZone} {
-		out = append(out, corev1.TopologySpreadConstraint{
-			MaxSkew:           1,
-			TopologyKey:       key,
-			WhenUnsatisfiable: corev1.ScheduleAnyway,
-			LabelSelector:     &metav1.LabelSelector{MatchLabels: selector},
-		})
-	}
-	return out
+	return ptr.Deref(stack.Spec.AuthServer.Autoscaling.Enabled, authv1alpha1.DefaultAutoscalingEnabled)
 }
 
 // authServerEnv is the environment of the authserver container, sorted by name.
@@ -232,27 +168,16 @@ func runtimeEnv(container string, res corev1.ResourceRequirements) []corev1.EnvV
 
 // migrateEnv is the environment of the migration init container: the database only.
 func migrateEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
-	env := databaseEnv(stack)
+	env := dataTierEnv(stack, false)
 	if lvl := stack.Spec.AuthServer.LogLevel; lvl != "" {
 		env = append(env, corev1.EnvVar{Name: "LOG_LEVEL", Value: string(lvl)})
 	}
 	return sortEnv(env)
 }
 
-func databaseEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
-	return dataTierEnv(stack, false)
-}
-
-func secretEnv(name string, ref authv1alpha1.SecretKeyRef) corev1.EnvVar {
-	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-		LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name},
-		Key:                  ref.Key,
-	}}}
-}
-
-func sortEnv(env []corev1.EnvVar) []corev1.EnvVar {
-	slices.SortFunc(env, func(a, b corev1.EnvVar) int { return strings.Compare(a.Name, b.Name) })
-	return env
+// AuthServerImage is the authserver's image (the backup Jobs run it too).
+func AuthServerImage(stack *authv1alpha1.AuthStack, in Inputs) string {
+	return image(stack.Spec.AuthServer.Image, in.AuthServerImage, "")
 }
 
 // MailFrom is the sender of the stack's emails: the spec's, else noreply at the frontend's host.

@@ -42,8 +42,8 @@ func sampleStack() *authv1alpha1.AuthStack {
 		ObjectMeta: metav1.ObjectMeta{Name: testName, Namespace: testNamespace, UID: testUID, Generation: 4},
 		Spec: authv1alpha1.AuthStackSpec{
 			AuthServer: authv1alpha1.AuthServerSpec{
-				Replicas:    ptr.To[int32](3),
-				Resources:   ptr.To(DefaultAuthServerResources()),
+				Replicas:    ptr.To(authv1alpha1.DefaultAuthServerReplicas),
+				Resources:   ptr.To(authv1alpha1.DefaultAuthServerResources()),
 				LogLevel:    "info",
 				FrontendURL: "https://app.example.com",
 				MailFrom:    "Example <noreply@example.com>",

@@ -25,8 +25,6 @@ type Inputs struct {
 	PoolerConfigHash string
 	// RedisConfigHash hashes redis.conf and the Redis auth include.
 	RedisConfigHash string
-	// PostgresConfigHash hashes what the managed PostgreSQL reads at start.
-	PostgresConfigHash string
 }
 
 // PepperRef is the pepper the stack uses: the one the spec brings, else the generated one.

@@ -35,7 +35,7 @@ const (
 
 // MonitoringEnabled says whether the stack asks for the monitoring objects.
 func MonitoringEnabled(stack *authv1alpha1.AuthStack) bool {
-	return ptr.Deref(stack.Spec.Monitoring.Enabled, false)
+	return ptr.Deref(stack.Spec.Monitoring.Enabled, authv1alpha1.DefaultMonitoringEnabled)
 }
 
 // monitoringMeta is the metadata of a monitoring object: the user's labels,

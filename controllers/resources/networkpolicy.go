@@ -43,7 +43,7 @@ func ExternalRedisPort(raw string) int {
 
 // NetworkPoliciesEnabled says whether the stack renders NetworkPolicies (the default).
 func NetworkPoliciesEnabled(stack *authv1alpha1.AuthStack) bool {
-	return ptr.Deref(stack.Spec.NetworkPolicy.Enabled, true)
+	return ptr.Deref(stack.Spec.NetworkPolicy.Enabled, authv1alpha1.DefaultNetworkPolicyEnabled)
 }
 
 // networkPolicyNames are every NetworkPolicy a stack can have, by the component it selects.

@@ -1,13 +1,13 @@
 package resources
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
@@ -35,7 +35,7 @@ const (
 
 // PoolerEnabled says whether pgbouncer runs (the default).
 func PoolerEnabled(stack *authv1alpha1.AuthStack) bool {
-	return ptr.Deref(stack.Spec.Pooler.Enabled, true)
+	return ptr.Deref(stack.Spec.Pooler.Enabled, authv1alpha1.DefaultPoolerEnabled)
 }
 
 // PgBouncerName names the pgbouncer Deployment, Service, PDB and NetworkPolicy.
@@ -65,18 +65,9 @@ func PooledDatabaseURL(stack *authv1alpha1.AuthStack, db DatabaseURL) string {
 // for clients). Both go into one Secret.
 func PgBouncerConfig(stack *authv1alpha1.AuthStack, db DatabaseURL) (ini, userlist string) {
 	p := stack.Spec.Pooler
-	poolMode := string(p.PoolMode)
-	if poolMode == "" {
-		poolMode = "transaction"
-	}
-	maxClient := p.MaxClientConnections
-	if maxClient == 0 {
-		maxClient = 1000
-	}
-	poolSize := p.DefaultPoolSize
-	if poolSize == 0 {
-		poolSize = 25
-	}
+	poolMode := cmp.Or(p.PoolMode, authv1alpha1.DefaultPoolMode)
+	maxClient := cmp.Or(p.MaxClientConnections, authv1alpha1.DefaultPoolerMaxClientConnections)
+	poolSize := cmp.Or(p.DefaultPoolSize, authv1alpha1.DefaultPoolerPoolSize)
 	var b strings.Builder
 	b.WriteString("; Rendered by the authstack operator for AuthStack " + stack.Namespace + "/" + stack.Name + ". Do not edit: changes are reverted.\n")
 	b.WriteString("[databases]\n")
@@ -94,7 +85,7 @@ func PgBouncerConfig(stack *authv1alpha1.AuthStack, db DatabaseURL) (ini, userli
 		{"logfile", ""},
 		{"auth_type", "scram-sha-256"},
 		{"auth_file", PgBouncerConfigDir + "/" + PgBouncerUserlistKey},
-		{"pool_mode", poolMode},
+		{"pool_mode", string(poolMode)},
 		{"max_client_conn", fmt.Sprint(maxClient)},
 		{"default_pool_size", fmt.Sprint(poolSize)},
 		{"min_pool_size", "0"},
@@ -142,44 +133,13 @@ func PgBouncerConfigSecret(stack *authv1alpha1.AuthStack, db DatabaseURL) *corev
 	}
 }
 
-// SecretDataHash hashes a Secret's or ConfigMap's data, keys in order, for a pod
-// template annotation.
-func SecretDataHash(data map[string][]byte) string {
-	var uses []SecretUse
-	values := map[authv1alpha1.SecretKeyRef][]byte{}
-	for _, k := range sortedKeys(data) {
-		ref := authv1alpha1.SecretKeyRef{Key: k}
-		uses = append(uses, SecretUse{Field: k, Ref: ref})
-		values[ref] = data[k]
-	}
-	return ConfigHash(uses, values)
-}
-
-// DefaultPgBouncerResources are the pooler's requests and limits when the spec has none.
-func DefaultPgBouncerResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m"), corev1.ResourceMemory: resource.MustParse("64Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("500m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-	}
-}
-
 // PgBouncerDeployment renders the pgbouncer Deployment. Its pod template carries the
 // hash of the config Secret: a changed database URL or pool setting rolls the pods
 // (one at a time, never below the replica count), rather than reloading them; see
 // docs/data-tier.md.
 func PgBouncerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Deployment {
 	p := stack.Spec.Pooler
-	image := p.Image
-	if image == "" {
-		image = in.PgBouncerImage
-	}
-	if image == "" {
-		image = DefaultPgBouncerImage
-	}
-	replicas := p.Replicas
-	if replicas == 0 {
-		replicas = 2
-	}
+	replicas := cmp.Or(p.Replicas, authv1alpha1.DefaultPoolerReplicas)
 	selector := SelectorLabels(stack, ComponentPgBouncer)
 	return &appsv1.Deployment{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "apps/v1", Kind: "Deployment"},
@@ -188,103 +148,44 @@ func PgBouncerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Deplo
 			Replicas:             ptr.To(replicas),
 			RevisionHistoryLimit: ptr.To[int32](5),
 			Selector:             &metav1.LabelSelector{MatchLabels: selector},
-			Strategy: appsv1.DeploymentStrategy{
-				Type: appsv1.RollingUpdateDeploymentStrategyType,
-				RollingUpdate: &appsv1.RollingUpdateDeployment{
-					MaxUnavailable: ptr.To(intstr.FromInt32(0)),
-					MaxSurge:       ptr.To(intstr.FromInt32(1)),
-				},
-			},
+			Strategy:             rollingDeployment(intstr.FromInt32(1)),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{
-					Labels:      Labels(stack, ComponentPgBouncer),
-					Annotations: map[string]string{AnnotationConfigHash: in.PoolerConfigHash},
-				},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken:  ptr.To(false),
-					EnableServiceLinks:            ptr.To(false),
-					SecurityContext:               RestrictedPodSecurityContext(),
+				ObjectMeta: podMeta(stack, ComponentPgBouncer, in.PoolerConfigHash),
+				Spec: restrictedPod(corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](45),
 					TopologySpreadConstraints:     topologySpread(selector),
 					Containers: []corev1.Container{{
-						Name:            ComponentPgBouncer,
-						Image:           image,
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Command:         []string{"pgbouncer", PgBouncerConfigDir + "/" + PgBouncerIniKey},
+						Name:    ComponentPgBouncer,
+						Image:   image(p.Image, in.PgBouncerImage, DefaultPgBouncerImage),
+						Command: []string{"pgbouncer", PgBouncerConfigDir + "/" + PgBouncerIniKey},
 						Ports: []corev1.ContainerPort{
 							{Name: PortNamePostgres, ContainerPort: PgBouncerPort, Protocol: corev1.ProtocolTCP},
 						},
-						Resources:       ptr.Deref(p.Resources.DeepCopy(), DefaultPgBouncerResources()),
-						SecurityContext: RestrictedContainerSecurityContext(),
-						ReadinessProbe:  tcpProbe(PortNamePostgres, 5, 5, 3),
-						LivenessProbe:   tcpProbe(PortNamePostgres, 15, 10, 6),
+						Resources:      ptr.Deref(p.Resources.DeepCopy(), authv1alpha1.DefaultPgBouncerResources()),
+						ReadinessProbe: tcpProbe(PortNamePostgres, 5, 5, 3),
+						LivenessProbe:  tcpProbe(PortNamePostgres, 15, 10, 6),
 						// Let the Service drop the pod before pgbouncer stops accepting.
 						Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
 							Sleep: &corev1.SleepAction{Seconds: 5},
 						}},
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "config", MountPath: PgBouncerConfigDir, ReadOnly: true},
-							{Name: "tmp", MountPath: "/tmp"},
+							tmpMount,
 						},
 					}},
-					Volumes: []corev1.Volume{
-						{Name: "config", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName:  PgBouncerConfigSecretName(stack),
-							DefaultMode: ptr.To[int32](0o440),
-						}}},
-						tmpVolume(),
-					},
-				},
+					Volumes: []corev1.Volume{secretVolume("config", PgBouncerConfigSecretName(stack))},
+				}),
 			},
 		},
-	}
-}
-
-// tmpVolume is a small in-memory /tmp for a read-only root filesystem.
-func tmpVolume() corev1.Volume {
-	return corev1.Volume{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
-		Medium:    corev1.StorageMediumMemory,
-		SizeLimit: ptr.To(resource.MustParse("16Mi")),
-	}}}
-}
-
-// tcpProbe checks that the named port accepts connections.
-func tcpProbe(port string, initialDelay, period, failures int32) *corev1.Probe {
-	return &corev1.Probe{
-		ProbeHandler:        corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(port)}},
-		InitialDelaySeconds: initialDelay,
-		PeriodSeconds:       period,
-		TimeoutSeconds:      3,
-		FailureThreshold:    failures,
-		SuccessThreshold:    1,
 	}
 }
 
 // PgBouncerService renders the ClusterIP Service of the pooler.
 func PgBouncerService(stack *authv1alpha1.AuthStack) *corev1.Service {
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: objectMeta(stack, PgBouncerName(stack), ComponentPgBouncer),
-		Spec: corev1.ServiceSpec{
-			Type:     corev1.ServiceTypeClusterIP,
-			Selector: SelectorLabels(stack, ComponentPgBouncer),
-			Ports: []corev1.ServicePort{{
-				Name: PortNamePostgres, Port: PgBouncerPort, TargetPort: intstr.FromString(PortNamePostgres), Protocol: corev1.ProtocolTCP,
-			}},
-		},
-	}
+	return service(stack, PgBouncerName(stack), ComponentPgBouncer, false, servicePort(PortNamePostgres, PgBouncerPort))
 }
 
 // PgBouncerPDB keeps all but one pooler pod up during voluntary disruptions.
 func PgBouncerPDB(stack *authv1alpha1.AuthStack) *policyv1.PodDisruptionBudget {
-	return &policyv1.PodDisruptionBudget{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
-		ObjectMeta: objectMeta(stack, PgBouncerName(stack), ComponentPgBouncer),
-		Spec: policyv1.PodDisruptionBudgetSpec{
-			MaxUnavailable:             ptr.To(intstr.FromInt32(1)),
-			Selector:                   &metav1.LabelSelector{MatchLabels: SelectorLabels(stack, ComponentPgBouncer)},
-			UnhealthyPodEvictionPolicy: ptr.To(policyv1.AlwaysAllow),
-		},
-	}
+	return podDisruptionBudget(stack, PgBouncerName(stack), ComponentPgBouncer)
 }

@@ -1,13 +1,13 @@
 package resources
 
 import (
+	"cmp"
 	"fmt"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -25,8 +25,7 @@ const (
 	postgresDataDir     = "/var/lib/postgresql/data"
 	// postgresPGData is a subdirectory of the volume, so a lost+found at its root
 	// does not stop initdb.
-	postgresPGData         = postgresDataDir + "/pgdata"
-	defaultPostgresVersion = "17"
+	postgresPGData = postgresDataDir + "/pgdata"
 )
 
 // ManagedDatabase says whether the operator runs PostgreSQL.
@@ -79,24 +78,13 @@ func PostgresImage(stack *authv1alpha1.AuthStack) string {
 	if m.Image != "" {
 		return m.Image
 	}
-	v := m.Version
-	if v == "" {
-		v = defaultPostgresVersion
-	}
+	v := cmp.Or(m.Version, authv1alpha1.DefaultPostgresVersion)
 	// The Debian variant: its entrypoint runs as an arbitrary non-root uid (nss_wrapper).
 	return fmt.Sprintf("docker.io/library/postgres:%s-bookworm", v)
 }
 
-// DefaultPostgresResources are the managed database's requests and limits.
-func DefaultPostgresResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("250m"), corev1.ResourceMemory: resource.MustParse("512Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
-	}
-}
-
 // PostgresStatefulSet renders the managed PostgreSQL, or nil when the database is external.
-func PostgresStatefulSet(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.StatefulSet {
+func PostgresStatefulSet(stack *authv1alpha1.AuthStack) *appsv1.StatefulSet {
 	m := stack.Spec.Database.Managed
 	if m == nil {
 		return nil
@@ -129,32 +117,25 @@ func PostgresStatefulSet(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.State
 			VolumeClaimTemplates:                 []corev1.PersistentVolumeClaim{volumeClaim(m.Storage)},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{
-					Labels:      Labels(stack, ComponentPostgres),
-					Annotations: map[string]string{AnnotationConfigHash: in.PostgresConfigHash},
+					Labels: Labels(stack, ComponentPostgres),
 				},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken:  ptr.To(false),
-					EnableServiceLinks:            ptr.To(false),
-					SecurityContext:               RestrictedPodSecurityContext(),
+				Spec: restrictedPod(corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](60),
 					Containers: []corev1.Container{{
-						Name:            ComponentPostgres,
-						Image:           PostgresImage(stack),
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Env:             env,
+						Name:  ComponentPostgres,
+						Image: PostgresImage(stack),
+						Env:   env,
 						Ports: []corev1.ContainerPort{
 							{Name: PortNamePostgres, ContainerPort: PostgresPort, Protocol: corev1.ProtocolTCP},
 						},
-						Resources:                ptr.Deref(m.Resources.DeepCopy(), DefaultPostgresResources()),
-						SecurityContext:          RestrictedContainerSecurityContext(),
-						ReadinessProbe:           ready,
-						LivenessProbe:            live,
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						Resources:      ptr.Deref(m.Resources.DeepCopy(), authv1alpha1.DefaultPostgresResources()),
+						ReadinessProbe: ready,
+						LivenessProbe:  live,
 						VolumeMounts: []corev1.VolumeMount{
-							{Name: "data", MountPath: postgresDataDir},
+							{Name: DataVolumeName, MountPath: postgresDataDir},
 							{Name: "run", MountPath: "/var/run/postgresql"},
 							{Name: "shm", MountPath: "/dev/shm"},
-							{Name: "tmp", MountPath: "/tmp"},
+							tmpMount,
 						},
 					}},
 					Volumes: []corev1.Volume{
@@ -162,9 +143,8 @@ func PostgresStatefulSet(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.State
 							Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("1Mi"))}}},
 						{Name: "shm", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{
 							Medium: corev1.StorageMediumMemory, SizeLimit: ptr.To(resource.MustParse("256Mi"))}}},
-						tmpVolume(),
 					},
-				},
+				}),
 			},
 		},
 	}
@@ -172,15 +152,5 @@ func PostgresStatefulSet(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.State
 
 // PostgresService renders the headless Service of the managed database.
 func PostgresService(stack *authv1alpha1.AuthStack) *corev1.Service {
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: objectMeta(stack, PostgresName(stack), ComponentPostgres),
-		Spec: corev1.ServiceSpec{
-			Type:      corev1.ServiceTypeClusterIP,
-			ClusterIP: corev1.ClusterIPNone,
-			Selector:  SelectorLabels(stack, ComponentPostgres),
-			Ports: []corev1.ServicePort{{Name: PortNamePostgres, Port: PostgresPort,
-				TargetPort: intstr.FromString(PortNamePostgres), Protocol: corev1.ProtocolTCP}},
-		},
-	}
+	return service(stack, PostgresName(stack), ComponentPostgres, true, servicePort(PortNamePostgres, PostgresPort))
 }

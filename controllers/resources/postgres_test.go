@@ -13,12 +13,12 @@ import (
 
 func TestManagedPostgres(t *testing.T) {
 	s := sampleStack()
-	if PostgresStatefulSet(s, sampleInputs(s)) != nil || ManagedDatabase(s) {
+	if PostgresStatefulSet(s) != nil || ManagedDatabase(s) {
 		t.Fatal("a PostgreSQL StatefulSet for an external database")
 	}
 	s.Spec.Database = authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{Version: "16",
 		Storage: authv1alpha1.StorageSpec{Size: ptr.To(qty("5Gi"))}}}
-	sts := PostgresStatefulSet(s, sampleInputs(s))
+	sts := PostgresStatefulSet(s)
 	c := container(t, sts.Spec.Template.Spec, ComponentPostgres)
 	if c.Image != "docker.io/library/postgres:16-bookworm" || *sts.Spec.Replicas != 1 || sts.Spec.ServiceName != "demo-postgres" {
 		t.Errorf("image %q replicas %d service %q", c.Image, *sts.Spec.Replicas, sts.Spec.ServiceName)

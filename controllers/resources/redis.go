@@ -1,6 +1,7 @@
 package resources
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -36,14 +36,12 @@ const (
 	RedisAuthDir = "/etc/redis-auth"
 	RedisDataDir = "/data"
 	// Keys.
-	RedisConfKey          = "redis.conf"
-	RedisBootstrapKey     = "bootstrap.sh"
-	RedisAuthConfKey      = "auth.conf"
-	RedisPasswordKey      = "password"
-	DefaultRedisImage     = "docker.io/library/redis:7.4-alpine"
-	redisDefaultMaxMemory = "1gb"
-	redisDefaultPolicy    = "volatile-ttl" // evict the shortest TTL first: authserver/DESIGN.md, "Redis keys and memory"
-	redisPasswordBytes    = 32
+	RedisConfKey       = "redis.conf"
+	RedisBootstrapKey  = "bootstrap.sh"
+	RedisAuthConfKey   = "auth.conf"
+	RedisPasswordKey   = "password"
+	DefaultRedisImage  = "docker.io/library/redis:7.4-alpine"
+	redisPasswordBytes = 32
 )
 
 // RedisDisabledCommands are renamed to "" in redis.conf: nothing can run them. A
@@ -99,11 +97,7 @@ func RedisReplicas(stack *authv1alpha1.AuthStack) int32 {
 		return 1
 	}
 	r := stack.Spec.Redis
-	shards := r.Shards
-	if shards < 3 {
-		shards = 3
-	}
-	return shards * (1 + r.ReplicasPerShard)
+	return cmp.Or(r.Shards, authv1alpha1.DefaultRedisShards) * (1 + r.ReplicasPerShard)
 }
 
 // redisPodHost is the DNS name of Redis pod i (through the headless Service).
@@ -153,14 +147,8 @@ func RedisPasswordSecret(stack *authv1alpha1.AuthStack, password []byte) *corev1
 // from the auth Secret.
 func RedisConf(stack *authv1alpha1.AuthStack) string {
 	r := stack.Spec.Redis
-	maxMemory := r.MaxMemory
-	if maxMemory == "" {
-		maxMemory = redisDefaultMaxMemory
-	}
-	policy := r.MaxMemoryPolicy
-	if policy == "" {
-		policy = redisDefaultPolicy
-	}
+	maxMemory := cmp.Or(r.MaxMemory, authv1alpha1.DefaultRedisMaxMemory)
+	policy := cmp.Or(r.MaxMemoryPolicy, authv1alpha1.DefaultRedisMaxMemoryPolicy)
 	var b strings.Builder
 	b.WriteString("# Rendered by the authstack operator for AuthStack " + stack.Namespace + "/" + stack.Name + ". Do not edit: changes are reverted.\n")
 	lines := []string{
@@ -249,60 +237,10 @@ func RedisConfigHash(stack *authv1alpha1.AuthStack, password string) string {
 	})
 }
 
-// DefaultRedisResources leave room above the default maxmemory (1gb) for the
-// copy-on-write of an AOF rewrite or snapshot.
-func DefaultRedisResources() corev1.ResourceRequirements {
-	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("1Gi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("2Gi")},
-	}
-}
-
-// pvcRetention keeps the volumes when the StatefulSet goes, unless the spec says otherwise.
-func pvcRetention(storage authv1alpha1.StorageSpec) *appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy {
-	whenDeleted := appsv1.RetainPersistentVolumeClaimRetentionPolicyType
-	if storage.DeleteOnStackDeletion {
-		whenDeleted = appsv1.DeletePersistentVolumeClaimRetentionPolicyType
-	}
-	return &appsv1.StatefulSetPersistentVolumeClaimRetentionPolicy{
-		WhenDeleted: whenDeleted,
-		WhenScaled:  appsv1.RetainPersistentVolumeClaimRetentionPolicyType,
-	}
-}
-
-// volumeClaim renders the "data" volume claim template.
-func volumeClaim(storage authv1alpha1.StorageSpec) corev1.PersistentVolumeClaim {
-	size := resource.MustParse("10Gi")
-	if storage.Size != nil {
-		size = storage.Size.DeepCopy()
-	}
-	// volumeClaimTemplates is an atomic list: the API server's defaults inside it
-	// (volumeMode, status.phase) count as ours, so they are rendered here too, and
-	// what it drops (the template's apiVersion and kind) is not, or every reconcile
-	// would see a difference and write.
-	return corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: "data"},
-		Spec: corev1.PersistentVolumeClaimSpec{
-			AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
-			StorageClassName: storage.StorageClassName,
-			VolumeMode:       ptr.To(corev1.PersistentVolumeFilesystem),
-			Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: size}},
-		},
-		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimPending},
-	}
-}
-
 // RedisStatefulSet renders the managed Redis. The pod template carries the hash of
 // redis.conf and auth.conf: a change rolls the pods, one at a time.
 func RedisStatefulSet(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.StatefulSet {
 	r := stack.Spec.Redis
-	image := r.Image
-	if image == "" {
-		image = in.RedisImage
-	}
-	if image == "" {
-		image = DefaultRedisImage
-	}
 	selector := SelectorLabels(stack, ComponentRedis)
 	ports := []corev1.ContainerPort{{Name: PortNameRedis, ContainerPort: RedisPort, Protocol: corev1.ProtocolTCP}}
 	args := []string{RedisConfigDir + "/" + RedisConfKey}
@@ -332,87 +270,67 @@ func RedisStatefulSet(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Stateful
 			PersistentVolumeClaimRetentionPolicy: pvcRetention(r.Storage),
 			VolumeClaimTemplates:                 []corev1.PersistentVolumeClaim{volumeClaim(r.Storage)},
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{
-					Labels:      Labels(stack, ComponentRedis),
-					Annotations: map[string]string{AnnotationConfigHash: in.RedisConfigHash},
-				},
-				Spec: corev1.PodSpec{
-					AutomountServiceAccountToken:  ptr.To(false),
-					EnableServiceLinks:            ptr.To(false),
-					SecurityContext:               RestrictedPodSecurityContext(),
+				ObjectMeta: podMeta(stack, ComponentRedis, in.RedisConfigHash),
+				Spec: restrictedPod(corev1.PodSpec{
 					TerminationGracePeriodSeconds: ptr.To[int64](60),
 					TopologySpreadConstraints:     topologySpread(selector),
 					Containers: []corev1.Container{{
-						Name:                     ComponentRedis,
-						Image:                    image,
-						ImagePullPolicy:          corev1.PullIfNotPresent,
-						Command:                  []string{"redis-server"},
-						Args:                     args,
-						Env:                      env,
-						Ports:                    ports,
-						Resources:                ptr.Deref(r.Resources.DeepCopy(), DefaultRedisResources()),
-						SecurityContext:          RestrictedContainerSecurityContext(),
-						ReadinessProbe:           tcpProbe(PortNameRedis, 5, 5, 3),
-						LivenessProbe:            tcpProbe(PortNameRedis, 30, 10, 6),
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+						Name:           ComponentRedis,
+						Image:          RedisImage(stack, in),
+						Command:        []string{"redis-server"},
+						Args:           args,
+						Env:            env,
+						Ports:          ports,
+						Resources:      ptr.Deref(r.Resources.DeepCopy(), authv1alpha1.DefaultRedisResources()),
+						ReadinessProbe: tcpProbe(PortNameRedis, 5, 5, 3),
+						LivenessProbe:  tcpProbe(PortNameRedis, 30, 10, 6),
 						VolumeMounts: []corev1.VolumeMount{
-							{Name: "data", MountPath: RedisDataDir},
-							{Name: "config", MountPath: RedisConfigDir, ReadOnly: true},
+							{Name: DataVolumeName, MountPath: RedisDataDir},
+							redisConfigMount,
 							{Name: "auth", MountPath: RedisAuthDir, ReadOnly: true},
-							{Name: "tmp", MountPath: "/tmp"},
+							tmpMount,
 						},
 					}},
-					Volumes: []corev1.Volume{
-						{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: RedisName(stack)},
-							DefaultMode:          ptr.To[int32](0o444),
-						}}},
-						{Name: "auth", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
-							SecretName:  RedisAuthSecretName(stack),
-							DefaultMode: ptr.To[int32](0o440),
-						}}},
-						tmpVolume(),
-					},
-				},
+					Volumes: []corev1.Volume{redisConfigVolume(stack), secretVolume("auth", RedisAuthSecretName(stack))},
+				}),
 			},
 		},
 	}
 }
 
+// RedisImage is the image of the Redis pods and of the cluster bootstrap.
+func RedisImage(stack *authv1alpha1.AuthStack, in Inputs) string {
+	return image(stack.Spec.Redis.Image, in.RedisImage, DefaultRedisImage)
+}
+
+// redisConfigMount mounts the ConfigMap with redis.conf (and the bootstrap script).
+var redisConfigMount = corev1.VolumeMount{Name: "config", MountPath: RedisConfigDir, ReadOnly: true}
+
+func redisConfigVolume(stack *authv1alpha1.AuthStack) corev1.Volume {
+	return corev1.Volume{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
+		LocalObjectReference: corev1.LocalObjectReference{Name: RedisName(stack)},
+		DefaultMode:          ptr.To[int32](0o444),
+	}}}
+}
+
 // RedisService renders the headless Service: stable per-pod DNS names for the
 // StatefulSet, and in standalone mode the name clients use.
 func RedisService(stack *authv1alpha1.AuthStack) *corev1.Service {
-	ports := []corev1.ServicePort{{Name: PortNameRedis, Port: RedisPort, TargetPort: intstr.FromString(PortNameRedis), Protocol: corev1.ProtocolTCP}}
+	ports := []corev1.ServicePort{servicePort(PortNameRedis, RedisPort)}
 	if RedisClusterMode(stack) {
-		ports = append(ports, corev1.ServicePort{Name: PortNameRedisBus, Port: RedisBusPort, TargetPort: intstr.FromString(PortNameRedisBus), Protocol: corev1.ProtocolTCP})
+		ports = append(ports, servicePort(PortNameRedisBus, RedisBusPort))
 	}
-	return &corev1.Service{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Service"},
-		ObjectMeta: objectMeta(stack, RedisName(stack), ComponentRedis),
-		Spec: corev1.ServiceSpec{
-			Type:      corev1.ServiceTypeClusterIP,
-			ClusterIP: corev1.ClusterIPNone,
-			Selector:  SelectorLabels(stack, ComponentRedis),
-			Ports:     ports,
-			// The cluster bootstrap must reach nodes before they are ready.
-			PublishNotReadyAddresses: RedisClusterMode(stack),
-		},
-	}
+	svc := service(stack, RedisName(stack), ComponentRedis, true, ports...)
+	// The cluster bootstrap must reach nodes before they are ready.
+	svc.Spec.PublishNotReadyAddresses = RedisClusterMode(stack)
+	return svc
 }
 
 // RedisPDB allows one Redis pod down at a time. In standalone mode that is the only
 // pod: a node drain restarts it (sessions are read from PostgreSQL meanwhile) rather
 // than blocking the drain forever.
 func RedisPDB(stack *authv1alpha1.AuthStack) *policyv1.PodDisruptionBudget {
-	return &policyv1.PodDisruptionBudget{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "policy/v1", Kind: "PodDisruptionBudget"},
-		ObjectMeta: objectMeta(stack, RedisName(stack), ComponentRedis),
-		Spec: policyv1.PodDisruptionBudgetSpec{
-			MaxUnavailable:             ptr.To(intstr.FromInt32(1)),
-			Selector:                   &metav1.LabelSelector{MatchLabels: SelectorLabels(stack, ComponentRedis)},
-			UnhealthyPodEvictionPolicy: ptr.To(policyv1.AlwaysAllow),
-		},
-	}
+	return podDisruptionBudget(stack, RedisName(stack), ComponentRedis)
 }
 
 // RedisBootstrapScript forms the Redis Cluster. It is safe to run again: when the
@@ -479,13 +397,6 @@ func RedisBootstrapJob(stack *authv1alpha1.AuthStack, in Inputs) *batchv1.Job {
 	if !RedisClusterMode(stack) {
 		return nil
 	}
-	image := stack.Spec.Redis.Image
-	if image == "" {
-		image = in.RedisImage
-	}
-	if image == "" {
-		image = DefaultRedisImage
-	}
 	labels := Labels(stack, ComponentRedisBootstrap)
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
@@ -496,40 +407,22 @@ func RedisBootstrapJob(stack *authv1alpha1.AuthStack, in Inputs) *batchv1.Job {
 			TTLSecondsAfterFinished: nil,
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyOnFailure,
-					AutomountServiceAccountToken: ptr.To(false),
-					EnableServiceLinks:           ptr.To(false),
-					SecurityContext:              RestrictedPodSecurityContext(),
+				Spec: restrictedPod(corev1.PodSpec{
+					RestartPolicy: corev1.RestartPolicyOnFailure,
 					Containers: []corev1.Container{{
-						Name:            ComponentRedisBootstrap,
-						Image:           image,
-						ImagePullPolicy: corev1.PullIfNotPresent,
-						Command:         []string{"sh", RedisConfigDir + "/" + RedisBootstrapKey},
-						Args:            RedisBootstrapArgs(stack),
-						Env: []corev1.EnvVar{{Name: "REDISCLI_AUTH", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
-							LocalObjectReference: corev1.LocalObjectReference{Name: RedisPasswordSecretName(stack)},
-							Key:                  RedisPasswordKey,
-						}}}},
+						Name:    ComponentRedisBootstrap,
+						Image:   RedisImage(stack, in),
+						Command: []string{"sh", RedisConfigDir + "/" + RedisBootstrapKey},
+						Args:    RedisBootstrapArgs(stack),
+						Env:     []corev1.EnvVar{secretEnv("REDISCLI_AUTH", RedisPasswordRef(stack))},
 						Resources: corev1.ResourceRequirements{
 							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
 							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 						},
-						SecurityContext:          RestrictedContainerSecurityContext(),
-						TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: "config", MountPath: RedisConfigDir, ReadOnly: true},
-							{Name: "tmp", MountPath: "/tmp"},
-						},
+						VolumeMounts: []corev1.VolumeMount{redisConfigMount, tmpMount},
 					}},
-					Volumes: []corev1.Volume{
-						{Name: "config", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{
-							LocalObjectReference: corev1.LocalObjectReference{Name: RedisName(stack)},
-							DefaultMode:          ptr.To[int32](0o444),
-						}}},
-						tmpVolume(),
-					},
-				},
+					Volumes: []corev1.Volume{redisConfigVolume(stack)},
+				}),
 			},
 		},
 	}
