@@ -23,9 +23,10 @@ have_postgres() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null && 
 have_postgres || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # lints controllers/resources/redis_bootstrap.sh
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "postgresql, redis-server and pgbouncer are installed"
+  log "postgresql, redis-server, pgbouncer and shellcheck are installed"
 elif [ "$(id -u)" -eq 0 ]; then
   log "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive

@@ -2,18 +2,14 @@ package resources
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
-	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -73,18 +69,6 @@ func RedisPasswordSecretName(stack *authv1alpha1.AuthStack) string {
 
 // RedisAuthSecretName names the owned Secret with the auth include of redis.conf.
 func RedisAuthSecretName(stack *authv1alpha1.AuthStack) string { return stack.Name + "-redis-auth" }
-
-// RedisBootstrapName names the cluster bootstrap's NetworkPolicy, and prefixes its Job.
-func RedisBootstrapName(stack *authv1alpha1.AuthStack) string {
-	return stack.Name + "-redis-bootstrap"
-}
-
-// RedisBootstrapJobName names the bootstrap Job of the current topology: a Job's pod
-// template is immutable, so another topology gets another Job.
-func RedisBootstrapJobName(stack *authv1alpha1.AuthStack) string {
-	sum := sha256.Sum256([]byte(strings.Join(RedisBootstrapArgs(stack), " ")))
-	return RedisBootstrapName(stack) + "-" + hex.EncodeToString(sum[:])[:8]
-}
 
 // RedisPasswordRef is the Secret key holding the managed Redis password.
 func RedisPasswordRef(stack *authv1alpha1.AuthStack) authv1alpha1.SecretKeyRef {
@@ -331,99 +315,4 @@ func RedisService(stack *authv1alpha1.AuthStack) *corev1.Service {
 // than blocking the drain forever.
 func RedisPDB(stack *authv1alpha1.AuthStack) *policyv1.PodDisruptionBudget {
 	return podDisruptionBudget(stack, RedisName(stack), ComponentRedis)
-}
-
-// RedisBootstrapScript forms the Redis Cluster. It is safe to run again: when the
-// first node already knows other nodes (a formed or forming cluster) it only waits
-// for cluster_state:ok; it never re-creates a cluster. Arguments: replicas per shard,
-// then every node as host:port. REDISCLI_AUTH holds the password.
-func RedisBootstrapScript() string {
-	return `#!/bin/sh
-# Rendered by the authstack operator: forms the Redis Cluster once; safe to re-run.
-set -eu
-replicas="$1"; shift
-nodes=""
-for n in "$@"; do
-  host="${n%:*}"; port="${n##*:}"
-  # CLUSTER MEET needs addresses: resolve names (retrying while DNS catches up).
-  ip=""
-  for _ in $(seq 1 60); do
-    ip="$(getent hosts "$host" | awk '{print $1; exit}')" || true
-    [ -n "$ip" ] && break
-    sleep 2
-  done
-  [ -n "$ip" ] || { echo "cannot resolve $host" >&2; exit 1; }
-  for _ in $(seq 1 60); do
-    redis-cli -h "$ip" -p "$port" ping 2>/dev/null | grep -q PONG && break
-    sleep 2
-  done
-  redis-cli -h "$ip" -p "$port" ping | grep -q PONG || { echo "$host does not answer" >&2; exit 1; }
-  nodes="$nodes $ip:$port"
-done
-first="${nodes# }"; first="${first%% *}"
-fhost="${first%:*}"; fport="${first##*:}"
-known="$(redis-cli -h "$fhost" -p "$fport" cluster info | tr -d '\r' | awk -F: '$1=="cluster_known_nodes"{print $2}')"
-if [ "${known:-1}" -gt 1 ]; then
-  echo "the cluster is already formed ($known nodes known); not creating it again"
-else
-  # shellcheck disable=SC2086
-  redis-cli --cluster create $nodes --cluster-replicas "$replicas" --cluster-yes
-fi
-for _ in $(seq 1 90); do
-  if redis-cli -h "$fhost" -p "$fport" cluster info | tr -d '\r' | grep -q '^cluster_state:ok$'; then
-    echo "cluster_state:ok"
-    exit 0
-  fi
-  sleep 2
-done
-echo "the cluster did not reach cluster_state:ok" >&2
-exit 1
-`
-}
-
-// RedisBootstrapArgs are the bootstrap script's arguments for the stack's pods.
-func RedisBootstrapArgs(stack *authv1alpha1.AuthStack) []string {
-	args := []string{strconv.Itoa(int(stack.Spec.Redis.ReplicasPerShard))}
-	for i := int32(0); i < RedisReplicas(stack); i++ {
-		args = append(args, fmt.Sprintf("%s:%d", redisPodHost(stack, i), RedisPort))
-	}
-	return args
-}
-
-// RedisBootstrapJob renders the Job that forms the cluster, or nil outside cluster
-// mode. Its name carries a hash of the topology, so a changed topology gets a new Job
-// (a Job's template is immutable); re-running it on a formed cluster changes nothing.
-func RedisBootstrapJob(stack *authv1alpha1.AuthStack, in Inputs) *batchv1.Job {
-	if !RedisClusterMode(stack) {
-		return nil
-	}
-	labels := Labels(stack, ComponentRedisBootstrap)
-	return &batchv1.Job{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: objectMeta(stack, RedisBootstrapJobName(stack), ComponentRedisBootstrap),
-		Spec: batchv1.JobSpec{
-			BackoffLimit:            ptr.To[int32](20),
-			ActiveDeadlineSeconds:   ptr.To[int64](1800),
-			TTLSecondsAfterFinished: nil,
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: restrictedPod(corev1.PodSpec{
-					RestartPolicy: corev1.RestartPolicyOnFailure,
-					Containers: []corev1.Container{{
-						Name:    ComponentRedisBootstrap,
-						Image:   RedisImage(stack, in),
-						Command: []string{"sh", RedisConfigDir + "/" + RedisBootstrapKey},
-						Args:    RedisBootstrapArgs(stack),
-						Env:     []corev1.EnvVar{secretEnv("REDISCLI_AUTH", RedisPasswordRef(stack))},
-						Resources: corev1.ResourceRequirements{
-							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("16Mi")},
-							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-						},
-						VolumeMounts: []corev1.VolumeMount{redisConfigMount, tmpMount},
-					}},
-					Volumes: []corev1.Volume{redisConfigVolume(stack)},
-				}),
-			},
-		},
-	}
 }
