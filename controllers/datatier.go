@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -15,8 +16,10 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -25,7 +28,7 @@ import (
 
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups="",resources=configmaps,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get
+// +kubebuilder:rbac:groups="",resources=persistentvolumeclaims,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=apps,resources=statefulsets,verbs=get;list;watch;create;patch;delete
@@ -49,10 +52,14 @@ type dataTierObservation struct {
 	// redisPort is the external Redis's port.
 	redisPort int
 
-	pooler    *appsv1.Deployment
-	redis     *appsv1.StatefulSet
-	bootstrap *batchv1.Job
-	postgres  *appsv1.StatefulSet
+	pooler   *appsv1.Deployment
+	redis    *appsv1.StatefulSet
+	postgres *appsv1.StatefulSet
+	// bootstrapJobs are the Redis Cluster bootstrap Jobs of the stack, current and superseded.
+	bootstrapJobs []batchv1.Job
+	// redisClaims and postgresClaims are the volume claims of a StatefulSet whose
+	// spec asks for another size than its (immutable) claim template: read to grow them.
+	redisClaims, postgresClaims []corev1.PersistentVolumeClaim
 }
 
 // ensureDataTierSecrets creates the generated password Secrets of a managed Redis and
@@ -169,17 +176,95 @@ func (r *AuthStackReconciler) observeDataTier(ctx context.Context, stack *authv1
 			return err
 		}
 	}
-	if resources.RedisClusterMode(stack) {
-		if err := getIfExists(ctx, r, stack, resources.RedisBootstrapJobName(stack), &batchv1.Job{}, &dt.bootstrap); err != nil {
+	if resources.ManagedRedis(stack) {
+		var jobs batchv1.JobList
+		if err := r.List(ctx, &jobs, client.InNamespace(stack.Namespace), client.MatchingLabels(resources.SelectorLabels(stack, resources.ComponentRedisBootstrap))); err != nil {
+			return fmt.Errorf("listing the Redis bootstrap Jobs: %w", err)
+		}
+		dt.bootstrapJobs = jobs.Items
+		claims, err := r.claimsToGrow(ctx, dt.redis, stack.Spec.Redis.Storage)
+		if err != nil {
 			return err
 		}
+		dt.redisClaims = claims
 	}
 	if resources.ManagedDatabase(stack) {
 		if err := getIfExists(ctx, r, stack, resources.PostgresName(stack), &appsv1.StatefulSet{}, &dt.postgres); err != nil {
 			return err
 		}
+		claims, err := r.claimsToGrow(ctx, dt.postgres, stack.Spec.Database.Managed.Storage)
+		if err != nil {
+			return err
+		}
+		dt.postgresClaims = claims
 	}
 	return nil
+}
+
+// claimsToGrow reads the volume claims of sts when the spec asks for another size than
+// its claim template holds (read uncached, by name; none is read at rest otherwise).
+func (r *AuthStackReconciler) claimsToGrow(ctx context.Context, sts *appsv1.StatefulSet, storage authv1alpha1.StorageSpec) ([]corev1.PersistentVolumeClaim, error) {
+	if sts == nil {
+		return nil, nil
+	}
+	want, have := resources.StorageSize(storage), claimTemplateSize(sts)
+	if have.Cmp(want) == 0 {
+		return nil, nil
+	}
+	var claims []corev1.PersistentVolumeClaim
+	for i := int32(0); i < ptr.Deref(sts.Spec.Replicas, 1); i++ {
+		name := resources.StorageClaimName(sts.Name, i)
+		pvc := corev1.PersistentVolumeClaim{}
+		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: sts.Namespace, Name: name}, &pvc)
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading PersistentVolumeClaim %q: %w", name, err)
+		}
+		claims = append(claims, pvc)
+	}
+	return claims, nil
+}
+
+// claimTemplateSize is the size in the StatefulSet's (immutable) data claim template
+// (zero without one).
+func claimTemplateSize(sts *appsv1.StatefulSet) resource.Quantity {
+	if sts == nil {
+		return resource.Quantity{}
+	}
+	for _, t := range sts.Spec.VolumeClaimTemplates {
+		if t.Name == resources.DataVolumeName {
+			return t.Spec.Resources.Requests[corev1.ResourceStorage]
+		}
+	}
+	return resource.Quantity{}
+}
+
+// grownStorage adapts a rendered StatefulSet to the live one: volumeClaimTemplates are
+// immutable, so the template keeps the live size, and each claim smaller than the spec
+// asks is grown by patching it (the storage class must allow volume expansion; a
+// shrink is refused by the CRD). It returns the claims to apply after the StatefulSet.
+func grownStorage(sts, live *appsv1.StatefulSet, claims []corev1.PersistentVolumeClaim) []client.Object {
+	have := claimTemplateSize(live)
+	if live == nil || have.IsZero() {
+		return nil
+	}
+	want := sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage]
+	sts.Spec.VolumeClaimTemplates[0].Spec.Resources.Requests[corev1.ResourceStorage] = have
+	var grow []client.Object
+	for _, c := range claims {
+		if have := c.Spec.Resources.Requests[corev1.ResourceStorage]; have.Cmp(want) < 0 {
+			grow = append(grow, &corev1.PersistentVolumeClaim{
+				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
+				ObjectMeta: metav1.ObjectMeta{Name: c.Name, Namespace: c.Namespace},
+				Spec: corev1.PersistentVolumeClaimSpec{Resources: corev1.VolumeResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceStorage: want},
+				}},
+			})
+		}
+	}
+	return grow
 }
 
 // componentConditions maps a child's component label to the condition that reports it.
@@ -213,11 +298,15 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resourc
 	if resources.ManagedRedis(stack) {
 		rin := in
 		rin.RedisConfigHash = resources.RedisConfigHash(stack, dt.redisPassword)
-		redis.desired = []client.Object{resources.RedisConfigMap(stack), resources.RedisAuthSecret(stack, dt.redisPassword),
-			resources.RedisService(stack), resources.RedisStatefulSet(stack, rin), resources.RedisPDB(stack)}
-		if job := resources.RedisBootstrapJob(stack, rin); job != nil {
-			redis.desired = append(redis.desired, job)
+		sts := resources.RedisStatefulSet(stack, rin)
+		grow := grownStorage(sts, dt.redis, dt.redisClaims)
+		redis.desired = append([]client.Object{resources.RedisConfigMap(stack), resources.RedisAuthSecret(stack, dt.redisPassword),
+			resources.RedisService(stack), sts, resources.RedisPDB(stack)}, grow...)
+		job := resources.RedisBootstrapJob(stack, rin)
+		if job != nil {
+			redis.create = []client.Object{job}
 		}
+		redis.absent = supersededJobs(stack, dt.bootstrapJobs, job)
 	} else {
 		// The volumes and the password Secret stay (the data outlives the switch).
 		redis.absent = []client.Object{named(stack, &appsv1.StatefulSet{}, redisName), named(stack, &corev1.Service{}, redisName),
@@ -228,7 +317,8 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resourc
 	database := unit{condition: authv1alpha1.ConditionDatabaseReady, field: "spec.database.managed"}
 	pgName := resources.PostgresName(stack)
 	if sts := resources.PostgresStatefulSet(stack); sts != nil {
-		database.desired = []client.Object{resources.PostgresService(stack), sts}
+		grow := grownStorage(sts, dt.postgres, dt.postgresClaims)
+		database.desired = append([]client.Object{resources.PostgresService(stack), sts}, grow...)
 	} else {
 		database.absent = []client.Object{named(stack, &appsv1.StatefulSet{}, pgName), named(stack, &corev1.Service{}, pgName)}
 	}
@@ -244,6 +334,32 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resourc
 		noPolicies.absent = append(noPolicies.absent, named(stack, &networkingv1.NetworkPolicy{}, name))
 	}
 	return append(units, noPolicies)
+}
+
+// supersededJobs are the observed one-shot Jobs other than current, to delete once
+// current has succeeded (until then they are the record that the cluster was formed);
+// all of them when there is no current Job.
+func supersededJobs(stack *authv1alpha1.AuthStack, observed []batchv1.Job, current *batchv1.Job) []client.Object {
+	if current != nil && !jobSucceeded(observed, func(j *batchv1.Job) bool { return j.Name == current.Name }) {
+		return nil
+	}
+	var out []client.Object
+	for i := range observed {
+		if current == nil || observed[i].Name != current.Name {
+			out = append(out, named(stack, &batchv1.Job{}, observed[i].Name))
+		}
+	}
+	return out
+}
+
+// jobSucceeded says whether one of the Jobs that match has succeeded.
+func jobSucceeded(jobs []batchv1.Job, match func(*batchv1.Job) bool) bool {
+	for i := range jobs {
+		if match(&jobs[i]) && jobs[i].Status.Succeeded > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // dataTierConditions reports PoolerReady, RedisReady and DatabaseReady: a blocker
@@ -341,7 +457,14 @@ func redisCondition(stack *authv1alpha1.AuthStack, dt *dataTierObservation) meta
 		return condition(typ, false, authv1alpha1.ReasonWaitingForPods, "Redis: "+msg)
 	}
 	if resources.RedisClusterMode(stack) {
-		if dt.bootstrap == nil || dt.bootstrap.Status.Succeeded < 1 {
+		// Formed when a bootstrap Job of this topology succeeded (another image does
+		// not unform it).
+		args := resources.RedisBootstrapArgs(stack)
+		formed := jobSucceeded(dt.bootstrapJobs, func(j *batchv1.Job) bool {
+			c := j.Spec.Template.Spec.Containers
+			return len(c) == 1 && slices.Equal(c[0].Args, args)
+		})
+		if !formed {
 			return condition(typ, false, authv1alpha1.ReasonClusterNotFormed, "waiting for the bootstrap Job to form the Redis Cluster")
 		}
 		return condition(typ, true, authv1alpha1.ReasonAvailable, "Redis Cluster formed; "+msg)

@@ -491,7 +491,7 @@ func TestRedisClusterModeBootstrapJob(t *testing.T) {
 	if ptr.Deref(sts.Spec.Replicas, 0) != 6 || sts.Spec.PersistentVolumeClaimRetentionPolicy.WhenDeleted != appsv1.DeletePersistentVolumeClaimRetentionPolicyType {
 		t.Errorf("cluster StatefulSet replicas %v retention %+v", sts.Spec.Replicas, sts.Spec.PersistentVolumeClaimRetentionPolicy)
 	}
-	job := get(t, ns, resources.RedisBootstrapJobName(getStack(t, ns)), &batchv1.Job{})
+	job := get(t, ns, resources.RedisBootstrapJobName(getStack(t, ns), resources.Inputs{}), &batchv1.Job{})
 	controlledByStack(t, job)
 	args := job.Spec.Template.Spec.Containers[0].Args
 	if len(args) != 7 || args[0] != "1" || args[1] != "auth-redis-0.auth-redis."+ns+".svc:6379" {
@@ -516,17 +516,32 @@ func TestRedisClusterModeBootstrapJob(t *testing.T) {
 	waitCondition(t, ns, authv1alpha1.ConditionRedisReady, metav1.ConditionTrue, authv1alpha1.ReasonAvailable)
 	get(t, ns, "auth-redis-bootstrap", &networkingv1.NetworkPolicy{})
 
-	// Another topology gets another Job (a Job's template is immutable), which the
-	// cluster waits for again.
+	// Another image gets another Job (a Job's template is immutable); the formed
+	// cluster stays formed meanwhile, and the superseded Job is deleted once the new
+	// one succeeded. (Another topology is refused by the API: no resharding path.)
 	first := job.Name
-	updateStack(t, ns, func(s *authv1alpha1.AuthStack) { s.Spec.Redis.ReplicasPerShard = 2 })
+	updateStack(t, ns, func(s *authv1alpha1.AuthStack) { s.Spec.Redis.Image = "example.com/redis:7.4.2" })
+	second := &batchv1.Job{}
 	eventually(t, "a new bootstrap Job", func() error {
-		want := resources.RedisBootstrapJobName(getStack(t, ns))
+		want := resources.RedisBootstrapJobName(getStack(t, ns), resources.Inputs{})
 		if want == first {
 			return fmt.Errorf("same Job name %s", want)
 		}
-		return k8s.Get(ctx, key(ns, want), &batchv1.Job{})
+		return k8s.Get(ctx, key(ns, want), second)
 	})
+	if _, err := getJob(ns, first); err != nil {
+		t.Fatalf("the superseded Job went before its successor succeeded: %v", err)
+	}
+	markStatefulSetReady(t, ns, "auth-redis")
+	waitCondition(t, ns, authv1alpha1.ConditionRedisReady, metav1.ConditionTrue, authv1alpha1.ReasonAvailable)
+	finishJob(t, ns, second, true, "cluster_state:ok")
+	gone(t, ns, first, &batchv1.Job{})
+	settle(t, op, ns)
+}
+
+func getJob(ns, name string) (*batchv1.Job, error) {
+	j := &batchv1.Job{}
+	return j, k8s.Get(context.Background(), key(ns, name), j)
 }
 
 func TestDataTierMissingSecretsAndDatabaseSwitch(t *testing.T) {

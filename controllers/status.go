@@ -1,8 +1,10 @@
 package controllers
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -44,14 +46,20 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	backupStatus(stack, obs, &st, failures, now) // status.backups, BackupsHealthy: backup.go
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
-	for _, c := range conds {
-		if c.Status != metav1.ConditionTrue {
-			ready = condition(authv1alpha1.ConditionReady, false, c.Reason, c.Type+": "+c.Message)
-			break
+	if len(failures) > 0 {
+		// Blocked components first: they need a person, the rest only time.
+		var blocked []string
+		for _, f := range failures {
+			blocked = append(blocked, cmp.Or(f.condition, "Ready")+": "+f.message())
 		}
-	}
-	if f := failureOf(failures, ""); ready.Status == metav1.ConditionTrue && f != nil {
-		ready = condition(authv1alpha1.ConditionReady, false, authv1alpha1.ReasonApplyFailed, f.message())
+		ready = condition(authv1alpha1.ConditionReady, false, authv1alpha1.ReasonApplyFailed, strings.Join(blocked, "; "))
+	} else {
+		for _, c := range conds {
+			if c.Status != metav1.ConditionTrue {
+				ready = condition(authv1alpha1.ConditionReady, false, c.Reason, c.Type+": "+c.Message)
+				break
+			}
+		}
 	}
 	if ready.Status == metav1.ConditionTrue && !rolloutComplete(obs.authServer.deployment) {
 		ready = condition(authv1alpha1.ConditionReady, false, authv1alpha1.ReasonRollingUpdate, "the authserver Deployment is rolling out")

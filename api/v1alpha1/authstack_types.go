@@ -238,8 +238,10 @@ type DatabaseSpec struct {
 }
 
 // ManagedDatabaseSpec configures the operator-run PostgreSQL.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.version) || !has(self.version) || self.version == oldSelf.version",message="database.managed.version cannot change: a new PostgreSQL major version needs pg_upgrade on the data, which the operator does not run. Back up, create a stack with the new version and restore into it (docs/backup-and-restore.md)"
 type ManagedDatabaseSpec struct {
-	// Version is the PostgreSQL major version (the image docker.io/library/postgres:<version>-alpine).
+	// Version is the PostgreSQL major version (the image docker.io/library/postgres:<version>-bookworm).
+	// It cannot change once set.
 	// +optional
 	// +kubebuilder:default="17"
 	// +kubebuilder:validation:Enum="15";"16";"17"
@@ -259,12 +261,16 @@ type ManagedDatabaseSpec struct {
 }
 
 // StorageSpec is the persistent volume of a stateful component.
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.size) || !has(self.size) || quantity(string(self.size)).compareTo(quantity(string(oldSelf.size))) >= 0",message="storage.size cannot shrink: a volume only grows. To use smaller volumes, back up, create a stack with the smaller size and restore into it (docs/backup-and-restore.md)"
+// +kubebuilder:validation:XValidation:rule="has(self.storageClassName) == has(oldSelf.storageClassName) && (!has(self.storageClassName) || self.storageClassName == oldSelf.storageClassName)",message="storage.storageClassName cannot change: the volumes exist in their class. Back up, create a stack with the new class and restore into it (docs/backup-and-restore.md)"
 type StorageSpec struct {
-	// Size of each volume.
+	// Size of each volume. It may grow (the operator expands the existing volumes:
+	// their storage class must allow volume expansion), never shrink.
 	// +optional
 	// +kubebuilder:default="10Gi"
 	Size *resource.Quantity `json:"size,omitempty"`
-	// StorageClassName of the volumes; empty uses the cluster's default class.
+	// StorageClassName of the volumes; empty uses the cluster's default class. It
+	// cannot change.
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	StorageClassName *string `json:"storageClassName,omitempty"`
@@ -288,22 +294,25 @@ const (
 // RedisSpec says where Redis is: managed by the operator (the default), or an external
 // Redis when urlSecretRef is set.
 // +kubebuilder:validation:XValidation:rule="!has(self.urlSecretRef) || !has(self.mode) || self.mode == 'standalone'",message="redis.mode cluster needs the managed Redis: remove redis.urlSecretRef"
+// +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef) || has(oldSelf.urlSecretRef) || (has(self.mode) ? self.mode : 'standalone') == (has(oldSelf.mode) ? oldSelf.mode : 'standalone')",message="redis.mode cannot change on the managed Redis: its volumes hold data of the other mode. Redis only caches sessions (they are kept in PostgreSQL): to switch, delete the AuthStack and its Redis PersistentVolumeClaims (data-<name>-redis-*), then create it with the new mode"
+// +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef) || !has(self.mode) || self.mode != 'cluster' || !has(oldSelf.mode) || oldSelf.mode != 'cluster' || ((has(self.shards) ? self.shards : 3) == (has(oldSelf.shards) ? oldSelf.shards : 3) && (has(self.replicasPerShard) ? self.replicasPerShard : 1) == (has(oldSelf.replicasPerShard) ? oldSelf.replicasPerShard : 1))",message="redis.shards and redis.replicasPerShard cannot change on a Redis Cluster: the operator has no resharding path. Redis only caches sessions (they are kept in PostgreSQL): to change the topology, delete the AuthStack and its Redis PersistentVolumeClaims (data-<name>-redis-*), then create it with the new topology"
 type RedisSpec struct {
 	// URLSecretRef names the Secret key holding an external Redis URL (redis:// or
 	// rediss://). When set, the operator runs no Redis.
 	// +optional
 	URLSecretRef *SecretKeyRef `json:"urlSecretRef,omitempty"`
-	// Mode of the managed Redis: one primary (standalone) or a Redis Cluster.
+	// Mode of the managed Redis: one primary (standalone) or a Redis Cluster. It cannot
+	// change while the operator runs Redis.
 	// +optional
 	// +kubebuilder:default=standalone
 	Mode RedisMode `json:"mode,omitempty"`
-	// Shards of a Redis Cluster (primaries).
+	// Shards of a Redis Cluster (primaries). Fixed once the cluster exists.
 	// +optional
 	// +kubebuilder:default=3
 	// +kubebuilder:validation:Minimum=3
 	// +kubebuilder:validation:Maximum=100
 	Shards int32 `json:"shards,omitempty"`
-	// ReplicasPerShard of a Redis Cluster.
+	// ReplicasPerShard of a Redis Cluster. Fixed once the cluster exists.
 	// +optional
 	// +kubebuilder:default=1
 	// +kubebuilder:validation:Minimum=0

@@ -14,6 +14,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -225,5 +226,114 @@ func TestEvaluationSampleIsAccepted(t *testing.T) {
 	}
 	if got.Spec.Database.Managed == nil || got.Spec.Redis.URLSecretRef != nil || got.Spec.Redis.MaxMemory != "256mb" {
 		t.Errorf("the sample does not run the managed data tier: %+v", got.Spec)
+	}
+}
+
+// The data tier's transition rules refuse what the operator cannot carry out, saying
+// what to do instead.
+const (
+	msgStorageShrink = "storage.size cannot shrink: a volume only grows. To use smaller volumes, back up, create a stack with the smaller size and restore into it (docs/backup-and-restore.md)"
+	msgStorageClass  = "storage.storageClassName cannot change: the volumes exist in their class. Back up, create a stack with the new class and restore into it (docs/backup-and-restore.md)"
+	msgRedisMode     = "redis.mode cannot change on the managed Redis: its volumes hold data of the other mode. Redis only caches sessions (they are kept in PostgreSQL): to switch, delete the AuthStack and its Redis PersistentVolumeClaims (data-<name>-redis-*), then create it with the new mode"
+	msgRedisTopology = "redis.shards and redis.replicasPerShard cannot change on a Redis Cluster: the operator has no resharding path. Redis only caches sessions (they are kept in PostgreSQL): to change the topology, delete the AuthStack and its Redis PersistentVolumeClaims (data-<name>-redis-*), then create it with the new topology"
+	msgPGVersion     = "database.managed.version cannot change: a new PostgreSQL major version needs pg_upgrade on the data, which the operator does not run. Back up, create a stack with the new version and restore into it (docs/backup-and-restore.md)"
+)
+
+// specTransition creates a stack with the minimal spec changed by create, then
+// updates it with update: rejected at field with msg, or accepted when field is "".
+type specTransition struct {
+	name           string
+	create, update map[string]any // dotted paths to set (nil values delete)
+	field, msg     string
+}
+
+var managedRedis = map[string]any{"redis.urlSecretRef": nil}
+
+func with(maps ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+var dataTierTransitions = []specTransition{
+	{name: "redis storage grows", create: with(managedRedis, map[string]any{"redis.storage.size": "1Gi"}),
+		update: map[string]any{"redis.storage.size": "2Gi"}},
+	{name: "redis storage shrinks", create: with(managedRedis, map[string]any{"redis.storage.size": "2Gi"}),
+		update: map[string]any{"redis.storage.size": "1500Mi"}, field: "spec.redis.storage", msg: msgStorageShrink},
+	{name: "database storage shrinks", create: with(managedDBPaths, map[string]any{"database.managed.storage.size": "10Gi"}),
+		update: map[string]any{"database.managed.storage.size": "9Gi"}, field: "spec.database.managed.storage", msg: msgStorageShrink},
+	{name: "redis storage class changes", create: with(managedRedis, map[string]any{"redis.storage.storageClassName": "a"}),
+		update: map[string]any{"redis.storage.storageClassName": "b"}, field: "spec.redis.storage", msg: msgStorageClass},
+	{name: "redis storage class set later", create: managedRedis,
+		update: map[string]any{"redis.storage.storageClassName": "b"}, field: "spec.redis.storage", msg: msgStorageClass},
+	{name: "redis standalone to cluster", create: managedRedis,
+		update: map[string]any{"redis.mode": "cluster"}, field: "spec.redis", msg: msgRedisMode},
+	{name: "redis cluster to standalone", create: with(managedRedis, map[string]any{"redis.mode": "cluster"}),
+		update: map[string]any{"redis.mode": "standalone"}, field: "spec.redis", msg: msgRedisMode},
+	{name: "redis cluster shards change", create: with(managedRedis, map[string]any{"redis.mode": "cluster"}),
+		update: map[string]any{"redis.shards": int64(4)}, field: "spec.redis", msg: msgRedisTopology},
+	{name: "redis cluster replicas change", create: with(managedRedis, map[string]any{"redis.mode": "cluster"}),
+		update: map[string]any{"redis.replicasPerShard": int64(2)}, field: "spec.redis", msg: msgRedisTopology},
+	{name: "standalone redis shards change", create: managedRedis, update: map[string]any{"redis.shards": int64(4)}},
+	{name: "external redis becomes a managed cluster", create: nil,
+		update: map[string]any{"redis.urlSecretRef": nil, "redis.mode": "cluster"}},
+	{name: "redis image changes", create: with(managedRedis, map[string]any{"redis.mode": "cluster"}),
+		update: map[string]any{"redis.image": "example.com/redis:8"}},
+	{name: "database storage class changes", create: with(managedDBPaths, map[string]any{"database.managed.storage.storageClassName": "a"}),
+		update: map[string]any{"database.managed.storage.storageClassName": "b"}, field: "spec.database.managed.storage", msg: msgStorageClass},
+	{name: "postgres major version changes", create: with(managedDBPaths, map[string]any{"database.managed.version": "16"}),
+		update: map[string]any{"database.managed.version": "17"}, field: "spec.database.managed", msg: msgPGVersion},
+}
+
+// managedDBPaths is managedDB as dotted paths.
+var managedDBPaths = map[string]any{"database.urlSecretRef": nil, "database.managed.storage.deleteOnStackDeletion": false}
+
+func applyPaths(spec, paths map[string]any) {
+	for p, v := range paths {
+		if v == nil {
+			deletePath(spec, p)
+		} else {
+			setPath(spec, p, v)
+		}
+	}
+}
+
+// TestDataTierTransitions: growing storage is accepted; shrinking it, changing its
+// class, switching the managed Redis's mode, resharding a Redis Cluster and changing
+// the managed PostgreSQL's major version are refused, naming the field and saying
+// what to do instead.
+func TestDataTierTransitions(t *testing.T) {
+	ctx := context.Background()
+	for i, tc := range dataTierTransitions {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := minimalSpec()
+			applyPaths(spec, tc.create)
+			u := authStack(fmt.Sprintf("datatier-transition-%d", i), spec)
+			if err := k8sClient.Create(ctx, u); err != nil {
+				t.Fatalf("creating: %v", err)
+			}
+			t.Cleanup(func() {
+				if err := k8sClient.Delete(context.Background(), u); err != nil && !apierrors.IsNotFound(err) {
+					t.Errorf("deleting: %v", err)
+				}
+			})
+			spec, _, _ = unstructured.NestedMap(u.Object, "spec")
+			applyPaths(spec, tc.update)
+			if err := unstructured.SetNestedMap(u.Object, spec, "spec"); err != nil {
+				t.Fatalf("building the update: %v", err)
+			}
+			err := k8sClient.Update(ctx, u)
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("update rejected: %v", err)
+				}
+				return
+			}
+			assertInvalid(t, err, tc.field, kindCEL, tc.msg)
+		})
 	}
 }

@@ -788,6 +788,11 @@ func TestEveryRuleIsCovered(t *testing.T) {
 			covered[constraint{c.field, kindCEL, c.msg}] = true
 		}
 	}
+	for _, c := range dataTierTransitions {
+		if c.field != "" {
+			covered[constraint{c.field, kindCEL, c.msg}] = true
+		}
+	}
 	// Pattern/length rules of the shared SecretKeyRef type are tested once, on
 	// spec.database.urlSecretRef; the same schema is generated at each use.
 	sharedRef := func(path string) (string, bool) {

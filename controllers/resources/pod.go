@@ -2,10 +2,15 @@ package resources
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -124,6 +129,11 @@ func pvcRetention(storage authv1alpha1.StorageSpec) *appsv1.StatefulSetPersisten
 // "<DataVolumeName>-<StatefulSet>-<ordinal>".
 const DataVolumeName = "data"
 
+// StorageClaimName names the data volume claim of pod ordinal of the StatefulSet sts.
+func StorageClaimName(sts string, ordinal int32) string {
+	return fmt.Sprintf("%s-%s-%d", DataVolumeName, sts, ordinal)
+}
+
 // StorageSize is the size the spec asks for.
 func StorageSize(storage authv1alpha1.StorageSpec) resource.Quantity {
 	if storage.Size != nil {
@@ -233,4 +243,16 @@ func service(stack *authv1alpha1.AuthStack, name, component string, headless boo
 // servicePort is a TCP port of a Service, targeting the container port of that name.
 func servicePort(name string, port int32) corev1.ServicePort {
 	return corev1.ServicePort{Name: name, Port: port, TargetPort: intstr.FromString(name), Protocol: corev1.ProtocolTCP}
+}
+
+// oneShotJobName names a one-shot Job (created once, never updated) after everything
+// it carries: prefix, then a hash of the rendered Job without its name. A Job whose
+// template would change is a new Job; the reconciler deletes the one it supersedes.
+func oneShotJobName(prefix string, job *batchv1.Job) string {
+	body, err := json.Marshal(job)
+	if err != nil {
+		panic(fmt.Sprintf("encoding a rendered Job: %v", err)) // a typed object always encodes
+	}
+	sum := sha256.Sum256(body)
+	return prefix + "-" + hex.EncodeToString(sum[:])[:8]
 }

@@ -4,12 +4,9 @@ package resources
 // StatefulSet's pods, running redis_bootstrap.sh from the Redis ConfigMap.
 
 import (
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
 	"fmt"
 	"strconv"
-	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,11 +25,13 @@ func RedisBootstrapName(stack *authv1alpha1.AuthStack) string {
 	return stack.Name + "-redis-bootstrap"
 }
 
-// RedisBootstrapJobName names the bootstrap Job of the current topology: a Job's pod
-// template is immutable, so another topology gets another Job.
-func RedisBootstrapJobName(stack *authv1alpha1.AuthStack) string {
-	sum := sha256.Sum256([]byte(strings.Join(RedisBootstrapArgs(stack), " ")))
-	return RedisBootstrapName(stack) + "-" + hex.EncodeToString(sum[:])[:8]
+// RedisBootstrapJobName names the bootstrap Job RedisBootstrapJob renders ("" outside
+// cluster mode).
+func RedisBootstrapJobName(stack *authv1alpha1.AuthStack, in Inputs) string {
+	if job := RedisBootstrapJob(stack, in); job != nil {
+		return job.Name
+	}
+	return ""
 }
 
 // RedisBootstrapScript forms the Redis Cluster. It is safe to run again: when the
@@ -51,16 +50,17 @@ func RedisBootstrapArgs(stack *authv1alpha1.AuthStack) []string {
 }
 
 // RedisBootstrapJob renders the Job that forms the cluster, or nil outside cluster
-// mode. Its name carries a hash of the topology, so a changed topology gets a new Job
-// (a Job's template is immutable); re-running it on a formed cluster changes nothing.
+// mode. It is a one-shot Job: created once, never updated (its template is immutable),
+// named after everything it carries (oneShotJobName), so a new image or topology gets
+// a new Job; re-running it on a formed cluster changes nothing.
 func RedisBootstrapJob(stack *authv1alpha1.AuthStack, in Inputs) *batchv1.Job {
 	if !RedisClusterMode(stack) {
 		return nil
 	}
 	labels := Labels(stack, ComponentRedisBootstrap)
-	return &batchv1.Job{
+	job := &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: objectMeta(stack, RedisBootstrapJobName(stack), ComponentRedisBootstrap),
+		ObjectMeta: objectMeta(stack, "", ComponentRedisBootstrap),
 		Spec: batchv1.JobSpec{
 			BackoffLimit:            ptr.To[int32](20),
 			ActiveDeadlineSeconds:   ptr.To[int64](1800),
@@ -86,4 +86,6 @@ func RedisBootstrapJob(stack *authv1alpha1.AuthStack, in Inputs) *batchv1.Job {
 			},
 		},
 	}
+	job.Name = oneShotJobName(RedisBootstrapName(stack), job)
+	return job
 }
