@@ -5,6 +5,7 @@ package controllers
 // HPA, Ingress) and reports (AuthServerAvailable) for it.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -15,6 +16,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -145,7 +147,7 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 
 // authServerConditions reports AuthServerAvailable: a blocker or a refused apply, else
 // the Deployment's own availability.
-func authServerConditions(obs *observation, failures []failure) []metav1.Condition {
+func authServerConditions(stack *authv1alpha1.AuthStack, obs *observation, failures []failure) []metav1.Condition {
 	const typ = authv1alpha1.ConditionAuthServerAvailable
 	if b := obs.blocker; b != nil {
 		return []metav1.Condition{condition(typ, false, b.reason, b.message)}
@@ -157,17 +159,33 @@ func authServerConditions(obs *observation, failures []failure) []metav1.Conditi
 	if d == nil {
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonProgressing, "the authserver Deployment does not exist yet")}
 	}
-	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentAvailable {
-			if c.Status == corev1.ConditionTrue {
-				return []metav1.Condition{condition(typ, true, authv1alpha1.ReasonAvailable,
-					fmt.Sprintf("%d of %d replicas ready", d.Status.ReadyReplicas, d.Status.Replicas))}
-			}
-			return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonUnavailable, c.Message)}
-		}
+	if d.Status.ObservedGeneration == 0 {
+		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonProgressing, "waiting for the authserver Deployment to report")}
 	}
-	return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonProgressing, "waiting for the authserver Deployment to report")}
+	// Serving is measured against the stack's minimum (not the HPA's current count),
+	// so a scale-up never makes the authserver look unavailable.
+	want := min(minimumReplicas(stack), ptr.Deref(d.Spec.Replicas, 1))
+	msg := fmt.Sprintf("%d of %d replicas available", d.Status.AvailableReplicas, ptr.Deref(d.Spec.Replicas, 1))
+	if !serving(d.Status.AvailableReplicas, want) {
+		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonUnavailable, msg)}
+	}
+	return []metav1.Condition{condition(typ, true, authv1alpha1.ReasonAvailable, msg)}
 }
+
+// minimumReplicas is the fewest authserver pods the spec asks for: autoscaling's
+// minimum, or the fixed count.
+func minimumReplicas(stack *authv1alpha1.AuthStack) int32 {
+	as := stack.Spec.AuthServer
+	if resources.AutoscalingEnabled(stack) {
+		return cmp.Or(as.Autoscaling.MinReplicas, 1)
+	}
+	return ptr.Deref(as.Replicas, authv1alpha1.DefaultAuthServerReplicas)
+}
+
+// serving is the availability rule of every workload: all but one of want pods are
+// available, and at least one. It is the tolerance of the PodDisruptionBudgets (one pod
+// down), so a single pod restart or a node drain never turns a component unready.
+func serving(available, want int32) bool { return available >= max(1, want-1) }
 
 // getIfExists reads the child name of the stack into obj and stores it in *into, or
 // leaves *into nil when it does not exist.

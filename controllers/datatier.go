@@ -415,30 +415,22 @@ func poolerCondition(stack *authv1alpha1.AuthStack, dt *dataTierObservation) met
 		return condition(typ, false, authv1alpha1.ReasonProgressing, "the pgbouncer Deployment does not exist yet")
 	}
 	d := dt.pooler
-	for _, c := range d.Status.Conditions {
-		if c.Type == appsv1.DeploymentAvailable {
-			if c.Status == corev1.ConditionTrue {
-				return condition(typ, true, authv1alpha1.ReasonAvailable, fmt.Sprintf("%d of %d pgbouncer replicas ready", d.Status.ReadyReplicas, d.Status.Replicas))
-			}
-			return condition(typ, false, authv1alpha1.ReasonUnavailable, c.Message)
-		}
+	if d.Status.ObservedGeneration == 0 {
+		return condition(typ, false, authv1alpha1.ReasonProgressing, "waiting for the pgbouncer Deployment to report")
 	}
-	return condition(typ, false, authv1alpha1.ReasonProgressing, "waiting for the pgbouncer Deployment to report")
+	want := ptr.Deref(d.Spec.Replicas, 1)
+	msg := fmt.Sprintf("%d of %d pgbouncer replicas available", d.Status.AvailableReplicas, want)
+	if !serving(d.Status.AvailableReplicas, want) {
+		return condition(typ, false, authv1alpha1.ReasonUnavailable, msg)
+	}
+	return condition(typ, true, authv1alpha1.ReasonAvailable, msg)
 }
 
-// statefulSetReady says whether every pod of s runs its current revision and is ready.
+// statefulSetReady says whether s serves (serving: all but one of its pods ready, at
+// least one), whatever is rolling out.
 func statefulSetReady(s *appsv1.StatefulSet) (bool, string) {
-	want := int32(1)
-	if s.Spec.Replicas != nil {
-		want = *s.Spec.Replicas
-	}
-	if s.Status.ObservedGeneration < s.Generation {
-		return false, "waiting for the StatefulSet controller to see the latest spec"
-	}
-	if s.Status.ReadyReplicas < want {
-		return false, fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want)
-	}
-	return true, fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want)
+	want := ptr.Deref(s.Spec.Replicas, 1)
+	return serving(s.Status.ReadyReplicas, want), fmt.Sprintf("%d of %d pods ready", s.Status.ReadyReplicas, want)
 }
 
 func redisCondition(stack *authv1alpha1.AuthStack, dt *dataTierObservation) metav1.Condition {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -39,7 +40,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		}
 	}
 	dataTierStatus(obs, &st)
-	conds := append(authServerConditions(obs, failures), dataTierConditions(stack, obs, failures)...)
+	conds := append(authServerConditions(stack, obs, failures), dataTierConditions(stack, obs, failures)...)
 	for _, c := range conds {
 		setCondition(&st, stack.Generation, c)
 	}
@@ -61,11 +62,88 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 			}
 		}
 	}
-	if ready.Status == metav1.ConditionTrue && !rolloutComplete(obs.authServer.deployment) {
-		ready = condition(authv1alpha1.ConditionReady, false, authv1alpha1.ReasonRollingUpdate, "the authserver Deployment is rolling out")
-	}
 	setCondition(&st, stack.Generation, ready)
+	setCondition(&st, stack.Generation, progressingCondition(obs))
+	setCondition(&st, stack.Generation, degradedCondition(obs, failures, conds))
 	return st
+}
+
+// progressingCondition is True while a workload rolls out or scales (kstatus'
+// Progressing): it never decides Ready.
+func progressingCondition(obs *observation) metav1.Condition {
+	var moving []string
+	for _, w := range []struct {
+		name string
+		obj  client.Object
+	}{{"authserver", obs.authServer.deployment}, {"pgbouncer", obs.dataTier.pooler}, {"Redis", obs.dataTier.redis}, {"PostgreSQL", obs.dataTier.postgres}} {
+		if msg := rollingOut(w.obj); msg != "" {
+			moving = append(moving, w.name+": "+msg)
+		}
+	}
+	if len(moving) == 0 {
+		return condition(authv1alpha1.ConditionProgressing, false, authv1alpha1.ReasonRolledOut, "every workload runs its latest spec at its count")
+	}
+	return condition(authv1alpha1.ConditionProgressing, true, authv1alpha1.ReasonProgressing, strings.Join(moving, "; "))
+}
+
+// rollingOut says what a Deployment or StatefulSet is still doing ("" when nothing).
+func rollingOut(obj client.Object) string {
+	var gen, observed int64
+	var want, updated, current, ready int32
+	switch w := obj.(type) {
+	case *appsv1.Deployment:
+		if w == nil {
+			return ""
+		}
+		gen, observed, want = w.Generation, w.Status.ObservedGeneration, ptr.Deref(w.Spec.Replicas, 1)
+		updated, current, ready = w.Status.UpdatedReplicas, w.Status.Replicas, w.Status.AvailableReplicas
+	case *appsv1.StatefulSet:
+		if w == nil {
+			return ""
+		}
+		gen, observed, want = w.Generation, w.Status.ObservedGeneration, ptr.Deref(w.Spec.Replicas, 1)
+		updated, current, ready = w.Status.UpdatedReplicas, w.Status.Replicas, w.Status.ReadyReplicas
+	default:
+		return ""
+	}
+	switch {
+	case observed < gen:
+		return "waiting for its controller to see the latest spec"
+	case updated < want || current > updated:
+		return fmt.Sprintf("rolling out, %d of %d pods updated", updated, want)
+	case ready != want:
+		return fmt.Sprintf("scaling, %d of %d pods ready", ready, want)
+	}
+	return ""
+}
+
+// errorReasons are the reasons of conditions that need a person, not time.
+var errorReasons = map[string]bool{
+	authv1alpha1.ReasonApplyFailed: true, authv1alpha1.ReasonSecretNotFound: true, authv1alpha1.ReasonSecretKeyMissing: true,
+	authv1alpha1.ReasonInvalidURL: true, authv1alpha1.ReasonInvalidPepper: true, authv1alpha1.ReasonPepperMissing: true,
+}
+
+// degradedCondition is True when something needs a person: a blocker, a refused apply,
+// an unusable Secret (kstatus' Stalled; Argo CD's Degraded).
+func degradedCondition(obs *observation, failures []failure, conds []metav1.Condition) metav1.Condition {
+	var errs []string
+	reason := ""
+	for _, c := range conds {
+		if c.Status != metav1.ConditionTrue && errorReasons[c.Reason] {
+			reason = cmp.Or(reason, c.Reason)
+			errs = append(errs, c.Type+": "+c.Message)
+		}
+	}
+	for _, f := range failures {
+		if f.condition == "" || f.condition == authv1alpha1.ConditionBackupsHealthy {
+			reason = cmp.Or(reason, authv1alpha1.ReasonApplyFailed)
+			errs = append(errs, f.message())
+		}
+	}
+	if len(errs) == 0 {
+		return condition(authv1alpha1.ConditionDegraded, false, authv1alpha1.ReasonNoErrors, "nothing needs a person")
+	}
+	return condition(authv1alpha1.ConditionDegraded, true, reason, strings.Join(errs, "; "))
 }
 
 // failureOf is the first failure reported on the condition typ, or nil.
@@ -92,18 +170,6 @@ func setCondition(st *authv1alpha1.AuthStackStatus, generation int64, c metav1.C
 	meta.SetStatusCondition(&st.Conditions, c)
 }
 
-// rolloutComplete says whether the Deployment runs its latest template everywhere.
-func rolloutComplete(d *appsv1.Deployment) bool {
-	if d == nil || d.Status.ObservedGeneration < d.Generation {
-		return false
-	}
-	want := d.Status.Replicas
-	if d.Spec.Replicas != nil {
-		want = *d.Spec.Replicas
-	}
-	return d.Status.UpdatedReplicas == want && d.Status.Replicas == want && d.Status.AvailableReplicas == want
-}
-
 // writeStatus writes the status when it changed, and records an Event when Ready flips.
 func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, failures []failure) error {
 	next := computeStatus(stack, obs, failures, time.Now())
@@ -111,18 +177,21 @@ func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alph
 		return nil
 	}
 	before := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionReady)
+	degradedBefore := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionDegraded)
 	patchBase := client.MergeFrom(stack.DeepCopy())
 	stack.Status = next
 	if err := r.Status().Patch(ctx, stack, patchBase); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
+	// Events on transitions only: Ready's are Normal, a Warning only when something
+	// needs a person (Degraded turns True).
 	after := meta.FindStatusCondition(next.Conditions, authv1alpha1.ConditionReady)
 	if before == nil || before.Status != after.Status {
-		eventType := corev1.EventTypeNormal
-		if after.Status != metav1.ConditionTrue {
-			eventType = corev1.EventTypeWarning
-		}
-		r.Recorder.Eventf(stack, nil, eventType, "Ready"+string(after.Status), "Reconcile", "%s: %s", after.Reason, after.Message)
+		r.Recorder.Eventf(stack, nil, corev1.EventTypeNormal, "Ready"+string(after.Status), "Reconcile", "%s: %s", after.Reason, after.Message)
+	}
+	if d := meta.FindStatusCondition(next.Conditions, authv1alpha1.ConditionDegraded); d.Status == metav1.ConditionTrue &&
+		(degradedBefore == nil || degradedBefore.Status != metav1.ConditionTrue || degradedBefore.Message != d.Message) {
+		r.Recorder.Eventf(stack, nil, corev1.EventTypeWarning, d.Reason, "Reconcile", "%s", d.Message)
 	}
 	return nil
 }

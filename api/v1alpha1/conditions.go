@@ -14,25 +14,31 @@ const (
 	// ConditionDatabaseReady is True when the managed PostgreSQL is ready, or the
 	// external database URL Secret exists and parses.
 	ConditionDatabaseReady = "DatabaseReady"
+	// ConditionProgressing is True while a workload of the stack rolls out or scales.
+	// It never decides Ready.
+	ConditionProgressing = "Progressing"
+	// ConditionDegraded is True when something needs a person: a missing Secret, an
+	// unusable URL or pepper, an object the API server refused.
+	ConditionDegraded = "Degraded"
 )
 
 // Condition reasons.
 const (
-	ReasonAvailable         = "Available"
-	ReasonProgressing       = "Progressing"
-	ReasonUnavailable       = "Unavailable"
-	ReasonAllReady          = "AllComponentsReady"
-	ReasonComponentNotReady = "ComponentNotReady"
-	ReasonSecretNotFound    = "SecretNotFound"
-	ReasonSecretKeyMissing  = "SecretKeyMissing"
-	ReasonApplyFailed       = "ApplyFailed"
+	ReasonAvailable        = "Available"
+	ReasonProgressing      = "Progressing"
+	ReasonUnavailable      = "Unavailable"
+	ReasonAllReady         = "AllComponentsReady"
+	ReasonSecretNotFound   = "SecretNotFound"
+	ReasonSecretKeyMissing = "SecretKeyMissing"
+	ReasonApplyFailed      = "ApplyFailed"
+	ReasonRolledOut        = "RolledOut"
+	ReasonNoErrors         = "NoErrors"
 )
 
 // Reasons about the pepper.
 const (
 	ReasonInvalidPepper = "InvalidPepper"
 	ReasonPepperMissing = "PepperMissing"
-	ReasonRollingUpdate = "RollingUpdate"
 )
 
 // Reasons about the data tier.
