@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/structured-merge-diff/v6/fieldpath"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
@@ -126,11 +127,11 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 	} else {
 		u.absent = append(u.absent, metaOnly(stack, "Secret", resources.ConnectionSecretName(stack)))
 	}
-	u.desired = append(u.desired,
-		resources.AuthServerService(stack),
-		resources.AuthServerPDB(stack),
-		resources.AuthServerDeployment(stack, in),
-	)
+	dep := resources.AuthServerDeployment(stack, in)
+	if dep.Spec.Replicas == nil {
+		dep.Spec.Replicas = replicasUntilTheHPAOwnsThem(obs.authServer.deployment)
+	}
+	u.desired = append(u.desired, resources.AuthServerService(stack), resources.AuthServerPDB(stack), dep)
 	name := resources.AuthServerName(stack)
 	if hpa := resources.AuthServerHPA(stack); hpa != nil {
 		u.desired = append(u.desired, hpa)
@@ -143,6 +144,38 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 		u.absent = append(u.absent, named(stack, &networkingv1.Ingress{}, name))
 	}
 	return []unit{u}
+}
+
+// replicasUntilTheHPAOwnsThem hands spec.replicas over to the HPA without a drop. With
+// autoscaling on the operator stops rendering the field, but if it owned it (autoscaling
+// was off) and nobody else does yet, not rendering it would remove it and the API server
+// would reset it to 1. So while the operator is the only owner, it keeps rendering the
+// current count; the HPA's first scale takes the field over, and from then on the
+// operator leaves it out.
+func replicasUntilTheHPAOwnsThem(live *appsv1.Deployment) *int32 {
+	if live == nil || live.Spec.Replicas == nil {
+		return nil
+	}
+	replicas := fieldpath.MakePathOrDie("spec", "replicas")
+	ours, others := false, false
+	for _, mf := range live.ManagedFields {
+		if mf.FieldsV1 == nil {
+			continue
+		}
+		set := &fieldpath.Set{}
+		if err := set.FromJSON(mf.FieldsV1.GetRawReader()); err != nil || !set.Has(replicas) {
+			continue
+		}
+		if mf.Manager == resources.FieldOwner && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Subresource == "" {
+			ours = true
+		} else {
+			others = true
+		}
+	}
+	if ours && !others {
+		return ptr.To(*live.Spec.Replicas)
+	}
+	return nil
 }
 
 // authServerConditions reports AuthServerAvailable: a blocker or a refused apply, else
