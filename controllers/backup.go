@@ -134,6 +134,12 @@ func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alp
 	}
 
 	st.Backups = resources.BackupsStatusFromJobs(st.Backups, bo.jobs, bo.pods)
+	// A backup-now request is handled once its Jobs were created: record it, so that
+	// deleting them (by hand, or their TTL) never runs it again.
+	if token := stack.Annotations[resources.AnnotationBackupNow]; token != "" && obs.blocker == nil &&
+		failureOf(failures, authv1alpha1.ConditionBackupsHealthy) == nil {
+		st.Backups.HandledRequest = token
+	}
 	since := bo.since
 	if since.IsZero() {
 		since = now

@@ -201,3 +201,44 @@ func TestBackupCronJobsAnnotationAndStatus(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBackupNowRunsOnce: a backup-now request is recorded in status once its Jobs
+// exist; deleting them (by hand, or their TTL) never runs it again, a new value does.
+func TestBackupNowRunsOnce(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createReferencedSecrets(t, ns)
+	op := startOperator(t, ns)
+	ctx := context.Background()
+	stack := withBackupSpec(sampleStack(ns, "auth"))
+	stack.Annotations = map[string]string{resources.AnnotationBackupNow: "r1"}
+	if err := k8s.Create(ctx, stack); err != nil {
+		t.Fatal(err)
+	}
+	name := resources.OnDemandBackupJobName(stack, resources.BackupKindPostgres, "r1")
+	job := get(t, ns, name, &batchv1.Job{})
+	if ttl := job.Spec.TTLSecondsAfterFinished; ttl == nil || *ttl != resources.OnDemandBackupTTLSeconds {
+		t.Errorf("one-off Job TTL %v", ttl)
+	}
+	eventually(t, "the request is recorded", func() error {
+		if b := getStack(t, ns).Status.Backups; b == nil || b.HandledRequest != "r1" {
+			return fmt.Errorf("status.backups %+v", b)
+		}
+		return nil
+	})
+	if err := k8s.Delete(ctx, job, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	gone(t, ns, name, &batchv1.Job{})
+	settle(t, op, ns)
+	if err := k8s.Get(ctx, key(ns, name), &batchv1.Job{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the handled request ran again: %v", err)
+	}
+	s := getStack(t, ns)
+	patch := client.MergeFrom(s.DeepCopy())
+	s.Annotations[resources.AnnotationBackupNow] = "r2"
+	if err := k8s.Patch(ctx, s, patch); err != nil {
+		t.Fatal(err)
+	}
+	get(t, ns, resources.OnDemandBackupJobName(stack, resources.BackupKindPostgres, "r2"), &batchv1.Job{})
+}

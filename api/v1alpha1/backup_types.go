@@ -119,6 +119,11 @@ type BackupsStatus struct {
 	Postgres BackupKindStatus `json:"postgres,omitempty"`
 	// +optional
 	Redis BackupKindStatus `json:"redis,omitempty"`
+	// HandledRequest is the last value of the auth.leanauth.dev/backup-now annotation
+	// the operator ran (one Job per kind). The same value never runs again, even when
+	// its Jobs are deleted.
+	// +optional
+	HandledRequest string `json:"handledRequest,omitempty"`
 }
 
 // BackupKindStatus is the last successful and the last failed run of one kind of backup.

@@ -49,6 +49,9 @@ const (
 	BackupHistoryLimit = 3
 	// BackupBackoffLimit: retries of a failed run within the deadline.
 	BackupBackoffLimit = 1
+	// OnDemandBackupTTLSeconds: a finished backup-now Job (and its pod) is deleted
+	// after a day; status.backups keeps its outcome, and its request is never run again.
+	OnDemandBackupTTLSeconds = 24 * 3600
 )
 
 // BackupSources says where the backup pods get what is not in spec.backup:
@@ -170,11 +173,13 @@ func OnDemandBackupJob(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 	}
 	meta := objectMeta(stack, OnDemandBackupJobName(stack, kind, token), backupComponent(kind))
 	meta.Annotations = map[string]string{AnnotationBackupNow: token}
-	return &batchv1.Job{
+	job := &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: meta,
 		Spec:       tmpl.Spec,
 	}
+	job.Spec.TTLSecondsAfterFinished = ptr.To[int32](OnDemandBackupTTLSeconds)
+	return job
 }
 
 func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSources) *batchv1.JobTemplateSpec {
@@ -282,14 +287,16 @@ func BackupCronJobs(stack *authv1alpha1.AuthStack, src BackupSources) (apply []*
 }
 
 // OnDemandBackupJobs are the one-off Jobs the AnnotationBackupNow annotation
-// asks for (one per rendered kind), or nil without the annotation. The Job
-// names derive from the annotation's value, so creating them is idempotent:
-// the reconciler creates each Job that does not exist yet (create, not apply:
-// a finished Job is never changed) and a new value runs a new backup.
+// asks for (one per rendered kind), or nil without the annotation or when
+// status.backups.handledRequest already holds its value (a request runs once,
+// even if its Jobs are deleted). The Job names derive from the annotation's
+// value, so creating them is idempotent: the reconciler creates each Job that
+// does not exist yet (create, not apply: a finished Job is never changed) and
+// a new value runs a new backup.
 func OnDemandBackupJobs(stack *authv1alpha1.AuthStack, src BackupSources) []*batchv1.Job {
 	token := stack.Annotations[AnnotationBackupNow]
-	if token == "" {
-		return nil
+	if token == "" || (stack.Status.Backups != nil && stack.Status.Backups.HandledRequest == token) {
+		return nil // no request, or one already run (status.backups.handledRequest)
 	}
 	var jobs []*batchv1.Job
 	for _, kind := range BackupKinds(stack, src) {

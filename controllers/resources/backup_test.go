@@ -245,9 +245,12 @@ func TestOnDemandBackupJob(t *testing.T) {
 	if j1.Annotations[AnnotationBackupNow] != "2026-11-28T10:00:00Z" || len(j1.OwnerReferences) != 1 {
 		t.Errorf("annotations %v owners %v", j1.Annotations, j1.OwnerReferences)
 	}
+	// The scheduled Jobs are bounded by the CronJob's history limits; a one-off Job by its TTL.
 	cj := BackupCronJob(s, BackupKindPostgres, src)
-	if !bytes.Equal(mustJSON(t, j1.Spec), mustJSON(t, cj.Spec.JobTemplate.Spec)) {
-		t.Error("the on-demand Job differs from the scheduled one")
+	spec := j1.Spec.DeepCopy()
+	spec.TTLSecondsAfterFinished = nil
+	if !bytes.Equal(mustJSON(t, spec), mustJSON(t, cj.Spec.JobTemplate.Spec)) {
+		t.Error("the on-demand Job differs from the scheduled one (but for its TTL)")
 	}
 }
 
@@ -291,5 +294,30 @@ func TestDefaultBackupSourcesFollowTheDataTier(t *testing.T) {
 				t.Errorf("database %q redis %q, want %q %q", ref(src.DatabaseURL), ref(src.RedisURL), tc.db, tc.redis)
 			}
 		})
+	}
+}
+
+// TestOnDemandBackupRunsOnce: a request already recorded in status is not rendered
+// again, a new value is, and every one-off Job has a TTL.
+func TestOnDemandBackupRunsOnce(t *testing.T) {
+	s := withBackup(sampleStack())
+	s.Annotations = map[string]string{AnnotationBackupNow: "r1"}
+	src := DefaultBackupSources(s, sampleInputs(s))
+	jobs := OnDemandBackupJobs(s, src)
+	if len(jobs) == 0 {
+		t.Fatal("no Job for a new request")
+	}
+	for _, j := range jobs {
+		if ttl := j.Spec.TTLSecondsAfterFinished; ttl == nil || *ttl != OnDemandBackupTTLSeconds {
+			t.Errorf("Job %s TTL %v, want %d", j.Name, ttl, OnDemandBackupTTLSeconds)
+		}
+	}
+	s.Status.Backups = &authv1alpha1.BackupsStatus{HandledRequest: "r1"}
+	if jobs := OnDemandBackupJobs(s, src); jobs != nil {
+		t.Errorf("a handled request renders %d Jobs again", len(jobs))
+	}
+	s.Annotations[AnnotationBackupNow] = "r2"
+	if jobs := OnDemandBackupJobs(s, src); len(jobs) == 0 {
+		t.Error("a new request after a handled one renders no Job")
 	}
 }
