@@ -14,7 +14,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -307,33 +306,12 @@ func applyPaths(spec, paths map[string]any) {
 // the managed PostgreSQL's major version are refused, naming the field and saying
 // what to do instead.
 func TestDataTierTransitions(t *testing.T) {
-	ctx := context.Background()
 	for i, tc := range dataTierTransitions {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := minimalSpec()
 			applyPaths(spec, tc.create)
-			u := authStack(fmt.Sprintf("datatier-transition-%d", i), spec)
-			if err := k8sClient.Create(ctx, u); err != nil {
-				t.Fatalf("creating: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := k8sClient.Delete(context.Background(), u); err != nil && !apierrors.IsNotFound(err) {
-					t.Errorf("deleting: %v", err)
-				}
-			})
-			spec, _, _ = unstructured.NestedMap(u.Object, "spec")
-			applyPaths(spec, tc.update)
-			if err := unstructured.SetNestedMap(u.Object, spec, "spec"); err != nil {
-				t.Fatalf("building the update: %v", err)
-			}
-			err := k8sClient.Update(ctx, u)
-			if tc.field == "" {
-				if err != nil {
-					t.Fatalf("update rejected: %v", err)
-				}
-				return
-			}
-			assertInvalid(t, err, tc.field, kindCEL, tc.msg)
+			checkTransition(t, fmt.Sprintf("datatier-transition-%d", i), spec,
+				func(spec map[string]any) { applyPaths(spec, tc.update) }, tc.field, tc.msg)
 		})
 	}
 }

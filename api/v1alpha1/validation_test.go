@@ -665,42 +665,52 @@ var transitionCases = []transitionCase{
 
 // TestTransitions exercises the rules that compare an update with the stored object.
 func TestTransitions(t *testing.T) {
-	ctx := context.Background()
 	for i, tc := range transitionCases {
 		t.Run(tc.name, func(t *testing.T) {
 			spec := minimalSpec()
 			if tc.createPepper != nil {
 				spec["pepper"] = tc.createPepper
 			}
-			u := authStack(fmt.Sprintf("transition-%d", i), spec)
-			if err := k8sClient.Create(ctx, u); err != nil {
-				t.Fatalf("creating: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := k8sClient.Delete(context.Background(), u); err != nil && !apierrors.IsNotFound(err) {
-					t.Errorf("deleting: %v", err)
+			checkTransition(t, fmt.Sprintf("transition-%d", i), spec, func(spec map[string]any) {
+				// Every update also changes another field: that alone must be allowed.
+				setPath(spec, "authServer.replicas", int64(4))
+				delete(spec, "pepper")
+				if tc.updatePepper != nil {
+					spec["pepper"] = tc.updatePepper
 				}
-			})
-			// Every update also changes another field: that alone must be allowed.
-			spec, _, _ = unstructured.NestedMap(u.Object, "spec")
-			setPath(spec, "authServer.replicas", int64(4))
-			delete(spec, "pepper")
-			if tc.updatePepper != nil {
-				spec["pepper"] = tc.updatePepper
-			}
-			if err := unstructured.SetNestedMap(u.Object, spec, "spec"); err != nil {
-				t.Fatalf("building the update: %v", err)
-			}
-			err := k8sClient.Update(ctx, u)
-			if tc.field == "" {
-				if err != nil {
-					t.Fatalf("update rejected: %v", err)
-				}
-				return
-			}
-			assertInvalid(t, err, tc.field, kindCEL, tc.msg)
+			}, tc.field, tc.msg)
 		})
 	}
+}
+
+// checkTransition creates an AuthStack with spec, then updates its stored spec with
+// update: the update must be rejected at field with the CEL message msg, or accepted
+// when field is "".
+func checkTransition(t *testing.T, name string, spec map[string]any, update func(spec map[string]any), field, msg string) {
+	t.Helper()
+	ctx := context.Background()
+	u := authStack(name, spec)
+	if err := k8sClient.Create(ctx, u); err != nil {
+		t.Fatalf("creating: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := k8sClient.Delete(context.Background(), u); err != nil && !apierrors.IsNotFound(err) {
+			t.Errorf("deleting: %v", err)
+		}
+	})
+	spec, _, _ = unstructured.NestedMap(u.Object, "spec")
+	update(spec)
+	if err := unstructured.SetNestedMap(u.Object, spec, "spec"); err != nil {
+		t.Fatalf("building the update: %v", err)
+	}
+	err := k8sClient.Update(ctx, u)
+	if field == "" {
+		if err != nil {
+			t.Fatalf("update rejected: %v", err)
+		}
+		return
+	}
+	assertInvalid(t, err, field, kindCEL, msg)
 }
 
 // constraint is one validation the generated CRD holds at a field.
