@@ -89,12 +89,18 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, nil
 	}
 
-	obs, err := r.observe(ctx, stack)
+	// Observe: the authserver's Secrets first (their values feed the data tier's URLs),
+	// then every component's children.
+	obs := &observation{}
+	values, err := r.observeAuthServer(ctx, stack, obs)
 	if namespaceTerminating(err) {
 		return ctrl.Result{}, nil
 	}
 	if err != nil {
 		return ctrl.Result{}, countError(errReasonSecretRead, err)
+	}
+	if err := r.observeChildren(ctx, stack, obs, values); err != nil {
+		return ctrl.Result{}, countError(errReasonChildrenRead, err)
 	}
 	var failures []failure
 	if obs.blocker == nil {
@@ -131,21 +137,16 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	return ctrl.Result{}, nil
 }
 
-// observe reads what every component needs: the authserver's Secrets first (their
-// values feed the data tier's URLs), then each component's children.
-func (r *AuthStackReconciler) observe(ctx context.Context, stack *authv1alpha1.AuthStack) (*observation, error) {
-	obs := &observation{}
-	values, err := r.observeAuthServer(ctx, stack, obs)
-	if err != nil {
-		return nil, err
-	}
+// observeChildren reads the data tier's and the backups' children (values are the
+// referenced Secrets' values, nil after a blocker).
+func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, values map[authv1alpha1.SecretKeyRef][]byte) error {
 	if err := r.observeDataTier(ctx, stack, obs, values); err != nil {
-		return nil, fmt.Errorf("observing the data tier: %w", err)
+		return fmt.Errorf("observing the data tier: %w", err)
 	}
 	if err := r.observeBackups(ctx, stack, obs); err != nil {
-		return nil, fmt.Errorf("observing the backups: %w", err)
+		return fmt.Errorf("observing the backups: %w", err)
 	}
-	return obs, nil
+	return nil
 }
 
 // inputs are the builders' Inputs: the operator's flags and the observed hash.

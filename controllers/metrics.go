@@ -10,7 +10,7 @@ const (
 	errReasonStackRead    = "stack_read"    // reading the AuthStack itself
 	errReasonSecretRead   = "secret_read"   // observe: referenced Secrets, the pepper
 	errReasonApplyFailed  = "apply_failed"  // applying or deleting children
-	errReasonChildrenRead = "children_read" // reading children back for status
+	errReasonChildrenRead = "children_read" // observe: the children, for rendering and status
 	errReasonStatusWrite  = "status_write"  // writing status
 	errReasonMonitoring   = "monitoring"    // ServiceMonitor / PrometheusRule
 )

@@ -64,7 +64,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	}
 	setCondition(&st, stack.Generation, ready)
 	setCondition(&st, stack.Generation, progressingCondition(obs))
-	setCondition(&st, stack.Generation, degradedCondition(obs, failures, conds))
+	setCondition(&st, stack.Generation, degradedCondition(failures, conds))
 	return st
 }
 
@@ -125,7 +125,7 @@ var errorReasons = map[string]bool{
 
 // degradedCondition is True when something needs a person: a blocker, a refused apply,
 // an unusable Secret (kstatus' Stalled; Argo CD's Degraded).
-func degradedCondition(obs *observation, failures []failure, conds []metav1.Condition) metav1.Condition {
+func degradedCondition(failures []failure, conds []metav1.Condition) metav1.Condition {
 	var errs []string
 	reason := ""
 	for _, c := range conds {
