@@ -36,7 +36,13 @@ type unit struct {
 	desired []client.Object
 	create  []client.Object
 	absent  []client.Object
+	// handOver are fields applied once under handOverOwner, without force, before
+	// desired: the operator passes them on to another manager (replicasHandOver).
+	handOver []*unstructured.Unstructured
 }
+
+// handOverOwner is the field manager of the fields the operator passes on.
+const handOverOwner = resources.FieldOwner + "-handover"
 
 // failure is a unit the API server refused.
 type failure struct {
@@ -63,6 +69,12 @@ func (r *AuthStackReconciler) applyUnit(ctx context.Context, stack *authv1alpha1
 	for _, obj := range u.absent {
 		if err := r.deleteOwned(ctx, stack, obj); err != nil {
 			return err
+		}
+	}
+	for _, obj := range u.handOver {
+		err := r.Patch(ctx, obj, client.Apply, client.FieldOwner(handOverOwner)) //nolint:staticcheck // like apply
+		if err != nil && !apierrors.IsConflict(err) {
+			return fmt.Errorf("handing over %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}
 	for _, obj := range u.desired {

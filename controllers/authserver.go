@@ -15,6 +15,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -129,7 +130,9 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 	}
 	dep := resources.AuthServerDeployment(stack, in)
 	if dep.Spec.Replicas == nil {
-		dep.Spec.Replicas = replicasUntilTheHPAOwnsThem(obs.authServer.deployment)
+		if h := replicasHandOver(obs.authServer.deployment); h != nil {
+			u.handOver = append(u.handOver, h)
+		}
 	}
 	u.desired = append(u.desired, resources.AuthServerService(stack), resources.AuthServerPDB(stack), dep)
 	name := resources.AuthServerName(stack)
@@ -146,13 +149,13 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 	return []unit{u}
 }
 
-// replicasUntilTheHPAOwnsThem hands spec.replicas over to the HPA without a drop. With
-// autoscaling on the operator stops rendering the field, but if it owned it (autoscaling
-// was off) and nobody else does yet, not rendering it would remove it and the API server
-// would reset it to 1. So while the operator is the only owner, it keeps rendering the
-// current count; the HPA's first scale takes the field over, and from then on the
-// operator leaves it out.
-func replicasUntilTheHPAOwnsThem(live *appsv1.Deployment) *int32 {
+// replicasHandOver hands spec.replicas over to the HPA without a drop. With autoscaling
+// on the operator stops rendering the field, but if it owned it alone (autoscaling was
+// off), not rendering it would remove it and the API server would reset it to 1. So the
+// current count is first applied under a second field manager (without force: if the
+// HPA already took the field, that conflicts and nothing changes); the operator's own
+// apply then drops the field and the count stays until the HPA scales.
+func replicasHandOver(live *appsv1.Deployment) *unstructured.Unstructured {
 	if live == nil || live.Spec.Replicas == nil {
 		return nil
 	}
@@ -172,10 +175,15 @@ func replicasUntilTheHPAOwnsThem(live *appsv1.Deployment) *int32 {
 			others = true
 		}
 	}
-	if ours && !others {
-		return ptr.To(*live.Spec.Replicas)
+	if !ours || others {
+		return nil
 	}
-	return nil
+	u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"replicas": int64(*live.Spec.Replicas)}}}
+	u.SetAPIVersion("apps/v1")
+	u.SetKind("Deployment")
+	u.SetName(live.Name)
+	u.SetNamespace(live.Namespace)
+	return u
 }
 
 // authServerConditions reports AuthServerAvailable: a blocker or a refused apply, else

@@ -40,7 +40,8 @@ func TestRenderIsPure(t *testing.T) {
 	for i := range first {
 		a, b := first[i], second[i]
 		if a.condition != b.condition || a.field != b.field || !equality.Semantic.DeepEqual(a.desired, b.desired) ||
-			!equality.Semantic.DeepEqual(a.create, b.create) || !equality.Semantic.DeepEqual(a.absent, b.absent) {
+			!equality.Semantic.DeepEqual(a.create, b.create) || !equality.Semantic.DeepEqual(a.absent, b.absent) ||
+			!equality.Semantic.DeepEqual(a.handOver, b.handOver) {
 			t.Errorf("unit %d (%s) differs between two renders", i, a.field)
 		}
 	}
