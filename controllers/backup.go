@@ -1,6 +1,6 @@
 package controllers
 
-// Backups (issue 5): the reconciler renders one CronJob per kind of backup
+// Backups: the reconciler renders one CronJob per kind of backup
 // (controllers/resources/backup.go), runs a one-off Job for each new value of
 // the auth.leanauth.dev/backup-now annotation, and reports status.backups and
 // the BackupsHealthy condition from the backup Jobs and their pods'

@@ -145,7 +145,7 @@ func RedisConf(stack *authv1alpha1.AuthStack) string {
 		"tcp-keepalive 300",
 		"timeout 300",
 		"maxclients 10000",
-		"# Persistence: the append-only file, and the snapshots of the design document.",
+		"# Persistence: the append-only file (fsync every second) and RDB snapshots (the save rules).",
 		"appendonly yes",
 		"appendfsync everysec",
 		"save 900 1",
