@@ -49,3 +49,14 @@ func (r *Recorder) Record(ctx context.Context, q store.DBTX, kind, userID string
 	}
 	return err
 }
+
+// Count counts events whose rows were written by a statement of the store
+// (the single-statement flows), not by Record.
+func (r *Recorder) Count(kinds ...string) {
+	if r.counter == nil {
+		return
+	}
+	for _, k := range kinds {
+		r.counter.AuthEvent(k)
+	}
+}

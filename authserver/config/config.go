@@ -51,6 +51,7 @@ type RateLimits struct {
 	SignupAccount Limit
 	EmailIP       Limit // resend-verification and password/forgot
 	EmailAccount  Limit
+	TokenIP       Limit         // verify-email and password/reset
 	LockoutAfter  int           // consecutive failures that lock an account
 	LockoutBase   time.Duration // first lock duration, doubled per further failure
 	LockoutMax    time.Duration
@@ -90,11 +91,14 @@ type Config struct {
 	HashConcurrency int
 	HashWait        time.Duration
 
-	SessionTTL     time.Duration
-	CookieName     string
-	CookieSecure   bool
-	VerifyTokenTTL time.Duration
-	ResetTokenTTL  time.Duration
+	SessionTTL time.Duration
+	// SessionIdleTimeout ends a session unused this long (0: never); it is
+	// enforced within SessionTouchEvery (last use is recorded that often).
+	SessionIdleTimeout time.Duration
+	CookieName         string
+	CookieSecure       bool
+	VerifyTokenTTL     time.Duration
+	ResetTokenTTL      time.Duration
 
 	TrustedProxies []netip.Prefix
 	TrustedOrigins []string

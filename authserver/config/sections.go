@@ -169,11 +169,27 @@ func loadArgon2(l *loader, c *Config) {
 // loadSessions: sessions, their cookie, and the emailed tokens.
 func loadSessions(l *loader, c *Config) {
 	c.SessionTTL = l.duration("AUTH_SESSION_TTL", 7*24*time.Hour, time.Minute)
-	c.CookieName = l.str("AUTH_COOKIE_NAME", "session", false)
 	c.CookieSecure = l.boolean("AUTH_COOKIE_SECURE", true)
+	// __Host-: browsers accept the cookie only from this host, Secure, with
+	// Path=/ and no Domain, so a sibling subdomain cannot plant or shadow it.
+	// Browsers refuse the prefix without Secure (plain-HTTP development).
+	defCookie := "__Host-session"
+	if !c.CookieSecure {
+		defCookie = "session"
+	}
+	c.CookieName = l.str("AUTH_COOKIE_NAME", defCookie, false)
+	for _, prefix := range []string{"__Host-", "__Secure-"} {
+		if strings.HasPrefix(c.CookieName, prefix) && !c.CookieSecure {
+			l.fail("AUTH_COOKIE_NAME", "a %s cookie needs AUTH_COOKIE_SECURE=true (browsers drop it otherwise)", prefix)
+		}
+	}
 	c.VerifyTokenTTL = l.duration("AUTH_VERIFY_TOKEN_TTL", 24*time.Hour, time.Minute)
 	c.ResetTokenTTL = l.duration("AUTH_RESET_TOKEN_TTL", time.Hour, time.Minute)
 	c.SessionTouchEvery = l.duration("AUTH_SESSION_TOUCH_INTERVAL", time.Minute, time.Second)
+	c.SessionIdleTimeout = l.duration("AUTH_SESSION_IDLE_TIMEOUT", 24*time.Hour, 0)
+	if c.SessionIdleTimeout != 0 && c.SessionIdleTimeout < 2*c.SessionTouchEvery {
+		l.fail("AUTH_SESSION_IDLE_TIMEOUT", "must be 0 (off) or at least twice AUTH_SESSION_TOUCH_INTERVAL (%s)", c.SessionTouchEvery)
+	}
 }
 
 // loadRateLimits: the per-IP and per-account limits and the lockout.
@@ -185,6 +201,7 @@ func loadRateLimits(l *loader, c *Config) {
 	rl.SignupAccount = l.limit("AUTH_RATELIMIT_SIGNUP_ACCOUNT", Limit{N: 3, Window: time.Hour})
 	rl.EmailIP = l.limit("AUTH_RATELIMIT_EMAIL_IP", Limit{N: 20, Window: time.Hour})
 	rl.EmailAccount = l.limit("AUTH_RATELIMIT_EMAIL_ACCOUNT", Limit{N: 3, Window: time.Hour})
+	rl.TokenIP = l.limit("AUTH_RATELIMIT_TOKEN_IP", Limit{N: 30, Window: time.Hour})
 	rl.LockoutAfter = l.integer("AUTH_LOCKOUT_THRESHOLD", 5, 0, 1000)
 	rl.LockoutBase = l.duration("AUTH_LOCKOUT_BASE", time.Minute, time.Second)
 	rl.LockoutMax = l.duration("AUTH_LOCKOUT_MAX", time.Hour, time.Second)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
 )
 
@@ -72,6 +73,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.writeSession(w, res)
+}
+
+// writeSession answers with a new session: the cookie and the token.
+func (s *Server) writeSession(w http.ResponseWriter, res service.LoginResult) {
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cfg.CookieName, Value: res.Token, Path: "/", Expires: res.Session.ExpiresAt,
 		MaxAge: int(time.Until(res.Session.ExpiresAt) / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode,
@@ -190,11 +196,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, cur sess
 	if !s.decode(w, r, &req) {
 		return
 	}
-	if err := s.svc.ChangePassword(r.Context(), s.client(r), cur, req.CurrentPassword, req.NewPassword); err != nil {
+	res, err := s.svc.ChangePassword(r.Context(), s.client(r), cur, req.CurrentPassword, req.NewPassword)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	w.WriteHeader(http.StatusNoContent)
+	s.writeSession(w, res)
 }
 
 func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info) {

@@ -14,8 +14,11 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/internal/argon2"
@@ -44,6 +47,18 @@ type Hasher struct {
 	lastUse atomic.Int64        // unix nanos of the last release
 	wait    time.Duration
 	dummy   string
+	derived atomic.Int64 // argon2 computations done, for tests and metrics
+
+	mu   sync.Mutex
+	cost map[config.Argon2]cost // by parameter set
+}
+
+// cost is the smoothed duration of one derivation with a parameter set, and
+// when one was last run.
+type cost struct {
+	took  time.Duration
+	at    time.Time
+	first bool // only the estimate from New (which also allocated): replaced by the first real one
 }
 
 // New returns a Hasher using peppers[0] for new hashes, running at most
@@ -59,7 +74,7 @@ func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait ti
 		concurrency = 1
 	}
 	h := &Hasher{params: params, peppers: peppers, slots: make(chan struct{}, concurrency),
-		mems: make(chan *argon2.Memory, concurrency), wait: wait}
+		mems: make(chan *argon2.Memory, concurrency), wait: wait, cost: map[config.Argon2]cost{}}
 	for i := 0; i < concurrency; i++ {
 		h.mems <- &argon2.Memory{} // grown on first use
 	}
@@ -67,7 +82,10 @@ func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait ti
 	// that their requests cost exactly what a known user's does.
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
+	// Timing it gives the first cost of the current parameters (see pad).
+	start := time.Now()
 	h.dummy = h.hash(nil, base64.RawStdEncoding.EncodeToString(pw[:]))
+	h.cost[params] = cost{took: time.Since(start), at: time.Now(), first: true}
 	return h, nil
 }
 
@@ -125,14 +143,22 @@ func (h *Hasher) ReleaseIdleMemory(idle time.Duration) int {
 // InFlight reports how many hashes are running now.
 func (h *Hasher) InFlight() int { return len(h.slots) }
 
-// Hash returns the PHC string of password with the current pepper and parameters.
+// Derived reports how many argon2 computations this Hasher has run.
+func (h *Hasher) Derived() int64 { return h.derived.Load() }
+
+// Normalize is the form of a password that is hashed: Unicode NFKC, so the
+// same password typed on different keyboards or systems is the same string.
+func Normalize(pw string) string { return norm.NFKC.String(pw) }
+
+// Hash returns the PHC string of password (normalised) with the current
+// pepper and parameters.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 	mem, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
 	defer h.release(mem)
-	return h.hash(mem, password), nil
+	return h.hash(mem, Normalize(password)), nil
 }
 
 func (h *Hasher) hash(mem *argon2.Memory, password string) string {
@@ -141,11 +167,12 @@ func (h *Hasher) hash(mem *argon2.Memory, password string) string {
 		panic("crypto/rand failed: " + err.Error())
 	}
 	p := h.peppers[0]
-	key := derive(mem, p.Key, password, salt[:], h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, keyLen)
+	key := h.derive(mem, p.Key, password, salt[:], h.params.Iterations, h.params.MemoryKiB, h.params.Parallelism, keyLen)
 	return encode(h.params, p.ID, salt[:], key)
 }
 
-func derive(mem *argon2.Memory, pepper []byte, password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+func (h *Hasher) derive(mem *argon2.Memory, pepper []byte, password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
+	h.derived.Add(1)
 	mac := hmac.New(sha256.New, pepper)
 	mac.Write([]byte(password))
 	return argon2.IDKey(mem, mac.Sum(nil), salt, t, m, p, n)
@@ -155,19 +182,28 @@ func derive(mem *argon2.Memory, pepper []byte, password string, salt []byte, t, 
 type Result struct {
 	OK bool
 	// NeedsRehash is true when the password matched but the hash uses an
-	// older pepper or other parameters than the current ones.
+	// older pepper or other parameters than the current ones, or was made
+	// from the password before normalisation.
 	NeedsRehash bool
 }
 
-// Verify checks password against the PHC string encoded. A malformed hash or
-// one made with an unknown pepper is an error (and not a match); it still
-// costs one hash so the timing does not reveal it.
+// Verify checks password against the PHC string encoded: its normalised
+// form, and, for hashes stored before passwords were normalised, its raw
+// form when that differs. A malformed hash or one made with an unknown
+// pepper is an error (and not a match).
+//
+// Its duration depends on neither the stored hash nor the outcome: it runs
+// as many derivations as VerifyDummy for the same password (a second one
+// only when the raw form differs, which depends on the password alone), and
+// a hash with other parameters than the current ones is padded to the time
+// of the slowest parameters verified recently (see pad).
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, error) {
 	mem, err := h.acquire(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer h.release(mem)
+	start := time.Now()
 	ph, err := decode(encoded)
 	var pepper []byte
 	if err == nil {
@@ -182,36 +218,91 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, 
 		}
 	}
 	if err != nil {
-		h.verifyDummy(mem, password)
+		h.verifyDummy(mem, password, start)
 		return Result{}, err
 	}
-	got := derive(mem, pepper, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
-	if subtle.ConstantTimeCompare(got, ph.key) != 1 {
-		return Result{}, nil
+	var res Result
+	for i, form := range forms(password) {
+		got := h.derive(mem, pepper, form, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
+		if subtle.ConstantTimeCompare(got, ph.key) == 1 && !res.OK {
+			res = Result{OK: true, NeedsRehash: i > 0 || ph.keyID != h.peppers[0].ID || ph.params != h.params || len(ph.salt) != saltLen || len(ph.key) != keyLen}
+		}
 	}
-	rehash := ph.keyID != h.peppers[0].ID || ph.params != h.params || len(ph.salt) != saltLen || len(ph.key) != keyLen
-	return Result{OK: true, NeedsRehash: rehash}, nil
+	h.pad(ph.params, len(forms(password)), start)
+	return res, nil
 }
 
-// VerifyDummy costs the same as Verify of a current hash and never matches:
-// use it when the account does not exist.
+// forms are the strings a password is checked as: normalised, then raw if
+// different (hashes made before normalisation).
+func forms(pw string) []string {
+	if n := Normalize(pw); n != pw {
+		return []string{n, pw}
+	}
+	return []string{pw}
+}
+
+// VerifyDummy costs the same as Verify and never matches: use it when the
+// account does not exist.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	mem, err := h.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer h.release(mem)
-	h.verifyDummy(mem, password)
+	h.verifyDummy(mem, password, time.Now())
 	return nil
 }
 
-func (h *Hasher) verifyDummy(mem *argon2.Memory, password string) {
+func (h *Hasher) verifyDummy(mem *argon2.Memory, password string, start time.Time) {
 	ph, err := decode(h.dummy)
 	if err != nil {
 		panic("dummy hash does not decode: " + err.Error())
 	}
-	got := derive(mem, h.peppers[0].Key, password, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
-	subtle.ConstantTimeCompare(got, ph.key)
+	fs := forms(password)
+	for _, form := range fs {
+		got := h.derive(mem, h.peppers[0].Key, form, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
+		subtle.ConstantTimeCompare(got, ph.key)
+	}
+	h.pad(ph.params, len(fs), start)
+}
+
+// costMemory is how long a parameter set's cost is remembered after it was
+// last verified: hashes with old parameters are rehashed at their owner's
+// next login, so old sets fade out.
+const costMemory = 24 * time.Hour
+
+// pad makes a verification of n derivations with params, started at start,
+// last as long as n derivations with the slowest parameters verified in the
+// last costMemory (the current ones included): right after the operator
+// changed the argon2 parameters, accounts holding hashes with the old ones
+// must answer neither faster nor slower than unknown addresses (verified
+// with the current ones). In steady state every hash has the current
+// parameters and nothing waits.
+func (h *Hasher) pad(params config.Argon2, n int, start time.Time) {
+	now := time.Now()
+	took := now.Sub(start) / time.Duration(n)
+	h.mu.Lock()
+	c, seen := h.cost[params]
+	if !seen || c.first {
+		c = cost{took: took}
+	}
+	c.took = (7*c.took + took) / 8 // smoothed
+	c.at = now
+	h.cost[params] = c
+	slowest := c.took
+	for p, o := range h.cost {
+		if now.Sub(o.at) > costMemory && p != h.params {
+			delete(h.cost, p)
+		} else if o.took > slowest {
+			slowest = o.took
+		}
+	}
+	h.mu.Unlock()
+	if slowest > c.took*21/20 { // only when another parameter set is clearly slower
+		if wait := time.Duration(n)*slowest - time.Since(start); wait > 0 {
+			time.Sleep(wait)
+		}
+	}
 }
 
 type phc struct {

@@ -36,17 +36,28 @@ var common = func() map[string]struct{} {
 	return m
 }()
 
-// Validate applies the password rules (OWASP/NIST style: length only, no
-// composition rules, a blocklist of common passwords).
+// Validate applies the password rules to a new password (OWASP/NIST style:
+// length only, no composition rules, a blocklist of common passwords), on
+// its normalised form (Normalize).
 func Validate(pw string) error {
+	if err := CheckLength(pw); err != nil {
+		return err
+	}
+	if _, ok := common[strings.ToLower(Normalize(pw))]; ok {
+		return ErrCommon
+	}
+	return nil
+}
+
+// CheckLength applies the rules that every password given to the server
+// meets, at login too: valid UTF-8 without control characters, MinLength to
+// MaxLength characters once normalised. It is cheap: a request that fails
+// it never takes a hashing slot.
+func CheckLength(pw string) error {
 	if !utf8.ValidString(pw) {
 		return ErrInvalid
 	}
-	n := utf8.RuneCountInString(pw)
-	if n < MinLength {
-		return ErrTooShort
-	}
-	if n > MaxLength {
+	if utf8.RuneCountInString(pw) > MaxLength { // before normalising a huge string
 		return ErrTooLong
 	}
 	for _, r := range pw {
@@ -54,8 +65,12 @@ func Validate(pw string) error {
 			return ErrInvalid
 		}
 	}
-	if _, ok := common[strings.ToLower(pw)]; ok {
-		return ErrCommon
+	n := utf8.RuneCountInString(Normalize(pw))
+	if n < MinLength {
+		return ErrTooShort
+	}
+	if n > MaxLength {
+		return ErrTooLong
 	}
 	return nil
 }

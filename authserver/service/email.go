@@ -3,12 +3,21 @@ package service
 import (
 	"net/mail"
 	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
-// NormalizeEmail trims and lower-cases an address and checks that it is a
-// bare address (no display name) with a dotted domain, at most 254 bytes.
+// NormalizeEmail trims an address, normalises it to Unicode NFKC and
+// lower-cases it (so one mailbox is one account however it is typed), and
+// checks that it is a bare address (no display name) with a dotted domain,
+// at most 254 bytes. Every flow looks accounts up by this form; migration
+// 0002 brought older rows to it.
 func NormalizeEmail(s string) (string, bool) {
-	s = strings.ToLower(strings.TrimSpace(s))
+	if !utf8.ValidString(s) || len(s) > 1024 {
+		return "", false
+	}
+	s = norm.NFKC.String(strings.ToLower(norm.NFKC.String(strings.TrimSpace(s))))
 	if s == "" || len(s) > 254 || strings.ContainsAny(s, "\r\n\t <>\"(),;:\\[]") {
 		return "", false
 	}

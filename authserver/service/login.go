@@ -22,11 +22,16 @@ type LoginResult struct {
 // Login checks credentials and opens a session. An unknown address costs
 // the same as a wrong password (a dummy hash is verified) and both answer
 // ErrInvalidCredentials; ErrEmailNotVerified comes only after a correct
-// password.
+// password. A password that breaks the length rules is refused before any
+// lookup or hash. The session is written only while the password hash is
+// still the one verified (a reset or change that committed in between wins).
 func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (LoginResult, error) {
 	email, ok := NormalizeEmail(emailIn)
 	if !ok {
 		return LoginResult{}, ErrInvalidEmail
+	}
+	if err := password.CheckLength(pw); err != nil {
+		return LoginResult{}, invalidPassword(err)
 	}
 	acct := ratelimit.AccountKey(email)
 	// Failures lock this client out of this account; across clients the
@@ -64,11 +69,16 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 	if !u.EmailVerified {
 		return LoginResult{}, ErrEmailNotVerified
 	}
-	if res.NeedsRehash {
-		s.rehash(ctx, u, pw)
-	}
+	s.hook("login")
 	var out LoginResult
 	err = s.store.InTx(ctx, func(tx store.DBTX) error {
+		now, err := store.LockUser(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		if now.PasswordHash != u.PasswordHash {
+			return ErrInvalidCredentials
+		}
 		tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent)
 		if err != nil {
 			return err
@@ -76,15 +86,30 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 		out = LoginResult{Token: tok, Session: info}
 		return s.audit.Record(ctx, tx, audit.LoginSuccess, u.ID, c, map[string]any{"session_id": info.ID})
 	})
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrInvalidCredentials) {
+		return LoginResult{}, ErrInvalidCredentials
+	}
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("creating session: %w", err)
 	}
 	s.sessions.Cache(ctx, out.Token, out.Session)
+	if res.NeedsRehash {
+		// Off the response path: an extra hash only for accounts with an
+		// old pepper or old parameters would show in the response time.
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			s.rehash(rctx, u, pw)
+		}()
+	}
 	return out, nil
 }
 
-// rehash replaces a hash made with an old pepper or old parameters. A
-// failure is logged, not fatal: the old hash still works.
+// rehash replaces a hash made with an old pepper, old parameters or from the
+// password before normalisation. A failure is logged, not fatal: the old
+// hash still works.
 func (s *Service) rehash(ctx context.Context, u store.User, pw string) {
 	h, err := s.hasher.Hash(ctx, pw)
 	if err == nil {

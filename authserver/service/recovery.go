@@ -13,9 +13,9 @@ import (
 	"github.com/leanauth/authstack/authserver/store"
 )
 
-// ForgotPassword queues a reset email when the address has an account. The
-// same statements run either way (an audit row is written for unknown
-// addresses too) so the answer and its timing match.
+// ForgotPassword queues a reset email when the address has an account. Every
+// branch renders the email and runs the same one statement (an audit row is
+// written for unknown addresses too) so the answer and its timing match.
 func (s *Service) ForgotPassword(ctx context.Context, c Client, emailIn string) error {
 	email, ok := NormalizeEmail(emailIn)
 	if !ok {
@@ -24,39 +24,26 @@ func (s *Service) ForgotPassword(ctx context.Context, c Client, emailIn string) 
 	if err := s.emailLimits(ctx, c, email); err != nil {
 		return err
 	}
-	sent := false
-	err := s.store.InTx(ctx, func(tx store.DBTX) error {
-		u, err := store.UserByEmail(ctx, tx, email)
-		if errors.Is(err, store.ErrNotFound) {
-			return s.audit.Record(ctx, tx, audit.PasswordResetRequested, "", c, map[string]any{"account": "unknown"})
-		}
-		if err != nil {
-			return err
-		}
-		if err := store.InvalidateEmailTokens(ctx, tx, u.ID, store.PurposeReset); err != nil {
-			return err
-		}
-		tok, err := s.newEmailToken(ctx, tx, u.ID, store.PurposeReset, s.reset)
-		if err != nil {
-			return err
-		}
-		if err := s.queue(ctx, tx, mail.KindReset, u.Email, mail.Data{Link: s.links.Reset(tok), ValidFor: mail.HumanDuration(s.reset)}); err != nil {
-			return err
-		}
-		sent = true
-		return s.audit.Record(ctx, tx, audit.PasswordResetRequested, u.ID, c, nil)
-	})
+	tok, th := session.NewToken()
+	m, err := render(mail.KindReset, mail.Data{Link: s.links.Reset(tok), ValidFor: mail.HumanDuration(s.reset)})
+	if err != nil {
+		return err
+	}
+	known, err := store.RequestReset(ctx, s.store.Pool, email, th[:], s.reset, m, who(c))
 	if err != nil {
 		return fmt.Errorf("requesting password reset: %w", err)
 	}
-	if sent {
+	s.audit.Count(audit.PasswordResetRequested)
+	if known {
 		s.queued()
 	}
 	return nil
 }
 
-// ResetPassword sets a new password with a reset token and revokes every
-// session of the user. It also proves the address, so it is marked verified.
+// ResetPassword sets a new password with a reset token: it ends every
+// session and every other email link of the user and lifts the account's
+// login lock. It also proves the address, so it is marked verified. The
+// token is checked (and the client limited) before the password is hashed.
 func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) error {
 	h, ok := session.HashToken(tok)
 	if !ok {
@@ -65,16 +52,31 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) e
 	if err := password.Validate(pw); err != nil {
 		return invalidPassword(err)
 	}
-	// Hash first: a busy server must not burn the single-use token.
+	if err := s.tokenLimit(ctx, c); err != nil {
+		return err
+	}
+	uid, err := store.EmailTokenUser(ctx, s.store.Pool, store.PurposeReset, h[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrInvalidToken
+	}
+	if err != nil {
+		return fmt.Errorf("resetting password: %w", err)
+	}
+	// Hash before consuming: a busy server must not burn the single-use token.
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
 		return hashErr(err)
 	}
+	s.hook("reset")
 	var revoked [][]byte
-	var uid string
+	var email string
 	err = s.store.InTx(ctx, func(tx store.DBTX) error {
-		var err error
-		if uid, err = store.ConsumeEmailToken(ctx, tx, store.PurposeReset, h[:]); err != nil {
+		u, err := store.LockUser(ctx, tx, uid)
+		if err != nil {
+			return err
+		}
+		email = u.Email
+		if _, err := store.ConsumeEmailToken(ctx, tx, store.PurposeReset, h[:], uid); err != nil {
 			return err
 		}
 		if err := store.UpdatePasswordHash(ctx, tx, uid, hash); err != nil {
@@ -83,7 +85,7 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) e
 		if err := store.MarkEmailVerified(ctx, tx, uid); err != nil {
 			return err
 		}
-		if err := store.InvalidateEmailTokens(ctx, tx, uid, store.PurposeReset); err != nil {
+		if err := store.EndEmailTokens(ctx, tx, uid); err != nil {
 			return err
 		}
 		if revoked, err = store.DeleteUserSessions(ctx, tx, uid, ""); err != nil {
@@ -98,58 +100,93 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) e
 		return fmt.Errorf("resetting password: %w", err)
 	}
 	s.sessions.Forget(ctx, revoked...)
-	u, err := store.UserByID(ctx, s.store.Pool, uid)
-	if err == nil {
-		if err := s.limiter.ClearAccount(ctx, ratelimit.AccountKey(u.Email)); err != nil {
-			s.log.Warn("clearing login failures after reset", "error", err.Error())
-		}
+	// The owner proved the mailbox: whoever kept the account locked is not
+	// the owner, so the lock and the failure count go.
+	if err := s.limiter.ClearAccount(ctx, ratelimit.AccountKey(email)); err != nil {
+		s.log.Warn("clearing the login lock after a reset", "error", err.Error())
 	}
 	return nil
 }
 
 // ChangePassword replaces the password of the current user after checking
-// the current one, and revokes the user's other sessions.
-func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info, current, next string) error {
+// the current one. It ends every session of the user, the current one
+// included, and every email link, and returns a new session for the client
+// (its token replaces the one the change was made with). It fails with
+// ErrUnauthorized when the password or the session changed between the
+// check and the write (a concurrent reset, change or logout).
+func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info, current, next string) (LoginResult, error) {
 	if err := password.Validate(next); err != nil {
-		return invalidPassword(err)
+		return LoginResult{}, invalidPassword(err)
+	}
+	if err := password.CheckLength(current); err != nil {
+		return LoginResult{}, invalidPassword(err)
 	}
 	acct := ratelimit.AccountKey(cur.Email)
-	lock := ratelimit.Pair(acct, c.IP)
-	if err := s.allow(ctx, lock, ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount}); err != nil {
-		return err
+	lock := ratelimit.Pair(acct, c.IP) // as at login
+	if err := s.allow(ctx, lock,
+		ratelimit.Rule{Name: "login-ip", Key: c.IP, Limit: s.limits.LoginIP},
+		ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount}); err != nil {
+		return LoginResult{}, err
 	}
 	u, err := store.UserByID(ctx, s.store.Pool, cur.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return LoginResult{}, ErrUnauthorized
+	}
 	if err != nil {
-		return fmt.Errorf("changing password: %w", err)
+		return LoginResult{}, fmt.Errorf("changing password: %w", err)
 	}
 	res, err := s.hasher.Verify(ctx, current, u.PasswordHash)
 	if errors.Is(err, password.ErrBusy) {
-		return ErrBusy
+		return LoginResult{}, ErrBusy
 	}
 	if err != nil && ctx.Err() != nil {
-		return ctx.Err()
+		return LoginResult{}, ctx.Err()
 	}
 	if !res.OK {
-		return s.loginFailed(ctx, c, lock, u.ID)
+		return LoginResult{}, s.loginFailed(ctx, c, lock, u.ID)
 	}
 	hash, err := s.hasher.Hash(ctx, next)
 	if err != nil {
-		return hashErr(err)
+		return LoginResult{}, hashErr(err)
 	}
+	s.hook("change")
 	var revoked [][]byte
+	var out LoginResult
 	err = s.store.InTx(ctx, func(tx store.DBTX) error {
+		now, err := store.LockUser(ctx, tx, u.ID)
+		if err != nil {
+			return err
+		}
+		alive, err := store.SessionExists(ctx, tx, u.ID, cur.ID)
+		if err != nil {
+			return err
+		}
+		if !alive || now.PasswordHash != u.PasswordHash {
+			return ErrUnauthorized
+		}
 		if err := store.UpdatePasswordHash(ctx, tx, u.ID, hash); err != nil {
 			return err
 		}
-		var err error
-		if revoked, err = store.DeleteUserSessions(ctx, tx, u.ID, cur.ID); err != nil {
+		if err := store.EndEmailTokens(ctx, tx, u.ID); err != nil {
 			return err
 		}
-		return s.audit.Record(ctx, tx, audit.PasswordChanged, u.ID, c, map[string]any{"sessions_revoked": len(revoked)})
+		if revoked, err = store.DeleteUserSessions(ctx, tx, u.ID, ""); err != nil {
+			return err
+		}
+		tok, info, err := s.sessions.Create(ctx, tx, now, c.IP, c.UserAgent)
+		if err != nil {
+			return err
+		}
+		out = LoginResult{Token: tok, Session: info}
+		return s.audit.Record(ctx, tx, audit.PasswordChanged, u.ID, c, map[string]any{"sessions_revoked": len(revoked), "session_id": info.ID})
 	})
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnauthorized) {
+		return LoginResult{}, ErrUnauthorized
+	}
 	if err != nil {
-		return fmt.Errorf("changing password: %w", err)
+		return LoginResult{}, fmt.Errorf("changing password: %w", err)
 	}
 	s.sessions.Forget(ctx, revoked...)
-	return nil
+	s.sessions.Cache(ctx, out.Token, out.Session)
+	return out, nil
 }

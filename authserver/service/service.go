@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/leanauth/authstack/authserver/audit"
@@ -42,7 +43,19 @@ type Service struct {
 	verify   time.Duration
 	reset    time.Duration
 	log      *slog.Logger
+
+	bg      sync.WaitGroup     // background work started by requests (rehashes)
+	hookFor func(point string) // tests only (export_test.go): called between a check and its write
 }
+
+func (s *Service) hook(point string) {
+	if s.hookFor != nil {
+		s.hookFor(point)
+	}
+}
+
+// Wait waits for the background work that requests started (rehashes).
+func (s *Service) Wait() { s.bg.Wait() }
 
 // Deps are the parts a Service is built from.
 type Deps struct {
@@ -89,27 +102,16 @@ func hashErr(err error) error {
 	return err
 }
 
-// queue renders and stores an email in the outbox within q. A message
-// whose link carries a token expires with the token: the worker gives up
-// on it rather than send a dead link.
-func (s *Service) queue(ctx context.Context, q store.DBTX, kind, to string, data mail.Data) error {
+// render renders an email for the outbox.
+func render(kind string, data mail.Data) (store.Mail, error) {
 	r, err := mail.Render(kind, data)
 	if err != nil {
-		return err
+		return store.Mail{}, fmt.Errorf("rendering %s email: %w", kind, err)
 	}
-	var expires time.Time
-	switch kind {
-	case mail.KindVerify:
-		expires = time.Now().Add(s.verify)
-	case mail.KindReset:
-		expires = time.Now().Add(s.reset)
-	}
-	_, err = store.InsertOutbox(ctx, q, store.OutboxMessage{Kind: kind, To: to, Subject: r.Subject, Text: r.Text, HTML: r.HTML, Expires: expires})
-	if err != nil {
-		return fmt.Errorf("queueing %s email: %w", kind, err)
-	}
-	return nil
+	return store.Mail{Kind: kind, Subject: r.Subject, Text: r.Text, HTML: r.HTML}, nil
 }
+
+func who(c Client) store.Who { return store.Who{IP: c.IP, UserAgent: c.UserAgent} }
 
 func (s *Service) queued() {
 	if s.emails != nil {
@@ -118,13 +120,4 @@ func (s *Service) queued() {
 	if s.mailer != nil {
 		s.mailer.Notify()
 	}
-}
-
-// newEmailToken stores a fresh single-use token for user and returns it.
-func (s *Service) newEmailToken(ctx context.Context, q store.DBTX, userID, purpose string, ttl time.Duration) (string, error) {
-	tok, h := session.NewToken()
-	if err := store.InsertEmailToken(ctx, q, userID, purpose, h[:], ttl); err != nil {
-		return "", fmt.Errorf("storing %s token: %w", purpose, err)
-	}
-	return tok, nil
 }

@@ -78,8 +78,9 @@ func outbox(t *testing.T, st *store.Store) []store.OutboxMessage {
 
 var cl = service.Client{IP: "192.0.2.1", UserAgent: "test"}
 
-// Signup twice before verifying: a second verification email, the first
-// password kept; after verifying: an "account exists" email.
+// Signup twice before verifying: a second verification email; the newest
+// email activates the password of the signup it was sent for (issue 9 §1);
+// after verifying: an "account exists" email.
 func TestSignupEmailsByAccountState(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 2, time.Second)
@@ -98,11 +99,15 @@ func TestSignupEmailsByAccountState(t *testing.T) {
 	if err := f.svc.VerifyEmail(ctx, cl, tok); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.svc.Login(ctx, cl, "dana@example.com", "second password"); !errors.Is(err, service.ErrInvalidCredentials) {
-		t.Fatalf("second signup changed the password: %v", err)
+	if _, err := f.svc.Login(ctx, cl, "dana@example.com", "first password"); !errors.Is(err, service.ErrInvalidCredentials) {
+		t.Fatalf("the first signer's password survived the owner's verification: %v", err)
 	}
-	if _, err := f.svc.Login(ctx, cl, "dana@example.com", "first password"); err != nil {
+	if _, err := f.svc.Login(ctx, cl, "dana@example.com", "second password"); err != nil {
 		t.Fatal(err)
+	}
+	// The first email's link died with the verification.
+	if err := f.svc.VerifyEmail(ctx, cl, tokenOf(t, msgs[0].Text)); !errors.Is(err, service.ErrInvalidToken) {
+		t.Fatalf("the other verification link after verifying: %v", err)
 	}
 	if err := f.svc.Signup(ctx, cl, "dana@example.com", "third password"); err != nil {
 		t.Fatal(err)

@@ -13,21 +13,12 @@ import (
 	"github.com/leanauth/authstack/authserver/store"
 )
 
-func (s *Service) queueVerify(ctx context.Context, q store.DBTX, c Client, u store.User) error {
-	tok, err := s.newEmailToken(ctx, q, u.ID, store.PurposeVerify, s.verify)
-	if err != nil {
-		return err
-	}
-	if err := s.queue(ctx, q, mail.KindVerify, u.Email, mail.Data{Link: s.links.Verify(tok), ValidFor: mail.HumanDuration(s.verify)}); err != nil {
-		return err
-	}
-	return s.audit.Record(ctx, q, audit.VerifySent, u.ID, c, nil)
-}
-
-// Signup registers an account and queues a verification email. For an
-// address that already has an account it does the same work (including the
-// password hash) and queues an "account exists" email instead, so the
-// response and its timing do not tell whether the address is registered.
+// Signup registers an account and queues a verification email whose token
+// carries this signup's password: verifying activates that password and no
+// other (a second signer of an unverified address cannot plant one). For an
+// address that already has a verified account it queues an "account exists"
+// email instead. Every branch hashes, renders both emails and runs one
+// statement, so neither the response nor its timing tells them apart.
 func (s *Service) Signup(ctx context.Context, c Client, emailIn, pw string) error {
 	email, ok := NormalizeEmail(emailIn)
 	if !ok {
@@ -45,46 +36,68 @@ func (s *Service) Signup(ctx context.Context, c Client, emailIn, pw string) erro
 	if err != nil {
 		return hashErr(err)
 	}
-	err = s.store.InTx(ctx, func(tx store.DBTX) error {
-		u, inserted, err := store.InsertUser(ctx, tx, email, hash)
-		if err != nil {
-			return err
-		}
-		if inserted {
-			if err := s.audit.Record(ctx, tx, audit.Signup, u.ID, c, nil); err != nil {
-				return err
-			}
-			return s.queueVerify(ctx, tx, c, u)
-		}
-		if !u.EmailVerified {
-			// Never verified: the owner may have lost the first email.
-			// The stored password is kept; a reset can change it.
-			return s.queueVerify(ctx, tx, c, u)
-		}
-		if err := s.audit.Record(ctx, tx, audit.Signup, u.ID, c, map[string]any{"existing_account": true}); err != nil {
-			return err
-		}
-		return s.queue(ctx, tx, mail.KindAccountExists, u.Email, mail.Data{LoginLink: s.links.Login(), ResetLink: s.links.ForgotPassword()})
-	})
+	tok, th := session.NewToken()
+	verify, err := render(mail.KindVerify, mail.Data{Link: s.links.Verify(tok), ValidFor: mail.HumanDuration(s.verify)})
+	if err != nil {
+		return err
+	}
+	exists, err := render(mail.KindAccountExists, mail.Data{LoginLink: s.links.Login(), ResetLink: s.links.ForgotPassword()})
+	if err != nil {
+		return err
+	}
+	r, err := store.Signup(ctx, s.store.Pool, email, hash, th[:], s.verify, verify, exists, who(c))
 	if err != nil {
 		return fmt.Errorf("signing up: %w", err)
+	}
+	switch {
+	case r.Inserted:
+		s.audit.Count(audit.Signup, audit.VerifySent)
+	case r.Verified:
+		s.audit.Count(audit.Signup)
+	default:
+		s.audit.Count(audit.VerifySent)
 	}
 	s.queued()
 	return nil
 }
 
-// VerifyEmail consumes a verification token and marks the address verified.
+// VerifyEmail consumes a verification token, marks the address verified and
+// activates the password chosen with that token. It ends every other email
+// link of the account (other verification links carry other passwords).
 func (s *Service) VerifyEmail(ctx context.Context, c Client, tok string) error {
 	h, ok := session.HashToken(tok)
 	if !ok {
 		return ErrInvalidToken
 	}
-	err := s.store.InTx(ctx, func(tx store.DBTX) error {
-		uid, err := store.ConsumeEmailToken(ctx, tx, store.PurposeVerify, h[:])
+	if err := s.tokenLimit(ctx, c); err != nil {
+		return err
+	}
+	uid, err := store.EmailTokenUser(ctx, s.store.Pool, store.PurposeVerify, h[:])
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrInvalidToken
+	}
+	if err != nil {
+		return fmt.Errorf("verifying email: %w", err)
+	}
+	err = s.store.InTx(ctx, func(tx store.DBTX) error {
+		u, err := store.LockUser(ctx, tx, uid)
 		if err != nil {
 			return err
 		}
+		pending, err := store.ConsumeEmailToken(ctx, tx, store.PurposeVerify, h[:], uid)
+		if err != nil {
+			return err
+		}
+		// Tokens from before migration 0002 carry no password: the stored one stays.
+		if pending != "" && pending != u.PasswordHash {
+			if err := store.UpdatePasswordHash(ctx, tx, uid, pending); err != nil {
+				return err
+			}
+		}
 		if err := store.MarkEmailVerified(ctx, tx, uid); err != nil {
+			return err
+		}
+		if err := store.EndEmailTokens(ctx, tx, uid); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, audit.EmailVerified, uid, c, nil)
@@ -104,8 +117,15 @@ func (s *Service) emailLimits(ctx context.Context, c Client, email string) error
 		ratelimit.Rule{Name: "email-account", Key: ratelimit.AccountKey(email), Limit: s.limits.EmailAccount})
 }
 
+// tokenLimit is the per-client limit of the endpoints that take an email
+// token (verify-email, password reset): guessing tokens costs requests.
+func (s *Service) tokenLimit(ctx context.Context, c Client) error {
+	return s.allow(ctx, "", ratelimit.Rule{Name: "token-ip", Key: c.IP, Limit: s.limits.TokenIP})
+}
+
 // ResendVerification queues a new verification email if the address has an
-// unverified account; the caller answers the same either way.
+// unverified account; the caller answers the same either way, and every
+// branch renders the email and runs the same one statement.
 func (s *Service) ResendVerification(ctx context.Context, c Client, emailIn string) error {
 	email, ok := NormalizeEmail(emailIn)
 	if !ok {
@@ -114,25 +134,17 @@ func (s *Service) ResendVerification(ctx context.Context, c Client, emailIn stri
 	if err := s.emailLimits(ctx, c, email); err != nil {
 		return err
 	}
-	sent := false
-	err := s.store.InTx(ctx, func(tx store.DBTX) error {
-		u, err := store.UserByEmail(ctx, tx, email)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && u.EmailVerified) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if err := store.InvalidateEmailTokens(ctx, tx, u.ID, store.PurposeVerify); err != nil {
-			return err
-		}
-		sent = true
-		return s.queueVerify(ctx, tx, c, u)
-	})
+	tok, th := session.NewToken()
+	m, err := render(mail.KindVerify, mail.Data{Link: s.links.Verify(tok), ValidFor: mail.HumanDuration(s.verify)})
+	if err != nil {
+		return err
+	}
+	sent, err := store.ResendVerification(ctx, s.store.Pool, email, th[:], s.verify, m, who(c))
 	if err != nil {
 		return fmt.Errorf("resending verification: %w", err)
 	}
 	if sent {
+		s.audit.Count(audit.VerifySent)
 		s.queued()
 	}
 	return nil

@@ -89,22 +89,6 @@ func InsertEmailToken(ctx context.Context, q DBTX, userID, purpose string, token
 	return err
 }
 
-// ConsumeEmailToken marks an unused, unexpired token used and returns its
-// user; ErrNotFound for an unknown, used or expired token.
-func ConsumeEmailToken(ctx context.Context, q DBTX, purpose string, tokenHash []byte) (string, error) {
-	var uid string
-	err := q.QueryRow(ctx, `UPDATE email_tokens SET used_at = now()
-		WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
-		RETURNING user_id::text`, tokenHash, purpose).Scan(&uid)
-	return uid, notFound(err)
-}
-
-// InvalidateEmailTokens marks a user's unused tokens of one purpose used.
-func InvalidateEmailTokens(ctx context.Context, q DBTX, userID, purpose string) error {
-	_, err := q.Exec(ctx, "UPDATE email_tokens SET used_at = now() WHERE user_id = $1::uuid AND purpose = $2 AND used_at IS NULL", userID, purpose)
-	return err
-}
-
 // OutboxMessage is an email waiting in, or claimed from, the outbox.
 type OutboxMessage struct {
 	ID       int64

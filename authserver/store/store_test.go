@@ -149,7 +149,7 @@ func exercise(ctx context.Context, st *store.Store, i int) error {
 		if err != nil {
 			return err
 		}
-		if _, err := store.ConsumeEmailToken(ctx, st.Pool, store.PurposeVerify, []byte{byte(i), byte(round), 1}); err != nil {
+		if _, err := store.ConsumeEmailToken(ctx, st.Pool, store.PurposeVerify, []byte{byte(i), byte(round), 1}, uid); err != nil {
 			return err
 		}
 		s, err := store.SessionByTokenHash(ctx, st.Pool, []byte{byte(i), byte(round), 2})
