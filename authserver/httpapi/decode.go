@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 )
 
 // DecodeError is a request body the server refuses, with the status to send.
@@ -64,17 +65,21 @@ type validated interface{ required() []field }
 
 // DecodeBody reads a JSON object into dst from body (at most limit bytes,
 // already enforced by the caller for streams): it must have content type
-// application/json (when given), be one object, have no unknown fields and
-// every required field as a non-empty string.
+// application/json (a browser cannot send that cross-site without a CORS
+// preflight, unlike a form's), be valid UTF-8, be one object, have no
+// unknown fields and every required field as a non-empty string.
 func DecodeBody(contentType string, body []byte, dst validated) *DecodeError {
-	if contentType != "" {
-		mt, _, err := mime.ParseMediaType(contentType)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
-			return &DecodeError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "request body must be application/json"}
-		}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return &DecodeError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "request body must be application/json"}
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return badRequest("request body is empty; a JSON object is required")
+	}
+	// encoding/json turns invalid UTF-8 and lone surrogate escapes into
+	// U+FFFD silently: two different passwords would hash the same.
+	if !utf8.Valid(body) {
+		return badRequest("request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -104,8 +109,18 @@ func DecodeBody(contentType string, body []byte, dst validated) *DecodeError {
 		if f.value == "" {
 			return badRequest("field %q is required", f.name)
 		}
+		if strings.ContainsRune(f.value, utf8.RuneError) && !sentReplacementChar(body) {
+			return badRequest("field %q is not valid Unicode (a lone surrogate escape)", f.name)
+		}
 	}
 	return nil
+}
+
+// sentReplacementChar tells whether body spells U+FFFD itself (raw or
+// escaped), so a U+FFFD in a decoded field is the client's, not a
+// replacement made by encoding/json.
+func sentReplacementChar(body []byte) bool {
+	return bytes.Contains(body, []byte("\uFFFD")) || bytes.Contains(bytes.ToLower(body), []byte(`\ufffd`))
 }
 
 // readBody reads at most limit bytes of r's body.

@@ -12,7 +12,12 @@ func TestDecodeBody(t *testing.T) {
 	}{
 		{"ok", "application/json", `{"email":"a@b.co","password":"x"}`, 0},
 		{"ok charset", "application/json; charset=utf-8", `{"email":"a@b.co","password":"x"}`, 0},
-		{"no content type", "", `{"email":"a@b.co","password":"x"}`, 0},
+		{"no content type", "", `{"email":"a@b.co","password":"x"}`, 415},
+		{"text/plain (a cross-site form can send it)", "text/plain", `{"email":"a@b.co","password":"x"}`, 415},
+		{"invalid UTF-8", "application/json", "{\"email\":\"a@b.co\",\"password\":\"pass\xffword\"}", 400},
+		{"lone surrogate escape", "application/json", `{"email":"a@b.co","password":"pass\udc00word"}`, 400},
+		{"U+FFFD sent escaped", "application/json", `{"email":"a@b.co","password":"pass\ufffdword"}`, 0},
+		{"U+FFFD sent raw", "application/json", "{\"email\":\"a@b.co\",\"password\":\"pass\uFFFDword\"}", 0},
 		{"form", "application/x-www-form-urlencoded", `email=a`, 415},
 		{"bad media type", "application/json; =", `{}`, 415},
 		{"empty", "application/json", ``, 400},

@@ -83,17 +83,17 @@ func New(o Options) *Server {
 		writeError(w, http.StatusForbidden, "csrf_rejected", "cross-origin request with a session cookie refused", 0)
 	}))
 
-	s.handle("POST", "/auth/signup", s.signup)
-	s.handle("POST", "/auth/verify-email", s.verifyEmail)
-	s.handle("POST", "/auth/resend-verification", s.resendVerification)
-	s.handle("POST", "/auth/login", s.login)
+	s.handle("POST", "/auth/signup", s.sameOrigin(s.signup))
+	s.handle("POST", "/auth/verify-email", s.sameOrigin(s.verifyEmail))
+	s.handle("POST", "/auth/resend-verification", s.sameOrigin(s.resendVerification))
+	s.handle("POST", "/auth/login", s.sameOrigin(s.login))
 	s.handle("GET", "/auth/session", s.authed(s.getSession))
 	s.handle("POST", "/auth/logout", s.authed(s.logout))
 	s.handle("POST", "/auth/logout-all", s.authed(s.logoutAll))
 	s.handle("GET", "/auth/sessions", s.authed(s.listSessions))
 	s.handle("DELETE", "/auth/sessions/{id}", s.authed(s.revokeSession))
-	s.handle("POST", "/auth/password/forgot", s.forgotPassword)
-	s.handle("POST", "/auth/password/reset", s.resetPassword)
+	s.handle("POST", "/auth/password/forgot", s.sameOrigin(s.forgotPassword))
+	s.handle("POST", "/auth/password/reset", s.sameOrigin(s.resetPassword))
 	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
 	s.handle("GET", "/auth/check", s.authed(s.check))
 	s.handle("GET", "/health", s.health)
@@ -246,17 +246,33 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 }
 
 // token returns the session token of r and whether it came from the cookie.
+// An Authorization header that does not hold a session token (an app's own
+// JWT, Basic auth, forwarded by a proxy to /auth/check) is not ours: the
+// cookie decides then.
 func (s *Server) token(r *http.Request) (tok string, fromCookie bool) {
-	if h := r.Header.Get("Authorization"); h != "" {
-		if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-			return strings.TrimSpace(h[7:]), false
+	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		if tok := strings.TrimSpace(h[7:]); session.WellFormed(tok) {
+			return tok, false
 		}
-		return "", false
 	}
 	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
 		return c.Value, true
 	}
 	return "", false
+}
+
+// sameOrigin applies the cross-origin check to the public state-changing
+// routes (login, signup and the email-token flows) as authed does to
+// cookie-authenticated ones: a page of another site cannot log a visitor
+// into an account of its choosing or send requests in their name.
+func (s *Server) sameOrigin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.cop.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "csrf_rejected", "cross-origin request refused", 0)
+			return
+		}
+		h(w, r)
+	}
 }
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, cur session.Info)

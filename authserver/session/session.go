@@ -84,16 +84,24 @@ func NewToken() (string, [32]byte) {
 	return tok, sha256.Sum256([]byte(tok))
 }
 
-// HashToken returns SHA-256 of a well-formed token; ok is false otherwise.
-func HashToken(tok string) (h [32]byte, ok bool) {
+// WellFormed tells whether tok has the shape of a token of this package.
+func WellFormed(tok string) bool {
 	if len(tok) != tokenLen {
-		return h, false
+		return false
 	}
 	for i := 0; i < len(tok); i++ {
 		c := tok[i]
 		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return h, false
+			return false
 		}
+	}
+	return true
+}
+
+// HashToken returns SHA-256 of a well-formed token; ok is false otherwise.
+func HashToken(tok string) (h [32]byte, ok bool) {
+	if !WellFormed(tok) {
+		return h, false
 	}
 	return sha256.Sum256([]byte(tok)), true
 }
@@ -155,6 +163,7 @@ type Manager struct {
 	db         store.DBTX
 	rdb        redis.UniversalClient
 	ttl        time.Duration
+	idle       time.Duration // 0: no idle timeout
 	touchEvery time.Duration
 	log        *slog.Logger
 
@@ -184,6 +193,7 @@ type Manager struct {
 // Options configure a Manager.
 type Options struct {
 	TTL        time.Duration
+	Idle       time.Duration // a session unused this long ends (0: never)
 	TouchEvery time.Duration // at most one last_seen_at update per session per interval
 	Logger     *slog.Logger
 }
@@ -198,7 +208,7 @@ func NewManager(db store.DBTX, rdb redis.UniversalClient, o Options) *Manager {
 		o.Logger = slog.Default()
 	}
 	m := &Manager{
-		db: db, rdb: rdb, ttl: o.TTL, touchEvery: o.TouchEvery, log: o.Logger,
+		db: db, rdb: rdb, ttl: o.TTL, idle: o.Idle, touchEvery: o.TouchEvery, log: o.Logger,
 		touchCh:    make(chan string, 4096),
 		pendingDel: map[string]struct{}{},
 		revoked:    map[[32]byte]int64{},
@@ -247,13 +257,25 @@ func (m *Manager) Create(ctx context.Context, q store.DBTX, u store.User, ip, ua
 	return tok, info, nil
 }
 
-// Cache puts a session into Redis (best effort).
+// Cache puts a new session into Redis (best effort).
 func (m *Manager) Cache(ctx context.Context, tok string, info Info) {
 	h, ok := HashToken(tok)
 	if !ok {
 		return
 	}
-	m.cache(ctx, h[:], info)
+	m.cache(ctx, h[:], info, time.Now())
+}
+
+// idleWindow is how long after its recorded last_seen_at a session stays
+// valid (0: forever). last_seen_at is written at most once per touchEvery
+// per session (batched), so it may lag the last use by up to touchEvery:
+// the window adds that lag, so a session used within the idle timeout is
+// never ended, and an unused one ends at most touchEvery late.
+func (m *Manager) idleWindow() time.Duration {
+	if m.idle <= 0 {
+		return 0
+	}
+	return m.idle + m.touchEvery
 }
 
 func (m *Manager) redisUsable() bool {
@@ -268,16 +290,20 @@ func (m *Manager) redisFailed(err error) {
 	m.log.Warn("redis unavailable, using PostgreSQL for sessions", "error", err.Error())
 }
 
-func (m *Manager) cache(ctx context.Context, h []byte, info Info) {
+// cache puts a session last seen (in PostgreSQL) at lastSeen into Redis. The
+// entry expires no later than the session's idle deadline from lastSeen:
+// Redis answers alone only while PostgreSQL's last_seen_at cannot yet have
+// gone idle; then a validation reads the row, which decides.
+func (m *Manager) cache(ctx context.Context, h []byte, info Info, lastSeen time.Time) {
 	if !m.redisUsable() {
 		return
 	}
-	ttl := time.Until(info.ExpiresAt)
+	ttl := min(time.Until(info.ExpiresAt), maxCache)
+	if w := m.idleWindow(); w > 0 {
+		ttl = min(ttl, time.Until(lastSeen.Add(w)))
+	}
 	if ttl <= 0 {
 		return
-	}
-	if ttl > maxCache {
-		ttl = maxCache
 	}
 	key := cacheKey(h)
 	cached, err := cacheScript.Run(ctx, m.rdb, []string{key}, encode(info), ttl.Milliseconds(), tombstone).Int()
@@ -326,7 +352,7 @@ func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 			m.redisFailed(err)
 		}
 	}
-	s, err := store.SessionByTokenHash(ctx, m.db, h)
+	s, err := store.SessionByTokenHash(ctx, m.db, h, m.idleWindow())
 	if errors.Is(err, store.ErrNotFound) {
 		return Info{}, ErrInvalid
 	}
@@ -334,7 +360,7 @@ func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 		return Info{}, err
 	}
 	info := Info{ID: s.ID, UserID: s.UserID, Email: s.Email, EmailVerified: s.EmailVerified, CreatedAt: s.CreatedAt.UTC().Truncate(time.Second), ExpiresAt: s.ExpiresAt.UTC().Truncate(time.Second)}
-	m.cache(ctx, h, info)
+	m.cache(ctx, h, info, s.LastSeenAt)
 	m.touch(info.ID, now)
 	return info, nil
 }

@@ -241,13 +241,15 @@ func InsertSession(ctx context.Context, q DBTX, s *Session) error {
 		s.TokenHash, s.UserID, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512)).Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt)
 }
 
-// SessionByTokenHash finds an unexpired session and its user.
-func SessionByTokenHash(ctx context.Context, q DBTX, tokenHash []byte) (Session, error) {
+// SessionByTokenHash finds an unexpired session and its user; with idle > 0,
+// only one whose last_seen_at is less than idle ago.
+func SessionByTokenHash(ctx context.Context, q DBTX, tokenHash []byte, idle time.Duration) (Session, error) {
 	s := Session{TokenHash: tokenHash}
 	err := q.QueryRow(ctx, `SELECT s.id::text, s.user_id::text, u.email, u.email_verified_at IS NOT NULL,
 		s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent
 		FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND s.expires_at > now()`, tokenHash).
+		WHERE s.token_hash = $1 AND s.expires_at > now()
+		  AND ($2::float8 = 0 OR s.last_seen_at > now() - make_interval(secs => $2::float8))`, tokenHash, idle.Seconds()).
 		Scan(&s.ID, &s.UserID, &s.Email, &s.EmailVerified, &s.CreatedAt, &s.ExpiresAt, &s.LastSeenAt, &s.IP, &s.UserAgent)
 	return s, notFound(err)
 }

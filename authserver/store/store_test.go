@@ -152,7 +152,7 @@ func exercise(ctx context.Context, st *store.Store, i int) error {
 		if _, err := store.ConsumeEmailToken(ctx, st.Pool, store.PurposeVerify, []byte{byte(i), byte(round), 1}, uid); err != nil {
 			return err
 		}
-		s, err := store.SessionByTokenHash(ctx, st.Pool, []byte{byte(i), byte(round), 2})
+		s, err := store.SessionByTokenHash(ctx, st.Pool, []byte{byte(i), byte(round), 2}, time.Hour)
 		if err != nil || s.UserID != uid || s.Email != email {
 			return err
 		}
