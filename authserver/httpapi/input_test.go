@@ -59,20 +59,26 @@ func TestInputIsWhatTheUserMeant(t *testing.T) {
 		}
 	}
 	// The cross-origin check of the other state-changing routes.
-	for _, path := range []string{"/auth/login", "/auth/signup", "/auth/password/forgot"} {
-		if r := e.Do(t, "POST", path, creds("\u00e9lodie@example.com", "password one"), "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); r.Status != 403 || r.ErrorCode() != "csrf_rejected" {
+	for path, body := range map[string]any{
+		"/auth/login": creds("\u00e9lodie@example.com", "password one"), "/auth/signup": creds("new@example.com", "password one"),
+		"/auth/password/forgot": map[string]string{"email": "\u00e9lodie@example.com"},
+	} {
+		if r := e.Do(t, "POST", path, body, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"); r.Status != 403 || r.ErrorCode() != "csrf_rejected" {
 			t.Fatalf("cross-site %s: %d %s", path, r.Status, r.Body)
 		}
 	}
-	r = e.Do(t, "POST", "/auth/login", creds("\u00e9lodie@example.com", "password one"), "Origin", "https://app.authstack.test", "Sec-Fetch-Site", "same-site")
-	if r.Status != 200 {
+	if r := e.Do(t, "POST", "/auth/login", creds("\u00e9lodie@example.com", "password one"), "Origin", "https://app.authstack.test", "Sec-Fetch-Site", "same-site"); r.Status != 200 {
 		t.Fatalf("same-site login: %d %s", r.Status, r.Body)
 	}
-	tok := r.JSON["token"].(string)
+}
 
-	// An Authorization header that is not ours (an app's JWT, Basic auth)
-	// leaves the decision to the session cookie.
-	cookie := "session=" + tok
+// Issue 9 §8: an Authorization header that is not a session token (an
+// app's own JWT, Basic auth, forwarded by a proxy to /auth/check) leaves
+// the decision to the session cookie.
+func TestForeignAuthorizationFallsBackToCookie(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{})
+	cookie := "session=" + e.SignupVerifyLogin(t, "proxied@example.com", "proxied app password")
 	for _, authz := range []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "Basic dXNlcjpwYXNz"} {
 		if r := e.Do(t, "GET", "/auth/check", nil, "Authorization", authz, "Cookie", cookie); r.Status != 200 {
 			t.Fatalf("/auth/check with %q and the cookie: %d %s", authz[:6], r.Status, r.Body)
