@@ -423,6 +423,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	go releaseIdleHashMemory(bg, hasher)
 	go rh.run(bg)
+	go rememberHashParams(bg, st, hasher, log)
 	done := make(chan struct{}, 3)
 	go func() { worker.Run(bg); done <- struct{}{} }()
 	go func() { sessions.Run(bg); done <- struct{}{} }()
@@ -536,6 +537,21 @@ type redisLogger struct{ log *slog.Logger }
 
 func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
 	l.log.Debug("redis client", "message", fmt.Sprintf(format, v...))
+}
+
+// rememberHashParams tells the hasher which argon2 parameter sets the stored
+// hashes use, so that right after a parameter change every login does the
+// same work from the first request (password.Hasher.RememberParams).
+func rememberHashParams(ctx context.Context, st *store.Store, h *password.Hasher, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	samples, err := store.HashParamSamples(ctx, st.Pool)
+	if err != nil {
+		log.Warn("reading the argon2 parameters of stored hashes", "error", err.Error())
+		return
+	}
+	h.RememberParams(samples...)
+	log.Info("argon2 parameter sets of stored hashes read", "sets", len(samples))
 }
 
 // releaseIdleHashMemory gives the hashing slots' argon2 memory back after

@@ -212,3 +212,50 @@ func TestRedisClusterURLAccepted(t *testing.T) {
 		}
 	}
 }
+
+// The session cookie is __Host- by default (a sibling subdomain cannot plant
+// or shadow it); plain-HTTP development gets a plain name, since browsers
+// drop __Host- cookies without Secure.
+func TestCookieName(t *testing.T) {
+	for _, c := range []struct {
+		env     map[string]string
+		want    string
+		wantErr bool
+	}{
+		{nil, "__Host-session", false},
+		{map[string]string{"AUTH_COOKIE_SECURE": "false"}, "session", false},
+		{map[string]string{"AUTH_COOKIE_NAME": "app_session"}, "app_session", false},
+		{map[string]string{"AUTH_COOKIE_NAME": "__Host-x", "AUTH_COOKIE_SECURE": "false"}, "", true},
+	} {
+		env := base()
+		for k, v := range c.env {
+			env[k] = v
+		}
+		cfg, err := load(env, nil)
+		if c.wantErr {
+			if err == nil || !strings.Contains(err.Error(), "AUTH_COOKIE_NAME") {
+				t.Errorf("%v: error %v, want one naming AUTH_COOKIE_NAME", c.env, err)
+			}
+			continue
+		}
+		if err != nil || cfg.CookieName != c.want {
+			t.Errorf("%v: cookie %q (%v), want %q", c.env, cfg.CookieName, err, c.want)
+		}
+	}
+}
+
+func TestSessionIdleTimeout(t *testing.T) {
+	c, err := load(base(), nil)
+	if err != nil || c.SessionIdleTimeout != 24*time.Hour {
+		t.Fatalf("default idle timeout %s (%v)", c.SessionIdleTimeout, err)
+	}
+	env := base()
+	env["AUTH_SESSION_IDLE_TIMEOUT"] = "0"
+	if c, err := load(env, nil); err != nil || c.SessionIdleTimeout != 0 {
+		t.Fatalf("0 (off): %v %v", c, err)
+	}
+	env["AUTH_SESSION_IDLE_TIMEOUT"] = "90s" // less than twice the 1m touch interval
+	if _, err := load(env, nil); err == nil || !strings.Contains(err.Error(), "AUTH_SESSION_IDLE_TIMEOUT") {
+		t.Fatalf("idle timeout below twice the touch interval: %v", err)
+	}
+}

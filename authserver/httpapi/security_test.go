@@ -10,21 +10,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/internal/authtest"
-	"github.com/leanauth/authstack/authserver/password"
 )
 
 // Signup, resend and forgot answer the same for known and unknown
 // addresses; login answers the same for an unknown address and a wrong
-// password, with a median time difference far below one hash.
+// password. (Their timing: TestTimingTellsNothing.)
 func TestNoAccountEnumeration(t *testing.T) {
-	// Not parallel: it measures timing, so it runs alone in this package.
+	t.Parallel()
 	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
 		"AUTH_RATELIMIT_LOGIN_IP": "off", "AUTH_RATELIMIT_LOGIN_ACCOUNT": "off", "AUTH_LOCKOUT_THRESHOLD": "0",
 		"AUTH_RATELIMIT_SIGNUP_IP": "off", "AUTH_RATELIMIT_EMAIL_IP": "off",
-		// Realistic hash cost so that skipping the hash would show.
-		"AUTH_ARGON2_MEMORY_KIB": "19456", "AUTH_ARGON2_ITERATIONS": "2",
 	}})
 	known, pw := "known@example.com", "known user password"
 	e.SignupVerifyLogin(t, known, pw)
@@ -65,62 +61,6 @@ func TestNoAccountEnumeration(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	// Timing: medians of interleaved runs. One hash at these parameters
-	// costs tens of milliseconds; skipping it for unknown users would show
-	// as a difference of about that much.
-	h, err := password.New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{{ID: "x", Key: make([]byte, 32)}}, 1, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const runs = 21
-	var tk, tu, th []time.Duration
-	timeLogin := func(email string) time.Duration {
-		start := time.Now()
-		r := e.Do(t, "POST", "/auth/login", body(email))
-		d := time.Since(start)
-		if r.Status != 401 {
-			t.Fatalf("login %s: %d", email, r.Status)
-		}
-		return d
-	}
-	for i := 0; i < runs; i++ {
-		// One hash timed here under the same machine load as the pair.
-		start := time.Now()
-		_, _ = h.Hash(context.Background(), "time one hash")
-		th = append(th, time.Since(start))
-		// Alternate which goes first, so neither always follows the other.
-		if i%2 == 0 {
-			tk = append(tk, timeLogin(known))
-			tu = append(tu, timeLogin(fmt.Sprintf("ghost%d@example.com", i)))
-		} else {
-			tu = append(tu, timeLogin(fmt.Sprintf("ghost%d@example.com", i)))
-			tk = append(tk, timeLogin(known))
-		}
-	}
-	mk, mu := median(tk), median(tu)
-	// The median of paired differences: each pair ran back to back, under
-	// the same machine load.
-	var pairs []time.Duration
-	for i := range tk {
-		pairs = append(pairs, tk[i]-tu[i])
-	}
-	diff := median(pairs)
-	if diff < 0 {
-		diff = -diff
-	}
-	hashTime := median(th)
-	t.Logf("login median: known-wrong-password %s, unknown-email %s, diff %s (one hash %s)", mk, mu, diff, hashTime)
-	// Loose enough for a busy 2-core machine, tight enough to catch a skipped hash.
-	bound := hashTime / 2
-	if bound < 5*time.Millisecond {
-		bound = 5 * time.Millisecond
-	}
-	if diff > bound {
-		t.Errorf("login timing differs by %s (bound %s): known %s vs unknown %s", diff, bound, mk, mu)
-	}
-	if mu < hashTime/3 {
-		t.Errorf("unknown-email login took %s, far less than one hash (%s): the dummy hash is skipped?", mu, hashTime)
-	}
 }
 
 func median(ds []time.Duration) time.Duration {

@@ -49,16 +49,8 @@ type Hasher struct {
 	dummy   string
 	derived atomic.Int64 // argon2 computations done, for tests and metrics
 
-	mu   sync.Mutex
-	cost map[config.Argon2]cost // by parameter set
-}
-
-// cost is the smoothed duration of one derivation with a parameter set, and
-// when one was last run.
-type cost struct {
-	took  time.Duration
-	at    time.Time
-	first bool // only the estimate from New (which also allocated): replaced by the first real one
+	mu  sync.Mutex
+	old map[config.Argon2]time.Time // parameter sets other than params, by when a stored hash last had them
 }
 
 // New returns a Hasher using peppers[0] for new hashes, running at most
@@ -74,7 +66,7 @@ func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait ti
 		concurrency = 1
 	}
 	h := &Hasher{params: params, peppers: peppers, slots: make(chan struct{}, concurrency),
-		mems: make(chan *argon2.Memory, concurrency), wait: wait, cost: map[config.Argon2]cost{}}
+		mems: make(chan *argon2.Memory, concurrency), wait: wait, old: map[config.Argon2]time.Time{}}
 	for i := 0; i < concurrency; i++ {
 		h.mems <- &argon2.Memory{} // grown on first use
 	}
@@ -82,10 +74,7 @@ func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait ti
 	// that their requests cost exactly what a known user's does.
 	var pw [24]byte
 	_, _ = rand.Read(pw[:])
-	// Timing it gives the first cost of the current parameters (see pad).
-	start := time.Now()
 	h.dummy = h.hash(nil, base64.RawStdEncoding.EncodeToString(pw[:]))
-	h.cost[params] = cost{took: time.Since(start), at: time.Now(), first: true}
 	return h, nil
 }
 
@@ -192,18 +181,14 @@ type Result struct {
 // form when that differs. A malformed hash or one made with an unknown
 // pepper is an error (and not a match).
 //
-// Its duration depends on neither the stored hash nor the outcome: it runs
-// as many derivations as VerifyDummy for the same password (a second one
-// only when the raw form differs, which depends on the password alone), and
-// a hash with other parameters than the current ones is padded to the time
-// of the slowest parameters verified recently (see pad).
+// Its work depends on neither the stored hash nor the outcome, only on the
+// password: it runs the same derivations as VerifyDummy (see pad).
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, error) {
 	mem, err := h.acquire(ctx)
 	if err != nil {
 		return Result{}, err
 	}
 	defer h.release(mem)
-	start := time.Now()
 	ph, err := decode(encoded)
 	var pepper []byte
 	if err == nil {
@@ -218,7 +203,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, 
 		}
 	}
 	if err != nil {
-		h.verifyDummy(mem, password, start)
+		h.verifyDummy(mem, password)
 		return Result{}, err
 	}
 	var res Result
@@ -228,7 +213,7 @@ func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, 
 			res = Result{OK: true, NeedsRehash: i > 0 || ph.keyID != h.peppers[0].ID || ph.params != h.params || len(ph.salt) != saltLen || len(ph.key) != keyLen}
 		}
 	}
-	h.pad(ph.params, len(forms(password)), start)
+	h.pad(mem, ph.params, len(forms(password)))
 	return res, nil
 }
 
@@ -249,11 +234,11 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 		return err
 	}
 	defer h.release(mem)
-	h.verifyDummy(mem, password, time.Now())
+	h.verifyDummy(mem, password)
 	return nil
 }
 
-func (h *Hasher) verifyDummy(mem *argon2.Memory, password string, start time.Time) {
+func (h *Hasher) verifyDummy(mem *argon2.Memory, password string) {
 	ph, err := decode(h.dummy)
 	if err != nil {
 		panic("dummy hash does not decode: " + err.Error())
@@ -263,44 +248,58 @@ func (h *Hasher) verifyDummy(mem *argon2.Memory, password string, start time.Tim
 		got := h.derive(mem, h.peppers[0].Key, form, ph.salt, ph.params.Iterations, ph.params.MemoryKiB, ph.params.Parallelism, uint32(len(ph.key)))
 		subtle.ConstantTimeCompare(got, ph.key)
 	}
-	h.pad(ph.params, len(fs), start)
+	h.pad(mem, ph.params, len(fs))
 }
 
-// costMemory is how long a parameter set's cost is remembered after it was
-// last verified: hashes with old parameters are rehashed at their owner's
-// next login, so old sets fade out.
-const costMemory = 24 * time.Hour
+// oldMemory is how long a parameter set other than the current one is
+// remembered after a stored hash last had it: such hashes are rehashed at
+// their owner's next login, so old sets fade out.
+const oldMemory = 24 * time.Hour
 
-// pad makes a verification of n derivations with params, started at start,
-// last as long as n derivations with the slowest parameters verified in the
-// last costMemory (the current ones included): right after the operator
-// changed the argon2 parameters, accounts holding hashes with the old ones
-// must answer neither faster nor slower than unknown addresses (verified
-// with the current ones). In steady state every hash has the current
-// parameters and nothing waits.
-func (h *Hasher) pad(params config.Argon2, n int, start time.Time) {
+// pad completes a verification that ran n derivations with params: it runs
+// n derivations with each other parameter set in use (the current one and
+// those of stored hashes verified in the last oldMemory), on a throwaway
+// input. So every verification, of a current hash, of an old one or of the
+// dummy, does the same work: right after the operator changed the argon2
+// parameters, accounts still holding hashes with the old ones answer
+// neither faster nor slower than unknown addresses. In steady state (every
+// hash current) it does nothing; after a change, verifications cost the sum
+// of the sets until the old hashes are rehashed or not seen for oldMemory.
+func (h *Hasher) pad(mem *argon2.Memory, params config.Argon2, n int) {
 	now := time.Now()
-	took := now.Sub(start) / time.Duration(n)
+	sets := []config.Argon2{h.params}
 	h.mu.Lock()
-	c, seen := h.cost[params]
-	if !seen || c.first {
-		c = cost{took: took}
+	if params != h.params {
+		h.old[params] = now
 	}
-	c.took = (7*c.took + took) / 8 // smoothed
-	c.at = now
-	h.cost[params] = c
-	slowest := c.took
-	for p, o := range h.cost {
-		if now.Sub(o.at) > costMemory && p != h.params {
-			delete(h.cost, p)
-		} else if o.took > slowest {
-			slowest = o.took
+	for p, at := range h.old {
+		if now.Sub(at) > oldMemory {
+			delete(h.old, p)
+		} else {
+			sets = append(sets, p)
 		}
 	}
 	h.mu.Unlock()
-	if slowest > c.took*21/20 { // only when another parameter set is clearly slower
-		if wait := time.Duration(n)*slowest - time.Since(start); wait > 0 {
-			time.Sleep(wait)
+	var salt [saltLen]byte
+	for _, p := range sets {
+		if p == params {
+			continue
+		}
+		for range n {
+			h.derive(mem, h.peppers[0].Key, "", salt[:], p.Iterations, p.MemoryKiB, p.Parallelism, keyLen)
+		}
+	}
+}
+
+// RememberParams records parameter sets that stored hashes have (read from
+// the database at start), so that pad covers them from the first request.
+func (h *Hasher) RememberParams(phcs ...string) {
+	now := time.Now()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range phcs {
+		if ph, err := decode(s); err == nil && ph.params != h.params {
+			h.old[ph.params] = now
 		}
 	}
 }

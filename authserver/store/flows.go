@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // The public email flows (signup, resend-verification, forgot-password) each
@@ -164,4 +166,15 @@ func SessionExists(ctx context.Context, q DBTX, userID, id string) (bool, error)
 	var ok bool
 	err := q.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM sessions WHERE id = $1::uuid AND user_id = $2::uuid)", id, userID).Scan(&ok)
 	return ok, err
+}
+
+// HashParamSamples returns one stored password hash per argon2 parameter
+// set in use (a full scan: run it once at start, off the request path).
+func HashParamSamples(ctx context.Context, q DBTX) ([]string, error) {
+	rows, err := q.Query(ctx, `SELECT DISTINCT ON (substring(password_hash from '^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+'))
+		password_hash FROM users`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
 }

@@ -1,0 +1,112 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/internal/authtest"
+	"github.com/leanauth/authstack/authserver/password"
+)
+
+// Issue 9 §7: the response time of login, signup, resend-verification and
+// forgot does not tell whether an address is registered or verified, also
+// right after the argon2 parameters and the pepper changed (the accounts
+// then hold hashes with the old settings). Each case interleaves requests
+// for a known address with requests for unknown ones, alternating which goes
+// first; the median of the paired differences must stay under 5% of one
+// hash, timed alongside under the same load.
+//
+// Not parallel: it measures time, so it runs alone in this package.
+func TestTimingTellsNothing(t *testing.T) {
+	const mem, iters = "19456", "2" // the default cost: a skipped or extra hash shows
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
+		"AUTH_RATELIMIT_LOGIN_IP": "off", "AUTH_RATELIMIT_LOGIN_ACCOUNT": "off", "AUTH_LOCKOUT_THRESHOLD": "0",
+		"AUTH_RATELIMIT_SIGNUP_IP": "off", "AUTH_RATELIMIT_SIGNUP_ACCOUNT": "off",
+		"AUTH_RATELIMIT_EMAIL_IP": "off", "AUTH_RATELIMIT_EMAIL_ACCOUNT": "off",
+		"AUTH_ARGON2_MEMORY_KIB": mem, "AUTH_ARGON2_ITERATIONS": iters,
+	}})
+	verified, unverified := "verified@example.com", "unverified@example.com"
+	e.SignupVerifyLogin(t, verified, "the verified password")
+	if r := e.Do(t, "POST", "/auth/signup", creds(unverified, "the unverified password")); r.Status != 202 {
+		t.Fatal(r.Status)
+	}
+	h, err := password.New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{{ID: "x", Key: make([]byte, 32)}}, 1, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ghost := 0
+	measure := func(name string, pairs int, req func(email string) *authtest.Response, known string) {
+		t.Helper()
+		var diffs, hashes []time.Duration
+		timed := func(email string) time.Duration {
+			start := time.Now()
+			r := req(email)
+			d := time.Since(start)
+			if r.Status >= 500 {
+				t.Fatalf("%s %s: %d %s", name, email, r.Status, r.Body)
+			}
+			return d
+		}
+		for i := 0; i < pairs; i++ {
+			start := time.Now()
+			_, _ = h.Hash(context.Background(), "time one hash")
+			hashes = append(hashes, time.Since(start))
+			ghost++
+			unknown := fmt.Sprintf("ghost%d@example.com", ghost)
+			var dk, du time.Duration
+			if i%2 == 0 {
+				dk = timed(known)
+				du = timed(unknown)
+			} else {
+				du = timed(unknown)
+				dk = timed(known)
+			}
+			diffs = append(diffs, dk-du)
+		}
+		diff, hash := median(diffs), median(hashes)
+		if diff < 0 {
+			diff = -diff
+		}
+		t.Logf("%s: median paired difference %s, one hash %s (%.1f%%)", name, diff, hash, 100*float64(diff)/float64(hash))
+		if diff > hash/20 {
+			t.Errorf("%s: known and unknown addresses differ by %s in median, more than 5%% of one hash (%s)", name, diff, hash)
+		}
+	}
+	post := func(path string, body func(email string) any) func(string) *authtest.Response {
+		return func(email string) *authtest.Response { return e.Do(t, "POST", path, body(email)) }
+	}
+	login := post("/auth/login", func(em string) any { return creds(em, "a wrong password") })
+	signup := post("/auth/signup", func(em string) any { return creds(em, "a signup password") })
+	resend := post("/auth/resend-verification", func(em string) any { return map[string]string{"email": em} })
+	forgot := post("/auth/password/forgot", func(em string) any { return map[string]string{"email": em} })
+
+	const pairs = 31
+	measure("login, verified", pairs, login, verified)
+	measure("login, unverified", pairs, login, unverified)
+	measure("signup, verified", pairs, signup, verified)
+	measure("signup, unverified", pairs, signup, unverified)
+	measure("resend, unverified", pairs, resend, unverified)
+	measure("resend, verified", pairs, resend, verified)
+	measure("forgot, verified", pairs, forgot, verified)
+	measure("forgot, unverified", pairs, forgot, unverified)
+
+	// New pepper and cheaper parameters: the accounts keep hashes with the
+	// old ones until their owners log in.
+	old := e.Vars["AUTH_PEPPER"]
+	e.Vars["AUTH_PEPPER"] = authtest.Pepper()
+	e.Vars["AUTH_OLD_PEPPERS"] = old
+	e.Vars["AUTH_ARGON2_ITERATIONS"] = "1"
+	e.Restart(t)
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(e.Logs(), "argon2 parameter sets of stored hashes read"); {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not read the parameter sets of the stored hashes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	measure("login after a parameter and pepper change, verified", pairs, login, verified)
+	measure("login after a parameter and pepper change, unverified", pairs, login, unverified)
+}

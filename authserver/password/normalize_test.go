@@ -1,0 +1,91 @@
+package password
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/config"
+)
+
+// Passwords are hashed in NFKC: the same password typed as fullwidth or
+// decomposed characters verifies.
+func TestNormalizedPasswords(t *testing.T) {
+	h := newHasher(t, small, pep(1))
+	ctx := context.Background()
+	enc, err := h.Hash(ctx, "ｃａｆｅ\u0301 au lait")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typed := range []string{"café au lait", "cafe\u0301 au lait", "ｃａｆé au lait"} {
+		if res, err := h.Verify(ctx, typed, enc); err != nil || !res.OK || res.NeedsRehash {
+			t.Errorf("Verify(%q) = %+v %v", typed, res, err)
+		}
+	}
+}
+
+// A hash made from the raw form (before normalisation existed) still
+// verifies, asks for a rehash, and costs what the dummy costs for the same
+// password (a second derivation depends on the password, not the account).
+func TestRawFormFallback(t *testing.T) {
+	h := newHasher(t, small, pep(1))
+	ctx := context.Background()
+	raw := "ｒａｗ ｆｏｒｍ"
+	legacy := h.hash(nil, raw) // what the server stored before NFKC
+	before := h.Derived()
+	res, err := h.Verify(ctx, raw, legacy)
+	if err != nil || !res.OK || !res.NeedsRehash {
+		t.Fatalf("legacy raw-form hash: %+v %v", res, err)
+	}
+	verify := h.Derived() - before
+	before = h.Derived()
+	if err := h.VerifyDummy(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if dummy := h.Derived() - before; dummy != verify || verify != 2 {
+		t.Fatalf("derivations: verify %d, dummy %d, want 2 and 2", verify, dummy)
+	}
+	if res, _ := h.Verify(ctx, "raw form", legacy); res.OK {
+		t.Fatal("the normalised form matched a hash of the raw form")
+	}
+}
+
+// Right after the argon2 parameters changed, verifying a hash with the old
+// parameters, one with the current ones and the dummy (unknown address) do
+// the same derivations, so a known account answers neither faster nor slower.
+func TestOldParametersCostTheSame(t *testing.T) {
+	cur := config.Argon2{MemoryKiB: 4096, Iterations: 2, Parallelism: 1}
+	h := newHasher(t, cur, pep(1))
+	oldH := newHasher(t, config.Argon2{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, pep(1))
+	ctx := context.Background()
+	old, _ := oldH.Hash(ctx, "an old password")
+	current, _ := h.Hash(ctx, "a new password")
+	h.RememberParams(old) // as the server does at start from the stored hashes
+	var dOld, dCur, dDummy []time.Duration
+	work := func(f func()) (time.Duration, int64) {
+		n, start := h.Derived(), time.Now()
+		f()
+		return time.Since(start), h.Derived() - n
+	}
+	for i := 0; i < 15; i++ {
+		d1, n1 := work(func() {
+			if res, err := h.Verify(ctx, "an old password", old); err != nil || !res.OK || !res.NeedsRehash {
+				t.Fatalf("verify old: %+v %v", res, err)
+			}
+		})
+		d2, n2 := work(func() { _, _ = h.Verify(ctx, "a new password", current) })
+		d3, n3 := work(func() { _ = h.VerifyDummy(ctx, "an old password") })
+		if n1 != 2 || n2 != 2 || n3 != 2 {
+			t.Fatalf("derivations: old hash %d, current hash %d, dummy %d; want 2 each (one per parameter set)", n1, n2, n3)
+		}
+		dOld, dCur, dDummy = append(dOld, d1), append(dCur, d2), append(dDummy, d3)
+	}
+	t.Logf("median: old hash %s, current hash %s, dummy %s", med(dOld), med(dCur), med(dDummy))
+}
+
+func med(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}

@@ -1,0 +1,65 @@
+package session_test
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/session"
+)
+
+// Issue 9 §2: a session unused for the idle timeout ends, on the Redis fast
+// path and on the PostgreSQL fallback, while one in use never does, although
+// last_seen_at is written only once per touch interval (batched).
+func TestIdleTimeout(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	const idle, touch = time.Second, 200 * time.Millisecond
+	f.m = session.NewManager(f.db, f.rdb, session.Options{TTL: time.Hour, Idle: idle, TouchEvery: touch})
+	ctx := context.Background()
+	tok, _ := f.login(t)
+
+	// In use (every 150 ms, touches flushed as the background loop would):
+	// valid well past the idle timeout since its creation.
+	for start := time.Now(); time.Since(start) < 3*idle; time.Sleep(150 * time.Millisecond) {
+		if _, err := f.m.Validate(ctx, tok); err != nil {
+			t.Fatalf("a session in use ended after %s: %v", time.Since(start), err)
+		}
+		if err := f.m.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Unused for longer than the timeout plus the touch interval (the most
+	// the recorded last use can lag): ended, although its Redis entry was
+	// written with the absolute lifetime in mind.
+	time.Sleep(idle + touch + 100*time.Millisecond)
+	if _, err := f.m.Validate(ctx, tok); !errors.Is(err, session.ErrInvalid) {
+		t.Fatalf("idle session: %v, want invalid", err)
+	}
+
+	// The PostgreSQL fallback alone (nothing cached) decides the same.
+	tok2, info2 := f.login(t)
+	if _, err := f.rdb.Del(ctx, cacheKeyOf(tok2)).Result(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Validate(ctx, tok2); err != nil {
+		t.Fatalf("fresh session through PostgreSQL: %v", err)
+	}
+	if _, err := f.st.Pool.Exec(ctx, "UPDATE sessions SET last_seen_at = now() - interval '2 seconds' WHERE id = $1", info2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.rdb.Del(ctx, cacheKeyOf(tok2)).Result(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.m.Validate(ctx, tok2); !errors.Is(err, session.ErrInvalid) {
+		t.Fatalf("idle session through PostgreSQL: %v, want invalid", err)
+	}
+}
+
+// cacheKeyOf is the Redis key of a token's cached session (KEYS.md).
+func cacheKeyOf(tok string) string {
+	h, _ := session.HashToken(tok)
+	return "authstack:session:" + hex.EncodeToString(h[:])
+}
