@@ -52,9 +52,11 @@ func TestTimingTellsNothing(t *testing.T) {
 			return d
 		}
 		for i := 0; i < pairs; i++ {
-			start := time.Now()
-			_, _ = h.Hash(context.Background(), "time one hash")
-			hashes = append(hashes, time.Since(start))
+			if i%4 == 0 {
+				start := time.Now()
+				_, _ = h.Hash(context.Background(), "time one hash")
+				hashes = append(hashes, time.Since(start))
+			}
 			ghost++
 			unknown := fmt.Sprintf("ghost%d@example.com", ghost)
 			var dk, du time.Duration
@@ -84,7 +86,7 @@ func TestTimingTellsNothing(t *testing.T) {
 	resend := post("/auth/resend-verification", func(em string) any { return map[string]string{"email": em} })
 	forgot := post("/auth/password/forgot", func(em string) any { return map[string]string{"email": em} })
 
-	const pairs = 31
+	const pairs = 121 // fewer let the load of a busy 2-core machine through the median
 	measure("login, verified", pairs, login, verified)
 	measure("login, unverified", pairs, login, unverified)
 	measure("signup, verified", pairs, signup, verified)
