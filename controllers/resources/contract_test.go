@@ -111,6 +111,9 @@ func TestAuthServerLoadsRenderedConfig(t *testing.T) {
 			if ttl := s.Spec.AuthServer.SessionTTL; ttl != nil && cfg.SessionTTL != ttl.Duration {
 				t.Errorf("session TTL = %s, spec says %s", cfg.SessionTTL, ttl.Duration)
 			}
+			if cfg.CookieName != "__Host-session" || !cfg.CookieSecure {
+				t.Errorf("session cookie %q (secure %v), want the __Host- one a sibling subdomain cannot plant", cfg.CookieName, cfg.CookieSecure)
+			}
 			if cfg.SMTP.Host != s.Spec.SMTP.Host || cfg.SMTP.Port != int(s.Spec.SMTP.Port) {
 				t.Errorf("SMTP = %s:%d, spec says %s:%d", cfg.SMTP.Host, cfg.SMTP.Port, s.Spec.SMTP.Host, s.Spec.SMTP.Port)
 			}
