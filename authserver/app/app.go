@@ -383,6 +383,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		Store: st, Hasher: hasher, Sessions: sessions, Limiter: ratelimit.New(rdb, cfg.RateLimits),
 		Audit: audit.NewRecorder(m), Mailer: worker, Emails: m, Config: cfg, Logger: log,
 	})
+	defer svc.Wait() // rehashes started by requests finish before the pool closes
 	want := store.LatestVersion()
 	rh := &redisHealth{rdb: rdb, metrics: m, log: log}
 	api := httpapi.New(httpapi.Options{

@@ -53,7 +53,9 @@ func newestToken(t *testing.T, e *authtest.Env, msgs []testservers.Message) stri
 	return best
 }
 
-func creds(email, pw string) map[string]string { return map[string]string{"email": email, "password": pw} }
+func creds(email, pw string) map[string]string {
+	return map[string]string{"email": email, "password": pw}
+}
 
 // Issue 9 §1, the exact sequence: a second signup of an unverified address
 // and the owner's click on the newest email activate the owner's password,

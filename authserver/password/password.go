@@ -47,7 +47,7 @@ type Hasher struct {
 	lastUse atomic.Int64        // unix nanos of the last release
 	wait    time.Duration
 	dummy   string
-	derived atomic.Int64 // argon2 computations done, for tests and metrics
+	derived atomic.Int64 // argon2 derivations run (tests count them)
 
 	mu  sync.Mutex
 	old map[config.Argon2]time.Time // parameter sets other than params, by when a stored hash last had them

@@ -63,9 +63,10 @@ func (s *Service) LogoutAll(ctx context.Context, c Client, cur session.Info) err
 	return nil
 }
 
-// ListSessions returns the current user's sessions.
+// ListSessions returns the current user's sessions (not those ended by the
+// idle timeout, which no longer work).
 func (s *Service) ListSessions(ctx context.Context, cur session.Info) ([]store.Session, error) {
-	ss, err := store.ListSessions(ctx, s.store.Pool, cur.UserID)
+	ss, err := store.ListSessions(ctx, s.store.Pool, cur.UserID, s.sessions.IdleWindow())
 	if err != nil {
 		return nil, fmt.Errorf("listing sessions: %w", err)
 	}

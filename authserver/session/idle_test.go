@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/leanauth/authstack/authserver/session"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
 // Issue 9 §2: a session unused for the idle timeout ends, on the Redis fast
@@ -55,6 +56,10 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	if _, err := f.m.Validate(ctx, tok2); !errors.Is(err, session.ErrInvalid) {
 		t.Fatalf("idle session through PostgreSQL: %v, want invalid", err)
+	}
+	// Nor are idle sessions listed as the user's sessions.
+	if ss, err := store.ListSessions(ctx, f.st.Pool, f.u.ID, f.m.IdleWindow()); err != nil || len(ss) != 0 {
+		t.Fatalf("listed %d idle sessions (%v)", len(ss), err)
 	}
 }
 

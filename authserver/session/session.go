@@ -266,12 +266,12 @@ func (m *Manager) Cache(ctx context.Context, tok string, info Info) {
 	m.cache(ctx, h[:], info, time.Now())
 }
 
-// idleWindow is how long after its recorded last_seen_at a session stays
+// IdleWindow is how long after its recorded last_seen_at a session stays
 // valid (0: forever). last_seen_at is written at most once per touchEvery
 // per session (batched), so it may lag the last use by up to touchEvery:
 // the window adds that lag, so a session used within the idle timeout is
 // never ended, and an unused one ends at most touchEvery late.
-func (m *Manager) idleWindow() time.Duration {
+func (m *Manager) IdleWindow() time.Duration {
 	if m.idle <= 0 {
 		return 0
 	}
@@ -299,7 +299,7 @@ func (m *Manager) cache(ctx context.Context, h []byte, info Info, lastSeen time.
 		return
 	}
 	ttl := min(time.Until(info.ExpiresAt), maxCache)
-	if w := m.idleWindow(); w > 0 {
+	if w := m.IdleWindow(); w > 0 {
 		ttl = min(ttl, time.Until(lastSeen.Add(w)))
 	}
 	if ttl <= 0 {
@@ -352,7 +352,7 @@ func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 			m.redisFailed(err)
 		}
 	}
-	s, err := store.SessionByTokenHash(ctx, m.db, h, m.idleWindow())
+	s, err := store.SessionByTokenHash(ctx, m.db, h, m.IdleWindow())
 	if errors.Is(err, store.ErrNotFound) {
 		return Info{}, ErrInvalid
 	}

@@ -254,10 +254,13 @@ func SessionByTokenHash(ctx context.Context, q DBTX, tokenHash []byte, idle time
 	return s, notFound(err)
 }
 
-// ListSessions returns a user's unexpired sessions, newest first.
-func ListSessions(ctx context.Context, q DBTX, userID string) ([]Session, error) {
+// ListSessions returns a user's unexpired sessions, newest first; with
+// idle > 0, only those whose last_seen_at is less than idle ago.
+func ListSessions(ctx context.Context, q DBTX, userID string, idle time.Duration) ([]Session, error) {
 	rows, err := q.Query(ctx, `SELECT id::text, created_at, expires_at, last_seen_at, ip, user_agent
-		FROM sessions WHERE user_id = $1::uuid AND expires_at > now() ORDER BY created_at DESC, id`, userID)
+		FROM sessions WHERE user_id = $1::uuid AND expires_at > now()
+		  AND ($2::float8 = 0 OR last_seen_at > now() - make_interval(secs => $2::float8))
+		ORDER BY created_at DESC, id`, userID, idle.Seconds())
 	if err != nil {
 		return nil, err
 	}

@@ -159,7 +159,7 @@ func exercise(ctx context.Context, st *store.Store, i int) error {
 		if err := store.TouchSessions(ctx, st.Pool, []string{s.ID}); err != nil {
 			return err
 		}
-		if _, err := store.ListSessions(ctx, st.Pool, uid); err != nil {
+		if _, err := store.ListSessions(ctx, st.Pool, uid, time.Hour); err != nil {
 			return err
 		}
 		if _, err := store.ClaimOutbox(ctx, st.Pool, 5, time.Minute); err != nil {
