@@ -57,7 +57,7 @@ func creds(email, pw string) map[string]string {
 	return map[string]string{"email": email, "password": pw}
 }
 
-// Issue 9 §1, the exact sequence: a second signup of an unverified address
+// Account pre-hijacking, step by step: a second signup of an unverified address
 // and the owner's click on the newest email activate the owner's password,
 // not the first signer's.
 func TestPreHijackedAccountGetsOwnersPassword(t *testing.T) {
@@ -81,7 +81,7 @@ func TestPreHijackedAccountGetsOwnersPassword(t *testing.T) {
 	}
 }
 
-// Issue 9 §2: a completed reset lifts the account lock.
+// A completed reset lifts the account lock.
 func TestResetLiftsLock(t *testing.T) {
 	t.Parallel()
 	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
@@ -112,7 +112,7 @@ func TestResetLiftsLock(t *testing.T) {
 	}
 }
 
-// Issue 9 §2: a password change answers with a new session token (and
+// A password change answers with a new session token (and
 // cookie); the token it was made with no longer works.
 func TestChangePasswordRotatesToken(t *testing.T) {
 	t.Parallel()
@@ -132,7 +132,7 @@ func TestChangePasswordRotatesToken(t *testing.T) {
 	}
 }
 
-// Issue 9 §4: the token endpoints are limited per client, and a made-up
+// The token endpoints are limited per client, and a made-up
 // token is refused before anything is hashed.
 func TestTokenEndpointsRateLimited(t *testing.T) {
 	t.Parallel()

@@ -8,7 +8,7 @@ import (
 	"github.com/leanauth/authstack/authserver/internal/authtest"
 )
 
-// Issue 9 §8: the server acts on what the user meant, and refuses what it
+// The server acts on what the user meant, and refuses what it
 // cannot know the meaning of.
 func TestInputIsWhatTheUserMeant(t *testing.T) {
 	t.Parallel()
@@ -72,7 +72,7 @@ func TestInputIsWhatTheUserMeant(t *testing.T) {
 	}
 }
 
-// Issue 9 §8: an Authorization header that is not a session token (an
+// An Authorization header that is not a session token (an
 // app's own JWT, Basic auth, forwarded by a proxy to /auth/check) leaves
 // the decision to the session cookie.
 func TestForeignAuthorizationFallsBackToCookie(t *testing.T) {

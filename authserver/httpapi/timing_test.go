@@ -12,7 +12,7 @@ import (
 	"github.com/leanauth/authstack/authserver/password"
 )
 
-// Issue 9 §7: the response time of login, signup, resend-verification and
+// The response time of login, signup, resend-verification and
 // forgot does not tell whether an address is registered or verified, also
 // right after the argon2 parameters and the pepper changed (the accounts
 // then hold hashes with the old settings). Each case interleaves requests

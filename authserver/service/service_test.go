@@ -79,8 +79,9 @@ func outbox(t *testing.T, st *store.Store) []store.OutboxMessage {
 var cl = service.Client{IP: "192.0.2.1", UserAgent: "test"}
 
 // Signup twice before verifying: a second verification email; the newest
-// email activates the password of the signup it was sent for (issue 9 §1);
-// after verifying: an "account exists" email.
+// email activates the password of the signup it was sent for (a first
+// signer cannot plant a password); after verifying: an "account exists"
+// email.
 func TestSignupEmailsByAccountState(t *testing.T) {
 	t.Parallel()
 	f := setup(t, 2, time.Second)

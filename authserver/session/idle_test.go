@@ -11,7 +11,7 @@ import (
 	"github.com/leanauth/authstack/authserver/store"
 )
 
-// Issue 9 §2: a session unused for the idle timeout ends, on the Redis fast
+// A session unused for the idle timeout ends, on the Redis fast
 // path and on the PostgreSQL fallback, while one in use never does, although
 // last_seen_at is written only once per touch interval (batched).
 func TestIdleTimeout(t *testing.T) {
@@ -63,7 +63,7 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
-// cacheKeyOf is the Redis key of a token's cached session (KEYS.md).
+// cacheKeyOf is the Redis key of a token's cached session (cacheKey in session.go).
 func cacheKeyOf(tok string) string {
 	h, _ := session.HashToken(tok)
 	return "authstack:session:" + hex.EncodeToString(h[:])

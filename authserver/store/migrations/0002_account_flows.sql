@@ -1,4 +1,4 @@
--- Account flows (issue 9).
+-- Account flows: pending passwords on verification tokens, normalised emails.
 
 -- A verification token carries the password hash chosen together with it:
 -- verifying the address activates that password and no other, so a second
