@@ -17,14 +17,14 @@ import (
 func TestIdleTimeout(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
-	const idle, touch = time.Second, 200 * time.Millisecond
+	const idle, touch = 2 * time.Second, 300 * time.Millisecond // wide enough for a loaded machine
 	f.m = session.NewManager(f.db, f.rdb, session.Options{TTL: time.Hour, Idle: idle, TouchEvery: touch})
 	ctx := context.Background()
 	tok, _ := f.login(t)
 
 	// In use (every 150 ms, touches flushed as the background loop would):
 	// valid well past the idle timeout since its creation.
-	for start := time.Now(); time.Since(start) < 3*idle; time.Sleep(150 * time.Millisecond) {
+	for start := time.Now(); time.Since(start) < 2*idle; time.Sleep(150 * time.Millisecond) {
 		if _, err := f.m.Validate(ctx, tok); err != nil {
 			t.Fatalf("a session in use ended after %s: %v", time.Since(start), err)
 		}
@@ -48,7 +48,7 @@ func TestIdleTimeout(t *testing.T) {
 	if _, err := f.m.Validate(ctx, tok2); err != nil {
 		t.Fatalf("fresh session through PostgreSQL: %v", err)
 	}
-	if _, err := f.st.Pool.Exec(ctx, "UPDATE sessions SET last_seen_at = now() - interval '2 seconds' WHERE id = $1", info2.ID); err != nil {
+	if _, err := f.st.Pool.Exec(ctx, "UPDATE sessions SET last_seen_at = now() - interval '3 seconds' WHERE id = $1", info2.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.rdb.Del(ctx, cacheKeyOf(tok2)).Result(); err != nil {
