@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Environment variables, resolved the way the kubelet resolves them.
@@ -48,7 +51,7 @@ func (t *translator) configMapKey(name, key string, optional bool) (string, bool
 	return "", false, fmt.Errorf("ConfigMap %s/%s has no key %q", t.ns, name, key)
 }
 
-func (t *translator) envVar(e corev1.EnvVar, dep *appsv1.Deployment) (Var, bool, error) {
+func (t *translator) envVar(e corev1.EnvVar, dep *appsv1.Deployment, c *corev1.Container) (Var, bool, error) {
 	if e.ValueFrom == nil {
 		return Var{Name: e.Name, Value: e.Value, Source: "value"}, true, nil
 	}
@@ -77,8 +80,55 @@ func (t *translator) envVar(e corev1.EnvVar, dep *appsv1.Deployment) (Var, bool,
 			return Var{Name: e.Name, Value: "127.0.0.1", Source: "value", Rewritten: true}, true, nil
 		}
 		return Var{}, false, fmt.Errorf("fieldRef %s has no local equivalent", vf.FieldRef.FieldPath)
+	case vf.ResourceFieldRef != nil:
+		v, ok, err := resourceField(vf.ResourceFieldRef, dep, c)
+		if err != nil || !ok {
+			return Var{}, false, err
+		}
+		return Var{Name: e.Name, Value: v, Source: "resource " + vf.ResourceFieldRef.Resource}, true, nil
 	}
-	return Var{}, false, fmt.Errorf("unsupported valueFrom (only secretKeyRef, configMapKeyRef and fieldRef)")
+	return Var{}, false, fmt.Errorf("unsupported valueFrom (only secretKeyRef, configMapKeyRef, fieldRef and resourceFieldRef)")
+}
+
+// resourceField resolves a downward-API resourceFieldRef the way the kubelet does:
+// the container's limit (or request) divided by the divisor (default 1), rounded up.
+// A limit the container does not set would be the node's allocatable in a pod; a
+// local process has no such bound, so the variable is left unset.
+func resourceField(r *corev1.ResourceFieldSelector, dep *appsv1.Deployment, self *corev1.Container) (string, bool, error) {
+	c := self
+	if r.ContainerName != "" {
+		c = nil
+		pod := &dep.Spec.Template.Spec
+		for _, list := range [][]corev1.Container{pod.InitContainers, pod.Containers} {
+			for i := range list {
+				if list[i].Name == r.ContainerName {
+					c = &list[i]
+				}
+			}
+		}
+		if c == nil {
+			return "", false, fmt.Errorf("resourceFieldRef names container %q, which the pod does not have", r.ContainerName)
+		}
+	}
+	kind, name, found := strings.Cut(r.Resource, ".")
+	if !found || (kind != "limits" && kind != "requests") {
+		return "", false, fmt.Errorf("resourceFieldRef %s has no local equivalent", r.Resource)
+	}
+	list := c.Resources.Limits
+	if kind == "requests" {
+		list = c.Resources.Requests
+	}
+	q, ok := list[corev1.ResourceName(name)]
+	if !ok {
+		return "", false, nil
+	}
+	divisor := r.Divisor
+	if divisor.IsZero() {
+		divisor = resource.MustParse("1")
+	}
+	// Milli-units keep fractional CPU exact; round up like the kubelet.
+	n, d := q.MilliValue(), divisor.MilliValue()
+	return strconv.FormatInt((n+d-1)/d, 10), true, nil
 }
 
 func (t *translator) envFrom(ef corev1.EnvFromSource) ([]Var, error) {

@@ -184,7 +184,7 @@ func Translate(dep *appsv1.Deployment, secrets map[string]*corev1.Secret, config
 		}
 	}
 	for _, e := range c.Env {
-		v, ok, err := t.envVar(e, dep)
+		v, ok, err := t.envVar(e, dep, c)
 		if err != nil {
 			return nil, fmt.Errorf("container %s env %s: %w", c.Name, e.Name, err)
 		}
