@@ -525,11 +525,19 @@ type ReplicaStatus struct {
 	Summary string `json:"summary,omitempty"`
 }
 
+// MaxNameLength is the longest AuthStack name: every child's name, and every name
+// and label the cluster derives from them, must fit (the longest is the Redis Cluster
+// bootstrap Job, <name>-redis-bootstrap-<8 hex>, a pod label of at most 63
+// characters). The CEL rule on AuthStack repeats it; controllers/resources/names_test.go
+// checks every child of every mode at this length.
+const MaxNameLength = 38
+
 // AuthStack runs an auth tier: authserver, its Secrets, Service, HPA, PDB and Ingress.
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ast,categories=all;leanauth
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="metadata.name must be at most 40 characters, so the names of the objects the operator creates fit Kubernetes' limits"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 38",message="metadata.name must be at most 38 characters, so the names of the objects the operator creates fit Kubernetes' limits"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and hold only lowercase letters, digits and '-' (no dots): it prefixes Service names (DNS-1035 labels)"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Replicas",type=string,JSONPath=`.status.authServer.summary`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
