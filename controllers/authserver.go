@@ -31,6 +31,8 @@ type authServerObservation struct {
 	configHash string
 	// deployment is the authserver Deployment as last seen, or nil.
 	deployment *appsv1.Deployment
+	// pepperMismatch says why the authserver pods refuse the pepper (pepper.go).
+	pepperMismatch string
 }
 
 // observeAuthServer makes sure the pepper exists, reads every referenced Secret (their
@@ -195,6 +197,9 @@ func authServerConditions(stack *authv1alpha1.AuthStack, obs *observation, failu
 	}
 	if f := failureOf(failures, typ); f != nil {
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonApplyFailed, f.message())}
+	}
+	if msg := obs.authServer.pepperMismatch; msg != "" {
+		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonPepperMismatch, msg)}
 	}
 	d := obs.authServer.deployment
 	if d == nil {

@@ -146,6 +146,9 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observeBackups(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the backups: %w", err)
 	}
+	if err := r.observePepperMismatch(ctx, stack, obs); err != nil { // pepper.go
+		return fmt.Errorf("observing the authserver pods: %w", err)
+	}
 	return nil
 }
 
@@ -192,7 +195,8 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&batchv1.Job{}).
 		Owns(&batchv1.CronJob{}).
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(stackOfBackupJob)). // CronJob-made Jobs (backup.go)
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(stackOfBackupJob)).    // CronJob-made Jobs (backup.go)
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(stackOfAuthServerPod)). // PepperMismatch (pepper.go)
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).
 		Owns(&corev1.ConfigMap{}, builder.OnlyMetadata).

@@ -62,7 +62,7 @@ func backupObjects(stack *authv1alpha1.AuthStack, in resources.Inputs) []unit {
 }
 
 // observeBackups lists the backup Jobs (cached: the operator watches Jobs) and
-// their pods (read uncached, with a label selector: pods are not cached).
+// their pods (read uncached, with a label selector).
 func (r *AuthStackReconciler) observeBackups(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation) error {
 	bo := &obs.backups
 	if stack.Spec.Backup == nil {

@@ -121,6 +121,7 @@ func rollingOut(obj client.Object) string {
 var errorReasons = map[string]bool{
 	authv1alpha1.ReasonApplyFailed: true, authv1alpha1.ReasonSecretNotFound: true, authv1alpha1.ReasonSecretKeyMissing: true,
 	authv1alpha1.ReasonInvalidURL: true, authv1alpha1.ReasonInvalidPepper: true, authv1alpha1.ReasonPepperMissing: true,
+	authv1alpha1.ReasonPepperMismatch: true,
 }
 
 // degradedCondition is True when something needs a person: a blocker, a refused apply,

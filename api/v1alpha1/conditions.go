@@ -39,6 +39,9 @@ const (
 const (
 	ReasonInvalidPepper = "InvalidPepper"
 	ReasonPepperMissing = "PepperMissing"
+	// ReasonPepperMismatch: the stored password hashes use none of the pods' peppers
+	// (a restore into a stack that generated a new pepper); see docs/backup-and-restore.md.
+	ReasonPepperMismatch = "PepperMismatch"
 )
 
 // Reasons about the data tier.

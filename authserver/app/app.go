@@ -79,7 +79,7 @@ var aliases = map[string]string{"--version": "version", "-version": "version", "
 func init() {
 	commands = []command{
 		{"serve", "", "run the HTTP API (default)", noArgs(serveCommand)},
-		{"migrate", "", "apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL)", noArgs(migrateCommand)},
+		{"migrate", "", "apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL); exit 3 when the stored password hashes use none of the configured peppers", noArgs(migrateCommand)},
 		{"healthcheck", "", "exit 0 when http://127.0.0.1:$PORT/health answers 200", noArgs(healthcheckCommand)},
 		{"resources", "", "print the CPU and memory numbers serve would run with (JSON)", noArgs(resourcesCommand)},
 		{"version", "", "print the version", noArgs(func(stdout, _ io.Writer) int {
@@ -156,7 +156,7 @@ func migrateCommand(_, stderr io.Writer) int {
 	defer stop()
 	if err := MigrateCommand(ctx, os.LookupEnv, stderr); err != nil {
 		fmt.Fprintln(stderr, "authserver migrate:", err)
-		return 1
+		return migrateExitCode(err)
 	}
 	return 0
 }
@@ -185,9 +185,15 @@ func newLogger(w io.Writer, level slog.Level) *slog.Logger {
 }
 
 // MigrateCommand applies the migrations; it needs only DATABASE_URL or
-// DATABASE_DIRECT_URL (and their _FILE variants).
+// DATABASE_DIRECT_URL (and their _FILE variants). When a pepper is configured
+// (AUTH_PEPPER, AUTH_OLD_PEPPERS) it then checks that the stored password hashes
+// use one of them, and fails with *store.PepperMismatchError otherwise (pepper.go).
 func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) error {
 	direct, err := config.LoadDatabase(get, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	peppers, secret, err := config.LoadPeppers(get, os.ReadFile)
 	if err != nil {
 		return err
 	}
@@ -197,7 +203,7 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) er
 		return err
 	}
 	log.Info("migrations done", "applied", applied, "schema_version", store.LatestVersion())
-	return nil
+	return checkPeppers(ctx, direct, peppers, secret)
 }
 
 // migrateWithRetry retries while the database is not reachable yet (a pod

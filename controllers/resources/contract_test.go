@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/authserver/app"
 	"github.com/leanauth/authstack/authserver/config"
 )
 
@@ -131,6 +132,23 @@ func TestMigrateLoadsRenderedConfig(t *testing.T) {
 	}
 	if url != string(testSecretValues[*s.Spec.Database.URLSecretRef]) {
 		t.Error("migrate got another database URL")
+	}
+	// The pepper check (PepperMismatch) sees the pepper the server hashes with.
+	peppers, secret, err := config.LoadPeppers(get, read)
+	if err != nil {
+		t.Fatalf("authserver migrate rejects the rendered pepper: %v", err)
+	}
+	key, _ := config.ParsePepper(string(testSecretValues[PepperRef(s)]))
+	if len(peppers) != 1 || peppers[0].ID != config.PepperID(key) || secret != PepperSecretName(s) {
+		t.Errorf("migrate peppers %v from Secret %q, want the one of %q", peppers, secret, PepperSecretName(s))
+	}
+}
+
+// TestPepperMismatchExitCode: the operator recognises the exit code with which
+// `authserver migrate` refuses data hashed with another pepper.
+func TestPepperMismatchExitCode(t *testing.T) {
+	if PepperMismatchExitCode != app.ExitPepperMismatch {
+		t.Errorf("PepperMismatchExitCode = %d, the authserver exits with %d", PepperMismatchExitCode, app.ExitPepperMismatch)
 	}
 }
 

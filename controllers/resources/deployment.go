@@ -55,11 +55,13 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 					PriorityClassName:             overrides.PriorityClassName,
 					TopologySpreadConstraints:     topologySpread(selector),
 					InitContainers: []corev1.Container{{
-						Name:      "migrate",
+						Name:      MigrateContainerName,
 						Image:     image,
 						Args:      []string{"migrate"},
-						Env:       migrateEnv(stack),
+						Env:       migrateEnv(stack, in),
 						Resources: migrateResources(),
+						// The pepper, to refuse data hashed with another one (PepperMismatch).
+						VolumeMounts: []corev1.VolumeMount{{Name: "pepper", MountPath: PepperMountPath, ReadOnly: true}},
 					}},
 					Containers: []corev1.Container{{
 						Name:  ComponentAuthServer,
@@ -166,9 +168,13 @@ func runtimeEnv(container string, res corev1.ResourceRequirements) []corev1.EnvV
 	return env
 }
 
-// migrateEnv is the environment of the migration init container: the database only.
-func migrateEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
-	env := dataTierEnv(stack, false)
+// migrateEnv is the environment of the migration init container: the database, and
+// the pepper with its Secret's name, which `authserver migrate` checks against the
+// stored password hashes (authserver/store/peppers.go).
+func migrateEnv(stack *authv1alpha1.AuthStack, in Inputs) []corev1.EnvVar {
+	env := append(dataTierEnv(stack, false),
+		corev1.EnvVar{Name: "AUTH_PEPPER_FILE", Value: PepperMountPath + "/" + PepperFileName},
+		corev1.EnvVar{Name: "AUTH_PEPPER_SOURCE", Value: in.Pepper.Name})
 	if lvl := stack.Spec.AuthServer.LogLevel; lvl != "" {
 		env = append(env, corev1.EnvVar{Name: "LOG_LEVEL", Value: string(lvl)})
 	}

@@ -221,13 +221,13 @@ func TestDeploymentPepperMount(t *testing.T) {
 			if !strings.HasPrefix(file, PepperMountPath+"/") {
 				t.Errorf("AUTH_PEPPER_FILE = %q, not under %s", file, PepperMountPath)
 			}
-			// The migrations do not need the pepper.
-			for _, ic := range spec.InitContainers {
-				for _, m := range ic.VolumeMounts {
-					if m.Name == vol.Name {
-						t.Errorf("init container %s mounts the pepper", ic.Name)
-					}
-				}
+			// The migrations check the same pepper against the stored hashes.
+			migrate := container(t, spec, MigrateContainerName)
+			if got := envByName(t, migrate)["AUTH_PEPPER_FILE"].Value; got != file {
+				t.Errorf("migrate AUTH_PEPPER_FILE = %q, the server's is %q", got, file)
+			}
+			if got := envByName(t, migrate)["AUTH_PEPPER_SOURCE"].Value; got != tc.want.Name {
+				t.Errorf("migrate AUTH_PEPPER_SOURCE = %q, want %q", got, tc.want.Name)
 			}
 		})
 	}
@@ -489,12 +489,20 @@ func TestDeploymentMigrateInitContainer(t *testing.T) {
 			if e.Value != "info" {
 				t.Errorf("migrate LOG_LEVEL = %q", e.Value)
 			}
+		case "AUTH_PEPPER_FILE":
+			if e.Value != PepperMountPath+"/"+PepperFileName {
+				t.Errorf("migrate AUTH_PEPPER_FILE = %q", e.Value)
+			}
+		case "AUTH_PEPPER_SOURCE":
+			if e.Value != PepperSecretName(s) {
+				t.Errorf("migrate AUTH_PEPPER_SOURCE = %q, want the pepper Secret's name", e.Value)
+			}
 		default:
-			t.Errorf("migrate container gets env %s; it needs only the database", name)
+			t.Errorf("migrate container gets env %s; it needs only the database and the pepper", name)
 		}
 	}
-	if len(m.VolumeMounts) != 0 {
-		t.Errorf("migrate container mounts %+v; it needs no files", m.VolumeMounts)
+	if len(m.VolumeMounts) != 1 || m.VolumeMounts[0].Name != "pepper" || !m.VolumeMounts[0].ReadOnly {
+		t.Errorf("migrate container mounts %+v; it needs the pepper only, read-only", m.VolumeMounts)
 	}
 }
 

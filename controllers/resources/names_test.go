@@ -73,7 +73,7 @@ func renderEvery(t *testing.T, stack *authv1alpha1.AuthStack) []client.Object {
 	add(conn, conn != nil)
 	job := RedisBootstrapJob(stack, in)
 	add(job, job != nil)
-	sts := PostgresStatefulSet(stack, in)
+	sts := PostgresStatefulSet(stack)
 	add(sts, sts != nil)
 	ports := NetworkPolicyPorts{Database: 5432, Redis: 6379}
 	for _, np := range NetworkPolicies(stack, ports) {

@@ -59,3 +59,32 @@ func ValidPepper(v []byte) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
 }
+
+// PepperMismatchExitCode is the exit code of `authserver migrate` when the stored
+// password hashes use none of the pods' peppers (authserver/app.ExitPepperMismatch).
+const PepperMismatchExitCode = 3
+
+// MigrateContainerName names the authserver's migration init container.
+const MigrateContainerName = "migrate"
+
+// PepperMismatch returns the termination message of the first pod whose migrate init
+// container refused the pepper (now or in its last run, while it restarts), and the
+// pod's name. Deleted pods do not count.
+func PepperMismatch(pods []corev1.Pod) (pod, message string, ok bool) {
+	for _, p := range pods {
+		if p.DeletionTimestamp != nil {
+			continue
+		}
+		for _, cs := range p.Status.InitContainerStatuses {
+			if cs.Name != MigrateContainerName {
+				continue
+			}
+			for _, term := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
+				if term != nil && term.ExitCode == PepperMismatchExitCode {
+					return p.Name, strings.TrimSpace(term.Message), true
+				}
+			}
+		}
+	}
+	return "", "", false
+}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/hex"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 func TestNewPepper(t *testing.T) {
@@ -71,5 +74,41 @@ func TestPepperSecret(t *testing.T) {
 	}
 	if sec.Labels[LabelInstance] != testName || sec.Labels[LabelComponent] != ComponentPepper {
 		t.Errorf("labels = %v", sec.Labels)
+	}
+}
+
+func TestPepperMismatch(t *testing.T) {
+	term := func(code int32, msg string) *corev1.ContainerStateTerminated {
+		return &corev1.ContainerStateTerminated{ExitCode: code, Message: msg}
+	}
+	pod := func(name string, st corev1.ContainerStatus) corev1.Pod {
+		st.Name = MigrateContainerName
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{st}}}
+	}
+	deleted := pod("gone", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(3, "old")}})
+	deleted.DeletionTimestamp = &metav1.Time{}
+	other := pod("other", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(3, "x")}})
+	other.Status.InitContainerStatuses[0].Name = "something-else"
+	for _, tc := range []struct {
+		name    string
+		pods    []corev1.Pod
+		wantPod string
+		wantMsg string
+	}{
+		{"no pods", nil, "", ""},
+		{"migrate failed otherwise", []corev1.Pod{pod("a", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(1, "db down")}})}, "", ""},
+		{"migrate succeeded", []corev1.Pod{pod("a", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(0, "")}})}, "", ""},
+		{"terminated now", []corev1.Pod{pod("a", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(3, " pepper mismatch: x\n")}})}, "a", "pepper mismatch: x"},
+		{"restarting after it", []corev1.Pod{pod("b", corev1.ContainerStatus{
+			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
+			LastTerminationState: corev1.ContainerState{Terminated: term(3, "pepper mismatch: y")}})}, "b", "pepper mismatch: y"},
+		{"deleted pods and other containers do not count", []corev1.Pod{deleted, other}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, msg, ok := PepperMismatch(tc.pods)
+			if p != tc.wantPod || msg != tc.wantMsg || ok != (tc.wantPod != "") {
+				t.Errorf("PepperMismatch = %q, %q, %v; want %q, %q", p, msg, ok, tc.wantPod, tc.wantMsg)
+			}
+		})
 	}
 }

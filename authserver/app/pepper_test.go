@@ -1,0 +1,110 @@
+package app
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/password"
+	"github.com/leanauth/authstack/internal/testservers"
+)
+
+const (
+	pepperA = "6a1f0c3e9b2d4f5a7c8e1b3d5f7a9c0e2b4d6f8a1c3e5b7d9f0a2c4e6b8d0f1a"
+	pepperB = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+)
+
+// runMigrate runs `authserver migrate` as the process would, with env set, and
+// returns its exit code and termination message.
+func runMigrate(t *testing.T, env map[string]string) (int, string) {
+	t.Helper()
+	for _, k := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL", "AUTH_PEPPER", "AUTH_OLD_PEPPERS", "AUTH_PEPPER_SOURCE"} {
+		t.Setenv(k, env[k])
+		if env[k] == "" {
+			os.Unsetenv(k)
+		}
+	}
+	tl := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(tl, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := terminationLog
+	terminationLog = tl
+	defer func() { terminationLog = old }()
+	var stderr strings.Builder
+	code := Main([]string{"migrate"}, &strings.Builder{}, &stderr)
+	msg, err := os.ReadFile(tl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 && code != ExitPepperMismatch {
+		t.Logf("migrate stderr: %s", stderr.String())
+	}
+	return code, string(msg)
+}
+
+// TestMigrateRefusesAnotherPepper: the restore scenario on a real PostgreSQL. A new
+// database passes with any pepper; once users exist, migrate fails (exit 3, a
+// termination message naming the Secret and both pepper ids) with a pepper none of
+// their hashes uses, and passes with theirs (current or old) or with none configured.
+func TestMigrateRefusesAnotherPepper(t *testing.T) {
+	url := testservers.Postgres(t).NewDatabase(t)
+	ctx := context.Background()
+
+	// A new stack: no users yet, so no pepper can be wrong.
+	if code, msg := runMigrate(t, map[string]string{"DATABASE_URL": url, "AUTH_PEPPER": pepperA}); code != 0 || msg != "" {
+		t.Fatalf("migrate of a new database: exit %d, message %q", code, msg)
+	}
+
+	// A user signs up with pepper A.
+	keyA, _ := config.ParsePepper(pepperA)
+	keyB, _ := config.ParsePepper(pepperB)
+	idA, idB := config.PepperID(keyA), config.PepperID(keyB)
+	h, err := password.New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
+		[]config.Pepper{{ID: idA, Key: keyA}}, 1, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := h.Hash(ctx, "correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO users (email, password_hash) VALUES ('a@example.com', $1)`, hash); err != nil {
+		t.Fatal(err)
+	}
+
+	// The restore: the same data, a freshly generated pepper B.
+	code, msg := runMigrate(t, map[string]string{"DATABASE_URL": url, "AUTH_PEPPER": pepperB, "AUTH_PEPPER_SOURCE": "demo-pepper"})
+	if code != ExitPepperMismatch {
+		t.Fatalf("migrate with another pepper: exit %d, want %d", code, ExitPepperMismatch)
+	}
+	for _, want := range []string{"pepper mismatch", `Secret "demo-pepper"`, idA, idB, "docs/backup-and-restore.md"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("termination message %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, pepperA) || strings.Contains(msg, pepperB) {
+		t.Errorf("termination message %q holds a pepper", msg)
+	}
+
+	for name, env := range map[string]map[string]string{
+		"the right pepper":           {"DATABASE_URL": url, "AUTH_PEPPER": pepperA},
+		"a rotated pepper, old kept": {"DATABASE_URL": url, "AUTH_PEPPER": pepperB, "AUTH_OLD_PEPPERS": pepperA},
+		"no pepper configured":       {"DATABASE_URL": url},
+	} {
+		if code, msg := runMigrate(t, env); code != 0 || msg != "" {
+			t.Errorf("%s: exit %d, message %q", name, code, msg)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// keyIDPattern extracts the pepper id from a PHC string
+// ($argon2id$v=19$m=..,t=..,p=..,keyid=<id>$salt$hash; authserver/password).
+const keyIDPattern = `^\$argon2id\$v=19\$[^$]*keyid=([^$,]+)`
+
+// PepperMismatchError says users exist but none of their password hashes was made
+// with a configured pepper: the database holds another stack's data (a restore into a
+// stack that generated a new pepper), and serving would fail every login.
+type PepperMismatchError struct {
+	Configured []string // ids of the configured peppers
+	InUse      []string // ids the stored hashes use (at most 10)
+	// Secret names where the configured pepper comes from; may be empty.
+	Secret string
+}
+
+func (e *PepperMismatchError) Error() string {
+	where := "the configured pepper"
+	if e.Secret != "" {
+		where = fmt.Sprintf("the pepper in Secret %q", e.Secret)
+	}
+	restore := "restore the pepper this database was created with"
+	if e.Secret != "" {
+		restore = fmt.Sprintf("restore Secret %q from the backup of the stack this data comes from", e.Secret)
+	}
+	return fmt.Sprintf("pepper mismatch: the stored password hashes use pepper id(s) %s, but %s has id(s) %s: "+
+		"every login would fail. Do not start the authserver with this pepper: %s (see docs/backup-and-restore.md)",
+		strings.Join(e.InUse, ", "), where, strings.Join(e.Configured, ", "), restore)
+}
+
+// CheckPeppers connects to directURL and fails with *PepperMismatchError when users
+// exist and none of their hashes uses one of the configured pepper ids. An empty
+// database (a new stack) passes. The data itself says which peppers it needs: no
+// record outside it (such as the operator's status) has to survive a restore.
+func CheckPeppers(ctx context.Context, directURL string, configured []string, secret string) error {
+	cfg, err := pgx.ParseConfig(directURL)
+	if err != nil {
+		return errors.New("parsing database URL for the pepper check: invalid connection string")
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connecting for the pepper check: %w", err)
+	}
+	defer conn.Close(context.Background())
+	// EXISTS stops at the first matching row: cheap on a healthy database.
+	var match bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE substring(password_hash FROM $1) = ANY($2))`,
+		keyIDPattern, configured).Scan(&match)
+	if err != nil {
+		return fmt.Errorf("reading the pepper ids of the stored password hashes: %w", err)
+	}
+	if match {
+		return nil
+	}
+	rows, err := conn.Query(ctx, `SELECT DISTINCT substring(password_hash FROM $1) AS id FROM users
+		WHERE substring(password_hash FROM $1) IS NOT NULL ORDER BY id LIMIT 10`, keyIDPattern)
+	if err != nil {
+		return fmt.Errorf("reading the pepper ids of the stored password hashes: %w", err)
+	}
+	inUse, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return fmt.Errorf("reading the pepper ids of the stored password hashes: %w", err)
+	}
+	if len(inUse) == 0 {
+		return nil
+	}
+	return &PepperMismatchError{Configured: slices.Clone(configured), InUse: inUse, Secret: secret}
+}
