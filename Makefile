@@ -26,7 +26,7 @@ help: ## Show this help.
 
 .PHONY: manifests
 manifests: controller-gen ## Generate the CRD and RBAC manifests.
-	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases
+	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./api/..." paths="./controllers/..." output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac/manager
 	go run ./hack/crd-ref > docs/reference.md
 
 .PHONY: generate
@@ -95,10 +95,11 @@ docker-build: ## Build the operator and authserver images.
 	docker build --target authserver -t $(AUTHSERVER_IMG) .
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Write dist/install.yaml: the CRD, RBAC and the operator Deployment in one file.
+build-installer: manifests generate kustomize ## Write dist/install.yaml (cluster-wide) and dist/install-namespaced.yaml (config/namespaced): the CRD, RBAC and the operator Deployment in one file each.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	$(KUSTOMIZE) build config/default > dist/install.yaml
+	$(KUSTOMIZE) build config/namespaced > dist/install-namespaced.yaml
 
 ##@ Deployment
 

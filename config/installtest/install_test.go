@@ -184,24 +184,9 @@ func convert[T any](t *testing.T, obj *unstructured.Unstructured) *T {
 	return &out
 }
 
-// TestInstallYAMLApplies is what `kubectl apply --server-side -f dist/install.yaml`
-// or a GitOps sync does, against a real API server: every object must be
-// accepted in file order, the CRD must become Established, the sample AuthStack
-// must then be accepted, and a second apply must change nothing.
-func TestInstallYAMLApplies(t *testing.T) {
-	objs := readObjects(t, installPath)
-	cfg := startAPIServer(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	a := newApplier(t, cfg)
-
-	for _, obj := range objs {
-		if _, err := a.apply(ctx, obj); err != nil {
-			t.Fatalf("applying %s: %v", describe(obj), err)
-		}
-	}
-
-	// The CRD becomes Established (names accepted, served).
+// waitEstablished waits until the installed CRD is Established (names accepted, served).
+func waitEstablished(t *testing.T, ctx context.Context, a *applier, objs []*unstructured.Unstructured) {
+	t.Helper()
 	ext := convert[apiextensionsv1.CustomResourceDefinition](t, find(objs, "CustomResourceDefinition", crdName))
 	crdGVR := apiextensionsv1.SchemeGroupVersion.WithResource("customresourcedefinitions")
 	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
@@ -220,6 +205,48 @@ func TestInstallYAMLApplies(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CRD %s did not become Established: %v", ext.Name, err)
 	}
+
+}
+
+// applySamples applies config/samples (the Secrets and the AuthStack) into ns,
+// retrying while the new CRD does not serve writes yet.
+func applySamples(t *testing.T, ctx context.Context, a *applier, ns string) {
+	t.Helper()
+	for _, f := range []string{"secrets.yaml", "auth_v1alpha1_authstack.yaml"} {
+		for _, obj := range readObjects(t, filepath.Join(repoRoot, "config", "samples", f)) {
+			obj.SetNamespace(ns)
+			err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 20*time.Second, true, func(ctx context.Context) (bool, error) {
+				_, err := a.apply(ctx, obj)
+				if err != nil && (apierrors.IsNotFound(err) || meta.IsNoMatchError(err)) {
+					return false, nil
+				}
+				return err == nil, err
+			})
+			if err != nil {
+				t.Fatalf("applying sample %s: %v", describe(obj), err)
+			}
+		}
+	}
+}
+
+// TestInstallYAMLApplies is what `kubectl apply --server-side -f dist/install.yaml`
+// or a GitOps sync does, against a real API server: every object must be
+// accepted in file order, the CRD must become Established, the sample AuthStack
+// must then be accepted, and a second apply must change nothing.
+func TestInstallYAMLApplies(t *testing.T) {
+	objs := readObjects(t, installPath)
+	cfg := startAPIServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	a := newApplier(t, cfg)
+
+	for _, obj := range objs {
+		if _, err := a.apply(ctx, obj); err != nil {
+			t.Fatalf("applying %s: %v", describe(obj), err)
+		}
+	}
+
+	waitEstablished(t, ctx, a, objs)
 
 	// The sample and its Secrets are accepted by the installed CRD.
 	t.Run("samples", func(t *testing.T) {
@@ -310,15 +337,16 @@ func TestInstallYAMLApplies(t *testing.T) {
 	})
 
 	t.Run("operator reconciles the sample as its service account", func(t *testing.T) {
-		runOperatorAsServiceAccount(t, ctx, cfg, "sample", "example")
+		runOperatorAsServiceAccount(t, ctx, cfg, "sample", "example", nil)
 	})
 }
 
 // runOperatorAsServiceAccount runs the real reconciler, wired as cmd/manager
-// wires it (leader election included), with every request impersonating the
-// operator's service account: only the installed RBAC lets it work. The sample
-// AuthStack must then get its children, its generated pepper and a status.
-func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Config, ns, name string) {
+// wires it (leader election and the cache options included), with every request
+// impersonating the operator's service account: only the installed RBAC lets it
+// work. The sample AuthStack must then get its children, its generated pepper and
+// a status. watch is --watch-namespace (nil: all namespaces).
+func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Config, ns, name string, watch []string) {
 	metricsAddr := freeAddr(t)
 	sa := rest.CopyConfig(cfg)
 	sa.Impersonate = rest.ImpersonationConfig{
@@ -343,6 +371,7 @@ func runOperatorAsServiceAccount(t *testing.T, ctx context.Context, cfg *rest.Co
 			CertDir:        t.TempDir(),
 		},
 		HealthProbeBindAddress:  "0",
+		Cache:                   controllers.CacheOptions(watch),
 		LeaderElection:          true,
 		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: operatorNS,
@@ -564,6 +593,22 @@ func freeAddr(t *testing.T) string {
 
 func ptr[T any](v T) *T { return &v }
 
+// operatorCan asks the API server's RBAC authorizer whether the operator's
+// service account may do attr.
+func operatorCan(t *testing.T, ctx context.Context, cs kubernetes.Interface, attr authorizationv1.ResourceAttributes) bool {
+	t.Helper()
+	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+		User:               "system:serviceaccount:" + operatorNS + ":" + operatorSA,
+		Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNS, "system:authenticated"},
+		ResourceAttributes: &attr,
+	}}
+	got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("asking the authorizer: %v", err)
+	}
+	return got.Status.Allowed
+}
+
 // checkPermissions asks the API server's RBAC authorizer what the operator's
 // service account may do, with the installed roles and bindings.
 func checkPermissions(t *testing.T, ctx context.Context, cfg *rest.Config) {
@@ -572,19 +617,7 @@ func checkPermissions(t *testing.T, ctx context.Context, cfg *rest.Config) {
 		t.Fatalf("creating the clientset: %v", err)
 	}
 	user := "system:serviceaccount:" + operatorNS + ":" + operatorSA
-	can := func(attr authorizationv1.ResourceAttributes) bool {
-		t.Helper()
-		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:               user,
-			Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + operatorNS, "system:authenticated"},
-			ResourceAttributes: &attr,
-		}}
-		got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("asking the authorizer: %v", err)
-		}
-		return got.Status.Allowed
-	}
+	can := func(attr authorizationv1.ResourceAttributes) bool { return operatorCan(t, ctx, cs, attr) }
 	type perm struct {
 		verb, group, resource, sub, ns string
 	}
@@ -673,13 +706,13 @@ func TestInstallYAMLContents(t *testing.T) {
 	})
 
 	t.Run("manager ClusterRole is current", func(t *testing.T) {
-		base := readObjects(t, filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
+		base := readObjects(t, filepath.Join(repoRoot, "config", "rbac", "manager", "role.yaml"))
 		got := find(objs, "ClusterRole", "authstack-manager-role")
 		if got == nil {
 			t.Fatalf("dist/install.yaml has no ClusterRole authstack-manager-role")
 		}
 		if !reflect.DeepEqual(got.Object["rules"], base[0].Object["rules"]) {
-			t.Errorf("the manager ClusterRole in dist/install.yaml differs from config/rbac/role.yaml: run `make build-installer` and commit dist/install.yaml")
+			t.Errorf("the manager ClusterRole in dist/install.yaml differs from config/rbac/manager/role.yaml: run `make build-installer` and commit dist/install.yaml")
 		}
 	})
 
@@ -732,7 +765,7 @@ func TestInstallYAMLContents(t *testing.T) {
 			t.Errorf("found %d bindings; want the manager, leader-election and metrics-auth bindings", bindings)
 		}
 		if find(objs, "ClusterRole", "authstack-manager-role") == nil {
-			t.Errorf("no ClusterRole authstack-manager-role (config/rbac/role.yaml from controller-gen)")
+			t.Errorf("no ClusterRole authstack-manager-role (config/rbac/manager/role.yaml from controller-gen)")
 		}
 	})
 
