@@ -35,7 +35,7 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 FROM builder AS build-authserver
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
-    go build -ldflags="-s -w -X main.version=${VERSION}" -o /out/authserver ./cmd/authserver
+    go build -ldflags="-s -w -X github.com/leanauth/authstack/authserver/app.Version=${VERSION}" -o /out/authserver ./cmd/authserver
 
 # ---- manager: the operator ----
 # distroless/static: no shell, no package manager, CA certificates and tzdata only.

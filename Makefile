@@ -1,6 +1,10 @@
 # AuthStack: the operator (cmd/manager) and the auth service (cmd/authserver).
-IMG ?= ghcr.io/leanauth/authstack-operator:latest
-AUTHSERVER_IMG ?= ghcr.io/leanauth/authserver:latest
+# VERSION (x.y.z) is the release: the file of that name, or `make release VERSION=x.y.z`.
+VERSION ?= $(shell cat VERSION)
+IMG ?= ghcr.io/leanauth/authstack-operator:v$(VERSION)
+AUTHSERVER_IMG ?= ghcr.io/leanauth/authserver:v$(VERSION)
+# The version baked into both binaries (the operator derives its default authserver image from it).
+LDFLAGS ?= -X main.version=v$(VERSION) -X github.com/leanauth/authstack/authserver/app.Version=v$(VERSION)
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.7.1
 
@@ -50,7 +54,7 @@ test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer
 .PHONY: test
 test: manifests generate build-installer vet test-deps ## Run every test against real servers (envtest, PostgreSQL, Redis, pgbouncer, SMTP, S3).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh kube-apiserver etcd)" go test $(GO_TEST_FLAGS) ./... -count=1
-	@git diff --exit-code --stat -- api config dist || { echo "generated files are stale: run make manifests generate build-installer and commit"; exit 1; }
+	@git diff --exit-code --stat -- api config dist || { echo "generated files are stale (or not what make release renders for VERSION $(VERSION)): run make manifests generate build-installer and commit"; exit 1; }
 
 .PHONY: bench
 bench: ## Run the Go benchmarks of pure code.
@@ -81,9 +85,9 @@ test-e2e: manifests generate test-deps ## End-to-end tests on a throw-away local
 ##@ Build
 
 .PHONY: build
-build: generate ## Build the operator and authserver binaries into bin/.
-	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager ./cmd/manager
-	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/authserver ./cmd/authserver
+build: generate ## Build the operator and authserver binaries into bin/, with VERSION baked in.
+	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o $(LOCALBIN)/manager ./cmd/manager
+	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o $(LOCALBIN)/authserver ./cmd/authserver
 
 .PHONY: run
 run: manifests generate ## Run the operator against the cluster in your kubeconfig.
@@ -91,15 +95,27 @@ run: manifests generate ## Run the operator against the cluster in your kubeconf
 
 .PHONY: docker-build
 docker-build: ## Build the operator and authserver images.
-	docker build --target manager -t $(IMG) .
-	docker build --target authserver -t $(AUTHSERVER_IMG) .
+	docker build --target manager --build-arg VERSION=v$(VERSION) -t $(IMG) .
+	docker build --target authserver --build-arg VERSION=v$(VERSION) -t $(AUTHSERVER_IMG) .
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Write dist/install.yaml (cluster-wide) and dist/install-namespaced.yaml (config/namespaced): the CRD, RBAC and the operator Deployment in one file each.
+build-installer: manifests generate kustomize ## Write dist/install.yaml (cluster-wide) and dist/install-namespaced.yaml (config/namespaced) for VERSION: the CRD, RBAC and the operator Deployment in one file each.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
+	printf '%s\n' '# Written by make build-installer (make release): the default authserver image of this release.' \
+		'- op: add' '  path: /spec/template/spec/containers/0/args/-' '  value: --authserver-image=$(AUTHSERVER_IMG)' \
+		> config/manager/authserver_image_patch.yaml
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 	$(KUSTOMIZE) build config/namespaced > dist/install-namespaced.yaml
+
+.PHONY: release
+release: ## Pin a release: make release VERSION=x.y.z writes VERSION, dist/install*.yaml with both images at vx.y.z, and bin/ with the version baked in.
+	@[[ "$(VERSION)" =~ ^[0-9]+\.[0-9]+\.[0-9]+$$ ]] || { echo "VERSION must be x.y.z, got '$(VERSION)'"; exit 1; }
+	echo "$(VERSION)" > VERSION
+	$(MAKE) build-installer build VERSION=$(VERSION)
+	@test "$$($(LOCALBIN)/authserver version)" = "v$(VERSION)" || { echo "bin/authserver does not report v$(VERSION)"; exit 1; }
+	@test "$$($(LOCALBIN)/manager --version)" = "v$(VERSION)" || { echo "bin/manager does not report v$(VERSION)"; exit 1; }
+	@echo "release v$(VERSION): commit VERSION, config/manager and dist/, tag v$(VERSION), then make docker-build"
 
 ##@ Deployment
 

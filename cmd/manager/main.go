@@ -55,7 +55,9 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		authServerImage         string
 		pgBouncerImage          string
 		redisImage              string
+		printVersion            bool
 	)
+	fs.BoolVar(&printVersion, "version", false, "Print the operator's version and exit.")
 	fs.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"Address the metrics endpoint binds to, for example :8080 (http) or :8443 (with --metrics-secure). 0 disables it.")
 	fs.BoolVar(&metricsSecure, "metrics-secure", false,
@@ -81,6 +83,10 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	ctrlconfig.RegisterFlags(fs) // --kubeconfig
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("parsing flags: %w", err)
+	}
+	if printVersion {
+		fmt.Fprintln(os.Stdout, effectiveVersion())
+		return nil
 	}
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&zapOpts)))
