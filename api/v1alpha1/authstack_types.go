@@ -227,6 +227,7 @@ type PepperSpec struct {
 // production path) or a single-instance PostgreSQL run by the operator (managed, for
 // evaluation and development only: not highly available).
 // +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef) != has(self.managed)",message="exactly one of database.urlSecretRef and database.managed must be set"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.managed) || !has(oldSelf.managed.storage) || !has(oldSelf.managed.storage.deleteOnStackDeletion) || !oldSelf.managed.storage.deleteOnStackDeletion || has(self.managed)",message="database.managed cannot be turned off while its storage.deleteOnStackDeletion is true: the volume would be deleted with the StatefulSet; set deleteOnStackDeletion to false first"
 type DatabaseSpec struct {
 	// URLSecretRef names the Secret key holding the PostgreSQL URL (postgres://...).
 	// +optional
@@ -275,7 +276,8 @@ type StorageSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	StorageClassName *string `json:"storageClassName,omitempty"`
 	// DeleteOnStackDeletion deletes the volumes with the AuthStack. By default they
-	// are kept, so deleting the stack by mistake loses no data.
+	// are kept, so deleting the stack by mistake loses no data. Turning the component
+	// off never deletes them: while this is true, the API refuses to turn it off.
 	// +optional
 	// +kubebuilder:default=false
 	DeleteOnStackDeletion bool `json:"deleteOnStackDeletion,omitempty"`
@@ -296,6 +298,7 @@ const (
 // +kubebuilder:validation:XValidation:rule="!has(self.urlSecretRef) || !has(self.mode) || self.mode == 'standalone'",message="redis.mode cluster needs the managed Redis: remove redis.urlSecretRef"
 // +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef) || has(oldSelf.urlSecretRef) || (has(self.mode) ? self.mode : 'standalone') == (has(oldSelf.mode) ? oldSelf.mode : 'standalone')",message="redis.mode cannot change on the managed Redis: its volumes hold data of the other mode. Redis only caches sessions (they are kept in PostgreSQL): to switch, delete the AuthStack and its Redis PersistentVolumeClaims (data-<name>-redis-*), then create it with the new mode"
 // +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef) || !has(self.mode) || self.mode != 'cluster' || !has(oldSelf.mode) || oldSelf.mode != 'cluster' || ((has(self.shards) ? self.shards : 3) == (has(oldSelf.shards) ? oldSelf.shards : 3) && (has(self.replicasPerShard) ? self.replicasPerShard : 1) == (has(oldSelf.replicasPerShard) ? oldSelf.replicasPerShard : 1))",message="redis.shards and redis.replicasPerShard cannot change on a Redis Cluster: the operator has no resharding path. Redis only caches sessions (they are kept in PostgreSQL): to change the topology, delete the AuthStack and its Redis PersistentVolumeClaims (data-<name>-redis-*), then create it with the new topology"
+// +kubebuilder:validation:XValidation:rule="!has(self.urlSecretRef) || has(oldSelf.urlSecretRef) || !has(oldSelf.storage) || !has(oldSelf.storage.deleteOnStackDeletion) || !oldSelf.storage.deleteOnStackDeletion",message="the managed Redis cannot be turned off (redis.urlSecretRef) while its storage.deleteOnStackDeletion is true: the volumes would be deleted with the StatefulSet; set deleteOnStackDeletion to false first"
 type RedisSpec struct {
 	// URLSecretRef names the Secret key holding an external Redis URL (redis:// or
 	// rediss://). When set, the operator runs no Redis.
@@ -455,11 +458,12 @@ type IngressSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Host string `json:"host,omitempty"`
-	// Path prefix routed to the authserver.
+	// Path prefix routed to the authserver: /auth, the prefix of every authserver route
+	// (any other prefix would answer 404).
 	// +optional
 	// +kubebuilder:default="/auth"
 	// +kubebuilder:validation:MaxLength=256
-	// +kubebuilder:validation:Pattern=`^/[A-Za-z0-9/._~-]*$`
+	// +kubebuilder:validation:XValidation:rule="self == '/auth'",message="ingress.path must be /auth: the authserver serves every route under /auth, so another prefix would answer 404"
 	Path string `json:"path,omitempty"`
 	// ClassName of the ingress controller.
 	// +optional

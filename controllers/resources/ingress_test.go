@@ -43,11 +43,11 @@ func TestIngress(t *testing.T) {
 		},
 		{
 			name:        "own certificate secret, no issuer",
-			spec:        authv1alpha1.IngressSpec{Enabled: true, Host: "login.example.org", Path: "/", ClassName: "traefik", TLS: &authv1alpha1.IngressTLS{SecretName: "wildcard-cert"}},
+			spec:        authv1alpha1.IngressSpec{Enabled: true, Host: "login.example.org", Path: "/auth", ClassName: "traefik", TLS: &authv1alpha1.IngressTLS{SecretName: "wildcard-cert"}},
 			class:       ptr.To("traefik"),
-			path:        "/",
+			path:        "/auth",
 			tlsSecret:   "wildcard-cert",
-			wantURL:     "https://login.example.org/",
+			wantURL:     "https://login.example.org/auth",
 			wantNoIssue: true,
 		},
 		{
