@@ -8,6 +8,7 @@ import (
 
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
 // verifiedUser signs up, verifies and returns a logged-in session.
@@ -202,5 +203,43 @@ func TestMadeUpResetTokenIsNotHashed(t *testing.T) {
 	}
 	if d := f.hasher.Derived() - before; d != 0 {
 		t.Fatalf("a made-up reset token cost %d argon2 derivations", d)
+	}
+}
+
+// A rehash of the same password (a background rehash of another login)
+// that commits between a login's check and its write does not refuse the
+// correct password.
+func TestLoginRacingRehashSucceeds(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 2, time.Second)
+	ctx := context.Background()
+	email := "race-rehash@example.com"
+	pw := "the right password 1"
+	verifiedUser(t, f, email, pw)
+
+	reached, release := pause(f, "login")
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.Login(ctx, cl, email, pw)
+		done <- err
+	}()
+	<-reached // the password is verified; the session is not written yet
+	var id, old string
+	if err := f.st.Pool.QueryRow(ctx, "SELECT id::text, password_hash FROM users WHERE email = $1", email).Scan(&id, &old); err != nil {
+		t.Fatal(err)
+	}
+	rehashed, err := f.hasher.Hash(ctx, pw) // a new salt: another hash of the same password
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.UpdatePasswordHashIf(ctx, f.st.Pool, id, old, rehashed); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("a correct password refused after a rehash committed: %v", err)
+	}
+	if n := sessionsOf(t, f, email); n != 2 {
+		t.Fatalf("%d sessions, want 2 (verifiedUser's and this login's)", n)
 	}
 }

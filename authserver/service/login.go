@@ -70,23 +70,26 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 		return LoginResult{}, ErrEmailNotVerified
 	}
 	s.hook("login")
-	var out LoginResult
-	err = s.store.InTx(ctx, func(tx store.DBTX) error {
-		now, err := store.LockUser(ctx, tx, u.ID)
-		if err != nil {
-			return err
+	out, now, err := s.openSession(ctx, c, u)
+	if errors.Is(err, errHashChanged) {
+		// The hash changed since it was verified: a rehash of the same
+		// password (a correct password is never refused for it) or a reset
+		// or change (whose new password this one must match). Verify once
+		// more against the hash now stored.
+		u = now
+		res, err = s.hasher.Verify(ctx, pw, u.PasswordHash)
+		if errors.Is(err, password.ErrBusy) || ctx.Err() != nil {
+			return LoginResult{}, hashErr(err)
 		}
-		if now.PasswordHash != u.PasswordHash {
-			return ErrInvalidCredentials
+		if err != nil || !res.OK {
+			return LoginResult{}, ErrInvalidCredentials
 		}
-		tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent)
-		if err != nil {
-			return err
+		if !u.EmailVerified {
+			return LoginResult{}, ErrEmailNotVerified
 		}
-		out = LoginResult{Token: tok, Session: info}
-		return s.audit.Record(ctx, tx, audit.LoginSuccess, u.ID, c, map[string]any{"session_id": info.ID})
-	})
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrInvalidCredentials) {
+		out, _, err = s.openSession(ctx, c, u)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errHashChanged) {
 		return LoginResult{}, ErrInvalidCredentials
 	}
 	if err != nil {
@@ -105,6 +108,32 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 		}()
 	}
 	return out, nil
+}
+
+// errHashChanged: the password hash is no longer the one verified.
+var errHashChanged = errors.New("password hash changed since it was verified")
+
+// openSession writes a session for u while u's password hash is still the
+// one verified; otherwise it returns errHashChanged and the user as stored.
+func (s *Service) openSession(ctx context.Context, c Client, u store.User) (LoginResult, store.User, error) {
+	var out LoginResult
+	var now store.User
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
+		var err error
+		if now, err = store.LockUser(ctx, tx, u.ID); err != nil {
+			return err
+		}
+		if now.PasswordHash != u.PasswordHash {
+			return errHashChanged
+		}
+		tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent)
+		if err != nil {
+			return err
+		}
+		out = LoginResult{Token: tok, Session: info}
+		return s.audit.Record(ctx, tx, audit.LoginSuccess, u.ID, c, map[string]any{"session_id": info.ID})
+	})
+	return out, now, err
 }
 
 // rehash replaces a hash made with an old pepper, old parameters or from the
