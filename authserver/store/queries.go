@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -172,13 +173,13 @@ func MarkOutboxSent(ctx context.Context, q DBTX, id int64, lease string) error {
 // MarkOutboxRetry schedules another attempt after delay.
 func MarkOutboxRetry(ctx context.Context, q DBTX, id int64, lease string, delay time.Duration, lastErr string) error {
 	return leased(ctx, q, `UPDATE outbox SET locked_until = NULL, lease_token = NULL, last_error = $4,
-		next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1 AND lease_token = $2::uuid`, id, lease, delay.Seconds(), lastErr)
+		next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1 AND lease_token = $2::uuid`, id, lease, delay.Seconds(), truncate(lastErr, 1024))
 }
 
 // MarkOutboxFailed gives up on a message and drops its bodies.
 func MarkOutboxFailed(ctx context.Context, q DBTX, id int64, lease string, lastErr string) error {
 	return leased(ctx, q, `UPDATE outbox SET failed_at = now(), locked_until = NULL, lease_token = NULL, last_error = $3,
-		text_body = '', html_body = '' WHERE id = $1 AND lease_token = $2::uuid`, id, lease, lastErr)
+		text_body = '', html_body = '' WHERE id = $1 AND lease_token = $2::uuid`, id, lease, truncate(lastErr, 1024))
 }
 
 // AuditEntry is one row of audit_logs.
@@ -209,7 +210,11 @@ func InsertAudit(ctx context.Context, q DBTX, e AuditEntry) error {
 	return err
 }
 
+// truncate makes s fit a text column: valid UTF-8 (PostgreSQL refuses any
+// other byte sequence, and a User-Agent header or an SMTP reply may hold
+// any byte above 0x7f) and at most n bytes.
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
 	}

@@ -213,3 +213,28 @@ func TestClaimOutboxNeverTwice(t *testing.T) {
 		}
 	}
 }
+
+// An SMTP reply is not always UTF-8 (a relay may answer in Latin-1): the
+// outcome of a message is recorded anyway, or the message would be sent
+// again once its lease ran out.
+func TestNonUTF8SMTPReplyIsRecorded(t *testing.T) {
+	t.Parallel()
+	st := dbtest.Store(t)
+	ctx := context.Background()
+	for range 2 {
+		if _, err := store.InsertOutbox(ctx, st.Pool, store.OutboxMessage{Kind: "verify", To: "a@b.co", Subject: "s", Text: "t", HTML: "h"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := store.ClaimOutbox(ctx, st.Pool, 2, time.Minute)
+	if err != nil || len(msgs) != 2 {
+		t.Fatalf("claimed %d: %v", len(msgs), err)
+	}
+	reply := "550 Empf\xe4nger unbekannt"
+	if err := store.MarkOutboxFailed(ctx, st.Pool, msgs[0].ID, msgs[0].Lease, reply); err != nil {
+		t.Errorf("recording a rejection with a Latin-1 reply: %v", err)
+	}
+	if err := store.MarkOutboxRetry(ctx, st.Pool, msgs[1].ID, msgs[1].Lease, time.Minute, "451 "+reply[4:]); err != nil {
+		t.Errorf("recording a retry with a Latin-1 reply: %v", err)
+	}
+}
