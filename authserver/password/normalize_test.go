@@ -3,10 +3,13 @@ package password
 import (
 	"context"
 	"sort"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/leanauth/authstack/authserver/config"
+	"golang.org/x/text/unicode/norm"
 )
 
 // Passwords are hashed in NFKC: the same password typed as fullwidth or
@@ -88,4 +91,44 @@ func med(ds []time.Duration) time.Duration {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[len(s)/2]
+}
+
+// The login check refuses no password that was ever accepted: one chosen
+// before normalisation, long enough only raw (a decomposed "passé12"), nor
+// a long composed one typed decomposed; both still verify.
+func TestLoginCheckKeepsEveryAcceptedPassword(t *testing.T) {
+	h := newHasher(t, small, pep(1))
+	ctx := context.Background()
+	legacy := "passe\u030112" // 8 characters raw, 7 composed: valid before normalisation
+	legacyHash := h.hash(nil, legacy)
+	long := strings.Repeat("\u00e9", MaxLength) // valid now, composed
+	longHash, err := h.Hash(ctx, long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ typed, enc string }{
+		{legacy, legacyHash},
+		{norm.NFD.String(long), longHash}, // 256 characters raw
+	} {
+		if err := CheckLength(c.typed); err != nil {
+			t.Errorf("CheckLength(%d characters) = %v: the owner's password is refused before it is verified", utf8.RuneCountInString(c.typed), err)
+			continue
+		}
+		if res, err := h.Verify(ctx, c.typed, c.enc); err != nil || !res.OK {
+			t.Errorf("Verify(%d characters) = %+v %v", utf8.RuneCountInString(c.typed), res, err)
+		}
+	}
+	for pw, want := range map[string]error{
+		"passé12":                  ErrTooShort, // 7 characters in both forms
+		strings.Repeat("x", 129):   ErrTooLong,
+		strings.Repeat("x", 16000): ErrTooLong,
+		"tab\tpassword":            ErrInvalid,
+	} {
+		if err := CheckLength(pw); err != want {
+			t.Errorf("CheckLength(%.20q) = %v, want %v", pw, err, want)
+		}
+	}
+	if err := Validate(legacy); err != ErrTooShort {
+		t.Errorf("Validate(decomposed passé12) = %v: a new password counts composed characters", err)
+	}
 }

@@ -38,32 +38,10 @@ var common = func() map[string]struct{} {
 
 // Validate applies the password rules to a new password (OWASP/NIST style:
 // length only, no composition rules, a blocklist of common passwords), on
-// its normalised form (Normalize).
+// its normalised form (Normalize): MinLength to MaxLength characters.
 func Validate(pw string) error {
-	if err := CheckLength(pw); err != nil {
+	if err := checkChars(pw); err != nil {
 		return err
-	}
-	if _, ok := common[strings.ToLower(Normalize(pw))]; ok {
-		return ErrCommon
-	}
-	return nil
-}
-
-// CheckLength applies the rules that every password given to the server
-// meets, at login too: valid UTF-8 without control characters, MinLength to
-// MaxLength characters once normalised. It is cheap: a request that fails
-// it never takes a hashing slot.
-func CheckLength(pw string) error {
-	if !utf8.ValidString(pw) {
-		return ErrInvalid
-	}
-	if utf8.RuneCountInString(pw) > MaxLength { // before normalising a huge string
-		return ErrTooLong
-	}
-	for _, r := range pw {
-		if r < 0x20 || r == 0x7f {
-			return ErrInvalid
-		}
 	}
 	n := utf8.RuneCountInString(Normalize(pw))
 	if n < MinLength {
@@ -71,6 +49,53 @@ func CheckLength(pw string) error {
 	}
 	if n > MaxLength {
 		return ErrTooLong
+	}
+	if _, ok := common[strings.ToLower(Normalize(pw))]; ok {
+		return ErrCommon
+	}
+	return nil
+}
+
+// CheckLength applies, at login, the rules that every password the server
+// ever accepted meets, so that a request that fails it never takes a
+// hashing slot: valid UTF-8 without control characters, and MinLength to
+// MaxLength characters in the raw or the normalised form. Either form, not
+// the normalised one only: passwords chosen before normalisation were
+// counted raw (a decomposed "passé12" has 8 characters raw, 7 composed; its
+// hash of the raw form still verifies), and a password typed decomposed is
+// longer raw than the composed form it was chosen in.
+func CheckLength(pw string) error {
+	if err := checkChars(pw); err != nil {
+		return err
+	}
+	raw, n := utf8.RuneCountInString(pw), utf8.RuneCountInString(Normalize(pw))
+	if max(raw, n) < MinLength {
+		return ErrTooShort
+	}
+	if min(raw, n) > MaxLength {
+		return ErrTooLong
+	}
+	return nil
+}
+
+// maxRaw bounds the raw length of any password before it is normalised: a
+// composed MaxLength-character password typed decomposed is at most a few
+// times longer.
+const maxRaw = 4 * MaxLength
+
+// checkChars refuses invalid UTF-8, control characters and a raw form too
+// long to be any valid password, before anything costlier.
+func checkChars(pw string) error {
+	if !utf8.ValidString(pw) {
+		return ErrInvalid
+	}
+	if utf8.RuneCountInString(pw) > maxRaw {
+		return ErrTooLong
+	}
+	for _, r := range pw {
+		if r < 0x20 || r == 0x7f {
+			return ErrInvalid
+		}
 	}
 	return nil
 }
