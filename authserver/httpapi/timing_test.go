@@ -18,7 +18,8 @@ import (
 // then hold hashes with the old settings). Each case interleaves requests
 // for a known address with requests for unknown ones, alternating which goes
 // first; the median of the paired differences must stay under 5% of one
-// hash, timed alongside under the same load.
+// hash, timed alongside under the same load (in one sample of two: see
+// measure).
 //
 // Not parallel: it measures time, so it runs alone in this package.
 func TestTimingTellsNothing(t *testing.T) {
@@ -39,7 +40,10 @@ func TestTimingTellsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	ghost := 0
-	measure := func(name string, pairs int, req func(email string) *authtest.Response, known string) {
+	// sample interleaves pairs requests for known with requests for fresh
+	// unknown addresses (alternating which goes first) and one hash every
+	// fourth pair; it returns the median paired difference and the median hash.
+	sample := func(name string, pairs int, req func(email string) *authtest.Response, known string) (diff, hash time.Duration) {
 		t.Helper()
 		var diffs, hashes []time.Duration
 		timed := func(email string) time.Duration {
@@ -69,13 +73,25 @@ func TestTimingTellsNothing(t *testing.T) {
 			}
 			diffs = append(diffs, dk-du)
 		}
-		diff, hash := median(diffs), median(hashes)
+		diff, hash = median(diffs), median(hashes)
 		if diff < 0 {
 			diff = -diff
 		}
-		t.Logf("%s: median paired difference %s, one hash %s (%.1f%%)", name, diff, hash, 100*float64(diff)/float64(hash))
-		if diff > hash/20 {
-			t.Errorf("%s: known and unknown addresses differ by %s in median, more than 5%% of one hash (%s)", name, diff, hash)
+		t.Logf("%s: median paired difference %s over %d pairs, one hash %s (%.1f%%)", name, diff, pairs, hash, 100*float64(diff)/float64(hash))
+		return diff, hash
+	}
+	// measure fails a case only when two samples both exceed 5% of a hash,
+	// the second with twice the pairs: a burst of load from other processes
+	// on a shared machine can push one median over, hardly two in a row,
+	// while a branch that differs (a skipped or extra hash, a statement
+	// more) shows in every sample.
+	measure := func(name string, pairs int, req func(email string) *authtest.Response, known string) {
+		t.Helper()
+		if diff, hash := sample(name, pairs, req, known); diff <= hash/20 {
+			return
+		}
+		if diff, hash := sample(name+" (again)", 2*pairs, req, known); diff > hash/20 {
+			t.Errorf("%s: known and unknown addresses differ by %s in median, more than 5%% of one hash (%s), in two samples", name, diff, hash)
 		}
 	}
 	post := func(path string, body func(email string) any) func(string) *authtest.Response {
