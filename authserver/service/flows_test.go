@@ -243,3 +243,36 @@ func TestLoginRacingRehashSucceeds(t *testing.T) {
 		t.Fatalf("%d sessions, want 2 (verifiedUser's and this login's)", n)
 	}
 }
+
+// A verification token that outlives the verification of its account (a
+// second signer's signup statement that read the account as unverified
+// while the owner's verify or reset committed) activates nothing: the
+// account's password is the owner's from then on.
+func TestVerifyTokenOfVerifiedAccountActivatesNothing(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 2, time.Second)
+	ctx := context.Background()
+	email := "late-token@example.com"
+	owner := verifiedUser(t, f, email, "owners own password 1")
+	planted, err := f.hasher.Hash(ctx, "attackers password 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, th := session.NewToken()
+	if _, err := f.st.Pool.Exec(ctx, `INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash)
+		SELECT $1, id, 'verify', now() + interval '1 hour', $2 FROM users WHERE email = $3`, th[:], planted, email); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.VerifyEmail(ctx, cl, tok); !errors.Is(err, service.ErrInvalidToken) {
+		t.Errorf("verifying a verified account: %v, want invalid token", err)
+	}
+	if _, err := f.svc.Login(ctx, cl, email, "attackers password 1"); !errors.Is(err, service.ErrInvalidCredentials) {
+		t.Fatalf("the late token's password works: %v", err)
+	}
+	if _, err := f.svc.Login(ctx, cl, email, "owners own password 1"); err != nil {
+		t.Fatalf("the owner's password: %v", err)
+	}
+	if _, err := f.svc.Authenticate(ctx, owner.Token); err != nil {
+		t.Fatalf("the owner's session: %v", err)
+	}
+}

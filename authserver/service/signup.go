@@ -62,7 +62,8 @@ func (s *Service) Signup(ctx context.Context, c Client, emailIn, pw string) erro
 }
 
 // VerifyEmail consumes a verification token, marks the address verified and
-// activates the password chosen with that token. It ends every other email
+// activates the password chosen with that token; a token of an account that
+// is already verified is refused. It ends every other email
 // link of the account (other verification links carry other passwords).
 func (s *Service) VerifyEmail(ctx context.Context, c Client, tok string) error {
 	h, ok := session.HashToken(tok)
@@ -83,6 +84,12 @@ func (s *Service) VerifyEmail(ctx context.Context, c Client, tok string) error {
 		u, err := store.LockUser(ctx, tx, uid)
 		if err != nil {
 			return err
+		}
+		if u.EmailVerified {
+			// Verifying ended every link; this one was written by a signup
+			// that raced the verification (or a reset) and must not replace
+			// the owner's password.
+			return store.ErrNotFound
 		}
 		pending, err := store.ConsumeEmailToken(ctx, tx, store.PurposeVerify, h[:], uid)
 		if err != nil {
