@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/leanauth/authstack/authserver/internal/authtest"
+	"github.com/leanauth/authstack/authserver/session"
 )
 
 // The server acts on what the user meant, and refuses what it
@@ -79,12 +80,20 @@ func TestForeignAuthorizationFallsBackToCookie(t *testing.T) {
 	t.Parallel()
 	e := authtest.Start(t, authtest.Options{})
 	cookie := "session=" + e.SignupVerifyLogin(t, "proxied@example.com", "proxied app password")
-	for _, authz := range []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "Basic dXNlcjpwYXNz"} {
+	appToken, _ := session.NewToken() // an app's own opaque token, shaped like ours
+	for _, authz := range []string{"Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl", "Basic dXNlcjpwYXNz", "Bearer " + appToken} {
 		if r := e.Do(t, "GET", "/auth/check", nil, "Authorization", authz, "Cookie", cookie); r.Status != 200 {
 			t.Fatalf("/auth/check with %q and the cookie: %d %s", authz[:6], r.Status, r.Body)
 		}
 		if r := e.Do(t, "GET", "/auth/check", nil, "Authorization", authz); r.Status != 401 {
 			t.Fatalf("/auth/check with %q alone: %d", authz[:6], r.Status)
 		}
+	}
+	// Falling back to the cookie keeps the cookie's cross-origin check.
+	if r := e.Do(t, "POST", "/auth/logout-all", nil, "Authorization", "Bearer "+appToken, "Cookie", cookie, "Sec-Fetch-Site", "cross-site"); r.Status != 403 {
+		t.Fatalf("cross-site logout with an app's token and the cookie: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/auth/check", nil, "Cookie", cookie); r.Status != 200 {
+		t.Fatalf("the session after a refused cross-site logout: %d", r.Status)
 	}
 }

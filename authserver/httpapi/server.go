@@ -7,6 +7,7 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -286,19 +287,38 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 			s.fail(w, r, service.ErrUnauthorized)
 			return
 		}
-		if fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
-			if err := s.cop.Check(r); err != nil {
-				writeError(w, http.StatusForbidden, "csrf_rejected", "cross-origin request with a session cookie refused", 0)
-				return
+		cur, err := s.authenticate(w, r, tok, fromCookie)
+		if errors.Is(err, service.ErrUnauthorized) && !fromCookie {
+			// An app's own opaque bearer token can have the shape of ours
+			// (32 random bytes, base64url): unknown to us, the cookie decides.
+			if c, cerr := r.Cookie(s.cfg.CookieName); cerr == nil && c.Value != tok {
+				cur, err = s.authenticate(w, r, c.Value, true)
 			}
 		}
-		cur, err := s.svc.Authenticate(r.Context(), tok)
+		if errors.Is(err, errCSRF) {
+			return
+		}
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		h(w, r, cur)
 	}
+}
+
+// errCSRF: authenticate refused the request and wrote the 403.
+var errCSRF = errors.New("cross-origin request refused")
+
+// authenticate validates tok; a cookie's token only after the cross-origin
+// check of unsafe methods (the 403 is written here, errCSRF returned).
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, tok string, fromCookie bool) (session.Info, error) {
+	if fromCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		if err := s.cop.Check(r); err != nil {
+			writeError(w, http.StatusForbidden, "csrf_rejected", "cross-origin request with a session cookie refused", 0)
+			return session.Info{}, errCSRF
+		}
+	}
+	return s.svc.Authenticate(r.Context(), tok)
 }
 
 func standardMethod(m string) string {
