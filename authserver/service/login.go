@@ -24,7 +24,9 @@ type LoginResult struct {
 // ErrInvalidCredentials; ErrEmailNotVerified comes only after a correct
 // password. A password that breaks the length rules is refused before any
 // lookup or hash. The session is written only while the password hash is
-// still the one verified (a reset or change that committed in between wins).
+// still the one verified; when it changed in between, the password is
+// verified once more against the new hash (a reset or change wins, a
+// rehash of the same password does not refuse it).
 func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (LoginResult, error) {
 	email, ok := NormalizeEmail(emailIn)
 	if !ok {

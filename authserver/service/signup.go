@@ -63,8 +63,8 @@ func (s *Service) Signup(ctx context.Context, c Client, emailIn, pw string) erro
 
 // VerifyEmail consumes a verification token, marks the address verified and
 // activates the password chosen with that token; a token of an account that
-// is already verified is refused. It ends every other email
-// link of the account (other verification links carry other passwords).
+// is already verified is refused. It ends every other email link of the
+// account (other verification links carry other passwords).
 func (s *Service) VerifyEmail(ctx context.Context, c Client, tok string) error {
 	h, ok := session.HashToken(tok)
 	if !ok {
