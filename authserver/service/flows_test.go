@@ -276,3 +276,41 @@ func TestVerifyTokenOfVerifiedAccountActivatesNothing(t *testing.T) {
 		t.Fatalf("the owner's session: %v", err)
 	}
 }
+
+// The same for a password change: a rehash of the current password (by a
+// login on another device) committing between the check and the write
+// does not refuse the change.
+func TestChangeRacingRehashSucceeds(t *testing.T) {
+	t.Parallel()
+	f := setup(t, 2, time.Second)
+	ctx := context.Background()
+	email := "race-change-rehash@example.com"
+	cur := verifiedUser(t, f, email, "old password 123")
+
+	reached, release := pause(f, "change")
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.svc.ChangePassword(ctx, cl, cur.Session, "old password 123", "new password 456")
+		done <- err
+	}()
+	<-reached
+	var id, old string
+	if err := f.st.Pool.QueryRow(ctx, "SELECT id::text, password_hash FROM users WHERE email = $1", email).Scan(&id, &old); err != nil {
+		t.Fatal(err)
+	}
+	rehashed, err := f.hasher.Hash(ctx, "old password 123")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.UpdatePasswordHashIf(ctx, f.st.Pool, id, old, rehashed); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("a change with the correct password refused after a rehash committed: %v", err)
+	}
+	service.SetHook(f.svc, nil)
+	if _, err := f.svc.Login(ctx, cl, email, "new password 456"); err != nil {
+		t.Fatalf("the changed password: %v", err)
+	}
+}

@@ -112,8 +112,9 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) e
 // the current one. It ends every session of the user, the current one
 // included, and every email link, and returns a new session for the client
 // (its token replaces the one the change was made with). It fails with
-// ErrUnauthorized when the password or the session changed between the
-// check and the write (a concurrent reset, change or logout).
+// ErrUnauthorized when the session ended or the password changed between
+// the check and the write (a concurrent reset, change or logout); a rehash
+// of the same password in between does not refuse it.
 func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info, current, next string) (LoginResult, error) {
 	if err := password.Validate(next); err != nil {
 		return LoginResult{}, invalidPassword(err)
@@ -150,19 +151,53 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 		return LoginResult{}, hashErr(err)
 	}
 	s.hook("change")
+	out, revoked, now, err := s.change(ctx, c, cur, u, hash)
+	if errors.Is(err, errHashChanged) {
+		// The session survived, so no reset or change committed: the hash
+		// changed by a rehash of the same password (another login's).
+		// Verify once more against the hash now stored, as Login does.
+		res, err = s.hasher.Verify(ctx, current, now.PasswordHash)
+		if errors.Is(err, password.ErrBusy) || ctx.Err() != nil {
+			return LoginResult{}, hashErr(err)
+		}
+		if err != nil || !res.OK {
+			return LoginResult{}, ErrUnauthorized
+		}
+		out, revoked, _, err = s.change(ctx, c, cur, now, hash)
+	}
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnauthorized) || errors.Is(err, errHashChanged) {
+		return LoginResult{}, ErrUnauthorized
+	}
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("changing password: %w", err)
+	}
+	s.sessions.Forget(ctx, revoked...)
+	s.sessions.Cache(ctx, out.Token, out.Session)
+	return out, nil
+}
+
+// change writes the new password hash of u while the session cur still
+// exists (ErrUnauthorized) and u's hash is still the one verified
+// (errHashChanged, with the user as stored); it ends every session and
+// email link and opens a new session.
+func (s *Service) change(ctx context.Context, c Client, cur session.Info, u store.User, hash string) (LoginResult, [][]byte, store.User, error) {
 	var revoked [][]byte
 	var out LoginResult
-	err = s.store.InTx(ctx, func(tx store.DBTX) error {
-		now, err := store.LockUser(ctx, tx, u.ID)
-		if err != nil {
+	var now store.User
+	err := s.store.InTx(ctx, func(tx store.DBTX) error {
+		var err error
+		if now, err = store.LockUser(ctx, tx, u.ID); err != nil {
 			return err
 		}
 		alive, err := store.SessionExists(ctx, tx, u.ID, cur.ID)
 		if err != nil {
 			return err
 		}
-		if !alive || now.PasswordHash != u.PasswordHash {
+		if !alive {
 			return ErrUnauthorized
+		}
+		if now.PasswordHash != u.PasswordHash {
+			return errHashChanged
 		}
 		if err := store.UpdatePasswordHash(ctx, tx, u.ID, hash); err != nil {
 			return err
@@ -180,13 +215,5 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 		out = LoginResult{Token: tok, Session: info}
 		return s.audit.Record(ctx, tx, audit.PasswordChanged, u.ID, c, map[string]any{"sessions_revoked": len(revoked), "session_id": info.ID})
 	})
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnauthorized) {
-		return LoginResult{}, ErrUnauthorized
-	}
-	if err != nil {
-		return LoginResult{}, fmt.Errorf("changing password: %w", err)
-	}
-	s.sessions.Forget(ctx, revoked...)
-	s.sessions.Cache(ctx, out.Token, out.Session)
-	return out, nil
+	return out, revoked, now, err
 }
