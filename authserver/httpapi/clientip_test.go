@@ -24,6 +24,10 @@ func TestClientIP(t *testing.T) {
 		{"10.1.2.3:80", []string{"garbage"}, "10.1.2.3"},
 		{"10.1.2.3:80", nil, "10.1.2.3"},
 		{"[::ffff:10.1.2.3]:80", []string{"2001:db8::1"}, "2001:db8::1"},
+		// Some proxies (Azure Application Gateway) add the client's port:
+		// the address still counts, not the proxy's.
+		{"10.1.2.3:80", []string{"198.51.100.1:5678"}, "198.51.100.1"},
+		{"10.1.2.3:80", []string{"[2001:db8::1]:443, 10.0.0.9:80"}, "2001:db8::1"},
 	}
 	for _, c := range cases {
 		r, _ := http.NewRequest("GET", "/", nil)
