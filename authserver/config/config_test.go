@@ -63,7 +63,7 @@ func TestOperatorEnvironment(t *testing.T) {
 	env["AUTH_ARGON2_ITERATIONS"] = "3"
 	env["AUTH_ARGON2_PARALLELISM"] = "2"
 	env["AUTH_SESSION_TTL"] = "12h"
-	env["AUTH_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.168.1.1"
+	env["AUTH_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.168.1.1, ::ffff:172.16.0.0/108"
 	env["AUTH_RATELIMIT_LOGIN_IP"] = "100/10m"
 	env["AUTH_RATELIMIT_SIGNUP_IP"] = "off"
 	old := strings.Repeat("ab", 32)
@@ -76,8 +76,10 @@ func TestOperatorEnvironment(t *testing.T) {
 		t.Fatalf("peppers: %+v (the current one repeated in the old list is deduplicated)", c.Peppers)
 	}
 	if c.SMTP.Pass != "smtp-secret" || c.SMTP.Port != 2525 || c.DatabaseDirectURL != env["DATABASE_DIRECT_URL"] ||
-		c.Argon2 != (Argon2{65536, 3, 2}) || c.SessionTTL != 12*time.Hour || len(c.TrustedProxies) != 2 ||
-		c.TrustedProxies[1].String() != "192.168.1.1/32" || c.RateLimits.LoginIP != (Limit{100, 10 * time.Minute}) ||
+		c.Argon2 != (Argon2{65536, 3, 2}) || c.SessionTTL != 12*time.Hour || len(c.TrustedProxies) != 3 ||
+		c.TrustedProxies[1].String() != "192.168.1.1/32" ||
+		// Client addresses are compared unmapped: an IPv4-mapped prefix is its IPv4 one.
+		c.TrustedProxies[2].String() != "172.16.0.0/12" || c.RateLimits.LoginIP != (Limit{100, 10 * time.Minute}) ||
 		c.RateLimits.SignupIP.N != 0 {
 		t.Fatalf("parsed: %+v", c)
 	}

@@ -123,6 +123,10 @@ func loadHTTP(l *loader, c *Config) {
 				}
 				p = netip.PrefixFrom(a, a.BitLen())
 			}
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				// Client addresses are unmapped before they are compared.
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
 	}
