@@ -126,6 +126,47 @@ func (b *bench) installCRD(ctx context.Context, dir string) error {
 	})
 }
 
+// addNodes adds fake nodes like hack/kwok/node.yaml's (110 pods, 32 CPUs each) until
+// every pod of both phases fits: one node is the cluster's own.
+func (b *bench) addNodes(ctx context.Context, nodeYAML string, podsPerStack int) error {
+	raw, err := os.ReadFile(nodeYAML)
+	if err != nil {
+		return err
+	}
+	var tmpl corev1.Node
+	if err := yaml.UnmarshalStrict(raw, &tmpl); err != nil {
+		return fmt.Errorf("reading %s: %w", nodeYAML, err)
+	}
+	perNode := tmpl.Status.Allocatable.Pods().Value() - 10 // room for anything else
+	nodes := int((int64(b.o.stacks*podsPerStack) + perNode - 1) / perNode)
+	var names []string
+	for i := 1; i < nodes; i++ {
+		n := tmpl.DeepCopy()
+		n.Name = fmt.Sprintf("kwok-bench-%d", i)
+		n.Labels["kubernetes.io/hostname"] = n.Name
+		if err := b.c.Create(ctx, n); err != nil {
+			return fmt.Errorf("creating node %s: %w", n.Name, err)
+		}
+		names = append(names, n.Name)
+	}
+	return poll(ctx, 2*time.Minute, func() (bool, error) {
+		for _, name := range names {
+			var n corev1.Node
+			if err := b.c.Get(ctx, types.NamespacedName{Name: name}, &n); err != nil {
+				return false, nil
+			}
+			ready := false
+			for _, c := range n.Status.Conditions {
+				ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+			}
+			if !ready {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
 // defaultedSpec is benchSpec as the API server stores it (CRD defaults applied):
 // what the operator reads, so what the plain client must render from.
 func (b *bench) defaultedSpec(ctx context.Context) (authv1alpha1.AuthStackSpec, error) {
@@ -217,12 +258,13 @@ func (b *bench) rawPhase(ctx context.Context, spec authv1alpha1.AuthStackSpec, r
 	res.rawApplied = time.Now()
 	logf("plain client: applied %d objects in %s; waiting for %d Deployments", b.o.stacks*res.objectsPerStack,
 		res.rawApplied.Sub(res.rawStart).Round(time.Millisecond), deployments)
+	ready := 0
 	err := poll(ctx, 10*time.Minute, func() (bool, error) {
 		var list appsv1.DeploymentList
 		if err := b.c.List(ctx, &list, client.MatchingLabels{resources.LabelPartOf: "authstack"}); err != nil {
 			return false, nil
 		}
-		ready := 0
+		ready = 0
 		for i := range list.Items {
 			if strings.HasPrefix(list.Items[i].Namespace, "raw-") && deploymentReady(&list.Items[i]) {
 				ready++
@@ -231,7 +273,7 @@ func (b *bench) rawPhase(ctx context.Context, spec authv1alpha1.AuthStackSpec, r
 		return ready >= deployments, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for the Deployments: %w", err)
+		return fmt.Errorf("waiting for the Deployments (%d of %d available): %w", ready, deployments, err)
 	}
 	res.rawEnd = time.Now()
 	logf("plain client: all Deployments available after %s", res.rawEnd.Sub(res.rawStart).Round(time.Millisecond))
@@ -362,7 +404,7 @@ func (b *bench) operatorPhase(ctx context.Context, spec authv1alpha1.AuthStackSp
 		}
 	}
 	logf("operator: created %d AuthStacks in %s; waiting for Ready", b.o.stacks, time.Since(res.opStart).Round(time.Millisecond))
-	notReady := ""
+	notReady, ready := "", 0
 	err = poll(ctx, 10*time.Minute, func() (bool, error) {
 		if op.exited() {
 			return false, fmt.Errorf("the operator exited (log: %s)", logPath)
@@ -371,7 +413,7 @@ func (b *bench) operatorPhase(ctx context.Context, spec authv1alpha1.AuthStackSp
 		if err := b.c.List(ctx, &list); err != nil {
 			return false, nil
 		}
-		ready := 0
+		ready = 0
 		for i := range list.Items {
 			if stackReady(&list.Items[i]) {
 				ready++
@@ -382,7 +424,7 @@ func (b *bench) operatorPhase(ctx context.Context, spec authv1alpha1.AuthStackSp
 		return ready >= b.o.stacks, nil
 	})
 	if err != nil {
-		return fmt.Errorf("waiting for Ready (still not Ready, e.g. %s): %w", notReady, err)
+		return fmt.Errorf("waiting for Ready (%d of %d Ready; not Ready: %s, ...): %w", ready, b.o.stacks, notReady, err)
 	}
 	res.opEnd = time.Now()
 	res.cpuConverge, _ = cpuSeconds(op.pid())

@@ -31,8 +31,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/leanauth/authstack/internal/servers"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/leanauth/authstack/controllers/resources"
+	"github.com/leanauth/authstack/internal/servers"
 )
 
 type options struct {
@@ -116,6 +118,13 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	spec, err := b.defaultedSpec(ctx)
 	if err != nil {
+		return err
+	}
+	objs, err := renderStack(benchStack("default", 0, spec), make([]byte, resources.PepperBytes))
+	if err != nil {
+		return err
+	}
+	if err := b.addNodes(ctx, filepath.Join(root, "hack/kwok/node.yaml"), podsPerStack(objs)); err != nil {
 		return err
 	}
 

@@ -181,6 +181,9 @@ func TestRenderStack(t *testing.T) {
 			t.Errorf("%s %s: apply body has a status, a null creationTimestamp or no kind: %v", gvk.Kind, o.GetName(), u.Object)
 		}
 	}
+	if n := podsPerStack(objs); n != 2 {
+		t.Errorf("pods per stack = %d, want 2", n)
+	}
 	if kinds["Deployment"] != 2 || kinds["Ingress"] != 1 || kinds["HorizontalPodAutoscaler"] != 0 || kinds["NetworkPolicy"] == 0 {
 		t.Errorf("rendered kinds %v: want the authserver and pgbouncer Deployments, an Ingress, NetworkPolicies, no HPA", kinds)
 	}

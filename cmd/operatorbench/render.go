@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -121,4 +122,15 @@ func renderStack(stack *authv1alpha1.AuthStack, pepper []byte) ([]client.Object,
 		o.SetOwnerReferences(nil)
 	}
 	return objs, nil
+}
+
+// podsPerStack counts the pods the rendered Deployments run.
+func podsPerStack(objs []client.Object) int {
+	n := 0
+	for _, o := range objs {
+		if d, ok := o.(*appsv1.Deployment); ok {
+			n += int(ptr.Deref(d.Spec.Replicas, 1))
+		}
+	}
+	return n
 }
