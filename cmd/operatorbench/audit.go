@@ -25,7 +25,8 @@ rules:
 
 // request is one API request from the audit log.
 type request struct {
-	at        time.Time // when the API server received it
+	at        time.Time     // when the API server received it
+	took      time.Duration // until its response was complete
 	userAgent string
 	verb      string // get, list, watch, create, update, patch, delete, deletecollection
 	group     string
@@ -100,7 +101,8 @@ func parseAuditLog(r io.Reader) ([]request, error) {
 		if ev.Stage != auditv1.StageResponseComplete && ev.Stage != auditv1.StagePanic {
 			continue
 		}
-		req := request{at: ev.RequestReceivedTimestamp.Time, userAgent: ev.UserAgent, verb: ev.Verb}
+		req := request{at: ev.RequestReceivedTimestamp.Time, took: ev.StageTimestamp.Sub(ev.RequestReceivedTimestamp.Time),
+			userAgent: ev.UserAgent, verb: ev.Verb}
 		if o := ev.ObjectRef; o != nil {
 			req.group, req.resource, req.namespace, req.name = o.APIGroup, o.Resource, o.Namespace, o.Name
 			if o.Subresource != "" {
@@ -117,17 +119,19 @@ func parseAuditLog(r io.Reader) ([]request, error) {
 
 // tally counts the requests of one client in a time window.
 type tally struct {
-	requests int            // every request but watches, leases and events
-	writes   int            // of which writes
-	watches  int            // watch requests (long-running; not in requests)
-	other    int            // leases and events
-	byKind   map[string]int // "verb resource" -> count, over requests
+	requests int                      // every request but watches, leases and events
+	writes   int                      // of which writes
+	served   time.Duration            // the API server's time on them (received to response complete)
+	watches  int                      // watch requests (long-running; not in requests)
+	other    int                      // leases and events
+	byKind   map[string]int           // "verb resource" -> count, over requests
+	kindTime map[string]time.Duration // "verb resource" -> the API server's time
 }
 
 // count tallies the requests whose user agent starts with agent and that the API
 // server received in [from, to).
 func count(reqs []request, agent string, from, to time.Time) tally {
-	t := tally{byKind: map[string]int{}}
+	t := tally{byKind: map[string]int{}, kindTime: map[string]time.Duration{}}
 	for _, r := range reqs {
 		if !strings.HasPrefix(r.userAgent, agent) || r.at.Before(from) || !r.at.Before(to) {
 			continue
@@ -139,6 +143,7 @@ func count(reqs []request, agent string, from, to time.Time) tally {
 			t.watches++
 		default:
 			t.requests++
+			t.served += r.took
 			if r.isWrite() {
 				t.writes++
 			}
@@ -147,12 +152,14 @@ func count(reqs []request, agent string, from, to time.Time) tally {
 				what = "(discovery or another non-resource path)"
 			}
 			t.byKind[r.verb+" "+what]++
+			t.kindTime[r.verb+" "+what] += r.took
 		}
 	}
 	return t
 }
 
-// summary lists t.byKind, most frequent first, for the report.
+// summary lists the kinds of request, most frequent first, with the API server's
+// time on them: where a client's time went, for the report.
 func (t tally) summary() string {
 	keys := make([]string, 0, len(t.byKind))
 	for k := range t.byKind {
@@ -166,7 +173,7 @@ func (t tally) summary() string {
 	})
 	parts := make([]string, len(keys))
 	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, t.byKind[k])
+		parts[i] = fmt.Sprintf("%s=%d (%.1f s)", k, t.byKind[k], t.kindTime[k].Seconds())
 	}
 	if len(parts) == 0 {
 		return "none"

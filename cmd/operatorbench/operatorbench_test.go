@@ -20,7 +20,13 @@ import (
 )
 
 // auditLine is one audit event as kube-apiserver writes it (Metadata level).
+// The API server takes 10 ms on each.
 func auditLine(stage, at, agent, verb, group, resource, sub string) string {
+	received, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		panic(err)
+	}
+	done := received.Add(10 * time.Millisecond).Format("2006-01-02T15:04:05.000000Z07:00") // metav1.MicroTime
 	obj := `"objectRef":{"resource":"` + resource + `","namespace":"op-00","name":"x","apiGroup":"` + group + `","apiVersion":"v1"`
 	if sub != "" {
 		obj += `,"subresource":"` + sub + `"`
@@ -29,7 +35,7 @@ func auditLine(stage, at, agent, verb, group, resource, sub string) string {
 	return `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a","stage":"` + stage +
 		`","requestURI":"/x","verb":"` + verb + `","user":{"username":"admin"},"sourceIPs":["127.0.0.1"],"userAgent":"` + agent +
 		`",` + obj + `"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"` + at +
-		`","stageTimestamp":"` + at + `"}`
+		`","stageTimestamp":"` + done + `"}`
 }
 
 func TestCountAuditLog(t *testing.T) {
@@ -73,13 +79,16 @@ func TestCountAuditLog(t *testing.T) {
 	}
 	from := time.Date(2026, 11, 29, 14, 0, 1, 0, time.UTC)
 	got := count(reqs, agentOperator, from, from.Add(time.Second))
-	want := tally{requests: 4, writes: 3, watches: 1, other: 3, byKind: map[string]int{
+	ms10 := 10 * time.Millisecond
+	want := tally{requests: 4, writes: 3, served: 4 * ms10, watches: 1, other: 3, byKind: map[string]int{
 		"get secrets": 1, "patch deployments": 1, "update authstacks/status": 1, "delete configmaps": 1,
+	}, kindTime: map[string]time.Duration{
+		"get secrets": ms10, "patch deployments": ms10, "update authstacks/status": ms10, "delete configmaps": ms10,
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("count = %+v, want %+v", got, want)
 	}
-	if s := got.summary(); s != "delete configmaps=1, get secrets=1, patch deployments=1, update authstacks/status=1" {
+	if s := got.summary(); s != "delete configmaps=1 (0.0 s), get secrets=1 (0.0 s), patch deployments=1 (0.0 s), update authstacks/status=1 (0.0 s)" {
 		t.Errorf("summary = %q", s)
 	}
 	if got := count(reqs, "kube-controller-manager/", from, from.Add(time.Second)); got.writes != 1 || got.requests != 1 {

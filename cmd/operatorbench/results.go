@@ -65,9 +65,11 @@ func (r *results) print(w io.Writer) {
 		r.stacks, r.namespaces, r.objectsPerStack, r.noise, runtime.NumCPU(), r.loadStart, r.loadEnd)
 	fmt.Fprintf(w, "(a) time until all Ready: operator %.1f s, plain client %.1f s: %.2f× (target ≤ %.1f×: %s)\n",
 		op.Seconds(), raw.Seconds(), ratio, targetRatio, verdict(ratio <= targetRatio))
-	fmt.Fprintf(w, "    plain client: %d requests (%d writes), all applied after %.1f s; operator: %d requests (%d writes), %.0f reconciles, %.1f CPU-seconds\n",
-		r.raw.requests, r.raw.writes, r.rawApplied.Sub(r.rawStart).Seconds(), r.opConverge.requests, r.opConverge.writes, r.reconConverge, r.cpuConverge)
-	fmt.Fprintf(w, "    operator requests until Ready: %s\n", r.opConverge.summary())
+	fmt.Fprintf(w, "    plain client: %d requests (%d writes; API server time %.1f s), all applied after %.1f s: %s\n",
+		r.raw.requests, r.raw.writes, r.raw.served.Seconds(), r.rawApplied.Sub(r.rawStart).Seconds(), r.raw.summary())
+	fmt.Fprintf(w, "    operator: %d requests (%d writes; API server time %.1f s), %.0f reconciles, %.1f CPU-seconds: %s\n",
+		r.opConverge.requests, r.opConverge.writes, r.opConverge.served.Seconds(), r.reconConverge, r.cpuConverge, r.opConverge.summary())
+	fmt.Fprintf(w, "    operator events (not in the counts): %d\n", r.opConverge.other)
 	fmt.Fprintf(w, "    check: %s\n", r.renderCheck)
 	fmt.Fprintf(w, "(b) operator peak RSS (VmHWM): %.1f MiB (target < %d MiB: %s); RSS at the end %.1f MiB; %.1f CPU-seconds in all\n",
 		mib(r.hwm), targetRSS>>20, verdict(r.hwm < targetRSS), mib(r.rssEnd), r.cpuTotal)
