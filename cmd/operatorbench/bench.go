@@ -51,7 +51,7 @@ type bench struct {
 	raw        client.Client // the plain client
 }
 
-func newBench(_ context.Context, kubeconfig string, o options) (*bench, error) {
+func newBench(kubeconfig string, o options) (*bench, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("loading %s: %w", kubeconfig, err)

@@ -12,7 +12,7 @@
 //     (every stack touched once; reconciles from controller_runtime_reconcile_total).
 //
 // It prints the four figures with their targets on stdout and leaves nothing behind
-// (the cluster is stopped and its folder removed; -keep keeps it). Run it from the
+// (the cluster is stopped and its folder removed; -keep, or a failure, keeps it). Run it from the
 // repository root:
 //
 //	make bench-operator                 # go run ./cmd/operatorbench
@@ -109,7 +109,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	defer cl.stop()
-	b, err := newBench(ctx, cl.kubeconfig, o)
+	b, err := newBench(cl.kubeconfig, o)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,9 @@ import (
 
 // The targets (docs/benchmarks.md).
 const (
-	targetRatio     = 1.3
-	targetRSS       = 200 << 20
-	targetQuietWrit = 0
+	targetRatio       = 1.3
+	targetRSS         = 200 << 20
+	targetQuietWrites = 0
 )
 
 // results is what one run measured. Times are this process's clock, which is the
@@ -74,7 +74,7 @@ func (r *results) print(w io.Writer) {
 	fmt.Fprintf(w, "(b) operator peak RSS (VmHWM): %.1f MiB (target < %d MiB: %s); RSS at the end %.1f MiB; %.1f CPU-seconds in all\n",
 		mib(r.hwm), targetRSS>>20, verdict(r.hwm < targetRSS), mib(r.rssEnd), r.cpuTotal)
 	fmt.Fprintf(w, "(c) operator writes in the %.0f s after all were Ready: %d (target %d, leases and events left out: %s); %.0f reconciles, %d requests (%s); %d lease/event requests\n",
-		quiet.Seconds(), r.opQuiet.writes, targetQuietWrit, verdict(r.opQuiet.writes <= targetQuietWrit), r.reconQuiet, r.opQuiet.requests, r.opQuiet.summary(), r.opQuiet.other)
+		quiet.Seconds(), r.opQuiet.writes, targetQuietWrites, verdict(r.opQuiet.writes <= targetQuietWrites), r.reconQuiet, r.opQuiet.requests, r.opQuiet.summary(), r.opQuiet.other)
 	fmt.Fprintf(w, "(d) API requests per reconcile at rest: %s (%d requests, %d writes, for %.0f no-op reconciles after touching each stack once): %s\n",
 		perReconcile(r.opTouch.requests, r.reconTouch), r.opTouch.requests, r.opTouch.writes, r.reconTouch, r.opTouch.summary())
 }
