@@ -99,9 +99,6 @@ func renderStack(stack *authv1alpha1.AuthStack, pepper []byte) ([]client.Object,
 	}
 
 	objs := []client.Object{resources.PepperSecret(stack, pepper)}
-	if sec := resources.ConnectionSecret(stack, resources.ConnectionFor(stack, db, "")); sec != nil {
-		objs = append(objs, sec)
-	}
 	if resources.PoolerEnabled(stack) {
 		cfg := resources.PgBouncerConfigSecret(stack, db)
 		in.PoolerConfigHash = resources.SecretDataHash(cfg.Data)
@@ -110,6 +107,9 @@ func renderStack(stack *authv1alpha1.AuthStack, pepper []byte) ([]client.Object,
 	redisURL := string(values[*stack.Spec.Redis.URLSecretRef])
 	for _, np := range resources.NetworkPolicies(stack, resources.NetworkPolicyPorts{Database: db.Port, Redis: resources.ExternalRedisPort(redisURL)}) {
 		objs = append(objs, np)
+	}
+	if sec := resources.ConnectionSecret(stack, resources.ConnectionFor(stack, db, "")); sec != nil {
+		objs = append(objs, sec)
 	}
 	objs = append(objs, resources.AuthServerService(stack), resources.AuthServerPDB(stack), resources.AuthServerDeployment(stack, in))
 	if hpa := resources.AuthServerHPA(stack); hpa != nil {
