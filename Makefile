@@ -60,6 +60,10 @@ test: manifests generate build-installer vet test-deps ## Run every test against
 bench: ## Run the Go benchmarks of pure code.
 	go test -run '^$$' -bench . -benchmem ./...
 
+.PHONY: bench-operator
+bench-operator: ## Operator scale benchmark on a private local cluster: 200 AuthStacks vs a plain client, peak RSS, writes at rest (docs/benchmarks.md).
+	go run ./cmd/operatorbench
+
 ##@ Local cluster and demo
 
 .PHONY: dev-cluster

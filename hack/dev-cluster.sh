@@ -22,6 +22,11 @@
 #
 # AUTHSTACK_DEV_WATCH_PID=<pid>: stop the cluster when that process exits
 # (the e2e tests set it, so a killed test run leaves nothing behind).
+#
+# AUTHSTACK_DEV_AUDIT_POLICY=<file>: the API server writes an audit log with
+# that policy to $AUTHSTACK_DEV_DIR/logs/audit.log (JSON lines; cmd/operatorbench
+# counts the operator's requests in it). Read when the API server starts: a
+# cluster already running keeps the audit settings it was started with.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -54,7 +59,15 @@ start() {
   alive "$name" && return 0
   mkdir -p "$LOGS" "$PIDS"
   setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  echo $! >"$PIDS/$name"
+  local pid=$!
+  echo "$pid" >"$PIDS/$name"
+  # Until the forked shell has exec'd setsid and setsid the binary, /proc/<pid>/exe
+  # is bash's or setsid's and alive() says no: on a busy machine a wait_for then
+  # reports the component dead although it is starting. Wait for the exec (5 s at most).
+  for _ in $(seq 50); do
+    if alive "$name" || ! kill -0 "$pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
 }
 
 stop() { # NAME: SIGTERM, wait up to 15 s, then SIGKILL
@@ -258,13 +271,19 @@ up() {
     --initial-cluster "default=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --log-level warn
   wait_for "etcd" 60 etcd curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health"
 
+  local audit=()
+  if [ -n "${AUTHSTACK_DEV_AUDIT_POLICY:-}" ]; then
+    [ -s "$AUTHSTACK_DEV_AUDIT_POLICY" ] || die "AUTHSTACK_DEV_AUDIT_POLICY=$AUTHSTACK_DEV_AUDIT_POLICY: no such file"
+    # Rotated files (audit-<time>.log, every 100 MB) are all kept.
+    audit=(--audit-policy-file "$AUTHSTACK_DEV_AUDIT_POLICY" --audit-log-path "$LOGS/audit.log" --audit-log-maxbackup 0)
+  fi
   start kube-apiserver "$CP_BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint-reconciler-type none --secure-port "$APISERVER_PORT" \
     --cert-dir "$STATE/pki" --token-auth-file "$STATE/tokens.csv" --authorization-mode RBAC \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$STATE/pki/sa.pub" --service-account-signing-key-file "$STATE/pki/sa.key" \
-    --service-cluster-ip-range 10.96.0.0/16 --enable-priority-and-fairness=false --profiling=false
+    --service-cluster-ip-range 10.96.0.0/16 --enable-priority-and-fairness=false --profiling=false "${audit[@]}"
   wait_for "kube-apiserver /readyz" 120 kube-apiserver test -s "$STATE/pki/apiserver.crt"
   wait_for "kube-apiserver /readyz" 120 kube-apiserver curl_api /readyz
   write_kubeconfig
