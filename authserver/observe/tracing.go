@@ -71,5 +71,6 @@ func TracePostgres(cfg *pgxpool.Config, tp *sdktrace.TracerProvider) {
 // TraceRedis makes every Redis command a span named by the command, without
 // its arguments (keys and values).
 func TraceRedis(rdb redis.UniversalClient, tp *sdktrace.TracerProvider) error {
-	return redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false))
+	return redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false),
+		redisotel.WithCallerEnabled(false)) // no runtime.Callers per command
 }
