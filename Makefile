@@ -46,9 +46,10 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test-deps
-test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, mailpit, versitygw, kube-apiserver, etcd), cached.
+test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, mailpit, versitygw, jaeger, kube-apiserver, etcd), cached.
 	hack/test-deps.sh >/dev/null
 	hack/s3-test-server.sh >/dev/null
+	hack/jaeger.sh >/dev/null
 	hack/control-plane.sh kube-apiserver etcd >/dev/null
 
 .PHONY: test

@@ -23,7 +23,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/backup"
@@ -32,6 +35,7 @@ import (
 	"github.com/leanauth/authstack/authserver/httpapi"
 	"github.com/leanauth/authstack/authserver/mail"
 	"github.com/leanauth/authstack/authserver/metrics"
+	"github.com/leanauth/authstack/authserver/observe"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/ratelimit"
 	"github.com/leanauth/authstack/authserver/service"
@@ -346,10 +350,33 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	if err != nil {
 		return err
 	}
-	log := newLogger(logOut, cfg.LogLevel)
+	obs := cfg.Observability
+	hub, err := observe.Sentry(obs, VersionString())
+	if err != nil {
+		return err
+	}
+	if hub != nil {
+		defer hub.Flush(5 * time.Second)
+	}
+	log := slog.New(observe.Reporting(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}), hub))
 	slog.SetDefault(log)
 	redis.SetLogger(redisLogger{log})
 	res := SetResources(cfg, "/sys/fs/cgroup")
+	tp, err := observe.Tracing(ctx, obs, VersionString())
+	if err != nil {
+		return err
+	}
+	var tracing trace.TracerProvider // stays a nil interface when off
+	if tp != nil {
+		tracing = tp
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				log.Warn("flushing traces", "error", err.Error())
+			}
+		}()
+	}
 
 	if v, _ := get("AUTH_AUTO_MIGRATE"); v == "true" || v == "1" {
 		if _, err := migrateWithRetry(ctx, cfg.DatabaseDirectURL, log); err != nil {
@@ -357,7 +384,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		}
 	}
 
-	st, err := store.Open(ctx, cfg.DatabaseURL)
+	st, err := openStore(ctx, cfg.DatabaseURL, tp)
 	if err != nil {
 		return err
 	}
@@ -367,6 +394,11 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		return err
 	}
 	defer rdb.Close()
+	if tp != nil {
+		if err := observe.TraceRedis(rdb, tp); err != nil {
+			return fmt.Errorf("tracing Redis: %w", err)
+		}
+	}
 
 	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashWait)
 	if err != nil {
@@ -383,7 +415,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	}
 	worker := mail.NewWorker(st.Pool, sender, mail.WorkerOptions{
 		Poll: cfg.MailPollInterval, RetryBase: cfg.MailRetryBase, RetryMax: cfg.MailRetryMax, MaxAge: cfg.MailMaxAge,
-		Logger: log, Events: m,
+		Logger: log, Events: m, Tracing: tracing,
 	})
 	svc := service.New(service.Deps{
 		Store: st, Hasher: hasher, Sessions: sessions, Limiter: ratelimit.New(rdb, cfg.RateLimits),
@@ -393,7 +425,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	want := store.LatestVersion()
 	rh := &redisHealth{rdb: rdb, metrics: m, log: log}
 	api := httpapi.New(httpapi.Options{
-		Service: svc, Metrics: m, Config: cfg, Version: VersionString(), Logger: log,
+		Service: svc, Metrics: m, Config: cfg, Version: VersionString(), Logger: log, Tracing: tracing,
 		Ready: func(ctx context.Context) []httpapi.Check {
 			return readiness(ctx, st, rh, want)
 		},
@@ -476,6 +508,23 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	}
 	log.Info("authserver stopped")
 	return runErr
+}
+
+// openStore is store.Open, with every query a span when tp is set.
+func openStore(ctx context.Context, url string, tp *sdktrace.TracerProvider) (*store.Store, error) {
+	if tp == nil {
+		return store.Open(ctx, url)
+	}
+	pc, err := store.PoolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	observe.TracePostgres(pc, tp)
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, fmt.Errorf("creating database pool: %w", err)
+	}
+	return &store.Store{Pool: pool}, nil
 }
 
 // readiness: PostgreSQL and the schema version decide; Redis only

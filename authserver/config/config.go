@@ -116,6 +116,27 @@ type Config struct {
 	ShutdownTimeout   time.Duration
 	MaxBodyBytes      int64
 	SessionTouchEvery time.Duration
+
+	Observability Observability
+}
+
+// Observability is the access log, the trace export and the error
+// reporting (docs/monitoring.md).
+type Observability struct {
+	AccessLog bool
+	// AccessLogHotSample is the share of GET /auth/session and /auth/check
+	// requests that get an access log line (5xx always do).
+	AccessLogHotSample float64
+
+	// OTLPEndpoint is the full OTLP/HTTP traces URL; empty: no tracing.
+	OTLPEndpoint string
+	// TraceSampleRatio is the share of new traces (without a sampled
+	// parent) that are recorded.
+	TraceSampleRatio float64
+	ServiceName      string
+
+	SentryDSN         string // empty: no error reporting
+	SentryEnvironment string
 }
 
 // FromEnvironment loads the configuration from the process environment.
@@ -131,7 +152,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability,
 	} {
 		section(l, c)
 	}

@@ -261,3 +261,54 @@ func TestSessionIdleTimeout(t *testing.T) {
 		t.Fatalf("idle timeout below twice the touch interval: %v", err)
 	}
 }
+
+func TestObservability(t *testing.T) {
+	c, err := load(base(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Observability; !o.AccessLog || o.AccessLogHotSample != 0.01 || o.OTLPEndpoint != "" || o.SentryDSN != "" ||
+		o.TraceSampleRatio != 1 || o.ServiceName != "authserver" || o.SentryEnvironment != "production" {
+		t.Fatalf("defaults: %+v", o)
+	}
+	env := base()
+	env["ACCESS_LOG"] = "false"
+	env["ACCESS_LOG_HOT_SAMPLE"] = "0.5"
+	env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://otel-collector:4318/"
+	env["OTEL_TRACES_SAMPLER_ARG"] = "0.25"
+	env["SENTRY_DSN_FILE"] = "/run/secrets/sentry"
+	c, err = load(env, map[string]string{"/run/secrets/sentry": "https://key@o1.ingest.sentry.io/2\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Observability; o.AccessLog || o.AccessLogHotSample != 0.5 || o.OTLPEndpoint != "http://otel-collector:4318/v1/traces" ||
+		o.TraceSampleRatio != 0.25 || o.SentryDSN != "https://key@o1.ingest.sentry.io/2" {
+		t.Fatalf("set: %+v", o)
+	}
+	env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "https://traces.example.com/custom"
+	env["OTEL_TRACES_SAMPLER"] = "parentbased_always_on"
+	if c, err = load(env, map[string]string{"/run/secrets/sentry": "https://key@o1.ingest.sentry.io/2"}); err != nil ||
+		c.Observability.OTLPEndpoint != "https://traces.example.com/custom" || c.Observability.TraceSampleRatio != 1 {
+		t.Fatalf("traces endpoint: %+v %v", c, err)
+	}
+	env["OTEL_SDK_DISABLED"] = "true"
+	if c, err = load(env, map[string]string{"/run/secrets/sentry": "https://key@o1.ingest.sentry.io/2"}); err != nil || c.Observability.OTLPEndpoint != "" {
+		t.Fatalf("OTEL_SDK_DISABLED: %+v %v", c, err)
+	}
+
+	bad := base()
+	bad["ACCESS_LOG_HOT_SAMPLE"] = "2"
+	bad["OTEL_TRACES_SAMPLER_ARG"] = "-1"
+	bad["OTEL_TRACES_SAMPLER"] = "always_off"
+	bad["OTEL_EXPORTER_OTLP_ENDPOINT"] = "otel-collector:4318"
+	bad["SENTRY_DSN"] = "not a dsn with secretkey"
+	_, err = load(bad, nil)
+	for _, name := range []string{"ACCESS_LOG_HOT_SAMPLE", "OTEL_TRACES_SAMPLER_ARG", "OTEL_TRACES_SAMPLER:", "OTEL_EXPORTER_OTLP_ENDPOINT", "SENTRY_DSN"} {
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Fatalf("want an error naming %s, got %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "secretkey") {
+		t.Fatalf("the error echoes the DSN: %v", err)
+	}
+}

@@ -141,3 +141,16 @@ func (l *loader) limit(name string, def Limit) Limit {
 	}
 	return lim
 }
+
+func (l *loader) ratio(name string, def float64) float64 {
+	v, ok := l.raw(name, false)
+	if !ok {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f > 1 {
+		l.fail(name, "must be a number from 0 to 1, got %q", v)
+		return def
+	}
+	return f
+}

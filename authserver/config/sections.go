@@ -229,3 +229,45 @@ func loadHousekeeping(l *loader, c *Config) {
 	c.SweepInterval = l.duration("AUTH_SWEEP_INTERVAL", 5*time.Minute, 10*time.Millisecond)
 	c.SweepBatch = l.integer("AUTH_SWEEP_BATCH", 500, 1, 100000)
 }
+
+// loadObservability: the access log, OpenTelemetry trace export (the
+// standard OTEL_* variables) and Sentry error reporting.
+func loadObservability(l *loader, c *Config) {
+	o := &c.Observability
+	o.AccessLog = l.boolean("ACCESS_LOG", true)
+	o.AccessLogHotSample = l.ratio("ACCESS_LOG_HOT_SAMPLE", 0.01)
+
+	// As the OTLP exporter specification says: the signal-specific variable
+	// is the whole URL, the general one a base that /v1/traces is added to.
+	if v := l.str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", false); v != "" {
+		o.OTLPEndpoint = v
+	} else if v := l.str("OTEL_EXPORTER_OTLP_ENDPOINT", "", false); v != "" {
+		o.OTLPEndpoint = strings.TrimRight(v, "/") + "/v1/traces"
+	}
+	if o.OTLPEndpoint != "" {
+		if u, err := url.Parse(o.OTLPEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			l.fail("OTEL_EXPORTER_OTLP_ENDPOINT", "must be an http(s) URL of an OTLP/HTTP receiver, got %q", o.OTLPEndpoint)
+		}
+	}
+	if l.boolean("OTEL_SDK_DISABLED", false) {
+		o.OTLPEndpoint = ""
+	}
+	o.TraceSampleRatio = l.ratio("OTEL_TRACES_SAMPLER_ARG", 1)
+	switch s := l.str("OTEL_TRACES_SAMPLER", "parentbased_traceidratio", false); s {
+	case "parentbased_traceidratio":
+	case "parentbased_always_on":
+		o.TraceSampleRatio = 1
+	default:
+		l.fail("OTEL_TRACES_SAMPLER", "must be parentbased_traceidratio or parentbased_always_on, got %q", s)
+	}
+	o.ServiceName = l.str("OTEL_SERVICE_NAME", "authserver", false)
+
+	o.SentryDSN = l.str("SENTRY_DSN", "", true)
+	if o.SentryDSN != "" {
+		// The DSN carries the project key: never echo it.
+		if u, err := url.Parse(o.SentryDSN); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User == nil {
+			l.fail("SENTRY_DSN", "must be a Sentry DSN like https://key@o0.ingest.sentry.io/0")
+		}
+	}
+	o.SentryEnvironment = l.str("SENTRY_ENVIRONMENT", "production", false)
+}

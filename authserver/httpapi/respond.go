@@ -50,7 +50,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, 499, "client_closed", "client closed the request", 0)
 		return
 	}
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
 	writeError(w, http.StatusInternalServerError, "internal", "internal error", 0)
 }
 

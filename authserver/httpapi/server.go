@@ -16,6 +16,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/metrics"
 	"github.com/leanauth/authstack/authserver/service"
@@ -44,6 +49,9 @@ type Options struct {
 	Ready   func(ctx context.Context) []Check
 	Version string
 	Logger  *slog.Logger
+	// Tracing, when set, gives every request a span named by its route
+	// pattern and continues a W3C traceparent from the caller.
+	Tracing trace.TracerProvider
 }
 
 // Route is one served method and pattern.
@@ -65,6 +73,7 @@ type Server struct {
 	started  time.Time
 	draining atomic.Bool
 	cop      *http.CrossOriginProtection
+	tracing  trace.TracerProvider
 }
 
 // New builds the server and its routes.
@@ -73,7 +82,7 @@ func New(o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{svc: o.Service, metrics: o.Metrics, cfg: o.Config, ready: o.Ready, version: o.Version,
-		log: o.Logger, mux: http.NewServeMux(), started: time.Now(), cop: http.NewCrossOriginProtection()}
+		log: o.Logger, mux: http.NewServeMux(), started: time.Now(), cop: http.NewCrossOriginProtection(), tracing: o.Tracing}
 	if o.Config.FrontendURL != nil {
 		_ = s.cop.AddTrustedOrigin(o.Config.PublicOrigin())
 	}
@@ -132,10 +141,11 @@ func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 	}))
 }
 
-// statusWriter remembers the status code.
+// statusWriter remembers the status code and counts the body bytes.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bytes  int
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -149,40 +159,46 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	return w.ResponseWriter.Write(b)
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += n
+	return n, err
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// instrument adds metrics by route pattern, panic recovery and the headers
-// every response carries.
+// instrument adds metrics by route pattern, panic recovery, the headers
+// every response carries, the access log (accesslog.go) and, with tracing
+// on, a span named by the route pattern.
 func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Handler {
 	var rm *metrics.RouteMetrics
 	var byMethod sync.Map // for method-less fallbacks: method -> *metrics.RouteMetrics
 	if s.metrics != nil && method != "ANY" {
 		rm = s.metrics.Route(method, pattern)
 	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	access := s.accessLogger(method, pattern)
+	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		hdr := w.Header()
 		hdr["Cache-Control"] = noStore
 		hdr["X-Content-Type-Options"] = nosniff
+		reqID := access.requestID(w, r)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("handler panic", "route", pattern, "panic", p)
+				s.log.ErrorContext(r.Context(), "handler panic", "route", pattern, "panic", p)
 				if sw.status == 0 {
 					writeError(sw, http.StatusInternalServerError, "internal", "internal error", 0)
 				}
 			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := time.Since(start)
 			if s.metrics != nil {
-				status := sw.status
-				if status == 0 {
-					status = http.StatusOK
-				}
 				obs := rm
 				if obs == nil {
 					m := standardMethod(r.Method)
@@ -192,11 +208,23 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 					}
 					obs = v.(*metrics.RouteMetrics)
 				}
-				obs.Observe(status, time.Since(start).Seconds())
+				obs.Observe(status, elapsed.Seconds())
 			}
+			access.log(r, status, sw.bytes, elapsed, reqID)
 		}()
 		h(sw, r)
 	})
+	if s.tracing != nil {
+		name := pattern
+		if method != "ANY" {
+			name = method + " " + pattern
+		}
+		// otelhttp sits outside so that the span is in the context of the
+		// access log and of everything the handler calls.
+		handler = otelhttp.NewHandler(handler, name, otelhttp.WithTracerProvider(s.tracing),
+			otelhttp.WithPropagators(propagation.TraceContext{}), otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
+	}
+	return handler
 }
 
 // client extracts the caller's IP (honouring X-Forwarded-For only from

@@ -9,6 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
 	"github.com/leanauth/authstack/authserver/store"
 )
 
@@ -26,6 +31,7 @@ type WorkerOptions struct {
 	Lease     time.Duration // how long a claimed message is reserved; a send may take half of it
 	Logger    *slog.Logger
 	Events    Events
+	Tracing   trace.TracerProvider // nil: no spans
 }
 
 // Worker sends outbox rows. Many workers (replicas) may run at once: a row
@@ -39,6 +45,7 @@ type Worker struct {
 	sender Sender
 	o      WorkerOptions
 	wake   chan struct{}
+	tracer trace.Tracer
 }
 
 // NewWorker returns a worker over db (the pool).
@@ -61,7 +68,11 @@ func NewWorker(db store.DBTX, sender Sender, o WorkerOptions) *Worker {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Worker{db: db, sender: sender, o: o, wake: make(chan struct{}, 1)}
+	if o.Tracing == nil {
+		o.Tracing = tracenoop.NewTracerProvider()
+	}
+	return &Worker{db: db, sender: sender, o: o, wake: make(chan struct{}, 1),
+		tracer: o.Tracing.Tracer("github.com/leanauth/authstack/authserver/mail")}
 }
 
 // Notify wakes the worker (a message was just queued).
@@ -119,6 +130,10 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 }
 
 func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) {
+	// One trace per delivery attempt: the send and the outcome's queries.
+	ctx, span := w.tracer.Start(ctx, "outbox send", trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.Int64("outbox.id", m.ID), attribute.String("email.kind", m.Kind), attribute.Int("outbox.attempt", m.Attempts)))
+	defer span.End()
 	log := w.o.Logger.With("outbox_id", m.ID, "email_kind", m.Kind, "attempt", m.Attempts)
 	if m.Expired {
 		// Its link no longer works: sending it would only confuse.
@@ -137,6 +152,7 @@ func (w *Worker) deliver(ctx context.Context, m store.OutboxMessage) {
 		return
 	}
 	msg := redactAddresses(err.Error())
+	span.SetStatus(codes.Error, msg)
 	var perm *PermanentError
 	switch {
 	case errors.As(err, &perm):

@@ -18,6 +18,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/leanauth/authstack/authserver/config"
@@ -81,8 +84,25 @@ func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait ti
 // Params returns the parameters used for new hashes.
 func (h *Hasher) Params() config.Argon2 { return h.params }
 
-// acquire takes a hashing slot and its block memory.
-func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
+// acquire takes a hashing slot and its block memory. When the request is
+// traced, the wait for the slot and then the hash (until release) are
+// spans; the tracer is the caller's span's, a no-op one when untraced.
+func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, trace.Span, error) {
+	tracer := trace.SpanFromContext(ctx).TracerProvider().Tracer("github.com/leanauth/authstack/authserver/password")
+	_, wait := tracer.Start(ctx, "password.slot_wait")
+	mem, err := h.takeSlot(ctx)
+	if err != nil {
+		wait.SetStatus(codes.Error, err.Error())
+		wait.End()
+		return nil, nil, err
+	}
+	wait.End()
+	_, hash := tracer.Start(ctx, "password.argon2id", trace.WithAttributes(
+		attribute.Int("argon2.memory_kib", int(h.params.MemoryKiB)), attribute.Int("argon2.iterations", int(h.params.Iterations))))
+	return mem, hash, nil
+}
+
+func (h *Hasher) takeSlot(ctx context.Context) (*argon2.Memory, error) {
 	select {
 	case h.slots <- struct{}{}:
 		return <-h.mems, nil
@@ -100,7 +120,8 @@ func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, error) {
 	}
 }
 
-func (h *Hasher) release(mem *argon2.Memory) {
+func (h *Hasher) release(mem *argon2.Memory, span trace.Span) {
+	span.End()
 	h.lastUse.Store(time.Now().UnixNano())
 	h.mems <- mem
 	<-h.slots
@@ -142,11 +163,11 @@ func Normalize(pw string) string { return norm.NFKC.String(pw) }
 // Hash returns the PHC string of password (normalised) with the current
 // pepper and parameters.
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
-	mem, err := h.acquire(ctx)
+	mem, span, err := h.acquire(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer h.release(mem)
+	defer h.release(mem, span)
 	return h.hash(mem, Normalize(password)), nil
 }
 
@@ -184,11 +205,11 @@ type Result struct {
 // Its work depends on neither the stored hash nor the outcome, only on the
 // password: it runs the same derivations as VerifyDummy (see pad).
 func (h *Hasher) Verify(ctx context.Context, password, encoded string) (Result, error) {
-	mem, err := h.acquire(ctx)
+	mem, span, err := h.acquire(ctx)
 	if err != nil {
 		return Result{}, err
 	}
-	defer h.release(mem)
+	defer h.release(mem, span)
 	ph, err := decode(encoded)
 	var pepper []byte
 	if err == nil {
@@ -229,11 +250,11 @@ func forms(pw string) []string {
 // VerifyDummy costs the same as Verify and never matches: use it when the
 // account does not exist.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
-	mem, err := h.acquire(ctx)
+	mem, span, err := h.acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer h.release(mem)
+	defer h.release(mem, span)
 	h.verifyDummy(mem, password)
 	return nil
 }
