@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/controllers/resources"
 	"github.com/leanauth/authstack/internal/localstack"
 )
 
@@ -75,6 +76,10 @@ func TestRenderedConfigServesSignupAndLogin(t *testing.T) {
 	managed.ObjectMeta = metav1.ObjectMeta{Name: "managed", Namespace: ns}
 	managed.Spec.Redis = authv1alpha1.RedisSpec{}
 	managed.Spec.Ingress.Host = "auth2.example.com"
+	// Both stacks use the one local PostgreSQL, which now holds the first stack's
+	// hashes: the second brings the first one's pepper, as a stack restored onto
+	// that data would. (With a fresh pepper, migrate refuses to start: PepperMismatch.)
+	managed.Spec.Pepper = &authv1alpha1.PepperSpec{SecretRef: resources.PepperRef(stack)}
 	if err := env.c.Create(ctx(t), managed); err != nil {
 		t.Fatalf("creating a stack with managed Redis: %v", err)
 	}
