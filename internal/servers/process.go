@@ -68,6 +68,23 @@ func findBinary(name string, extra ...string) (string, error) {
 	return "", &MissingBinaryError{Name: name, Looked: looked}
 }
 
+// CachedBinary finds a program a hack/ script builds into CacheDir()/bin
+// (hack/go-tool.sh): the path in the environment variable envVar if set, then
+// the cache, then PATH. The error names the script that builds it.
+func CachedBinary(envVar, name, script string) (string, error) {
+	if p := os.Getenv(envVar); p != "" {
+		return p, nil
+	}
+	p := filepath.Join(CacheDir(), "bin", name)
+	if st, err := os.Stat(p); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		return p, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found (looked in $%s, %s, $PATH): run %s (or make test-deps) to build it", name, envVar, filepath.Dir(p), script)
+}
+
 // postgresBinDir returns the newest /usr/lib/postgresql/*/bin holding postgres.
 func postgresBinDir() (string, error) {
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -23,21 +22,6 @@ type JaegerServer struct {
 	dir             string
 	otlpPort, query int
 	proc            *servers.Process
-}
-
-// jaegerBinary finds jaeger: JAEGER_BIN, then $AUTHSTACK_CACHE/bin, then PATH.
-func jaegerBinary() (string, error) {
-	if p := os.Getenv("JAEGER_BIN"); p != "" {
-		return p, nil
-	}
-	p := filepath.Join(servers.CacheDir(), "bin", "jaeger")
-	if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-		return p, nil
-	}
-	if p, err := exec.LookPath("jaeger"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("jaeger not found (looked in $JAEGER_BIN, %s, $PATH): run %s (or make test-deps) to build it", filepath.Dir(p), JaegerScript)
 }
 
 // jaegerConfig is the all-in-one configuration of cmd/jaeger reduced to
@@ -83,7 +67,7 @@ exporters:
 // Jaeger starts a Jaeger on free loopback ports; stopped at t.Cleanup.
 func Jaeger(t testing.TB) *JaegerServer {
 	t.Helper()
-	bin, err := jaegerBinary()
+	bin, err := servers.CachedBinary("JAEGER_BIN", "jaeger", JaegerScript)
 	if err != nil {
 		fatal(t, "Jaeger", err)
 	}

@@ -2,11 +2,9 @@ package testservers
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -31,27 +29,12 @@ type S3Server struct {
 	proc           *servers.Process
 }
 
-// s3Binary finds versitygw: VERSITYGW_BIN, then $AUTHSTACK_CACHE/bin, then PATH.
-func s3Binary() (string, error) {
-	if p := os.Getenv("VERSITYGW_BIN"); p != "" {
-		return p, nil
-	}
-	p := filepath.Join(servers.CacheDir(), "bin", "versitygw")
-	if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-		return p, nil
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("versitygw not found (looked in $VERSITYGW_BIN, %s, $PATH): run %s (or %s) to build it", filepath.Dir(p), S3Script, servers.DepsScript)
-}
-
 // S3 starts an S3-compatible server on a free loopback port with a random
 // root access key; its data lives in a temp dir. Stopped at t.Cleanup.
 // Create buckets with CreateBucket.
 func S3(t testing.TB) *S3Server {
 	t.Helper()
-	bin, err := s3Binary()
+	bin, err := servers.CachedBinary("VERSITYGW_BIN", "versitygw", S3Script)
 	if err != nil {
 		fatal(t, "S3 server", err)
 	}
