@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leanauth/authstack/internal/procstat"
 	"github.com/leanauth/authstack/internal/testservers"
 )
 
@@ -131,7 +132,7 @@ func TestFloorHandler(t *testing.T) {
 
 func TestProcStats(t *testing.T) {
 	pid := os.Getpid()
-	hwm, err := statusKiB(pid, "VmHWM")
+	hwm, err := procstat.StatusKiB(pid, "VmHWM")
 	if err != nil || hwm <= 0 {
 		t.Fatalf("VmHWM %d %v", hwm, err)
 	}
@@ -142,7 +143,7 @@ func TestProcStats(t *testing.T) {
 	for i := range big {
 		big[i] = 1
 	}
-	after, _ := statusKiB(pid, "VmHWM")
+	after, _ := procstat.StatusKiB(pid, "VmHWM")
 	if after < 64*1024 {
 		t.Fatalf("VmHWM %d KiB after touching 64 MiB", after)
 	}

@@ -42,6 +42,7 @@ import (
 	"golang.org/x/crypto/argon2"
 
 	fork "github.com/leanauth/authstack/internal/argon2"
+	"github.com/leanauth/authstack/internal/procstat"
 	"github.com/leanauth/authstack/internal/servers"
 )
 
@@ -199,21 +200,9 @@ func hashTime(p argon2Params, n int) (wall, cpu time.Duration, desc string) {
 	return wall, cpu, strings.Join(parts, ", ")
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "?"
-	}
-	return strings.Join(f[:3], " ")
-}
-
 func loadavg1() float64 {
 	var la float64
-	fmt.Sscan(loadavg(), &la)
+	fmt.Sscan(procstat.LoadAvg(), &la)
 	return la
 }
 
@@ -259,7 +248,7 @@ func median(xs []float64) float64 {
 func run(ctx context.Context, o options) error {
 	rep := &report{}
 	rep.add("authbench %s: %d CPUs (%s), GOMAXPROCS %d, load average before: %s",
-		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), loadavg())
+		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), procstat.LoadAvg())
 
 	if la := loadavg1(); la > float64(runtime.NumCPU()) {
 		rep.add("WARNING: load average %.1f > %d CPUs: other processes share the CPU, absolute rates will be low and noisy (compare the ratios and the per-CPU-second numbers)", la, runtime.NumCPU())
@@ -299,7 +288,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer st.close()
 	authPid := st.auth.Pid()
-	rss0, _ := statusKiB(authPid, "VmRSS")
+	rss0, _ := procstat.StatusKiB(authPid, "VmRSS")
 	rep.add("stack: authserver pid %d (RSS at start %.1f MiB), PostgreSQL 127.0.0.1, Redis, mailpit, pgbouncer=%v",
 		authPid, mib(rss0), o.pgbouncer)
 
@@ -463,7 +452,7 @@ func run(ctx context.Context, o options) error {
 	if firstWarn != "" {
 		rep.add("  first WARN: %.400s", firstWarn)
 	}
-	rep.add("load average after: %s", loadavg())
+	rep.add("load average after: %s", procstat.LoadAvg())
 	return nil
 }
 
@@ -550,7 +539,7 @@ func runFloorOnly(ctx context.Context, o options, rep *report) error {
 		m := w.finish()
 		rep.add("round %d: %s  (floor process %.2f cores, RSS %.1f MiB)", round+1, f, m.Cores, mib(m.PeakKiB))
 	}
-	rep.add("load average after: %s", loadavg())
+	rep.add("load average after: %s", procstat.LoadAvg())
 	return nil
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,25 +9,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-)
 
-// statusKiB reads a "Vm...:  N kB" field of /proc/<pid>/status.
-func statusKiB(pid int, field string) (int64, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
-			return strconv.ParseInt(v, 10, 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
-}
+	"github.com/leanauth/authstack/internal/procstat"
+)
 
 // resetPeakRSS makes VmHWM start again from the current RSS (Linux
 // clear_refs "5"); it reports whether that worked.
@@ -42,25 +25,10 @@ func cpuSeconds(pid int) float64 {
 	return u + s
 }
 
-// cpuSplit is the user and the system CPU time used by pid so far.
+// cpuSplit is the user and the system CPU time used by pid so far (0 if unreadable).
 func cpuSplit(pid int) (user, sys float64) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, 0
-	}
-	// Fields after the ")" closing the command name; utime and stime are
-	// fields 14 and 15 of the whole line.
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
-		return 0, 0
-	}
-	ut, _ := strconv.ParseFloat(f[11], 64)
-	st, _ := strconv.ParseFloat(f[12], 64)
-	return ut / 100, st / 100 // USER_HZ is 100 on Linux
+	user, sys, _ = procstat.CPU(pid)
+	return user, sys
 }
 
 // rssWatch samples VmRSS of pid while a phase runs and keeps its maximum, as
@@ -86,7 +54,7 @@ func watchRSS(pid int) *rssWatch {
 		t := time.NewTicker(20 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v, err := statusKiB(pid, "VmRSS"); err == nil && v > w.maxKB {
+			if v, err := procstat.StatusKiB(pid, "VmRSS"); err == nil && v > w.maxKB {
 				w.maxKB = v
 			}
 			select {
@@ -113,7 +81,7 @@ type phaseMem struct {
 func (w *rssWatch) finish() phaseMem {
 	close(w.stop)
 	w.done.Wait()
-	hwm, _ := statusKiB(w.pid, "VmHWM")
+	hwm, _ := procstat.StatusKiB(w.pid, "VmHWM")
 	el := time.Since(w.t0).Seconds()
 	u, s := cpuSplit(w.pid)
 	return phaseMem{PeakKiB: hwm, SampledKiB: w.maxKB, Cores: (u + s - w.user0 - w.sys0) / el, SysCores: (s - w.sys0) / el,

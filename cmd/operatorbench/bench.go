@@ -32,6 +32,7 @@ import (
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
+	"github.com/leanauth/authstack/internal/procstat"
 )
 
 // User agents, to tell the clients apart in the audit log. The operator's is its
@@ -394,7 +395,7 @@ func (b *bench) operatorPhase(ctx context.Context, spec authv1alpha1.AuthStackSp
 	}); err != nil {
 		return fmt.Errorf("waiting for the operator to start (%v): %w", lastErr, err)
 	}
-	cpu0, _ := cpuSeconds(op.pid())
+	cpu0 := cpuSeconds(op.pid())
 	rec0, _ := op.reconciles(ctx)
 
 	res.opStart = time.Now()
@@ -427,7 +428,7 @@ func (b *bench) operatorPhase(ctx context.Context, spec authv1alpha1.AuthStackSp
 		return fmt.Errorf("waiting for Ready (%d of %d Ready; not Ready: %s, ...): %w", ready, b.o.stacks, notReady, err)
 	}
 	res.opEnd = time.Now()
-	res.cpuConverge, _ = cpuSeconds(op.pid())
+	res.cpuConverge = cpuSeconds(op.pid())
 	res.cpuConverge -= cpu0
 	rec1, _ := op.reconciles(ctx)
 	res.reconConverge = rec1 - rec0
@@ -473,12 +474,14 @@ func (b *bench) operatorPhase(ctx context.Context, spec authv1alpha1.AuthStackSp
 	res.touchEnd = time.Now()
 	res.reconTouch = last - rec2
 
-	res.hwm, err = procStatus(op.pid(), "VmHWM")
+	res.hwm, err = procstat.StatusKiB(op.pid(), "VmHWM")
+	res.hwm *= 1024
 	if err != nil {
 		return err
 	}
-	res.rssEnd, _ = procStatus(op.pid(), "VmRSS")
-	res.cpuTotal, _ = cpuSeconds(op.pid())
+	res.rssEnd, _ = procstat.StatusKiB(op.pid(), "VmRSS")
+	res.rssEnd *= 1024
+	res.cpuTotal = cpuSeconds(op.pid())
 	res.renderCheck, err = b.checkRendered(ctx, spec)
 	return err
 }
@@ -569,4 +572,10 @@ func poll(ctx context.Context, timeout time.Duration, f func() (bool, error)) er
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
+}
+
+// cpuSeconds is the user+system CPU time of pid so far (0 if unreadable).
+func cpuSeconds(pid int) float64 {
+	u, s, _ := procstat.CPU(pid)
+	return u + s
 }

@@ -34,6 +34,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/leanauth/authstack/controllers/resources"
+	"github.com/leanauth/authstack/internal/procstat"
 	"github.com/leanauth/authstack/internal/servers"
 )
 
@@ -93,7 +94,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		os.RemoveAll(dir)
 	}()
-	loadStart := loadAvg()
+	loadStart := procstat.LoadAvg()
 
 	managerBin := filepath.Join(dir, "bin", "manager") // user agent "manager/...", as in the image
 	logf("building ./cmd/manager")
@@ -141,7 +142,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := b.operatorPhase(ctx, spec, managerBin, filepath.Join(dir, "operator.log"), port, &res); err != nil {
 		return fmt.Errorf("operator: %w", err)
 	}
-	res.loadStart, res.loadEnd = loadStart, loadAvg()
+	res.loadStart, res.loadEnd = loadStart, procstat.LoadAvg()
 
 	logf("stopping the cluster")
 	cl.stop()

@@ -143,16 +143,6 @@ workqueue_depth{controller="authstack",name="authstack"} 3
 	}
 }
 
-func TestParseProcStatus(t *testing.T) {
-	status := []byte("Name:\tmanager\nVmPeak:\t 1300000 kB\nVmHWM:\t   81234 kB\nVmRSS:\t   70000 kB\n")
-	if n, err := parseProcStatus(status, "VmHWM"); err != nil || n != 81234*1024 {
-		t.Errorf("VmHWM = %d, %v", n, err)
-	}
-	if _, err := parseProcStatus(status, "VmSwap"); err == nil {
-		t.Error("no error for a missing key")
-	}
-}
-
 // The plain client renders valid objects of the bench's stack, none owned (the garbage
 // collector would delete them), two of them Deployments.
 func TestRenderStack(t *testing.T) {
