@@ -34,6 +34,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/leanauth/authstack/controllers/resources"
+	"github.com/leanauth/authstack/internal/localstack"
 	"github.com/leanauth/authstack/internal/procstat"
 	"github.com/leanauth/authstack/internal/servers"
 )
@@ -79,7 +80,7 @@ func logf(format string, args ...any) {
 }
 
 func run(ctx context.Context, o options) (err error) {
-	root, err := repoRoot()
+	root, err := localstack.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -153,21 +154,4 @@ func run(ctx context.Context, o options) (err error) {
 	res.fromAudit(reqs)
 	res.print(os.Stdout)
 	return nil
-}
-
-func repoRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("run it from the repository: no go.mod above %s", d)
-		}
-		d = parent
-	}
 }

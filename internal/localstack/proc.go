@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -100,5 +101,24 @@ func (p *Proc) Exited() bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// RepoRoot is the repository the command runs in: the nearest directory at or
+// above the working directory that holds a go.mod.
+func RepoRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("run it from the repository: no go.mod above %s", d)
+		}
+		d = parent
 	}
 }

@@ -28,6 +28,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/internal/localstack"
 )
 
 // env is the shared cluster and binaries.
@@ -46,7 +47,7 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 func run(m *testing.M) int {
 	start := time.Now()
 	ctrllog.SetLogger(logr.Discard())
-	root, err := repoRoot()
+	root, err := localstack.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
@@ -126,23 +127,6 @@ func run(m *testing.M) int {
 		keep = true
 	}
 	return code
-}
-
-func repoRoot() (string, error) {
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		d = parent
-	}
 }
 
 func lastLine(s string) string {
