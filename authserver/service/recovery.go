@@ -17,15 +17,7 @@ import (
 // branch renders the email and runs the same one statement (an audit row is
 // written for unknown addresses too) so the answer and its timing match.
 func (s *Service) ForgotPassword(ctx context.Context, c Client, emailIn string) error {
-	email, ok := NormalizeEmail(emailIn)
-	if !ok {
-		return ErrInvalidEmail
-	}
-	if err := s.emailLimits(ctx, c, email); err != nil {
-		return err
-	}
-	tok, th := session.NewToken()
-	m, err := render(mail.KindReset, mail.Data{Link: s.links.Reset(tok), ValidFor: mail.HumanDuration(s.reset)})
+	email, th, m, err := s.linkEmail(ctx, c, emailIn, mail.KindReset, s.links.Reset, s.reset)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/mail"
@@ -130,19 +131,28 @@ func (s *Service) tokenLimit(ctx context.Context, c Client) error {
 	return s.allow(ctx, "", ratelimit.Rule{Name: "token-ip", Key: c.IP, Limit: s.limits.TokenIP})
 }
 
+// linkEmail is the common start of the requests that name only an address
+// (resend-verification, forgot): the address normalised, the email limits
+// applied, and the email rendered with a fresh link token valid for ttl,
+// before the address is looked up, so every branch does the same work.
+func (s *Service) linkEmail(ctx context.Context, c Client, emailIn, kind string, link func(token string) string, ttl time.Duration) (string, [32]byte, store.Mail, error) {
+	email, ok := NormalizeEmail(emailIn)
+	if !ok {
+		return "", [32]byte{}, store.Mail{}, ErrInvalidEmail
+	}
+	if err := s.emailLimits(ctx, c, email); err != nil {
+		return "", [32]byte{}, store.Mail{}, err
+	}
+	tok, th := session.NewToken()
+	m, err := render(kind, mail.Data{Link: link(tok), ValidFor: mail.HumanDuration(ttl)})
+	return email, th, m, err
+}
+
 // ResendVerification queues a new verification email if the address has an
 // unverified account; the caller answers the same either way, and every
 // branch renders the email and runs the same one statement.
 func (s *Service) ResendVerification(ctx context.Context, c Client, emailIn string) error {
-	email, ok := NormalizeEmail(emailIn)
-	if !ok {
-		return ErrInvalidEmail
-	}
-	if err := s.emailLimits(ctx, c, email); err != nil {
-		return err
-	}
-	tok, th := session.NewToken()
-	m, err := render(mail.KindVerify, mail.Data{Link: s.links.Verify(tok), ValidFor: mail.HumanDuration(s.verify)})
+	email, th, m, err := s.linkEmail(ctx, c, emailIn, mail.KindVerify, s.links.Verify, s.verify)
 	if err != nil {
 		return err
 	}
