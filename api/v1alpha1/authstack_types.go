@@ -540,8 +540,10 @@ const MaxNameLength = 38
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=ast,categories=all;leanauth
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 38",message="metadata.name must be at most 38 characters, so the names of the objects the operator creates fit Kubernetes' limits"
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",message="metadata.name must start with a letter and hold only lowercase letters, digits and '-' (no dots): it prefixes Service names (DNS-1035 labels)"
+// The name rules apply when an AuthStack is created (a name never changes): a stack
+// created before they existed can still be updated, deleted and have its status written.
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.size() <= 38",optionalOldSelf=true,message="metadata.name must be at most 38 characters, so the names of the objects the operator creates fit Kubernetes' limits"
+// +kubebuilder:validation:XValidation:rule="oldSelf.hasValue() || self.metadata.name.matches('^[a-z]([-a-z0-9]*[a-z0-9])?$')",optionalOldSelf=true,message="metadata.name must start with a letter and hold only lowercase letters, digits and '-' (no dots): it prefixes Service names (DNS-1035 labels)"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Replicas",type=string,JSONPath=`.status.authServer.summary`
 // +kubebuilder:printcolumn:name="URL",type=string,JSONPath=`.status.url`
