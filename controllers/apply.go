@@ -72,8 +72,11 @@ func (r *AuthStackReconciler) applyUnit(ctx context.Context, stack *authv1alpha1
 		}
 	}
 	for _, obj := range u.handOver {
+		// A conflict means the object moved since it was read (a stale cache, or the
+		// HPA took the field): the rest of the unit must wait for a fresh read, since
+		// applying it would drop a field the hand-over did not secure.
 		err := r.Patch(ctx, obj, client.Apply, client.FieldOwner(handOverOwner)) //nolint:staticcheck // like apply
-		if err != nil && !apierrors.IsConflict(err) {
+		if err != nil {
 			return fmt.Errorf("handing over %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
 	}

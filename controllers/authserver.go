@@ -154,9 +154,10 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 // replicasHandOver hands spec.replicas over to the HPA without a drop. With autoscaling
 // on the operator stops rendering the field, but if it owned it alone (autoscaling was
 // off), not rendering it would remove it and the API server would reset it to 1. So the
-// current count is first applied under a second field manager (without force: if the
-// HPA already took the field, that conflicts and nothing changes); the operator's own
-// apply then drops the field and the count stays until the HPA scales.
+// current count is first applied under a second field manager, without force and at
+// the resourceVersion it was read at: if the HPA already took the field or the read was
+// stale, that conflicts, nothing changes and the reconcile retries; once it succeeded
+// the operator's own apply drops the field and the count stays until the HPA scales.
 func replicasHandOver(live *appsv1.Deployment) *unstructured.Unstructured {
 	if live == nil || live.Spec.Replicas == nil {
 		return nil
@@ -185,6 +186,7 @@ func replicasHandOver(live *appsv1.Deployment) *unstructured.Unstructured {
 	u.SetKind("Deployment")
 	u.SetName(live.Name)
 	u.SetNamespace(live.Namespace)
+	u.SetResourceVersion(live.ResourceVersion)
 	return u
 }
 

@@ -7,6 +7,7 @@ import (
 
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -71,4 +72,42 @@ func TestAutoscalingSwitchNeverDropsReplicas(t *testing.T) {
 		return nil
 	})
 	settle(t, op, ns)
+}
+
+// TestStaleHandOverStopsTheUnit: a hand-over built from a stale read (the cache still
+// shows 3 replicas while the Deployment has 6) is refused by the API server, and the
+// unit stops there, so the operator's own apply never drops a field the hand-over
+// did not secure (that would reset spec.replicas to 1). The reconcile retries it.
+func TestStaleHandOverStopsTheUnit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ns := newNamespace(t)
+	createReferencedSecrets(t, ns)
+	op := startOperator(t, ns)
+	stack := sampleStack(ns, "auth")
+	stack.Spec.AuthServer.Replicas = ptr.To[int32](6)
+	stack.Spec.AuthServer.Autoscaling.Enabled = ptr.To(false)
+	if err := k8s.Create(ctx, stack); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "6 replicas", func() error {
+		if n := deploymentReplicas(t, ns); n != 6 {
+			return fmt.Errorf("%d replicas", n)
+		}
+		return nil
+	})
+	stale := getDeployment(t, ns).DeepCopy()
+	stale.Spec.Replicas = ptr.To[int32](3)
+	stale.ResourceVersion = "1" // read long ago
+	h := replicasHandOver(stale)
+	if h == nil {
+		t.Fatal("no hand-over for a Deployment whose replicas only the operator owns")
+	}
+	err := op.reconciler.applyUnit(ctx, stack, unit{handOver: []*unstructured.Unstructured{h}})
+	if err == nil {
+		t.Fatal("a hand-over from a stale read was accepted; the unit would go on and drop spec.replicas")
+	}
+	if n := deploymentReplicas(t, ns); n != 6 {
+		t.Errorf("replicas = %d after the refused hand-over, want 6", n)
+	}
 }
