@@ -68,8 +68,10 @@ const PepperMismatchExitCode = 3
 const MigrateContainerName = "migrate"
 
 // PepperMismatch returns the termination message of the first pod whose migrate init
-// container refused the pepper (now or in its last run, while it restarts), and the
-// pod's name. Deleted pods do not count.
+// container refused the pepper (now, or in its last run while it waits to restart),
+// and the pod's name. A last run that a later run superseded (the container is running
+// again or has since succeeded: the kubelet keeps lastState) does not count, nor do
+// deleted pods.
 func PepperMismatch(pods []corev1.Pod) (pod, message string, ok bool) {
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil {
@@ -79,10 +81,12 @@ func PepperMismatch(pods []corev1.Pod) (pod, message string, ok bool) {
 			if cs.Name != MigrateContainerName {
 				continue
 			}
-			for _, term := range []*corev1.ContainerStateTerminated{cs.State.Terminated, cs.LastTerminationState.Terminated} {
-				if term != nil && term.ExitCode == PepperMismatchExitCode {
-					return p.Name, strings.TrimSpace(term.Message), true
-				}
+			term := cs.State.Terminated
+			if cs.State.Waiting != nil {
+				term = cs.LastTerminationState.Terminated
+			}
+			if term != nil && term.ExitCode == PepperMismatchExitCode {
+				return p.Name, strings.TrimSpace(term.Message), true
 			}
 		}
 	}

@@ -102,6 +102,12 @@ func TestPepperMismatch(t *testing.T) {
 		{"restarting after it", []corev1.Pod{pod("b", corev1.ContainerStatus{
 			State:                corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "CrashLoopBackOff"}},
 			LastTerminationState: corev1.ContainerState{Terminated: term(3, "pepper mismatch: y")}})}, "b", "pepper mismatch: y"},
+		{"a later run succeeded", []corev1.Pod{pod("c", corev1.ContainerStatus{
+			State:                corev1.ContainerState{Terminated: term(0, "")},
+			LastTerminationState: corev1.ContainerState{Terminated: term(3, "pepper mismatch: z")}})}, "", ""},
+		{"running again", []corev1.Pod{pod("d", corev1.ContainerStatus{
+			State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
+			LastTerminationState: corev1.ContainerState{Terminated: term(3, "pepper mismatch: z")}})}, "", ""},
 		{"deleted pods and other containers do not count", []corev1.Pod{deleted, other}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
