@@ -30,7 +30,7 @@ func (r *AuthStackReconciler) observePepperMismatch(ctx context.Context, stack *
 		client.MatchingLabels(resources.SelectorLabels(stack, resources.ComponentAuthServer))); err != nil {
 		return fmt.Errorf("listing the authserver pods: %w", err)
 	}
-	if _, msg, ok := resources.PepperMismatch(pods.Items); ok {
+	if _, msg, ok := resources.PepperMismatch(pods.Items, resources.AuthServerName(stack)); ok {
 		if len(msg) > 1024 {
 			msg = msg[:1024] + "..."
 		}

@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
@@ -27,7 +28,9 @@ func TestPepperMismatchIsReported(t *testing.T) {
 	// The pod the Deployment controller would make (envtest runs none), and its status.
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: "auth-authserver-6d5f7c9b8-x2x9z", Namespace: ns,
-			Labels: resources.Labels(stack, resources.ComponentAuthServer)},
+			Labels: resources.Labels(stack, resources.ComponentAuthServer),
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "ReplicaSet",
+				Name: "auth-authserver-6d5f7c9b8", UID: "0b6a4c8e-1d2f-4a3b-9c5d-7e8f9a0b1c2d", Controller: ptr.To(true)}}},
 		Spec: corev1.PodSpec{
 			InitContainers: []corev1.Container{{Name: resources.MigrateContainerName, Image: testImage}},
 			Containers:     []corev1.Container{{Name: resources.ComponentAuthServer, Image: testImage}},

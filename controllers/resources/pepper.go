@@ -71,10 +71,12 @@ const MigrateContainerName = "migrate"
 // container refused the pepper (now, or in its last run while it waits to restart),
 // and the pod's name. A last run that a later run superseded (the container is running
 // again or has since succeeded: the kubelet keeps lastState) does not count, nor do
-// deleted pods.
-func PepperMismatch(pods []corev1.Pod) (pod, message string, ok bool) {
+// deleted pods, nor pods that are not the Deployment's (controlled by a ReplicaSet
+// named deployment-<hash>): any pod can carry the labels.
+func PepperMismatch(pods []corev1.Pod, deployment string) (pod, message string, ok bool) {
 	for _, p := range pods {
-		if p.DeletionTimestamp != nil {
+		owner := metav1.GetControllerOf(&p)
+		if p.DeletionTimestamp != nil || owner == nil || owner.Kind != "ReplicaSet" || !strings.HasPrefix(owner.Name, deployment+"-") {
 			continue
 		}
 		for _, cs := range p.Status.InitContainerStatuses {

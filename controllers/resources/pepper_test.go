@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
 )
 
 func TestNewPepper(t *testing.T) {
@@ -83,8 +84,14 @@ func TestPepperMismatch(t *testing.T) {
 	}
 	pod := func(name string, st corev1.ContainerStatus) corev1.Pod {
 		st.Name = MigrateContainerName
-		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{st}}}
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, OwnerReferences: []metav1.OwnerReference{{
+			APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "auth-authserver-6d5f7c9b8", Controller: ptr.To(true)}}},
+			Status: corev1.PodStatus{InitContainerStatuses: []corev1.ContainerStatus{st}}}
 	}
+	stray := pod("stray", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(3, "forged")}})
+	stray.OwnerReferences = nil
+	otherApp := pod("other-app", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(3, "forged")}})
+	otherApp.OwnerReferences[0].Name = "shop-6d5f7c9b8"
 	deleted := pod("gone", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(3, "old")}})
 	deleted.DeletionTimestamp = &metav1.Time{}
 	other := pod("other", corev1.ContainerStatus{State: corev1.ContainerState{Terminated: term(3, "x")}})
@@ -109,9 +116,10 @@ func TestPepperMismatch(t *testing.T) {
 			State:                corev1.ContainerState{Running: &corev1.ContainerStateRunning{}},
 			LastTerminationState: corev1.ContainerState{Terminated: term(3, "pepper mismatch: z")}})}, "", ""},
 		{"deleted pods and other containers do not count", []corev1.Pod{deleted, other}, "", ""},
+		{"pods that are not the Deployment's do not count", []corev1.Pod{stray, otherApp}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, msg, ok := PepperMismatch(tc.pods)
+			p, msg, ok := PepperMismatch(tc.pods, "auth-authserver")
 			if p != tc.wantPod || msg != tc.wantMsg || ok != (tc.wantPod != "") {
 				t.Errorf("PepperMismatch = %q, %q, %v; want %q, %q", p, msg, ok, tc.wantPod, tc.wantMsg)
 			}
