@@ -202,7 +202,9 @@ func (r *AuthStackReconciler) observeDataTier(ctx context.Context, stack *authv1
 }
 
 // claimsToGrow reads the volume claims of sts when the spec asks for another size than
-// its claim template holds (read uncached, by name; none is read at rest otherwise).
+// its claim template holds (read uncached, by name). The template is immutable, so once
+// a stack has grown its storage this costs one GET per claim on every reconcile (no
+// write: the claims already have the size); a stack that never grew reads none.
 func (r *AuthStackReconciler) claimsToGrow(ctx context.Context, sts *appsv1.StatefulSet, storage authv1alpha1.StorageSpec) ([]corev1.PersistentVolumeClaim, error) {
 	if sts == nil {
 		return nil, nil
