@@ -35,6 +35,11 @@ type AuthStackSpec struct {
 	// +kubebuilder:default={}
 	Ingress IngressSpec `json:"ingress,omitempty"`
 
+	// Gateway exposes the authserver through a Gateway API HTTPRoute (gateway_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	Gateway GatewaySpec `json:"gateway,omitempty"`
+
 	// Pooler runs pgbouncer between the authserver and PostgreSQL.
 	// +optional
 	// +kubebuilder:default={}

@@ -52,3 +52,14 @@ const (
 	ReasonClusterNotFormed = "ClusterNotFormed"
 	ReasonWaitingForPods   = "WaitingForPods"
 )
+
+// The Gateway API route of spec.gateway (controllers/gateway.go).
+const (
+	// ConditionGatewayRouteReady is True when every Gateway of spec.gateway.parentRefs
+	// accepted the authserver's HTTPRoute. Present only while spec.gateway.enabled.
+	ConditionGatewayRouteReady = "GatewayRouteReady"
+
+	ReasonGatewayAPINotServed = "GatewayAPINotServed"
+	ReasonRouteAccepted       = "Accepted"
+	ReasonRouteNotAccepted    = "NotAccepted"
+)

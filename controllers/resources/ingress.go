@@ -1,6 +1,8 @@
 package resources
 
 import (
+	"strings"
+
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -64,10 +66,14 @@ func ingressPath(stack *authv1alpha1.AuthStack) string {
 	return "/auth"
 }
 
-// PublicURL is where clients reach the authserver: the Ingress when enabled, else the Service.
+// PublicURL is where clients reach the authserver: the Ingress when enabled, else the
+// first hostname of the HTTPRoute (https: TLS is the Gateway's), else the Service.
 func PublicURL(stack *authv1alpha1.AuthStack) string {
 	if stack.Spec.Ingress.Enabled {
 		return "https://" + stack.Spec.Ingress.Host + ingressPath(stack)
+	}
+	if gw := stack.Spec.Gateway; gw.Enabled && len(gw.Hostnames) > 0 && !strings.HasPrefix(gw.Hostnames[0], "*") {
+		return "https://" + gw.Hostnames[0] + gatewayPath(stack)
 	}
 	return InClusterURL(stack)
 }

@@ -1,0 +1,45 @@
+package controllers
+
+import (
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// moduleDir is the module cache folder of a module go.mod pins: the tests install
+// upstream CRDs from there, at the version the operator builds against, instead of
+// copies made by hand.
+func moduleDir(t *testing.T, module string) string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-m", "-json", module).Output()
+	if err != nil {
+		t.Fatalf("go list -m -json %s (is it pinned in go.mod? run go mod download): %v", module, err)
+	}
+	var m struct{ Dir, Version string }
+	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
+		t.Fatalf("go list -m -json %s: no module folder (run go mod download): %v %s", module, err, out)
+	}
+	return m.Dir
+}
+
+var gatewayCRDs sync.Once
+
+// installGatewayAPICRDs installs the Gateway API CRDs of the experimental channel
+// (a superset of the standard one: it adds HTTPRoute's ExternalAuth filter) into the
+// shared envtest, once. A test that needs them absent must run before any test
+// calling this (non-parallel tests run first).
+func installGatewayAPICRDs(t *testing.T) {
+	t.Helper()
+	var err error
+	gatewayCRDs.Do(func() {
+		dir := filepath.Join(moduleDir(t, "sigs.k8s.io/gateway-api"), "config", "crd", "experimental")
+		_, err = envtest.InstallCRDs(restConfig, envtest.CRDInstallOptions{Paths: []string{dir}, ErrorIfPathMissing: true})
+	})
+	if err != nil {
+		t.Fatalf("installing the Gateway API CRDs: %v", err)
+	}
+}
