@@ -17,20 +17,28 @@ const (
 	AnnotationForceSSLRedirect = "nginx.ingress.kubernetes.io/force-ssl-redirect"
 )
 
+// IngressClassNginx is ingress-nginx's class: only it gets the nginx annotations.
+const IngressClassNginx = "nginx"
+
 // AuthServerIngress renders the Ingress, or nil when it is disabled. TLS is always on:
-// an auth endpoint is never served in clear text.
+// an auth endpoint is never served in clear text (ingress-nginx is also told to
+// redirect plain HTTP; other controllers redirect per their own settings).
 func AuthServerIngress(stack *authv1alpha1.AuthStack) *networkingv1.Ingress {
 	spec := stack.Spec.Ingress
 	if !spec.Enabled {
 		return nil
 	}
 	meta := objectMeta(stack, AuthServerName(stack), ComponentAuthServer)
-	meta.Annotations = map[string]string{
-		AnnotationSSLRedirect:      "true",
-		AnnotationForceSSLRedirect: "true",
+	ours := map[string]string{}
+	if spec.ClassName == IngressClassNginx {
+		ours[AnnotationSSLRedirect] = "true"
+		ours[AnnotationForceSSLRedirect] = "true"
 	}
 	if spec.TLS != nil && spec.TLS.ClusterIssuer != "" {
-		meta.Annotations[AnnotationClusterIssuer] = spec.TLS.ClusterIssuer
+		ours[AnnotationClusterIssuer] = spec.TLS.ClusterIssuer
+	}
+	if a := merged(spec.Annotations, ours); len(a) > 0 {
+		meta.Annotations = a
 	}
 	var className *string
 	if spec.ClassName != "" {
