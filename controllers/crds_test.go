@@ -43,3 +43,33 @@ func installGatewayAPICRDs(t *testing.T) {
 		t.Fatalf("installing the Gateway API CRDs: %v", err)
 	}
 }
+
+var proxyCRDs sync.Once
+
+// traefikVersion is the Traefik whose Middleware CRD the tests install: the one
+// hack/traefik.sh builds for the proxy tests. Traefik is not a Go dependency of
+// the operator (requiring its module would raise shared dependencies through
+// MVS), so its module is fetched by version into the module cache.
+const traefikVersion = "v3.6.12"
+
+// installProxyCRDs installs, once, the Gateway API CRDs, Envoy Gateway's
+// SecurityPolicy CRD (from the github.com/envoyproxy/gateway module go.mod pins)
+// and Traefik's CRDs (from the traefik module at traefikVersion).
+func installProxyCRDs(t *testing.T) {
+	t.Helper()
+	installGatewayAPICRDs(t)
+	var err error
+	proxyCRDs.Do(func() {
+		eg := filepath.Join(moduleDir(t, "github.com/envoyproxy/gateway"), "charts", "gateway-helm", "charts", "crds", "crds", "generated", "gateway.envoyproxy.io_securitypolicies.yaml")
+		out, derr := exec.Command("go", "mod", "download", "-json", "github.com/traefik/traefik/v3@"+traefikVersion).Output()
+		var m struct{ Dir string }
+		if derr != nil || json.Unmarshal(out, &m) != nil || m.Dir == "" {
+			t.Fatalf("go mod download github.com/traefik/traefik/v3@%s: %v %s", traefikVersion, derr, out)
+		}
+		traefik := filepath.Join(m.Dir, "integration", "fixtures", "k8s", "01-traefik-crd.yml")
+		_, err = envtest.InstallCRDs(restConfig, envtest.CRDInstallOptions{Paths: []string{eg, traefik}, ErrorIfPathMissing: true})
+	})
+	if err != nil {
+		t.Fatalf("installing the proxy CRDs: %v", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -22,7 +23,7 @@ import (
 	"github.com/leanauth/authstack/controllers/resources"
 )
 
-// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=gateway.networking.k8s.io,resources=httproutes;referencegrants,verbs=get;list;watch;create;patch;delete
 
 // gatewayRecheck is how often a stack whose route is not ready yet is looked at
 // again: the operator watches neither the HTTPRoute kind (it may not exist) nor
@@ -67,21 +68,30 @@ func (r *AuthStackReconciler) observeGateway(ctx context.Context, stack *authv1a
 	return nil
 }
 
-// gatewayObjects renders the gateway component: the HTTPRoute to apply, or the one
-// to delete. Pure.
+// gatewayObjects renders the gateway component: the HTTPRoute, and the
+// ReferenceGrant that lets the routes and SecurityPolicies of
+// edgeAuth.policyNamespaces reference the authserver Service (authpolicy.go); each
+// to apply, or to delete when the spec no longer asks for it. Pure.
 func gatewayObjects(stack *authv1alpha1.AuthStack) (desired, absent []*unstructured.Unstructured, err error) {
-	route, err := resources.AuthServerHTTPRoute(stack)
-	if err != nil {
-		return nil, nil, err
+	for _, o := range []struct {
+		gvk   schema.GroupVersionKind
+		build func(*authv1alpha1.AuthStack) (*unstructured.Unstructured, error)
+	}{{resources.HTTPRouteGVK, resources.AuthServerHTTPRoute}, {resources.ReferenceGrantGVK, resources.StackReferenceGrant}} {
+		obj, err := o.build(stack)
+		if err != nil {
+			return nil, nil, err
+		}
+		if obj != nil {
+			desired = append(desired, obj)
+			continue
+		}
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(o.gvk)
+		u.SetName(resources.AuthServerName(stack))
+		u.SetNamespace(stack.Namespace)
+		absent = append(absent, u)
 	}
-	if route != nil {
-		return []*unstructured.Unstructured{route}, nil, nil
-	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(resources.HTTPRouteGVK)
-	u.SetName(resources.AuthServerName(stack))
-	u.SetNamespace(stack.Namespace)
-	return nil, []*unstructured.Unstructured{u}, nil
+	return desired, absent, nil
 }
 
 // applyGateway applies or deletes the route when the kind is served. Its failure is

@@ -40,6 +40,10 @@ type AuthStackSpec struct {
 	// +kubebuilder:default={}
 	Gateway GatewaySpec `json:"gateway,omitempty"`
 
+	// EdgeAuth configures the check that AuthPolicies wire into proxies (gateway_types.go).
+	// +optional
+	EdgeAuth EdgeAuthSpec `json:"edgeAuth,omitempty"`
+
 	// Pooler runs pgbouncer between the authserver and PostgreSQL.
 	// +optional
 	// +kubebuilder:default={}

@@ -63,3 +63,14 @@ const (
 	ReasonRouteAccepted       = "Accepted"
 	ReasonRouteNotAccepted    = "NotAccepted"
 )
+
+// Reasons of an AuthPolicy's Ready condition (controllers/authpolicy.go).
+const (
+	ReasonWired               = "Wired"
+	ReasonStackNotFound       = "AuthStackNotFound"
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	ReasonKindNotServed       = "KindNotServed"
+	ReasonTargetNotFound      = "TargetNotFound"
+	ReasonTargetConflict      = "TargetConflict"
+	ReasonFilterMissing       = "FilterMissing"
+)

@@ -23,6 +23,7 @@ func init() {
 
 const (
 	msgGatewayParents = "gateway.parentRefs must name at least one Gateway when gateway.enabled is true"
+	msgSignInURL      = "edgeAuth.signInURL must be an https URL (http only for localhost)"
 	msgGatewayPath    = "gateway.path must be /auth: the authserver serves every route under /auth, so another prefix would answer 404"
 )
 
@@ -79,6 +80,18 @@ var edgeRejectCases = []rejectCase{
 		field: "spec.networkPolicy.allowedIPBlocks[0].except[0]", kind: kindMaxLength},
 	{name: "authServer trustedProxies entry too long", set: map[string]any{"authServer.trustedProxies": []any{strings.Repeat("1", 65)}},
 		field: "spec.authServer.trustedProxies[0]", kind: kindMaxLength},
+	{name: "edgeAuth signInURL plain http", set: map[string]any{"edgeAuth.signInURL": "http://login.example.com/"},
+		field: "spec.edgeAuth.signInURL", kind: kindCEL, msg: msgSignInURL},
+	{name: "edgeAuth signInURL too long", set: map[string]any{"edgeAuth.signInURL": "https://a.example.com/" + strings.Repeat("p", 2048)},
+		field: "spec.edgeAuth.signInURL", kind: kindMaxLength},
+	{name: "edgeAuth redirectHost with a port", set: map[string]any{"edgeAuth.redirectHosts": []any{"app.example.com:443"}},
+		field: "spec.edgeAuth.redirectHosts[0]", kind: kindPattern},
+	{name: "edgeAuth redirectHost too long", set: map[string]any{"edgeAuth.redirectHosts": []any{strings.Repeat("h", 254)}},
+		field: "spec.edgeAuth.redirectHosts[0]", kind: kindMaxLength},
+	{name: "edgeAuth policyNamespace with capitals", set: map[string]any{"edgeAuth.policyNamespaces": []any{"Shop"}},
+		field: "spec.edgeAuth.policyNamespaces[0]", kind: kindPattern},
+	{name: "edgeAuth policyNamespace too long", set: map[string]any{"edgeAuth.policyNamespaces": []any{strings.Repeat("n", 64)}},
+		field: "spec.edgeAuth.policyNamespaces[0]", kind: kindMaxLength},
 	{name: "gateway hostname with a scheme", set: map[string]any{"gateway": gateway(map[string]any{"hostnames": []any{"https://auth.example.com"}})},
 		field: "spec.gateway.hostnames[0]", kind: kindPattern},
 }
@@ -122,6 +135,8 @@ func TestEdgeAccepts(t *testing.T) {
 			map[string]any{"cidr": "10.0.0.0/16", "except": []any{"10.0.3.0/24"}}, map[string]any{"cidr": "2001:db8::/64"}}},
 		"ingress of another class with annotations": {"ingress": map[string]any{"enabled": true, "host": "auth.example.com", "className": "traefik",
 			"annotations": map[string]any{"traefik.ingress.kubernetes.io/router.tls": "true"}}},
+		"edgeAuth full": {"edgeAuth": map[string]any{"signInURL": "https://login.example.com/signin?x=1", "redirectHosts": []any{"*.example.com", "app.example.org"},
+			"policyNamespaces": []any{"shop", "blog"}}},
 		"gateway beside the ingress": {"gateway": gateway(nil), "ingress": map[string]any{"enabled": true, "host": "auth.example.com"}},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -53,3 +53,34 @@ type GatewayParentRef struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$`
 	SectionName string `json:"sectionName,omitempty"`
 }
+
+// EdgeAuthSpec configures forward auth: the authserver's /auth/check (and its
+// ext_authz gRPC Check) that proxies call for the apps an AuthPolicy protects.
+type EdgeAuthSpec struct {
+	// SignInURL is where the check sends a browser without a session (with the
+	// page it asked for in the rd query parameter); API calls get 401. Defaults
+	// to frontendURL + /login (the authserver's AUTH_SIGNIN_URL).
+	// +optional
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getHostname() != '' && (url(self).getScheme() == 'https' || (url(self).getScheme() == 'http' && url(self).getHostname() in ['localhost', '127.0.0.1', '::1']))",message="edgeAuth.signInURL must be an https URL (http only for localhost)"
+	SignInURL string `json:"signInURL,omitempty"`
+	// RedirectHosts are the hosts the check may send a browser back to after sign-in
+	// (*.example.com matches subdomains): never an open redirect. Defaults to the
+	// host of frontendURL (the authserver's AUTH_REDIRECT_HOSTS).
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=253
+	// +kubebuilder:validation:items:Pattern=`^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	// +listType=atomic
+	RedirectHosts []string `json:"redirectHosts,omitempty"`
+	// PolicyNamespaces are the namespaces whose AuthPolicies may use this stack
+	// (besides its own). The operator lets their HTTPRoutes and SecurityPolicies
+	// reference the authserver Service (a ReferenceGrant, when the Gateway API is
+	// served) and refuses policies from any other namespace.
+	// +optional
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +listType=set
+	PolicyNamespaces []string `json:"policyNamespaces,omitempty"`
+}
