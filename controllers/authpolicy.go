@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -202,7 +202,7 @@ func (r *AuthPolicyReconciler) applyTarget(ctx context.Context, p *authv1alpha1.
 	if ownsAnnotations(live, owner, body.GetAnnotations()) {
 		return nil
 	}
-	body.SetResourceVersion(live.GetResourceVersion()) // never re-create a target deleted since it was read
+	body.SetResourceVersion(live.GetResourceVersion())                // never re-create a target deleted since it was read
 	return r.Patch(ctx, body, client.Apply, client.FieldOwner(owner)) //nolint:staticcheck // no typed apply configuration for a partial Ingress
 }
 
