@@ -14,6 +14,7 @@ import (
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/mail"
+	"github.com/leanauth/authstack/authserver/mfa"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/ratelimit"
 	"github.com/leanauth/authstack/authserver/session"
@@ -42,6 +43,8 @@ type Service struct {
 	limits   config.RateLimits
 	verify   time.Duration
 	reset    time.Duration
+	mfa      config.MFA
+	keyring  *mfa.Keyring // nil without a pepper: TOTP is unavailable
 	log      *slog.Logger
 
 	bg      sync.WaitGroup     // background work started by requests (rehashes)
@@ -75,11 +78,30 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Service{
+	s := &Service{
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
 		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.FrontendURL},
-		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL, log: d.Logger,
+		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
+		mfa: d.Config.MFA, log: d.Logger,
 	}
+	if s.mfa.ChallengeTTL <= 0 {
+		s.mfa.ChallengeTTL = 5 * time.Minute
+	}
+	if s.mfa.StepUpWindow <= 0 {
+		s.mfa.StepUpWindow = 10 * time.Minute
+	}
+	if len(d.Config.Peppers) > 0 {
+		ids := make([]string, len(d.Config.Peppers))
+		keys := make([][]byte, len(d.Config.Peppers))
+		for i, p := range d.Config.Peppers {
+			ids[i], keys[i] = p.ID, p.Key
+		}
+		var err error
+		if s.keyring, err = mfa.NewKeyring(ids, keys); err != nil {
+			s.log.Error("TOTP secrets cannot be encrypted", "error", err.Error())
+		}
+	}
+	return s
 }
 
 // allow applies rate limits; Redis trouble fails open (logged).
