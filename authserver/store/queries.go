@@ -241,12 +241,14 @@ type Session struct {
 	AuthAt        time.Time // when it last authenticated
 }
 
-// InsertSession stores a new session, authenticated now, and fills in its
-// id and times.
+// InsertSession stores a new session, authenticated now (by the password
+// when AuthMethod is empty), and fills in its id, times and method.
 func InsertSession(ctx context.Context, q DBTX, s *Session) error {
 	return q.QueryRow(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent, auth_method)
-		VALUES ($1, $2::uuid, $3, $4, $5, $6) RETURNING id::text, created_at, last_seen_at, auth_at`,
-		s.TokenHash, s.UserID, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512), s.AuthMethod).Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt, &s.AuthAt)
+		VALUES ($1, $2::uuid, $3, $4, $5, coalesce(nullif($6, ''), 'password'))
+		RETURNING id::text, created_at, last_seen_at, auth_at, auth_method`,
+		s.TokenHash, s.UserID, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512), s.AuthMethod).
+		Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt, &s.AuthAt, &s.AuthMethod)
 }
 
 // ReauthenticateSession records that a user's session authenticated again
