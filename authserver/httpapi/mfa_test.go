@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"image/png"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -283,5 +284,148 @@ func setSessionAuth(t *testing.T, e *authtest.Env, tok, level string, at time.Ti
 	defer rdb.Close()
 	if err := rdb.Del(context.Background(), "authstack:session:"+hex.EncodeToString(h[:])).Err(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Guessing second-factor codes: one challenge takes at most 5 attempts,
+// and every wrong code counts towards the client's lockout of the account,
+// across challenges (a correct password does not reset the count: else
+// whoever holds the password could guess codes without end, one fresh
+// challenge at a time); locked, the password step is refused too.
+func TestSecondFactorGuessingLocksOut(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
+		"AUTH_LOCKOUT_THRESHOLD": "8", "AUTH_RATELIMIT_LOGIN_ACCOUNT": "100/1m",
+	}})
+	email, pw := "guess@example.com", "a guessed passphrase"
+	a, _ := enrollTOTP(t, e, e.SignupVerifyLogin(t, email, pw))
+	ch := passwordStep(t, e, email, pw, "mfa_required")
+	for i := 0; i < 5; i++ {
+		if r := secondStep(t, e, ch, "totp", a.wrong()); r.Status != 401 || r.ErrorCode() != "invalid_code" {
+			t.Fatalf("guess %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	// The challenge is spent, even for the right code.
+	if r := secondStep(t, e, ch, "totp", a.code()); r.Status != 401 || r.ErrorCode() != "invalid_challenge" {
+		t.Fatalf("sixth attempt on one challenge: %d %s", r.Status, r.Body)
+	}
+	ch = passwordStep(t, e, email, pw, "mfa_required")
+	for i := 0; i < 3; i++ {
+		if r := secondStep(t, e, ch, "recovery_code", "aaaa-bbbb-cccc-dddd"); r.Status != 401 || r.ErrorCode() != "invalid_code" {
+			t.Fatalf("recovery guess %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if r := secondStep(t, e, ch, "totp", a.code()); r.Status != 429 || r.ErrorCode() != "rate_limited" {
+		t.Fatalf("after 8 wrong codes: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "POST", "/auth/login", creds(email, pw)); r.Status != 429 {
+		t.Fatalf("password step while locked: %d %s", r.Status, r.Body)
+	}
+	if n := auditCount(t, e, "LOCKOUT"); n < 1 {
+		t.Fatalf("%d LOCKOUT rows", n)
+	}
+}
+
+// One TOTP code and one recovery code each open one session, however many
+// requests race with them on two replicas (the step and the code are taken
+// by one conditional UPDATE in PostgreSQL).
+func TestSecondFactorRacesAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	// The losers' failures and the pace would hit the lockout and limits: off here.
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_RATELIMIT_LOGIN_ACCOUNT": "off", "AUTH_RATELIMIT_LOGIN_IP": "off", "AUTH_LOCKOUT_THRESHOLD": "0"}})
+	other := e.Replica(t)
+	email, pw := "race@example.com", "a racing passphrase"
+	a, codes := enrollTOTP(t, e, e.SignupVerifyLogin(t, email, pw))
+	const n = 8
+	race := func(method, code string) {
+		t.Helper()
+		chs := make([]string, n)
+		for i := range chs {
+			chs[i] = passwordStep(t, e, email, pw, "mfa_required")
+		}
+		var wg sync.WaitGroup
+		status := make([]int, n)
+		for i := range chs {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				srv := e
+				if i%2 == 1 {
+					srv = other
+				}
+				status[i] = secondStep(t, srv, chs[i], method, code).Status
+			}(i)
+		}
+		wg.Wait()
+		ok := 0
+		for _, s := range status {
+			if s == 200 {
+				ok++
+			} else if s != 401 {
+				t.Fatalf("%s race: status %d", method, s)
+			}
+		}
+		if ok != 1 {
+			t.Fatalf("%s: %d sessions from one code (%v)", method, ok, status)
+		}
+	}
+	race("totp", a.code())
+	race("recovery_code", codes[3])
+}
+
+// With a second factor required, a user without one gets, after the right
+// password, a challenge that can only enrol a factor: no session before
+// the enrolment is confirmed, and the challenge works once.
+func TestRequiredSecondFactorEnrolment(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_MFA_MODE": "required", "AUTH_MFA_METHODS": "totp"}})
+	email, pw := "required@example.com", "a required passphrase"
+	if r := e.Do(t, "POST", "/auth/signup", creds(email, pw)); r.Status != 202 {
+		t.Fatal(r.Status)
+	}
+	tok := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, email, 15*time.Second).Text)
+	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": tok}); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	r := e.Do(t, "POST", "/auth/login", creds(email, pw))
+	if r.Status != 202 || r.JSON["status"] != "mfa_enrollment_required" || fmt.Sprint(r.JSON["methods"]) != "[totp]" {
+		t.Fatalf("password step: %d %s", r.Status, r.Body)
+	}
+	ch := r.JSON["challenge"].(string)
+	// The enrolment challenge is no second factor and no session.
+	if r := secondStep(t, e, ch, "recovery_code", "aaaa-bbbb-cccc-dddd"); r.Status != 400 || r.ErrorCode() != "mfa_method_not_allowed" {
+		t.Fatalf("second step with an enrolment challenge: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(ch)...); r.Status != 401 {
+		t.Fatalf("challenge as a session: %d", r.Status)
+	}
+	r = e.Do(t, "POST", "/auth/login/mfa/totp/enroll", map[string]string{"challenge": ch})
+	if r.Status != 200 {
+		t.Fatalf("enrol with the challenge: %d %s", r.Status, r.Body)
+	}
+	a := &authenticator{t: t, secret: r.JSON["secret"].(string)}
+	if r := e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": ch, "code": a.wrong()}); r.Status != 401 || r.ErrorCode() != "invalid_code" {
+		t.Fatalf("confirm with a wrong code: %d %s", r.Status, r.Body)
+	}
+	r = e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": ch, "code": a.code()})
+	if r.Status != 200 || r.JSON["token"] == nil || len(r.JSON["recovery_codes"].([]any)) != 10 {
+		t.Fatalf("confirm with the challenge: %d %s", r.Status, r.Body)
+	}
+	sess := r.JSON["token"].(string)
+	if r := e.Do(t, "GET", "/auth/check?level=mfa", nil, authtest.Bearer(sess)...); r.Status != 200 {
+		t.Fatalf("session after enrolment: %d", r.Status)
+	}
+	if r := e.Do(t, "POST", "/auth/login/mfa/totp/enroll", map[string]string{"challenge": ch}); r.Status != 401 || r.ErrorCode() != "invalid_challenge" {
+		t.Fatalf("enrolment challenge used twice: %d %s", r.Status, r.Body)
+	}
+	// From now on the factor is asked for.
+	ch = passwordStep(t, e, email, pw, "mfa_required")
+	if r := secondStep(t, e, ch, "totp", a.code()); r.Status != 200 {
+		t.Fatalf("second step: %d %s", r.Status, r.Body)
+	}
+	// An mfa challenge cannot enrol another factor.
+	ch = passwordStep(t, e, email, pw, "mfa_required")
+	if r := e.Do(t, "POST", "/auth/login/mfa/totp/enroll", map[string]string{"challenge": ch}); r.Status != 400 {
+		t.Fatalf("enrol with an mfa challenge: %d %s", r.Status, r.Body)
 	}
 }
