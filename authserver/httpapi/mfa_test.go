@@ -429,3 +429,35 @@ func TestRequiredSecondFactorEnrolment(t *testing.T) {
 		t.Fatalf("enrol with an mfa challenge: %d %s", r.Status, r.Body)
 	}
 }
+
+// A pepper rotation keeps TOTP working: the old pepper (AUTH_OLD_PEPPERS)
+// still decrypts the secret, the first use re-encrypts it under the new
+// one, and after that the old pepper can go.
+func TestTOTPSurvivesPepperRotation(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_RATELIMIT_LOGIN_ACCOUNT": "off"}})
+	email, pw := "rotate@example.com", "a rotating passphrase"
+	a, _ := enrollTOTP(t, e, e.SignupVerifyLogin(t, email, pw))
+	keyID := func() string {
+		var k string
+		if err := e.Store.Pool.QueryRow(context.Background(), "SELECT t.key_id FROM user_totp t JOIN users u ON u.id = t.user_id WHERE u.email = $1", email).Scan(&k); err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	before := keyID()
+	e.Vars["AUTH_OLD_PEPPERS"] = e.Vars["AUTH_PEPPER"]
+	e.Vars["AUTH_PEPPER"] = authtest.Pepper()
+	e.Restart(t)
+	if r := secondStep(t, e, passwordStep(t, e, email, pw, "mfa_required"), "totp", a.code()); r.Status != 200 {
+		t.Fatalf("TOTP after the rotation: %d %s", r.Status, r.Body)
+	}
+	if after := keyID(); after == before {
+		t.Fatalf("the secret is still encrypted under the old pepper %s", before)
+	}
+	delete(e.Vars, "AUTH_OLD_PEPPERS")
+	e.Restart(t) // the password hash was rehashed with the new pepper by the login above
+	if r := secondStep(t, e, passwordStep(t, e, email, pw, "mfa_required"), "totp", a.code()); r.Status != 200 {
+		t.Fatalf("TOTP once the old pepper is gone: %d %s", r.Status, r.Body)
+	}
+}
