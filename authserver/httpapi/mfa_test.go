@@ -22,7 +22,7 @@ import (
 // of a time step the server accepts now (the current one or the next) and
 // never one it already used, waiting for the clock when both are used.
 type authenticator struct {
-	t      *testing.T
+	t      testing.TB
 	secret string
 	last   int64
 }
@@ -60,7 +60,7 @@ func (a *authenticator) wrong() string {
 
 // enrollTOTP enrols TOTP with a fresh session token and returns the
 // authenticator and the recovery codes.
-func enrollTOTP(t *testing.T, e *authtest.Env, tok string) (*authenticator, []string) {
+func enrollTOTP(t testing.TB, e *authtest.Env, tok string) (*authenticator, []string) {
 	t.Helper()
 	r := e.Do(t, "POST", "/auth/mfa/totp/enroll", nil, authtest.Bearer(tok)...)
 	if r.Status != 200 {
