@@ -160,6 +160,7 @@ func requiredLevel(r *http.Request) string {
 	return r.Header.Get("X-Auth-Require-Level")
 }
 
-func appendUnix(b []byte, cur session.Info) []byte {
+// appendAuthUnix appends the session's authentication time in Unix seconds.
+func appendAuthUnix(b []byte, cur session.Info) []byte {
 	return strconv.AppendInt(b, cur.AuthAt.Unix(), 10)
 }

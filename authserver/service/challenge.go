@@ -32,8 +32,6 @@ type ChallengeInfo struct {
 	Purpose   string   // store.ChallengeMFA or store.ChallengeEnroll
 	Methods   []string // mfa: the user's factors now; enroll: the methods offered
 	ExpiresAt time.Time
-
-	passwordHash string
 }
 
 // methodsOf lists the factors f offers for a second step.
@@ -83,7 +81,7 @@ func (s *Service) Challenge(ctx context.Context, token string) (ChallengeInfo, e
 		return ChallengeInfo{}, fmt.Errorf("reading login challenge: %w", err)
 	}
 	out := ChallengeInfo{ID: ch.ID, UserID: ch.UserID, Email: ch.Email, Purpose: ch.Purpose,
-		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second), passwordHash: ch.PasswordHash}
+		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second)}
 	if ch.Purpose == store.ChallengeEnroll {
 		out.Methods = append([]string(nil), s.mfa.Methods...)
 		return out, nil
@@ -210,10 +208,6 @@ func (s *Service) OpenSession(ctx context.Context, c Client, userID, level, meth
 		return LoginResult{}, ErrInvalidCredentials
 	}
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return LoginResult{}, e
-		}
 		return LoginResult{}, fmt.Errorf("opening session: %w", err)
 	}
 	s.sessions.Cache(ctx, out.Token, out.Session)
