@@ -19,6 +19,12 @@ const (
 	MethodPasskey      = "passkey"
 )
 
+// Challenge purposes (Challenge.Purpose).
+const (
+	PurposeMFA    = store.ChallengeMFA    // completes with a second factor
+	PurposeEnroll = store.ChallengeEnroll // completes only by enrolling one
+)
+
 // maxChallengeAttempts is how many second factors one challenge may try;
 // each attempt is claimed before the factor is checked. Every wrong one
 // also counts towards the client's lockout of the account.
