@@ -118,7 +118,9 @@ func (s *Service) attempt(ctx context.Context, c Client, ch ChallengeInfo, metho
 	if err != nil {
 		return fmt.Errorf("claiming a challenge attempt: %w", err)
 	}
-	if err := check(ctx, ch.UserID); err != nil {
+	err = check(ctx, ch.UserID)
+	s.factorChecked(method, err)
+	if err != nil {
 		if errors.Is(err, ErrInvalidCode) {
 			s.failed(ctx, c, lock, ch.UserID, audit.MFAFail, map[string]any{"method": method})
 		}

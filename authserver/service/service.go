@@ -30,6 +30,9 @@ type Notifier interface{ Notify() }
 // EmailCounter counts email events.
 type EmailCounter interface{ EmailEvent(kind string) }
 
+// FactorCounter counts second-factor checks by method and result (ok, invalid).
+type FactorCounter interface{ SecondFactor(method, result string) }
+
 // Service implements the auth rules.
 type Service struct {
 	store    *store.Store
@@ -39,6 +42,7 @@ type Service struct {
 	audit    *audit.Recorder
 	mailer   Notifier
 	emails   EmailCounter
+	factors  FactorCounter
 	links    mail.Links
 	limits   config.RateLimits
 	verify   time.Duration
@@ -69,6 +73,7 @@ type Deps struct {
 	Audit    *audit.Recorder
 	Mailer   Notifier
 	Emails   EmailCounter
+	Factors  FactorCounter // may be nil
 	Config   *config.Config
 	Logger   *slog.Logger
 }
@@ -80,7 +85,7 @@ func New(d Deps) *Service {
 	}
 	s := &Service{
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
-		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.FrontendURL},
+		mailer: d.Mailer, emails: d.Emails, factors: d.Factors, links: mail.Links{Base: d.Config.FrontendURL},
 		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
 		mfa: d.Config.MFA, log: d.Logger,
 	}
@@ -134,6 +139,20 @@ func render(kind string, data mail.Data) (store.Mail, error) {
 }
 
 func who(c Client) store.Who { return store.Who{IP: c.IP, UserAgent: c.UserAgent} }
+
+// factorChecked counts a second-factor check whose outcome err is (nil:
+// ok, ErrInvalidCode: invalid; anything else is not a verdict).
+func (s *Service) factorChecked(method string, err error) {
+	if s.factors == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		s.factors.SecondFactor(method, "ok")
+	case errors.Is(err, ErrInvalidCode):
+		s.factors.SecondFactor(method, "invalid")
+	}
+}
 
 func (s *Service) queued() {
 	if s.emails != nil {
