@@ -69,17 +69,24 @@ func TestObservabilityReachesTheAuthServer(t *testing.T) {
 		t.Errorf("OTEL_EXPORTER_OTLP_HEADERS = %q, want the Secret's", h)
 	}
 
-	// Migrations and backups report their failures to the same project.
-	for name, c := range map[string]corev1.Container{
-		"migrate":         container(t, spec, MigrateContainerName),
-		"backup postgres": BackupCronJob(withBackup(s), BackupKindPostgres, DefaultBackupSources(s, sampleInputs(s))).Spec.JobTemplate.Spec.Template.Spec.Containers[0],
+	// Migrations and backups report their failures to the same project, as
+	// their own loader reads it.
+	backupPod := BackupCronJob(withBackup(s), BackupKindPostgres, DefaultBackupSources(s, sampleInputs(s))).Spec.JobTemplate.Spec.Template.Spec
+	for name, c := range map[string]struct {
+		pod corev1.PodSpec
+		c   corev1.Container
+	}{
+		"migrate":         {spec, container(t, spec, MigrateContainerName)},
+		"backup postgres": {backupPod, backupPod.Containers[0]},
 	} {
-		env := envByName(t, c)
-		if r := env["SENTRY_DSN"].ValueFrom; r == nil || r.SecretKeyRef == nil || r.SecretKeyRef.Name != testSentryRef.Name || r.SecretKeyRef.Key != testSentryRef.Key {
-			t.Errorf("%s: SENTRY_DSN = %+v, want a reference to %v", name, env["SENTRY_DSN"], testSentryRef)
+		values[testBackupKey] = []byte("key")
+		for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+			values[authv1alpha1.SecretKeyRef{Name: "demo-s3", Key: k}] = []byte("x")
 		}
-		if env["SENTRY_ENVIRONMENT"].Value != "staging" {
-			t.Errorf("%s: SENTRY_ENVIRONMENT = %q", name, env["SENTRY_ENVIRONMENT"].Value)
+		get, read := podEnv(t, c.pod, c.c, values)
+		o, err := config.LoadObservability(get, read)
+		if err != nil || o.SentryDSN != string(testSentryDSN) || o.SentryEnvironment != "staging" {
+			t.Errorf("%s reports to %q in %q (%v), want the Secret's DSN in staging", name, o.SentryDSN, o.SentryEnvironment, err)
 		}
 	}
 
