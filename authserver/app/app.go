@@ -419,6 +419,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	debug.FreeOSMemory()
 	sessions := session.NewManager(st.Pool, rdb, session.Options{TTL: cfg.SessionTTL, Idle: cfg.SessionIdleTimeout, TouchEvery: cfg.SessionTouchEvery, Logger: log})
 	m := metrics.New(func() float64 { return float64(sessions.Active()) }, func() float64 { return float64(hasher.InFlight()) })
+	m.WatchPools(func() metrics.Pools { return poolStats(st.Pool, rdb) }) // pools.go
 	sender, err := mail.NewSMTPSender(cfg.SMTP)
 	if err != nil {
 		return err
@@ -588,7 +589,13 @@ func (h *redisHealth) run(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		_ = h.check(ctx)
+		if h.check(ctx) == nil {
+			mctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if used, max, err := redisMemory(mctx, h.rdb); err == nil { // pools.go
+				h.metrics.SetRedisMemory(used, max)
+			}
+			cancel()
+		}
 		select {
 		case <-ctx.Done():
 			return
