@@ -6,10 +6,10 @@ import "github.com/prometheus/client_golang/prometheus"
 // read at scrape time.
 type Pools struct {
 	DBAcquired, DBIdle, DBConstructing, DBMax int32
-	DBAcquires, DBEmptyAcquires             int64   // counters: every acquire, those that had to wait
-	DBAcquireWaitSeconds                    float64 // counter: time spent waiting for a connection
-	RedisTotal, RedisIdle, RedisStale       uint32
-	RedisTimeouts                           uint32 // counter: waits for a connection that timed out
+	DBAcquires, DBEmptyAcquires               int64   // counters: every acquire, those that had to wait
+	DBAcquireWaitSeconds                      float64 // counter: time spent waiting for a connection
+	RedisTotal, RedisIdle, RedisStale         uint32
+	RedisTimeouts                             uint32 // counter: waits for a connection that timed out
 }
 
 var (
