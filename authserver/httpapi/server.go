@@ -174,7 +174,7 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 	}
 	access := s.accessLogger(method, pattern)
 	tr := s.requestTracer(method, pattern) // tracing.go; nil when tracing is off
-	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		var span trace.Span
 		if tr != nil {
@@ -219,7 +219,6 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 		}()
 		h(sw, r)
 	})
-	return handler
 }
 
 // client extracts the caller's IP (honouring X-Forwarded-For only from
