@@ -118,6 +118,20 @@ type Config struct {
 	SessionTouchEvery time.Duration
 
 	Observability Observability
+
+	WebAuthn WebAuthn
+}
+
+// WebAuthn is the passkey relying party (docs/authserver.md, "Passkeys").
+type WebAuthn struct {
+	// RPID is the relying party id: a host name that every origin's host
+	// equals or is a subdomain of. Empty: passkeys are off (FRONTEND_URL is
+	// an IP address, which browsers refuse as an rpId, and none was set).
+	RPID    string
+	RPName  string
+	Origins []string // scheme://host[:port] the browser may report
+	// Timeout bounds a ceremony: its challenge is refused after it.
+	Timeout time.Duration
 }
 
 // Observability is the access log, the trace export and the error
@@ -152,7 +166,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn,
 	} {
 		section(l, c)
 	}
