@@ -21,6 +21,10 @@ const (
 	PasswordReset          = "PASSWORD_RESET"
 	PasswordChanged        = "PASSWORD_CHANGED"
 	SessionRevoked         = "SESSION_REVOKED"
+	PasskeyRegistered      = "PASSKEY_REGISTERED"
+	PasskeyRenamed         = "PASSKEY_RENAMED"
+	PasskeyRemoved         = "PASSKEY_REMOVED"
+	PasskeyCloneWarning    = "PASSKEY_CLONE_WARNING" // a counter that did not move forward: refused
 )
 
 // Counter counts events for metrics.

@@ -2,12 +2,15 @@ package config
 
 import (
 	"log/slog"
+
 	"net/mail"
 	"net/netip"
 	"net/url"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
 )
 
 // The sections of Load, one per concern; each reads its variables into c
@@ -286,11 +289,12 @@ func loadWebAuthn(l *loader, c *Config) {
 	explicit := l.str("AUTH_WEBAUTHN_RP_ID", "", false)
 	w.RPID = strings.ToLower(explicit)
 	if w.RPID == "" && c.FrontendURL != nil {
-		if h := strings.ToLower(c.FrontendURL.Hostname()); !isIP(h) {
+		if h := strings.ToLower(c.FrontendURL.Hostname()); !isIP(h) && protocol.ValidateRPID(h) == nil {
 			w.RPID = h
 		}
 	}
-	if explicit != "" && (isIP(w.RPID) || strings.ContainsAny(w.RPID, ":/ ") || strings.Trim(w.RPID, ".") != w.RPID) {
+	if explicit != "" && (isIP(w.RPID) || strings.ContainsAny(w.RPID, ":/ ") || strings.Trim(w.RPID, ".") != w.RPID ||
+		protocol.ValidateRPID(w.RPID) != nil) {
 		l.fail("AUTH_WEBAUTHN_RP_ID", "must be a host name (no scheme, port or IP address), got %q", explicit)
 		return
 	}

@@ -45,7 +45,30 @@ type (
 		CurrentPassword string `json:"current_password"`
 		NewPassword     string `json:"new_password"`
 	}
+	// passkeyBeginRequest starts a ceremony; challenge is the login
+	// challenge of the password step, where one is needed.
+	passkeyBeginRequest struct {
+		Challenge string `json:"challenge"`
+	}
+	// passkeyFinishRequest carries the browser's credential.toJSON().
+	passkeyFinishRequest struct {
+		Challenge  string          `json:"challenge"`
+		Name       string          `json:"name"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	nameRequest struct {
+		Name string `json:"name"`
+	}
 )
+
+func (r *passkeyBeginRequest) required() []field { return nil }
+func (r *passkeyFinishRequest) required() []field {
+	if string(r.Credential) == "null" {
+		return []field{{"credential", ""}}
+	}
+	return []field{{"credential", string(r.Credential)}}
+}
+func (r *nameRequest) required() []field { return []field{{"name", r.Name}} }
 
 func (r *credentialsRequest) required() []field {
 	return []field{{"email", r.Email}, {"password", r.Password}}

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/mail"
@@ -44,6 +46,9 @@ type Service struct {
 	reset    time.Duration
 	log      *slog.Logger
 
+	wa           *webauthn.WebAuthn // nil: passkeys off
+	passkeyCount PasskeyCounter
+
 	bg      sync.WaitGroup     // background work started by requests (rehashes)
 	hookFor func(point string) // tests only (export_test.go): called between a check and its write
 }
@@ -66,6 +71,7 @@ type Deps struct {
 	Audit    *audit.Recorder
 	Mailer   Notifier
 	Emails   EmailCounter
+	Passkeys PasskeyCounter
 	Config   *config.Config
 	Logger   *slog.Logger
 }
@@ -75,7 +81,13 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Service{
+	// The config loader checked the relying party with go-webauthn's own
+	// rules, so this fails only on a bug: passkeys are then off, loudly.
+	wa, err := newWebAuthn(d.Config.WebAuthn)
+	if err != nil {
+		d.Logger.Error("passkeys disabled", "error", err.Error())
+	}
+	return &Service{wa: wa, passkeyCount: d.Passkeys,
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
 		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.FrontendURL},
 		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL, log: d.Logger,
