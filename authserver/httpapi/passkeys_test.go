@@ -201,3 +201,198 @@ func TestPasskeyLoginOptionsRevealNothing(t *testing.T) {
 		t.Fatalf("an email in the login options request: %d %s", r.Status, r.Body)
 	}
 }
+
+// What an attacker can try against the ceremonies, each refused by the real
+// go-webauthn verification or by the rules around it.
+func TestPasskeyAttacksRefused(t *testing.T) {
+	t.Parallel()
+	e := passkeyEnv(t)
+	tokA := e.SignupVerifyLogin(t, "pk-alice@example.com", "correct-horse-9")
+	tokB := e.SignupVerifyLogin(t, "pk-bob@example.com", "correct-horse-9")
+	alice, bob := softauthn.New(pkOrigin), softauthn.New(pkOrigin)
+	ac, aj := pkRegister(t, e, tokA, alice, "Alice's phone")
+	bc, _ := pkRegister(t, e, tokB, bob, "Bob's phone")
+	finish := func(cred []byte) *authtest.Response {
+		return e.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": json.RawMessage(cred)})
+	}
+
+	t.Run("replayed challenge", func(t *testing.T) {
+		cred, err := alice.Get(pkLoginBegin(t, e), ac)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := finish(cred); r.Status != 200 {
+			t.Fatalf("first use: %d %s", r.Status, r.Body)
+		}
+		if r := finish(cred); r.Status != 401 || r.ErrorCode() != "invalid_credentials" {
+			t.Fatalf("the same assertion again: %d %s", r.Status, r.Body)
+		}
+		// A fresh signature over a used challenge is refused too.
+		var o struct{ PublicKey struct{ Challenge, RPID string } }
+		opts := pkLoginBegin(t, e)
+		_ = json.Unmarshal(opts, &o)
+		first, _ := alice.Get(opts, ac)
+		if r := finish(first); r.Status != 200 {
+			t.Fatalf("login: %d %s", r.Status, r.Body)
+		}
+		again, _ := alice.Assert(ac, o.PublicKey.Challenge, "app.authstack.test")
+		if r := finish(again); r.Status != 401 {
+			t.Fatalf("a new assertion over a used challenge: %d %s", r.Status, r.Body)
+		}
+		// A registration's challenge is single use as well.
+		r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tokA)...)
+		reg, _, _ := softauthn.New(pkOrigin).Create(r.Body)
+		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokA)...); r.Status != 201 {
+			t.Fatalf("register: %d %s", r.Status, r.Body)
+		}
+		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokA)...); r.Status != 400 || r.ErrorCode() != "invalid_passkey" {
+			t.Fatalf("the same registration again: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("a login challenge cannot finish a registration", func(t *testing.T) {
+		opts := pkLoginBegin(t, e)
+		var o struct{ PublicKey struct{ Challenge string } }
+		_ = json.Unmarshal(opts, &o)
+		fake := []byte(`{"publicKey":{"challenge":"` + o.PublicKey.Challenge + `","rp":{"id":"app.authstack.test"},"user":{"id":"AAAA"}}}`)
+		reg, _, _ := softauthn.New(pkOrigin).Create(fake)
+		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokA)...); r.Status != 400 {
+			t.Fatalf("registration with a login challenge: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("Alice's passkey claiming Bob's user handle", func(t *testing.T) {
+		forged := *ac
+		forged.UserHandle = bc.UserHandle
+		cred, _ := alice.Get(pkLoginBegin(t, e), &forged)
+		if r := finish(cred); r.Status != 401 {
+			t.Fatalf("Alice's key with Bob's user handle: %d %s", r.Status, r.Body)
+		}
+		// Bob's credential id with Alice's key: the signature is not Bob's.
+		stolen := *ac
+		stolen.ID, stolen.UserHandle = bc.ID, bc.UserHandle
+		cred, _ = alice.Get(pkLoginBegin(t, e), &stolen)
+		if r := finish(cred); r.Status != 401 {
+			t.Fatalf("Bob's credential id signed by Alice: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("a registration is bound to the session that began it", func(t *testing.T) {
+		r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tokA)...)
+		reg, _, _ := softauthn.New(pkOrigin).Create(r.Body)
+		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokB)...); r.Status != 400 {
+			t.Fatalf("Bob finishing Alice's registration: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("credential id collision", func(t *testing.T) {
+		// Bob registers a key of his own under Alice's credential id: refused,
+		// and Alice's passkey still logs her in.
+		mallory := softauthn.New(pkOrigin)
+		mallory.NextID = ac.ID
+		r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tokB)...)
+		reg, _, _ := mallory.Create(r.Body)
+		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokB)...); r.Status != 409 || r.ErrorCode() != "passkey_exists" {
+			t.Fatalf("a second registration of Alice's credential id: %d %s", r.Status, r.Body)
+		}
+		if r := pkLogin(t, e, alice, ac); r.Status != 200 || r.JSON["user"].(map[string]any)["email"] != "pk-alice@example.com" {
+			t.Fatalf("Alice after the collision: %d %s", r.Status, r.Body)
+		}
+	})
+
+	for _, c := range []struct {
+		name string
+		bad  func(a *softauthn.Authenticator)
+	}{
+		{"wrong origin", func(a *softauthn.Authenticator) { a.Origin = "https://app.authstack.test.evil.example" }},
+		{"sibling origin", func(a *softauthn.Authenticator) { a.Origin = "https://other.authstack.test" }},
+		{"wrong rpId", func(a *softauthn.Authenticator) { a.RPID = "evil.example" }},
+		{"parent rpId", func(a *softauthn.Authenticator) { a.RPID = "authstack.test" }},
+		{"no user verification", func(a *softauthn.Authenticator) { a.NoUV = true }},
+		{"a registration's client data", func(a *softauthn.Authenticator) { a.Type = "webauthn.create" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bad := &softauthn.Authenticator{Origin: pkOrigin, Credentials: alice.Credentials}
+			c.bad(bad)
+			if r := pkLogin(t, e, bad, ac); r.Status != 401 {
+				t.Fatalf("login: %d %s", r.Status, r.Body)
+			}
+			r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tokA)...)
+			if c.name == "a registration's client data" {
+				bad.Type = "webauthn.get"
+			}
+			reg, _, _ := bad.Create(r.Body)
+			if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokA)...); r.Status != 400 || r.ErrorCode() != "invalid_passkey" {
+				t.Fatalf("registration: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+
+	t.Run("sign count that goes back", func(t *testing.T) {
+		tok := e.SignupVerifyLogin(t, "pk-key@example.com", "correct-horse-9")
+		key := softauthn.New(pkOrigin)
+		key.Counting = true
+		kc, kj := pkRegister(t, e, tok, key, "Security key")
+		if r := pkLogin(t, e, key, kc); r.Status != 200 {
+			t.Fatalf("login with counter %d: %d %s", kc.Counter, r.Status, r.Body)
+		}
+		clone := &softauthn.Authenticator{Origin: pkOrigin, Counting: true}
+		cc := *kc
+		cc.Counter = 0 // a copy of the key, one use behind
+		if r := pkLogin(t, e, clone, &cc); r.Status != 401 {
+			t.Fatalf("clone with counter %d: %d %s", cc.Counter, r.Status, r.Body)
+		}
+		r := e.Do(t, "GET", "/auth/passkeys", nil, authtest.Bearer(tok)...)
+		if p := r.JSON["passkeys"].([]any)[0].(map[string]any); p["id"] != kj["id"] || p["clone_warning"] != true {
+			t.Fatalf("passkey after a counter regression: %s", r.Body)
+		}
+		if n := auditCount(t, e, "PASSKEY_CLONE_WARNING"); n != 1 {
+			t.Fatalf("%d PASSKEY_CLONE_WARNING rows", n)
+		}
+		if r := pkLogin(t, e, key, kc); r.Status != 200 {
+			t.Fatalf("the original key, counter moving on: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("malformed credentials", func(t *testing.T) {
+		for _, body := range []string{
+			`{"credential":null}`, `{"credential":{}}`, `{"credential":"x"}`, `{"credential":[1,2]}`,
+			`{"credential":{"id":"AA","rawId":"AA","type":"public-key","response":{"clientDataJSON":"e30","authenticatorData":"","signature":""}}}`,
+		} {
+			r := e.Do(t, "POST", "/auth/passkeys/login/finish", body)
+			if r.Status != 400 && r.Status != 401 {
+				t.Errorf("login/finish %s: %d %s", body, r.Status, r.Body)
+			}
+			r = e.Do(t, "POST", "/auth/passkeys/register/finish", body, authtest.Bearer(tokA)...)
+			if r.Status != 400 {
+				t.Errorf("register/finish %s: %d %s", body, r.Status, r.Body)
+			}
+		}
+	})
+	_ = aj
+}
+
+// A ceremony begun on one replica finishes on another: the challenge lives
+// in PostgreSQL, not in the memory of the pod that made it.
+func TestPasskeyCeremonyFinishedOnAnotherReplica(t *testing.T) {
+	t.Parallel()
+	e := passkeyEnv(t)
+	other := e.Replica(t)
+	tok := e.SignupVerifyLogin(t, "pk-replica@example.com", "correct-horse-9")
+	a := softauthn.New(pkOrigin)
+	r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tok)...)
+	reg, c, err := a.Create(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := other.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tok)...); r.Status != 201 {
+		t.Fatalf("registration finished on the other replica: %d %s", r.Status, r.Body)
+	}
+	cred, _ := a.Get(pkLoginBegin(t, other), c)
+	if r := e.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": cred}); r.Status != 200 {
+		t.Fatalf("login finished on the first replica: %d %s", r.Status, r.Body)
+	}
+	if r := other.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": cred}); r.Status != 401 {
+		t.Fatalf("the same login again on the other replica: %d %s", r.Status, r.Body)
+	}
+}

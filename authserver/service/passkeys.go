@@ -40,6 +40,7 @@ var (
 	ErrPasskeyExists    = &Error{Status: http.StatusConflict, Code: "passkey_exists", Message: "this passkey is already registered"}
 	ErrTooManyPasskeys  = &Error{Status: http.StatusConflict, Code: "too_many_passkeys", Message: fmt.Sprintf("an account can have at most %d passkeys", MaxPasskeys)}
 	ErrPasskeyNotFound  = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "passkey not found"}
+	ErrPasskeyRefused   = &Error{Status: http.StatusUnauthorized, Code: "invalid_credentials", Message: "the passkey was not accepted"}
 	ErrInvalidName      = &Error{Status: http.StatusBadRequest, Code: "invalid_name", Message: "a name has 1 to 64 characters and no control characters"}
 )
 
@@ -92,7 +93,10 @@ func toCredential(p store.Passkey) webauthn.Credential {
 		Transport: tr,
 		Flags: webauthn.CredentialFlags{UserPresent: p.UserPresent, UserVerified: p.UserVerified,
 			BackupEligible: p.BackupEligible, BackupState: p.BackupState},
-		Authenticator: webauthn.Authenticator{AAGUID: p.AAGUID, SignCount: p.SignCount, CloneWarning: p.CloneWarning,
+		// CloneWarning starts false: go-webauthn sets it when this
+		// assertion's counter does not move forward, which is what a login
+		// decides on (the stored flag is for the owner's list).
+		Authenticator: webauthn.Authenticator{AAGUID: p.AAGUID, SignCount: p.SignCount,
 			Attachment: protocol.AuthenticatorAttachment(p.Attachment)},
 	}
 }
@@ -371,7 +375,7 @@ func (s *Service) BeginPasskeyLogin(ctx context.Context, c Client) (*protocol.Cr
 }
 
 // FinishPasskeyLogin verifies a discoverable assertion and opens a session
-// at level passkey. Every refusal is ErrInvalidCredentials.
+// at level passkey. Every refusal is ErrPasskeyRefused.
 func (s *Service) FinishPasskeyLogin(ctx context.Context, c Client, credential []byte) (LoginResult, error) {
 	if s.wa == nil {
 		return LoginResult{}, ErrPasskeysDisabled
@@ -487,11 +491,11 @@ func (s *Service) passkeyLoginFailed(ctx context.Context, c Client, userID, reas
 }
 
 // passkeyFailed audits and counts a refused assertion; the client only
-// learns ErrInvalidCredentials.
+// learns ErrPasskeyRefused.
 func (s *Service) passkeyFailed(ctx context.Context, c Client, ceremony, userID, reason string) error {
 	s.countPasskey(ceremony, "fail")
 	if err := s.audit.Record(ctx, s.store.Pool, audit.LoginFail, userID, c, map[string]any{"method": "passkey", "reason": reason}); err != nil {
 		s.log.Error("writing audit log", "kind", audit.LoginFail, "error", err.Error())
 	}
-	return ErrInvalidCredentials
+	return ErrPasskeyRefused
 }
