@@ -228,7 +228,9 @@ func TestPasskeyAttacksRefused(t *testing.T) {
 			t.Fatalf("the same assertion again: %d %s", r.Status, r.Body)
 		}
 		// A fresh signature over a used challenge is refused too.
-		var o struct{ PublicKey struct{ Challenge, RPID string } }
+		var o struct {
+			PublicKey struct{ Challenge, RPID string }
+		}
 		opts := pkLoginBegin(t, e)
 		_ = json.Unmarshal(opts, &o)
 		first, _ := alice.Get(opts, ac)
