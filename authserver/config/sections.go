@@ -327,3 +327,44 @@ func isIP(h string) bool {
 	_, err := netip.ParseAddr(strings.Trim(h, "[]"))
 	return err == nil
 }
+
+// loadMFA: second factors (after loadHTTP: the issuer defaults to the
+// FRONTEND_URL host).
+func loadMFA(l *loader, c *Config) {
+	m := &c.MFA
+	m.Methods = []string{}
+	seen := map[string]bool{}
+	for _, f := range strings.FieldsFunc(l.str("AUTH_MFA_METHODS", "totp,passkey", false), func(r rune) bool { return r == ',' || r == ' ' }) {
+		f = strings.ToLower(f)
+		switch {
+		case f != "totp" && f != "passkey":
+			l.fail("AUTH_MFA_METHODS", "must list totp and/or passkey, got %q", f)
+		case !seen[f]:
+			seen[f] = true
+			m.Methods = append(m.Methods, f)
+		}
+	}
+	switch mode := strings.ToLower(l.str("AUTH_MFA_MODE", "optional", false)); mode {
+	case "optional":
+	case "required":
+		m.Required = true
+		if len(m.Methods) == 0 {
+			l.fail("AUTH_MFA_MODE", "required needs at least one method in AUTH_MFA_METHODS")
+		}
+	default:
+		l.fail("AUTH_MFA_MODE", "must be optional or required, got %q", mode)
+	}
+	m.ChallengeTTL = l.duration("AUTH_MFA_CHALLENGE_TTL", 5*time.Minute, 30*time.Second)
+	if m.ChallengeTTL > time.Hour {
+		l.fail("AUTH_MFA_CHALLENGE_TTL", "must be at most 1h, got %s", m.ChallengeTTL)
+	}
+	m.StepUpWindow = l.duration("AUTH_STEPUP_WINDOW", 10*time.Minute, 30*time.Second)
+	def := "AuthStack"
+	if c.FrontendURL != nil {
+		def = c.FrontendURL.Hostname()
+	}
+	m.Issuer = l.str("AUTH_TOTP_ISSUER", def, false)
+	if strings.ContainsAny(m.Issuer, ":") || len(m.Issuer) > 100 {
+		l.fail("AUTH_TOTP_ISSUER", "must be at most 100 characters without a colon")
+	}
+}

@@ -59,6 +59,29 @@ type (
 	nameRequest struct {
 		Name string `json:"name"`
 	}
+
+	// The second step of a login.
+	secondFactorRequest struct {
+		Challenge string `json:"challenge"`
+		Method    string `json:"method"`
+		Code      string `json:"code"`
+	}
+	challengeRequest struct {
+		Challenge string `json:"challenge"`
+	}
+	challengeCodeRequest struct {
+		Challenge string `json:"challenge"`
+		Code      string `json:"code"`
+	}
+	codeRequest struct {
+		Code string `json:"code"`
+	}
+	// Either password, or method and code.
+	reauthRequest struct {
+		Password string `json:"password"`
+		Method   string `json:"method"`
+		Code     string `json:"code"`
+	}
 )
 
 func (r *passkeyBeginRequest) required() []field { return nil }
@@ -69,6 +92,20 @@ func (r *passkeyFinishRequest) required() []field {
 	return []field{{"credential", string(r.Credential)}}
 }
 func (r *nameRequest) required() []field { return []field{{"name", r.Name}} }
+func (r *secondFactorRequest) required() []field {
+	return []field{{"challenge", r.Challenge}, {"method", r.Method}, {"code", r.Code}}
+}
+func (r *challengeRequest) required() []field { return []field{{"challenge", r.Challenge}} }
+func (r *challengeCodeRequest) required() []field {
+	return []field{{"challenge", r.Challenge}, {"code", r.Code}}
+}
+func (r *codeRequest) required() []field { return []field{{"code", r.Code}} }
+func (r *reauthRequest) required() []field {
+	if r.Method != "" || r.Code != "" {
+		return []field{{"method", r.Method}, {"code", r.Code}}
+	}
+	return []field{{"password", r.Password}}
+}
 
 func (r *credentialsRequest) required() []field {
 	return []field{{"email", r.Email}, {"password", r.Password}}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -127,4 +128,77 @@ func (s *Server) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.writeSession(w, res)
+}
+
+// passkeyChallengeBegin answers the options of a ceremony that a login
+// challenge of the password step starts (second factor or enrolment).
+func (s *Server) passkeyChallengeBegin(begin func(ctx context.Context, challenge string) (any, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req passkeyBeginRequest
+		if !s.decode(w, r, &req) {
+			return
+		}
+		if req.Challenge == "" {
+			writeError(w, http.StatusBadRequest, "invalid_request", `field "challenge" is required`, 0)
+			return
+		}
+		opts, err := begin(r.Context(), req.Challenge)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, opts)
+	}
+}
+
+func (s *Server) passkeySecondFactorFinish(w http.ResponseWriter, r *http.Request) {
+	var req passkeyFinishRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	res, err := s.svc.FinishPasskeySecondFactor(r.Context(), s.client(r), req.Challenge, req.Credential)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeSession(w, res)
+}
+
+func (s *Server) passkeyEnrollFinish(w http.ResponseWriter, r *http.Request) {
+	var req passkeyFinishRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	res, err := s.svc.FinishPasskeyEnrollment(r.Context(), s.client(r), req.Challenge, req.Name, req.Credential)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writeSession(w, res)
+}
+
+func (s *Server) passkeyReauthBegin(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	var req passkeyBeginRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	opts, err := s.svc.BeginPasskeyReauthentication(r.Context(), cur)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, opts)
+}
+
+func (s *Server) passkeyReauthFinish(w http.ResponseWriter, r *http.Request, cur session.Info) {
+	var req passkeyFinishRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	info, err := s.svc.FinishPasskeyReauthentication(r.Context(), s.client(r), cur, req.Credential)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"auth_level": info.Level, "auth_time": info.AuthAt})
 }

@@ -183,13 +183,95 @@ func PasskeyName(name string) (string, error) {
 }
 
 // BeginPasskeyRegistration starts registering a passkey for the current
-// user: the options for navigator.credentials.create. The ceremony is bound
-// to this session.
+// user: the options for navigator.credentials.create. Adding a factor needs
+// a recent authentication (step-up). The ceremony is bound to this session.
 func (s *Service) BeginPasskeyRegistration(ctx context.Context, cur session.Info) (*protocol.CredentialCreation, error) {
-	if s.wa == nil {
-		return nil, ErrPasskeysDisabled
+	if err := s.passkeysOffered(); err != nil {
+		return nil, err
 	}
-	u, ps, err := s.loadWAUser(ctx, s.store.Pool, cur.UserID, cur.Email)
+	if err := s.RequireRecent(ctx, cur); err != nil {
+		return nil, err
+	}
+	return s.beginRegistration(ctx, cur.UserID, cur.Email, cur.ID)
+}
+
+// FinishPasskeyRegistration verifies the authenticator's answer to a
+// ceremony this session began and stores the passkey.
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, c Client, cur session.Info, name string, credential []byte) (store.Passkey, error) {
+	if err := s.passkeysOffered(); err != nil {
+		return store.Passkey{}, err
+	}
+	if err := s.RequireRecent(ctx, cur); err != nil {
+		return store.Passkey{}, err
+	}
+	parsed, sd, name, err := s.takeRegistration(ctx, cur.UserID, cur.ID, name, credential)
+	if err != nil {
+		return store.Passkey{}, err
+	}
+	var out store.Passkey
+	err = s.store.InTx(ctx, func(tx store.DBTX) error {
+		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
+			return err
+		}
+		out, err = s.storeRegistration(ctx, tx, c, cur.UserID, cur.Email, name, parsed, sd)
+		return err
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return out, ErrUnauthorized
+	}
+	return out, s.registered(err)
+}
+
+// BeginPasskeyEnrollment starts registering a passkey with an enroll
+// challenge of the password step (a second factor is required and the user
+// has none); the ceremony is bound to that challenge.
+func (s *Service) BeginPasskeyEnrollment(ctx context.Context, challenge string) (*protocol.CredentialCreation, error) {
+	if err := s.passkeysOffered(); err != nil {
+		return nil, err
+	}
+	ch, err := s.Challenge(ctx, challenge)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Purpose != store.ChallengeEnroll {
+		return nil, ErrMethodNotAllowed
+	}
+	return s.beginRegistration(ctx, ch.UserID, ch.Email, ch.ID)
+}
+
+// FinishPasskeyEnrollment stores the passkey, consumes the enroll challenge
+// and opens a session at session.LevelMFA, in one transaction.
+func (s *Service) FinishPasskeyEnrollment(ctx context.Context, c Client, challenge, name string, credential []byte) (LoginResult, error) {
+	if err := s.passkeysOffered(); err != nil {
+		return LoginResult{}, err
+	}
+	ch, err := s.Challenge(ctx, challenge)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	parsed, sd, name, err := s.takeRegistration(ctx, ch.UserID, ch.ID, name, credential)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	res, err := s.CompleteEnrollment(ctx, c, challenge, MethodPasskey, func(ctx context.Context, tx store.DBTX, userID string) error {
+		_, err := s.storeRegistration(ctx, tx, c, userID, ch.Email, name, parsed, sd)
+		return err
+	})
+	return res, s.registered(err)
+}
+
+func (s *Service) passkeysOffered() error {
+	if s.wa == nil || !s.mfa.Offers(MethodPasskey) {
+		return ErrPasskeysDisabled
+	}
+	return nil
+}
+
+// beginRegistration makes the creation options for a user, excluding the
+// passkeys the user has (an authenticator then refuses a second one), and
+// stores the ceremony bound to boundTo (a session or a login challenge).
+func (s *Service) beginRegistration(ctx context.Context, userID, email, boundTo string) (*protocol.CredentialCreation, error) {
+	u, ps, err := s.loadWAUser(ctx, s.store.Pool, userID, email)
 	if err != nil {
 		return nil, fmt.Errorf("beginning passkey registration: %w", err)
 	}
@@ -204,85 +286,88 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, cur session.Info
 	if err != nil {
 		return nil, fmt.Errorf("beginning passkey registration: %w", err)
 	}
-	if err := s.saveCeremony(ctx, store.CeremonyRegister, cur.UserID, cur.ID, sd); err != nil {
+	if err := s.saveCeremony(ctx, store.CeremonyRegister, userID, boundTo, sd); err != nil {
 		return nil, err
 	}
 	return creation, nil
 }
 
-// FinishPasskeyRegistration verifies the authenticator's answer and stores
-// the passkey. The challenge must be one this session began.
-func (s *Service) FinishPasskeyRegistration(ctx context.Context, c Client, cur session.Info, name string, credential []byte) (store.Passkey, error) {
-	if s.wa == nil {
-		return store.Passkey{}, ErrPasskeysDisabled
-	}
+// takeRegistration parses the registration response and consumes its
+// ceremony, which must be one begun for userID and boundTo.
+func (s *Service) takeRegistration(ctx context.Context, userID, boundTo, name string, credential []byte) (*protocol.ParsedCredentialCreationData, webauthn.SessionData, string, error) {
+	var sd webauthn.SessionData
 	if name == "" {
 		name = "Passkey"
 	}
 	name, err := PasskeyName(name)
 	if err != nil {
-		return store.Passkey{}, err
+		return nil, sd, "", err
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(credential)
 	if err != nil {
 		s.countPasskey("register", "fail")
-		return store.Passkey{}, ErrInvalidPasskey
+		return nil, sd, "", ErrInvalidPasskey
 	}
 	cer, sd, err := s.takeCeremony(ctx, parsed.Response.CollectedClientData.Challenge, store.CeremonyRegister)
-	if err != nil || cer.UserID != cur.UserID || cer.BoundTo != cur.ID {
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return store.Passkey{}, fmt.Errorf("finishing passkey registration: %w", err)
-		}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, sd, "", fmt.Errorf("finishing passkey registration: %w", err)
+	}
+	if err != nil || cer.UserID != userID || cer.BoundTo != boundTo {
 		s.countPasskey("register", "fail")
+		return nil, sd, "", ErrInvalidPasskey
+	}
+	return parsed, sd, name, nil
+}
+
+// storeRegistration verifies the response with go-webauthn and stores the
+// passkey (inside tx, under the user's lock).
+func (s *Service) storeRegistration(ctx context.Context, tx store.DBTX, c Client, userID, email, name string, parsed *protocol.ParsedCredentialCreationData, sd webauthn.SessionData) (store.Passkey, error) {
+	u, ps, err := s.loadWAUser(ctx, tx, userID, email)
+	if err != nil {
+		return store.Passkey{}, err
+	}
+	if len(ps) >= MaxPasskeys {
+		return store.Passkey{}, ErrTooManyPasskeys
+	}
+	cred, err := s.wa.CreateCredential(u, sd, parsed)
+	if err != nil {
+		s.log.Info("passkey registration refused", "user_id", userID, "reason", webauthnReason(err))
 		return store.Passkey{}, ErrInvalidPasskey
 	}
-	var out store.Passkey
-	err = s.store.InTx(ctx, func(tx store.DBTX) error {
-		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
-			return err
-		}
-		u, ps, err := s.loadWAUser(ctx, tx, cur.UserID, cur.Email)
-		if err != nil {
-			return err
-		}
-		if len(ps) >= MaxPasskeys {
-			return ErrTooManyPasskeys
-		}
-		cred, err := s.wa.CreateCredential(u, sd, parsed)
-		if err != nil {
-			s.log.Info("passkey registration refused", "user_id", cur.UserID, "reason", webauthnReason(err))
-			return ErrInvalidPasskey
-		}
-		p := store.Passkey{
-			UserID: cur.UserID, RPID: sd.RelyingPartyID, CredentialID: cred.ID, PublicKey: cred.PublicKey,
-			SignCount: cred.Authenticator.SignCount, AAGUID: cred.Authenticator.AAGUID,
-			AttestationType: cred.AttestationType, AttestationFormat: cred.AttestationFormat,
-			Attachment: string(cred.Authenticator.Attachment), UserPresent: cred.Flags.UserPresent,
-			UserVerified: cred.Flags.UserVerified, BackupEligible: cred.Flags.BackupEligible,
-			BackupState: cred.Flags.BackupState, Name: name,
-		}
-		for _, t := range cred.Transport {
-			p.Transports = append(p.Transports, string(t))
-		}
-		if out, err = store.InsertPasskey(ctx, tx, p); err != nil {
-			return err
-		}
-		return s.audit.Record(ctx, tx, audit.PasskeyRegistered, cur.UserID, c, map[string]any{"passkey_id": out.ID, "session_id": cur.ID})
-	})
+	p := store.Passkey{
+		UserID: userID, RPID: sd.RelyingPartyID, CredentialID: cred.ID, PublicKey: cred.PublicKey,
+		SignCount: cred.Authenticator.SignCount, AAGUID: cred.Authenticator.AAGUID,
+		AttestationType: cred.AttestationType, AttestationFormat: cred.AttestationFormat,
+		Attachment: string(cred.Authenticator.Attachment), UserPresent: cred.Flags.UserPresent,
+		UserVerified: cred.Flags.UserVerified, BackupEligible: cred.Flags.BackupEligible,
+		BackupState: cred.Flags.BackupState, Name: name,
+	}
+	for _, t := range cred.Transport {
+		p.Transports = append(p.Transports, string(t))
+	}
+	out, err := store.InsertPasskey(ctx, tx, p)
+	if err != nil {
+		return out, err
+	}
+	return out, s.audit.Record(ctx, tx, audit.PasskeyRegistered, userID, c, map[string]any{"passkey_id": out.ID})
+}
+
+// registered maps the outcome of a registration to what the client is told
+// and counts it.
+func (s *Service) registered(err error) error {
+	var e *Error
 	switch {
 	case err == nil:
 		s.countPasskey("register", "ok")
-		return out, nil
+		return nil
 	case errors.Is(err, store.ErrPasskeyExists):
 		s.countPasskey("register", "fail")
-		return out, ErrPasskeyExists
-	case errors.Is(err, ErrInvalidPasskey), errors.Is(err, ErrTooManyPasskeys):
+		return ErrPasskeyExists
+	case errors.As(err, &e):
 		s.countPasskey("register", "fail")
-		return out, err
-	case errors.Is(err, store.ErrNotFound):
-		return out, ErrUnauthorized
+		return e
 	}
-	return out, fmt.Errorf("finishing passkey registration: %w", err)
+	return fmt.Errorf("finishing passkey registration: %w", err)
 }
 
 // webauthnReason is go-webauthn's reason for a refusal, for the logs (it
@@ -329,12 +414,15 @@ func (s *Service) RenamePasskey(ctx context.Context, c Client, cur session.Info,
 	return p, nil
 }
 
-// RemovePasskey deletes one of the current user's passkeys: from then on it
-// logs nobody in (a login that verified it just before finds it gone when
+// RemovePasskey deletes one of the current user's passkeys (step-up
+// required, as for every factor change): from then on it logs nobody in (a login that verified it just before finds it gone when
 // it writes its session, under the same user lock).
 func (s *Service) RemovePasskey(ctx context.Context, c Client, cur session.Info, id string) error {
 	if !isUUID(id) {
 		return ErrPasskeyNotFound
+	}
+	if err := s.RequireRecent(ctx, cur); err != nil {
+		return err
 	}
 	err := s.store.InTx(ctx, func(tx store.DBTX) error {
 		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
@@ -415,9 +503,9 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, c Client, credential [
 		s.log.Info("passkey login refused", "reason", webauthnReason(err))
 		return LoginResult{}, s.passkeyLoginFailed(ctx, c, owner.ID, "assertion")
 	}
-	key, err := s.checkAssertion(ctx, c, "login", owner.ID, keys, cred)
-	if err != nil {
-		return LoginResult{}, err
+	key, reason := s.checkAssertion(ctx, c, owner.ID, keys, cred)
+	if reason != "" {
+		return LoginResult{}, s.passkeyLoginFailed(ctx, c, owner.ID, reason)
 	}
 	if !owner.EmailVerified {
 		return LoginResult{}, ErrEmailNotVerified
@@ -432,9 +520,9 @@ func (s *Service) FinishPasskeyLogin(ctx context.Context, c Client, credential [
 
 // checkAssertion finds the stored passkey a verified assertion used and
 // refuses a counter that did not move forward (go-webauthn's CloneWarning:
-// two copies of the key may exist). The passkey is flagged and the refusal
-// audited; the owner sees the flag in the list.
-func (s *Service) checkAssertion(ctx context.Context, c Client, ceremony, userID string, keys []store.Passkey, cred *webauthn.Credential) (store.Passkey, error) {
+// two copies of the key may exist): the passkey is flagged, for the owner's
+// list, and PASSKEY_CLONE_WARNING audited. reason is "" when it passes.
+func (s *Service) checkAssertion(ctx context.Context, c Client, userID string, keys []store.Passkey, cred *webauthn.Credential) (store.Passkey, string) {
 	var key store.Passkey
 	for _, p := range keys {
 		if string(p.CredentialID) == string(cred.ID) {
@@ -442,7 +530,7 @@ func (s *Service) checkAssertion(ctx context.Context, c Client, ceremony, userID
 		}
 	}
 	if key.ID == "" {
-		return key, s.passkeyFailed(ctx, c, ceremony, userID, "unknown_credential")
+		return key, "unknown_credential"
 	}
 	if cred.Authenticator.CloneWarning {
 		if err := store.FlagPasskeyClone(ctx, s.store.Pool, key.ID); err != nil {
@@ -451,9 +539,132 @@ func (s *Service) checkAssertion(ctx context.Context, c Client, ceremony, userID
 		if err := s.audit.Record(ctx, s.store.Pool, audit.PasskeyCloneWarning, userID, c, map[string]any{"passkey_id": key.ID}); err != nil {
 			s.log.Error("writing audit log", "kind", audit.PasskeyCloneWarning, "error", err.Error())
 		}
-		return key, s.passkeyFailed(ctx, c, ceremony, userID, "sign_count_regressed")
+		return key, "sign_count_regressed"
 	}
-	return key, nil
+	return key, ""
+}
+
+// BeginPasskeySecondFactor makes the options for the second step of a
+// login (an mfa challenge of a user with a passkey): allowCredentials are
+// that user's passkeys, shown only to whoever got past the password.
+// User verification is preferred: the password was the first factor.
+func (s *Service) BeginPasskeySecondFactor(ctx context.Context, challenge string) (*protocol.CredentialAssertion, error) {
+	if s.wa == nil {
+		return nil, ErrPasskeysDisabled
+	}
+	ch, err := s.Challenge(ctx, challenge)
+	if err != nil {
+		return nil, err
+	}
+	if ch.Purpose != store.ChallengeMFA || !contains(ch.Methods, MethodPasskey) {
+		return nil, ErrMethodNotAllowed
+	}
+	return s.beginAssertion(ctx, store.CeremonySecondFactor, ch.UserID, ch.Email, ch.ID, protocol.VerificationPreferred)
+}
+
+// FinishPasskeySecondFactor completes the login challenge with an
+// assertion of one of its user's passkeys (mfa-totp's CompleteLogin: one
+// attempt claimed, failures counted towards the lockout). The ceremony must
+// have been begun for this very challenge.
+func (s *Service) FinishPasskeySecondFactor(ctx context.Context, c Client, challenge string, credential []byte) (LoginResult, error) {
+	if s.wa == nil {
+		return LoginResult{}, ErrPasskeysDisabled
+	}
+	ch, err := s.Challenge(ctx, challenge)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	return s.CompleteLogin(ctx, c, challenge, MethodPasskey, s.assertionCheck(c, store.CeremonySecondFactor, ch.ID, credential))
+}
+
+// BeginPasskeyReauthentication makes the options for a step-up of the
+// current session with one of its user's passkeys (user verification
+// required: the session then reaches level passkey).
+func (s *Service) BeginPasskeyReauthentication(ctx context.Context, cur session.Info) (*protocol.CredentialAssertion, error) {
+	if s.wa == nil {
+		return nil, ErrPasskeysDisabled
+	}
+	return s.beginAssertion(ctx, store.CeremonyReauth, cur.UserID, cur.Email, cur.ID, protocol.VerificationRequired)
+}
+
+// FinishPasskeyReauthentication re-authenticates the current session
+// (mfa-totp's ReauthenticateWith) with an assertion to a ceremony this
+// session began.
+func (s *Service) FinishPasskeyReauthentication(ctx context.Context, c Client, cur session.Info, credential []byte) (session.Info, error) {
+	if s.wa == nil {
+		return session.Info{}, ErrPasskeysDisabled
+	}
+	return s.ReauthenticateWith(ctx, c, cur, MethodPasskey, session.LevelPasskey, s.assertionCheck(c, store.CeremonyReauth, cur.ID, credential))
+}
+
+// beginAssertion makes request options listing userID's passkeys and stores
+// the ceremony bound to boundTo.
+func (s *Service) beginAssertion(ctx context.Context, kind, userID, email, boundTo string, uv protocol.UserVerificationRequirement) (*protocol.CredentialAssertion, error) {
+	u, _, err := s.loadWAUser(ctx, s.store.Pool, userID, email)
+	if err != nil {
+		return nil, fmt.Errorf("beginning passkey assertion: %w", err)
+	}
+	if len(u.creds) == 0 {
+		return nil, ErrMethodNotAllowed
+	}
+	assertion, sd, err := s.wa.BeginLogin(u, webauthn.WithUserVerification(uv))
+	if err != nil {
+		return nil, fmt.Errorf("beginning passkey assertion: %w", err)
+	}
+	if err := s.saveCeremony(ctx, kind, userID, boundTo, sd); err != nil {
+		return nil, err
+	}
+	return assertion, nil
+}
+
+// assertionCheck is the factor check of a second step or a step-up: the
+// assertion must answer a ceremony of kind begun for the user and boundTo,
+// verify with one of the user's passkeys, and move its counter forward.
+// Every refusal is ErrInvalidCode, which the caller counts.
+func (s *Service) assertionCheck(c Client, kind, boundTo string, credential []byte) func(ctx context.Context, userID string) error {
+	ceremony := "second_factor"
+	if kind == store.CeremonyReauth {
+		ceremony = "reauthenticate"
+	}
+	refuse := func(userID, reason string) error {
+		s.countPasskey(ceremony, "fail")
+		s.log.Info("passkey assertion refused", "ceremony", ceremony, "user_id", userID, "reason", reason)
+		return ErrInvalidCode
+	}
+	return func(ctx context.Context, userID string) error {
+		parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
+		if err != nil {
+			return refuse(userID, "malformed")
+		}
+		cer, sd, err := s.takeCeremony(ctx, parsed.Response.CollectedClientData.Challenge, kind)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("verifying passkey: %w", err)
+		}
+		if err != nil || cer.UserID != userID || cer.BoundTo != boundTo {
+			return refuse(userID, "unknown_challenge")
+		}
+		u, keys, err := s.loadWAUser(ctx, s.store.Pool, userID, "")
+		if err != nil {
+			return fmt.Errorf("verifying passkey: %w", err)
+		}
+		cred, err := s.wa.ValidateLogin(u, sd, parsed)
+		if err != nil {
+			return refuse(userID, webauthnReason(err))
+		}
+		key, reason := s.checkAssertion(ctx, c, userID, keys, cred)
+		if reason != "" {
+			return refuse(userID, reason)
+		}
+		err = store.RecordPasskeyUse(ctx, s.store.Pool, key.ID, cred.Authenticator.SignCount, cred.Flags.UserVerified, cred.Flags.BackupState)
+		if errors.Is(err, store.ErrNotFound) {
+			return refuse(userID, "removed_or_replayed")
+		}
+		if err != nil {
+			return fmt.Errorf("recording passkey use: %w", err)
+		}
+		s.countPasskey(ceremony, "ok")
+		return nil
+	}
 }
 
 // openPasskeySession records the passkey's use and opens a session in one
@@ -469,12 +680,9 @@ func (s *Service) openPasskeySession(ctx context.Context, c Client, u store.User
 		if err := store.RecordPasskeyUse(ctx, tx, key.ID, cred.Authenticator.SignCount, cred.Flags.UserVerified, cred.Flags.BackupState); err != nil {
 			return err
 		}
-		tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent)
-		if err != nil {
-			return err
-		}
-		out = LoginResult{Token: tok, Session: info}
-		return s.audit.Record(ctx, tx, audit.LoginSuccess, u.ID, c, map[string]any{"session_id": info.ID, "method": "passkey", "passkey_id": key.ID})
+		var err error
+		out, err = s.createSession(ctx, tx, c, u, session.LevelPasskey, MethodPasskey)
+		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return out, s.passkeyLoginFailed(ctx, c, u.ID, "removed_or_replayed")
@@ -486,14 +694,10 @@ func (s *Service) openPasskeySession(ctx context.Context, c Client, u store.User
 	return out, nil
 }
 
+// passkeyLoginFailed audits and counts a refused passwordless login; the
+// client only learns ErrPasskeyRefused.
 func (s *Service) passkeyLoginFailed(ctx context.Context, c Client, userID, reason string) error {
-	return s.passkeyFailed(ctx, c, "login", userID, reason)
-}
-
-// passkeyFailed audits and counts a refused assertion; the client only
-// learns ErrPasskeyRefused.
-func (s *Service) passkeyFailed(ctx context.Context, c Client, ceremony, userID, reason string) error {
-	s.countPasskey(ceremony, "fail")
+	s.countPasskey("login", "fail")
 	if err := s.audit.Record(ctx, s.store.Pool, audit.LoginFail, userID, c, map[string]any{"method": "passkey", "reason": reason}); err != nil {
 		s.log.Error("writing audit log", "kind", audit.LoginFail, "error", err.Error())
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/mail"
+	"github.com/leanauth/authstack/authserver/mfa"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/ratelimit"
 	"github.com/leanauth/authstack/authserver/session"
@@ -44,6 +45,8 @@ type Service struct {
 	limits   config.RateLimits
 	verify   time.Duration
 	reset    time.Duration
+	mfa      config.MFA
+	keyring  *mfa.Keyring // nil without a pepper: TOTP is unavailable
 	log      *slog.Logger
 
 	wa           *webauthn.WebAuthn // nil: passkeys off
@@ -87,11 +90,29 @@ func New(d Deps) *Service {
 	if err != nil {
 		d.Logger.Error("passkeys disabled", "error", err.Error())
 	}
-	return &Service{wa: wa, passkeyCount: d.Passkeys,
+	s := &Service{wa: wa, passkeyCount: d.Passkeys,
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
 		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.FrontendURL},
-		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL, log: d.Logger,
+		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
+		mfa: d.Config.MFA, log: d.Logger,
 	}
+	if s.mfa.ChallengeTTL <= 0 {
+		s.mfa.ChallengeTTL = 5 * time.Minute
+	}
+	if s.mfa.StepUpWindow <= 0 {
+		s.mfa.StepUpWindow = 10 * time.Minute
+	}
+	if len(d.Config.Peppers) > 0 {
+		ids := make([]string, len(d.Config.Peppers))
+		keys := make([][]byte, len(d.Config.Peppers))
+		for i, p := range d.Config.Peppers {
+			ids[i], keys[i] = p.ID, p.Key
+		}
+		if s.keyring, err = mfa.NewKeyring(ids, keys); err != nil {
+			s.log.Error("TOTP secrets cannot be encrypted", "error", err.Error())
+		}
+	}
+	return s
 }
 
 // allow applies rate limits; Redis trouble fails open (logged).

@@ -149,6 +149,7 @@ const (
 	CeremonyRegister     = "register"
 	CeremonyLogin        = "login"
 	CeremonySecondFactor = "second_factor"
+	CeremonyReauth       = "reauthenticate"
 )
 
 // Ceremony is the server side of a WebAuthn ceremony between begin and finish.

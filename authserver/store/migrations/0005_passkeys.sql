@@ -42,7 +42,7 @@ CREATE INDEX idx_passkeys_user_id ON passkeys (user_id);
 -- login challenge it was begun for.
 CREATE TABLE webauthn_challenges (
     challenge_hash bytea PRIMARY KEY,
-    kind           text NOT NULL CHECK (kind IN ('register', 'login', 'second_factor')),
+    kind           text NOT NULL CHECK (kind IN ('register', 'login', 'second_factor', 'reauthenticate')),
     user_id        uuid REFERENCES users (id) ON DELETE CASCADE,
     bound_to       text NOT NULL DEFAULT '',
     data           jsonb NOT NULL,
