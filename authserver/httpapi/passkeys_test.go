@@ -56,6 +56,16 @@ func pkLogin(t *testing.T, e *authtest.Env, a *softauthn.Authenticator, c *softa
 	return e.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": cred})
 }
 
+// pkToken logs in with a passkey and returns the session token.
+func pkToken(t *testing.T, e *authtest.Env, a *softauthn.Authenticator, c *softauthn.Credential) string {
+	t.Helper()
+	r := pkLogin(t, e, a, c)
+	if r.Status != 200 {
+		t.Fatalf("passkey login: %d %s", r.Status, r.Body)
+	}
+	return r.JSON["token"].(string)
+}
+
 func auditCount(t *testing.T, e *authtest.Env, kind string) int {
 	t.Helper()
 	var n int
@@ -73,6 +83,15 @@ func TestPasskeyLifecycle(t *testing.T) {
 	tok := e.SignupVerifyLogin(t, "pk-owner@example.com", "correct-horse-9")
 	phone, laptop := softauthn.New(pkOrigin), softauthn.New(pkOrigin)
 	pc, pj := pkRegister(t, e, tok, phone, "Phone")
+	// Now the account has a factor: the password session may no longer
+	// change factors (step-up), a passkey session may.
+	if r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tok)...); r.Status != 403 || r.ErrorCode() != "reauthentication_required" {
+		t.Fatalf("second registration on the password session: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "DELETE", "/auth/passkeys/"+pj["id"].(string), nil, authtest.Bearer(tok)...); r.Status != 403 || r.ErrorCode() != "reauthentication_required" {
+		t.Fatalf("removal on the password session: %d %s", r.Status, r.Body)
+	}
+	tok = pkToken(t, e, phone, pc)
 	lc, lj := pkRegister(t, e, tok, laptop, "")
 	if pj["name"] != "Phone" || lj["name"] != "Passkey" || pj["backed_up"] != true || pj["last_used_at"] != nil {
 		t.Fatalf("registered: %v / %v", pj, lj)
@@ -108,7 +127,7 @@ func TestPasskeyLifecycle(t *testing.T) {
 			t.Fatalf("passkey login: %d %s", r.Status, r.Body)
 		}
 		s := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(r.JSON["token"].(string))...)
-		if s.Status != 200 || s.JSON["user"].(map[string]any)["email"] != "pk-owner@example.com" {
+		if s.Status != 200 || s.JSON["user"].(map[string]any)["email"] != "pk-owner@example.com" || !strings.Contains(string(s.Body), `"auth_level":"passkey"`) {
 			t.Fatalf("session of the passkey login: %d %s", s.Status, s.Body)
 		}
 	}
@@ -163,7 +182,7 @@ func TestPasskeyLifecycle(t *testing.T) {
 	m := e.MetricsText(t)
 	for _, line := range []string{
 		`passkey_ceremonies_total{ceremony="register",outcome="ok"} 2`,
-		`passkey_ceremonies_total{ceremony="login",outcome="ok"} 3`,
+		`passkey_ceremonies_total{ceremony="login",outcome="ok"} 4`,
 		`passkey_ceremonies_total{ceremony="login",outcome="fail"} 1`,
 		`auth_events_total{kind="PASSKEY_REMOVED"} 1`,
 	} {
@@ -210,8 +229,10 @@ func TestPasskeyAttacksRefused(t *testing.T) {
 	tokA := e.SignupVerifyLogin(t, "pk-alice@example.com", "correct-horse-9")
 	tokB := e.SignupVerifyLogin(t, "pk-bob@example.com", "correct-horse-9")
 	alice, bob := softauthn.New(pkOrigin), softauthn.New(pkOrigin)
-	ac, aj := pkRegister(t, e, tokA, alice, "Alice's phone")
+	ac, _ := pkRegister(t, e, tokA, alice, "Alice's phone")
 	bc, _ := pkRegister(t, e, tokB, bob, "Bob's phone")
+	// Sessions that may change factors (step-up).
+	tokA, tokB = pkToken(t, e, alice, ac), pkToken(t, e, bob, bc)
 	finish := func(cred []byte) *authtest.Response {
 		return e.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": json.RawMessage(cred)})
 	}
@@ -371,7 +392,6 @@ func TestPasskeyAttacksRefused(t *testing.T) {
 			}
 		}
 	})
-	_ = aj
 }
 
 // A ceremony begun on one replica finishes on another: the challenge lives
