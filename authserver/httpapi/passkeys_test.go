@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -66,15 +65,6 @@ func pkToken(t *testing.T, e *authtest.Env, a *softauthn.Authenticator, c *softa
 		t.Fatalf("passkey login: %d %s", r.Status, r.Body)
 	}
 	return r.JSON["token"].(string)
-}
-
-func auditCount(t *testing.T, e *authtest.Env, kind string) int {
-	t.Helper()
-	var n int
-	if err := e.Store.Pool.QueryRow(context.Background(), "SELECT count(*) FROM audit_logs WHERE kind = $1", kind).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // Register two passkeys, log in with each without an email, list, rename,
@@ -421,16 +411,6 @@ func TestPasskeyCeremonyFinishedOnAnotherReplica(t *testing.T) {
 	}
 }
 
-// passwordStep logs in with the password and returns the login challenge.
-func passwordStep(t *testing.T, e *authtest.Env, email, status string) string {
-	t.Helper()
-	r := e.Do(t, "POST", "/auth/login", creds(email, "correct-horse-9"))
-	if r.Status != 202 || r.JSON["status"] != status {
-		t.Fatalf("password step of %s: %d %s", email, r.Status, r.Body)
-	}
-	return r.JSON["challenge"].(string)
-}
-
 // A passkey completes the password step's challenge; only a passkey of the
 // challenge's own account, answering a ceremony begun for that challenge.
 func TestPasskeySecondFactor(t *testing.T) {
@@ -442,7 +422,7 @@ func TestPasskeySecondFactor(t *testing.T) {
 	ac, _ := pkRegister(t, e, pwTok, a, "Phone")
 	bc, _ := pkRegister(t, e, other, b, "Phone")
 
-	ch := passwordStep(t, e, "pk-2fa@example.com", "mfa_required")
+	ch := passwordStep(t, e, "pk-2fa@example.com", "correct-horse-9", "mfa_required")
 	r := e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch})
 	if r.Status != 200 || !strings.Contains(string(r.Body), b64url(ac.ID)) || strings.Contains(string(r.Body), b64url(bc.ID)) ||
 		!strings.Contains(string(r.Body), `"userVerification":"preferred"`) {
@@ -464,16 +444,18 @@ func TestPasskeySecondFactor(t *testing.T) {
 	}
 
 	t.Run("another account's passkey", func(t *testing.T) {
-		ch := passwordStep(t, e, "pk-2fa@example.com", "mfa_required")
+		ch := passwordStep(t, e, "pk-2fa@example.com", "correct-horse-9", "mfa_required")
 		r := e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch})
-		var o struct{ PublicKey struct{ Challenge, RPID string } }
+		var o struct {
+			PublicKey struct{ Challenge, RPID string }
+		}
 		_ = json.Unmarshal(r.Body, &o)
 		forged, _ := b.Assert(bc, o.PublicKey.Challenge, o.PublicKey.RPID)
 		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": forged}); r.Status != 401 || r.ErrorCode() != "invalid_code" {
 			t.Fatalf("Bob's passkey for Alice's challenge: %d %s", r.Status, r.Body)
 		}
 		// Bob's ceremony, Bob's passkey, Alice's challenge.
-		chB := passwordStep(t, e, "pk-2fa-other@example.com", "mfa_required")
+		chB := passwordStep(t, e, "pk-2fa-other@example.com", "correct-horse-9", "mfa_required")
 		r = e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": chB})
 		cred, _ := b.Get(r.Body, nil)
 		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 401 {
@@ -536,7 +518,7 @@ func TestPasskeyEnrollmentWhenRequired(t *testing.T) {
 	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": tok}); r.Status != 200 {
 		t.Fatalf("verify: %d %s", r.Status, r.Body)
 	}
-	ch := passwordStep(t, e, email, "mfa_enrollment_required")
+	ch := passwordStep(t, e, email, "correct-horse-9", "mfa_enrollment_required")
 	a := softauthn.New(pkOrigin)
 	r := e.Do(t, "POST", "/auth/login/mfa/passkey/register/begin", map[string]string{"challenge": ch})
 	if r.Status != 200 {
@@ -557,7 +539,7 @@ func TestPasskeyEnrollmentWhenRequired(t *testing.T) {
 		t.Fatalf("the used enrolment challenge: %d %s", r.Status, r.Body)
 	}
 	// The next login asks for the passkey, which answers it.
-	ch = passwordStep(t, e, email, "mfa_required")
+	ch = passwordStep(t, e, email, "correct-horse-9", "mfa_required")
 	r = e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch})
 	cred, _ := a.Get(r.Body, c)
 	if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 200 {
