@@ -131,6 +131,9 @@ func TestPasskeyLifecycle(t *testing.T) {
 	if r := e.Do(t, "PATCH", "/auth/passkeys/"+pj["id"].(string), map[string]string{"name": "a\x07b"}, authtest.Bearer(tok)...); r.Status != 400 || r.ErrorCode() != "invalid_name" {
 		t.Fatalf("control character in a name: %d %s", r.Status, r.Body)
 	}
+	if r := e.Do(t, "PUT", "/auth/passkeys/"+pj["id"].(string), map[string]string{"name": "x"}, authtest.Bearer(tok)...); r.Status != 405 || r.Header.Get("Allow") != "PATCH, DELETE" {
+		t.Fatalf("PUT on a passkey: %d %v", r.Status, r.Header)
+	}
 	r = e.Do(t, "GET", "/auth/passkeys", nil, authtest.Bearer(tok)...)
 	list := r.JSON["passkeys"].([]any)
 	if r.Status != 200 || len(list) != 2 {
