@@ -301,6 +301,12 @@ func TestPasskeyAttacksRefused(t *testing.T) {
 		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokB)...); r.Status != 400 {
 			t.Fatalf("Bob finishing Alice's registration: %d %s", r.Status, r.Body)
 		}
+		// Another session of Alice's (a stolen one, say) cannot finish it either.
+		r = e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tokA)...)
+		reg, _, _ = softauthn.New(pkOrigin).Create(r.Body)
+		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(pkToken(t, e, alice, ac))...); r.Status != 400 {
+			t.Fatalf("another session of Alice finishing her registration: %d %s", r.Status, r.Body)
+		}
 	})
 
 	t.Run("credential id collision", func(t *testing.T) {
@@ -463,6 +469,13 @@ func TestPasskeySecondFactor(t *testing.T) {
 		cred, _ := b.Get(r.Body, nil)
 		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 401 {
 			t.Fatalf("an assertion for Bob's challenge used on Alice's: %d %s", r.Status, r.Body)
+		}
+		// Alice's ceremony for one of her challenges does not complete another.
+		ch2 := passwordStep(t, e, "pk-2fa@example.com", "correct-horse-9", "mfa_required")
+		r = e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch2})
+		cred, _ = a.Get(r.Body, nil)
+		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 401 {
+			t.Fatalf("an assertion for one challenge used on another of the same account: %d %s", r.Status, r.Body)
 		}
 		// A discoverable-login ceremony does not complete a challenge either.
 		cred, _ = a.Get(pkLoginBegin(t, e), ac)
