@@ -22,7 +22,7 @@ import (
 // of a time step the server accepts now (the current one or the next) and
 // never one it already used, waiting for the clock when both are used.
 type authenticator struct {
-	t      *testing.T
+	t      testing.TB
 	secret string
 	last   int64
 }
@@ -60,7 +60,7 @@ func (a *authenticator) wrong() string {
 
 // enrollTOTP enrols TOTP with a fresh session token and returns the
 // authenticator and the recovery codes.
-func enrollTOTP(t *testing.T, e *authtest.Env, tok string) (*authenticator, []string) {
+func enrollTOTP(t testing.TB, e *authtest.Env, tok string) (*authenticator, []string) {
 	t.Helper()
 	r := e.Do(t, "POST", "/auth/mfa/totp/enroll", nil, authtest.Bearer(tok)...)
 	if r.Status != 200 {
@@ -262,6 +262,13 @@ func TestTOTPEndToEnd(t *testing.T) {
 	}
 	if n := auditCount(t, e, "MFA_FAIL"); n < 3 {
 		t.Errorf("%d MFA_FAIL rows", n)
+	}
+	metrics := e.MetricsText(t)
+	for _, want := range []string{`auth_second_factor_total{method="totp",result="ok"}`, `auth_second_factor_total{method="recovery_code",result="invalid"}`,
+		`auth_events_total{kind="MFA_ENROLLED"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 	// No secret, code or recovery code in the logs.
 	logs := e.Logs() + other.Logs()

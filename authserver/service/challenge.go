@@ -19,6 +19,12 @@ const (
 	MethodPasskey      = "passkey"
 )
 
+// Challenge purposes (Challenge.Purpose).
+const (
+	PurposeMFA    = store.ChallengeMFA    // completes with a second factor
+	PurposeEnroll = store.ChallengeEnroll // completes only by enrolling one
+)
+
 // maxChallengeAttempts is how many second factors one challenge may try;
 // each attempt is claimed before the factor is checked. Every wrong one
 // also counts towards the client's lockout of the account.
@@ -32,8 +38,6 @@ type ChallengeInfo struct {
 	Purpose   string   // store.ChallengeMFA or store.ChallengeEnroll
 	Methods   []string // mfa: the user's factors now; enroll: the methods offered
 	ExpiresAt time.Time
-
-	passwordHash string
 }
 
 // methodsOf lists the factors f offers for a second step.
@@ -83,7 +87,7 @@ func (s *Service) Challenge(ctx context.Context, token string) (ChallengeInfo, e
 		return ChallengeInfo{}, fmt.Errorf("reading login challenge: %w", err)
 	}
 	out := ChallengeInfo{ID: ch.ID, UserID: ch.UserID, Email: ch.Email, Purpose: ch.Purpose,
-		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second), passwordHash: ch.PasswordHash}
+		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second)}
 	if ch.Purpose == store.ChallengeEnroll {
 		out.Methods = append([]string(nil), s.mfa.Methods...)
 		return out, nil
@@ -114,7 +118,9 @@ func (s *Service) attempt(ctx context.Context, c Client, ch ChallengeInfo, metho
 	if err != nil {
 		return fmt.Errorf("claiming a challenge attempt: %w", err)
 	}
-	if err := check(ctx, ch.UserID); err != nil {
+	err = check(ctx, ch.UserID)
+	s.factorChecked(method, err)
+	if err != nil {
 		if errors.Is(err, ErrInvalidCode) {
 			s.failed(ctx, c, lock, ch.UserID, audit.MFAFail, map[string]any{"method": method})
 		}
@@ -210,10 +216,6 @@ func (s *Service) OpenSession(ctx context.Context, c Client, userID, level, meth
 		return LoginResult{}, ErrInvalidCredentials
 	}
 	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return LoginResult{}, e
-		}
 		return LoginResult{}, fmt.Errorf("opening session: %w", err)
 	}
 	s.sessions.Cache(ctx, out.Token, out.Session)

@@ -110,7 +110,9 @@ func (s *Service) ReauthenticateWith(ctx context.Context, c Client, cur session.
 	if err != nil {
 		return session.Info{}, err
 	}
-	if err := verify(ctx, cur.UserID); err != nil {
+	err = verify(ctx, cur.UserID)
+	s.factorChecked(method, err)
+	if err != nil {
 		if errors.Is(err, ErrInvalidCode) {
 			s.failed(ctx, c, lock, cur.UserID, audit.MFAFail, map[string]any{"method": method, "reauthentication": true})
 		}
