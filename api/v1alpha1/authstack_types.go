@@ -154,6 +154,10 @@ type AuthServerSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	MFA MFASpec `json:"mfa,omitempty"`
+
+	// Passkeys sets the WebAuthn relying party (passkeys_types.go).
+	// +optional
+	Passkeys PasskeysSpec `json:"passkeys,omitempty"`
 }
 
 // PasswordHashingSpec holds argon2id parameters. The defaults are OWASP's minimum.

@@ -119,7 +119,20 @@ type Config struct {
 
 	Observability Observability
 
-	MFA MFA
+	WebAuthn WebAuthn
+	MFA      MFA
+}
+
+// WebAuthn is the passkey relying party (docs/authserver.md, "Passkeys").
+type WebAuthn struct {
+	// RPID is the relying party id: a host name that every origin's host
+	// equals or is a subdomain of. Empty: passkeys are off (FRONTEND_URL is
+	// an IP address, which browsers refuse as an rpId, and none was set).
+	RPID    string
+	RPName  string
+	Origins []string // scheme://host[:port] the browser may report
+	// Timeout bounds a ceremony: its challenge is refused after it.
+	Timeout time.Duration
 }
 
 // MFA is the second-factor policy (docs/authserver.md, "Second factors").
@@ -183,7 +196,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadMFA,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA,
 	} {
 		section(l, c)
 	}

@@ -61,6 +61,7 @@ func New(db store.DBTX, o Options) *Sweeper {
 // Result counts the rows deleted by one run.
 type Result struct {
 	Sessions, EmailTokens, Outbox, Audit, Revocations, Challenges int64
+	Ceremonies                                                    int64 // expired WebAuthn challenges
 }
 
 // Run sweeps every Interval until ctx ends.
@@ -78,7 +79,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 			s.o.Logger.Warn("housekeeping sweep", "error", err.Error())
 		}
 		if res != (Result{}) {
-			s.o.Logger.Info("housekeeping sweep", "sessions", res.Sessions, "email_tokens", res.EmailTokens, "outbox", res.Outbox, "audit_logs", res.Audit, "login_challenges", res.Challenges)
+			s.o.Logger.Info("housekeeping sweep", "sessions", res.Sessions, "email_tokens", res.EmailTokens, "outbox", res.Outbox, "audit_logs", res.Audit, "login_challenges", res.Challenges, "webauthn_challenges", res.Ceremonies)
 		}
 	}
 }
@@ -103,6 +104,7 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (Result, error) {
 		}},
 		{&res.Revocations, func(ctx context.Context) (int64, error) { return store.SweepRevocations(ctx, s.db, s.o.Batch) }},
 		{&res.Challenges, func(ctx context.Context) (int64, error) { return store.SweepChallenges(ctx, s.db, s.o.Batch) }},
+		{&res.Ceremonies, func(ctx context.Context) (int64, error) { return store.SweepCeremonies(ctx, s.db, s.o.Batch) }},
 	}
 	for _, st := range steps {
 		for i := 0; i < s.o.MaxBatches; i++ {

@@ -45,6 +45,21 @@ type (
 		CurrentPassword string `json:"current_password"`
 		NewPassword     string `json:"new_password"`
 	}
+	// passkeyBeginRequest starts a ceremony; challenge is the login
+	// challenge of the password step, where one is needed.
+	passkeyBeginRequest struct {
+		Challenge string `json:"challenge"`
+	}
+	// passkeyFinishRequest carries the browser's credential.toJSON().
+	passkeyFinishRequest struct {
+		Challenge  string          `json:"challenge"`
+		Name       string          `json:"name"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	nameRequest struct {
+		Name string `json:"name"`
+	}
+
 	// The second step of a login.
 	secondFactorRequest struct {
 		Challenge string `json:"challenge"`
@@ -69,6 +84,14 @@ type (
 	}
 )
 
+func (r *passkeyBeginRequest) required() []field { return nil }
+func (r *passkeyFinishRequest) required() []field {
+	if string(r.Credential) == "null" {
+		return []field{{"credential", ""}}
+	}
+	return []field{{"credential", string(r.Credential)}}
+}
+func (r *nameRequest) required() []field { return []field{{"name", r.Name}} }
 func (r *secondFactorRequest) required() []field {
 	return []field{{"challenge", r.Challenge}, {"method", r.Method}, {"code", r.Code}}
 }

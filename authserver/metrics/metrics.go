@@ -19,6 +19,7 @@ type Metrics struct {
 	duration       *prometheus.HistogramVec
 	authEvents     *prometheus.CounterVec
 	emailEvents    *prometheus.CounterVec
+	passkeys       *prometheus.CounterVec
 	secondFactor   *prometheus.CounterVec
 	sessionsActive prometheus.GaugeFunc
 	hashesInFlight prometheus.GaugeFunc
@@ -46,6 +47,9 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 		emailEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "email_events_total", Help: "Email events by kind (QUEUED, VERIFY_SENT, RESET_SENT, ACCOUNT_EXISTS_SENT, SEND_RETRY, SEND_FAILED, REJECTED, EXPIRED).",
 		}, []string{"kind"}),
+		passkeys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "passkey_ceremonies_total", Help: "Finished passkey (WebAuthn) ceremonies by ceremony (register, login, second_factor) and outcome (ok, fail).",
+		}, []string{"ceremony", "outcome"}),
 		secondFactor: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "auth_second_factor_total", Help: "Second-factor checks (login second step and re-authentication) by method (totp, recovery_code, passkey) and result (ok, invalid).",
 		}, []string{"method", "result"}),
@@ -65,7 +69,7 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 	m.redisMemMax = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "redis_memory_max_bytes", Help: "Redis maxmemory at the last check, summed over a cluster's primaries (0: no limit).",
 	})
-	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.secondFactor, m.sessionsActive, m.hashesInFlight, m.redisUp, m.redisMemUsed, m.redisMemMax,
+	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.passkeys, m.secondFactor, m.sessionsActive, m.hashesInFlight, m.redisUp, m.redisMemUsed, m.redisMemMax,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,6 +89,11 @@ func (m *Metrics) SetRedisUp(up bool) {
 	} else {
 		m.redisUp.Set(0)
 	}
+}
+
+// PasskeyCeremony counts one finished passkey ceremony.
+func (m *Metrics) PasskeyCeremony(ceremony, outcome string) {
+	m.passkeys.WithLabelValues(ceremony, outcome).Inc()
 }
 
 // SecondFactor counts one second-factor check.

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/mail"
@@ -51,6 +53,9 @@ type Service struct {
 	keyring  *mfa.Keyring // nil without a pepper: TOTP is unavailable
 	log      *slog.Logger
 
+	wa           *webauthn.WebAuthn // nil: passkeys off
+	passkeyCount PasskeyCounter
+
 	bg      sync.WaitGroup     // background work started by requests (rehashes)
 	hookFor func(point string) // tests only (export_test.go): called between a check and its write
 }
@@ -73,6 +78,7 @@ type Deps struct {
 	Audit    *audit.Recorder
 	Mailer   Notifier
 	Emails   EmailCounter
+	Passkeys PasskeyCounter
 	Factors  FactorCounter // may be nil
 	Config   *config.Config
 	Logger   *slog.Logger
@@ -83,7 +89,13 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	s := &Service{
+	// The config loader checked the relying party with go-webauthn's own
+	// rules, so this fails only on a bug: passkeys are then off, loudly.
+	wa, err := newWebAuthn(d.Config.WebAuthn)
+	if err != nil {
+		d.Logger.Error("passkeys disabled", "error", err.Error())
+	}
+	s := &Service{wa: wa, passkeyCount: d.Passkeys,
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
 		mailer: d.Mailer, emails: d.Emails, factors: d.Factors, links: mail.Links{Base: d.Config.FrontendURL},
 		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
@@ -101,7 +113,6 @@ func New(d Deps) *Service {
 		for i, p := range d.Config.Peppers {
 			ids[i], keys[i] = p.ID, p.Key
 		}
-		var err error
 		if s.keyring, err = mfa.NewKeyring(ids, keys); err != nil {
 			s.log.Error("TOTP secrets cannot be encrypted", "error", err.Error())
 		}

@@ -9,7 +9,7 @@ import (
 type Factors struct {
 	TOTP          bool // a confirmed TOTP secret
 	RecoveryCodes int  // unused recovery codes
-	Passkeys      int  // registered passkeys (0005_passkeys extends UserFactors)
+	Passkeys      int  // registered passkeys
 }
 
 // Any tells whether the user has a second factor (recovery codes alone are
@@ -21,8 +21,9 @@ func UserFactors(ctx context.Context, q DBTX, userID string) (Factors, error) {
 	var f Factors
 	err := q.QueryRow(ctx, `SELECT
 		EXISTS (SELECT 1 FROM user_totp WHERE user_id = $1::uuid AND confirmed_at IS NOT NULL),
-		(SELECT count(*) FROM recovery_codes WHERE user_id = $1::uuid AND used_at IS NULL)`, userID).
-		Scan(&f.TOTP, &f.RecoveryCodes)
+		(SELECT count(*) FROM recovery_codes WHERE user_id = $1::uuid AND used_at IS NULL),
+		(SELECT count(*) FROM passkeys WHERE user_id = $1::uuid)`, userID).
+		Scan(&f.TOTP, &f.RecoveryCodes, &f.Passkeys)
 	return f, err
 }
 
