@@ -63,6 +63,12 @@ type AuthStackSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Monitoring MonitoringSpec `json:"monitoring,omitempty"`
+
+	// Observability sends the authserver's traces and error reports and switches its
+	// access log (observability_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	Observability ObservabilitySpec `json:"observability,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret in the AuthStack's namespace.
@@ -152,6 +158,15 @@ type AuthServerSpec struct {
 	// PodTemplate overrides scheduling and metadata of the authserver pods.
 	// +optional
 	PodTemplate *PodTemplateOverrides `json:"podTemplate,omitempty"`
+
+	// MFA configures second factors (mfa_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	MFA MFASpec `json:"mfa,omitempty"`
+
+	// Passkeys sets the WebAuthn relying party (passkeys_types.go).
+	// +optional
+	Passkeys PasskeysSpec `json:"passkeys,omitempty"`
 }
 
 // PasswordHashingSpec holds argon2id parameters. The defaults are OWASP's minimum.

@@ -16,9 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/leanauth/authstack/authserver/config"
@@ -70,6 +67,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	routes   []Route
+	allow    map[string]string // pattern -> its methods (the Allow header of a 405); written only in New
 	started  time.Time
 	draining atomic.Bool
 	cop      *http.CrossOriginProtection
@@ -106,6 +104,32 @@ func New(o Options) *Server {
 	s.handle("POST", "/auth/password/reset", s.sameOrigin(s.resetPassword))
 	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
 	s.handle("GET", "/auth/check", s.authed(s.check))
+	s.handle("POST", "/auth/passkeys/register/begin", s.authed(s.passkeyRegisterBegin))
+	s.handle("POST", "/auth/passkeys/register/finish", s.authed(s.passkeyRegisterFinish))
+	s.handle("GET", "/auth/passkeys", s.authed(s.listPasskeys))
+	s.handle("PATCH", "/auth/passkeys/{id}", s.authed(s.renamePasskey))
+	s.handle("DELETE", "/auth/passkeys/{id}", s.authed(s.removePasskey))
+	s.handle("POST", "/auth/passkeys/login/begin", s.sameOrigin(s.passkeyLoginBegin))
+	s.handle("POST", "/auth/passkeys/login/finish", s.sameOrigin(s.passkeyLoginFinish))
+	s.handle("POST", "/auth/login/mfa/passkey/begin", s.sameOrigin(s.passkeyChallengeBegin(func(ctx context.Context, ch string) (any, error) {
+		return s.svc.BeginPasskeySecondFactor(ctx, ch)
+	})))
+	s.handle("POST", "/auth/login/mfa/passkey/finish", s.sameOrigin(s.passkeySecondFactorFinish))
+	s.handle("POST", "/auth/login/mfa/passkey/register/begin", s.sameOrigin(s.passkeyChallengeBegin(func(ctx context.Context, ch string) (any, error) {
+		return s.svc.BeginPasskeyEnrollment(ctx, ch)
+	})))
+	s.handle("POST", "/auth/login/mfa/passkey/register/finish", s.sameOrigin(s.passkeyEnrollFinish))
+	s.handle("POST", "/auth/reauthenticate/passkey/begin", s.authed(s.passkeyReauthBegin))
+	s.handle("POST", "/auth/reauthenticate/passkey/finish", s.authed(s.passkeyReauthFinish))
+	s.handle("POST", "/auth/login/mfa", s.sameOrigin(s.loginSecondFactor))
+	s.handle("POST", "/auth/login/mfa/totp/enroll", s.sameOrigin(s.enrollTOTPWithChallenge))
+	s.handle("POST", "/auth/login/mfa/totp/confirm", s.sameOrigin(s.confirmTOTPWithChallenge))
+	s.handle("GET", "/auth/mfa", s.authed(s.mfaStatus))
+	s.handle("POST", "/auth/mfa/totp/enroll", s.authed(s.enrollTOTP))
+	s.handle("POST", "/auth/mfa/totp/confirm", s.authed(s.confirmTOTP))
+	s.handle("DELETE", "/auth/mfa/totp", s.authed(s.removeTOTP))
+	s.handle("POST", "/auth/mfa/recovery-codes", s.authed(s.regenerateRecoveryCodes))
+	s.handle("POST", "/auth/reauthenticate", s.authed(s.reauthenticate))
 	s.handle("GET", "/health", s.health)
 	s.handle("GET", "/ready", s.readiness)
 	s.handle("GET", "/openapi.yaml", s.openapi)
@@ -130,13 +154,21 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern})
 	s.mux.Handle(method+" "+pattern, s.instrument(method, pattern, h))
-	// Same path, other method: a JSON 405 instead of the mux's plain text.
-	allow := method
+	// Same path, other method: a JSON 405 instead of the mux's plain text,
+	// registered once per path (several methods can share one).
 	if method == "GET" {
-		allow = "GET, HEAD"
+		method = "GET, HEAD"
 	}
+	if s.allow == nil {
+		s.allow = map[string]string{}
+	}
+	if prev, ok := s.allow[pattern]; ok {
+		s.allow[pattern] = prev + ", " + method
+		return
+	}
+	s.allow[pattern] = method
 	s.mux.Handle(pattern, s.instrument("ANY", pattern, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
+		w.Header().Set("Allow", s.allow[pattern])
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed here", 0)
 	}))
 }
@@ -176,8 +208,13 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 		rm = s.metrics.Route(method, pattern)
 	}
 	access := s.accessLogger(method, pattern)
-	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr := s.requestTracer(method, pattern) // tracing.go; nil when tracing is off
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		var span trace.Span
+		if tr != nil {
+			r, span = tr.start(r)
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		hdr := w.Header()
 		hdr["Cache-Control"] = noStore
@@ -211,20 +248,12 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 				obs.Observe(status, elapsed.Seconds())
 			}
 			access.log(r, status, sw.bytes, elapsed, reqID)
+			if span != nil {
+				tr.end(span, status)
+			}
 		}()
 		h(sw, r)
 	})
-	if s.tracing != nil {
-		name := pattern
-		if method != "ANY" {
-			name = method + " " + pattern
-		}
-		// otelhttp sits outside so that the span is in the context of the
-		// access log and of everything the handler calls.
-		handler = otelhttp.NewHandler(handler, name, otelhttp.WithTracerProvider(s.tracing),
-			otelhttp.WithPropagators(propagation.TraceContext{}), otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
-	}
-	return handler
 }
 
 // client extracts the caller's IP (honouring X-Forwarded-For only from

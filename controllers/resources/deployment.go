@@ -137,6 +137,9 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	if spec.SessionTTL != nil {
 		add("AUTH_SESSION_TTL", spec.SessionTTL.Duration.String())
 	}
+	env = append(env, mfaEnv(spec.MFA)...)
+	add("AUTH_WEBAUTHN_RP_ID", spec.Passkeys.RPID) // unset: FRONTEND_URL's host
+	add("AUTH_WEBAUTHN_ORIGINS", strings.Join(spec.Passkeys.Origins, ","))
 	ph := spec.PasswordHashing
 	if ph.MemoryKiB > 0 {
 		add("AUTH_ARGON2_MEMORY_KIB", strconv.Itoa(int(ph.MemoryKiB)))
@@ -147,8 +150,33 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	if ph.Parallelism > 0 {
 		add("AUTH_ARGON2_PARALLELISM", strconv.Itoa(int(ph.Parallelism)))
 	}
+	env = append(env, observabilityEnv(stack)...) // observability.go
 	env = append(env, runtimeEnv(ComponentAuthServer, authServerResources(stack))...)
 	return sortEnv(env)
+}
+
+// mfaEnv renders spec.authServer.mfa; what it leaves unset keeps the
+// authserver's default (the CRD's defaults are the same).
+func mfaEnv(m authv1alpha1.MFASpec) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	if m.Methods != nil {
+		v := "none"
+		if len(m.Methods) > 0 {
+			names := make([]string, len(m.Methods))
+			for i, x := range m.Methods {
+				names[i] = string(x)
+			}
+			v = strings.Join(names, ",")
+		}
+		env = append(env, corev1.EnvVar{Name: "AUTH_MFA_METHODS", Value: v})
+	}
+	if m.Mode != "" {
+		env = append(env, corev1.EnvVar{Name: "AUTH_MFA_MODE", Value: string(m.Mode)})
+	}
+	if m.StepUpWindow != nil {
+		env = append(env, corev1.EnvVar{Name: "AUTH_STEPUP_WINDOW", Value: m.StepUpWindow.Duration.String()})
+	}
+	return env
 }
 
 // runtimeEnv sizes the Go runtime of an authserver-image container to its
@@ -170,9 +198,9 @@ func runtimeEnv(container string, res corev1.ResourceRequirements) []corev1.EnvV
 	return env
 }
 
-// migrateEnv is the environment of the migration init container: the database, and
-// the pepper with its Secret's name, which `authserver migrate` checks against the
-// stored password hashes (authserver/store/peppers.go).
+// migrateEnv is the environment of the migration init container: the database, the
+// pepper with its Secret's name, which `authserver migrate` checks against the
+// stored password hashes (authserver/store/peppers.go), and where to report failures.
 func migrateEnv(stack *authv1alpha1.AuthStack, in Inputs) []corev1.EnvVar {
 	env := append(dataTierEnv(stack, false),
 		corev1.EnvVar{Name: "AUTH_PEPPER_FILE", Value: PepperMountPath + "/" + PepperFileName},
@@ -180,7 +208,7 @@ func migrateEnv(stack *authv1alpha1.AuthStack, in Inputs) []corev1.EnvVar {
 	if lvl := stack.Spec.AuthServer.LogLevel; lvl != "" {
 		env = append(env, corev1.EnvVar{Name: "LOG_LEVEL", Value: string(lvl)})
 	}
-	return sortEnv(env)
+	return sortEnv(append(env, sentryEnv(stack)...))
 }
 
 // AuthServerImage is the authserver's image (the backup Jobs run it too).
