@@ -118,6 +118,8 @@ type Config struct {
 	SessionTouchEvery time.Duration
 
 	Observability Observability
+
+	UI UI
 }
 
 // Observability is the access log, the trace export and the error
@@ -152,7 +154,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadUI,
 	} {
 		section(l, c)
 	}

@@ -74,6 +74,7 @@ type Server struct {
 	draining atomic.Bool
 	cop      *http.CrossOriginProtection
 	tracing  trace.TracerProvider
+	allow    map[string]*string // pattern -> methods served, for its 405
 }
 
 // New builds the server and its routes.
@@ -130,16 +131,37 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern})
 	s.mux.Handle(method+" "+pattern, s.instrument(method, pattern, h))
-	// Same path, other method: a JSON 405 instead of the mux's plain text.
-	allow := method
 	if method == "GET" {
-		allow = "GET, HEAD"
+		method = "GET, HEAD"
 	}
+	if allow, ok := s.allow[pattern]; ok {
+		*allow += ", " + method
+		return
+	}
+	// Same path, other method: a JSON 405 instead of the mux's plain text.
+	allow := &method
+	if s.allow == nil {
+		s.allow = map[string]*string{}
+	}
+	s.allow[pattern] = allow
 	s.mux.Handle(pattern, s.instrument("ANY", pattern, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
+		w.Header().Set("Allow", *allow)
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed here", 0)
 	}))
 }
+
+// Handle serves h at method and pattern like the API's own routes (metrics,
+// access log, panic recovery, a 405 for other methods). Call it before the
+// server serves: the hosted pages (authserver/ui) mount themselves with it.
+func (s *Server) Handle(method, pattern string, h http.HandlerFunc) { s.handle(method, pattern, h) }
+
+// CheckOrigin is the cross-origin (CSRF) check of the API: nil when r is
+// same-origin, from a trusted origin, or not from a browser.
+func (s *Server) CheckOrigin(r *http.Request) error { return s.cop.Check(r) }
+
+// Client is who sent r: its address (X-Forwarded-For only from trusted
+// proxies) and user agent.
+func (s *Server) Client(r *http.Request) service.Client { return s.client(r) }
 
 // statusWriter remembers the status code and counts the body bytes.
 type statusWriter struct {

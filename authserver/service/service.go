@@ -77,7 +77,7 @@ func New(d Deps) *Service {
 	}
 	return &Service{
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
-		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.FrontendURL},
+		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.EmailLinkBase()},
 		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL, log: d.Logger,
 	}
 }
