@@ -74,12 +74,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if res.Challenge != nil {
+		s.writeChallenge(w, res.Challenge)
+		return
+	}
 	s.writeSession(w, res)
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, res service.LoginResult) {
+	http.SetCookie(w, SessionCookie(s.cfg, res))
 }
 
 // writeSession answers with a new session: the cookie and the token.
 func (s *Server) writeSession(w http.ResponseWriter, res service.LoginResult) {
-	http.SetCookie(w, SessionCookie(s.cfg, res))
+	s.setCookie(w, res)
 	b := make([]byte, 0, 256)
 	b = append(b, `{"token":`...)
 	b = appendJSONString(b, res.Token)
@@ -101,6 +109,10 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, cur session.
 	b = appendTime(b, cur.CreatedAt)
 	b = append(b, `,"expires_at":`...)
 	b = appendTime(b, cur.ExpiresAt)
+	b = append(b, `,"auth_level":`...)
+	b = appendJSONString(b, cur.Level)
+	b = append(b, `,"auth_time":`...)
+	b = appendTime(b, cur.AuthAt)
 	b = append(b, "}}\n"...)
 	writeJSONBytes(w, http.StatusOK, b)
 }
@@ -214,11 +226,21 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, cur sess
 	s.writeSession(w, res)
 }
 
+// check answers a proxy's auth subrequest: 200 with who the user is and
+// how and when the session authenticated (X-Auth-Level, X-Auth-Time in
+// Unix seconds); with a required level (requiredLevel) that the session
+// does not meet, 403 insufficient_auth_level (and X-Auth-Level).
 func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info) {
 	h := w.Header()
+	h["X-Auth-Level"] = []string{cur.Level}
+	if want := requiredLevel(r); want != "" && !session.Satisfies(cur.Level, want) {
+		s.fail(w, r, service.ErrLevelTooLow)
+		return
+	}
 	h["X-Auth-User-Id"] = []string{cur.UserID}
 	h["X-Auth-Email"] = []string{cur.Email}
 	h["X-Auth-Session-Id"] = []string{cur.ID}
+	h["X-Auth-Time"] = []string{string(appendUnix(make([]byte, 0, 12), cur))}
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -19,6 +19,7 @@ type Metrics struct {
 	duration       *prometheus.HistogramVec
 	authEvents     *prometheus.CounterVec
 	emailEvents    *prometheus.CounterVec
+	passkeys       *prometheus.CounterVec
 	sessionsActive prometheus.GaugeFunc
 	hashesInFlight prometheus.GaugeFunc
 	redisUp        prometheus.Gauge
@@ -43,6 +44,9 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 		emailEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "email_events_total", Help: "Email events by kind (QUEUED, VERIFY_SENT, RESET_SENT, ACCOUNT_EXISTS_SENT, SEND_RETRY, SEND_FAILED, REJECTED, EXPIRED).",
 		}, []string{"kind"}),
+		passkeys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "passkey_ceremonies_total", Help: "Finished passkey (WebAuthn) ceremonies by ceremony (register, login, second_factor) and outcome (ok, fail).",
+		}, []string{"ceremony", "outcome"}),
 	}
 	m.sessionsActive = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "redis_sessions_active", Help: "Unexpired sessions cached in Redis (shared by all replicas).",
@@ -53,7 +57,7 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 	m.redisUp = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "redis_up", Help: "1 when this replica's last Redis check answered, 0 while it runs degraded (sessions from PostgreSQL, rate limits open).",
 	})
-	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.sessionsActive, m.hashesInFlight, m.redisUp,
+	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.passkeys, m.sessionsActive, m.hashesInFlight, m.redisUp,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -73,6 +77,11 @@ func (m *Metrics) SetRedisUp(up bool) {
 	} else {
 		m.redisUp.Set(0)
 	}
+}
+
+// PasskeyCeremony counts one finished passkey ceremony.
+func (m *Metrics) PasskeyCeremony(ceremony, outcome string) {
+	m.passkeys.WithLabelValues(ceremony, outcome).Inc()
 }
 
 // EmailEvent counts one email event.

@@ -11,9 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/mail"
+	"github.com/leanauth/authstack/authserver/mfa"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/ratelimit"
 	"github.com/leanauth/authstack/authserver/session"
@@ -42,7 +45,12 @@ type Service struct {
 	limits   config.RateLimits
 	verify   time.Duration
 	reset    time.Duration
+	mfa      config.MFA
+	keyring  *mfa.Keyring // nil without a pepper: TOTP is unavailable
 	log      *slog.Logger
+
+	wa           *webauthn.WebAuthn // nil: passkeys off
+	passkeyCount PasskeyCounter
 
 	bg      sync.WaitGroup     // background work started by requests (rehashes)
 	hookFor func(point string) // tests only (export_test.go): called between a check and its write
@@ -66,6 +74,7 @@ type Deps struct {
 	Audit    *audit.Recorder
 	Mailer   Notifier
 	Emails   EmailCounter
+	Passkeys PasskeyCounter
 	Config   *config.Config
 	Logger   *slog.Logger
 }
@@ -75,11 +84,35 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Service{
+	// The config loader checked the relying party with go-webauthn's own
+	// rules, so this fails only on a bug: passkeys are then off, loudly.
+	wa, err := newWebAuthn(d.Config.WebAuthn)
+	if err != nil {
+		d.Logger.Error("passkeys disabled", "error", err.Error())
+	}
+	s := &Service{wa: wa, passkeyCount: d.Passkeys,
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
 		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.EmailLinkBase()},
-		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL, log: d.Logger,
+		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
+		mfa: d.Config.MFA, log: d.Logger,
 	}
+	if s.mfa.ChallengeTTL <= 0 {
+		s.mfa.ChallengeTTL = 5 * time.Minute
+	}
+	if s.mfa.StepUpWindow <= 0 {
+		s.mfa.StepUpWindow = 10 * time.Minute
+	}
+	if len(d.Config.Peppers) > 0 {
+		ids := make([]string, len(d.Config.Peppers))
+		keys := make([][]byte, len(d.Config.Peppers))
+		for i, p := range d.Config.Peppers {
+			ids[i], keys[i] = p.ID, p.Key
+		}
+		if s.keyring, err = mfa.NewKeyring(ids, keys); err != nil {
+			s.log.Error("TOTP secrets cannot be encrypted", "error", err.Error())
+		}
+	}
+	return s
 }
 
 // allow applies rate limits; Redis trouble fails open (logged).
