@@ -337,8 +337,9 @@ func loadMFA(l *loader, c *Config) {
 	for _, f := range strings.FieldsFunc(l.str("AUTH_MFA_METHODS", "totp,passkey", false), func(r rune) bool { return r == ',' || r == ' ' }) {
 		f = strings.ToLower(f)
 		switch {
+		case f == "none":
 		case f != "totp" && f != "passkey":
-			l.fail("AUTH_MFA_METHODS", "must list totp and/or passkey, got %q", f)
+			l.fail("AUTH_MFA_METHODS", "must list totp and/or passkey (or be none), got %q", f)
 		case !seen[f]:
 			seen[f] = true
 			m.Methods = append(m.Methods, f)

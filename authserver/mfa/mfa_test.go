@@ -101,3 +101,23 @@ func TestRecoveryCodes(t *testing.T) {
 		t.Fatal("the hash does not depend on the user")
 	}
 }
+
+// BenchmarkVerifyCPU: the CPU part of a TOTP check (decrypt the secret,
+// compute the three candidate codes, compare): no hashing slot, no I/O.
+func BenchmarkVerifyCPU(b *testing.B) {
+	k, _ := NewKey("AuthStack", "a@example.com")
+	ring, _ := NewKeyring([]string{"p"}, [][]byte{bytes.Repeat([]byte{7}, 32)})
+	enc, kid := ring.Seal("user", k.Secret)
+	now := time.Now()
+	code, _ := Code(k.Secret, now)
+	b.ReportAllocs()
+	for b.Loop() {
+		s, err := ring.Open(kid, "user", enc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, ok, _ := Match(s, code, now, 0); !ok {
+			b.Fatal("no match")
+		}
+	}
+}

@@ -65,9 +65,14 @@ func UpdatePasswordHash(ctx context.Context, q DBTX, userID, hash string) error 
 }
 
 // UpdatePasswordHashIf replaces the hash only if it is still old (a
-// transparent rehash must not overwrite a concurrent password change).
+// transparent rehash must not overwrite a concurrent password change). The
+// same password rehashed is no credential change: the login challenges
+// that the old hash verified follow it (one statement, so a challenge is
+// never left bound to a hash the user no longer has).
 func UpdatePasswordHashIf(ctx context.Context, q DBTX, userID, old, hash string) error {
-	_, err := q.Exec(ctx, "UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2", userID, old, hash)
+	_, err := q.Exec(ctx, `WITH u AS (UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2 RETURNING id)
+		UPDATE login_challenges SET password_hash = $3
+		WHERE user_id IN (SELECT id FROM u) AND password_hash = $2 AND used_at IS NULL`, userID, old, hash)
 	return err
 }
 
