@@ -1,18 +1,25 @@
 package ui
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/leanauth/authstack/authserver/httpapi"
+	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
 // notices are the messages a redirect to the account page may ask for (by
 // key: nothing from the URL is shown).
 var notices = map[string]string{
-	"password": "Your password is changed. Every other session was signed out.",
-	"revoked":  "The session was signed out.",
+	"password":        "Your password is changed. Every other session was signed out.",
+	"revoked":         "The session was signed out.",
+	"totp-removed":    "The authenticator app was removed.",
+	"passkey":         "The passkey was added.",
+	"passkey-removed": "The passkey was removed.",
+	"reauthenticated": "Confirmed. You can now change your password, factors and passkeys.",
 }
 
 type sessionRow struct {
@@ -24,6 +31,9 @@ type sessionRow struct {
 type accountData struct {
 	Email    string
 	Sessions []sessionRow
+	MFA      service.MFAStatus
+	Passkeys []store.Passkey
+	Reauth   bool // the last action asked for a step-up: show that form first
 }
 
 // authed wraps an account handler: without a valid session, to the login
@@ -52,12 +62,23 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, cur sessio
 		p.fail(w, r, "message", view{Title: "Your account"}, err)
 		return
 	}
-	d := accountData{Email: cur.Email}
+	st, err := p.svc.Status(r.Context(), cur)
+	if err != nil {
+		p.fail(w, r, "message", view{Title: "Your account"}, err)
+		return
+	}
+	keys, err := p.svc.ListPasskeys(r.Context(), cur)
+	if err != nil {
+		p.fail(w, r, "message", view{Title: "Your account"}, err)
+		return
+	}
+	d := accountData{Email: cur.Email, MFA: st, Passkeys: keys}
 	for _, s := range ss {
 		d.Sessions = append(d.Sessions, sessionRow{ID: s.ID, IP: s.IP, UserAgent: s.UserAgent,
 			Created: s.CreatedAt.UTC().Format(time.DateTime) + " UTC", LastSeen: s.LastSeenAt.UTC().Format(time.DateTime) + " UTC",
 			Current: s.ID == cur.ID})
 	}
+	d.Reauth = v.Field == "reauth"
 	v.Title, v.Data = "Your account", d
 	p.render(w, r, status, "account", v)
 }
@@ -109,5 +130,8 @@ func (p *Pages) logoutAll(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) failAccount(w http.ResponseWriter, r *http.Request, cur session.Info, v view, err error) {
 	var status int
 	status, v.Error = p.problem(w, r, "account", err)
+	if errors.Is(err, service.ErrReauthRequired) || errors.Is(err, service.ErrMFARequired) {
+		v.Field = "reauth"
+	}
 	p.renderAccount(w, r, cur, status, v)
 }

@@ -25,6 +25,16 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, "login", v, err)
 		return
 	}
+	if res.Challenge != nil {
+		// A second factor is enrolled (or required): no session yet.
+		p.secondStep(w, r, res.Challenge.Token, res.Challenge.Purpose, res.Challenge.Methods, to)
+		return
+	}
+	p.signedIn(w, r, res, to)
+}
+
+// signedIn sets the session cookie and goes to next (or the account page).
+func (p *Pages) signedIn(w http.ResponseWriter, r *http.Request, res service.LoginResult, to string) {
 	http.SetCookie(w, httpapi.SessionCookie(p.cfg, res))
 	if to == "" {
 		to = Prefix + "/account"

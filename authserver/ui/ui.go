@@ -16,11 +16,13 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/httpapi"
+	"github.com/leanauth/authstack/authserver/mfa"
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
 )
@@ -28,7 +30,7 @@ import (
 // Prefix is where the pages live.
 const Prefix = "/auth/ui"
 
-//go:embed templates/*.html static/style.css
+//go:embed templates/*.html static/style.css static/webauthn.js
 var files embed.FS
 
 // Pages serves the hosted pages.
@@ -39,30 +41,39 @@ type Pages struct {
 	log   *slog.Logger
 	pages map[string]*template.Template
 	css   []byte // the theme's variables, then static/style.css
+	js    []byte // static/webauthn.js
 	csp   string
+	cspJS string // for the pages that load webauthn.js
 	csrf  string // name of the CSRF cookie
 }
 
 // Mount adds the pages to api's routes.
 func Mount(api *httpapi.Server, svc *service.Service, cfg *config.Config, log *slog.Logger) *Pages {
 	p := &Pages{svc: svc, cfg: cfg, api: api, log: log, pages: map[string]*template.Template{}}
-	for _, name := range []string{"signup", "check-email", "verify", "resend", "login", "forgot", "reset", "account", "message"} {
+	for _, name := range []string{"signup", "check-email", "verify", "resend", "login", "forgot", "reset", "account", "message",
+		"second-step", "totp", "codes"} {
 		p.pages[name] = template.Must(template.New("layout.html").ParseFS(files, "templates/layout.html", "templates/"+name+".html"))
 	}
 	style, err := files.ReadFile("static/style.css")
 	if err != nil {
 		panic(err)
 	}
+	if p.js, err = files.ReadFile("static/webauthn.js"); err != nil {
+		panic(err)
+	}
 	// The colours are checked against #rrggbb by the config loader: nothing
 	// else can reach this file.
 	p.css = fmt.Appendf(nil, ":root{--primary:%s;--on-primary:%s;--bg:%s}\n%s",
 		cfg.UI.PrimaryColor, onColour(cfg.UI.PrimaryColor), cfg.UI.BackgroundColor, style)
-	img := "'self'"
+	img := "'self' data:" // data: for the TOTP QR code
 	if cfg.UI.LogoOrigin != "" {
 		img += " " + cfg.UI.LogoOrigin
 	}
 	p.csp = "default-src 'none'; style-src 'self'; img-src " + img +
 		"; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	// The pages with passkey buttons load one script of this origin, which
+	// calls the JSON API of this origin; no other page may run any script.
+	p.cspJS = strings.Replace(p.csp, "default-src 'none';", "default-src 'none'; script-src 'self'; connect-src 'self';", 1)
 	p.csrf = "csrf"
 	if cfg.CookieSecure {
 		// As __Host-session: only this host, over TLS, can set it, so a
@@ -72,6 +83,7 @@ func Mount(api *httpapi.Server, svc *service.Service, cfg *config.Config, log *s
 
 	api.Handle("GET", Prefix+"/{$}", p.home)
 	api.Handle("GET", Prefix+"/style.css", p.style)
+	api.Handle("GET", Prefix+"/webauthn.js", p.script)
 	api.Handle("GET", Prefix+"/signup", p.page(p.signupForm))
 	api.Handle("POST", Prefix+"/signup", p.form(p.signup))
 	api.Handle("GET", Prefix+"/verify-email", p.page(p.verifyForm))
@@ -80,6 +92,8 @@ func Mount(api *httpapi.Server, svc *service.Service, cfg *config.Config, log *s
 	api.Handle("POST", Prefix+"/resend-verification", p.form(p.resend))
 	api.Handle("GET", Prefix+"/login", p.page(p.loginForm))
 	api.Handle("POST", Prefix+"/login", p.form(p.login))
+	api.Handle("POST", Prefix+"/login/mfa", p.form(p.loginMFA))
+	api.Handle("POST", Prefix+"/login/enroll", p.form(p.enrollChallenge))
 	api.Handle("POST", Prefix+"/logout", p.form(p.logout))
 	api.Handle("GET", Prefix+"/forgot-password", p.page(p.forgotForm))
 	api.Handle("POST", Prefix+"/forgot-password", p.form(p.forgot))
@@ -89,6 +103,12 @@ func Mount(api *httpapi.Server, svc *service.Service, cfg *config.Config, log *s
 	api.Handle("POST", Prefix+"/account/password", p.form(p.changePassword))
 	api.Handle("POST", Prefix+"/account/sessions/revoke", p.form(p.revokeSession))
 	api.Handle("POST", Prefix+"/account/logout-all", p.form(p.logoutAll))
+	api.Handle("POST", Prefix+"/account/reauthenticate", p.form(p.reauthenticate))
+	api.Handle("POST", Prefix+"/account/totp", p.form(p.enrollTOTP))
+	api.Handle("POST", Prefix+"/account/totp/confirm", p.form(p.confirmTOTP))
+	api.Handle("POST", Prefix+"/account/totp/remove", p.form(p.removeTOTP))
+	api.Handle("POST", Prefix+"/account/recovery-codes", p.form(p.regenerateCodes))
+	api.Handle("POST", Prefix+"/account/passkeys/remove", p.form(p.removePasskey))
 	return p
 }
 
@@ -123,7 +143,15 @@ type view struct {
 	Token   string
 	Next    string
 	Data    any
+
+	Challenge string   // a login challenge (second step, enrolment)
+	Methods   []string // its methods
+	TOTP      *mfa.Key // a TOTP secret to show once
+	Codes     []string // recovery codes to show once
 }
+
+// Has tells whether the view's methods include m (templates).
+func (v view) Has(m string) bool { return slices.Contains(v.Methods, m) }
 
 // headers are the hardening headers of every page (Cache-Control: no-store
 // and nosniff come from the API's middleware).
@@ -152,10 +180,16 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	if scripted[name] {
+		w.Header().Set("Content-Security-Policy", p.cspJS)
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(b.String()))
 }
+
+// scripted are the pages that load webauthn.js (passkey buttons).
+var scripted = map[string]bool{"login": true, "second-step": true, "account": true}
 
 // page wraps a GET handler.
 func (p *Pages) page(h http.HandlerFunc) http.HandlerFunc {
@@ -269,6 +303,12 @@ func (p *Pages) home(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Prefix+"/login", http.StatusSeeOther)
+}
+
+func (p *Pages) script(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(p.js)
 }
 
 func (p *Pages) style(w http.ResponseWriter, r *http.Request) {
