@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 
 	"github.com/leanauth/authstack/internal/testservers"
 )
@@ -186,18 +189,31 @@ func js(stmt string) chromedp.Action[chromedp.Void] {
 
 func (b *tab) text() string { return eval[string](b, "document.body.innerText") }
 
+// totpCode is the code of the TOTP key secret, steps periods from now.
+func totpCode(t *testing.T, secret string, steps int) string {
+	t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, time.Now().Add(time.Duration(steps)*30*time.Second),
+		totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatalf("TOTP code of the key the page showed: %v", err)
+	}
+	return code
+}
+
 var hostedLink = regexp.MustCompile(`http://localhost:\d+(/auth/ui/[a-z-]+\?token=[A-Za-z0-9_-]+)`)
 
 // The hosted pages in a real browser against a real authserver on real
 // PostgreSQL, Redis and SMTP: sign up, read the email, verify, sign in,
-// two browsers, revoke one from the other's account page, reset the
-// password, change it, sign out. Every page is screenshotted and checked
+// turn on TOTP, sign in with its code, a recovery code once, register a
+// passkey and sign in with it without an email, two browsers, revoke one
+// from the other's account page, reset the password, change it, sign out. Every page is screenshotted and checked
 // at a phone's width.
 func TestBrowserFlows(t *testing.T) {
 	port := testservers.FreePort(t)
 	// localhost, not 127.0.0.1: WebAuthn needs a host name for its RP id.
 	base := "http://localhost:" + strconv.Itoa(port)
-	e := start(t, map[string]string{"PORT": strconv.Itoa(port), "FRONTEND_URL": base})
+	// One person signs in a dozen times within a minute here.
+	e := start(t, map[string]string{"PORT": strconv.Itoa(port), "FRONTEND_URL": base, "AUTH_RATELIMIT_LOGIN_ACCOUNT": "100/1m"})
 	browser := headless(t) // after the server: it stops first, leaving no connection to drain
 	dir := artefacts(t)
 	const email, pw, pw2, pw3 = "ada@example.com", "correct horse battery", "another staple pony", "third good passphrase"
@@ -244,17 +260,85 @@ func TestBrowserFlows(t *testing.T) {
 	a.fill(`button[type=submit]`, "email", email, "password", pw)
 	a.at("Your account")
 
+	// Turn on TOTP with the code computed from the key the page shows.
+	a.fill(`form[action="/auth/ui/account/totp"] button`)
+	a.at("Set up two-step verification")
+	secret := eval[string](a, `document.getElementById("secret").textContent`)
+	a.fill(`button[type=submit]`, "code", totpCode(t, secret, 0))
+	a.at("Save your recovery codes")
+	codes := eval[[]string](a, `[...document.querySelectorAll(".codes code")].map(e => e.textContent)`)
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes shown, want 10: %v", len(codes), codes)
+	}
+	a.fill(`a[href="/auth/ui/account"]`)
+	a.at("Your account")
+	signOut := func(x *tab) {
+		t.Helper()
+		x.open("/auth/ui/account")
+		x.at("Your account")
+		x.fill(`form[action="/auth/ui/logout"] button`)
+		x.at("Sign in")
+	}
+	// signIn signs in with the password, then the second factor.
+	signIn := func(x *tab, password, method, code string) {
+		t.Helper()
+		x.open("/auth/ui/login")
+		x.at("Sign in")
+		x.fill(`button[type=submit]`, "email", email, "password", password)
+		x.at("Two-step verification")
+		x.fill(`form:has(#`+method+`) button`, method, code)
+	}
+
+	// The password alone no longer signs in: the second step takes the
+	// next TOTP code (the one used to confirm is spent).
+	signOut(a)
+	signIn(a, pw, "totp", totpCode(t, secret, 1))
+	a.at("Your account")
+
+	// A recovery code works once.
+	signOut(a)
+	signIn(a, pw, "recovery", codes[0])
+	a.at("Your account")
+	signOut(a)
+	signIn(a, pw, "recovery", codes[0])
+	a.at("Two-step verification")
+	if !strings.Contains(a.text(), "The code is incorrect or was already used.") {
+		t.Fatalf("a used recovery code: %s", a.text())
+	}
+	a.fill(`form:has(#recovery) button`, "recovery", codes[1])
+	a.at("Your account")
+
+	// Register a passkey with the DevTools virtual authenticator (resident
+	// key, user verification), then sign in with it without an email.
+	if _, err := chromedp.Call(a.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(a.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	a.fill(`#passkey-register`, "passkey-name", "Test phone")
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "The passkey was added.") || !strings.Contains(txt, "Test phone") {
+		t.Fatalf("no passkey listed: %s", txt)
+	}
+	signOut(a)
+	a.fill(`#passkey-login`)
+	a.at("Your account")
+
 	// A second browser context (its own cookies) signs in too.
 	b := newTab(t, browser, "b", base, dir, true)
 	b.open("/auth/ui/account")
 	b.at("Sign in") // no session: sent to the login page
-	b.fill(`button[type=submit]`, "email", email, "password", pw)
+	signIn(b, pw, "recovery", codes[2])
 	b.at("Your account")
 
 	// a signs b out from its account page; b's next request is signed out.
 	a.open("/auth/ui/account")
 	a.at("Your account")
-	if n := eval[int](a, `document.querySelectorAll(".sessions li").length`); n != 2 {
+	if n := eval[int](a, `document.querySelectorAll("#sessions li").length`); n != 2 {
 		t.Fatalf("account lists %d sessions, want 2:\n%s", n, a.text())
 	}
 	a.fill(`form[action="/auth/ui/account/sessions/revoke"] button`)
@@ -278,7 +362,7 @@ func TestBrowserFlows(t *testing.T) {
 	a.at("Sign in")
 
 	// Change the password from the account page, then sign out.
-	a.fill(`button[type=submit]`, "email", email, "password", pw2)
+	signIn(a, pw2, "recovery", codes[3])
 	a.at("Your account")
 	a.fill(`form[action="/auth/ui/account/password"] button`, "current_password", pw2, "new_password", pw3)
 	a.at("Your account")
@@ -287,7 +371,7 @@ func TestBrowserFlows(t *testing.T) {
 	}
 	a.fill(`form[action="/auth/ui/logout"] button`)
 	a.at("Sign in")
-	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw3}); r.Status != 200 {
-		t.Fatalf("the password set on the page does not log in through the API: %d", r.Status)
+	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw3}); r.Status != 202 || r.JSON["status"] != "mfa_required" {
+		t.Fatalf("the password set on the page does not pass the API's password step: %d %s", r.Status, r.Body)
 	}
 }
