@@ -45,6 +45,9 @@ func artefacts(t *testing.T) string {
 		dir = filepath.Join("..", "..", "bin", "artefacts", "ui", t.Name())
 	}
 	dir, _ = filepath.Abs(dir)
+	if err := os.RemoveAll(dir); err != nil { // the last run's
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -264,6 +267,9 @@ func TestBrowserFlows(t *testing.T) {
 	a.fill(`form[action="/auth/ui/account/totp"] button`)
 	a.at("Set up two-step verification")
 	secret := eval[string](a, `document.getElementById("secret").textContent`)
+	if !eval[bool](a, `document.querySelector("img.qr").complete && document.querySelector("img.qr").naturalWidth > 0`) {
+		t.Fatalf("the QR code does not show")
+	}
 	a.fill(`button[type=submit]`, "code", totpCode(t, secret, 0))
 	a.at("Save your recovery codes")
 	codes := eval[[]string](a, `[...document.querySelectorAll(".codes code")].map(e => e.textContent)`)

@@ -1,9 +1,12 @@
 package ui
 
 import (
+	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/leanauth/authstack/authserver/httpapi"
+	"github.com/leanauth/authstack/authserver/mfa"
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
 	"github.com/leanauth/authstack/authserver/store"
@@ -23,7 +26,7 @@ func (p *Pages) secondStep(w http.ResponseWriter, r *http.Request, challenge, pu
 		p.fail(w, r, "login", view{Title: "Sign in", Next: to}, err)
 		return
 	}
-	v.Title, v.TOTP, v.Data = "Set up two-step verification", &key, Prefix+"/login/enroll"
+	v.Title, v.TOTP, v.QR, v.Data = "Set up two-step verification", &key, qr(key), Prefix+"/login/enroll"
 	p.render(w, r, http.StatusOK, "totp", v)
 }
 
@@ -68,7 +71,7 @@ func (p *Pages) enrollTOTP(w http.ResponseWriter, r *http.Request) {
 			p.failAccount(w, r, cur, view{}, err)
 			return
 		}
-		p.render(w, r, http.StatusOK, "totp", view{Title: "Set up two-step verification", TOTP: &key, Data: Prefix + "/account/totp/confirm"})
+		p.render(w, r, http.StatusOK, "totp", view{Title: "Set up two-step verification", TOTP: &key, QR: qr(key), Data: Prefix + "/account/totp/confirm"})
 	})(w, r)
 }
 
@@ -127,4 +130,13 @@ func (p *Pages) removePasskey(w http.ResponseWriter, r *http.Request) {
 		}
 		http.Redirect(w, r, Prefix+"/account?done=passkey-removed", http.StatusSeeOther)
 	})(w, r)
+}
+
+// qr is the key's QR code as a URL html/template lets through: only a PNG
+// data URL (made by authserver/mfa) is trusted.
+func qr(k mfa.Key) template.URL {
+	if !strings.HasPrefix(k.QRPNG, "data:image/png;base64,") {
+		return ""
+	}
+	return template.URL(k.QRPNG)
 }

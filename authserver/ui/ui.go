@@ -144,10 +144,11 @@ type view struct {
 	Next    string
 	Data    any
 
-	Challenge string   // a login challenge (second step, enrolment)
-	Methods   []string // its methods
-	TOTP      *mfa.Key // a TOTP secret to show once
-	Codes     []string // recovery codes to show once
+	Challenge string       // a login challenge (second step, enrolment)
+	Methods   []string     // its methods
+	TOTP      *mfa.Key     // a TOTP secret to show once
+	QR        template.URL // its QR code: a data: URL made by authserver/mfa, which html/template would refuse
+	Codes     []string     // recovery codes to show once
 }
 
 // Has tells whether the view's methods include m (templates).
