@@ -148,6 +148,10 @@ type AuthServerSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	MFA MFASpec `json:"mfa,omitempty"`
+
+	// UI configures the hosted pages (ui_types.go).
+	// +optional
+	UI UISpec `json:"ui,omitempty"`
 }
 
 // PasswordHashingSpec holds argon2id parameters. The defaults are OWASP's minimum.
