@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -54,15 +53,6 @@ func pkLogin(t *testing.T, e *authtest.Env, a *softauthn.Authenticator, c *softa
 		t.Fatal(err)
 	}
 	return e.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": cred})
-}
-
-func auditCount(t *testing.T, e *authtest.Env, kind string) int {
-	t.Helper()
-	var n int
-	if err := e.Store.Pool.QueryRow(context.Background(), "SELECT count(*) FROM audit_logs WHERE kind = $1", kind).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // Register two passkeys, log in with each without an email, list, rename,
