@@ -367,8 +367,13 @@ func TestBrowserFlows(t *testing.T) {
 	a.open("/auth/ui/account")
 	a.at("Sign in")
 
-	// Change the password from the account page, then sign out.
-	signIn(a, pw2, "recovery", codes[3])
+	// The passkey as the second factor, then change the password from the
+	// account page (a step-up: the sign-in was just now, with a factor).
+	a.open("/auth/ui/login")
+	a.at("Sign in")
+	a.fill(`button[type=submit]`, "email", email, "password", pw2)
+	a.at("Two-step verification")
+	a.fill(`#passkey-mfa`)
 	a.at("Your account")
 	a.fill(`form[action="/auth/ui/account/password"] button`, "current_password", pw2, "new_password", pw3)
 	a.at("Your account")

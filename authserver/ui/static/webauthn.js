@@ -47,10 +47,11 @@
         // kind is "login" (no email typed: a discoverable passkey) or "mfa"
         // (the second step of a password login, with its challenge).
         const body = kind === "mfa" ? { challenge: btn.dataset.challenge } : {};
-        const o = await post("/auth/passkeys/" + kind + "/begin", body);
+        const api = kind === "mfa" ? "/auth/login/mfa/passkey" : "/auth/passkeys/login";
+        const o = await post(api + "/begin", body);
         const cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(o.publicKey) });
         body.credential = cred.toJSON();
-        await post("/auth/passkeys/" + kind + "/finish", body);
+        await post(api + "/finish", body);
         location.assign(here(btn.dataset.next));
       } catch (e) {
         fail(e);
