@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
 	"github.com/leanauth/authstack/authserver/internal/authtest"
 )
 
@@ -239,5 +242,39 @@ func TestPagesEmailLinkVerifiesOnlyOnPost(t *testing.T) {
 	}
 	if p := b.post("/auth/ui/verify-email", url.Values{"token": {tok}}); p.status != 400 {
 		t.Fatalf("second use: %d", p.status)
+	}
+}
+
+// With a second factor required, the right password of a user without one
+// leads to the TOTP set-up (no session before it is confirmed), and
+// confirming it signs in and shows the recovery codes once.
+func TestPagesRequiredEnrolment(t *testing.T) {
+	e := start(t, map[string]string{"AUTH_MFA_MODE": "required"})
+	e.Do(t, "POST", "/auth/signup", map[string]string{"email": "must@example.com", "password": "correct horse battery"})
+	tok := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, "must@example.com", 15*time.Second).Text)
+	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": tok}); r.Status != 200 {
+		t.Fatalf("verify: %d", r.Status)
+	}
+	b := newBrowser(t, e)
+	b.do("GET", "/auth/ui/login", nil)
+	p := b.post("/auth/ui/login", url.Values{"email": {"must@example.com"}, "password": {"correct horse battery"}})
+	secret := regexp.MustCompile(`<output id="secret" class="secret">([A-Z2-7]+)</output>`).FindStringSubmatch(p.body)
+	if p.status != 200 || secret == nil || !strings.Contains(p.body, `action="/auth/ui/login/enroll"`) || !strings.Contains(p.body, `src="data:image/png;base64,`) {
+		t.Fatalf("password step: %d, no TOTP set-up:\n%s", p.status, p.body)
+	}
+	if c := p.header.Values("Set-Cookie"); len(c) > 0 && strings.Contains(strings.Join(c, ";"), "session=") {
+		t.Fatalf("a session before the factor is confirmed: %v", c)
+	}
+	ch := regexp.MustCompile(`name="challenge" value="([^"]+)"`).FindStringSubmatch(p.body)
+	code, err := totp.GenerateCodeCustom(secret[1], time.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil || ch == nil {
+		t.Fatalf("code %v, challenge %v", err, ch)
+	}
+	p = b.post("/auth/ui/login/enroll", url.Values{"challenge": {ch[1]}, "code": {code}})
+	if p.status != 200 || strings.Count(p.body, "<li><code>") != 10 {
+		t.Fatalf("confirm: %d, want 10 recovery codes:\n%s", p.status, p.body)
+	}
+	if a := b.do("GET", "/auth/ui/account", nil); a.status != 200 || !strings.Contains(a.body, "Authenticator app: <strong>on</strong>") {
+		t.Fatalf("account after enrolment: %d\n%s", a.status, a.body)
 	}
 }
