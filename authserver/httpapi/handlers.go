@@ -240,7 +240,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info)
 	h["X-Auth-User-Id"] = []string{cur.UserID}
 	h["X-Auth-Email"] = []string{cur.Email}
 	h["X-Auth-Session-Id"] = []string{cur.ID}
-	h["X-Auth-Time"] = []string{string(appendUnix(make([]byte, 0, 12), cur))}
+	h["X-Auth-Time"] = []string{string(appendAuthUnix(make([]byte, 0, 12), cur))}
 	w.WriteHeader(http.StatusOK)
 }
 

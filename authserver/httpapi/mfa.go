@@ -17,7 +17,7 @@ import (
 // enrolment) must follow: 202, no cookie, no session.
 func (s *Server) writeChallenge(w http.ResponseWriter, ch *service.Challenge) {
 	status := "mfa_required"
-	if ch.Purpose == "enroll" {
+	if ch.Purpose == service.PurposeEnroll {
 		status = "mfa_enrollment_required"
 	}
 	b, _ := json.Marshal(map[string]any{"status": status, "challenge": ch.Token, "expires_at": ch.ExpiresAt, "methods": nonNil(ch.Methods)})
@@ -160,6 +160,7 @@ func requiredLevel(r *http.Request) string {
 	return r.Header.Get("X-Auth-Require-Level")
 }
 
-func appendUnix(b []byte, cur session.Info) []byte {
+// appendAuthUnix appends the session's authentication time in Unix seconds.
+func appendAuthUnix(b []byte, cur session.Info) []byte {
 	return strconv.AppendInt(b, cur.AuthAt.Unix(), 10)
 }

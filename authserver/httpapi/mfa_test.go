@@ -263,6 +263,13 @@ func TestTOTPEndToEnd(t *testing.T) {
 	if n := auditCount(t, e, "MFA_FAIL"); n < 3 {
 		t.Errorf("%d MFA_FAIL rows", n)
 	}
+	metrics := e.MetricsText(t)
+	for _, want := range []string{`auth_second_factor_total{method="totp",result="ok"}`, `auth_second_factor_total{method="recovery_code",result="invalid"}`,
+		`auth_events_total{kind="MFA_ENROLLED"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	// No secret, code or recovery code in the logs.
 	logs := e.Logs() + other.Logs()
 	for _, secret := range append([]string{a.secret, code}, codes...) {

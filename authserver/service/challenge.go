@@ -19,6 +19,12 @@ const (
 	MethodPasskey      = "passkey"
 )
 
+// Challenge purposes (Challenge.Purpose).
+const (
+	PurposeMFA    = store.ChallengeMFA    // completes with a second factor
+	PurposeEnroll = store.ChallengeEnroll // completes only by enrolling one
+)
+
 // maxChallengeAttempts is how many second factors one challenge may try;
 // each attempt is claimed before the factor is checked. Every wrong one
 // also counts towards the client's lockout of the account.
@@ -32,8 +38,6 @@ type ChallengeInfo struct {
 	Purpose   string   // store.ChallengeMFA or store.ChallengeEnroll
 	Methods   []string // mfa: the user's factors now; enroll: the methods offered
 	ExpiresAt time.Time
-
-	passwordHash string
 }
 
 // methodsOf lists the factors f offers for a second step.
@@ -83,7 +87,7 @@ func (s *Service) Challenge(ctx context.Context, token string) (ChallengeInfo, e
 		return ChallengeInfo{}, fmt.Errorf("reading login challenge: %w", err)
 	}
 	out := ChallengeInfo{ID: ch.ID, UserID: ch.UserID, Email: ch.Email, Purpose: ch.Purpose,
-		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second), passwordHash: ch.PasswordHash}
+		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second)}
 	if ch.Purpose == store.ChallengeEnroll {
 		out.Methods = append([]string(nil), s.mfa.Methods...)
 		return out, nil
@@ -101,12 +105,38 @@ func (s *Service) Challenge(ctx context.Context, token string) (ChallengeInfo, e
 // parallel tries never exceed maxChallengeAttempts), then check. A check
 // answering ErrInvalidCode counts as a failure (lockout, audit MFA_FAIL).
 func (s *Service) attempt(ctx context.Context, c Client, ch ChallengeInfo, method string, check func(ctx context.Context, userID string) error) error {
-	lock := ratelimit.Pair(ratelimit.AccountKey(ch.Email), c.IP)
-	if err := s.allow(ctx, lock,
-		ratelimit.Rule{Name: "login-ip", Key: c.IP, Limit: s.limits.LoginIP},
-		ratelimit.Rule{Name: "login-account", Key: ratelimit.AccountKey(ch.Email), Limit: s.limits.LoginAccount}); err != nil {
+	lock, err := s.loginLimits(ctx, c, ch.Email)
+	if err != nil {
 		return err
 	}
+	if err := s.claimAttempt(ctx, ch); err != nil {
+		return err
+	}
+	err = check(ctx, ch.UserID)
+	s.factorChecked(method, err)
+	if err != nil {
+		if errors.Is(err, ErrInvalidCode) {
+			s.failed(ctx, c, lock, ch.UserID, audit.MFAFail, map[string]any{"method": method})
+		}
+		return err
+	}
+	s.loginSucceeded(ctx, lock)
+	return nil
+}
+
+// loginLimits applies login's limits and this client's lock on the account
+// of email (normalised) and returns the lock's key, for RecordFailure.
+func (s *Service) loginLimits(ctx context.Context, c Client, email string) (string, error) {
+	acct := ratelimit.AccountKey(email)
+	lock := ratelimit.Pair(acct, c.IP)
+	return lock, s.allow(ctx, lock,
+		ratelimit.Rule{Name: "login-ip", Key: c.IP, Limit: s.limits.LoginIP},
+		ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount})
+}
+
+// claimAttempt counts one attempt on ch; ErrInvalidChallenge when it has
+// none left (or died meanwhile).
+func (s *Service) claimAttempt(ctx context.Context, ch ChallengeInfo) error {
 	err := store.ClaimChallengeAttempt(ctx, s.store.Pool, ch.ID, maxChallengeAttempts)
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrInvalidChallenge
@@ -114,13 +144,6 @@ func (s *Service) attempt(ctx context.Context, c Client, ch ChallengeInfo, metho
 	if err != nil {
 		return fmt.Errorf("claiming a challenge attempt: %w", err)
 	}
-	if err := check(ctx, ch.UserID); err != nil {
-		if errors.Is(err, ErrInvalidCode) {
-			s.failed(ctx, c, lock, ch.UserID, audit.MFAFail, map[string]any{"method": method})
-		}
-		return err
-	}
-	s.loginSucceeded(ctx, lock)
 	return nil
 }
 
@@ -186,35 +209,6 @@ func (s *Service) finish(ctx context.Context, c Client, ch ChallengeInfo, method
 	}
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("completing login: %w", err)
-	}
-	s.sessions.Cache(ctx, out.Token, out.Session)
-	return out, nil
-}
-
-// OpenSession opens a session for a user authenticated by other means than
-// the password step (a discoverable passkey: session.LevelPasskey).
-func (s *Service) OpenSession(ctx context.Context, c Client, userID, level, method string) (LoginResult, error) {
-	var out LoginResult
-	err := s.store.InTx(ctx, func(tx store.DBTX) error {
-		u, err := store.LockUser(ctx, tx, userID)
-		if err != nil {
-			return err
-		}
-		if !u.EmailVerified {
-			return ErrEmailNotVerified
-		}
-		out, err = s.createSession(ctx, tx, c, u, level, method)
-		return err
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		return LoginResult{}, ErrInvalidCredentials
-	}
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return LoginResult{}, e
-		}
-		return LoginResult{}, fmt.Errorf("opening session: %w", err)
 	}
 	s.sessions.Cache(ctx, out.Token, out.Session)
 	return out, nil

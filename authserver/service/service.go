@@ -32,6 +32,9 @@ type Notifier interface{ Notify() }
 // EmailCounter counts email events.
 type EmailCounter interface{ EmailEvent(kind string) }
 
+// FactorCounter counts second-factor checks by method and result (ok, invalid).
+type FactorCounter interface{ SecondFactor(method, result string) }
+
 // Service implements the auth rules.
 type Service struct {
 	store    *store.Store
@@ -41,6 +44,7 @@ type Service struct {
 	audit    *audit.Recorder
 	mailer   Notifier
 	emails   EmailCounter
+	factors  FactorCounter
 	links    mail.Links
 	limits   config.RateLimits
 	verify   time.Duration
@@ -75,6 +79,7 @@ type Deps struct {
 	Mailer   Notifier
 	Emails   EmailCounter
 	Passkeys PasskeyCounter
+	Factors  FactorCounter // may be nil
 	Config   *config.Config
 	Logger   *slog.Logger
 }
@@ -92,7 +97,7 @@ func New(d Deps) *Service {
 	}
 	s := &Service{wa: wa, passkeyCount: d.Passkeys,
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
-		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.EmailLinkBase()},
+		mailer: d.Mailer, emails: d.Emails, factors: d.Factors, links: mail.Links{Base: d.Config.EmailLinkBase()},
 		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
 		mfa: d.Config.MFA, log: d.Logger,
 	}
@@ -145,6 +150,20 @@ func render(kind string, data mail.Data) (store.Mail, error) {
 }
 
 func who(c Client) store.Who { return store.Who{IP: c.IP, UserAgent: c.UserAgent} }
+
+// factorChecked counts a second-factor check whose outcome err is (nil:
+// ok, ErrInvalidCode: invalid; anything else is not a verdict).
+func (s *Service) factorChecked(method string, err error) {
+	if s.factors == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		s.factors.SecondFactor(method, "ok")
+	case errors.Is(err, ErrInvalidCode):
+		s.factors.SecondFactor(method, "invalid")
+	}
+}
 
 func (s *Service) queued() {
 	if s.emails != nil {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/password"
-	"github.com/leanauth/authstack/authserver/ratelimit"
 	"github.com/leanauth/authstack/authserver/session"
 	"github.com/leanauth/authstack/authserver/store"
 )
@@ -79,7 +78,7 @@ func (s *Service) Reauthenticate(ctx context.Context, c Client, cur session.Info
 	if err := password.CheckLength(req.Password); err != nil {
 		return session.Info{}, invalidPassword(err)
 	}
-	lock, err := s.reauthLimits(ctx, c, cur)
+	lock, err := s.loginLimits(ctx, c, cur.Email)
 	if err != nil {
 		return session.Info{}, err
 	}
@@ -106,11 +105,13 @@ func (s *Service) Reauthenticate(ctx context.Context, c Client, cur session.Info
 // factor that verify checks (ErrInvalidCode when wrong; counted towards the
 // lockout), at level. The passkeys flow calls it with its assertion check.
 func (s *Service) ReauthenticateWith(ctx context.Context, c Client, cur session.Info, method, level string, verify func(ctx context.Context, userID string) error) (session.Info, error) {
-	lock, err := s.reauthLimits(ctx, c, cur)
+	lock, err := s.loginLimits(ctx, c, cur.Email)
 	if err != nil {
 		return session.Info{}, err
 	}
-	if err := verify(ctx, cur.UserID); err != nil {
+	err = verify(ctx, cur.UserID)
+	s.factorChecked(method, err)
+	if err != nil {
 		if errors.Is(err, ErrInvalidCode) {
 			s.failed(ctx, c, lock, cur.UserID, audit.MFAFail, map[string]any{"method": method, "reauthentication": true})
 		}
@@ -118,14 +119,6 @@ func (s *Service) ReauthenticateWith(ctx context.Context, c Client, cur session.
 	}
 	s.loginSucceeded(ctx, lock)
 	return s.reauthenticated(ctx, c, cur, level, method)
-}
-
-func (s *Service) reauthLimits(ctx context.Context, c Client, cur session.Info) (string, error) {
-	acct := ratelimit.AccountKey(cur.Email)
-	lock := ratelimit.Pair(acct, c.IP)
-	return lock, s.allow(ctx, lock,
-		ratelimit.Rule{Name: "login-ip", Key: c.IP, Limit: s.limits.LoginIP},
-		ratelimit.Rule{Name: "login-account", Key: acct, Limit: s.limits.LoginAccount})
 }
 
 func (s *Service) reauthenticated(ctx context.Context, c Client, cur session.Info, level, method string) (session.Info, error) {

@@ -36,10 +36,8 @@ func (s *Service) EnrollTOTPWithChallenge(ctx context.Context, challenge string)
 	if ch.Purpose != store.ChallengeEnroll {
 		return TOTPKey{}, ErrMethodNotAllowed
 	}
-	if err := store.ClaimChallengeAttempt(ctx, s.store.Pool, ch.ID, maxChallengeAttempts); errors.Is(err, store.ErrNotFound) {
-		return TOTPKey{}, ErrInvalidChallenge
-	} else if err != nil {
-		return TOTPKey{}, fmt.Errorf("claiming a challenge attempt: %w", err)
+	if err := s.claimAttempt(ctx, ch); err != nil {
+		return TOTPKey{}, err
 	}
 	return s.enrollTOTP(ctx, ch.UserID, ch.Email)
 }

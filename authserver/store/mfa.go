@@ -117,7 +117,7 @@ type Challenge struct {
 	UserID       string
 	Email        string
 	Purpose      string
-	PasswordHash string
+	PasswordHash string // the hash the password step verified
 	ExpiresAt    time.Time
 }
 
