@@ -155,6 +155,10 @@ type AuthServerSpec struct {
 	// +kubebuilder:default={}
 	MFA MFASpec `json:"mfa,omitempty"`
 
+	// Passkeys sets the WebAuthn relying party (passkeys_types.go).
+	// +optional
+	Passkeys PasskeysSpec `json:"passkeys,omitempty"`
+
 	// UI configures the hosted pages (ui_types.go).
 	// +optional
 	UI UISpec `json:"ui,omitempty"`

@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leanauth/authstack/authserver/internal/authtest"
 	"github.com/leanauth/authstack/authserver/internal/softauthn"
@@ -55,6 +57,16 @@ func pkLogin(t *testing.T, e *authtest.Env, a *softauthn.Authenticator, c *softa
 	return e.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": cred})
 }
 
+// pkToken logs in with a passkey and returns the session token.
+func pkToken(t *testing.T, e *authtest.Env, a *softauthn.Authenticator, c *softauthn.Credential) string {
+	t.Helper()
+	r := pkLogin(t, e, a, c)
+	if r.Status != 200 {
+		t.Fatalf("passkey login: %d %s", r.Status, r.Body)
+	}
+	return r.JSON["token"].(string)
+}
+
 // Register two passkeys, log in with each without an email, list, rename,
 // remove: a removed passkey logs nobody in, the other still does.
 func TestPasskeyLifecycle(t *testing.T) {
@@ -63,6 +75,15 @@ func TestPasskeyLifecycle(t *testing.T) {
 	tok := e.SignupVerifyLogin(t, "pk-owner@example.com", "correct-horse-9")
 	phone, laptop := softauthn.New(pkOrigin), softauthn.New(pkOrigin)
 	pc, pj := pkRegister(t, e, tok, phone, "Phone")
+	// Now the account has a factor: the password session may no longer
+	// change factors (step-up), a passkey session may.
+	if r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tok)...); r.Status != 403 || r.ErrorCode() != "reauthentication_required" {
+		t.Fatalf("second registration on the password session: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "DELETE", "/auth/passkeys/"+pj["id"].(string), nil, authtest.Bearer(tok)...); r.Status != 403 || r.ErrorCode() != "reauthentication_required" {
+		t.Fatalf("removal on the password session: %d %s", r.Status, r.Body)
+	}
+	tok = pkToken(t, e, phone, pc)
 	lc, lj := pkRegister(t, e, tok, laptop, "")
 	if pj["name"] != "Phone" || lj["name"] != "Passkey" || pj["backed_up"] != true || pj["last_used_at"] != nil {
 		t.Fatalf("registered: %v / %v", pj, lj)
@@ -98,7 +119,7 @@ func TestPasskeyLifecycle(t *testing.T) {
 			t.Fatalf("passkey login: %d %s", r.Status, r.Body)
 		}
 		s := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(r.JSON["token"].(string))...)
-		if s.Status != 200 || s.JSON["user"].(map[string]any)["email"] != "pk-owner@example.com" {
+		if s.Status != 200 || s.JSON["user"].(map[string]any)["email"] != "pk-owner@example.com" || !strings.Contains(string(s.Body), `"auth_level":"passkey"`) {
 			t.Fatalf("session of the passkey login: %d %s", s.Status, s.Body)
 		}
 	}
@@ -109,6 +130,9 @@ func TestPasskeyLifecycle(t *testing.T) {
 	}
 	if r := e.Do(t, "PATCH", "/auth/passkeys/"+pj["id"].(string), map[string]string{"name": "a\x07b"}, authtest.Bearer(tok)...); r.Status != 400 || r.ErrorCode() != "invalid_name" {
 		t.Fatalf("control character in a name: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "PUT", "/auth/passkeys/"+pj["id"].(string), map[string]string{"name": "x"}, authtest.Bearer(tok)...); r.Status != 405 || r.Header.Get("Allow") != "PATCH, DELETE" {
+		t.Fatalf("PUT on a passkey: %d %v", r.Status, r.Header)
 	}
 	r = e.Do(t, "GET", "/auth/passkeys", nil, authtest.Bearer(tok)...)
 	list := r.JSON["passkeys"].([]any)
@@ -153,7 +177,7 @@ func TestPasskeyLifecycle(t *testing.T) {
 	m := e.MetricsText(t)
 	for _, line := range []string{
 		`passkey_ceremonies_total{ceremony="register",outcome="ok"} 2`,
-		`passkey_ceremonies_total{ceremony="login",outcome="ok"} 3`,
+		`passkey_ceremonies_total{ceremony="login",outcome="ok"} 4`,
 		`passkey_ceremonies_total{ceremony="login",outcome="fail"} 1`,
 		`auth_events_total{kind="PASSKEY_REMOVED"} 1`,
 	} {
@@ -200,8 +224,10 @@ func TestPasskeyAttacksRefused(t *testing.T) {
 	tokA := e.SignupVerifyLogin(t, "pk-alice@example.com", "correct-horse-9")
 	tokB := e.SignupVerifyLogin(t, "pk-bob@example.com", "correct-horse-9")
 	alice, bob := softauthn.New(pkOrigin), softauthn.New(pkOrigin)
-	ac, aj := pkRegister(t, e, tokA, alice, "Alice's phone")
+	ac, _ := pkRegister(t, e, tokA, alice, "Alice's phone")
 	bc, _ := pkRegister(t, e, tokB, bob, "Bob's phone")
+	// Sessions that may change factors (step-up).
+	tokA, tokB = pkToken(t, e, alice, ac), pkToken(t, e, bob, bc)
 	finish := func(cred []byte) *authtest.Response {
 		return e.Do(t, "POST", "/auth/passkeys/login/finish", map[string]any{"credential": json.RawMessage(cred)})
 	}
@@ -274,6 +300,12 @@ func TestPasskeyAttacksRefused(t *testing.T) {
 		reg, _, _ := softauthn.New(pkOrigin).Create(r.Body)
 		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(tokB)...); r.Status != 400 {
 			t.Fatalf("Bob finishing Alice's registration: %d %s", r.Status, r.Body)
+		}
+		// Another session of Alice's (a stolen one, say) cannot finish it either.
+		r = e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tokA)...)
+		reg, _, _ = softauthn.New(pkOrigin).Create(r.Body)
+		if r := e.Do(t, "POST", "/auth/passkeys/register/finish", map[string]any{"credential": reg}, authtest.Bearer(pkToken(t, e, alice, ac))...); r.Status != 400 {
+			t.Fatalf("another session of Alice finishing her registration: %d %s", r.Status, r.Body)
 		}
 	})
 
@@ -361,7 +393,6 @@ func TestPasskeyAttacksRefused(t *testing.T) {
 			}
 		}
 	})
-	_ = aj
 }
 
 // A ceremony begun on one replica finishes on another: the challenge lives
@@ -388,3 +419,148 @@ func TestPasskeyCeremonyFinishedOnAnotherReplica(t *testing.T) {
 		t.Fatalf("the same login again on the other replica: %d %s", r.Status, r.Body)
 	}
 }
+
+// A passkey completes the password step's challenge; only a passkey of the
+// challenge's own account, answering a ceremony begun for that challenge.
+func TestPasskeySecondFactor(t *testing.T) {
+	t.Parallel()
+	e := passkeyEnv(t)
+	pwTok := e.SignupVerifyLogin(t, "pk-2fa@example.com", "correct-horse-9")
+	other := e.SignupVerifyLogin(t, "pk-2fa-other@example.com", "correct-horse-9")
+	a, b := softauthn.New(pkOrigin), softauthn.New(pkOrigin)
+	ac, _ := pkRegister(t, e, pwTok, a, "Phone")
+	bc, _ := pkRegister(t, e, other, b, "Phone")
+
+	ch := passwordStep(t, e, "pk-2fa@example.com", "correct-horse-9", "mfa_required")
+	r := e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch})
+	if r.Status != 200 || !strings.Contains(string(r.Body), b64url(ac.ID)) || strings.Contains(string(r.Body), b64url(bc.ID)) ||
+		!strings.Contains(string(r.Body), `"userVerification":"preferred"`) {
+		t.Fatalf("second-factor options: %d %s", r.Status, r.Body)
+	}
+	cred, err := a.Get(r.Body, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred})
+	if r.Status != 200 {
+		t.Fatalf("second factor: %d %s", r.Status, r.Body)
+	}
+	if s := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(r.JSON["token"].(string))...); !strings.Contains(string(s.Body), `"auth_level":"mfa"`) {
+		t.Fatalf("session after the second factor: %s", s.Body)
+	}
+	if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 401 {
+		t.Fatalf("the used challenge again: %d %s", r.Status, r.Body)
+	}
+
+	t.Run("another account's passkey", func(t *testing.T) {
+		ch := passwordStep(t, e, "pk-2fa@example.com", "correct-horse-9", "mfa_required")
+		r := e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch})
+		var o struct {
+			PublicKey struct{ Challenge, RPID string }
+		}
+		_ = json.Unmarshal(r.Body, &o)
+		forged, _ := b.Assert(bc, o.PublicKey.Challenge, o.PublicKey.RPID)
+		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": forged}); r.Status != 401 || r.ErrorCode() != "invalid_code" {
+			t.Fatalf("Bob's passkey for Alice's challenge: %d %s", r.Status, r.Body)
+		}
+		// Bob's ceremony, Bob's passkey, Alice's challenge.
+		chB := passwordStep(t, e, "pk-2fa-other@example.com", "correct-horse-9", "mfa_required")
+		r = e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": chB})
+		cred, _ := b.Get(r.Body, nil)
+		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 401 {
+			t.Fatalf("an assertion for Bob's challenge used on Alice's: %d %s", r.Status, r.Body)
+		}
+		// Alice's ceremony for one of her challenges does not complete another.
+		ch2 := passwordStep(t, e, "pk-2fa@example.com", "correct-horse-9", "mfa_required")
+		r = e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch2})
+		cred, _ = a.Get(r.Body, nil)
+		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 401 {
+			t.Fatalf("an assertion for one challenge used on another of the same account: %d %s", r.Status, r.Body)
+		}
+		// A discoverable-login ceremony does not complete a challenge either.
+		cred, _ = a.Get(pkLoginBegin(t, e), ac)
+		if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 401 {
+			t.Fatalf("a login ceremony's assertion as the second factor: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("no options without a challenge", func(t *testing.T) {
+		for _, body := range []string{`{}`, `{"challenge":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`, `{"challenge":"x"}`} {
+			if r := e.Do(t, "POST", "/auth/login/mfa/passkey/begin", body); r.Status != 400 && r.Status != 401 {
+				t.Fatalf("begin %s: %d %s", body, r.Status, r.Body)
+			}
+		}
+	})
+
+	t.Run("step-up with a passkey", func(t *testing.T) {
+		// The password-only session of an account that now has a factor.
+		if r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(pwTok)...); r.Status != 403 {
+			t.Fatalf("before the step-up: %d %s", r.Status, r.Body)
+		}
+		r := e.Do(t, "POST", "/auth/reauthenticate/passkey/begin", map[string]any{}, authtest.Bearer(pwTok)...)
+		if r.Status != 200 || !strings.Contains(string(r.Body), `"userVerification":"required"`) {
+			t.Fatalf("reauthenticate/begin: %d %s", r.Status, r.Body)
+		}
+		cred, _ := a.Get(r.Body, nil)
+		r = e.Do(t, "POST", "/auth/reauthenticate/passkey/finish", map[string]any{"credential": cred}, authtest.Bearer(other)...)
+		if r.Status != 401 {
+			t.Fatalf("Alice's step-up assertion on Bob's session: %d %s", r.Status, r.Body)
+		}
+		r = e.Do(t, "POST", "/auth/reauthenticate/passkey/begin", map[string]any{}, authtest.Bearer(pwTok)...)
+		cred, _ = a.Get(r.Body, nil)
+		r = e.Do(t, "POST", "/auth/reauthenticate/passkey/finish", map[string]any{"credential": cred}, authtest.Bearer(pwTok)...)
+		if r.Status != 200 || r.JSON["auth_level"] != "passkey" {
+			t.Fatalf("reauthenticate/finish: %d %s", r.Status, r.Body)
+		}
+		if r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(pwTok)...); r.Status != 200 {
+			t.Fatalf("after the step-up: %d %s", r.Status, r.Body)
+		}
+	})
+	if n := auditCount(t, e, "MFA_FAIL"); n < 4 {
+		t.Fatalf("%d MFA_FAIL audit rows for the refused assertions", n)
+	}
+}
+
+// With a second factor required, a user without one enrols a passkey with
+// the password step's challenge and gets a session at level mfa.
+func TestPasskeyEnrollmentWhenRequired(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_MFA_MODE": "required"}})
+	email := "pk-enrol@example.com"
+	if r := e.Do(t, "POST", "/auth/signup", creds(email, "correct-horse-9")); r.Status != 202 {
+		t.Fatalf("signup: %d %s", r.Status, r.Body)
+	}
+	tok := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, email, 15*time.Second).Text)
+	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": tok}); r.Status != 200 {
+		t.Fatalf("verify: %d %s", r.Status, r.Body)
+	}
+	ch := passwordStep(t, e, email, "correct-horse-9", "mfa_enrollment_required")
+	a := softauthn.New(pkOrigin)
+	r := e.Do(t, "POST", "/auth/login/mfa/passkey/register/begin", map[string]string{"challenge": ch})
+	if r.Status != 200 {
+		t.Fatalf("register/begin with the challenge: %d %s", r.Status, r.Body)
+	}
+	reg, c, err := a.Create(r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = e.Do(t, "POST", "/auth/login/mfa/passkey/register/finish", map[string]any{"challenge": ch, "credential": reg, "name": "Laptop"})
+	if r.Status != 200 || r.JSON["token"] == nil {
+		t.Fatalf("register/finish with the challenge: %d %s", r.Status, r.Body)
+	}
+	if s := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(r.JSON["token"].(string))...); !strings.Contains(string(s.Body), `"auth_level":"mfa"`) {
+		t.Fatalf("session after enrolment: %s", s.Body)
+	}
+	if r := e.Do(t, "POST", "/auth/login/mfa/passkey/register/begin", map[string]string{"challenge": ch}); r.Status != 401 {
+		t.Fatalf("the used enrolment challenge: %d %s", r.Status, r.Body)
+	}
+	// The next login asks for the passkey, which answers it.
+	ch = passwordStep(t, e, email, "correct-horse-9", "mfa_required")
+	r = e.Do(t, "POST", "/auth/login/mfa/passkey/begin", map[string]string{"challenge": ch})
+	cred, _ := a.Get(r.Body, c)
+	if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 200 {
+		t.Fatalf("second factor after enrolment: %d %s", r.Status, r.Body)
+	}
+}
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -136,6 +136,8 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 		add("AUTH_SESSION_TTL", spec.SessionTTL.Duration.String())
 	}
 	env = append(env, mfaEnv(spec.MFA)...)
+	add("AUTH_WEBAUTHN_RP_ID", spec.Passkeys.RPID) // unset: FRONTEND_URL's host
+	add("AUTH_WEBAUTHN_ORIGINS", strings.Join(spec.Passkeys.Origins, ","))
 	env = append(env, uiEnv(spec.UI)...)
 	ph := spec.PasswordHashing
 	if ph.MemoryKiB > 0 {

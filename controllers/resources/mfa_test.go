@@ -46,3 +46,38 @@ func TestMFASpecReachesTheAuthServer(t *testing.T) {
 		})
 	}
 }
+
+// spec.authServer.passkeys reaches the authserver's relying party; unset,
+// the authserver derives it from spec.frontendURL.
+func TestPasskeysSpecReachesTheAuthServer(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		spec    authv1alpha1.PasskeysSpec
+		rpID    string
+		origins []string
+	}{
+		{"unset: from frontendURL", authv1alpha1.PasskeysSpec{}, "app.example.com", []string{"https://app.example.com"}},
+		{"parent domain, two origins", authv1alpha1.PasskeysSpec{RPID: "example.com", Origins: []string{"https://app.example.com", "https://login.example.com"}},
+			"example.com", []string{"https://app.example.com", "https://login.example.com"}},
+		{"parent domain alone", authv1alpha1.PasskeysSpec{RPID: "example.com"}, "example.com", []string{"https://app.example.com"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := sampleStack()
+			s.Spec.AuthServer.Passkeys = c.spec
+			values := map[authv1alpha1.SecretKeyRef][]byte{}
+			for k, b := range testSecretValues {
+				values[k] = b
+			}
+			values[PepperRef(s)] = testSecretValues[authv1alpha1.SecretKeyRef{Name: "demo-pepper", Key: "pepper"}]
+			spec := renderDeployment(s).Spec.Template.Spec
+			get, read := podEnv(t, spec, container(t, spec, ComponentAuthServer), values)
+			cfg, err := config.Load(get, read)
+			if err != nil {
+				t.Fatalf("the authserver rejects the rendered configuration: %v", err)
+			}
+			if cfg.WebAuthn.RPID != c.rpID || !slices.Equal(cfg.WebAuthn.Origins, c.origins) {
+				t.Fatalf("relying party %+v, want %s %v", cfg.WebAuthn, c.rpID, c.origins)
+			}
+		})
+	}
+}
