@@ -21,11 +21,15 @@ import (
 type requestTracer struct {
 	tracer    trace.Tracer
 	name      string
-	attrs     []attribute.KeyValue // method (unless the route takes any) and route
+	attrs     []attribute.KeyValue    // method (unless the route takes any) and route
+	opts      []trace.SpanStartOption // built once: kind and attrs (nil if the route takes any method)
 	anyMethod bool
 }
 
-var traceContext = propagation.TraceContext{}
+var (
+	traceContext = propagation.TraceContext{}
+	status200    = []attribute.KeyValue{semconv.HTTPResponseStatusCode(http.StatusOK)}
+)
 
 func (s *Server) requestTracer(method, pattern string) *requestTracer {
 	if s.tracing == nil {
@@ -36,6 +40,7 @@ func (s *Server) requestTracer(method, pattern string) *requestTracer {
 	if !t.anyMethod {
 		t.name = method + " " + pattern
 		t.attrs = append(t.attrs, semconv.HTTPRequestMethodKey.String(method))
+		t.opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...)}
 	}
 	return t
 }
@@ -43,9 +48,10 @@ func (s *Server) requestTracer(method, pattern string) *requestTracer {
 // start begins the span of r; r's context carries it from then on.
 func (t *requestTracer) start(r *http.Request) (*http.Request, trace.Span) {
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...)}
+	opts := t.opts
 	if t.anyMethod {
-		opts = append(opts, trace.WithAttributes(semconv.HTTPRequestMethodKey.String(standardMethod(r.Method))))
+		opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(standardMethod(r.Method)))}
 	}
 	ctx, span := t.tracer.Start(ctx, t.name, opts...)
 	return r.WithContext(ctx), span
@@ -54,7 +60,11 @@ func (t *requestTracer) start(r *http.Request) (*http.Request, trace.Span) {
 // end records the status and ends the span; a 5xx marks it failed (a 4xx is
 // the client's, as the HTTP semantic conventions say for servers).
 func (t *requestTracer) end(span trace.Span, status int) {
-	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+	if status == http.StatusOK {
+		span.SetAttributes(status200...) // no slice to allocate on the hot path
+	} else {
+		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+	}
 	if status >= 500 {
 		span.SetStatus(codes.Error, "")
 	}
