@@ -26,10 +26,7 @@ type requestTracer struct {
 	anyMethod bool
 }
 
-var (
-	traceContext = propagation.TraceContext{}
-	status200    = []attribute.KeyValue{semconv.HTTPResponseStatusCode(http.StatusOK)}
-)
+var traceContext = propagation.TraceContext{}
 
 func (s *Server) requestTracer(method, pattern string) *requestTracer {
 	if s.tracing == nil {
@@ -60,11 +57,7 @@ func (t *requestTracer) start(r *http.Request) (*http.Request, trace.Span) {
 // end records the status and ends the span; a 5xx marks it failed (a 4xx is
 // the client's, as the HTTP semantic conventions say for servers).
 func (t *requestTracer) end(span trace.Span, status int) {
-	if status == http.StatusOK {
-		span.SetAttributes(status200...) // no slice to allocate on the hot path
-	} else {
-		span.SetAttributes(semconv.HTTPResponseStatusCode(status))
-	}
+	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
 	if status >= 500 {
 		span.SetStatus(codes.Error, "")
 	}
