@@ -78,6 +78,9 @@ var edgeRejectCases = []rejectCase{
 	{name: "networkPolicy ipBlock except too long", set: map[string]any{"networkPolicy.allowedIPBlocks": []any{
 		map[string]any{"cidr": "10.0.0.0/8", "except": []any{strings.Repeat("1", 65)}}}},
 		field: "spec.networkPolicy.allowedIPBlocks[0].except[0]", kind: kindMaxLength},
+	// Found when TestEveryRuleIsCovered started walking list elements.
+	{name: "passkeys origin too long", set: map[string]any{"authServer.passkeys.origins": []any{"https://" + strings.Repeat("a", 293)}},
+		field: "spec.authServer.passkeys.origins[0]", kind: kindMaxLength},
 	{name: "authServer trustedProxies entry too long", set: map[string]any{"authServer.trustedProxies": []any{strings.Repeat("1", 65)}},
 		field: "spec.authServer.trustedProxies[0]", kind: kindMaxLength},
 	{name: "edgeAuth signInURL plain http", set: map[string]any{"edgeAuth.signInURL": "http://login.example.com/"},
