@@ -19,6 +19,7 @@ var notices = map[string]string{
 	"totp-removed":    "The authenticator app was removed.",
 	"passkey":         "The passkey was added.",
 	"passkey-removed": "The passkey was removed.",
+	"passkey-renamed": "The passkey was renamed.",
 	"reauthenticated": "Confirmed. You can now change your password, factors and passkeys.",
 }
 

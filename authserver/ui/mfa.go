@@ -132,6 +132,18 @@ func (p *Pages) removePasskey(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
+// renamePasskey names one of the user's passkeys (no step-up: a name is
+// not a credential, as in the JSON API's PATCH).
+func (p *Pages) renamePasskey(w http.ResponseWriter, r *http.Request) {
+	p.authed(func(w http.ResponseWriter, r *http.Request, cur session.Info) {
+		if _, err := p.svc.RenamePasskey(r.Context(), p.api.Client(r), cur, r.PostForm.Get("id"), r.PostForm.Get("name")); err != nil {
+			p.failAccount(w, r, cur, view{}, err)
+			return
+		}
+		http.Redirect(w, r, Prefix+"/account?done=passkey-renamed", http.StatusSeeOther)
+	})(w, r)
+}
+
 // qr is the key's QR code as a URL html/template lets through: only a PNG
 // data URL (made by authserver/mfa) is trusted.
 func qr(k mfa.Key) template.URL {

@@ -109,6 +109,7 @@ func Mount(api *httpapi.Server, svc *service.Service, cfg *config.Config, log *s
 	api.Handle("POST", Prefix+"/account/totp/remove", p.form(p.removeTOTP))
 	api.Handle("POST", Prefix+"/account/recovery-codes", p.form(p.regenerateCodes))
 	api.Handle("POST", Prefix+"/account/passkeys/remove", p.form(p.removePasskey))
+	api.Handle("POST", Prefix+"/account/passkeys/rename", p.form(p.renamePasskey))
 	return p
 }
 

@@ -21,8 +21,8 @@
     }
     return j;
   }
-  function fail(e) {
-    const el = document.getElementById("passkey-error");
+  function fail(e, id) {
+    const el = document.getElementById(id || "passkey-error");
     el.textContent = e && e.name === "NotAllowedError" ? "The passkey prompt was closed or timed out." : (e && e.message) || "The passkey did not work.";
     el.hidden = false;
     el.focus();
@@ -44,6 +44,14 @@
           location.assign("/auth/ui/account?done=passkey");
           return;
         }
+        if (kind === "reauth") {
+          // The account page's step-up: this session authenticates again.
+          const o = await post("/auth/reauthenticate/passkey/begin", {});
+          const cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(o.publicKey) });
+          await post("/auth/reauthenticate/passkey/finish", { credential: cred.toJSON() });
+          location.assign("/auth/ui/account?done=reauthenticated");
+          return;
+        }
         // kind is "login" (no email typed: a discoverable passkey) or "mfa"
         // (the second step of a password login, with its challenge).
         const body = kind === "mfa" ? { challenge: btn.dataset.challenge } : {};
@@ -54,7 +62,7 @@
         await post(api + "/finish", body);
         location.assign(here(btn.dataset.next));
       } catch (e) {
-        fail(e);
+        fail(e, btn.dataset.error);
         btn.disabled = false;
       }
     });
