@@ -171,6 +171,21 @@ func (b *tab) at(title string) {
 	}
 }
 
+// authenticator gives the tab a DevTools virtual authenticator (resident
+// keys, user verification, presence simulated).
+func (b *tab) authenticator() {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(b.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+	}}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 func (b *tab) open(path string) { b.do(chromedp.Navigate(b.base + path)) }
 
 // fill types into the fields (id, value pairs) and presses the button.
@@ -319,15 +334,7 @@ func TestBrowserFlows(t *testing.T) {
 
 	// Register a passkey with the DevTools virtual authenticator (resident
 	// key, user verification), then sign in with it without an email.
-	if _, err := chromedp.Call(a.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(a.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
-		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
-		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	a.authenticator()
 	a.fill(`#passkey-register`, "passkey-name", "Test phone")
 	a.at("Your account")
 	if txt := a.text(); !strings.Contains(txt, "The passkey was added.") || !strings.Contains(txt, "Test phone") {
@@ -488,4 +495,41 @@ func ageSessions(t *testing.T, e *authtest.Env, email string) {
 	if err := rdb.Del(ctx, keys...).Err(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// With a second factor required, a user without one enrols a passkey on
+// the page after the password step; it opens the session, and the next
+// sign-in asks for it.
+func TestBrowserRequiredPasskey(t *testing.T) {
+	port := testservers.FreePort(t)
+	base := "http://localhost:" + strconv.Itoa(port)
+	e := start(t, map[string]string{"PORT": strconv.Itoa(port), "FRONTEND_URL": base, "AUTH_MFA_MODE": "required"})
+	browser := headless(t)
+	dir := artefacts(t)
+	const email, pw = "grace@example.com", "correct horse battery"
+	e.Do(t, "POST", "/auth/signup", map[string]string{"email": email, "password": pw})
+	tok := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, email, 15*time.Second).Text)
+	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": tok}); r.Status != 200 {
+		t.Fatalf("verify: %d %s", r.Status, r.Body)
+	}
+	a := newTab(t, browser, "a", base, dir, false)
+	a.authenticator()
+	a.open("/auth/ui/login")
+	a.at("Sign in")
+	a.fill(`button[type=submit]`, "email", email, "password", pw)
+	a.at("Set up two-step verification")
+	if eval[bool](a, `document.getElementById("passkey-unsupported").hidden === false`) {
+		t.Fatalf("the page says this browser cannot use passkeys")
+	}
+	a.fill(`#passkey-enroll`, "passkey-name", "Desk key")
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "Desk key") {
+		t.Fatalf("no passkey after enrolling one at sign-in: %s", txt)
+	}
+	a.fill(`form[action="/auth/ui/logout"] button`)
+	a.at("Sign in")
+	a.fill(`button[type=submit]`, "email", email, "password", pw)
+	a.at("Two-step verification")
+	a.fill(`#passkey-mfa`)
+	a.at("Your account")
 }

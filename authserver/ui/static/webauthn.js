@@ -31,6 +31,10 @@
   if (add) {
     add.hidden = false;
   }
+  const unsupported = document.getElementById("passkey-unsupported");
+  if (unsupported) {
+    unsupported.hidden = true;
+  }
   document.querySelectorAll("[data-passkey]").forEach(function (btn) {
     btn.hidden = false;
     btn.addEventListener("click", async function () {
@@ -42,6 +46,18 @@
           const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o.publicKey) });
           await post("/auth/passkeys/register/finish", { credential: cred.toJSON(), name: document.getElementById("passkey-name").value });
           location.assign("/auth/ui/account?done=passkey");
+          return;
+        }
+        if (kind === "enroll") {
+          // The required enrolment after the password step: the new passkey
+          // completes the login challenge and opens the session.
+          const body = { challenge: btn.dataset.challenge };
+          const o = await post("/auth/login/mfa/passkey/register/begin", body);
+          const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o.publicKey) });
+          body.credential = cred.toJSON();
+          body.name = document.getElementById("passkey-name").value;
+          await post("/auth/login/mfa/passkey/register/finish", body);
+          location.assign(here(btn.dataset.next));
           return;
         }
         if (kind === "reauth") {
