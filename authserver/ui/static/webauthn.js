@@ -17,7 +17,9 @@
     });
     const j = r.status === 204 ? {} : await r.json();
     if (!r.ok) {
-      throw new Error((j.error && j.error.message) || "The request failed.");
+      const e = new Error((j.error && j.error.message) || "The request failed.");
+      e.code = j.error && j.error.code;
+      throw e;
     }
     return j;
   }
@@ -78,6 +80,10 @@
         await post(api + "/finish", body);
         location.assign(here(btn.dataset.next));
       } catch (e) {
+        if (e.code === "reauthentication_required" && btn.dataset.passkey === "register") {
+          location.assign("/auth/ui/account?stepup=1"); // shows the step-up form
+          return;
+        }
         fail(e, btn.dataset.error);
         btn.disabled = false;
       }
