@@ -432,7 +432,7 @@ func TestBrowserFlows(t *testing.T) {
 	a.at("Your account")
 	a.fill(`#passkey-register`, "passkey-name", "Spare")
 	a.at("Your account")
-	if txt := a.text(); !strings.Contains(txt, "Confirm it is you, then try again.") || !strings.Contains(txt, "Confirm it is you\n") {
+	if txt := a.text(); !strings.Contains(txt, "Confirm it is you, then try again.") || !eval[bool](a, `document.getElementById("reauth-h") !== null`) {
 		t.Fatalf("adding a passkey after an old sign-in: no step-up form:\n%s", txt)
 	}
 	a.fill(`#passkey-reauth`)
