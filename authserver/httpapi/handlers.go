@@ -204,14 +204,6 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, cur sess
 	s.writeSession(w, res)
 }
 
-func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info) {
-	h := w.Header()
-	h["X-Auth-User-Id"] = []string{cur.UserID}
-	h["X-Auth-Email"] = []string{cur.Email}
-	h["X-Auth-Session-Id"] = []string{cur.ID}
-	w.WriteHeader(http.StatusOK)
-}
-
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	b := make([]byte, 0, 96)
 	b = append(b, `{"status":"ok","uptime":`...)

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/edge"
 	"github.com/leanauth/authstack/authserver/metrics"
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
@@ -74,6 +75,7 @@ type Server struct {
 	draining atomic.Bool
 	cop      *http.CrossOriginProtection
 	tracing  trace.TracerProvider
+	edge     *edge.Checker
 }
 
 // New builds the server and its routes.
@@ -86,6 +88,7 @@ func New(o Options) *Server {
 	if o.Config.FrontendURL != nil {
 		_ = s.cop.AddTrustedOrigin(o.Config.PublicOrigin())
 	}
+	s.edge = NewChecker(o.Service, o.Config)
 	for _, origin := range o.Config.TrustedOrigins {
 		_ = s.cop.AddTrustedOrigin(origin)
 	}
@@ -105,7 +108,7 @@ func New(o Options) *Server {
 	s.handle("POST", "/auth/password/forgot", s.sameOrigin(s.forgotPassword))
 	s.handle("POST", "/auth/password/reset", s.sameOrigin(s.resetPassword))
 	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
-	s.handle("GET", "/auth/check", s.authed(s.check))
+	s.handle("GET", "/auth/check", s.check)
 	s.handle("GET", "/health", s.health)
 	s.handle("GET", "/ready", s.readiness)
 	s.handle("GET", "/openapi.yaml", s.openapi)
@@ -293,10 +296,8 @@ func parseHop(s string) (netip.Addr, error) {
 // JWT, Basic auth, forwarded by a proxy to /auth/check) is not ours: the
 // cookie decides then.
 func (s *Server) token(r *http.Request) (tok string, fromCookie bool) {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		if tok := strings.TrimSpace(h[7:]); session.WellFormed(tok) {
-			return tok, false
-		}
+	if tok := edge.BearerToken(r.Header.Get("Authorization")); tok != "" {
+		return tok, false
 	}
 	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
 		return c.Value, true

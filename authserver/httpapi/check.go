@@ -1,0 +1,42 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/edge"
+	"github.com/leanauth/authstack/authserver/service"
+)
+
+// NewChecker is the forward-auth decision maker of cfg, shared by
+// GET /auth/check and the gRPC Check (authserver/extauthz).
+func NewChecker(svc *service.Service, cfg *config.Config) *edge.Checker {
+	return &edge.Checker{Authenticate: svc.Authenticate, CookieName: cfg.CookieName,
+		SignInURL: cfg.Edge.SignInURL, RedirectHosts: cfg.Edge.RedirectHosts}
+}
+
+// check is the forward-auth endpoint (Traefik ForwardAuth, nginx
+// auth_request): 200 with the session's headers for the proxy to copy to
+// the app, 302 to the sign-in page for a browser without a session, else
+// 401 (503 when the session store cannot answer).
+func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	d := s.edge.Decide(r.Context(), edge.Request{
+		Authorization: r.Header.Get("Authorization"),
+		Cookies:       r.Header["Cookie"],
+		Accept:        r.Header.Get("Accept"),
+		URL:           edge.OriginalURL(r.Header.Get),
+	})
+	switch d.Outcome {
+	case edge.Allow:
+		h := w.Header()
+		h[edge.UserIDHeader] = []string{d.Session.UserID}
+		h[edge.EmailHeader] = []string{d.Session.Email}
+		h[edge.SessionIDHeader] = []string{d.Session.ID}
+		w.WriteHeader(http.StatusOK)
+	case edge.SignIn:
+		w.Header()["Location"] = []string{d.Location}
+		w.WriteHeader(http.StatusFound)
+	default:
+		s.fail(w, r, d.Err)
+	}
+}

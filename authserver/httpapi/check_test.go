@@ -1,0 +1,65 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+
+	"github.com/leanauth/authstack/authserver/internal/authtest"
+)
+
+const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+// GET /auth/check as a forward-auth endpoint: browsers without a session are
+// sent to the sign-in page with the URL they asked for (only on an allowed
+// host), API clients get a JSON 401, a session gets 200 and its headers,
+// and a logged-out session is refused.
+func TestCheckForwardAuth(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{NoPooler: true, Vars: map[string]string{
+		"AUTH_SIGNIN_URL":     "https://login.authstack.test/signin",
+		"AUTH_REDIRECT_HOSTS": "*.apps.authstack.test",
+	}})
+	e.Client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	traefik := []string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "shop.apps.authstack.test", "X-Forwarded-Uri", "/cart?item=7"}
+	nginx := []string{"X-Original-URL", "https://shop.apps.authstack.test/cart?item=7"}
+
+	for name, hdr := range map[string][]string{"traefik": traefik, "nginx": nginx} {
+		r := e.Do(t, "GET", "/auth/check", nil, append([]string{"Accept", browserAccept}, hdr...)...)
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.Status != 302 || loc == nil || loc.Host != "login.authstack.test" || loc.Query().Get("rd") != "https://shop.apps.authstack.test/cart?item=7" {
+			t.Fatalf("%s, browser without a session: %d Location %q", name, r.Status, r.Header.Get("Location"))
+		}
+	}
+	// A host off the list: the sign-in page, without the way back.
+	r := e.Do(t, "GET", "/auth/check", nil, "Accept", browserAccept, "X-Original-URL", "https://evil.example/phish")
+	if r.Status != 302 || r.Header.Get("Location") != "https://login.authstack.test/signin" {
+		t.Fatalf("browser, foreign host: %d %q", r.Status, r.Header.Get("Location"))
+	}
+	for _, accept := range []string{"application/json", "*/*", ""} {
+		r := e.Do(t, "GET", "/auth/check", nil, append([]string{"Accept", accept}, traefik...)...)
+		if r.Status != 401 || r.ErrorCode() != "unauthorized" || r.Header.Get("Location") != "" {
+			t.Fatalf("API call (Accept %q) without a session: %d %s", accept, r.Status, r.Body)
+		}
+	}
+
+	tok := e.SignupVerifyLogin(t, "edge@example.com", "edge check password")
+	sess := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok)...)
+	uid := sess.JSON["user"].(map[string]any)["id"].(string)
+	sid := sess.JSON["session"].(map[string]any)["id"].(string)
+	for name, cred := range map[string][]string{"bearer": authtest.Bearer(tok), "cookie": {"Cookie", "other=1; session=" + tok}} {
+		r := e.Do(t, "GET", "/auth/check", nil, append(append([]string{"Accept", browserAccept}, cred...), traefik...)...)
+		if r.Status != 200 || r.Header.Get("X-Auth-User-Id") != uid || r.Header.Get("X-Auth-Email") != "edge@example.com" || r.Header.Get("X-Auth-Session-Id") != sid {
+			t.Fatalf("%s: %d %v", name, r.Status, r.Header)
+		}
+	}
+	if r := e.Do(t, "POST", "/auth/logout", nil, authtest.Bearer(tok)...); r.Status != 204 {
+		t.Fatalf("logout: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/auth/check", nil, authtest.Bearer(tok)...); r.Status != 401 {
+		t.Fatalf("check after logout: %d", r.Status)
+	}
+	if r := e.Do(t, "GET", "/auth/check", nil, "Accept", browserAccept, "Cookie", "session="+tok); r.Status != 302 {
+		t.Fatalf("browser check after logout: %d", r.Status)
+	}
+}
