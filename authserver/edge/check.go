@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
 )
@@ -69,6 +70,13 @@ type Checker struct {
 	// point at (HostAllowed): anything else is dropped, so the sign-in page
 	// cannot be made to send a user to another site.
 	RedirectHosts []string
+}
+
+// NewChecker is the checker cfg describes; authenticate is
+// service.Service.Authenticate.
+func NewChecker(authenticate func(ctx context.Context, tok string) (session.Info, error), cfg *config.Config) *Checker {
+	return &Checker{Authenticate: authenticate, CookieName: cfg.CookieName,
+		SignInURL: cfg.Edge.SignInURL, RedirectHosts: cfg.Edge.RedirectHosts}
 }
 
 // Decide checks the request's session: a Bearer session token first, then

@@ -43,7 +43,7 @@ func TestSignInLocationIsNeverAnOpenRedirect(t *testing.T) {
 		"javascript:alert(1)//app.example.com":        "",
 		"ftp://app.example.com/":                      "",
 		"https://app.example.com.evil.example.net/":   "",
-		"":                                            "",
+		"": "",
 	} {
 		loc, err := url.Parse(c.signInLocation(original))
 		if err != nil {

@@ -3,17 +3,8 @@ package httpapi
 import (
 	"net/http"
 
-	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/edge"
-	"github.com/leanauth/authstack/authserver/service"
 )
-
-// NewChecker is the forward-auth decision maker of cfg, shared by
-// GET /auth/check and the gRPC Check (authserver/extauthz).
-func NewChecker(svc *service.Service, cfg *config.Config) *edge.Checker {
-	return &edge.Checker{Authenticate: svc.Authenticate, CookieName: cfg.CookieName,
-		SignInURL: cfg.Edge.SignInURL, RedirectHosts: cfg.Edge.RedirectHosts}
-}
 
 // check is the forward-auth endpoint (Traefik ForwardAuth, nginx
 // auth_request): 200 with the session's headers for the proxy to copy to

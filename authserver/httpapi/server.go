@@ -88,7 +88,7 @@ func New(o Options) *Server {
 	if o.Config.FrontendURL != nil {
 		_ = s.cop.AddTrustedOrigin(o.Config.PublicOrigin())
 	}
-	s.edge = NewChecker(o.Service, o.Config)
+	s.edge = edge.NewChecker(o.Service.Authenticate, o.Config)
 	for _, origin := range o.Config.TrustedOrigins {
 		_ = s.cop.AddTrustedOrigin(origin)
 	}

@@ -144,7 +144,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 	out = append(out, networkPolicy(stack, AuthServerName(stack), ComponentAuthServer,
 		[]networkingv1.NetworkPolicyIngressRule{
 			{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: ingressNS.DeepCopy(), PodSelector: spec.IngressControllerPodSelector.DeepCopy()}},
-				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerHTTPPort)}},
+				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerHTTPPort), port(corev1.ProtocolTCP, AuthServerGRPCAuthzPort)}},
 			{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: monitoringNS.DeepCopy(), PodSelector: spec.MonitoringPodSelector.DeepCopy()}},
 				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerMetricsPort)}},
 		}, authEgress))

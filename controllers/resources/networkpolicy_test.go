@@ -119,6 +119,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 		{"managed database and Redis behind the pooler", managed(), NetworkPolicyPorts{}, slices.Concat(
 			[]string{
 				"authserver in " + nsIngress + " TCP/3000",
+				"authserver in " + nsIngress + " TCP/9191",
 				"authserver in " + nsMonitoring + " TCP/9090",
 				"authserver out pods:pgbouncer TCP/6432",
 				"authserver out pods:postgres TCP/5432",
@@ -135,6 +136,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 		{"external database and Redis, no pooler", sampleStack(), NetworkPolicyPorts{Database: 6543, Redis: 6380}, slices.Concat(
 			[]string{
 				"authserver in " + nsIngress + " TCP/3000",
+				"authserver in " + nsIngress + " TCP/9191",
 				"authserver in " + nsMonitoring + " TCP/9090",
 				"authserver out any TCP/6543",
 				"authserver out any TCP/6380",
@@ -154,6 +156,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 		}(), NetworkPolicyPorts{Database: 5432}, slices.Concat(
 			[]string{
 				"authserver in ns{team=edge}+pods{app=traefik} TCP/3000",
+				"authserver in ns{team=edge}+pods{app=traefik} TCP/9191",
 				"authserver in ns{team=obs} TCP/9090",
 				"authserver out pods:pgbouncer TCP/6432",
 				"authserver out any TCP/5432",
