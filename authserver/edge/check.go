@@ -49,6 +49,8 @@ type Request struct {
 	// URL is the absolute URL the client asked for, as the proxy reports it;
 	// empty when unknown.
 	URL string
+	// NoRedirect: the proxy cannot pass a redirect on (nginx), refuse with 401.
+	NoRedirect bool
 }
 
 // Decision is the answer; Session is set for Allow, Location for SignIn,
@@ -100,7 +102,7 @@ func (c *Checker) Decide(ctx context.Context, r Request) Decision {
 		return Decision{Outcome: Allow, Session: info}
 	case !errors.Is(err, service.ErrUnauthorized):
 		return Decision{Outcome: Fail, Err: err}
-	case c.SignInURL != nil && IsBrowser(r.Accept):
+	case c.SignInURL != nil && !r.NoRedirect && IsBrowser(r.Accept):
 		return Decision{Outcome: SignIn, Location: c.signInLocation(r.URL)}
 	}
 	return Decision{Outcome: Deny, Err: service.ErrUnauthorized}
@@ -163,19 +165,22 @@ func IsBrowser(accept string) bool {
 	return strings.Contains(strings.ToLower(accept), "text/html")
 }
 
-// OriginalURL is the URL the client asked for, from the headers proxies send
-// to a forward-auth endpoint: X-Forwarded-Proto, -Host and -Uri (Traefik,
-// Envoy), else X-Original-URL (ingress-nginx). Clients can forge these; the
-// result is only ever used after the RedirectHosts check.
+// OriginalURL is the URL the client asked for, from the headers Traefik's
+// ForwardAuth sends: X-Forwarded-Proto, -Host and -Uri. Clients can forge
+// them; the result is only ever used after the RedirectHosts check.
 func OriginalURL(get func(string) string) string {
-	if uri := get("X-Forwarded-Uri"); uri != "" && strings.HasPrefix(uri, "/") {
-		proto, host := get("X-Forwarded-Proto"), get("X-Forwarded-Host")
-		if proto != "" && host != "" {
-			return proto + "://" + host + uri
-		}
+	uri, proto, host := get("X-Forwarded-Uri"), get("X-Forwarded-Proto"), get("X-Forwarded-Host")
+	if strings.HasPrefix(uri, "/") && proto != "" && host != "" {
+		return proto + "://" + host + uri
 	}
-	return get("X-Original-Url")
+	return ""
 }
+
+// FromNginx reports whether a check request comes from nginx's auth_request
+// (ingress-nginx's auth-url): it sends X-Original-URL. nginx turns any answer
+// but 2xx, 401 and 403 into a 500, so it gets 401 and its own auth-signin
+// sends browsers to sign in.
+func FromNginx(get func(string) string) bool { return get("X-Original-Url") != "" }
 
 // BearerToken returns the session token of an "Authorization: Bearer"
 // header, or "" when the header holds no well-formed session token.

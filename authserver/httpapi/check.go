@@ -8,14 +8,15 @@ import (
 
 // check is the forward-auth endpoint (Traefik ForwardAuth, nginx
 // auth_request): 200 with the session's headers for the proxy to copy to
-// the app, 302 to the sign-in page for a browser without a session, else
-// 401 (503 when the session store cannot answer).
+// the app, 302 to the sign-in page for a browser without a session (not for
+// nginx, edge.FromNginx), else 401 (503 when the session store cannot answer).
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	d := s.edge.Decide(r.Context(), edge.Request{
 		Authorization: r.Header.Get("Authorization"),
 		Cookies:       r.Header["Cookie"],
 		Accept:        r.Header.Get("Accept"),
 		URL:           edge.OriginalURL(r.Header.Get),
+		NoRedirect:    edge.FromNginx(r.Header.Get),
 	})
 	switch d.Outcome {
 	case edge.Allow:
