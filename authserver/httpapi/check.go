@@ -11,11 +11,21 @@ import (
 // the app, 302 to the sign-in page for a browser without a session (not for
 // nginx, edge.FromNginx), else 401 (503 when the session store cannot answer).
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
+	original := edge.OriginalURL(r.Header.Get)
+	if rest := r.PathValue("path"); original == "" && rest != "" {
+		// Envoy's HTTP ext_authz: /auth/check + the client's path, its Host.
+		if proto := r.Header.Get("X-Forwarded-Proto"); proto != "" {
+			original = proto + "://" + r.Host + "/" + rest
+			if r.URL.RawQuery != "" {
+				original += "?" + r.URL.RawQuery
+			}
+		}
+	}
 	d := s.edge.Decide(r.Context(), edge.Request{
 		Authorization: r.Header.Get("Authorization"),
 		Cookies:       r.Header["Cookie"],
 		Accept:        r.Header.Get("Accept"),
-		URL:           edge.OriginalURL(r.Header.Get),
+		URL:           original,
 		NoRedirect:    edge.FromNginx(r.Header.Get),
 	})
 	switch d.Outcome {

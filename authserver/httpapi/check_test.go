@@ -55,6 +55,30 @@ func TestCheckForwardAuth(t *testing.T) {
 			t.Fatalf("%s: %d %v", name, r.Status, r.Header)
 		}
 	}
+	// Envoy's HTTP ext_authz: the client's method and path after the check's,
+	// its Host.
+	envoy := func(method string, hdr ...string) *http.Response {
+		req, _ := http.NewRequest(method, e.BaseURL+"/auth/check/cart/items?x=1", nil)
+		req.Host = "shop.apps.authstack.test"
+		req.Header.Set("X-Forwarded-Proto", "https")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := e.Client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if resp := envoy("DELETE", "Authorization", "Bearer "+tok); resp.StatusCode != 200 || resp.Header.Get("X-Auth-User-Id") != uid {
+		t.Fatalf("Envoy HTTP check with a session: %d %v", resp.StatusCode, resp.Header)
+	}
+	resp := envoy("POST", "Accept", browserAccept)
+	if loc, _ := url.Parse(resp.Header.Get("Location")); resp.StatusCode != 302 || loc.Query().Get("rd") != "https://shop.apps.authstack.test/cart/items?x=1" {
+		t.Fatalf("Envoy HTTP check, browser: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+
 	if r := e.Do(t, "POST", "/auth/logout", nil, authtest.Bearer(tok)...); r.Status != 204 {
 		t.Fatalf("logout: %d %s", r.Status, r.Body)
 	}

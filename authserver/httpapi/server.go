@@ -109,6 +109,7 @@ func New(o Options) *Server {
 	s.handle("POST", "/auth/password/reset", s.sameOrigin(s.resetPassword))
 	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
 	s.handle("GET", "/auth/check", s.check)
+	s.handleEveryMethod("/auth/check/{path...}", s.check)
 	s.handle("GET", "/health", s.health)
 	s.handle("GET", "/ready", s.readiness)
 	s.handle("GET", "/openapi.yaml", s.openapi)
@@ -142,6 +143,18 @@ func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 		w.Header().Set("Allow", allow)
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed here", 0)
 	}))
+}
+
+// handleEveryMethod serves pattern whatever the method: Envoy's HTTP
+// ext_authz (Envoy Gateway's extAuth.http, the HTTPRoute ExternalAuth
+// filter) calls the check with the client's method at the check's path
+// followed by the client's.
+func (s *Server) handleEveryMethod(pattern string, h http.HandlerFunc) {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		s.routes = append(s.routes, Route{Method: m, Pattern: pattern})
+		s.mux.Handle(m+" "+pattern, s.instrument(m, pattern, h))
+	}
+	s.mux.Handle(pattern, s.instrument("ANY", pattern, h))
 }
 
 // statusWriter remembers the status code and counts the body bytes.
