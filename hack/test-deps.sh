@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests start on loopback (internal/testservers):
-# PostgreSQL, redis-server, pgbouncer and nginx from Debian, mailpit (an SMTP
-# server with an HTTP API) built from the Go module proxy into a cache outside
-# the clone. Idempotent: the second run only checks and takes seconds.
+# PostgreSQL, redis-server, pgbouncer and nginx from Debian, and mailpit (an
+# SMTP server with an HTTP API) and Traefik built from the Go module proxy into
+# a cache outside the clone. Idempotent: the second run only checks and takes seconds.
 #
 #   hack/test-deps.sh
 #
@@ -71,5 +71,10 @@ else
   mv "$BIN/mailpit.tmp" "$BIN/mailpit"
   log "built $BIN/mailpit"
 fi
+
+# --- Traefik (the forward-auth tests in authserver/edge) ------------------------
+# Built from the module proxy; the first build takes about 15 CPU-minutes.
+command -v go >/dev/null 2>&1 || { log "go is needed to build traefik"; exit 1; }
+"$(dirname "$0")/traefik.sh" >&2
 
 echo "$BIN"
