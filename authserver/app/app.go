@@ -498,7 +498,9 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	defer stopGRPC()
 	go func() { serveErr <- apiSrv.Serve(apiLn) }()
 	grpcDone := make(chan struct{})
+	grpcAddr := ""
 	if grpcLn != nil {
+		grpcAddr = grpcLn.Addr().String()
 		// Envoy ext_authz (authserver/extauthz); stops with the HTTP API.
 		go func() {
 			defer close(grpcDone)
@@ -508,10 +510,6 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		}()
 	} else {
 		close(grpcDone)
-	}
-	grpcAddr := ""
-	if grpcLn != nil {
-		grpcAddr = grpcLn.Addr().String()
 	}
 	log.Info("authserver started", "version", VersionString(), "addr", apiLn.Addr().String(), "metrics_addr", metricsAddr, "grpc_addr", grpcAddr,
 		"argon2_memory_kib", cfg.Argon2.MemoryKiB, "argon2_iterations", cfg.Argon2.Iterations, "argon2_parallelism", cfg.Argon2.Parallelism,

@@ -4,11 +4,15 @@ package main
 // rounds: the floor (one Redis GET), GET /auth/check and the ext_authz gRPC
 // Check, each with a bearer session token; then the latency a real proxy
 // (Debian's nginx configured as ingress-nginx configures auth-url) adds with
-// the check in the path, against the same proxy without it.
+// the check in the path, against the same proxy without it, and the same
+// for Traefik's ForwardAuth.
 
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -161,18 +165,75 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 		return fmt.Errorf("starting nginx (hack/test-deps.sh installs it): %w", err)
 	}
 	defer ng.Close()
-	var without, with []loadResult
-	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
-		a := measure(ctx, o, loadSpec{name: "nginx, no check", addr: ng.Addr(), conns: o.proxyConns, okStatus: 200,
-			request: func(c int) []byte { return getRequest("/app/open/x", tokens[c%len(tokens)]) }})
-		b := measure(ctx, o, loadSpec{name: "nginx + /auth/check", addr: ng.Addr(), conns: o.proxyConns, okStatus: 200,
-			request: func(c int) []byte { return getRequest("/app/x", tokens[c%len(tokens)]) }})
-		without, with = append(without, a), append(with, b)
-		rep.add("round %d: %s", round+1, a)
-		rep.add("round %d: %s", round+1, b)
+	tr, err := startBenchTraefik(st)
+	if err != nil {
+		return err
 	}
-	added := medDur(with, true) - medDur(without, true)
-	rep.add("PROXY (nginx as ingress-nginx, a new connection to the check per request): p50 %s with the check vs %s without: the check adds %s at p50 (target < 2ms: %s), p99 %s vs %s; %d connections",
-		medDur(with, true), medDur(without, true), added, verdict(added < 2*time.Millisecond), medDur(with, false), medDur(without, false), o.proxyConns)
+	defer tr.Close()
+	proxies := []struct{ name, addr, how string }{
+		{"nginx", ng.Addr(), "as ingress-nginx: a new connection to the check per request"},
+		{"traefik", tr.Addr(), "ForwardAuth, file provider"},
+	}
+	without, with := make([][]loadResult, len(proxies)), make([][]loadResult, len(proxies))
+	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
+		for i, p := range proxies {
+			a := measure(ctx, o, loadSpec{name: p.name + ", no check", addr: p.addr, conns: o.proxyConns, okStatus: 200,
+				request: func(c int) []byte { return getRequest("/app/open/x", tokens[c%len(tokens)]) }})
+			b := measure(ctx, o, loadSpec{name: p.name + " + /auth/check", addr: p.addr, conns: o.proxyConns, okStatus: 200,
+				request: func(c int) []byte { return getRequest("/app/x", tokens[c%len(tokens)]) }})
+			without[i], with[i] = append(without[i], a), append(with[i], b)
+			rep.add("round %d: %s", round+1, a)
+			rep.add("round %d: %s", round+1, b)
+		}
+	}
+	for i, p := range proxies {
+		added := medDur(with[i], true) - medDur(without[i], true)
+		rep.add("PROXY %s (%s): p50 %s with the check vs %s without: the check adds %s at p50 (target < 2ms: %s), p99 %s vs %s; %d connections",
+			p.name, p.how, medDur(with[i], true), medDur(without[i], true), added, verdict(added < 2*time.Millisecond),
+			medDur(with[i], false), medDur(without[i], false), o.proxyConns)
+	}
 	return nil
+}
+
+// traefikDynamic routes /app/open/ straight to the app and the rest of /app/
+// through ForwardAuth to the check (the longer rule wins).
+const traefikDynamic = `http:
+  routers:
+    open: {rule: "PathPrefix(` + "`/app/open/`" + `)", service: app, entryPoints: [web]}
+    checked: {rule: "PathPrefix(` + "`/app/`" + `)", service: app, middlewares: [auth], entryPoints: [web]}
+  middlewares:
+    auth: {forwardAuth: {address: "http://%s/auth/check", authResponseHeadersRegex: "^X-Auth-"}}
+  services:
+    app: {loadBalancer: {servers: [{url: "http://%s"}]}}
+`
+
+// startBenchTraefik starts Traefik (hack/traefik.sh) with the file provider
+// and waits until both routes answer.
+func startBenchTraefik(st *stack) (*servers.Traefik, error) {
+	dyn := filepath.Join(st.dir, "traefik-dynamic.yml")
+	if err := os.WriteFile(dyn, []byte(fmt.Sprintf(traefikDynamic, st.authAddr, st.flrAddr)), 0o644); err != nil {
+		return nil, err
+	}
+	tr, err := servers.StartTraefik(nil, "--providers.file.filename="+dyn)
+	if err != nil {
+		return nil, fmt.Errorf("starting Traefik (%s builds it): %w", servers.TraefikScript, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, path := range []string{"/app/open/x", "/app/x"} {
+		for {
+			resp, err := st.client.Get("http://" + tr.Addr() + path)
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				tr.Close()
+				return nil, fmt.Errorf("traefik does not route %s (%v):\n%s", path, err, tr.LogTail())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return tr, nil
 }
