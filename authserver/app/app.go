@@ -432,7 +432,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	})
 	svc := service.New(service.Deps{
 		Store: st, Hasher: hasher, Sessions: sessions, Limiter: ratelimit.New(rdb, cfg.RateLimits),
-		Audit: audit.NewRecorder(m), Mailer: worker, Emails: m, Config: cfg, Logger: log,
+		Audit: audit.NewRecorder(m), Mailer: worker, Emails: m, Passkeys: m, Factors: m, Config: cfg, Logger: log,
 	})
 	defer svc.Wait() // rehashes started by requests finish before the pool closes
 	want := store.LatestVersion()

@@ -25,6 +25,8 @@ const (
 	UserIDHeader    = "X-Auth-User-Id"
 	EmailHeader     = "X-Auth-Email"
 	SessionIDHeader = "X-Auth-Session-Id"
+	LevelHeader     = "X-Auth-Level" // how the session last authenticated
+	TimeHeader      = "X-Auth-Time"  // when, in Unix seconds
 )
 
 // ReturnParam is the query parameter of the sign-in URL that carries the URL
@@ -51,10 +53,14 @@ type Request struct {
 	URL string
 	// NoRedirect: the proxy cannot pass a redirect on (nginx), refuse with 401.
 	NoRedirect bool
+	// Level is the authentication level the route requires (session.Level*;
+	// "" for any session).
+	Level string
 }
 
-// Decision is the answer; Session is set for Allow, Location for SignIn,
-// Err (a *service.Error) for Deny and Fail.
+// Decision is the answer; Session is set for Allow (and for a Deny of a
+// session below the required level), Location for SignIn, Err (a
+// *service.Error) for Deny and Fail.
 type Decision struct {
 	Outcome  Outcome
 	Session  session.Info
@@ -98,6 +104,8 @@ func (c *Checker) Decide(ctx context.Context, r Request) Decision {
 		}
 	}
 	switch {
+	case err == nil && r.Level != "" && !session.Satisfies(info.Level, r.Level):
+		return Decision{Outcome: Deny, Session: info, Err: service.ErrLevelTooLow}
 	case err == nil:
 		return Decision{Outcome: Allow, Session: info}
 	case !errors.Is(err, service.ErrUnauthorized):

@@ -13,7 +13,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	t.Parallel()
 	e := authtest.Start(t, authtest.Options{NoPooler: true})
 	app := startApp(t, "127.0.0.1")
-	auth := servers.NginxAuth{AuthURL: e.BaseURL + "/auth/check", Headers: []string{"X-Auth-User-Id", "X-Auth-Email", "X-Auth-Session-Id"}}
+	auth := servers.NginxAuth{AuthURL: e.BaseURL + "/auth/check", Headers: []string{"X-Auth-User-Id", "X-Auth-Email", "X-Auth-Session-Id", "X-Auth-Level", "X-Auth-Time"}}
 	api, err := servers.StartNginx(app.addr, auth)
 	if err != nil {
 		t.Fatalf("starting nginx (hack/test-deps.sh installs it): %v", err)

@@ -4,13 +4,16 @@
 // an HTTP hop. It answers what GET /auth/check answers (authserver/edge
 // decides both): OK with the session's headers to set on the request to the
 // app and the client's own X-Auth-* headers to remove, or Denied with a 401
-// (JSON), a 302 to the sign-in page for a browser, or a 503.
+// (JSON), a 302 to the sign-in page for a browser, a 403 for a session below
+// the required level, or a 503.
 package extauthz
 
 import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"strconv"
 	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -56,6 +59,8 @@ var (
 	lowerUserID    = strings.ToLower(edge.UserIDHeader)
 	lowerEmail     = strings.ToLower(edge.EmailHeader)
 	lowerSessionID = strings.ToLower(edge.SessionIDHeader)
+	lowerLevel     = strings.ToLower(edge.LevelHeader)
+	lowerTime      = strings.ToLower(edge.TimeHeader)
 	lowerPrefix    = strings.ToLower(edge.HeaderPrefix)
 )
 
@@ -77,7 +82,13 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 			hdr[kv.GetKey()] = v
 		}
 	}
-	r := edge.Request{Authorization: hdr["authorization"], Accept: hdr["accept"]}
+	// The required level: the route's context extension "level" (Envoy's
+	// per-route ext_authz settings), else the header the proxy sets.
+	level := req.GetAttributes().GetContextExtensions()["level"]
+	if level == "" {
+		level = hdr["x-auth-require-level"]
+	}
+	r := edge.Request{Authorization: hdr["authorization"], Accept: hdr["accept"], Level: level}
 	if c := hdr["cookie"]; c != "" {
 		r.Cookies = []string{c}
 	}
@@ -89,9 +100,10 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	case edge.Allow:
 		ok := &authv3.OkHttpResponse{Headers: []*corev3.HeaderValueOption{
 			set(lowerUserID, d.Session.UserID), set(lowerEmail, d.Session.Email), set(lowerSessionID, d.Session.ID),
+			set(lowerLevel, d.Session.Level), set(lowerTime, strconv.FormatInt(d.Session.AuthAt.Unix(), 10)),
 		}}
 		for k := range hdr {
-			if strings.HasPrefix(k, lowerPrefix) && k != lowerUserID && k != lowerEmail && k != lowerSessionID {
+			if strings.HasPrefix(k, lowerPrefix) && k != lowerUserID && k != lowerEmail && k != lowerSessionID && k != lowerLevel && k != lowerTime {
 				ok.HeadersToRemove = append(ok.HeadersToRemove, k)
 			}
 		}
@@ -108,8 +120,15 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 	if d.Outcome == edge.Fail {
 		code = codes.Unavailable
 	}
+	if se.Status == http.StatusForbidden {
+		code = codes.PermissionDenied
+	}
 	body := `{"error":{"code":"` + se.Code + `","message":"` + se.Message + `"}}` + "\n"
-	return denied(code, typev3.StatusCode(se.Status), []byte(body), set("content-type", "application/json"), set("cache-control", "no-store")), nil
+	headers := []*corev3.HeaderValueOption{set("content-type", "application/json"), set("cache-control", "no-store")}
+	if d.Session.Level != "" { // below the required level: say which it has
+		headers = append(headers, set(lowerLevel, d.Session.Level))
+	}
+	return denied(code, typev3.StatusCode(se.Status), []byte(body), headers...), nil
 }
 
 func denied(code codes.Code, status typev3.StatusCode, body []byte, headers ...*corev3.HeaderValueOption) *authv3.CheckResponse {

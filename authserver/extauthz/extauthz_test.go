@@ -98,13 +98,24 @@ func TestCheck(t *testing.T) {
 		res := check(t, c, cred)
 		ok := res.GetOkResponse()
 		got := headerValues(ok.GetHeaders())
-		if codes.Code(res.GetStatus().GetCode()) != codes.OK || len(got) != 3 || got["x-auth-user-id"] != uid ||
-			got["x-auth-email"] != "grpc@example.com" || got["x-auth-session-id"] != sid {
+		if codes.Code(res.GetStatus().GetCode()) != codes.OK || len(got) != 5 || got["x-auth-user-id"] != uid ||
+			got["x-auth-email"] != "grpc@example.com" || got["x-auth-session-id"] != sid || got["x-auth-level"] != "password" || got["x-auth-time"] == "" {
 			t.Fatalf("%s: %v", name, res)
 		}
 		if len(ok.GetHeadersToRemove()) != 1 || ok.GetHeadersToRemove()[0] != "x-auth-role" {
 			t.Fatalf("%s: headers to remove %v", name, ok.GetHeadersToRemove())
 		}
+	}
+	// A route that requires a second factor (Envoy's per-route context
+	// extension): a password session is refused with 403 and its level.
+	res, err = c.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		ContextExtensions: map[string]string{"level": "mfa"},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Headers: map[string]string{"authorization": "Bearer " + tok}}},
+	}})
+	if err != nil || codes.Code(res.GetStatus().GetCode()) != codes.PermissionDenied || res.GetDeniedResponse().GetStatus().GetCode() != typev3.StatusCode_Forbidden ||
+		headerValues(res.GetDeniedResponse().GetHeaders())["x-auth-level"] != "password" {
+		t.Fatalf("level mfa with a password session: %v %v", res, err)
 	}
 	// Envoy's encode_raw_headers form (header_map) is read too.
 	res, err = c.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{

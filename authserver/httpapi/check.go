@@ -9,7 +9,8 @@ import (
 // check is the forward-auth endpoint (Traefik ForwardAuth, nginx
 // auth_request): 200 with the session's headers for the proxy to copy to
 // the app, 302 to the sign-in page for a browser without a session (not for
-// nginx, edge.FromNginx), else 401 (503 when the session store cannot answer).
+// nginx, edge.FromNginx), 403 for a session below the required level
+// (requiredLevel), else 401 (503 when the session store cannot answer).
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	original := edge.OriginalURL(r.Header.Get)
 	if rest := r.PathValue("path"); original == "" && rest != "" {
@@ -27,6 +28,7 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		Accept:        r.Header.Get("Accept"),
 		URL:           original,
 		NoRedirect:    edge.FromNginx(r.Header.Get),
+		Level:         requiredLevel(r),
 	})
 	switch d.Outcome {
 	case edge.Allow:
@@ -34,11 +36,16 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		h[edge.UserIDHeader] = []string{d.Session.UserID}
 		h[edge.EmailHeader] = []string{d.Session.Email}
 		h[edge.SessionIDHeader] = []string{d.Session.ID}
+		h[edge.LevelHeader] = []string{d.Session.Level}
+		h[edge.TimeHeader] = []string{string(appendAuthUnix(make([]byte, 0, 12), d.Session))}
 		w.WriteHeader(http.StatusOK)
 	case edge.SignIn:
 		w.Header()["Location"] = []string{d.Location}
 		w.WriteHeader(http.StatusFound)
 	default:
+		if d.Session.Level != "" { // below the required level: say which it has
+			w.Header()[edge.LevelHeader] = []string{d.Session.Level}
+		}
 		s.fail(w, r, d.Err)
 	}
 }

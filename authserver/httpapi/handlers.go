@@ -73,15 +73,23 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if res.Challenge != nil {
+		s.writeChallenge(w, res.Challenge)
+		return
+	}
 	s.writeSession(w, res)
 }
 
-// writeSession answers with a new session: the cookie and the token.
-func (s *Server) writeSession(w http.ResponseWriter, res service.LoginResult) {
+func (s *Server) setCookie(w http.ResponseWriter, res service.LoginResult) {
 	http.SetCookie(w, &http.Cookie{
 		Name: s.cfg.CookieName, Value: res.Token, Path: "/", Expires: res.Session.ExpiresAt,
 		MaxAge: int(time.Until(res.Session.ExpiresAt) / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode,
 	})
+}
+
+// writeSession answers with a new session: the cookie and the token.
+func (s *Server) writeSession(w http.ResponseWriter, res service.LoginResult) {
+	s.setCookie(w, res)
 	b := make([]byte, 0, 256)
 	b = append(b, `{"token":`...)
 	b = appendJSONString(b, res.Token)
@@ -103,6 +111,10 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, cur session.
 	b = appendTime(b, cur.CreatedAt)
 	b = append(b, `,"expires_at":`...)
 	b = appendTime(b, cur.ExpiresAt)
+	b = append(b, `,"auth_level":`...)
+	b = appendJSONString(b, cur.Level)
+	b = append(b, `,"auth_time":`...)
+	b = appendTime(b, cur.AuthAt)
 	b = append(b, "}}\n"...)
 	writeJSONBytes(w, http.StatusOK, b)
 }
