@@ -6,6 +6,10 @@ import (
 	"github.com/leanauth/authstack/authserver/edge"
 )
 
+// checkPrefixPattern is the check as Envoy's HTTP ext_authz calls it: the
+// check's path followed by the client's, with the client's method.
+const checkPrefixPattern = "/auth/check/{path...}"
+
 // check is the forward-auth endpoint (Traefik ForwardAuth, nginx
 // auth_request): 200 with the session's headers for the proxy to copy to
 // the app, 302 to the sign-in page for a browser without a session (not for

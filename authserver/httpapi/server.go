@@ -107,7 +107,7 @@ func New(o Options) *Server {
 	s.handle("POST", "/auth/password/reset", s.sameOrigin(s.resetPassword))
 	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
 	s.handle("GET", "/auth/check", s.check)
-	s.handleEveryMethod("/auth/check/{path...}", s.check)
+	s.handleEveryMethod(checkPrefixPattern, s.check)
 	s.handle("POST", "/auth/passkeys/register/begin", s.authed(s.passkeyRegisterBegin))
 	s.handle("POST", "/auth/passkeys/register/finish", s.authed(s.passkeyRegisterFinish))
 	s.handle("GET", "/auth/passkeys", s.authed(s.listPasskeys))
