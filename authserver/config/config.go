@@ -121,6 +121,7 @@ type Config struct {
 
 	Observability Observability
 
+	UI       UI
 	WebAuthn WebAuthn
 	MFA      MFA
 }
@@ -210,7 +211,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA, loadEdge,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA, loadUI, loadEdge,
 	} {
 		section(l, c)
 	}
