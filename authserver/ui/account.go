@@ -19,8 +19,12 @@ var notices = map[string]string{
 	"totp-removed":    "The authenticator app was removed.",
 	"passkey":         "The passkey was added.",
 	"passkey-removed": "The passkey was removed.",
+	"passkey-renamed": "The passkey was renamed.",
 	"reauthenticated": "Confirmed. You can now change your password, factors and passkeys.",
 }
+
+// confirmFirst is the error of an action that needs a step-up.
+const confirmFirst = "Confirm it is you, then try again."
 
 type sessionRow struct {
 	ID, IP, UserAgent string
@@ -52,7 +56,11 @@ func (p *Pages) authed(h func(http.ResponseWriter, *http.Request, session.Info))
 
 func (p *Pages) account(w http.ResponseWriter, r *http.Request) {
 	p.authed(func(w http.ResponseWriter, r *http.Request, cur session.Info) {
-		p.renderAccount(w, r, cur, http.StatusOK, view{Notice: notices[r.URL.Query().Get("done")]})
+		v := view{Notice: notices[r.URL.Query().Get("done")]}
+		if r.URL.Query().Get("stepup") == "1" { // webauthn.js, when adding a passkey asked for a step-up
+			v.Field, v.Error = "reauth", confirmFirst
+		}
+		p.renderAccount(w, r, cur, http.StatusOK, v)
 	})(w, r)
 }
 
@@ -130,7 +138,9 @@ func (p *Pages) logoutAll(w http.ResponseWriter, r *http.Request) {
 func (p *Pages) failAccount(w http.ResponseWriter, r *http.Request, cur session.Info, v view, err error) {
 	var status int
 	status, v.Error = p.problem(w, r, "account", err)
-	if errors.Is(err, service.ErrReauthRequired) || errors.Is(err, service.ErrMFARequired) {
+	if errors.Is(err, service.ErrReauthRequired) {
+		v.Field, v.Error = "reauth", confirmFirst // not the API's message, which names its endpoint
+	} else if errors.Is(err, service.ErrMFARequired) {
 		v.Field = "reauth"
 	}
 	p.renderAccount(w, r, cur, status, v)

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,7 +16,9 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
+	"github.com/redis/go-redis/v9"
 
+	"github.com/leanauth/authstack/authserver/internal/authtest"
 	"github.com/leanauth/authstack/internal/testservers"
 )
 
@@ -168,6 +171,21 @@ func (b *tab) at(title string) {
 	}
 }
 
+// authenticator gives the tab a DevTools virtual authenticator (resident
+// keys, user verification, presence simulated).
+func (b *tab) authenticator() {
+	b.t.Helper()
+	if _, err := chromedp.Call(b.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(b.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
+		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
+		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
+	}}); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
 func (b *tab) open(path string) { b.do(chromedp.Navigate(b.base + path)) }
 
 // fill types into the fields (id, value pairs) and presses the button.
@@ -316,19 +334,17 @@ func TestBrowserFlows(t *testing.T) {
 
 	// Register a passkey with the DevTools virtual authenticator (resident
 	// key, user verification), then sign in with it without an email.
-	if _, err := chromedp.Call(a.ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := chromedp.Call(a.ctx, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{Options: &webauthn.VirtualAuthenticatorOptions{
-		Protocol: webauthn.AuthenticatorProtocolCtap2, Transport: webauthn.AuthenticatorTransportInternal,
-		HasResidentKey: true, HasUserVerification: true, IsUserVerified: true, AutomaticPresenceSimulation: true,
-	}}); err != nil {
-		t.Fatal(err)
-	}
+	a.authenticator()
 	a.fill(`#passkey-register`, "passkey-name", "Test phone")
 	a.at("Your account")
 	if txt := a.text(); !strings.Contains(txt, "The passkey was added.") || !strings.Contains(txt, "Test phone") {
 		t.Fatalf("no passkey listed: %s", txt)
+	}
+	// Rename it from the account page.
+	a.fill(`form[action="/auth/ui/account/passkeys/rename"] button`, eval[string](a, `document.querySelector("form[action='/auth/ui/account/passkeys/rename'] input[name=name]").id`), "Work laptop")
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "The passkey was renamed.") || !strings.Contains(txt, "Work laptop") || strings.Contains(txt, "Test phone") {
+		t.Fatalf("passkey not renamed: %s", txt)
 	}
 	signOut(a)
 	a.fill(`#passkey-login`)
@@ -380,9 +396,141 @@ func TestBrowserFlows(t *testing.T) {
 	if !strings.Contains(a.text(), "Your password is changed.") {
 		t.Fatalf("no notice after the change: %s", a.text())
 	}
+
+	// Step-up: once the sign-in is older than the window, new recovery
+	// codes first ask to confirm (focus on the code field); a recovery code
+	// confirms, then the action works and the old codes stop working.
+	ageSessions(t, e, email)
+	a.fill(`form[action="/auth/ui/account/recovery-codes"] button`)
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "Confirm it is you, then try again.") || eval[string](a, "document.activeElement.id") != "reauth-code" {
+		t.Fatalf("an old sign-in: no step-up form with the code field focused:\n%s", txt)
+	}
+	a.fill(`form:has(#reauth-recovery) button`, "reauth-recovery", codes[3])
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "Confirmed.") || strings.Contains(txt, "Confirm it is you") {
+		t.Fatalf("step-up with a recovery code: %s", txt)
+	}
+	a.fill(`form[action="/auth/ui/account/recovery-codes"] button`)
+	a.at("Save your recovery codes")
+	fresh := eval[[]string](a, `[...document.querySelectorAll(".codes code")].map(e => e.textContent)`)
+	if len(fresh) != 10 {
+		t.Fatalf("%d new recovery codes shown, want 10", len(fresh))
+	}
+	signIn(b, pw3, "recovery", codes[4]) // an old, unused code
+	b.at("Two-step verification")
+	if !strings.Contains(b.text(), "The code is incorrect or was already used.") {
+		t.Fatalf("an old recovery code after new ones: %s", b.text())
+	}
+	b.fill(`form:has(#recovery) button`, "recovery", fresh[0])
+	b.at("Your account")
+
+	// Adding a passkey after the window leads to the step-up form too;
+	// confirm with the passkey, then remove it and the authenticator app.
+	ageSessions(t, e, email)
+	a.open("/auth/ui/account")
+	a.at("Your account")
+	a.fill(`#passkey-register`, "passkey-name", "Spare")
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "Confirm it is you, then try again.") || !eval[bool](a, `document.getElementById("reauth-h") !== null`) {
+		t.Fatalf("adding a passkey after an old sign-in: no step-up form:\n%s", txt)
+	}
+	a.fill(`#passkey-reauth`)
+	a.at("Your account")
+	if !strings.Contains(a.text(), "Confirmed.") {
+		t.Fatalf("step-up with a passkey: %s", a.text())
+	}
+	a.fill(`form[action="/auth/ui/account/passkeys/remove"] button`)
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "The passkey was removed.") || !strings.Contains(txt, "No passkeys yet.") {
+		t.Fatalf("passkey not removed: %s", txt)
+	}
+	a.fill(`form[action="/auth/ui/account/totp/remove"] button`)
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "The authenticator app was removed.") || !strings.Contains(txt, "Authenticator app: off.") {
+		t.Fatalf("TOTP not removed: %s", txt)
+	}
+
+	// Sign out everywhere: b's session ends too.
+	a.fill(`form[action="/auth/ui/account/logout-all"] button`)
+	a.at("Sign in")
+	b.open("/auth/ui/account")
+	b.at("Sign in")
+
+	// The removed passkey signs nobody in (the authenticator still holds it).
+	a.fill(`#passkey-login`)
+	a.do(chromedp.WaitVisible(chromedp.ID("passkey-error")))
+	if url := eval[string](a, "location.pathname"); url != "/auth/ui/login" {
+		t.Fatalf("a removed passkey: at %s", url)
+	}
+	// No factor left: the password set on the page signs in on its own.
+	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw3}); r.Status != 200 {
+		t.Fatalf("the password set on the page, no factor left: %d %s", r.Status, r.Body)
+	}
+}
+
+// ageSessions moves the user's sessions' authentication an hour back, in
+// PostgreSQL, and drops their Redis copies: the next action is outside
+// the step-up window.
+func ageSessions(t *testing.T, e *authtest.Env, email string) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := e.Store.Pool.Query(ctx, `UPDATE sessions SET auth_at = now() - interval '1 hour'
+		WHERE user_id = (SELECT id FROM users WHERE email = $1) RETURNING token_hash`, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, "authstack:session:"+hex.EncodeToString(h))
+	}
+	if rows.Close(); rows.Err() != nil || len(keys) == 0 {
+		t.Fatalf("ageing the sessions of %s: %v (%d)", email, rows.Err(), len(keys))
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: e.Redis.Addr(), Password: e.Redis.Password()})
+	defer rdb.Close()
+	if err := rdb.Del(ctx, keys...).Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With a second factor required, a user without one enrols a passkey on
+// the page after the password step; it opens the session, and the next
+// sign-in asks for it.
+func TestBrowserRequiredPasskey(t *testing.T) {
+	port := testservers.FreePort(t)
+	base := "http://localhost:" + strconv.Itoa(port)
+	e := start(t, map[string]string{"PORT": strconv.Itoa(port), "FRONTEND_URL": base, "AUTH_MFA_MODE": "required"})
+	browser := headless(t)
+	dir := artefacts(t)
+	const email, pw = "grace@example.com", "correct horse battery"
+	e.Do(t, "POST", "/auth/signup", map[string]string{"email": email, "password": pw})
+	tok := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, email, 15*time.Second).Text)
+	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": tok}); r.Status != 200 {
+		t.Fatalf("verify: %d %s", r.Status, r.Body)
+	}
+	a := newTab(t, browser, "a", base, dir, false)
+	a.authenticator()
+	a.open("/auth/ui/login")
+	a.at("Sign in")
+	a.fill(`button[type=submit]`, "email", email, "password", pw)
+	a.at("Set up two-step verification")
+	if eval[bool](a, `document.getElementById("passkey-unsupported").hidden === false`) {
+		t.Fatalf("the page says this browser cannot use passkeys")
+	}
+	a.fill(`#passkey-enroll`, "passkey-name", "Desk key")
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "Desk key") {
+		t.Fatalf("no passkey after enrolling one at sign-in: %s", txt)
+	}
 	a.fill(`form[action="/auth/ui/logout"] button`)
 	a.at("Sign in")
-	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw3}); r.Status != 202 || r.JSON["status"] != "mfa_required" {
-		t.Fatalf("the password set on the page does not pass the API's password step: %d %s", r.Status, r.Body)
-	}
+	a.fill(`button[type=submit]`, "email", email, "password", pw)
+	a.at("Two-step verification")
+	a.fill(`#passkey-mfa`)
+	a.at("Your account")
 }

@@ -14,19 +14,23 @@ import (
 
 // secondStep renders what follows a correct password when the account has
 // a second factor (its code, a recovery code or a passkey) or must enrol
-// one first (policy "required": the TOTP set-up with the challenge).
+// one first (policy "required": the set-up of the methods offered, TOTP
+// and/or a passkey, with the challenge).
 func (p *Pages) secondStep(w http.ResponseWriter, r *http.Request, challenge, purpose string, methods []string, to string) {
 	v := view{Title: "Two-step verification", Challenge: challenge, Methods: methods, Next: to}
 	if purpose != store.ChallengeEnroll {
 		p.render(w, r, http.StatusOK, "second-step", v)
 		return
 	}
-	key, err := p.svc.EnrollTOTPWithChallenge(r.Context(), challenge)
-	if err != nil {
-		p.fail(w, r, "login", view{Title: "Sign in", Next: to}, err)
-		return
+	v.Title, v.Data = "Set up two-step verification", Prefix+"/login/enroll"
+	if v.Has(service.MethodTOTP) {
+		key, err := p.svc.EnrollTOTPWithChallenge(r.Context(), challenge)
+		if err != nil {
+			p.fail(w, r, "login", view{Title: "Sign in", Next: to}, err)
+			return
+		}
+		v.TOTP, v.QR = &key, qr(key)
 	}
-	v.Title, v.TOTP, v.QR, v.Data = "Set up two-step verification", &key, qr(key), Prefix+"/login/enroll"
 	p.render(w, r, http.StatusOK, "totp", v)
 }
 
@@ -129,6 +133,18 @@ func (p *Pages) removePasskey(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		http.Redirect(w, r, Prefix+"/account?done=passkey-removed", http.StatusSeeOther)
+	})(w, r)
+}
+
+// renamePasskey names one of the user's passkeys (no step-up: a name is
+// not a credential, as in the JSON API's PATCH).
+func (p *Pages) renamePasskey(w http.ResponseWriter, r *http.Request) {
+	p.authed(func(w http.ResponseWriter, r *http.Request, cur session.Info) {
+		if _, err := p.svc.RenamePasskey(r.Context(), p.api.Client(r), cur, r.PostForm.Get("id"), r.PostForm.Get("name")); err != nil {
+			p.failAccount(w, r, cur, view{}, err)
+			return
+		}
+		http.Redirect(w, r, Prefix+"/account?done=passkey-renamed", http.StatusSeeOther)
 	})(w, r)
 }
 

@@ -262,6 +262,10 @@ func TestPagesRequiredEnrolment(t *testing.T) {
 	if p.status != 200 || secret == nil || !strings.Contains(p.body, `action="/auth/ui/login/enroll"`) || !strings.Contains(p.body, `src="data:image/png;base64,`) {
 		t.Fatalf("password step: %d, no TOTP set-up:\n%s", p.status, p.body)
 	}
+	// Both methods are offered (the default): a passkey too, with the script.
+	if !strings.Contains(p.body, `data-passkey="enroll"`) || p.header.Get("Content-Security-Policy") != wantCSPJS {
+		t.Fatalf("password step: no passkey enrolment beside TOTP (CSP %q)", p.header.Get("Content-Security-Policy"))
+	}
 	if c := p.header.Values("Set-Cookie"); len(c) > 0 && strings.Contains(strings.Join(c, ";"), "session=") {
 		t.Fatalf("a session before the factor is confirmed: %v", c)
 	}
@@ -276,5 +280,30 @@ func TestPagesRequiredEnrolment(t *testing.T) {
 	}
 	if a := b.do("GET", "/auth/ui/account", nil); a.status != 200 || !strings.Contains(a.body, "Authenticator app: <strong>on</strong>") {
 		t.Fatalf("account after enrolment: %d\n%s", a.status, a.body)
+	}
+}
+
+// With passkeys the only method offered and a second factor required, the
+// password step leads to a passkey enrolment (the one page that loads the
+// script then), with no TOTP set-up and no session yet.
+func TestPagesRequiredPasskeyOnly(t *testing.T) {
+	e := start(t, map[string]string{"AUTH_MFA_MODE": "required", "AUTH_MFA_METHODS": "passkey"})
+	e.Do(t, "POST", "/auth/signup", map[string]string{"email": "keys@example.com", "password": "correct horse battery"})
+	tok := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, "keys@example.com", 15*time.Second).Text)
+	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": tok}); r.Status != 200 {
+		t.Fatalf("verify: %d", r.Status)
+	}
+	b := newBrowser(t, e)
+	b.do("GET", "/auth/ui/login", nil)
+	p := b.post("/auth/ui/login", url.Values{"email": {"keys@example.com"}, "password": {"correct horse battery"}})
+	if p.status != 200 || !strings.Contains(p.body, `data-passkey="enroll"`) || !strings.Contains(p.body, `<label for="passkey-name">`) ||
+		strings.Contains(p.body, `id="secret"`) || !strings.Contains(p.body, script) {
+		t.Fatalf("password step: %d, no passkey enrolment (or a TOTP set-up):\n%s", p.status, p.body)
+	}
+	if csp := p.header.Get("Content-Security-Policy"); csp != wantCSPJS {
+		t.Fatalf("enrolment page CSP %q, want %q", csp, wantCSPJS)
+	}
+	if c := p.header.Values("Set-Cookie"); strings.Contains(strings.Join(c, ";"), "session=") {
+		t.Fatalf("a session before a factor is enrolled: %v", c)
 	}
 }

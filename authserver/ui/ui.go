@@ -109,6 +109,7 @@ func Mount(api *httpapi.Server, svc *service.Service, cfg *config.Config, log *s
 	api.Handle("POST", Prefix+"/account/totp/remove", p.form(p.removeTOTP))
 	api.Handle("POST", Prefix+"/account/recovery-codes", p.form(p.regenerateCodes))
 	api.Handle("POST", Prefix+"/account/passkeys/remove", p.form(p.removePasskey))
+	api.Handle("POST", Prefix+"/account/passkeys/rename", p.form(p.renamePasskey))
 	return p
 }
 
@@ -154,6 +155,10 @@ type view struct {
 // Has tells whether the view's methods include m (templates).
 func (v view) Has(m string) bool { return slices.Contains(v.Methods, m) }
 
+// EnrollPasskey tells whether the page is the enrolment of a login
+// challenge that offers passkeys (it then loads webauthn.js).
+func (v view) EnrollPasskey() bool { return v.Challenge != "" && v.Has(service.MethodPasskey) }
+
 // headers are the hardening headers of every page (Cache-Control: no-store
 // and nosniff come from the API's middleware).
 func (p *Pages) headers(w http.ResponseWriter) {
@@ -181,7 +186,7 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	if scripted[name] {
+	if scripted[name] || (name == "totp" && v.EnrollPasskey()) {
 		w.Header().Set("Content-Security-Policy", p.cspJS)
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -189,7 +194,8 @@ func (p *Pages) render(w http.ResponseWriter, r *http.Request, status int, name 
 	_, _ = w.Write([]byte(b.String()))
 }
 
-// scripted are the pages that load webauthn.js (passkey buttons).
+// scripted are the pages that load webauthn.js (passkey buttons); the
+// "totp" page does too when it enrols a passkey (view.EnrollPasskey).
 var scripted = map[string]bool{"login": true, "second-step": true, "account": true}
 
 // page wraps a GET handler.

@@ -17,12 +17,14 @@
     });
     const j = r.status === 204 ? {} : await r.json();
     if (!r.ok) {
-      throw new Error((j.error && j.error.message) || "The request failed.");
+      const e = new Error((j.error && j.error.message) || "The request failed.");
+      e.code = j.error && j.error.code;
+      throw e;
     }
     return j;
   }
-  function fail(e) {
-    const el = document.getElementById("passkey-error");
+  function fail(e, id) {
+    const el = document.getElementById(id || "passkey-error");
     el.textContent = e && e.name === "NotAllowedError" ? "The passkey prompt was closed or timed out." : (e && e.message) || "The passkey did not work.";
     el.hidden = false;
     el.focus();
@@ -30,6 +32,10 @@
   const add = document.getElementById("passkey-add");
   if (add) {
     add.hidden = false;
+  }
+  const unsupported = document.getElementById("passkey-unsupported");
+  if (unsupported) {
+    unsupported.hidden = true;
   }
   document.querySelectorAll("[data-passkey]").forEach(function (btn) {
     btn.hidden = false;
@@ -44,6 +50,26 @@
           location.assign("/auth/ui/account?done=passkey");
           return;
         }
+        if (kind === "enroll") {
+          // The required enrolment after the password step: the new passkey
+          // completes the login challenge and opens the session.
+          const body = { challenge: btn.dataset.challenge };
+          const o = await post("/auth/login/mfa/passkey/register/begin", body);
+          const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o.publicKey) });
+          body.credential = cred.toJSON();
+          body.name = document.getElementById("passkey-name").value;
+          await post("/auth/login/mfa/passkey/register/finish", body);
+          location.assign(here(btn.dataset.next));
+          return;
+        }
+        if (kind === "reauth") {
+          // The account page's step-up: this session authenticates again.
+          const o = await post("/auth/reauthenticate/passkey/begin", {});
+          const cred = await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(o.publicKey) });
+          await post("/auth/reauthenticate/passkey/finish", { credential: cred.toJSON() });
+          location.assign("/auth/ui/account?done=reauthenticated");
+          return;
+        }
         // kind is "login" (no email typed: a discoverable passkey) or "mfa"
         // (the second step of a password login, with its challenge).
         const body = kind === "mfa" ? { challenge: btn.dataset.challenge } : {};
@@ -54,7 +80,11 @@
         await post(api + "/finish", body);
         location.assign(here(btn.dataset.next));
       } catch (e) {
-        fail(e);
+        if (e.code === "reauthentication_required" && btn.dataset.passkey === "register") {
+          location.assign("/auth/ui/account?stepup=1"); // shows the step-up form
+          return;
+        }
+        fail(e, btn.dataset.error);
         btn.disabled = false;
       }
     });
