@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests start on loopback (internal/testservers):
-# PostgreSQL, redis-server and pgbouncer from Debian, Debian's chromium for the
-# hosted pages' browser tests (authserver/ui), and mailpit (an SMTP
-# server with an HTTP API) built from the Go module proxy into a cache outside
-# the clone. Idempotent: the second run only checks and takes seconds.
+# PostgreSQL, redis-server, pgbouncer and nginx from Debian, Debian's chromium
+# for the hosted pages' browser tests (authserver/ui), and mailpit (an SMTP
+# server with an HTTP API) and Traefik built from the Go module proxy into a
+# cache outside the clone. Idempotent: the second run only checks and takes seconds.
 #
 #   hack/test-deps.sh
 #
@@ -25,11 +25,15 @@ have_postgres || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # lints controllers/resources/redis_bootstrap.sh
+# nginx with the set-misc module (set_escape_uri): the forward-auth tests run
+# it as ingress-nginx configures it (internal/servers/nginx.go).
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -f /usr/lib/nginx/modules/ngx_http_set_misc_module.so ] || missing+=(libnginx-mod-http-set-misc)
 # The hosted pages' browser tests (cold install measured at 16 s, 348 MB).
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "postgresql, redis-server, pgbouncer, shellcheck and chromium are installed"
+  log "postgresql, redis-server, pgbouncer, shellcheck, nginx and chromium are installed"
 elif [ "$(id -u)" -eq 0 ]; then
   log "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
@@ -38,7 +42,7 @@ elif [ "$(id -u)" -eq 0 ]; then
   apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >&2
   # The Debian packages start system services; the tests start their own
   # servers on free ports, so these are not needed (harmless if absent).
-  for svc in postgresql redis-server pgbouncer; do
+  for svc in postgresql redis-server pgbouncer nginx; do
     if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
       log "stopping the system $svc service (tests start their own)"
       systemctl stop "$svc" >&2 || true
@@ -71,5 +75,10 @@ else
   mv "$BIN/mailpit.tmp" "$BIN/mailpit"
   log "built $BIN/mailpit"
 fi
+
+# --- Traefik (the forward-auth tests in authserver/edge) ------------------------
+# Built from the module proxy; the first build takes about 15 CPU-minutes.
+command -v go >/dev/null 2>&1 || { log "go is needed to build traefik"; exit 1; }
+"$(dirname "$0")/traefik.sh" >&2
 
 echo "$BIN"

@@ -31,6 +31,8 @@ import (
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/backup"
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/edge"
+	"github.com/leanauth/authstack/authserver/extauthz"
 	"github.com/leanauth/authstack/authserver/housekeeping"
 	"github.com/leanauth/authstack/authserver/httpapi"
 	"github.com/leanauth/authstack/authserver/mail"
@@ -456,12 +458,23 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	var grpcLn net.Listener
+	if cfg.Edge.GRPCPort != 0 {
+		grpcLn, err = net.Listen("tcp", net.JoinHostPort(strings.Trim(cfg.Host, "[]"), strconv.Itoa(cfg.Edge.GRPCPort)))
+		if err != nil {
+			apiLn.Close()
+			return fmt.Errorf("listening on AUTH_GRPC_PORT %d: %w", cfg.Edge.GRPCPort, err)
+		}
+	}
 	var metricsSrv *http.Server
 	metricsAddr := ""
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
 			apiLn.Close()
+			if grpcLn != nil {
+				grpcLn.Close()
+			}
 			return fmt.Errorf("listening on METRICS_ADDR %s: %w", cfg.MetricsAddr, err)
 		}
 		metricsAddr = mln.Addr().String()
@@ -485,9 +498,25 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	sweeper := housekeeping.New(st.Pool, housekeeping.Options{Interval: cfg.SweepInterval, Batch: cfg.SweepBatch, AuditRetention: cfg.AuditRetention, Logger: log})
 	go func() { sweeper.Run(bg); done <- struct{}{} }()
 
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
+	grpcCtx, stopGRPC := context.WithCancel(context.Background())
+	defer stopGRPC()
 	go func() { serveErr <- apiSrv.Serve(apiLn) }()
-	log.Info("authserver started", "version", VersionString(), "addr", apiLn.Addr().String(), "metrics_addr", metricsAddr,
+	grpcDone := make(chan struct{})
+	grpcAddr := ""
+	if grpcLn != nil {
+		grpcAddr = grpcLn.Addr().String()
+		// Envoy ext_authz (authserver/extauthz); stops with the HTTP API.
+		go func() {
+			defer close(grpcDone)
+			if err := extauthz.Serve(grpcCtx, extauthz.NewGRPC(edge.NewChecker(svc.Authenticate, cfg)), grpcLn); err != nil {
+				serveErr <- fmt.Errorf("serving gRPC: %w", err)
+			}
+		}()
+	} else {
+		close(grpcDone)
+	}
+	log.Info("authserver started", "version", VersionString(), "addr", apiLn.Addr().String(), "metrics_addr", metricsAddr, "grpc_addr", grpcAddr,
 		"argon2_memory_kib", cfg.Argon2.MemoryKiB, "argon2_iterations", cfg.Argon2.Iterations, "argon2_parallelism", cfg.Argon2.Parallelism,
 		"hash_concurrency", cfg.HashConcurrency, "gomaxprocs", res.GOMAXPROCS, "cgroup_memory_bytes", res.CgroupMemory,
 		"memory_limit_bytes", res.MemoryLimit, "memory_limit_from", res.MemoryFrom,
@@ -506,8 +535,13 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	api.SetDraining()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
+	stopGRPC()
 	if err := apiSrv.Shutdown(sctx); err != nil {
 		log.Warn("HTTP shutdown", "error", err.Error())
+	}
+	select {
+	case <-grpcDone:
+	case <-sctx.Done():
 	}
 	// Requests are done: stop the outbox worker (it finishes the message
 	// in hand), the session flusher (writes pending last_seen_at) and the sweeper.

@@ -103,6 +103,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	TrustedOrigins []string
 
+	Edge Edge
+
 	RateLimits RateLimits
 
 	MailPollInterval time.Duration
@@ -165,6 +167,18 @@ func (m MFA) Offers(method string) bool {
 	return false
 }
 
+// Edge is forward auth: what /auth/check and the Envoy ext_authz gRPC
+// Check answer a request without a session (docs/edge-auth.md).
+type Edge struct {
+	// SignInURL receives browsers without a session; nil: they get 401.
+	SignInURL *url.URL
+	// RedirectHosts are the host patterns ("app.example.com",
+	// "*.example.com") the URL handed to the sign-in page may point at.
+	RedirectHosts []string
+	// GRPCPort serves envoy.service.auth.v3.Authorization; 0: off.
+	GRPCPort int
+}
+
 // Observability is the access log, the trace export and the error
 // reporting (docs/monitoring.md).
 type Observability struct {
@@ -197,7 +211,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA, loadUI,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA, loadUI, loadEdge,
 	} {
 		section(l, c)
 	}

@@ -119,6 +119,11 @@ func TestErrorsNameVariableWithoutSecrets(t *testing.T) {
 		"limit":          {map[string]string{"AUTH_RATELIMIT_LOGIN_IP": "10 per minute"}, "AUTH_RATELIMIT_LOGIN_IP"},
 		"proxies":        {map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/33"}, "AUTH_TRUSTED_PROXIES"},
 		"smtp tls":       {map[string]string{"SMTP_TLS": "maybe"}, "SMTP_TLS"},
+		"signin url":     {map[string]string{"AUTH_SIGNIN_URL": "/login"}, "AUTH_SIGNIN_URL: must be an absolute http(s) URL"},
+		"redirect tld":   {map[string]string{"AUTH_REDIRECT_HOSTS": "app.example.com,*.com"}, `AUTH_REDIRECT_HOSTS: "*.com" is not a host name`},
+		"redirect url":   {map[string]string{"AUTH_REDIRECT_HOSTS": "https://app.example.com"}, "AUTH_REDIRECT_HOSTS"},
+		"redirect star":  {map[string]string{"AUTH_REDIRECT_HOSTS": "app.*.com"}, "AUTH_REDIRECT_HOSTS"},
+		"grpc port":      {map[string]string{"AUTH_GRPC_PORT": "3000"}, "AUTH_GRPC_PORT: must differ from PORT"},
 	}
 	for name, c := range cases {
 		env := base()
@@ -342,5 +347,30 @@ func TestMFA(t *testing.T) {
 		if _, err := load(env, nil); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(name)) {
 			t.Errorf("%v: %v", bad, err)
 		}
+	}
+}
+
+func TestEdge(t *testing.T) {
+	c, err := load(base(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Edge.SignInURL.String() != "https://app.example.com/login" || len(c.Edge.RedirectHosts) != 1 ||
+		c.Edge.RedirectHosts[0] != "app.example.com" || c.Edge.GRPCPort != 0 {
+		t.Fatalf("defaults: %+v", c.Edge)
+	}
+	env := base()
+	env["AUTH_SIGNIN_URL"] = "https://login.example.com/in?x=1"
+	env["AUTH_REDIRECT_HOSTS"] = "App.Example.com, *.apps.example.com"
+	env["AUTH_GRPC_PORT"] = "9191"
+	if c, err = load(env, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.Edge.SignInURL.String() != "https://login.example.com/in?x=1" || strings.Join(c.Edge.RedirectHosts, " ") != "app.example.com *.apps.example.com" || c.Edge.GRPCPort != 9191 {
+		t.Fatalf("set: %+v", c.Edge)
+	}
+	env["AUTH_SIGNIN_URL"] = "off"
+	if c, err = load(env, nil); err != nil || c.Edge.SignInURL != nil {
+		t.Fatalf("off: %+v %v", c.Edge, err)
 	}
 }

@@ -103,3 +103,20 @@ func checkRedisURL(l *loader, raw string) {
 		}
 	}
 }
+
+// ParseHostPattern checks one entry of AUTH_REDIRECT_HOSTS: a host name, or
+// "*." and a domain of at least two labels (its subdomains at any depth),
+// and lower-cases it.
+func ParseHostPattern(s string) (string, error) {
+	p := strings.ToLower(strings.TrimSpace(s))
+	name, wild := strings.CutPrefix(p, "*.")
+	bad := name == "" || strings.ContainsAny(name, "*/:@?#[]\\ ") || (wild && !strings.Contains(name, "."))
+	if !bad {
+		u, err := url.Parse("http://" + name)
+		bad = err != nil || u.Hostname() != name
+	}
+	if bad {
+		return "", fmt.Errorf("%q is not a host name or *.domain (like *.example.com)", s)
+	}
+	return p, nil
+}

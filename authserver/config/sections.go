@@ -275,6 +275,42 @@ func loadObservability(l *loader, c *Config) {
 	o.SentryEnvironment = l.str("SENTRY_ENVIRONMENT", "production", false)
 }
 
+// loadEdge: forward auth (after loadHTTP: the defaults derive from
+// FRONTEND_URL, and the gRPC port must differ from PORT).
+func loadEdge(l *loader, c *Config) {
+	e := &c.Edge
+	switch v := l.str("AUTH_SIGNIN_URL", "", false); {
+	case strings.EqualFold(v, "off"):
+	case v != "":
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
+			l.fail("AUTH_SIGNIN_URL", "must be an absolute http(s) URL without a fragment, or off, got %q", v)
+		} else {
+			e.SignInURL = u
+		}
+	case c.FrontendURL != nil:
+		u := *c.FrontendURL
+		u.Path += "/login"
+		e.SignInURL = &u
+	}
+	if v := l.str("AUTH_REDIRECT_HOSTS", "", false); v != "" {
+		for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			p, err := ParseHostPattern(f)
+			if err != nil {
+				l.fail("AUTH_REDIRECT_HOSTS", "%v", err)
+				continue
+			}
+			e.RedirectHosts = append(e.RedirectHosts, p)
+		}
+	} else if c.FrontendURL != nil {
+		e.RedirectHosts = []string{strings.ToLower(c.FrontendURL.Hostname())}
+	}
+	e.GRPCPort = l.integer("AUTH_GRPC_PORT", 0, 0, 65535)
+	if e.GRPCPort != 0 && e.GRPCPort == c.Port {
+		l.fail("AUTH_GRPC_PORT", "must differ from PORT (%d)", c.Port)
+	}
+}
+
 // loadWebAuthn: the passkey relying party. By default its id is
 // FRONTEND_URL's host name and its only origin FRONTEND_URL's origin;
 // AUTH_WEBAUTHN_RP_ID and AUTH_WEBAUTHN_ORIGINS override them (the pages on

@@ -16,8 +16,9 @@ import (
 // tokens), status, duration, response bytes, the client IP as the rate
 // limiter sees it, the request id and, with tracing on, the trace id.
 // Tokens travel in headers, cookies and bodies, none of which is logged.
-// GET /auth/session and /auth/check, the hot path, are sampled
-// (ACCESS_LOG_HOT_SAMPLE); their 5xx are always logged.
+// GET /auth/session and /auth/check (and /auth/check/..., whatever the
+// method), the hot path, are sampled (ACCESS_LOG_HOT_SAMPLE); their 5xx are
+// always logged.
 
 // accessLog logs the requests of one route; a nil *accessLog logs nothing.
 type accessLog struct {
@@ -33,7 +34,7 @@ func (s *Server) accessLogger(method, pattern string) *accessLog {
 		return nil
 	}
 	a := &accessLog{s: s, method: method, route: pattern, sample: 1}
-	if method == "GET" && (pattern == "/auth/session" || pattern == "/auth/check") {
+	if method == "GET" && (pattern == "/auth/session" || pattern == "/auth/check") || pattern == checkPrefixPattern {
 		a.sample = o.AccessLogHotSample
 	}
 	return a

@@ -93,7 +93,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	srv := httpapi.New(httpapi.Options{Config: &config.Config{FrontendURL: u, CookieName: "session", MaxBodyBytes: 1024}})
 	var served []string
 	for _, r := range srv.Routes() {
-		served = append(served, r.Method+" "+r.Pattern)
+		served = append(served, r.Method+" "+strings.ReplaceAll(r.Pattern, "...}", "}"))
 	}
 	sort.Strings(documented)
 	sort.Strings(served)
@@ -105,6 +105,7 @@ func TestRoutesMatchOpenAPI(t *testing.T) {
 	for _, op := range documented {
 		method, path, _ := strings.Cut(op, " ")
 		path = strings.ReplaceAll(path, "{id}", "00000000-0000-0000-0000-000000000000")
+		path = strings.ReplaceAll(path, "{path}", "some/app/path")
 		r := e.Do(t, method, path, nil)
 		if code := r.ErrorCode(); code == "not_found" && !strings.Contains(path, "/sessions/") || code == "method_not_allowed" {
 			t.Errorf("%s answered %d %s", op, r.Status, r.Body)

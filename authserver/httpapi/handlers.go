@@ -226,24 +226,6 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, cur sess
 	s.writeSession(w, res)
 }
 
-// check answers a proxy's auth subrequest: 200 with who the user is and
-// how and when the session authenticated (X-Auth-Level, X-Auth-Time in
-// Unix seconds); with a required level (requiredLevel) that the session
-// does not meet, 403 insufficient_auth_level (and X-Auth-Level).
-func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info) {
-	h := w.Header()
-	h["X-Auth-Level"] = []string{cur.Level}
-	if want := requiredLevel(r); want != "" && !session.Satisfies(cur.Level, want) {
-		s.fail(w, r, service.ErrLevelTooLow)
-		return
-	}
-	h["X-Auth-User-Id"] = []string{cur.UserID}
-	h["X-Auth-Email"] = []string{cur.Email}
-	h["X-Auth-Session-Id"] = []string{cur.ID}
-	h["X-Auth-Time"] = []string{string(appendAuthUnix(make([]byte, 0, 12), cur))}
-	w.WriteHeader(http.StatusOK)
-}
-
 func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	b := make([]byte, 0, 96)
 	b = append(b, `{"status":"ok","uptime":`...)

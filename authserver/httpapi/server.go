@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/edge"
 	"github.com/leanauth/authstack/authserver/metrics"
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
@@ -72,6 +73,7 @@ type Server struct {
 	draining atomic.Bool
 	cop      *http.CrossOriginProtection
 	tracing  trace.TracerProvider
+	edge     *edge.Checker
 }
 
 // New builds the server and its routes.
@@ -84,6 +86,7 @@ func New(o Options) *Server {
 	if o.Config.FrontendURL != nil {
 		_ = s.cop.AddTrustedOrigin(o.Config.PublicOrigin())
 	}
+	s.edge = edge.NewChecker(o.Service.Authenticate, o.Config)
 	for _, origin := range o.Config.TrustedOrigins {
 		_ = s.cop.AddTrustedOrigin(origin)
 	}
@@ -103,7 +106,8 @@ func New(o Options) *Server {
 	s.handle("POST", "/auth/password/forgot", s.sameOrigin(s.forgotPassword))
 	s.handle("POST", "/auth/password/reset", s.sameOrigin(s.resetPassword))
 	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
-	s.handle("GET", "/auth/check", s.authed(s.check))
+	s.handle("GET", "/auth/check", s.check)
+	s.handleEveryMethod(checkPrefixPattern, s.check)
 	s.handle("POST", "/auth/passkeys/register/begin", s.authed(s.passkeyRegisterBegin))
 	s.handle("POST", "/auth/passkeys/register/finish", s.authed(s.passkeyRegisterFinish))
 	s.handle("GET", "/auth/passkeys", s.authed(s.listPasskeys))
@@ -171,6 +175,18 @@ func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 		w.Header().Set("Allow", s.allow[pattern])
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed here", 0)
 	}))
+}
+
+// handleEveryMethod serves pattern whatever the method: Envoy's HTTP
+// ext_authz (Envoy Gateway's extAuth.http, the HTTPRoute ExternalAuth
+// filter) calls the check with the client's method at the check's path
+// followed by the client's.
+func (s *Server) handleEveryMethod(pattern string, h http.HandlerFunc) {
+	for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+		s.routes = append(s.routes, Route{Method: m, Pattern: pattern})
+		s.mux.Handle(m+" "+pattern, s.instrument(m, pattern, h))
+	}
+	s.mux.Handle(pattern, s.instrument("ANY", pattern, h))
 }
 
 // Handle serves h at method and pattern like the API's own routes (metrics,
@@ -335,10 +351,8 @@ func parseHop(s string) (netip.Addr, error) {
 // JWT, Basic auth, forwarded by a proxy to /auth/check) is not ours: the
 // cookie decides then.
 func (s *Server) token(r *http.Request) (tok string, fromCookie bool) {
-	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		if tok := strings.TrimSpace(h[7:]); session.WellFormed(tok) {
-			return tok, false
-		}
+	if tok := edge.BearerToken(r.Header.Get("Authorization")); tok != "" {
+		return tok, false
 	}
 	if c, err := r.Cookie(s.cfg.CookieName); err == nil {
 		return c.Value, true

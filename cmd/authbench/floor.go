@@ -56,6 +56,7 @@ func runFloor(args []string) error {
 }
 
 // floorHandler serves GET /floor: one Redis GET of the bearer token's key.
+// and GET /app/..., the protected app of the check phase (edge.go).
 func floorHandler(rdb *redis.Client) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /floor", func(w http.ResponseWriter, r *http.Request) {
@@ -75,6 +76,12 @@ func floorHandler(rdb *redis.Client) http.Handler {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(v)
+	})
+	// The app behind the proxies of the check phase: a fixed answer, so that
+	// the proxy and the check are all that differ between its loads.
+	mux.HandleFunc("GET /app/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		w.Write([]byte("ok\n"))
 	})
 	return mux
 }

@@ -7,6 +7,9 @@
 //   - GET /auth/session against a bare net/http handler doing one Redis GET
 //     (the floor, a separate process serving the same bytes), alternating
 //     rounds, with throughput, p50/p99 and the ratio;
+//   - GET /auth/check and the ext_authz gRPC Check against the same floor,
+//     and the latency nginx (as ingress-nginx configures auth-url) adds with
+//     the check in the path (edge.go);
 //   - POST /auth/login throughput against the ideal CPU count ÷ time of one
 //     argon2id hash (measured here with the same parameters);
 //   - a login flood over many connections, with the authserver's peak RSS.
@@ -60,6 +63,7 @@ type options struct {
 	duration       time.Duration
 	rounds         int
 	sessionConns   int
+	proxyConns     int
 	loginConns     int
 	loginDuration  time.Duration
 	floodConns     int
@@ -103,6 +107,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of each measured session/floor round")
 	flag.IntVar(&o.rounds, "rounds", 3, "alternating floor/session rounds (the median is reported)")
 	flag.IntVar(&o.sessionConns, "session-conns", 64, "connections for the session and floor loads")
+	flag.IntVar(&o.proxyConns, "proxy-conns", 4, "connections for the proxy latency load of the check phase")
 	flag.IntVar(&o.loginConns, "login-conns", 2*runtime.NumCPU(), "connections for the login throughput load")
 	flag.DurationVar(&o.loginDuration, "login-duration", 15*time.Second, "length of the login throughput load")
 	flag.IntVar(&o.floodConns, "flood-conns", 500, "connections for the login flood")
@@ -115,18 +120,18 @@ func main() {
 	flag.StringVar(&o.hashWait, "hash-wait", "", "AUTH_HASH_WAIT_TIMEOUT for the authserver (default: its own)")
 	flag.IntVar(&o.hashConcurrent, "hash-concurrency", 0, "AUTH_HASH_CONCURRENCY for the authserver (default: its own, GOMAXPROCS)")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the authserver's log directory after the run")
-	phases := flag.String("phases", "session,login,flood", "phases to run, comma-separated")
+	phases := flag.String("phases", "session,check,login,flood", "phases to run, comma-separated")
 	flag.Var(&o.env, "env", "extra KEY=VALUE for the authserver's environment (repeatable), e.g. -env GOMEMLIMIT=off")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
 	flag.Parse()
 	o.phases = map[string]bool{}
 	for _, p := range strings.Split(*phases, ",") {
 		switch p = strings.TrimSpace(p); p {
-		case "session", "login", "flood":
+		case "session", "check", "login", "flood":
 			o.phases[p] = true
 		case "":
 		default:
-			fmt.Fprintf(os.Stderr, "authbench: unknown phase %q (want session, login, flood)\n", p)
+			fmt.Fprintf(os.Stderr, "authbench: unknown phase %q (want session, check, login, flood)\n", p)
 			os.Exit(2)
 		}
 	}
@@ -387,6 +392,12 @@ func run(ctx context.Context, o options) error {
 		if len(sessPerCore) > 0 {
 			rep.add("SESSION per CPU-second of the server process (robust to other load on the machine): floor %.0f, /auth/session %.0f, ratio %.2f",
 				median(floorPerCore), median(sessPerCore), median(sessPerCore)/median(floorPerCore))
+		}
+	}
+
+	if o.phases["check"] {
+		if err := runCheckPhase(ctx, o, st, tokens, rep); err != nil {
+			return err
 		}
 	}
 

@@ -31,6 +31,7 @@ type stack struct {
 	auth     *servers.Process
 	floor    *servers.Process
 	authAddr string
+	grpcAddr string // the ext_authz gRPC Check
 	metrics  string // URL of the authserver's /metrics
 	flrAddr  string
 	client   *http.Client
@@ -108,6 +109,11 @@ func startStack(ctx context.Context, o stackOptions) (*stack, error) {
 		return fail(err)
 	}
 	s.authAddr = "127.0.0.1:" + strconv.Itoa(port)
+	gport, err := servers.FreePort()
+	if err != nil {
+		return fail(err)
+	}
+	s.grpcAddr = "127.0.0.1:" + strconv.Itoa(gport)
 	s.metrics = "http://127.0.0.1:" + strconv.Itoa(mport) + "/metrics"
 	env := []string{
 		"DATABASE_URL=" + appDB,
@@ -121,6 +127,7 @@ func startStack(ctx context.Context, o stackOptions) (*stack, error) {
 		"FRONTEND_URL=http://app.example.test",
 		"HOST=127.0.0.1",
 		"PORT=" + strconv.Itoa(port),
+		"AUTH_GRPC_PORT=" + strconv.Itoa(gport),
 		"METRICS_ADDR=127.0.0.1:" + strconv.Itoa(mport),
 		"LOG_LEVEL=warn",
 		"AUTH_COOKIE_SECURE=false",

@@ -71,6 +71,7 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 						Ports: []corev1.ContainerPort{
 							{Name: PortNameHTTP, ContainerPort: AuthServerHTTPPort, Protocol: corev1.ProtocolTCP},
 							{Name: PortNameMetrics, ContainerPort: AuthServerMetricsPort, Protocol: corev1.ProtocolTCP},
+							{Name: PortNameGRPCAuthz, ContainerPort: AuthServerGRPCAuthzPort, Protocol: corev1.ProtocolTCP},
 						},
 						Resources:      authServerResources(stack),
 						LivenessProbe:  httpProbe("/health", 60, 30, 5),
@@ -133,6 +134,7 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	add("LOG_LEVEL", string(spec.LogLevel))
 	add("AUTH_PEPPER_FILE", PepperMountPath+"/"+PepperFileName)
 	add("PORT", strconv.Itoa(AuthServerHTTPPort))
+	add("AUTH_GRPC_PORT", strconv.Itoa(AuthServerGRPCAuthzPort))
 	add("METRICS_ADDR", ":"+strconv.Itoa(AuthServerMetricsPort))
 	if spec.SessionTTL != nil {
 		add("AUTH_SESSION_TTL", spec.SessionTTL.Duration.String())

@@ -55,6 +55,7 @@ func TestDeploymentEnvSortedAndComplete(t *testing.T) {
 		"AUTH_ARGON2_MEMORY_KIB":  "65536",
 		"AUTH_ARGON2_PARALLELISM": "4",
 		"AUTH_PEPPER_FILE":        PepperMountPath + "/" + PepperFileName,
+		"AUTH_GRPC_PORT":          "9191",
 		"AUTH_SESSION_TTL":        "12h0m0s",
 		"FRONTEND_URL":            "https://app.example.com",
 		"LOG_LEVEL":               "debug",
@@ -242,8 +243,8 @@ func TestDeploymentProbesAndPorts(t *testing.T) {
 			t.Errorf("port %s protocol %s", p.Name, p.Protocol)
 		}
 	}
-	if !reflect.DeepEqual(ports, map[string]int32{"http": 3000, "metrics": 9090}) {
-		t.Errorf("container ports = %v, want http 3000 and metrics 9090", ports)
+	if !reflect.DeepEqual(ports, map[string]int32{"http": 3000, "metrics": 9090, "grpc-authz": 9191}) {
+		t.Errorf("container ports = %v, want http 3000, metrics 9090 and grpc-authz 9191", ports)
 	}
 	for _, tc := range []struct {
 		name                                   string

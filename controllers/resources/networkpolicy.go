@@ -152,7 +152,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 	// A rule without peers would admit everyone: with no edge configured, none.
 	if edge := EdgePeers(stack); len(edge) > 0 {
 		authIngress = append(authIngress, networkingv1.NetworkPolicyIngressRule{From: edge,
-			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerHTTPPort)}})
+			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerHTTPPort), port(corev1.ProtocolTCP, AuthServerGRPCAuthzPort)}})
 	}
 	authIngress = append(authIngress, networkingv1.NetworkPolicyIngressRule{
 		From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: monitoringNS.DeepCopy(), PodSelector: spec.MonitoringPodSelector.DeepCopy()}},

@@ -122,6 +122,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 		{"managed database and Redis behind the pooler", managed(), NetworkPolicyPorts{}, slices.Concat(
 			[]string{
 				"authserver in " + nsIngress + " TCP/3000",
+				"authserver in " + nsIngress + " TCP/9191",
 				"authserver in " + nsMonitoring + " TCP/9090",
 				"authserver out pods:pgbouncer TCP/6432",
 				"authserver out pods:postgres TCP/5432",
@@ -138,6 +139,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 		{"external database and Redis, no pooler", sampleStack(), NetworkPolicyPorts{Database: 6543, Redis: 6380}, slices.Concat(
 			[]string{
 				"authserver in " + nsIngress + " TCP/3000",
+				"authserver in " + nsIngress + " TCP/9191",
 				"authserver in " + nsMonitoring + " TCP/9090",
 				"authserver out any TCP/6543",
 				"authserver out any TCP/6380",
@@ -157,6 +159,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 		}(), NetworkPolicyPorts{Database: 5432}, slices.Concat(
 			[]string{
 				"authserver in ns{team=edge}+pods{app=traefik} TCP/3000",
+				"authserver in ns{team=edge}+pods{app=traefik} TCP/9191",
 				"authserver in ns{team=obs} TCP/9090",
 				"authserver out pods:pgbouncer TCP/6432",
 				"authserver out any TCP/5432",

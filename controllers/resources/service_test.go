@@ -24,7 +24,7 @@ func TestService(t *testing.T) {
 	if !reflect.DeepEqual(svc.Spec.Selector, SelectorLabels(s, ComponentAuthServer)) {
 		t.Errorf("selector = %v, want %v", svc.Spec.Selector, SelectorLabels(s, ComponentAuthServer))
 	}
-	want := map[string][2]any{"http": {int32(3000), "http"}, "metrics": {int32(9090), "metrics"}}
+	want := map[string][2]any{"http": {int32(3000), "http"}, "metrics": {int32(9090), "metrics"}, "grpc-authz": {int32(9191), "grpc-authz"}}
 	got := map[string][2]any{}
 	for _, p := range svc.Spec.Ports {
 		got[p.Name] = [2]any{p.Port, p.TargetPort.StrVal}
