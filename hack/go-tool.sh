@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
-# Builds a Go program from the Go module proxy, pinned, through a throw-away
-# wrapper module (no download site, no checkout), and caches the binary
+# Builds Go programs from the Go module proxy, pinned, through a throw-away
+# wrapper module (no download site, no checkout), and caches the binaries
 # outside the clone under $AUTHSTACK_CACHE/bin, so the second run takes
-# milliseconds. A stamp file names the version the cached binary was built from.
+# milliseconds. A stamp file names the version the cached binaries were built from.
 #
-#   hack/go-tool.sh NAME MODULE VERSION PACKAGE   # prints the binary's path on stdout
+#   hack/go-tool.sh NAME MODULE VERSION PACKAGE       # prints the binary's path on stdout
+#   hack/go-tool.sh NAME MODULE VERSION PACKAGE...    # several packages of one module:
+#       each binary is named after its package's last element, all in
+#       $AUTHSTACK_CACHE/bin/NAME-VERSION/; prints that folder on stdout
 #
-# Used by hack/s3-test-server.sh (versitygw) and hack/jaeger.sh.
+# GO_TOOL_TAGS="a b": build tags (containerd: no_btrfs no_devmapper no_zfs).
+# Used by hack/s3-test-server.sh (versitygw), hack/jaeger.sh and hack/real-node.sh.
 set -euo pipefail
 
-[ $# -eq 4 ] || { echo "usage: $0 NAME MODULE VERSION PACKAGE" >&2; exit 2; }
-name="$1" module="$2" version="$3" pkg="$4"
+[ $# -ge 4 ] || { echo "usage: $0 NAME MODULE VERSION PACKAGE..." >&2; exit 2; }
+name="$1" module="$2" version="$3"; shift 3
+pkgs=("$@")
 CACHE="${AUTHSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authstack}"
 BIN="$CACHE/bin"
-STAMP="$BIN/.$name-$version"
+tags="${GO_TOOL_TAGS:-}"
 mkdir -p "$BIN"
 
 log() { echo "$name: $*" >&2; }
 
-if [ -x "$BIN/$name" ] && [ -f "$STAMP" ]; then
-  echo "$BIN/$name"
+if [ ${#pkgs[@]} -eq 1 ]; then
+  out="$BIN/$name" stamp="$BIN/.$name-$version" done_when="$BIN/$name"
+else
+  out="$BIN/$name-$version" stamp="$BIN/$name-$version/.ready" done_when="$stamp"
+fi
+if [ -e "$done_when" ] && [ -f "$stamp" ]; then
+  echo "$out"
   exit 0
 fi
 
@@ -32,10 +42,19 @@ if [ ! -f "$dir/.ready" ]; then
   touch "$dir/.ready"
 fi
 
-log "building $name $version into $BIN (the first build takes minutes)"
-(cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' \
-  -o "$BIN/$name.tmp" "$pkg")
-mv "$BIN/$name.tmp" "$BIN/$name"
-rm -f "$BIN/.$name-"*
-touch "$STAMP"
-echo "$BIN/$name"
+gobuild() { # OUTPUT PACKAGE
+  (cd "$dir" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags='-s -w' -tags "$tags" \
+    -o "$1.tmp" "$2")
+  mv "$1.tmp" "$1"
+}
+
+log "building $name $version (${pkgs[*]##*/}) into $BIN (the first build takes minutes)"
+if [ ${#pkgs[@]} -eq 1 ]; then
+  gobuild "$out" "${pkgs[0]}"
+  rm -f "$BIN/.$name-"*
+else
+  rm -rf "$out"; mkdir -p "$out"
+  for p in "${pkgs[@]}"; do gobuild "$out/${p##*/}" "$p"; done
+fi
+touch "$stamp"
+echo "$out"

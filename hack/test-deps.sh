@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests start on loopback (internal/testservers):
-# PostgreSQL, redis-server and pgbouncer from Debian, and mailpit (an SMTP
+# PostgreSQL, redis-server and pgbouncer from Debian (and runc, iptables and
+# ipset for the real node of hack/real-node.sh), and mailpit (an SMTP
 # server with an HTTP API) built from the Go module proxy into a cache outside
 # the clone. Idempotent: the second run only checks and takes seconds.
 #
@@ -24,9 +25,11 @@ have_postgres || missing+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
 command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # lints controllers/resources/redis_bootstrap.sh
+# The real node (hack/real-node.sh): the OCI runtime, and the tools kube-proxy and kube-router drive.
+for tool in runc iptables ipset; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "postgresql, redis-server, pgbouncer and shellcheck are installed"
+  log "postgresql, redis-server, pgbouncer, shellcheck, runc, iptables and ipset are installed"
 elif [ "$(id -u)" -eq 0 ]; then
   log "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
