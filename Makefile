@@ -87,6 +87,10 @@ demo-down: ## Stop everything make demo started (processes and the local cluster
 test-e2e: manifests generate test-deps ## End-to-end tests on a throw-away local cluster with the operator as a process.
 	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
 
+.PHONY: test-images
+test-images: ## Build the images without Docker (hack/images.sh) and run them with containerd and runc as the operator's pods do (root).
+	go test -tags containerd -count=1 -timeout 20m -v -run TestImagesUnderContainerd ./internal/imagebuild/
+
 ##@ Build
 
 .PHONY: build
