@@ -18,7 +18,6 @@ import (
 	"log"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -33,30 +32,26 @@ func main() {
 	log.SetFlags(0)
 	log.SetPrefix("imagebuild: ")
 	var in inputs
-	var out, only string
+	var out string
 	flag.StringVar(&out, "out", "", "cache directory of the Debian root and the image tarballs")
 	flag.StringVar(&in.Bin, "bin", "bin", "directory with the authserver and manager binaries (make build)")
 	flag.StringVar(&in.Tools, "tools", "", "directory with the mailpit and versitygw binaries")
 	flag.StringVar(&in.Version, "version", "", "VERSION, without the v")
-	flag.StringVar(&only, "only", "", "comma-separated image names (default: all)")
 	flag.Parse()
 	if out == "" || in.Tools == "" || in.Version == "" {
 		log.Fatal("-out, -tools and -version are required")
 	}
-	if err := run(in, out, only); err != nil {
+	if err := run(in, out); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(in inputs, out, only string) error {
+func run(in inputs, out string) error {
 	var err error
 	if in.DebianRoot, in.Debian, err = debianRoot(out); err != nil {
 		return err
 	}
 	for _, im := range allImages {
-		if only != "" && !strings.Contains(","+only+",", ","+im.name+",") {
-			continue
-		}
 		img, err := im.build(in)
 		if err != nil {
 			return err
