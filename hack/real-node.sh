@@ -119,9 +119,10 @@ choose_node_ports() {
 write_configs() {
   mkdir -p "$NODE/cni/net.d" "$NODE/containerd" "$NODE/kubelet" "$NODE/pod-logs" "$NODE/volumes"
   cat >"$NODE/containerd/config.toml" <<EOF
-version = 3
+version = 4
 root = "$NODE/containerd/root"
 state = "$NODE/containerd/state"
+imports = []
 [grpc]
   address = "$SOCK"
 [plugins.'io.containerd.internal.v1.opt']
@@ -304,12 +305,14 @@ up() {
   pause_image
   start coredns "$COREDNS" -conf "$NODE/Corefile"
   start kube-proxy "$CP_BIN/kube-proxy" --config "$NODE/kube-proxy.yaml"
+  start kubelet "$CP_BIN/kubelet" --config "$NODE/kubelet/config.yaml" --kubeconfig "$KUBECONFIG_IN" \
+    --root-dir "$NODE/kubelet" --node-ip "$GATEWAY" --hostname-override "$NODE_NAME"
+  # kube-router reads its node's address from the Node object at start.
+  wait_for "the kubelet to register the node $NODE_NAME" 120 kubelet kc get node "$NODE_NAME"
   start kube-router "$KUBE_ROUTER" --kubeconfig "$KUBECONFIG_IN" --hostname-override "$NODE_NAME" \
     --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
     --enable-cni=false --enable-ipv4=true --enable-ipv6=false --service-cluster-ip-range "$SERVICE_CIDR" \
     --health-port "$ROUTER_HEALTH_PORT" --metrics-port 0
-  start kubelet "$CP_BIN/kubelet" --config "$NODE/kubelet/config.yaml" --kubeconfig "$KUBECONFIG_IN" \
-    --root-dir "$NODE/kubelet" --node-ip "$GATEWAY" --hostname-override "$NODE_NAME"
   wait_for "the node $NODE_NAME to be Ready" 180 kubelet node_ready
   wait_for "kube-proxy /healthz" 60 kube-proxy curl -fsS --max-time 2 "http://127.0.0.1:$PROXY_HEALTHZ_PORT/healthz"
   wait_for "kube-router /healthz" 60 kube-router curl -fsS --max-time 2 "http://127.0.0.1:$ROUTER_HEALTH_PORT/healthz"
