@@ -123,8 +123,10 @@ version = 4
 root = "$NODE/containerd/root"
 state = "$NODE/containerd/state"
 imports = []
-[grpc]
+[plugins.'io.containerd.server.v1.grpc']
   address = "$SOCK"
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = "$SOCK.ttrpc"
 [plugins.'io.containerd.internal.v1.opt']
   path = "$NODE/containerd/opt"
 [plugins.'io.containerd.nri.v1.nri']
@@ -133,12 +135,17 @@ imports = []
   sandbox = "$PAUSE_IMAGE"
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # This machine lets no process lower its oom_score_adj (runc fails the
+  # sandbox with "failed to update /proc/self/oom_score_adj: Permission denied"
+  # for the kubelet's -998): keep containers at or above containerd's own.
+  restrict_oom_score_adj = true
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ["$CNI_BIN"]
   conf_dir = "$NODE/cni/net.d"
   max_conf_num = 1
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   BinaryName = "$(command -v runc)"
+  Root = "$NODE/containerd/runc"
   SystemdCgroup = false
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
@@ -325,7 +332,7 @@ up() {
 our_shims() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "-address $SOCK " && echo "${p#/proc/}"
+    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "-address $SOCK " && echo "${p#/proc/}"
   done
   return 0
 }
