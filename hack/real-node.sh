@@ -328,6 +328,23 @@ up() {
   log "up in $((SECONDS - t0))s: node $NODE_NAME ($GATEWAY), pods in $POD_CIDR, DNS $GATEWAY:53, containerd $SOCK"
 }
 
+# purge_router_rules: kube-router v2.1.0's --cleanup-config leaves its filter
+# rules and chains behind here (and then panics cleaning up IPVS, which this
+# kernel lacks): delete every rule that jumps to one of its chains, then the chains.
+ROUTER_CHAINS='KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-|KUBE-FIREWALL'
+purge_router_rules() {
+  local rule chain
+  iptables-save -t filter | grep -E "^-A .* -j ($ROUTER_CHAINS)" | while read -r rule; do
+    eval "iptables -t filter -D ${rule#-A }" || log "cannot delete the rule: $rule"
+  done
+  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
+    iptables -t filter -F "$chain"
+  done
+  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
+    iptables -t filter -X "$chain" || log "cannot delete the chain $chain"
+  done
+}
+
 # our_shims: pids of the runc shims of this node's containerd.
 our_shims() {
   local p
@@ -348,7 +365,8 @@ down() {
     crictl_ rmp --all --force >/dev/null 2>&1 || crictl_ rmp --all --force >&2 || log "crictl rmp failed; cleaning up by hand"
   fi
   stop kube-router
-  "$KUBE_ROUTER" --cleanup-config >>"$LOGS/kube-router.log" 2>&1 || log "kube-router --cleanup-config failed (log: $LOGS/kube-router.log)"
+  "$KUBE_ROUTER" --cleanup-config >>"$LOGS/kube-router.log" 2>&1 || true
+  purge_router_rules
   stop kube-proxy
   "$CP_BIN/kube-proxy" --cleanup --config "$NODE/kube-proxy.yaml" >>"$LOGS/kube-proxy.log" 2>&1 || log "kube-proxy --cleanup failed (log: $LOGS/kube-proxy.log)"
   stop coredns
