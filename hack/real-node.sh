@@ -119,11 +119,14 @@ choose_node_ports() {
 write_configs() {
   mkdir -p "$NODE/cni/net.d" "$NODE/containerd" "$NODE/kubelet" "$NODE/pod-logs" "$NODE/volumes"
   cat >"$NODE/containerd/config.toml" <<EOF
-version = 3
+version = 4
 root = "$NODE/containerd/root"
 state = "$NODE/containerd/state"
-[grpc]
+imports = []
+[plugins.'io.containerd.server.v1.grpc']
   address = "$SOCK"
+[plugins.'io.containerd.server.v1.ttrpc']
+  address = "$SOCK.ttrpc"
 [plugins.'io.containerd.internal.v1.opt']
   path = "$NODE/containerd/opt"
 [plugins.'io.containerd.nri.v1.nri']
@@ -132,12 +135,17 @@ state = "$NODE/containerd/state"
   sandbox = "$PAUSE_IMAGE"
 [plugins.'io.containerd.cri.v1.runtime']
   netns_mounts_under_state_dir = true
+  # This machine lets no process lower its oom_score_adj (runc fails the
+  # sandbox with "failed to update /proc/self/oom_score_adj: Permission denied"
+  # for the kubelet's -998): keep containers at or above containerd's own.
+  restrict_oom_score_adj = true
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ["$CNI_BIN"]
   conf_dir = "$NODE/cni/net.d"
   max_conf_num = 1
 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
   BinaryName = "$(command -v runc)"
+  Root = "$NODE/containerd/runc"
   SystemdCgroup = false
 [plugins.'io.containerd.grpc.v1.cri']
   stream_server_address = "127.0.0.1"
@@ -304,12 +312,14 @@ up() {
   pause_image
   start coredns "$COREDNS" -conf "$NODE/Corefile"
   start kube-proxy "$CP_BIN/kube-proxy" --config "$NODE/kube-proxy.yaml"
+  start kubelet "$CP_BIN/kubelet" --config "$NODE/kubelet/config.yaml" --kubeconfig "$KUBECONFIG_IN" \
+    --root-dir "$NODE/kubelet" --node-ip "$GATEWAY" --hostname-override "$NODE_NAME"
+  # kube-router reads its node's address from the Node object at start.
+  wait_for "the kubelet to register the node $NODE_NAME" 120 kubelet kc get node "$NODE_NAME"
   start kube-router "$KUBE_ROUTER" --kubeconfig "$KUBECONFIG_IN" --hostname-override "$NODE_NAME" \
     --run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
     --enable-cni=false --enable-ipv4=true --enable-ipv6=false --service-cluster-ip-range "$SERVICE_CIDR" \
     --health-port "$ROUTER_HEALTH_PORT" --metrics-port 0
-  start kubelet "$CP_BIN/kubelet" --config "$NODE/kubelet/config.yaml" --kubeconfig "$KUBECONFIG_IN" \
-    --root-dir "$NODE/kubelet" --node-ip "$GATEWAY" --hostname-override "$NODE_NAME"
   wait_for "the node $NODE_NAME to be Ready" 180 kubelet node_ready
   wait_for "kube-proxy /healthz" 60 kube-proxy curl -fsS --max-time 2 "http://127.0.0.1:$PROXY_HEALTHZ_PORT/healthz"
   wait_for "kube-router /healthz" 60 kube-router curl -fsS --max-time 2 "http://127.0.0.1:$ROUTER_HEALTH_PORT/healthz"
@@ -318,11 +328,28 @@ up() {
   log "up in $((SECONDS - t0))s: node $NODE_NAME ($GATEWAY), pods in $POD_CIDR, DNS $GATEWAY:53, containerd $SOCK"
 }
 
+# purge_router_rules: kube-router v2.1.0's --cleanup-config leaves its filter
+# rules and chains behind here (and then panics cleaning up IPVS, which this
+# kernel lacks): delete every rule that jumps to one of its chains, then the chains.
+ROUTER_CHAINS='KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-|KUBE-FIREWALL'
+purge_router_rules() {
+  local rule chain
+  iptables-save -t filter | grep -E "^-A .* -j ($ROUTER_CHAINS)" | while read -r rule; do
+    eval "iptables -t filter -D ${rule#-A }" || log "cannot delete the rule: $rule"
+  done
+  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
+    iptables -t filter -F "$chain"
+  done
+  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
+    iptables -t filter -X "$chain" || log "cannot delete the chain $chain"
+  done
+}
+
 # our_shims: pids of the runc shims of this node's containerd.
 our_shims() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "-address $SOCK " && echo "${p#/proc/}"
+    { tr '\0' ' ' <"$p/cmdline"; } 2>/dev/null | grep -qF -- "-address $SOCK " && echo "${p#/proc/}"
   done
   return 0
 }
@@ -338,7 +365,8 @@ down() {
     crictl_ rmp --all --force >/dev/null 2>&1 || crictl_ rmp --all --force >&2 || log "crictl rmp failed; cleaning up by hand"
   fi
   stop kube-router
-  "$KUBE_ROUTER" --cleanup-config >>"$LOGS/kube-router.log" 2>&1 || log "kube-router --cleanup-config failed (log: $LOGS/kube-router.log)"
+  "$KUBE_ROUTER" --cleanup-config >>"$LOGS/kube-router.log" 2>&1 || true
+  purge_router_rules
   stop kube-proxy
   "$CP_BIN/kube-proxy" --cleanup --config "$NODE/kube-proxy.yaml" >>"$LOGS/kube-proxy.log" 2>&1 || log "kube-proxy --cleanup failed (log: $LOGS/kube-proxy.log)"
   stop coredns

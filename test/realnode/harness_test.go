@@ -143,17 +143,7 @@ func takeHostSnapshot() (hostSnapshot, error) {
 	if err != nil {
 		return s, fmt.Errorf("iptables-save (hack/test-deps.sh installs iptables): %w", err)
 	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		if strings.HasPrefix(l, ":") { // ":CHAIN POLICY [packets:bytes]"
-			if i := strings.LastIndex(l, " ["); i > 0 {
-				l = l[:i]
-			}
-		}
-		s.iptables = append(s.iptables, l)
-	}
+	s.iptables = iptablesRules(string(out))
 	if out, err = exec.Command("ipset", "list", "-n").Output(); err != nil {
 		return s, fmt.Errorf("ipset list (hack/test-deps.sh installs ipset): %w", err)
 	}
@@ -185,26 +175,46 @@ func takeHostSnapshot() (hostSnapshot, error) {
 	return s, nil
 }
 
+// iptablesRules keeps the rules and the chains of iptables-save output that
+// filter anything: built-in chains with policy ACCEPT and no rules are how the
+// nftables backend shows a table once anyone has used it, the same as none.
+func iptablesRules(save string) []string {
+	var out []string
+	for _, l := range strings.Split(save, "\n") {
+		switch {
+		case strings.HasPrefix(l, "-A "):
+			out = append(out, l)
+		case strings.HasPrefix(l, ":"): // ":CHAIN POLICY [packets:bytes]"
+			f := strings.Fields(l)
+			builtin := map[string]bool{":PREROUTING": true, ":INPUT": true, ":FORWARD": true, ":OUTPUT": true, ":POSTROUTING": true}
+			if len(f) > 1 && !(builtin[f[0]] && f[1] == "ACCEPT") {
+				out = append(out, f[0]+" "+f[1])
+			}
+		}
+	}
+	return out
+}
+
 // diff lists what after has that s has not (and iptables lines it lost).
 func (s hostSnapshot) diff(after hostSnapshot) string {
 	var b strings.Builder
-	added := func(what string, old, cur []string) {
+	changed := func(what, sign string, old, cur []string) {
 		have := map[string]bool{}
 		for _, x := range old {
 			have[x] = true
 		}
 		for _, x := range cur {
 			if !have[x] {
-				fmt.Fprintf(&b, "  %s: + %s\n", what, x)
+				fmt.Fprintf(&b, "  %s: %s %s\n", what, sign, x)
 			}
 		}
 	}
-	added("iptables", s.iptables, after.iptables)
-	added("iptables", after.iptables, s.iptables) // removed lines show as "+" of the old side
-	added("ipset", s.ipsets, after.ipsets)
-	added("link", s.links, after.links)
-	added("mount", s.mounts, after.mounts)
-	added("process", s.procs, after.procs)
+	changed("iptables", "+", s.iptables, after.iptables)
+	changed("iptables", "-", after.iptables, s.iptables)
+	changed("ipset", "+", s.ipsets, after.ipsets)
+	changed("link", "+", s.links, after.links)
+	changed("mount", "+", s.mounts, after.mounts)
+	changed("process", "+", s.procs, after.procs)
 	return b.String()
 }
 
