@@ -32,6 +32,10 @@
 # are the host's. `down` leaves no process, mount, network namespace, bridge,
 # cgroup or iptables rule behind, and restores the sysctls it changed.
 set -euo pipefail
+# containerd creates the containers' root folders (snapshots, upper dirs) with
+# the umask it inherits: under hack/dev-cluster.sh's 077 a non-root container
+# cannot even look up its own entrypoint ("stat /x: permission denied").
+umask 022
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
