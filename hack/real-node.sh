@@ -333,7 +333,7 @@ up() {
 }
 
 # purge_router_rules: kube-router v2.1.0's --cleanup-config leaves its filter
-# rules and chains behind here (and then panics cleaning up IPVS, which this
+# rules, chains and ipsets behind here (and then panics cleaning up IPVS, which this
 # kernel lacks): delete every rule that jumps to one of its chains, then the chains.
 ROUTER_CHAINS='KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-|KUBE-FIREWALL'
 purge_router_rules() {
@@ -346,6 +346,10 @@ purge_router_rules() {
   done
   iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
     iptables -t filter -X "$chain" || log "cannot delete the chain $chain"
+  done
+  # Its ipsets, which it could not destroy while those rules used them.
+  ipset list -n | grep -E '^KUBE-(SRC|DST)-' | while read -r set; do
+    ipset destroy "$set" || log "cannot destroy the ipset $set"
   done
 }
 

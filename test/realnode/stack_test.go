@@ -123,9 +123,7 @@ func TestRealNodeStackReadyAndNetworkPolicies(t *testing.T) {
 		}
 	}
 
-	as := func(component string) map[string]string {
-		return map[string]string{resources.LabelInstance: stack.Name, resources.LabelComponent: component}
-	}
+	as := func(component string) map[string]string { return resources.SelectorLabels(stack, component) }
 	redisAddr := fmt.Sprintf("%s:%d", resources.RedisName(stack), resources.RedisPort)
 	bouncerAddr := fmt.Sprintf("%s:%d", resources.PgBouncerName(stack), resources.PgBouncerPort)
 	pgAddr := fmt.Sprintf("%s:%d", resources.PostgresName(stack), resources.PostgresPort)
