@@ -338,17 +338,17 @@ up() {
 ROUTER_CHAINS='KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-|KUBE-FIREWALL'
 purge_router_rules() {
   local rule chain
-  iptables-save -t filter | grep -E "^-A .* -j ($ROUTER_CHAINS)" | while read -r rule; do
+  iptables-save -t filter | { grep -E "^-A .* -j ($ROUTER_CHAINS)" || true; } | while read -r rule; do
     eval "iptables -t filter -D ${rule#-A }" || log "cannot delete the rule: $rule"
   done
-  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
+  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | { grep -E "^($ROUTER_CHAINS)" || true; } | while read -r chain; do
     iptables -t filter -F "$chain"
   done
-  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
+  iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | { grep -E "^($ROUTER_CHAINS)" || true; } | while read -r chain; do
     iptables -t filter -X "$chain" || log "cannot delete the chain $chain"
   done
   # Its ipsets, which it could not destroy while those rules used them.
-  ipset list -n | grep -E '^KUBE-(SRC|DST)-' | while read -r set; do
+  ipset list -n | { grep -E '^KUBE-(SRC|DST)-' || true; } | while read -r set; do
     ipset destroy "$set" || log "cannot destroy the ipset $set"
   done
 }
@@ -382,7 +382,8 @@ down() {
   local p; for p in $(our_shims); do kill -KILL "$p" 2>/dev/null || true; done
   # Mounts under the node's folder (netns, sandboxes' /dev/shm, volumes, overlays), deepest first.
   local m
-  awk '{print $2}' /proc/mounts | grep -F "$NODE/" | sort -r | while read -r m; do
+  # (A grep that matches nothing must not end `down` under pipefail.)
+  awk '{print $2}' /proc/mounts | { grep -F "$NODE/" || true; } | sort -r | while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" || log "cannot unmount $m"
   done
   ip link del "$BRIDGE" 2>/dev/null || true
