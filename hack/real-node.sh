@@ -24,8 +24,8 @@
 #     NetworkPolicy with iptables and ipset (docs/getting-started.md says why
 #     not kube-network-policies: this kernel has no nftables queue).
 # Every root and state folder is under $AUTHSTACK_DEV_DIR/node; pods cannot be
-# pulled from a registry: images are imported (hack/oci-image.sh writes them;
-# `ctr -a $AUTHSTACK_DEV_DIR/node/containerd.sock -n k8s.io images import FILE`).
+# pulled from a registry: images are imported (`import` above; hack/images.sh and
+# hack/oci-image.sh write them).
 # The sandbox ("pause") image is built from hack/pause.
 #
 # One real node per machine: the bridge, the DNS address and the iptables rules
