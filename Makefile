@@ -46,11 +46,12 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test-deps
-test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, nginx, chromium, mailpit, Traefik, versitygw, jaeger, kube-apiserver, etcd), cached.
+test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, nginx, chromium, mailpit, Traefik, versitygw, jaeger, kube-apiserver, etcd, the real node's programs), cached.
 	hack/test-deps.sh >/dev/null
 	hack/s3-test-server.sh >/dev/null
 	hack/jaeger.sh >/dev/null
 	hack/control-plane.sh kube-apiserver etcd >/dev/null
+	hack/real-node.sh build
 
 .PHONY: test
 test: manifests generate build-installer vet test-deps ## Run every test against real servers (envtest, PostgreSQL, Redis, pgbouncer, SMTP, S3).
@@ -71,6 +72,10 @@ bench-operator: ## Operator scale benchmark on a private local cluster: 200 Auth
 dev-cluster: ## Start a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok fake node) on 127.0.0.1; prints the kubeconfig.
 	hack/dev-cluster.sh up
 
+.PHONY: dev-cluster-real
+dev-cluster-real: ## The local control plane with one real node instead of kwok (root): containerd, kubelet, kube-proxy, CoreDNS, NetworkPolicy enforcement.
+	hack/dev-cluster.sh up --real-node
+
 .PHONY: dev-cluster-down
 dev-cluster-down: ## Stop the local control plane (state kept in ~/.cache/authstack/dev-cluster).
 	hack/dev-cluster.sh down
@@ -84,8 +89,13 @@ demo-down: ## Stop everything make demo started (processes and the local cluster
 	hack/demo.sh down
 
 .PHONY: test-e2e
-test-e2e: manifests generate test-deps ## End-to-end tests on a throw-away local cluster with the operator as a process.
+test-e2e: manifests generate test-deps ## End-to-end tests on throw-away local clusters with the operator as a process: kwok (fast), then the real node (root).
 	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
+	go test -tags realnode -count=1 -timeout 40m -v ./test/realnode/
+
+.PHONY: test-images
+test-images: ## Build the images without Docker (hack/images.sh) and run them with containerd and runc as the operator's pods do (root).
+	go test -tags containerd -count=1 -timeout 20m -v -run TestImagesUnderContainerd ./internal/imagebuild/
 
 ##@ Build
 

@@ -5,6 +5,7 @@
 #   hack/control-plane.sh [component ...]   # default: kube-apiserver etcd
 #
 # Components: kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok
+#             kubelet kube-proxy (the real node: hack/real-node.sh)
 # Prints the folder holding the binaries on stdout (use it as KUBEBUILDER_ASSETS).
 # No download site is needed: everything comes through GOPROXY, which is why
 # setup-envtest (which downloads from its own release site) is not used.
@@ -59,7 +60,7 @@ build() { # component
   local c="$1" dir pkg
   [ -x "$BIN/$c" ] && return 0
   case "$c" in
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl)
+    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kubelet|kube-proxy)
       dir=$(k8s_wrapper); pkg="k8s.io/kubernetes/cmd/$c" ;;
     etcd)
       dir=$(simple_wrapper etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION"); pkg="go.etcd.io/etcd/server/v3" ;;

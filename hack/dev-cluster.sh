@@ -4,6 +4,7 @@
 # built from the Go module proxy by hack/control-plane.sh and cached.
 #
 #   hack/dev-cluster.sh up       # start (or check) the cluster; prints the kubeconfig path
+#   hack/dev-cluster.sh up --real-node  # the same with a real node instead of kwok (hack/real-node.sh)
 #   hack/dev-cluster.sh down     # stop every process it started; keeps nothing running
 #   hack/dev-cluster.sh status   # what runs, on which ports
 #   hack/dev-cluster.sh env      # KUBECONFIG=... line for eval
@@ -12,7 +13,11 @@
 # kube-controller-manager (every controller: Deployment, ReplicaSet,
 # StatefulSet, Job, CronJob, HPA, garbage collector, ...), kube-scheduler and
 # kwok, which simulates the kubelet of one fake Node: pods scheduled there turn
-# Running (and Jobs' pods Succeeded) without any container being run.
+# Running (and Jobs' pods Succeeded) without any container being run. That is
+# the fast default. With --real-node, kwok is not started and one real node
+# runs the pods instead (containerd, kubelet, kube-proxy, CoreDNS and a
+# NetworkPolicy enforcer: hack/real-node.sh; root only). `up` switches a running
+# cluster between the two; the mode is kept in $AUTHSTACK_DEV_DIR/mode.
 #
 # State (data, keys, logs, kubeconfig) lives in $AUTHSTACK_DEV_DIR, default
 # ~/.cache/authstack/dev-cluster. `up` is idempotent: a running cluster is left
@@ -36,72 +41,21 @@ KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 LOGS="$STATE/logs"
 PIDS="$STATE/pids"
 KUBECONFIG_OUT="$STATE/kubeconfig"
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+REAL_NODE=0
+[ "${2:-}" = "--real-node" ] && REAL_NODE=1
+[ -f "${AUTHSTACK_DEV_DIR:-$CACHE/dev-cluster}/mode" ] && [ "${1:-}" != up ] &&
+  [ "$(cat "${AUTHSTACK_DEV_DIR:-$CACHE/dev-cluster}/mode")" = real-node ] && REAL_NODE=1
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler)
+[ $REAL_NODE = 1 ] || COMPONENTS+=(kwok)
 
 log() { echo "dev-cluster: $*" >&2; }
 die() { log "$*"; exit 1; }
 
-# --- processes -----------------------------------------------------------------
-
-pid_of() { [ -f "$PIDS/$1" ] && cat "$PIDS/$1" || true; }
-
-# alive NAME: the recorded pid runs and is still our binary (not a recycled pid).
-alive() {
-  local pid; pid=$(pid_of "$1")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
-  local exe; exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true); exe=${exe% (deleted)}
-  [ "${exe##*/}" = "$1" ] || return 1
-}
-
-# start NAME BINARY ARGS...: a daemon in its own session, output to logs/NAME.log.
-start() {
-  local name="$1"; shift
-  alive "$name" && return 0
-  mkdir -p "$LOGS" "$PIDS"
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
-  local pid=$!
-  echo "$pid" >"$PIDS/$name"
-  # Until the forked shell has exec'd setsid and setsid the binary, /proc/<pid>/exe
-  # is bash's or setsid's and alive() says no: on a busy machine a wait_for then
-  # reports the component dead although it is starting. Wait for the exec (5 s at most).
-  for _ in $(seq 50); do
-    if alive "$name" || ! kill -0 "$pid" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-}
-
-stop() { # NAME: SIGTERM, wait up to 15 s, then SIGKILL
-  local name="$1" pid
-  pid=$(pid_of "$name")
-  if [ -n "$pid" ] && alive "$name"; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      log "$name did not stop in 15 s, killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-  fi
-  rm -f "$PIDS/$name"
-}
-
-# wait_for WHAT SECONDS NAME CMD...: poll CMD until it succeeds; fail early when NAME died.
-wait_for() {
-  local what="$1" secs="$2" name="$3"; shift 3
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if [ -n "$name" ] && ! alive "$name"; then
-      tail -n 30 "$LOGS/$name.log" >&2 || true
-      die "$name exited while waiting for $what (log: $LOGS/$name.log)"
-    fi
-    [ $SECONDS -lt $deadline ] || { tail -n 30 "$LOGS/$name.log" >&2 || true; die "timed out after ${secs}s waiting for $what"; }
-    sleep 0.3
-  done
-}
+# Process helpers (start, stop, alive, wait_for) shared with hack/real-node.sh.
+# shellcheck source=hack/procs.sh
+. "$HERE/procs.sh"
 
 # --- ports ---------------------------------------------------------------------
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 first_free() { # from
   local p="$1"
@@ -296,17 +250,31 @@ up() {
   start kube-scheduler "$CP_BIN/kube-scheduler" \
     --kubeconfig "$KUBECONFIG_OUT" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --cert-dir "$STATE/pki/scheduler" --profiling=false
-  start kwok "$CP_BIN/kwok" \
-    --kubeconfig "$KUBECONFIG_OUT" --manage-all-nodes=false \
-    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --server-address "127.0.0.1:$KWOK_PORT" --node-ip 127.0.0.1 \
-    -c "$STATE/kwok-stages.yaml"
+  if [ $REAL_NODE = 0 ]; then
+    start kwok "$CP_BIN/kwok" \
+      --kubeconfig "$KUBECONFIG_OUT" --manage-all-nodes=false \
+      --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+      --server-address "127.0.0.1:$KWOK_PORT" --node-ip 127.0.0.1 \
+      -c "$STATE/kwok-stages.yaml"
+  fi
   wait_for "kube-controller-manager /healthz" 90 kube-controller-manager curl_healthz "$KCM_PORT"
   wait_for "kube-scheduler /healthz" 90 kube-scheduler curl_healthz "$SCHED_PORT"
 
-  kc apply --server-side --field-manager dev-cluster -f "$HERE/kwok/node.yaml" -f "$STATE/storage-class.yaml" >/dev/null
-  wait_for "the fake node kwok-node-0 to be Ready" 90 kwok node_ready
   wait_for "the default ServiceAccount" 60 kube-controller-manager kc get serviceaccount default -n default
+  if [ $REAL_NODE = 1 ]; then
+    # Switching from kwok: its fake node would take pods that never run.
+    stop kwok
+    kc delete node kwok-node-0 --ignore-not-found >/dev/null
+    kc delete storageclass kwok-volume --ignore-not-found >/dev/null
+    echo real-node >"$STATE/mode"
+    "$HERE/real-node.sh" up
+  else
+    "$HERE/real-node.sh" down
+    kc delete storageclass authstack-local --ignore-not-found >/dev/null # the real node's default
+    kc apply --server-side --field-manager dev-cluster -f "$HERE/kwok/node.yaml" -f "$STATE/storage-class.yaml" >/dev/null
+    wait_for "the fake node kwok-node-0 to be Ready" 90 kwok node_ready
+    echo kwok >"$STATE/mode"
+  fi
 
   if [ -n "${AUTHSTACK_DEV_WATCH_PID:-}" ]; then
     # Stop everything when the watched process ends, even if it cannot clean up.
@@ -314,7 +282,11 @@ up() {
       "$AUTHSTACK_DEV_WATCH_PID" "$HERE/dev-cluster.sh" >>"$LOGS/watch.log" 2>&1 </dev/null &
     echo $! >"$PIDS/watch"
   fi
-  log "up in $((SECONDS - t0))s: API server https://127.0.0.1:$APISERVER_PORT, one fake node (kwok-node-0; pods on it are simulated by kwok)"
+  if [ $REAL_NODE = 1 ]; then
+    log "up in $((SECONDS - t0))s: API server https://127.0.0.1:$APISERVER_PORT, one real node (real-node-0)"
+  else
+    log "up in $((SECONDS - t0))s: API server https://127.0.0.1:$APISERVER_PORT, one fake node (kwok-node-0; pods on it are simulated by kwok)"
+  fi
   log "use it: export KUBECONFIG=$KUBECONFIG_OUT"
   echo "$KUBECONFIG_OUT"
 }
@@ -327,7 +299,9 @@ down() {
     if [ "$pid" != "$PPID" ] && [ "$pid" != "$$" ] && kill -0 "$pid" 2>/dev/null; then kill "$pid" 2>/dev/null || true; fi
     rm -f "$PIDS/watch"
   fi
-  # The API server's clients together, then the API server, then etcd.
+  # The real node first (its kubelet and proxies are the API server's clients),
+  # then the API server's other clients together, then the API server, then etcd.
+  "$HERE/real-node.sh" down
   for c in kwok kube-scheduler kube-controller-manager; do stop "$c" & done
   wait
   stop kube-apiserver
@@ -344,6 +318,7 @@ status() {
   echo "kubeconfig: $KUBECONFIG_OUT"
   [ -n "${APISERVER_PORT:-}" ] && echo "api server: https://127.0.0.1:$APISERVER_PORT"
   for c in "${COMPONENTS[@]}"; do alive "$c" || return 1; done
+  if [ $REAL_NODE = 1 ]; then "$HERE/real-node.sh" status || return 1; fi
   return $any
 }
 
@@ -352,5 +327,5 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   env) echo "export KUBECONFIG=$KUBECONFIG_OUT" ;;
-  *) echo "usage: $0 up|down|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 up [--real-node]|down|status|env" >&2; exit 2 ;;
 esac
