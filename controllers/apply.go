@@ -87,6 +87,7 @@ func (r *AuthStackReconciler) applyUnit(ctx context.Context, stack *authv1alpha1
 		}
 		if wrote {
 			log.FromContext(ctx).V(1).Info("applied", "kind", fmt.Sprintf("%T", obj), "name", obj.GetName())
+			traceWrite(ctx, obj)
 		}
 	}
 	for _, obj := range u.create {

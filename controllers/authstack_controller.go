@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
@@ -43,6 +44,8 @@ type AuthStackReconciler struct {
 	// defaults in package resources).
 	PgBouncerImage string
 	RedisImage     string
+	// Tracing makes each reconcile a span (tracing.go); nil: no spans.
+	Tracing trace.TracerProvider
 
 	applier *applier
 	// monitoring says whether the cluster serves the Prometheus Operator kinds (monitoring.go).
@@ -79,7 +82,13 @@ type blocker struct {
 // Reconcile brings one AuthStack's children to the desired state and reports it:
 // observe every component, render every component (pure), apply every unit on its
 // own, then write the status that follows from what was observed and refused.
-func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
+	ctx, span := r.startReconcileSpan(ctx, req) // tracing.go
+	defer func() { endReconcileSpan(span, err) }()
+	return r.reconcile(ctx, req)
+}
+
+func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	stack := &authv1alpha1.AuthStack{}
 	if err := r.Get(ctx, req.NamespacedName, stack); err != nil {
 		return ctrl.Result{}, countError(errReasonStackRead, client.IgnoreNotFound(err))
@@ -104,8 +113,11 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	var failures []failure
 	if obs.blocker == nil {
-		failures = r.applyUnits(ctx, stack, render(stack, obs, r.inputs(stack, obs)))
+		units := render(stack, obs, r.inputs(stack, obs))
+		failures = r.applyUnits(ctx, stack, units)
+		traceUnits(ctx, units, failures)
 	}
+	traceBlocker(ctx, obs.blocker)
 	var applyErrs []error
 	for _, f := range failures {
 		if namespaceTerminating(f.err) {

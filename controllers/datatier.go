@@ -51,6 +51,8 @@ type dataTierObservation struct {
 	redisProblem string
 	// redisPort is the external Redis's port.
 	redisPort int
+	// sentryPort is the Sentry DSN's port (spec.observability.errorReporting).
+	sentryPort int
 
 	pooler   *appsv1.Deployment
 	redis    *appsv1.StatefulSet
@@ -161,6 +163,9 @@ func (r *AuthStackReconciler) observeDataTier(ctx context.Context, stack *authv1
 			if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Hostname() == "" {
 				dt.redisProblem = fmt.Sprintf("Secret %q key %q named by spec.redis.urlSecretRef is not a redis:// or rediss:// URL with a host", ref.Name, ref.Key)
 			}
+		}
+		if r := stack.Spec.Observability.ErrorReporting; r != nil {
+			dt.sentryPort = resources.URLPort(string(values[r.DSNSecretRef]))
 		}
 		if dt.dbProblem != "" && resources.PoolerEnabled(stack) && obs.blocker == nil {
 			obs.blocker = &blocker{"spec.database.urlSecretRef", authv1alpha1.ReasonInvalidURL, dt.dbProblem}
@@ -326,7 +331,7 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resourc
 	}
 
 	units := []unit{pooler, redis, database}
-	ports := resources.NetworkPolicyPorts{Database: dt.db.Port, Redis: dt.redisPort}
+	ports := resources.NetworkPolicyPorts{Database: dt.db.Port, Redis: dt.redisPort, ErrorReporting: dt.sentryPort}
 	for _, np := range resources.NetworkPolicies(stack, ports) {
 		units = append(units, unit{condition: componentConditions[np.Labels[resources.LabelComponent]],
 			field: "spec.networkPolicy", desired: []client.Object{np}})

@@ -139,7 +139,7 @@ type operator struct {
 }
 
 // startOperator starts a manager for namespace ns and stops it at the end of the test.
-func startOperator(t *testing.T, ns string) *operator {
+func startOperator(t *testing.T, ns string, opts ...func(*AuthStackReconciler)) *operator {
 	t.Helper()
 	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
 		Scheme:                 testScheme,
@@ -159,6 +159,9 @@ func startOperator(t *testing.T, ns string) *operator {
 		Scheme:          mgr.GetScheme(),
 		Recorder:        mgr.GetEventRecorder("authstack-operator"),
 		AuthServerImage: testImage,
+	}
+	for _, o := range opts {
+		o(r)
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatalf("setting up the controller: %v", err)

@@ -54,6 +54,12 @@ type AuthStackSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Monitoring MonitoringSpec `json:"monitoring,omitempty"`
+
+	// Observability sends the authserver's traces and error reports and switches its
+	// access log (observability_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	Observability ObservabilitySpec `json:"observability,omitempty"`
 }
 
 // SecretKeyRef names one key of a Secret in the AuthStack's namespace.

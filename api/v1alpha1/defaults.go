@@ -28,6 +28,10 @@ const (
 	DefaultStorageSize                         = "10Gi"
 	DefaultBackupSchedule                      = "0 3 * * *"
 	DefaultBackupRetentionDays        int32    = 30
+	DefaultTraceSampleRatio                    = "0.1"
+	DefaultSentryEnvironment                   = "production"
+	DefaultAccessLogEnabled                    = true
+	DefaultAccessLogHotPathSample              = "0.01" // the authserver's own default too: TestAccessLogDefaultIsTheAuthServers
 )
 
 // DefaultAuthServerResources are authServer.resources' default.

@@ -122,7 +122,7 @@ func noArgs(f func(stdout, stderr io.Writer) int) func([]string, io.Writer, io.W
 
 func backupCommand(verb string) func([]string, io.Writer, io.Writer) int {
 	return func(args []string, stdout, stderr io.Writer) int {
-		return backup.Main(append([]string{verb}, args...), stdout, stderr)
+		return backup.Main(append([]string{verb}, args...), VersionString(), stdout, stderr)
 	}
 }
 
@@ -184,15 +184,15 @@ func resourcesCommand(stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(w io.Writer, level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
 // MigrateCommand applies the migrations; it needs only DATABASE_URL or
 // DATABASE_DIRECT_URL (and their _FILE variants). When a pepper is configured
 // (AUTH_PEPPER, AUTH_OLD_PEPPERS) it then checks that the stored password hashes
 // use one of them, and fails with *store.PepperMismatchError otherwise (pepper.go).
-func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) error {
+//
+// A failure after the configuration loaded (the database unreachable for a
+// minute, a migration refused, a pepper mismatch) is logged at error level
+// and, with SENTRY_DSN, reported to Sentry.
+func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (err error) {
 	direct, err := config.LoadDatabase(get, os.ReadFile)
 	if err != nil {
 		return err
@@ -201,7 +201,17 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) er
 	if err != nil {
 		return err
 	}
-	log := newLogger(logOut, slog.LevelInfo)
+	hub, err := observe.SentryFromEnv(get, os.ReadFile, VersionString())
+	if err != nil {
+		return err
+	}
+	defer observe.Flush(hub)
+	log := slog.New(observe.Reporting(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelInfo}), hub))
+	defer func() {
+		if err != nil {
+			log.Error("migrate failed", "error", err.Error())
+		}
+	}()
 	applied, err := migrateWithRetry(ctx, direct, log)
 	if err != nil {
 		return err
@@ -409,6 +419,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	debug.FreeOSMemory()
 	sessions := session.NewManager(st.Pool, rdb, session.Options{TTL: cfg.SessionTTL, Idle: cfg.SessionIdleTimeout, TouchEvery: cfg.SessionTouchEvery, Logger: log})
 	m := metrics.New(func() float64 { return float64(sessions.Active()) }, func() float64 { return float64(hasher.InFlight()) })
+	m.WatchPools(func() metrics.Pools { return poolStats(st.Pool, rdb) }) // pools.go
 	sender, err := mail.NewSMTPSender(cfg.SMTP)
 	if err != nil {
 		return err
@@ -578,7 +589,13 @@ func (h *redisHealth) run(ctx context.Context) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
-		_ = h.check(ctx)
+		if h.check(ctx) == nil {
+			mctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if used, max, err := redisMemory(mctx, h.rdb); err == nil { // pools.go
+				h.metrics.SetRedisMemory(used, max)
+			}
+			cancel()
+		}
 		select {
 		case <-ctx.Done():
 			return

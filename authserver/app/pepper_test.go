@@ -24,7 +24,7 @@ const (
 // returns its exit code and termination message.
 func runMigrate(t *testing.T, env map[string]string) (int, string) {
 	t.Helper()
-	for _, k := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL", "AUTH_PEPPER", "AUTH_OLD_PEPPERS", "AUTH_PEPPER_SOURCE"} {
+	for _, k := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL", "AUTH_PEPPER", "AUTH_OLD_PEPPERS", "AUTH_PEPPER_SOURCE", "SENTRY_DSN"} {
 		t.Setenv(k, env[k])
 		if env[k] == "" {
 			os.Unsetenv(k)
@@ -57,8 +57,11 @@ func TestMigrateRefusesAnotherPepper(t *testing.T) {
 	url := testservers.Postgres(t).NewDatabase(t)
 	ctx := context.Background()
 
+	// Failures are reported to Sentry; a migration that succeeds reports nothing.
+	rec := testservers.Sentry(t)
+
 	// A new stack: no users yet, so no pepper can be wrong.
-	if code, msg := runMigrate(t, map[string]string{"DATABASE_URL": url, "AUTH_PEPPER": pepperA}); code != 0 || msg != "" {
+	if code, msg := runMigrate(t, map[string]string{"DATABASE_URL": url, "AUTH_PEPPER": pepperA, "SENTRY_DSN": rec.DSN()}); code != 0 || msg != "" {
 		t.Fatalf("migrate of a new database: exit %d, message %q", code, msg)
 	}
 
@@ -85,9 +88,16 @@ func TestMigrateRefusesAnotherPepper(t *testing.T) {
 	}
 
 	// The restore: the same data, a freshly generated pepper B.
-	code, msg := runMigrate(t, map[string]string{"DATABASE_URL": url, "AUTH_PEPPER": pepperB, "AUTH_PEPPER_SOURCE": "demo-pepper"})
+	code, msg := runMigrate(t, map[string]string{"DATABASE_URL": url, "AUTH_PEPPER": pepperB, "AUTH_PEPPER_SOURCE": "demo-pepper", "SENTRY_DSN": rec.DSN()})
 	if code != ExitPepperMismatch {
 		t.Fatalf("migrate with another pepper: exit %d, want %d", code, ExitPepperMismatch)
+	}
+	// The first event is the refusal's: the successful run before sent none.
+	if ev := rec.Next(t, 0); ev["message"] != "migrate failed" || !strings.Contains(rec.All(), "pepper mismatch") {
+		t.Errorf("Sentry event %v, want the refusal", ev)
+	}
+	if strings.Contains(rec.All(), pepperA) || strings.Contains(rec.All(), pepperB) {
+		t.Error("a pepper reached Sentry")
 	}
 	for _, want := range []string{"pepper mismatch", `Secret "demo-pepper"`, idA, idB, "docs/backup-and-restore.md"} {
 		if !strings.Contains(msg, want) {

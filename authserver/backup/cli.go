@@ -13,6 +13,7 @@ import (
 
 	"github.com/leanauth/authstack/authserver/backup/result"
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/observe"
 )
 
 // Usage is the help text of the backup and restore subcommands.
@@ -26,6 +27,7 @@ Environment: DATABASE_URL (direct) or REDIS_URL, S3_ENDPOINT, S3_BUCKET, S3_PREF
 S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 BACKUP_PUBLIC_KEY_FILE, BACKUP_RETENTION_DAYS (default 30); restore:
 BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected).
+SENTRY_DSN (and SENTRY_ENVIRONMENT): report failures (exit 1 and 3) to Sentry.
 DATABASE_URL, REDIS_URL and the AWS_* keys may instead be read from a file named
 by NAME_FILE, as for the server.
 Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or configuration,
@@ -34,15 +36,33 @@ Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or con
 
 // Main runs `authserver backup ...` or `authserver restore ...`; args
 // starts with "backup" or "restore". It logs one JSON line with the outcome
-// to stderr and returns the exit status.
-func Main(args []string, stdout, stderr io.Writer) int {
+// to stderr and returns the exit status. Unexpected failures (exit 1 and 3)
+// are also reported to Sentry when SENTRY_DSN is set, as the authserver's
+// release.
+func Main(args []string, release string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	return run(ctx, args, os.LookupEnv, os.ReadFile, stdout, stderr)
+	return run(ctx, args, release, os.LookupEnv, os.ReadFile, stdout, stderr)
 }
 
-func run(ctx context.Context, args []string, get config.Getenv, read config.ReadFile, stdout, stderr io.Writer) int {
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+func run(ctx context.Context, args []string, release string, get config.Getenv, read config.ReadFile, stdout, stderr io.Writer) int {
+	// plain logs what the caller got wrong (exit 2: usage, configuration, a
+	// refusal such as restoring into a non-empty database without --force);
+	// log also reports to Sentry.
+	plain := slog.New(slog.NewJSONHandler(stderr, nil))
+	hub, err := observe.SentryFromEnv(get, read, release)
+	if err != nil {
+		plain.Error(args[0]+" failed", "error", err.Error())
+		return 2
+	}
+	defer observe.Flush(hub)
+	log := slog.New(observe.Reporting(plain.Handler(), hub))
+	logFor := func(code int) *slog.Logger {
+		if code == 2 {
+			return plain
+		}
+		return log
+	}
 	if len(args) < 2 || (args[1] != KindPostgres && args[1] != KindRedis) {
 		fmt.Fprint(stderr, Usage)
 		return 2
@@ -56,7 +76,7 @@ func run(ctx context.Context, args []string, get config.Getenv, read config.Read
 		}
 		env, err := config.LoadBackup(get, read, kind)
 		if err != nil {
-			log.Error("backup failed", "kind", kind, "error", err.Error())
+			plain.Error("backup failed", "kind", kind, "error", err.Error())
 			return 2
 		}
 		cfg := Config{Backup: *env}
@@ -69,9 +89,10 @@ func run(ctx context.Context, args []string, get config.Getenv, read config.Read
 				"raw_bytes", res.RawSize, "duration_ms", res.Duration.Milliseconds(), "error", err.Error())
 			return 3
 		case err != nil:
-			log.Error("backup failed", "kind", kind, "object", res.Object, "duration_ms", res.Duration.Milliseconds(),
+			code := exitFor(err)
+			logFor(code).Error("backup failed", "kind", kind, "object", res.Object, "duration_ms", res.Duration.Milliseconds(),
 				"error", err.Error(), "completed_object", false)
-			return exitFor(err)
+			return code
 		}
 		log.Info("backup done", "kind", kind, "bucket", cfg.S3.Bucket, "object", res.Object, "size_bytes", res.Size,
 			"raw_bytes", res.RawSize, "duration_ms", res.Duration.Milliseconds(), "expired", res.Expired)
@@ -89,7 +110,7 @@ func run(ctx context.Context, args []string, get config.Getenv, read config.Read
 		}
 		env, err := config.LoadRestore(get, read)
 		if err != nil {
-			log.Error("restore failed", "kind", kind, "error", err.Error())
+			plain.Error("restore failed", "kind", kind, "error", err.Error())
 			return 2
 		}
 		cfg := Config{Backup: *env}
@@ -100,8 +121,9 @@ func run(ctx context.Context, args []string, get config.Getenv, read config.Read
 			res, err = RestoreRedis(ctx, cfg, *object, *out)
 		}
 		if err != nil {
-			log.Error("restore failed", "kind", kind, "object", res.Object, "error", err.Error())
-			return exitFor(err)
+			code := exitFor(err)
+			logFor(code).Error("restore failed", "kind", kind, "object", res.Object, "error", err.Error())
+			return code
 		}
 		log.Info("restore done", "kind", kind, "object", res.Object, "size_bytes", res.Size, "raw_bytes", res.RawSize,
 			"duration_ms", res.Duration.Milliseconds())

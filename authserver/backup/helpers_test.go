@@ -159,7 +159,7 @@ func runCLI(t testing.TB, e env, args ...string) cliResult {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
-	code := run(ctx, args, e.get, os.ReadFile, &out, &errb)
+	code := run(ctx, args, "v0.0.0-test", e.get, os.ReadFile, &out, &errb)
 	r := cliResult{code: code, stderr: errb.String()}
 	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 	if last := lines[len(lines)-1]; strings.HasPrefix(last, "{") {

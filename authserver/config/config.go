@@ -167,6 +167,16 @@ func (c *Config) PublicOrigin() string {
 	return c.FrontendURL.Scheme + "://" + c.FrontendURL.Host
 }
 
+// LoadObservability reads only the observability variables (ACCESS_LOG*,
+// OTEL_*, SENTRY_*): what the one-shot subcommands (migrate, backup,
+// restore) need to report their failures.
+func LoadObservability(get Getenv, read ReadFile) (Observability, error) {
+	l := &loader{get: get, read: read}
+	c := &Config{}
+	loadObservability(l, c)
+	return c.Observability, l.err()
+}
+
 // LoadDatabase reads only what migrations need: DATABASE_DIRECT_URL, else
 // DATABASE_URL (each with a _FILE variant). It returns the URL to migrate with.
 func LoadDatabase(get Getenv, read ReadFile) (string, error) {

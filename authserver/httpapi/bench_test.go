@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/leanauth/authstack/authserver/internal/authtest"
+	"github.com/leanauth/authstack/internal/testservers"
 )
 
 // BenchmarkLogin: logins through the real server with the default argon2
@@ -28,6 +29,25 @@ func BenchmarkLogin(b *testing.B) {
 // BenchmarkSession: GET /auth/session through the real server.
 func BenchmarkSession(b *testing.B) {
 	e := authtest.Start(b, authtest.Options{Vars: map[string]string{"LOG_LEVEL": "info"}})
+	tok := e.SignupVerifyLogin(b, "bench@example.com", "benchmark password")
+	hdr := authtest.Bearer(tok)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r := e.Do(b, "GET", "/auth/session", nil, hdr...); r.Status != 200 {
+				b.Fatalf("session: %d", r.Status)
+			}
+		}
+	})
+}
+
+// BenchmarkSessionTraced: BenchmarkSession with every request traced (100 %
+// sampling) and exported to a real Jaeger: the tracing overhead of the hot
+// path (docs/benchmarks.md, "Tracing overhead").
+func BenchmarkSessionTraced(b *testing.B) {
+	j := testservers.Jaeger(b)
+	e := authtest.Start(b, authtest.Options{Vars: map[string]string{"LOG_LEVEL": "info",
+		"OTEL_EXPORTER_OTLP_ENDPOINT": j.OTLPEndpoint(), "OTEL_TRACES_SAMPLER_ARG": "1"}})
 	tok := e.SignupVerifyLogin(b, "bench@example.com", "benchmark password")
 	hdr := authtest.Bearer(tok)
 	b.ResetTimer()

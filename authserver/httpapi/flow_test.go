@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"context"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -163,10 +164,16 @@ func TestSignupVerifyLoginSessionLogoutFlow(t *testing.T) {
 		`auth_events_total{kind="LOGIN_SUCCESS"} 2`,
 		`email_events_total{kind="VERIFY_SENT"} 1`,
 		"http_request_duration_seconds_bucket", "go_goroutines", "redis_sessions_active",
+		// The pools and Redis memory of the dashboard's panels (config/monitoring).
+		`db_pool_connections{state="idle"}`, "db_pool_acquires_total", "db_pool_max_connections",
+		`redis_pool_connections{state="total"}`, "redis_pool_timeouts_total", "redis_memory_max_bytes",
 	} {
 		if !strings.Contains(m, want) {
 			t.Errorf("metrics lack %q", want)
 		}
+	}
+	if !regexp.MustCompile(`\nredis_memory_used_bytes [1-9]`).MatchString(m) {
+		t.Error("redis_memory_used_bytes was not read from the running Redis")
 	}
 	if strings.Contains(m, otherID) {
 		t.Error("a raw path leaked into metric labels")

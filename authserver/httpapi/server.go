@@ -16,9 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/leanauth/authstack/authserver/config"
@@ -176,8 +173,13 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 		rm = s.metrics.Route(method, pattern)
 	}
 	access := s.accessLogger(method, pattern)
-	var handler http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tr := s.requestTracer(method, pattern) // tracing.go; nil when tracing is off
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		var span trace.Span
+		if tr != nil {
+			r, span = tr.start(r)
+		}
 		sw := &statusWriter{ResponseWriter: w}
 		hdr := w.Header()
 		hdr["Cache-Control"] = noStore
@@ -211,20 +213,12 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 				obs.Observe(status, elapsed.Seconds())
 			}
 			access.log(r, status, sw.bytes, elapsed, reqID)
+			if span != nil {
+				tr.end(span, status)
+			}
 		}()
 		h(sw, r)
 	})
-	if s.tracing != nil {
-		name := pattern
-		if method != "ANY" {
-			name = method + " " + pattern
-		}
-		// otelhttp sits outside so that the span is in the context of the
-		// access log and of everything the handler calls.
-		handler = otelhttp.NewHandler(handler, name, otelhttp.WithTracerProvider(s.tracing),
-			otelhttp.WithPropagators(propagation.TraceContext{}), otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
-	}
-	return handler
 }
 
 // client extracts the caller's IP (honouring X-Forwarded-For only from

@@ -22,6 +22,8 @@ type Metrics struct {
 	sessionsActive prometheus.GaugeFunc
 	hashesInFlight prometheus.GaugeFunc
 	redisUp        prometheus.Gauge
+	redisMemUsed   prometheus.Gauge
+	redisMemMax    prometheus.Gauge
 }
 
 // New registers every metric in a fresh registry, with the Go runtime and
@@ -53,7 +55,13 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 	m.redisUp = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "redis_up", Help: "1 when this replica's last Redis check answered, 0 while it runs degraded (sessions from PostgreSQL, rate limits open).",
 	})
-	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.sessionsActive, m.hashesInFlight, m.redisUp,
+	m.redisMemUsed = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "redis_memory_used_bytes", Help: "Redis used_memory (INFO memory) at the last check, summed over a cluster's primaries.",
+	})
+	m.redisMemMax = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "redis_memory_max_bytes", Help: "Redis maxmemory at the last check, summed over a cluster's primaries (0: no limit).",
+	})
+	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.sessionsActive, m.hashesInFlight, m.redisUp, m.redisMemUsed, m.redisMemMax,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -150,3 +150,21 @@ func (h *reporting) report(ctx context.Context, r slog.Record) {
 	}
 	h.hub.CaptureEvent(e)
 }
+
+// SentryFromEnv is the error reporting of a one-shot subcommand (migrate,
+// backup, restore): a hub from SENTRY_DSN (and SENTRY_ENVIRONMENT), or nil
+// when unset. Flush it before the process exits (Flush).
+func SentryFromEnv(get config.Getenv, read config.ReadFile, release string) (*sentry.Hub, error) {
+	o, err := config.LoadObservability(get, read)
+	if err != nil {
+		return nil, err
+	}
+	return Sentry(o, release)
+}
+
+// Flush waits up to five seconds for hub's reports to be sent; nil: nothing.
+func Flush(hub *sentry.Hub) {
+	if hub != nil {
+		hub.Flush(5 * time.Second)
+	}
+}

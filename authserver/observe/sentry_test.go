@@ -1,16 +1,12 @@
 package observe_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,75 +15,14 @@ import (
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/internal/authtest"
 	"github.com/leanauth/authstack/authserver/observe"
+	"github.com/leanauth/authstack/internal/testservers"
 )
-
-// sentryRecorder is a real HTTP endpoint standing in for Sentry's ingest:
-// it keeps each event of every envelope the SDK's own transport posts.
-type sentryRecorder struct {
-	srv    *httptest.Server
-	mu     sync.Mutex
-	raw    []string         // each envelope as received
-	events []map[string]any // each event item, decoded
-	got    chan struct{}
-}
-
-func newSentryRecorder(t *testing.T) *sentryRecorder {
-	rec := &sentryRecorder{got: make(chan struct{}, 100)}
-	rec.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		rec.mu.Lock()
-		rec.raw = append(rec.raw, string(b))
-		sc := bufio.NewScanner(strings.NewReader(string(b)))
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		next := false
-		for sc.Scan() {
-			var m map[string]any
-			if json.Unmarshal(sc.Bytes(), &m) != nil {
-				next = false
-				continue
-			}
-			if next {
-				rec.events = append(rec.events, m)
-				rec.got <- struct{}{}
-			}
-			next = m["type"] == "event"
-		}
-		rec.mu.Unlock()
-		w.WriteHeader(http.StatusOK)
-	}))
-	t.Cleanup(rec.srv.Close)
-	return rec
-}
-
-// DSN points the SDK at the recorder (project 42).
-func (rec *sentryRecorder) DSN() string {
-	return strings.Replace(rec.srv.URL, "http://", "http://publickey@", 1) + "/42"
-}
-
-// next waits for the next event.
-func (rec *sentryRecorder) next(t *testing.T, i int) map[string]any {
-	t.Helper()
-	select {
-	case <-rec.got:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("no Sentry event %d arrived", i+1)
-	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return rec.events[i]
-}
-
-func (rec *sentryRecorder) all() string {
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	return strings.Join(rec.raw, "\n")
-}
 
 // A 5xx of the real server arrives, with release and environment, and
 // nothing of the request; the wrong password before it sends nothing.
 func TestSentryReportsUnexpectedErrorsOnly(t *testing.T) {
 	t.Parallel()
-	rec := newSentryRecorder(t)
+	rec := testservers.Sentry(t)
 	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
 		"SENTRY_DSN": rec.DSN(), "SENTRY_ENVIRONMENT": "staging-test",
 	}})
@@ -110,20 +45,20 @@ func TestSentryReportsUnexpectedErrorsOnly(t *testing.T) {
 	}
 	// The transport sends in order: the first event is the 500's, so the
 	// wrong password and the bad token sent nothing.
-	ev := rec.next(t, 0)
+	ev := rec.Next(t, 0)
 	if ev["message"] != "request failed" || ev["release"] == "" || ev["release"] == nil || ev["environment"] != "staging-test" || ev["level"] != "error" {
 		t.Fatalf("event: %v", ev)
 	}
-	if !strings.Contains(rec.all(), "users") {
-		t.Fatalf("the event lacks the error:\n%s", rec.all())
+	if !strings.Contains(rec.All(), "users") {
+		t.Fatalf("the event lacks the error:\n%s", rec.All())
 	}
 	if _, ok := ev["request"]; ok {
 		t.Fatalf("the event carries the request: %v", ev["request"])
 	}
 	e.Stop(t) // flushes
 	for _, secret := range []string{tok, pw, email, "sentry.user", "wrong passphrase"} {
-		if strings.Contains(rec.all(), secret) {
-			t.Fatalf("an envelope contains %q:\n%s", secret, rec.all())
+		if strings.Contains(rec.All(), secret) {
+			t.Fatalf("an envelope contains %q:\n%s", secret, rec.All())
 		}
 	}
 }
@@ -132,7 +67,7 @@ func TestSentryReportsUnexpectedErrorsOnly(t *testing.T) {
 // panic, and emails in the message and attributes are masked.
 func TestSentryPanicStackAndScrubbing(t *testing.T) {
 	t.Parallel()
-	rec := newSentryRecorder(t)
+	rec := testservers.Sentry(t)
 	hub, err := observe.Sentry(config.Observability{SentryDSN: rec.DSN(), SentryEnvironment: "test"}, "v9.9.9")
 	if err != nil {
 		t.Fatal(err)
@@ -148,8 +83,8 @@ func TestSentryPanicStackAndScrubbing(t *testing.T) {
 		panickingFunction()
 	}()
 	hub.Flush(10 * time.Second)
-	ev := rec.next(t, 0)
-	raw := rec.all()
+	ev := rec.Next(t, 0)
+	raw := rec.All()
 	for _, leak := range []string{"bob@example.org", "carol@example.net", "dave@example.com", "not reported"} {
 		if strings.Contains(raw, leak) {
 			t.Fatalf("the envelope contains %q:\n%s", leak, raw)
@@ -162,10 +97,8 @@ func TestSentryPanicStackAndScrubbing(t *testing.T) {
 	if strings.Contains(raw, "context_line") {
 		t.Fatalf("source lines sent:\n%s", raw)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.events) != 1 {
-		t.Fatalf("%d events, want 1", len(rec.events))
+	if n := rec.Events(); n != 1 {
+		t.Fatalf("%d events, want 1", n)
 	}
 }
 

@@ -2,6 +2,7 @@ package observe_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,6 +104,12 @@ func TestTracesInJaeger(t *testing.T) {
 	}
 	if sess == nil || len(sess.References) == 0 || sess.References[0].SpanID != parentSpan {
 		t.Fatalf("the traceparent was not continued: %+v", spans)
+	}
+	// The request span's attributes: method, route, status; never the path.
+	code, _ := sess.Tag("http.response.status_code")
+	method, _ := sess.Tag("http.request.method")
+	if _, hasPath := sess.Tag("url.path"); fmt.Sprint(code) != "200" || method != "GET" || hasPath {
+		t.Fatalf("session span tags %+v", sess.Tags)
 	}
 
 	all, raw := j.Traces(t, service)

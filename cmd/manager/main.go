@@ -10,6 +10,9 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -140,6 +143,23 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 
+	// OTEL_EXPORTER_OTLP_ENDPOINT on the manager: each reconcile is a span (docs/monitoring.md).
+	tp, err := controllers.TracingFromEnv(ctx, os.Getenv, effectiveVersion())
+	if err != nil {
+		return fmt.Errorf("setting up tracing: %w", err)
+	}
+	var tracing trace.TracerProvider // a nil interface when off
+	if tp != nil {
+		tracing = tp
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tp.Shutdown(sctx); err != nil {
+				log.Error(err, "flushing traces")
+			}
+		}()
+	}
+
 	if err := (&controllers.AuthStackReconciler{
 		Client:          mgr.GetClient(),
 		APIReader:       mgr.GetAPIReader(),
@@ -148,6 +168,7 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		AuthServerImage: authServerImage,
 		PgBouncerImage:  pgBouncerImage,
 		RedisImage:      redisImage,
+		Tracing:         tracing,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the AuthStack controller: %w", err)
 	}
@@ -165,7 +186,8 @@ func run(ctx context.Context, fs *flag.FlagSet, args []string) error {
 		"pgbouncerImage", pgBouncerImage,
 		"redisImage", redisImage,
 		"watchNamespaces", namespaces,
-		"leaderElection", leaderElect)
+		"leaderElection", leaderElect,
+		"tracing", tp != nil)
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
 	}

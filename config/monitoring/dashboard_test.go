@@ -29,6 +29,8 @@ func authServerMetrics(t *testing.T) map[string]bool {
 	m.AuthEvent("LOGIN_SUCCESS")
 	m.EmailEvent("QUEUED")
 	m.Route("GET", "/health").Observe(200, 0.001)
+	// As app.Serve wires them (authserver/httpapi/flow_test.go checks a running server has them).
+	m.WatchPools(func() metrics.Pools { return metrics.Pools{} })
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -108,13 +110,17 @@ func TestDashboardQueriesUseRealMetrics(t *testing.T) {
 	}
 	// The panels docs/monitoring.md lists read these metrics.
 	for _, n := range []string{"auth_events_total", "redis_sessions_active", "http_requests_total",
-		"email_events_total", "http_request_duration_seconds_bucket", "kube_job_status_failed"} {
+		"email_events_total", "http_request_duration_seconds_bucket", "kube_job_status_failed",
+		"db_pool_connections", "db_pool_max_connections", "db_pool_acquires_total", "db_pool_empty_acquires_total",
+		"db_pool_acquire_wait_seconds_total", "redis_memory_used_bytes", "redis_memory_max_bytes",
+		"redis_pool_connections", "redis_pool_timeouts_total", "redis_up"} {
 		if !used[n] {
 			t.Errorf("no panel reads %s", n)
 		}
 	}
 	for _, want := range []string{`kind="LOGIN_SUCCESS"`, `kind="LOGIN_FAIL"`, `kind="LOCKOUT"`, `kind="SEND_FAILED"`, `kind="REJECTED"`, `kind="EXPIRED"`,
-		`status_code="429"`, `status_code=~"5.."`, "histogram_quantile(0.5,", "histogram_quantile(0.99,"} {
+		`status_code="429"`, `status_code=~"5.."`, "histogram_quantile(0.5,", "histogram_quantile(0.95,", "histogram_quantile(0.99,",
+		`sum by (route) (rate(http_requests_total{namespace=~"$namespace", service=~"$service", status_code=~"5.."}[5m])) / sum by (route)`} {
 		if !strings.Contains(string(data), strings.ReplaceAll(want, `"`, `\"`)) {
 			t.Errorf("no query contains %s", want)
 		}

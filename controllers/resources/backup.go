@@ -207,6 +207,7 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 		{Name: "BACKUP_RETENTION_DAYS", Value: strconv.Itoa(int(retention))},
 		{Name: "BACKUP_RESULT_FILE", Value: BackupResultFile},
 	}
+	env = append(env, sentryEnv(stack)...) // observability.go
 	if r := s3.CredentialsSecretRef; r != nil {
 		env = append(env,
 			secretEnv("AWS_ACCESS_KEY_ID", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_ACCESS_KEY_ID"}),

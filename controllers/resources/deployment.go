@@ -145,6 +145,7 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	if ph.Parallelism > 0 {
 		add("AUTH_ARGON2_PARALLELISM", strconv.Itoa(int(ph.Parallelism)))
 	}
+	env = append(env, observabilityEnv(stack)...) // observability.go
 	env = append(env, runtimeEnv(ComponentAuthServer, authServerResources(stack))...)
 	return sortEnv(env)
 }
@@ -168,9 +169,9 @@ func runtimeEnv(container string, res corev1.ResourceRequirements) []corev1.EnvV
 	return env
 }
 
-// migrateEnv is the environment of the migration init container: the database, and
-// the pepper with its Secret's name, which `authserver migrate` checks against the
-// stored password hashes (authserver/store/peppers.go).
+// migrateEnv is the environment of the migration init container: the database, the
+// pepper with its Secret's name, which `authserver migrate` checks against the
+// stored password hashes (authserver/store/peppers.go), and where to report failures.
 func migrateEnv(stack *authv1alpha1.AuthStack, in Inputs) []corev1.EnvVar {
 	env := append(dataTierEnv(stack, false),
 		corev1.EnvVar{Name: "AUTH_PEPPER_FILE", Value: PepperMountPath + "/" + PepperFileName},
@@ -178,7 +179,7 @@ func migrateEnv(stack *authv1alpha1.AuthStack, in Inputs) []corev1.EnvVar {
 	if lvl := stack.Spec.AuthServer.LogLevel; lvl != "" {
 		env = append(env, corev1.EnvVar{Name: "LOG_LEVEL", Value: string(lvl)})
 	}
-	return sortEnv(env)
+	return sortEnv(append(env, sentryEnv(stack)...))
 }
 
 // AuthServerImage is the authserver's image (the backup Jobs run it too).

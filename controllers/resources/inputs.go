@@ -56,7 +56,7 @@ func ReferencedSecrets(stack *authv1alpha1.AuthStack) []SecretUse {
 	if r := stack.Spec.SMTP.PasswordSecretRef; r != nil {
 		uses = append(uses, SecretUse{Field: "spec.smtp.passwordSecretRef", Ref: *r})
 	}
-	return uses
+	return append(uses, observabilitySecrets(stack)...)
 }
 
 // SecretUse is one Secret key that a stack reads, and the field that says so.

@@ -27,6 +27,8 @@ type NetworkPolicyPorts struct {
 	Database int
 	// Redis is the external Redis's port.
 	Redis int
+	// ErrorReporting is the port of the Sentry DSN (spec.observability.errorReporting).
+	ErrorReporting int
 }
 
 // ExternalRedisPort reads the port of a redis:// URL (6379 when absent or unreadable).
@@ -77,15 +79,16 @@ func AbsentNetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPor
 // NetworkPolicies renders the firewall (docs/data-tier.md, "NetworkPolicies"): one
 // policy per component, each denying every ingress and egress it does not allow.
 //   - authserver: in from the ingress controller (http) and monitoring (metrics); out to
-//     DNS, pgbouncer, the database (migrations), Redis and the SMTP port.
+//     DNS, pgbouncer, the database (migrations), Redis, the SMTP port and, when
+//     spec.observability sends them, the ports of the OTLP receiver and Sentry.
 //   - pgbouncer: in from the authserver only; out to DNS and the database.
 //   - Redis: in from the authserver and its backup Job (and, in cluster mode, the other
 //     nodes and the bootstrap Job); out to DNS (and the other nodes).
 //   - managed PostgreSQL: in from pgbouncer, the authserver (its migration init container)
 //     and the backup Job; no egress.
 //
-// An external database or Redis is reached on its port at any address: its address is
-// outside the cluster and may change.
+// An external database or Redis, the OTLP receiver and Sentry are reached on their
+// port at any address: the address is outside the stack and may change.
 func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []*networkingv1.NetworkPolicy {
 	if !NetworkPoliciesEnabled(stack) {
 		return nil
@@ -141,6 +144,13 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 		smtpPort = 587
 	}
 	authEgress = append(authEgress, networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, smtpPort)}})
+	if ps := observabilityPorts(stack, ports); len(ps) > 0 { // observability.go
+		rule := networkingv1.NetworkPolicyEgressRule{}
+		for _, p := range ps {
+			rule.Ports = append(rule.Ports, port(corev1.ProtocolTCP, p))
+		}
+		authEgress = append(authEgress, rule)
+	}
 	out = append(out, networkPolicy(stack, AuthServerName(stack), ComponentAuthServer,
 		[]networkingv1.NetworkPolicyIngressRule{
 			{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: ingressNS.DeepCopy(), PodSelector: spec.IngressControllerPodSelector.DeepCopy()}},
