@@ -27,9 +27,10 @@ command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # lints controllers/resources/redis_bootstrap.sh
 # The real node (hack/real-node.sh): the OCI runtime, and the tools kube-proxy and kube-router drive.
 for tool in runc iptables ipset; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap) # hack/images.sh: the Debian-based images
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "postgresql, redis-server, pgbouncer, shellcheck, runc, iptables and ipset are installed"
+  log "postgresql, redis-server, pgbouncer, shellcheck, runc, iptables, ipset and mmdebstrap are installed"
 elif [ "$(id -u)" -eq 0 ]; then
   log "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
