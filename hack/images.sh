@@ -8,8 +8,10 @@
 # everything is content-addressed, so a second run takes seconds.
 #
 #   hack/images.sh build             # prints "NAME REF TARBALL" lines (also in $CACHE/images/refs)
-#   hack/images.sh import SOCKET     # build, then import into the containerd at SOCKET (namespace k8s.io)
 #   hack/images.sh flags             # the operator's image flags for these images
+#
+# hack/real-node.sh import TARBALL... loads them into the real node's containerd
+# (test/realnode's LocalImages does both).
 #
 # The first run downloads about 70 MB of Debian packages (mmdebstrap, which
 # hack/test-deps.sh installs, takes about 70 s for it here).
@@ -18,7 +20,6 @@ cd "$(dirname "$0")/.."
 CACHE="${AUTHSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authstack}"
 OUT="$CACHE/images"
 mkdir -p "$OUT"
-log() { echo "images: $*" >&2; }
 
 build() {
   local tools
@@ -39,15 +40,8 @@ ref() { awk -v n="$1" '$1==n{print $2}' "$OUT/refs"; }
 
 case "${1:-}" in
   build) build ;;
-  import)
-    [ $# -eq 2 ] || { echo "usage: $0 import SOCKET" >&2; exit 2; }
-    build >/dev/null
-    while read -r name r tarball; do
-      log "importing $name ($r)"
-      "${CTR:-ctr}" --address "$2" -n k8s.io images import "$tarball" >&2
-    done <"$OUT/refs" ;;
   flags)
     [ -f "$OUT/refs" ] || build >/dev/null
     echo "--authserver-image=$(ref authserver) --pgbouncer-image=$(ref pgbouncer) --redis-image=$(ref redis)" ;;
-  *) echo "usage: $0 build|import SOCKET|flags" >&2; exit 2 ;;
+  *) echo "usage: $0 build|flags" >&2; exit 2 ;;
 esac
