@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests start on loopback (internal/testservers):
-# PostgreSQL, redis-server and pgbouncer from Debian (and runc, iptables and
-# ipset for the real node of hack/real-node.sh), and mailpit (an SMTP
+# PostgreSQL, redis-server and pgbouncer from Debian, Debian's chromium for the
+# hosted pages' browser tests (authserver/ui), runc, iptables and ipset for the
+# real node of hack/real-node.sh, mmdebstrap for hack/images.sh, and mailpit (an SMTP
 # server with an HTTP API) built from the Go module proxy into a cache outside
 # the clone. Idempotent: the second run only checks and takes seconds.
 #
@@ -28,14 +29,17 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # lints controlle
 # The real node (hack/real-node.sh): the OCI runtime, and the tools kube-proxy and kube-router drive.
 for tool in runc iptables ipset; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
 command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap) # hack/images.sh: the Debian-based images
+# The hosted pages' browser tests (cold install measured at 16 s, 348 MB).
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "postgresql, redis-server, pgbouncer, shellcheck, runc, iptables, ipset and mmdebstrap are installed"
+  log "postgresql, redis-server, pgbouncer, shellcheck, chromium, runc, iptables, ipset and mmdebstrap are installed"
 elif [ "$(id -u)" -eq 0 ]; then
   log "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Other jobs on the machine may hold the dpkg lock: wait for it.
+  apt-get -o DPkg::Lock::Timeout=900 update -qq >&2
+  apt-get -o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends "${missing[@]}" >&2
   # The Debian packages start system services; the tests start their own
   # servers on free ports, so these are not needed (harmless if absent).
   for svc in postgresql redis-server pgbouncer; do

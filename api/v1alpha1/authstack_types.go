@@ -149,6 +149,19 @@ type AuthServerSpec struct {
 	// PodTemplate overrides scheduling and metadata of the authserver pods.
 	// +optional
 	PodTemplate *PodTemplateOverrides `json:"podTemplate,omitempty"`
+
+	// MFA configures second factors (mfa_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	MFA MFASpec `json:"mfa,omitempty"`
+
+	// Passkeys sets the WebAuthn relying party (passkeys_types.go).
+	// +optional
+	Passkeys PasskeysSpec `json:"passkeys,omitempty"`
+
+	// UI configures the hosted pages (ui_types.go).
+	// +optional
+	UI UISpec `json:"ui,omitempty"`
 }
 
 // PasswordHashingSpec holds argon2id parameters. The defaults are OWASP's minimum.

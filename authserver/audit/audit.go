@@ -21,6 +21,17 @@ const (
 	PasswordReset          = "PASSWORD_RESET"
 	PasswordChanged        = "PASSWORD_CHANGED"
 	SessionRevoked         = "SESSION_REVOKED"
+	PasskeyRegistered      = "PASSKEY_REGISTERED"
+	PasskeyRenamed         = "PASSKEY_RENAMED"
+	PasskeyRemoved         = "PASSKEY_REMOVED"
+	PasskeyCloneWarning    = "PASSKEY_CLONE_WARNING" // a counter that did not move forward: refused
+	MFAChallenge           = "MFA_CHALLENGE"         // the password was right; a second factor (or its enrolment) is asked for
+	MFAFail                = "MFA_FAIL"              // a wrong second factor
+	MFAEnrolled            = "MFA_ENROLLED"
+	MFARemoved             = "MFA_REMOVED"
+	RecoveryCodeUsed       = "RECOVERY_CODE_USED"
+	RecoveryCodesReplaced  = "RECOVERY_CODES_REGENERATED"
+	Reauthenticated        = "REAUTHENTICATED"
 )
 
 // Counter counts events for metrics.

@@ -118,6 +118,51 @@ type Config struct {
 	SessionTouchEvery time.Duration
 
 	Observability Observability
+
+	UI       UI
+	WebAuthn WebAuthn
+	MFA      MFA
+}
+
+// WebAuthn is the passkey relying party (docs/authserver.md, "Passkeys").
+type WebAuthn struct {
+	// RPID is the relying party id: a host name that every origin's host
+	// equals or is a subdomain of. Empty: passkeys are off (FRONTEND_URL is
+	// an IP address, which browsers refuse as an rpId, and none was set).
+	RPID    string
+	RPName  string
+	Origins []string // scheme://host[:port] the browser may report
+	// Timeout bounds a ceremony: its challenge is refused after it.
+	Timeout time.Duration
+}
+
+// MFA is the second-factor policy (docs/authserver.md, "Second factors").
+type MFA struct {
+	// Methods are the factors a user may enrol ("totp", "passkey"). A
+	// factor enrolled before its method was withdrawn still works and is
+	// still asked for: withdrawing a method never makes an account weaker.
+	Methods []string
+	// Required: a user without a factor must enrol one after the password
+	// step before any session is opened.
+	Required bool
+	// ChallengeTTL is the lifetime of the challenge between the password
+	// step and the second factor.
+	ChallengeTTL time.Duration
+	// StepUpWindow: changing the password or the factors needs an
+	// authentication this recent (with a second factor, if the user has one).
+	StepUpWindow time.Duration
+	// Issuer is the name authenticator apps show next to the account.
+	Issuer string
+}
+
+// Offers tells whether users may enrol method.
+func (m MFA) Offers(method string) bool {
+	for _, x := range m.Methods {
+		if x == method {
+			return true
+		}
+	}
+	return false
 }
 
 // Observability is the access log, the trace export and the error
@@ -152,7 +197,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA, loadUI,
 	} {
 		section(l, c)
 	}

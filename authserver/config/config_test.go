@@ -312,3 +312,35 @@ func TestObservability(t *testing.T) {
 		t.Fatalf("the error echoes the DSN: %v", err)
 	}
 }
+
+func TestMFA(t *testing.T) {
+	c, err := load(base(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(c.MFA.Methods, ",") != "totp,passkey" || c.MFA.Required || c.MFA.ChallengeTTL != 5*time.Minute ||
+		c.MFA.StepUpWindow != 10*time.Minute || c.MFA.Issuer != "app.example.com" {
+		t.Fatalf("defaults %+v", c.MFA)
+	}
+	env := base()
+	env["AUTH_MFA_METHODS"], env["AUTH_MFA_MODE"], env["AUTH_STEPUP_WINDOW"] = "TOTP, totp", "required", "2m"
+	if c, err = load(env, nil); err != nil || strings.Join(c.MFA.Methods, ",") != "totp" || !c.MFA.Required || c.MFA.StepUpWindow != 2*time.Minute {
+		t.Fatalf("%+v %v", c.MFA, err)
+	}
+	for name, bad := range map[string]map[string]string{
+		"AUTH_MFA_METHODS":       {"AUTH_MFA_METHODS": "sms"},
+		"AUTH_MFA_MODE":          {"AUTH_MFA_MODE": "sometimes"},
+		"AUTH_MFA_MODE ":         {"AUTH_MFA_MODE": "required", "AUTH_MFA_METHODS": "none"},
+		"AUTH_MFA_CHALLENGE_TTL": {"AUTH_MFA_CHALLENGE_TTL": "2h"},
+		"AUTH_STEPUP_WINDOW":     {"AUTH_STEPUP_WINDOW": "1s"},
+		"AUTH_TOTP_ISSUER":       {"AUTH_TOTP_ISSUER": "a:b"},
+	} {
+		env := base()
+		for k, v := range bad {
+			env[k] = v
+		}
+		if _, err := load(env, nil); err == nil || !strings.Contains(err.Error(), strings.TrimSpace(name)) {
+			t.Errorf("%v: %v", bad, err)
+		}
+	}
+}

@@ -2,12 +2,15 @@ package config
 
 import (
 	"log/slog"
+
 	"net/mail"
 	"net/netip"
 	"net/url"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
 )
 
 // The sections of Load, one per concern; each reads its variables into c
@@ -270,4 +273,99 @@ func loadObservability(l *loader, c *Config) {
 		}
 	}
 	o.SentryEnvironment = l.str("SENTRY_ENVIRONMENT", "production", false)
+}
+
+// loadWebAuthn: the passkey relying party. By default its id is
+// FRONTEND_URL's host name and its only origin FRONTEND_URL's origin;
+// AUTH_WEBAUTHN_RP_ID and AUTH_WEBAUTHN_ORIGINS override them (the pages on
+// a parent domain, several front ends). Runs after loadHTTP.
+func loadWebAuthn(l *loader, c *Config) {
+	w := &c.WebAuthn
+	w.RPName = l.str("AUTH_WEBAUTHN_RP_NAME", "AuthStack", false)
+	w.Timeout = l.duration("AUTH_WEBAUTHN_TIMEOUT", 5*time.Minute, 30*time.Second)
+	if w.Timeout > time.Hour {
+		l.fail("AUTH_WEBAUTHN_TIMEOUT", "must be at most 1h, got %s", w.Timeout)
+	}
+	explicit := l.str("AUTH_WEBAUTHN_RP_ID", "", false)
+	w.RPID = strings.ToLower(explicit)
+	if w.RPID == "" && c.FrontendURL != nil {
+		if h := strings.ToLower(c.FrontendURL.Hostname()); !isIP(h) && protocol.ValidateRPID(h) == nil {
+			w.RPID = h
+		}
+	}
+	if explicit != "" && (isIP(w.RPID) || strings.ContainsAny(w.RPID, ":/ ") || strings.Trim(w.RPID, ".") != w.RPID ||
+		protocol.ValidateRPID(w.RPID) != nil) {
+		l.fail("AUTH_WEBAUTHN_RP_ID", "must be a host name (no scheme, port or IP address), got %q", explicit)
+		return
+	}
+	if o := l.str("AUTH_WEBAUTHN_ORIGINS", "", false); o != "" {
+		for _, f := range strings.FieldsFunc(o, func(r rune) bool { return r == ',' || r == ' ' }) {
+			u, err := url.Parse(f)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+				l.fail("AUTH_WEBAUTHN_ORIGINS", "%q is not an origin like https://app.example.com", f)
+				continue
+			}
+			w.Origins = append(w.Origins, u.Scheme+"://"+strings.ToLower(u.Host))
+		}
+	} else if c.FrontendURL != nil {
+		w.Origins = []string{c.FrontendURL.Scheme + "://" + strings.ToLower(c.FrontendURL.Host)}
+	}
+	if w.RPID == "" {
+		return
+	}
+	// A browser refuses a ceremony whose rpId is not the origin's host or a
+	// parent of it: such a setting would only fail later, in every browser.
+	for _, o := range w.Origins {
+		u, _ := url.Parse(o)
+		if h := strings.ToLower(u.Hostname()); h != w.RPID && !strings.HasSuffix(h, "."+w.RPID) {
+			l.fail("AUTH_WEBAUTHN_ORIGINS", "origin %q is not on the relying party id %q (AUTH_WEBAUTHN_RP_ID, default FRONTEND_URL's host) or a subdomain of it", o, w.RPID)
+		}
+	}
+}
+
+func isIP(h string) bool {
+	_, err := netip.ParseAddr(strings.Trim(h, "[]"))
+	return err == nil
+}
+
+// loadMFA: second factors (after loadHTTP: the issuer defaults to the
+// FRONTEND_URL host).
+func loadMFA(l *loader, c *Config) {
+	m := &c.MFA
+	m.Methods = []string{}
+	seen := map[string]bool{}
+	for _, f := range strings.FieldsFunc(l.str("AUTH_MFA_METHODS", "totp,passkey", false), func(r rune) bool { return r == ',' || r == ' ' }) {
+		f = strings.ToLower(f)
+		switch {
+		case f == "none":
+		case f != "totp" && f != "passkey":
+			l.fail("AUTH_MFA_METHODS", "must list totp and/or passkey (or be none), got %q", f)
+		case !seen[f]:
+			seen[f] = true
+			m.Methods = append(m.Methods, f)
+		}
+	}
+	switch mode := strings.ToLower(l.str("AUTH_MFA_MODE", "optional", false)); mode {
+	case "optional":
+	case "required":
+		m.Required = true
+		if len(m.Methods) == 0 {
+			l.fail("AUTH_MFA_MODE", "required needs at least one method in AUTH_MFA_METHODS")
+		}
+	default:
+		l.fail("AUTH_MFA_MODE", "must be optional or required, got %q", mode)
+	}
+	m.ChallengeTTL = l.duration("AUTH_MFA_CHALLENGE_TTL", 5*time.Minute, 30*time.Second)
+	if m.ChallengeTTL > time.Hour {
+		l.fail("AUTH_MFA_CHALLENGE_TTL", "must be at most 1h, got %s", m.ChallengeTTL)
+	}
+	m.StepUpWindow = l.duration("AUTH_STEPUP_WINDOW", 10*time.Minute, 30*time.Second)
+	def := "AuthStack"
+	if c.FrontendURL != nil {
+		def = c.FrontendURL.Hostname()
+	}
+	m.Issuer = l.str("AUTH_TOTP_ISSUER", def, false)
+	if strings.ContainsAny(m.Issuer, ":") || len(m.Issuer) > 100 {
+		l.fail("AUTH_TOTP_ISSUER", "must be at most 100 characters without a colon")
+	}
 }

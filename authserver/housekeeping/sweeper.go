@@ -1,6 +1,7 @@
 // Package housekeeping deletes what the authserver no longer needs:
 // expired sessions, used or expired email tokens, sent outbox rows, audit
-// rows past retention and session revocations no cache can hold any more. It runs in every replica; batches are small
+// rows past retention, session revocations no cache can hold any more and
+// expired login challenges. It runs in every replica; batches are small
 // and chosen with FOR UPDATE SKIP LOCKED, so replicas never block each
 // other or hold long locks on a hot table.
 package housekeeping
@@ -59,7 +60,8 @@ func New(db store.DBTX, o Options) *Sweeper {
 
 // Result counts the rows deleted by one run.
 type Result struct {
-	Sessions, EmailTokens, Outbox, Audit, Revocations int64
+	Sessions, EmailTokens, Outbox, Audit, Revocations, Challenges int64
+	Ceremonies                                                    int64 // expired WebAuthn challenges
 }
 
 // Run sweeps every Interval until ctx ends.
@@ -77,7 +79,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 			s.o.Logger.Warn("housekeeping sweep", "error", err.Error())
 		}
 		if res != (Result{}) {
-			s.o.Logger.Info("housekeeping sweep", "sessions", res.Sessions, "email_tokens", res.EmailTokens, "outbox", res.Outbox, "audit_logs", res.Audit)
+			s.o.Logger.Info("housekeeping sweep", "sessions", res.Sessions, "email_tokens", res.EmailTokens, "outbox", res.Outbox, "audit_logs", res.Audit, "login_challenges", res.Challenges, "webauthn_challenges", res.Ceremonies)
 		}
 	}
 }
@@ -101,6 +103,8 @@ func (s *Sweeper) SweepOnce(ctx context.Context) (Result, error) {
 			return store.SweepAudit(ctx, s.db, s.o.Batch, s.o.AuditRetention)
 		}},
 		{&res.Revocations, func(ctx context.Context) (int64, error) { return store.SweepRevocations(ctx, s.db, s.o.Batch) }},
+		{&res.Challenges, func(ctx context.Context) (int64, error) { return store.SweepChallenges(ctx, s.db, s.o.Batch) }},
+		{&res.Ceremonies, func(ctx context.Context) (int64, error) { return store.SweepCeremonies(ctx, s.db, s.o.Batch) }},
 	}
 	for _, st := range steps {
 		for i := 0; i < s.o.MaxBatches; i++ {

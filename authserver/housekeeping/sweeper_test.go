@@ -54,6 +54,11 @@ func TestSweepersDeleteOnlyExpired(t *testing.T) {
 	// Audit: 40 past retention, 5 recent.
 	exec(`INSERT INTO audit_logs (kind, at) SELECT 'LOGIN_FAIL', now() - interval '100 days' FROM generate_series(1, 40)`)
 	exec(`INSERT INTO audit_logs (kind, at) SELECT 'LOGIN_FAIL', now() - interval '1 day' FROM generate_series(1, 5)`)
+	// WebAuthn ceremonies: 9 expired, 2 live.
+	exec(`INSERT INTO webauthn_challenges (challenge_hash, kind, data, expires_at)
+		SELECT decode(md5('c' || g::text), 'hex'), 'login', '{}', now() - interval '1 s' FROM generate_series(1, 9) g`)
+	exec(`INSERT INTO webauthn_challenges (challenge_hash, kind, data, expires_at)
+		SELECT decode(md5('l' || g::text), 'hex'), 'login', '{}', now() + interval '5 min' FROM generate_series(1, 2) g`)
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -72,11 +77,12 @@ func TestSweepersDeleteOnlyExpired(t *testing.T) {
 			total.EmailTokens += res.EmailTokens
 			total.Outbox += res.Outbox
 			total.Audit += res.Audit
+			total.Ceremonies += res.Ceremonies
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
-	if total != (housekeeping.Result{Sessions: 130, EmailTokens: 2, Outbox: 1, Audit: 40}) {
+	if total != (housekeeping.Result{Sessions: 130, EmailTokens: 2, Outbox: 1, Audit: 40, Ceremonies: 9}) {
 		t.Fatalf("deleted %+v", total)
 	}
 	for q, want := range map[string]int{
@@ -85,6 +91,7 @@ func TestSweepersDeleteOnlyExpired(t *testing.T) {
 		"SELECT count(*) FROM email_tokens":                      2,
 		"SELECT count(*) FROM outbox":                            2,
 		"SELECT count(*) FROM audit_logs":                        5,
+		"SELECT count(*) FROM webauthn_challenges":               2,
 	} {
 		if got := count(t, st, q); got != want {
 			t.Errorf("%s = %d, want %d", q, got, want)

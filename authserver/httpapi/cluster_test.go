@@ -44,7 +44,7 @@ func TestServerOnRedisCluster(t *testing.T) {
 	for _, tok := range []string{tok1, tok2} {
 		h := sha256.Sum256([]byte(tok))
 		v, err := rdb.Get(ctx, "authstack:session:"+hex.EncodeToString(h[:])).Result()
-		if err != nil || !strings.HasPrefix(v, "1|") {
+		if err != nil || !strings.HasPrefix(v, "2|") {
 			t.Fatalf("session not cached in the cluster: %q %v", v, err)
 		}
 		if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok)...); r.Status != 200 {

@@ -45,7 +45,67 @@ type (
 		CurrentPassword string `json:"current_password"`
 		NewPassword     string `json:"new_password"`
 	}
+	// passkeyBeginRequest starts a ceremony; challenge is the login
+	// challenge of the password step, where one is needed.
+	passkeyBeginRequest struct {
+		Challenge string `json:"challenge"`
+	}
+	// passkeyFinishRequest carries the browser's credential.toJSON().
+	passkeyFinishRequest struct {
+		Challenge  string          `json:"challenge"`
+		Name       string          `json:"name"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	nameRequest struct {
+		Name string `json:"name"`
+	}
+
+	// The second step of a login.
+	secondFactorRequest struct {
+		Challenge string `json:"challenge"`
+		Method    string `json:"method"`
+		Code      string `json:"code"`
+	}
+	challengeRequest struct {
+		Challenge string `json:"challenge"`
+	}
+	challengeCodeRequest struct {
+		Challenge string `json:"challenge"`
+		Code      string `json:"code"`
+	}
+	codeRequest struct {
+		Code string `json:"code"`
+	}
+	// Either password, or method and code.
+	reauthRequest struct {
+		Password string `json:"password"`
+		Method   string `json:"method"`
+		Code     string `json:"code"`
+	}
 )
+
+func (r *passkeyBeginRequest) required() []field { return nil }
+func (r *passkeyFinishRequest) required() []field {
+	if string(r.Credential) == "null" {
+		return []field{{"credential", ""}}
+	}
+	return []field{{"credential", string(r.Credential)}}
+}
+func (r *nameRequest) required() []field { return []field{{"name", r.Name}} }
+func (r *secondFactorRequest) required() []field {
+	return []field{{"challenge", r.Challenge}, {"method", r.Method}, {"code", r.Code}}
+}
+func (r *challengeRequest) required() []field { return []field{{"challenge", r.Challenge}} }
+func (r *challengeCodeRequest) required() []field {
+	return []field{{"challenge", r.Challenge}, {"code", r.Code}}
+}
+func (r *codeRequest) required() []field { return []field{{"code", r.Code}} }
+func (r *reauthRequest) required() []field {
+	if r.Method != "" || r.Code != "" {
+		return []field{{"method", r.Method}, {"code", r.Code}}
+	}
+	return []field{{"password", r.Password}}
+}
 
 func (r *credentialsRequest) required() []field {
 	return []field{{"email", r.Email}, {"password", r.Password}}

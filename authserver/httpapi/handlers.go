@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
 )
@@ -73,15 +74,20 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if res.Challenge != nil {
+		s.writeChallenge(w, res.Challenge)
+		return
+	}
 	s.writeSession(w, res)
+}
+
+func (s *Server) setCookie(w http.ResponseWriter, res service.LoginResult) {
+	http.SetCookie(w, SessionCookie(s.cfg, res))
 }
 
 // writeSession answers with a new session: the cookie and the token.
 func (s *Server) writeSession(w http.ResponseWriter, res service.LoginResult) {
-	http.SetCookie(w, &http.Cookie{
-		Name: s.cfg.CookieName, Value: res.Token, Path: "/", Expires: res.Session.ExpiresAt,
-		MaxAge: int(time.Until(res.Session.ExpiresAt) / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode,
-	})
+	s.setCookie(w, res)
 	b := make([]byte, 0, 256)
 	b = append(b, `{"token":`...)
 	b = appendJSONString(b, res.Token)
@@ -103,14 +109,30 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, cur session.
 	b = appendTime(b, cur.CreatedAt)
 	b = append(b, `,"expires_at":`...)
 	b = appendTime(b, cur.ExpiresAt)
+	b = append(b, `,"auth_level":`...)
+	b = appendJSONString(b, cur.Level)
+	b = append(b, `,"auth_time":`...)
+	b = appendTime(b, cur.AuthAt)
 	b = append(b, "}}\n"...)
 	writeJSONBytes(w, http.StatusOK, b)
 }
 
-func (s *Server) clearCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: s.cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode})
+// SessionCookie is the cookie that carries a new session (also set by the
+// hosted pages).
+func SessionCookie(cfg *config.Config, res service.LoginResult) *http.Cookie {
+	return &http.Cookie{
+		Name: cfg.CookieName, Value: res.Token, Path: "/", Expires: res.Session.ExpiresAt,
+		MaxAge: int(time.Until(res.Session.ExpiresAt) / time.Second), HttpOnly: true, Secure: cfg.CookieSecure, SameSite: http.SameSiteLaxMode,
+	}
 }
+
+// ClearSessionCookie is the cookie that ends the session cookie.
+func ClearSessionCookie(cfg *config.Config) *http.Cookie {
+	return &http.Cookie{Name: cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: cfg.CookieSecure, SameSite: http.SameSiteLaxMode}
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter) { http.SetCookie(w, ClearSessionCookie(s.cfg)) }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, cur session.Info) {
 	if err := s.svc.Logout(r.Context(), s.client(r), cur); err != nil {
@@ -204,11 +226,21 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, cur sess
 	s.writeSession(w, res)
 }
 
+// check answers a proxy's auth subrequest: 200 with who the user is and
+// how and when the session authenticated (X-Auth-Level, X-Auth-Time in
+// Unix seconds); with a required level (requiredLevel) that the session
+// does not meet, 403 insufficient_auth_level (and X-Auth-Level).
 func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info) {
 	h := w.Header()
+	h["X-Auth-Level"] = []string{cur.Level}
+	if want := requiredLevel(r); want != "" && !session.Satisfies(cur.Level, want) {
+		s.fail(w, r, service.ErrLevelTooLow)
+		return
+	}
 	h["X-Auth-User-Id"] = []string{cur.UserID}
 	h["X-Auth-Email"] = []string{cur.Email}
 	h["X-Auth-Session-Id"] = []string{cur.ID}
+	h["X-Auth-Time"] = []string{string(appendAuthUnix(make([]byte, 0, 12), cur))}
 	w.WriteHeader(http.StatusOK)
 }
 

@@ -359,7 +359,7 @@ func TestRevocationSurvivesRedisPauseAndLossTwoReplicas(t *testing.T) {
 
 	// Killed Redis, restarted from a snapshot that holds tokB's entry.
 	keyB := "authstack:session:" + hashHex(tokB)
-	if v, err := rdb.Get(ctx, keyB).Result(); err != nil || !strings.HasPrefix(v, "1|") {
+	if v, err := rdb.Get(ctx, keyB).Result(); err != nil || !strings.HasPrefix(v, "2|") {
 		t.Fatalf("tokB not cached before the snapshot: %q %v", v, err)
 	}
 	if err := rdb.Save(ctx).Err(); err != nil {
@@ -380,7 +380,7 @@ func TestRevocationSurvivesRedisPauseAndLossTwoReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	e1.Redis.Start(t)
-	if v, err := rdb.Get(ctx, keyB).Result(); err != nil || !strings.HasPrefix(v, "1|") {
+	if v, err := rdb.Get(ctx, keyB).Result(); err != nil || !strings.HasPrefix(v, "2|") {
 		t.Fatalf("the restarted redis does not hold the old entry (test premise): %q %v", v, err)
 	}
 	e1.Restart(t) // a new pod

@@ -67,6 +67,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	routes   []Route
+	allow    map[string]string // pattern -> its methods (the Allow header of a 405); written only before serving (New, Handle)
 	started  time.Time
 	draining atomic.Bool
 	cop      *http.CrossOriginProtection
@@ -103,6 +104,32 @@ func New(o Options) *Server {
 	s.handle("POST", "/auth/password/reset", s.sameOrigin(s.resetPassword))
 	s.handle("POST", "/auth/password/change", s.authed(s.changePassword))
 	s.handle("GET", "/auth/check", s.authed(s.check))
+	s.handle("POST", "/auth/passkeys/register/begin", s.authed(s.passkeyRegisterBegin))
+	s.handle("POST", "/auth/passkeys/register/finish", s.authed(s.passkeyRegisterFinish))
+	s.handle("GET", "/auth/passkeys", s.authed(s.listPasskeys))
+	s.handle("PATCH", "/auth/passkeys/{id}", s.authed(s.renamePasskey))
+	s.handle("DELETE", "/auth/passkeys/{id}", s.authed(s.removePasskey))
+	s.handle("POST", "/auth/passkeys/login/begin", s.sameOrigin(s.passkeyLoginBegin))
+	s.handle("POST", "/auth/passkeys/login/finish", s.sameOrigin(s.passkeyLoginFinish))
+	s.handle("POST", "/auth/login/mfa/passkey/begin", s.sameOrigin(s.passkeyChallengeBegin(func(ctx context.Context, ch string) (any, error) {
+		return s.svc.BeginPasskeySecondFactor(ctx, ch)
+	})))
+	s.handle("POST", "/auth/login/mfa/passkey/finish", s.sameOrigin(s.passkeySecondFactorFinish))
+	s.handle("POST", "/auth/login/mfa/passkey/register/begin", s.sameOrigin(s.passkeyChallengeBegin(func(ctx context.Context, ch string) (any, error) {
+		return s.svc.BeginPasskeyEnrollment(ctx, ch)
+	})))
+	s.handle("POST", "/auth/login/mfa/passkey/register/finish", s.sameOrigin(s.passkeyEnrollFinish))
+	s.handle("POST", "/auth/reauthenticate/passkey/begin", s.authed(s.passkeyReauthBegin))
+	s.handle("POST", "/auth/reauthenticate/passkey/finish", s.authed(s.passkeyReauthFinish))
+	s.handle("POST", "/auth/login/mfa", s.sameOrigin(s.loginSecondFactor))
+	s.handle("POST", "/auth/login/mfa/totp/enroll", s.sameOrigin(s.enrollTOTPWithChallenge))
+	s.handle("POST", "/auth/login/mfa/totp/confirm", s.sameOrigin(s.confirmTOTPWithChallenge))
+	s.handle("GET", "/auth/mfa", s.authed(s.mfaStatus))
+	s.handle("POST", "/auth/mfa/totp/enroll", s.authed(s.enrollTOTP))
+	s.handle("POST", "/auth/mfa/totp/confirm", s.authed(s.confirmTOTP))
+	s.handle("DELETE", "/auth/mfa/totp", s.authed(s.removeTOTP))
+	s.handle("POST", "/auth/mfa/recovery-codes", s.authed(s.regenerateRecoveryCodes))
+	s.handle("POST", "/auth/reauthenticate", s.authed(s.reauthenticate))
 	s.handle("GET", "/health", s.health)
 	s.handle("GET", "/ready", s.readiness)
 	s.handle("GET", "/openapi.yaml", s.openapi)
@@ -127,16 +154,37 @@ func (s *Server) SetDraining() { s.draining.Store(true) }
 func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 	s.routes = append(s.routes, Route{Method: method, Pattern: pattern})
 	s.mux.Handle(method+" "+pattern, s.instrument(method, pattern, h))
-	// Same path, other method: a JSON 405 instead of the mux's plain text.
-	allow := method
+	// Same path, other method: a JSON 405 instead of the mux's plain text,
+	// registered once per path (several methods can share one).
 	if method == "GET" {
-		allow = "GET, HEAD"
+		method = "GET, HEAD"
 	}
+	if s.allow == nil {
+		s.allow = map[string]string{}
+	}
+	if prev, ok := s.allow[pattern]; ok {
+		s.allow[pattern] = prev + ", " + method
+		return
+	}
+	s.allow[pattern] = method
 	s.mux.Handle(pattern, s.instrument("ANY", pattern, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Allow", allow)
+		w.Header().Set("Allow", s.allow[pattern])
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed here", 0)
 	}))
 }
+
+// Handle serves h at method and pattern like the API's own routes (metrics,
+// access log, panic recovery, a 405 for other methods). Call it before the
+// server serves: the hosted pages (authserver/ui) mount themselves with it.
+func (s *Server) Handle(method, pattern string, h http.HandlerFunc) { s.handle(method, pattern, h) }
+
+// CheckOrigin is the cross-origin (CSRF) check of the API: nil when r is
+// same-origin, from a trusted origin, or not from a browser.
+func (s *Server) CheckOrigin(r *http.Request) error { return s.cop.Check(r) }
+
+// Client is who sent r: its address (X-Forwarded-For only from trusted
+// proxies) and user agent.
+func (s *Server) Client(r *http.Request) service.Client { return s.client(r) }
 
 // statusWriter remembers the status code and counts the body bytes.
 type statusWriter struct {

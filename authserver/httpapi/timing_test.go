@@ -30,8 +30,9 @@ func TestTimingTellsNothing(t *testing.T) {
 		"AUTH_RATELIMIT_EMAIL_IP": "off", "AUTH_RATELIMIT_EMAIL_ACCOUNT": "off",
 		"AUTH_ARGON2_MEMORY_KIB": mem, "AUTH_ARGON2_ITERATIONS": iters,
 	}})
-	verified, unverified := "verified@example.com", "unverified@example.com"
+	verified, unverified, withTOTP := "verified@example.com", "unverified@example.com", "totp@example.com"
 	e.SignupVerifyLogin(t, verified, "the verified password")
+	enrollTOTP(t, e, e.SignupVerifyLogin(t, withTOTP, "the totp password"))
 	if r := e.Do(t, "POST", "/auth/signup", creds(unverified, "the unverified password")); r.Status != 202 {
 		t.Fatal(r.Status)
 	}
@@ -105,6 +106,9 @@ func TestTimingTellsNothing(t *testing.T) {
 	const pairs = 121 // fewer let the load of a busy 2-core machine through the median
 	measure("login, verified", pairs, login, verified)
 	measure("login, unverified", pairs, login, unverified)
+	// Whether a second factor is enrolled is read only after the password
+	// verified: a wrong password tells nothing about it.
+	measure("login, verified with TOTP", pairs, login, withTOTP)
 	measure("signup, verified", pairs, signup, verified)
 	measure("signup, unverified", pairs, signup, unverified)
 	measure("resend, unverified", pairs, resend, unverified)

@@ -21,7 +21,8 @@ import (
 type requestTracer struct {
 	tracer    trace.Tracer
 	name      string
-	attrs     []attribute.KeyValue // method (unless the route takes any) and route
+	attrs     []attribute.KeyValue    // method (unless the route takes any) and route
+	opts      []trace.SpanStartOption // built once: kind and attrs (nil if the route takes any method)
 	anyMethod bool
 }
 
@@ -36,6 +37,7 @@ func (s *Server) requestTracer(method, pattern string) *requestTracer {
 	if !t.anyMethod {
 		t.name = method + " " + pattern
 		t.attrs = append(t.attrs, semconv.HTTPRequestMethodKey.String(method))
+		t.opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...)}
 	}
 	return t
 }
@@ -43,9 +45,10 @@ func (s *Server) requestTracer(method, pattern string) *requestTracer {
 // start begins the span of r; r's context carries it from then on.
 func (t *requestTracer) start(r *http.Request) (*http.Request, trace.Span) {
 	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...)}
+	opts := t.opts
 	if t.anyMethod {
-		opts = append(opts, trace.WithAttributes(semconv.HTTPRequestMethodKey.String(standardMethod(r.Method))))
+		opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(standardMethod(r.Method)))}
 	}
 	ctx, span := t.tracer.Start(ctx, t.name, opts...)
 	return r.WithContext(ctx), span

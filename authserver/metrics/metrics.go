@@ -19,6 +19,8 @@ type Metrics struct {
 	duration       *prometheus.HistogramVec
 	authEvents     *prometheus.CounterVec
 	emailEvents    *prometheus.CounterVec
+	passkeys       *prometheus.CounterVec
+	secondFactor   *prometheus.CounterVec
 	sessionsActive prometheus.GaugeFunc
 	hashesInFlight prometheus.GaugeFunc
 	redisUp        prometheus.Gauge
@@ -45,6 +47,12 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 		emailEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "email_events_total", Help: "Email events by kind (QUEUED, VERIFY_SENT, RESET_SENT, ACCOUNT_EXISTS_SENT, SEND_RETRY, SEND_FAILED, REJECTED, EXPIRED).",
 		}, []string{"kind"}),
+		passkeys: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "passkey_ceremonies_total", Help: "Finished passkey (WebAuthn) ceremonies by ceremony (register, login, second_factor) and outcome (ok, fail).",
+		}, []string{"ceremony", "outcome"}),
+		secondFactor: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "auth_second_factor_total", Help: "Second-factor checks (login second step and re-authentication) by method (totp, recovery_code, passkey) and result (ok, invalid).",
+		}, []string{"method", "result"}),
 	}
 	m.sessionsActive = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "redis_sessions_active", Help: "Unexpired sessions cached in Redis (shared by all replicas).",
@@ -61,7 +69,7 @@ func New(activeSessions, hashesInFlight func() float64) *Metrics {
 	m.redisMemMax = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "redis_memory_max_bytes", Help: "Redis maxmemory at the last check, summed over a cluster's primaries (0: no limit).",
 	})
-	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.sessionsActive, m.hashesInFlight, m.redisUp, m.redisMemUsed, m.redisMemMax,
+	r.MustRegister(m.requests, m.duration, m.authEvents, m.emailEvents, m.passkeys, m.secondFactor, m.sessionsActive, m.hashesInFlight, m.redisUp, m.redisMemUsed, m.redisMemMax,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,6 +89,16 @@ func (m *Metrics) SetRedisUp(up bool) {
 	} else {
 		m.redisUp.Set(0)
 	}
+}
+
+// PasskeyCeremony counts one finished passkey ceremony.
+func (m *Metrics) PasskeyCeremony(ceremony, outcome string) {
+	m.passkeys.WithLabelValues(ceremony, outcome).Inc()
+}
+
+// SecondFactor counts one second-factor check.
+func (m *Metrics) SecondFactor(method, result string) {
+	m.secondFactor.WithLabelValues(method, result).Inc()
 }
 
 // EmailEvent counts one email event.

@@ -13,10 +13,21 @@ import (
 	"github.com/leanauth/authstack/authserver/store"
 )
 
-// LoginResult is a new session.
+// LoginResult is a new session or, when Challenge is set, no session yet:
+// the password was right and a second factor (or its enrolment) must follow.
 type LoginResult struct {
-	Token   string
-	Session session.Info
+	Token     string
+	Session   session.Info
+	Challenge *Challenge
+}
+
+// Challenge is the state between a correct password and a second factor
+// (challenge.go).
+type Challenge struct {
+	Token     string    // 43 characters, like a session token; only its SHA-256 is stored
+	Purpose   string    // store.ChallengeMFA or store.ChallengeEnroll
+	Methods   []string  // mfa: the user's factors; enroll: the methods offered
+	ExpiresAt time.Time // AUTH_MFA_CHALLENGE_TTL after the password step
 }
 
 // Login checks credentials and opens a session. An unknown address costs
@@ -26,7 +37,10 @@ type LoginResult struct {
 // lookup or hash. The session is written only while the password hash is
 // still the one verified; when it changed in between, the password is
 // verified once more against the new hash (a reset or change wins, a
-// rehash of the same password does not refuse it).
+// rehash of the same password does not refuse it). Whether the user has a
+// second factor is read only after the password verified (in the
+// transaction that opens the session or the challenge), so a wrong
+// password answers and costs the same with or without one.
 func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (LoginResult, error) {
 	email, ok := NormalizeEmail(emailIn)
 	if !ok {
@@ -65,10 +79,8 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 	if !res.OK {
 		return LoginResult{}, s.loginFailed(ctx, c, lock, u.ID)
 	}
-	if err := s.limiter.RecordSuccess(ctx, lock); err != nil {
-		s.log.Warn("resetting login failures", "error", err.Error())
-	}
 	if !u.EmailVerified {
+		s.loginSucceeded(ctx, lock)
 		return LoginResult{}, ErrEmailNotVerified
 	}
 	s.hook("login")
@@ -97,7 +109,13 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("creating session: %w", err)
 	}
-	s.sessions.Cache(ctx, out.Token, out.Session)
+	// The client's failure count is reset only when a session opens: were
+	// it reset by the password step, someone holding the password could
+	// guess second-factor codes without end, a fresh challenge at a time.
+	if out.Challenge == nil {
+		s.loginSucceeded(ctx, lock)
+		s.sessions.Cache(ctx, out.Token, out.Session)
+	}
 	if res.NeedsRehash {
 		// Off the response path: an extra hash only for accounts with an
 		// old pepper or old parameters would show in the response time.
@@ -115,8 +133,9 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 // errHashChanged: the password hash is no longer the one verified.
 var errHashChanged = errors.New("password hash changed since it was verified")
 
-// openSession writes a session for u while u's password hash is still the
-// one verified; otherwise it returns errHashChanged and the user as stored.
+// openSession writes, while u's password hash is still the one verified, a
+// session for u, or a challenge when u has a second factor or must enrol
+// one; otherwise it returns errHashChanged and the user as stored.
 func (s *Service) openSession(ctx context.Context, c Client, u store.User) (LoginResult, store.User, error) {
 	var out LoginResult
 	var now store.User
@@ -128,14 +147,37 @@ func (s *Service) openSession(ctx context.Context, c Client, u store.User) (Logi
 		if now.PasswordHash != u.PasswordHash {
 			return errHashChanged
 		}
-		tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent)
+		f, err := store.UserFactors(ctx, tx, u.ID)
 		if err != nil {
 			return err
 		}
-		out = LoginResult{Token: tok, Session: info}
-		return s.audit.Record(ctx, tx, audit.LoginSuccess, u.ID, c, map[string]any{"session_id": info.ID})
+		if f.Any() || s.mfa.Required {
+			ch, err := s.newChallenge(ctx, tx, c, now, f)
+			out = LoginResult{Challenge: ch}
+			return err
+		}
+		out, err = s.createSession(ctx, tx, c, now, session.LevelPassword, "password")
+		return err
 	})
 	return out, now, err
+}
+
+// createSession opens a session for u at level (inside tx) and audits the
+// login with the method that completed it.
+func (s *Service) createSession(ctx context.Context, tx store.DBTX, c Client, u store.User, level, method string) (LoginResult, error) {
+	tok, info, err := s.sessions.Create(ctx, tx, u, c.IP, c.UserAgent, level)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	err = s.audit.Record(ctx, tx, audit.LoginSuccess, u.ID, c, map[string]any{"session_id": info.ID, "method": method})
+	return LoginResult{Token: tok, Session: info}, err
+}
+
+// loginSucceeded resets this client's failure count on the account.
+func (s *Service) loginSucceeded(ctx context.Context, lock string) {
+	if err := s.limiter.RecordSuccess(ctx, lock); err != nil {
+		s.log.Warn("resetting login failures", "error", err.Error())
+	}
 }
 
 // rehash replaces a hash made with an old pepper, old parameters or from the
@@ -154,23 +196,27 @@ func (s *Service) rehash(ctx context.Context, u store.User, pw string) {
 }
 
 func (s *Service) loginFailed(ctx context.Context, c Client, lock, userID string) error {
+	reason := "wrong_password"
+	if userID == "" {
+		reason = "unknown_account"
+	}
+	s.failed(ctx, c, lock, userID, audit.LoginFail, map[string]any{"reason": reason})
+	return ErrInvalidCredentials
+}
+
+// failed counts a failed authentication (a password or a second factor)
+// towards this client's lockout of the account and audits it as kind.
+func (s *Service) failed(ctx context.Context, c Client, lock, userID, kind string, details map[string]any) {
 	locked, err := s.limiter.RecordFailure(ctx, lock)
 	if err != nil {
 		s.log.Warn("recording login failure", "error", err.Error())
 	}
-	var details map[string]any
-	if userID == "" {
-		details = map[string]any{"reason": "unknown_account"}
-	} else {
-		details = map[string]any{"reason": "wrong_password"}
-	}
-	if err := s.audit.Record(ctx, s.store.Pool, audit.LoginFail, userID, c, details); err != nil {
-		s.log.Error("writing audit log", "kind", audit.LoginFail, "error", err.Error())
+	if err := s.audit.Record(ctx, s.store.Pool, kind, userID, c, details); err != nil {
+		s.log.Error("writing audit log", "kind", kind, "error", err.Error())
 	}
 	if locked > 0 {
 		if err := s.audit.Record(ctx, s.store.Pool, audit.Lockout, userID, c, map[string]any{"locked_seconds": int(locked / time.Second)}); err != nil {
 			s.log.Error("writing audit log", "kind", audit.Lockout, "error", err.Error())
 		}
 	}
-	return ErrInvalidCredentials
 }

@@ -106,13 +106,19 @@ func (s *Service) ResetPassword(ctx context.Context, c Client, tok, pw string) e
 // (its token replaces the one the change was made with). It fails with
 // ErrUnauthorized when the session ended or the password changed between
 // the check and the write (a concurrent reset, change or logout); a rehash
-// of the same password in between does not refuse it.
+// of the same password in between does not refuse it. The current password
+// is the step-up of a user without a second factor; a user with one must
+// also have used it recently (ErrReauthRequired, before any hash). The new
+// session keeps the level of the one the change was made with.
 func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info, current, next string) (LoginResult, error) {
 	if err := password.Validate(next); err != nil {
 		return LoginResult{}, invalidPassword(err)
 	}
 	if err := password.CheckLength(current); err != nil {
 		return LoginResult{}, invalidPassword(err)
+	}
+	if err := s.requireFactorLevel(ctx, cur); err != nil {
+		return LoginResult{}, err
 	}
 	acct := ratelimit.AccountKey(cur.Email)
 	lock := ratelimit.Pair(acct, c.IP) // as at login
@@ -200,7 +206,7 @@ func (s *Service) change(ctx context.Context, c Client, cur session.Info, u stor
 		if revoked, err = store.DeleteUserSessions(ctx, tx, u.ID, ""); err != nil {
 			return err
 		}
-		tok, info, err := s.sessions.Create(ctx, tx, now, c.IP, c.UserAgent)
+		tok, info, err := s.sessions.Create(ctx, tx, now, c.IP, c.UserAgent, cur.Level)
 		if err != nil {
 			return err
 		}

@@ -11,9 +11,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/mail"
+	"github.com/leanauth/authstack/authserver/mfa"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/ratelimit"
 	"github.com/leanauth/authstack/authserver/session"
@@ -29,6 +32,9 @@ type Notifier interface{ Notify() }
 // EmailCounter counts email events.
 type EmailCounter interface{ EmailEvent(kind string) }
 
+// FactorCounter counts second-factor checks by method and result (ok, invalid).
+type FactorCounter interface{ SecondFactor(method, result string) }
+
 // Service implements the auth rules.
 type Service struct {
 	store    *store.Store
@@ -38,11 +44,17 @@ type Service struct {
 	audit    *audit.Recorder
 	mailer   Notifier
 	emails   EmailCounter
+	factors  FactorCounter
 	links    mail.Links
 	limits   config.RateLimits
 	verify   time.Duration
 	reset    time.Duration
+	mfa      config.MFA
+	keyring  *mfa.Keyring // nil without a pepper: TOTP is unavailable
 	log      *slog.Logger
+
+	wa           *webauthn.WebAuthn // nil: passkeys off
+	passkeyCount PasskeyCounter
 
 	bg      sync.WaitGroup     // background work started by requests (rehashes)
 	hookFor func(point string) // tests only (export_test.go): called between a check and its write
@@ -66,6 +78,8 @@ type Deps struct {
 	Audit    *audit.Recorder
 	Mailer   Notifier
 	Emails   EmailCounter
+	Passkeys PasskeyCounter
+	Factors  FactorCounter // may be nil
 	Config   *config.Config
 	Logger   *slog.Logger
 }
@@ -75,11 +89,35 @@ func New(d Deps) *Service {
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
-	return &Service{
-		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
-		mailer: d.Mailer, emails: d.Emails, links: mail.Links{Base: d.Config.FrontendURL},
-		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL, log: d.Logger,
+	// The config loader checked the relying party with go-webauthn's own
+	// rules, so this fails only on a bug: passkeys are then off, loudly.
+	wa, err := newWebAuthn(d.Config.WebAuthn)
+	if err != nil {
+		d.Logger.Error("passkeys disabled", "error", err.Error())
 	}
+	s := &Service{wa: wa, passkeyCount: d.Passkeys,
+		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
+		mailer: d.Mailer, emails: d.Emails, factors: d.Factors, links: mail.Links{Base: d.Config.EmailLinkBase()},
+		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
+		mfa: d.Config.MFA, log: d.Logger,
+	}
+	if s.mfa.ChallengeTTL <= 0 {
+		s.mfa.ChallengeTTL = 5 * time.Minute
+	}
+	if s.mfa.StepUpWindow <= 0 {
+		s.mfa.StepUpWindow = 10 * time.Minute
+	}
+	if len(d.Config.Peppers) > 0 {
+		ids := make([]string, len(d.Config.Peppers))
+		keys := make([][]byte, len(d.Config.Peppers))
+		for i, p := range d.Config.Peppers {
+			ids[i], keys[i] = p.ID, p.Key
+		}
+		if s.keyring, err = mfa.NewKeyring(ids, keys); err != nil {
+			s.log.Error("TOTP secrets cannot be encrypted", "error", err.Error())
+		}
+	}
+	return s
 }
 
 // allow applies rate limits; Redis trouble fails open (logged).
@@ -112,6 +150,20 @@ func render(kind string, data mail.Data) (store.Mail, error) {
 }
 
 func who(c Client) store.Who { return store.Who{IP: c.IP, UserAgent: c.UserAgent} }
+
+// factorChecked counts a second-factor check whose outcome err is (nil:
+// ok, ErrInvalidCode: invalid; anything else is not a verdict).
+func (s *Service) factorChecked(method string, err error) {
+	if s.factors == nil {
+		return
+	}
+	switch {
+	case err == nil:
+		s.factors.SecondFactor(method, "ok")
+	case errors.Is(err, ErrInvalidCode):
+		s.factors.SecondFactor(method, "invalid")
+	}
+}
 
 func (s *Service) queued() {
 	if s.emails != nil {

@@ -34,7 +34,7 @@ type fixture struct {
 	events *counter
 }
 
-func setup(t *testing.T, slots int, wait time.Duration) *fixture {
+func setup(t *testing.T, slots int, wait time.Duration, opts ...func(*config.Config)) *fixture {
 	t.Helper()
 	st := dbtest.Store(t)
 	r := testservers.Redis(t)
@@ -47,7 +47,11 @@ func setup(t *testing.T, slots int, wait time.Duration) *fixture {
 	}
 	fu, _ := url2("https://app.example.com")
 	cfg := &config.Config{FrontendURL: fu, VerifyTokenTTL: time.Hour, ResetTokenTTL: time.Hour,
-		RateLimits: config.RateLimits{LockoutAfter: 0}}
+		RateLimits: config.RateLimits{LockoutAfter: 0}, Peppers: []config.Pepper{{ID: config.PepperID(key), Key: key}},
+		MFA: config.MFA{Methods: []string{"totp"}, Issuer: "test"}}
+	for _, o := range opts {
+		o(cfg)
+	}
 	ev := &counter{n: map[string]int{}}
 	svc := service.New(service.Deps{
 		Store: st, Hasher: h, Sessions: session.NewManager(st.Pool, rdb, session.Options{TTL: time.Hour}),

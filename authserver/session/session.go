@@ -64,6 +64,29 @@ const (
 // of the session may live in Redis (compile-time check: negative overflows).
 const _ = uint64(store.RevocationKeep - maxCache)
 
+// Authentication levels: how a session last proved who it is
+// (sessions.auth_method). /auth/check passes it upstream as X-Auth-Level.
+const (
+	LevelPassword = "password" // the password alone
+	LevelMFA      = "mfa"      // the password and a second factor
+	LevelPasskey  = "passkey"  // a passkey on its own (possession and user verification)
+)
+
+// Satisfies tells whether a session at level have meets a requirement of
+// level want: "password" is met by any session, "mfa" by mfa and passkey.
+// An unknown requirement is never met.
+func Satisfies(have, want string) bool {
+	switch want {
+	case LevelPassword:
+		return have == LevelPassword || have == LevelMFA || have == LevelPasskey
+	case LevelMFA:
+		return have == LevelMFA || have == LevelPasskey
+	case LevelPasskey:
+		return have == LevelPasskey
+	}
+	return false
+}
+
 // Info is what a valid session tells about itself and its user.
 type Info struct {
 	ID            string
@@ -72,6 +95,10 @@ type Info struct {
 	EmailVerified bool
 	CreatedAt     time.Time
 	ExpiresAt     time.Time
+	Level         string    // LevelPassword, LevelMFA or LevelPasskey
+	AuthAt        time.Time // when it last authenticated (login or re-authentication)
+
+	tokenHash [32]byte // to re-cache it after a re-authentication
 }
 
 // NewToken returns a fresh random token and its SHA-256.
@@ -113,11 +140,15 @@ func cacheKey(h []byte) string {
 	return string(buf[:])
 }
 
-// encode renders Info for Redis: "1|sid|uid|verified|created|expires|email".
+// encode renders Info for Redis:
+// "2|sid|uid|verified|created|expires|level|authat|email". Version 1 (no
+// level, no auth time) is still read, as a password session authenticated
+// when created: pods of the previous release write it during a rolling
+// upgrade (and cannot read version 2, so they fall back to PostgreSQL).
 func encode(i Info) string {
 	var sb strings.Builder
-	sb.Grow(120 + len(i.Email))
-	sb.WriteString("1|")
+	sb.Grow(140 + len(i.Email))
+	sb.WriteString("2|")
 	sb.WriteString(i.ID)
 	sb.WriteByte('|')
 	sb.WriteString(i.UserID)
@@ -130,31 +161,45 @@ func encode(i Info) string {
 	sb.WriteByte('|')
 	sb.WriteString(strconv.FormatInt(i.ExpiresAt.Unix(), 10))
 	sb.WriteByte('|')
+	sb.WriteString(i.Level)
+	sb.WriteByte('|')
+	sb.WriteString(strconv.FormatInt(i.AuthAt.Unix(), 10))
+	sb.WriteByte('|')
 	sb.WriteString(i.Email)
 	return sb.String()
 }
 
 func decode(s string) (Info, bool) {
 	var i Info
-	var f [7]string
-	for n := 0; n < 6; n++ {
+	var f [9]string
+	fields := 6 // before the email
+	if strings.HasPrefix(s, "2|") {
+		fields = 8
+	} else if !strings.HasPrefix(s, "1|") {
+		return i, false
+	}
+	for n := 0; n < fields; n++ {
 		j := strings.IndexByte(s, '|')
 		if j < 0 {
 			return i, false
 		}
 		f[n], s = s[:j], s[j+1:]
 	}
-	f[6] = s
-	if f[0] != "1" {
-		return i, false
-	}
 	c, err1 := strconv.ParseInt(f[4], 10, 64)
 	e, err2 := strconv.ParseInt(f[5], 10, 64)
 	if err1 != nil || err2 != nil {
 		return i, false
 	}
-	i.ID, i.UserID, i.EmailVerified, i.Email = f[1], f[2], f[3] == "1", f[6]
+	i.ID, i.UserID, i.EmailVerified, i.Email = f[1], f[2], f[3] == "1", s
 	i.CreatedAt, i.ExpiresAt = time.Unix(c, 0).UTC(), time.Unix(e, 0).UTC()
+	i.Level, i.AuthAt = LevelPassword, i.CreatedAt
+	if fields == 8 {
+		a, err := strconv.ParseInt(f[7], 10, 64)
+		if err != nil || !Satisfies(f[6], LevelPassword) {
+			return i, false
+		}
+		i.Level, i.AuthAt = f[6], time.Unix(a, 0).UTC()
+	}
 	return i, true
 }
 
@@ -244,17 +289,49 @@ func (dialWatch) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 // TTL is the lifetime of new sessions.
 func (m *Manager) TTL() time.Duration { return m.ttl }
 
-// Create stores a new session for user inside q (a transaction, typically)
-// and returns its token. Call Cache after the transaction commits.
-func (m *Manager) Create(ctx context.Context, q store.DBTX, u store.User, ip, ua string) (string, Info, error) {
+// Create stores a new session for user, authenticated now at level, inside
+// q (a transaction, typically) and returns its token. Call Cache after the
+// transaction commits.
+func (m *Manager) Create(ctx context.Context, q store.DBTX, u store.User, ip, ua, level string) (string, Info, error) {
 	tok, h := NewToken()
-	s := store.Session{TokenHash: h[:], UserID: u.ID, ExpiresAt: time.Now().Add(m.ttl).Truncate(time.Second), IP: ip, UserAgent: ua}
+	s := store.Session{TokenHash: h[:], UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified,
+		ExpiresAt: time.Now().Add(m.ttl).Truncate(time.Second), IP: ip, UserAgent: ua, AuthMethod: level}
 	if err := store.InsertSession(ctx, q, &s); err != nil {
 		return "", Info{}, err
 	}
-	info := Info{ID: s.ID, UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, CreatedAt: s.CreatedAt.UTC().Truncate(time.Second), ExpiresAt: s.ExpiresAt.UTC()}
 	m.touched.Store(s.ID, time.Now().UnixNano())
-	return tok, info, nil
+	return tok, infoOf(s, h), nil
+}
+
+func infoOf(s store.Session, h [32]byte) Info {
+	return Info{ID: s.ID, UserID: s.UserID, Email: s.Email, EmailVerified: s.EmailVerified,
+		CreatedAt: s.CreatedAt.UTC().Truncate(time.Second), ExpiresAt: s.ExpiresAt.UTC().Truncate(time.Second),
+		Level: s.AuthMethod, AuthAt: s.AuthAt.UTC().Truncate(time.Second), tokenHash: h}
+}
+
+// Reauthenticated records in PostgreSQL (inside q) that the session cur
+// authenticated again now at level, and returns it as it now is. Call
+// Recache after the transaction commits. ErrInvalid: the session is gone.
+func (m *Manager) Reauthenticated(ctx context.Context, q store.DBTX, cur Info, level string) (Info, error) {
+	s, err := store.ReauthenticateSession(ctx, q, cur.UserID, cur.ID, level)
+	if errors.Is(err, store.ErrNotFound) {
+		return Info{}, ErrInvalid
+	}
+	if err != nil {
+		return Info{}, err
+	}
+	s.Email, s.EmailVerified = cur.Email, cur.EmailVerified
+	return infoOf(s, cur.tokenHash), nil
+}
+
+// Recache replaces the cached copy of a session after a change of its
+// level or authentication time (best effort: while the old copy stays, a
+// step-up check sees the older time and refuses, never the other way).
+func (m *Manager) Recache(ctx context.Context, info Info) {
+	if info.tokenHash == ([32]byte{}) {
+		return
+	}
+	m.cache(ctx, info.tokenHash[:], info, time.Now())
 }
 
 // Cache puts a new session into Redis (best effort).
@@ -345,6 +422,7 @@ func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 				if !now.Before(info.ExpiresAt) || m.isRevoked(ctx, h) {
 					return Info{}, ErrInvalid
 				}
+				info.tokenHash = [32]byte(h)
 				m.touch(info.ID, now)
 				return info, nil
 			}
@@ -359,7 +437,7 @@ func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	info := Info{ID: s.ID, UserID: s.UserID, Email: s.Email, EmailVerified: s.EmailVerified, CreatedAt: s.CreatedAt.UTC().Truncate(time.Second), ExpiresAt: s.ExpiresAt.UTC().Truncate(time.Second)}
+	info := infoOf(s, [32]byte(h))
 	m.cache(ctx, h, info, s.LastSeenAt)
 	m.touch(info.ID, now)
 	return info, nil

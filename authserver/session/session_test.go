@@ -68,7 +68,7 @@ func setupWith(t *testing.T, rdb redis.UniversalClient) *fixture {
 
 func (f *fixture) login(t *testing.T) (string, session.Info) {
 	t.Helper()
-	tok, info, err := f.m.Create(context.Background(), f.st.Pool, f.u, "127.0.0.1", "test")
+	tok, info, err := f.m.Create(context.Background(), f.st.Pool, f.u, "127.0.0.1", "test", session.LevelPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func BenchmarkValidateCached(b *testing.B) {
 	defer rdb.Close()
 	u, _, _ := store.InsertUser(ctx, st.Pool, "b@example.com", "x")
 	m := session.NewManager(st.Pool, rdb, session.Options{TTL: time.Hour})
-	tok, info, _ := m.Create(ctx, st.Pool, u, "", "")
+	tok, info, _ := m.Create(ctx, st.Pool, u, "", "", session.LevelPassword)
 	m.Cache(ctx, tok, info)
 	b.ReportAllocs()
 	b.ResetTimer()

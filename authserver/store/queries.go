@@ -65,9 +65,14 @@ func UpdatePasswordHash(ctx context.Context, q DBTX, userID, hash string) error 
 }
 
 // UpdatePasswordHashIf replaces the hash only if it is still old (a
-// transparent rehash must not overwrite a concurrent password change).
+// transparent rehash must not overwrite a concurrent password change). The
+// same password rehashed is no credential change: the login challenges
+// that the old hash verified follow it (one statement, so a challenge is
+// never left bound to a hash the user no longer has).
 func UpdatePasswordHashIf(ctx context.Context, q DBTX, userID, old, hash string) error {
-	_, err := q.Exec(ctx, "UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2", userID, old, hash)
+	_, err := q.Exec(ctx, `WITH u AS (UPDATE users SET password_hash = $3 WHERE id = $1::uuid AND password_hash = $2 RETURNING id)
+		UPDATE login_challenges SET password_hash = $3
+		WHERE user_id IN (SELECT id FROM u) AND password_hash = $2 AND used_at IS NULL`, userID, old, hash)
 	return err
 }
 
@@ -237,13 +242,29 @@ type Session struct {
 	LastSeenAt    time.Time
 	IP            string
 	UserAgent     string
+	AuthMethod    string    // password, mfa or passkey (session.Level*)
+	AuthAt        time.Time // when it last authenticated
 }
 
-// InsertSession stores a new session and fills in its id and times.
+// InsertSession stores a new session, authenticated now (by the password
+// when AuthMethod is empty), and fills in its id, times and method.
 func InsertSession(ctx context.Context, q DBTX, s *Session) error {
-	return q.QueryRow(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent)
-		VALUES ($1, $2::uuid, $3, $4, $5) RETURNING id::text, created_at, last_seen_at`,
-		s.TokenHash, s.UserID, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512)).Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt)
+	return q.QueryRow(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at, ip, user_agent, auth_method)
+		VALUES ($1, $2::uuid, $3, $4, $5, coalesce(nullif($6, ''), 'password'))
+		RETURNING id::text, created_at, last_seen_at, auth_at, auth_method`,
+		s.TokenHash, s.UserID, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512), s.AuthMethod).
+		Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt, &s.AuthAt, &s.AuthMethod)
+}
+
+// ReauthenticateSession records that a user's session authenticated again
+// now at method, and returns the session (without the user's columns).
+func ReauthenticateSession(ctx context.Context, q DBTX, userID, id, method string) (Session, error) {
+	s := Session{ID: id, UserID: userID}
+	err := q.QueryRow(ctx, `UPDATE sessions SET auth_method = $3, auth_at = now()
+		WHERE id = $1::uuid AND user_id = $2::uuid AND expires_at > now()
+		RETURNING created_at, expires_at, last_seen_at, ip, user_agent, auth_method, auth_at`, id, userID, method).
+		Scan(&s.CreatedAt, &s.ExpiresAt, &s.LastSeenAt, &s.IP, &s.UserAgent, &s.AuthMethod, &s.AuthAt)
+	return s, notFound(err)
 }
 
 // SessionByTokenHash finds an unexpired session and its user; with idle > 0,
@@ -251,11 +272,11 @@ func InsertSession(ctx context.Context, q DBTX, s *Session) error {
 func SessionByTokenHash(ctx context.Context, q DBTX, tokenHash []byte, idle time.Duration) (Session, error) {
 	s := Session{TokenHash: tokenHash}
 	err := q.QueryRow(ctx, `SELECT s.id::text, s.user_id::text, u.email, u.email_verified_at IS NOT NULL,
-		s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent
+		s.created_at, s.expires_at, s.last_seen_at, s.ip, s.user_agent, s.auth_method, s.auth_at
 		FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND s.expires_at > now()
 		  AND ($2::float8 = 0 OR s.last_seen_at > now() - make_interval(secs => $2::float8))`, tokenHash, idle.Seconds()).
-		Scan(&s.ID, &s.UserID, &s.Email, &s.EmailVerified, &s.CreatedAt, &s.ExpiresAt, &s.LastSeenAt, &s.IP, &s.UserAgent)
+		Scan(&s.ID, &s.UserID, &s.Email, &s.EmailVerified, &s.CreatedAt, &s.ExpiresAt, &s.LastSeenAt, &s.IP, &s.UserAgent, &s.AuthMethod, &s.AuthAt)
 	return s, notFound(err)
 }
 

@@ -50,3 +50,11 @@ func SweepRevocations(ctx context.Context, q DBTX, batch int) (int64, error) {
 		SELECT token_hash FROM session_revocations WHERE keep_until < now() LIMIT $1 FOR UPDATE SKIP LOCKED)`, batch)
 	return tag.RowsAffected(), err
 }
+
+// SweepChallenges deletes up to batch expired login challenges (a used one
+// is dead too, but kept until it expires: nothing is gained by sooner).
+func SweepChallenges(ctx context.Context, q DBTX, batch int) (int64, error) {
+	tag, err := q.Exec(ctx, `DELETE FROM login_challenges WHERE id IN (
+		SELECT id FROM login_challenges WHERE expires_at < now() LIMIT $1 FOR UPDATE SKIP LOCKED)`, batch)
+	return tag.RowsAffected(), err
+}

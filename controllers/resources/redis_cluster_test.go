@@ -201,7 +201,7 @@ func TestRedisClusterRenderedConfigRunsForReal(t *testing.T) {
 	var toks []string
 	var infos []session.Info
 	for range 12 {
-		tok, info, err := m.Create(ctx, st.Pool, u, "192.0.2.1", "test")
+		tok, info, err := m.Create(ctx, st.Pool, u, "192.0.2.1", "test", session.LevelPassword)
 		if err != nil {
 			t.Fatal(err)
 		}

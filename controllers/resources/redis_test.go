@@ -241,7 +241,7 @@ func TestRedisRenderedConfigRunsForReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := session.NewManager(st.Pool, rdb, session.Options{TTL: time.Hour})
-	tok, sinfo, err := m.Create(ctx, st.Pool, u, "192.0.2.1", "test")
+	tok, sinfo, err := m.Create(ctx, st.Pool, u, "192.0.2.1", "test", session.LevelPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
