@@ -251,11 +251,11 @@ up() {
     --kubeconfig "$KUBECONFIG_OUT" --leader-elect=false \
     --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --cert-dir "$STATE/pki/scheduler" --profiling=false
   if [ $REAL_NODE = 0 ]; then
-  start kwok "$CP_BIN/kwok" \
-    --kubeconfig "$KUBECONFIG_OUT" --manage-all-nodes=false \
-    --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --server-address "127.0.0.1:$KWOK_PORT" --node-ip 127.0.0.1 \
-    -c "$STATE/kwok-stages.yaml"
+    start kwok "$CP_BIN/kwok" \
+      --kubeconfig "$KUBECONFIG_OUT" --manage-all-nodes=false \
+      --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+      --server-address "127.0.0.1:$KWOK_PORT" --node-ip 127.0.0.1 \
+      -c "$STATE/kwok-stages.yaml"
   fi
   wait_for "kube-controller-manager /healthz" 90 kube-controller-manager curl_healthz "$KCM_PORT"
   wait_for "kube-scheduler /healthz" 90 kube-scheduler curl_healthz "$SCHED_PORT"
@@ -270,6 +270,7 @@ up() {
     "$HERE/real-node.sh" up
   else
     "$HERE/real-node.sh" down
+    kc delete storageclass authstack-local --ignore-not-found >/dev/null # the real node's default
     kc apply --server-side --field-manager dev-cluster -f "$HERE/kwok/node.yaml" -f "$STATE/storage-class.yaml" >/dev/null
     wait_for "the fake node kwok-node-0 to be Ready" 90 kwok node_ready
     echo kwok >"$STATE/mode"

@@ -32,6 +32,10 @@
 # are the host's. `down` leaves no process, mount, network namespace, bridge,
 # cgroup or iptables rule behind, and restores the sysctls it changed.
 set -euo pipefail
+# containerd creates the containers' root folders (snapshots, upper dirs) with
+# the umask it inherits: under hack/dev-cluster.sh's 077 a non-root container
+# cannot even look up its own entrypoint ("stat /x: permission denied").
+umask 022
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -329,7 +333,7 @@ up() {
 }
 
 # purge_router_rules: kube-router v2.1.0's --cleanup-config leaves its filter
-# rules and chains behind here (and then panics cleaning up IPVS, which this
+# rules, chains and ipsets behind here (and then panics cleaning up IPVS, which this
 # kernel lacks): delete every rule that jumps to one of its chains, then the chains.
 ROUTER_CHAINS='KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-|KUBE-FIREWALL'
 purge_router_rules() {
@@ -342,6 +346,10 @@ purge_router_rules() {
   done
   iptables-save -t filter | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -E "^($ROUTER_CHAINS)" | while read -r chain; do
     iptables -t filter -X "$chain" || log "cannot delete the chain $chain"
+  done
+  # Its ipsets, which it could not destroy while those rules used them.
+  ipset list -n | grep -E '^KUBE-(SRC|DST)-' | while read -r set; do
+    ipset destroy "$set" || log "cannot destroy the ipset $set"
   done
 }
 

@@ -8,57 +8,10 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/intstr"
-	"k8s.io/utils/ptr"
 
-	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
 )
-
-// small is a resource request and limit that fits several pods on the 2-core node.
-func small(cpu, mem string) *corev1.ResourceRequirements {
-	return &corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(mem)},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(mem)},
-	}
-}
-
-// StartMailpit runs the SMTP catcher as a pod with a Service "mailpit" (SMTP on
-// 1025, its HTTP API on 8025).
-func StartMailpit(t *testing.T, ns, image string) {
-	t.Helper()
-	labels := map[string]string{"app": "mailpit"}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mailpit", Labels: labels},
-		Spec: corev1.PodSpec{
-			AutomountServiceAccountToken: ptr.To(false),
-			SecurityContext:              resources.RestrictedPodSecurityContext(),
-			Containers: []corev1.Container{{
-				Name: "mailpit", Image: image, ImagePullPolicy: corev1.PullNever,
-				Args:            []string{"--smtp", "0.0.0.0:1025", "--listen", "0.0.0.0:8025"},
-				Ports:           []corev1.ContainerPort{{Name: "smtp", ContainerPort: 1025}, {Name: "http", ContainerPort: 8025}},
-				SecurityContext: resources.RestrictedContainerSecurityContext(),
-				Resources:       *small("20m", "64Mi"),
-				ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(1025)}},
-					PeriodSeconds: 2},
-				VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
-			}},
-			Volumes: []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
-		},
-	}
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "mailpit"},
-		Spec: corev1.ServiceSpec{Selector: labels, Ports: []corev1.ServicePort{
-			{Name: "smtp", Port: 1025, TargetPort: intstr.FromInt32(1025)},
-			{Name: "http", Port: 8025, TargetPort: intstr.FromInt32(8025)},
-		}},
-	}
-	create(t, ns, pod, svc)
-	WaitPodReady(t, ns, "mailpit", 3*time.Minute)
-}
 
 // TestRealNodeSignupFlow: one AuthStack with managed PostgreSQL, managed Redis,
 // pgbouncer in transaction mode and its NetworkPolicies, on the local images,
@@ -75,31 +28,13 @@ func TestRealNodeSignupFlow(t *testing.T) {
 	StartOperator(t, ns, Images{AuthServer: images["authserver"], PgBouncer: images["pgbouncer"], Redis: images["redis"]})
 
 	const client = "client" // RunClient labels the pod app=client
-	stack := &authv1alpha1.AuthStack{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "flow"},
-		Spec: authv1alpha1.AuthStackSpec{
-			AuthServer: authv1alpha1.AuthServerSpec{
-				Replicas: ptr.To[int32](1), Resources: small("100m", "256Mi"),
-				FrontendURL: "https://app.example.com", MailFrom: "Flow <noreply@example.com>",
-				Autoscaling: authv1alpha1.AutoscalingSpec{Enabled: ptr.To(false)},
-			},
-			Database: authv1alpha1.DatabaseSpec{Managed: &authv1alpha1.ManagedDatabaseSpec{
-				Image: images["postgres"], Resources: small("100m", "256Mi"),
-				Storage: authv1alpha1.StorageSpec{Size: ptr.To(resource.MustParse("1Gi")), DeleteOnStackDeletion: true},
-			}},
-			Redis: authv1alpha1.RedisSpec{Resources: small("50m", "64Mi"),
-				Storage: authv1alpha1.StorageSpec{Size: ptr.To(resource.MustParse("1Gi")), DeleteOnStackDeletion: true}},
-			Pooler: authv1alpha1.PoolerSpec{Enabled: ptr.To(true), PoolMode: authv1alpha1.PoolMode("transaction"),
-				Replicas: 1, Resources: small("20m", "32Mi")},
-			SMTP: authv1alpha1.SMTPSpec{Host: "mailpit." + ns + ".svc", Port: 1025},
-			// The client pod stands in for the ingress controller.
-			NetworkPolicy: authv1alpha1.NetworkPolicySpec{
-				Enabled:                            ptr.To(true),
-				IngressControllerNamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
-				IngressControllerPodSelector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": client}},
-			},
-		},
-	}
+	stack := ManagedStack(ns, "flow", images)
+	stack.Spec.AuthServer.MailFrom = "Flow <noreply@example.com>"
+	// The client pod stands in for the ingress controller.
+	stack.Spec.NetworkPolicy.IngressControllerNamespaceSelector = &metav1.LabelSelector{
+		MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	stack.Spec.NetworkPolicy.IngressControllerPodSelector = &metav1.LabelSelector{
+		MatchLabels: map[string]string{"app": client}}
 	if err := env.c.Create(Ctx(t), stack); err != nil {
 		t.Fatalf("creating the AuthStack: %v", err)
 	}
@@ -107,7 +42,7 @@ func TestRealNodeSignupFlow(t *testing.T) {
 
 	script := fmt.Sprintf(`set -eu
 A=http://%[1]s:%[2]d
-M=http://mailpit:8025
+M=http://smtp:8025
 E="flow-$(date +%%s)@example.com"
 P="correct horse battery staple"
 req() { # METHOD PATH [BODY] [TOKEN]: prints the status; the body goes to /tmp/body
