@@ -46,7 +46,7 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test-deps
-test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, nginx, chromium, mailpit, Traefik, versitygw, jaeger, kube-apiserver, etcd, the real node's programs), cached.
+test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, nginx, chromium, mailpit, Traefik, versitygw, jaeger, kube-apiserver, etcd, the real node's programs, mmdebstrap), cached.
 	hack/test-deps.sh >/dev/null
 	hack/s3-test-server.sh >/dev/null
 	hack/jaeger.sh >/dev/null

@@ -8,27 +8,22 @@
 # everything is content-addressed, so a second run takes seconds.
 #
 #   hack/images.sh build             # prints "NAME REF TARBALL" lines (also in $CACHE/images/refs)
-#   hack/images.sh import SOCKET     # build, then import into the containerd at SOCKET (namespace k8s.io)
 #   hack/images.sh flags             # the operator's image flags for these images
 #
-# The first run (as root: it installs mmdebstrap with apt-get) downloads about
-# 70 MB of Debian packages.
+# hack/real-node.sh import TARBALL... loads them into the real node's containerd
+# (test/realnode's LocalImages does both).
+#
+# The first run downloads about 70 MB of Debian packages (mmdebstrap, which
+# hack/test-deps.sh installs, takes about 70 s for it here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${AUTHSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authstack}"
 OUT="$CACHE/images"
 mkdir -p "$OUT"
-log() { echo "images: $*" >&2; }
 
 build() {
-  if ! command -v mmdebstrap >/dev/null 2>&1; then
-    [ "$(id -u)" -eq 0 ] || { log "mmdebstrap is missing: sudo apt-get install -y mmdebstrap"; exit 1; }
-    log "installing mmdebstrap with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-      -o DPkg::Lock::Timeout=900 mmdebstrap >&2
-  fi
   local tools
-  tools="$(hack/test-deps.sh)"            # mailpit (and the servers the tests use)
+  tools="$(hack/test-deps.sh)"            # mmdebstrap, mailpit (and the servers the tests use)
   hack/s3-test-server.sh >/dev/null        # versitygw, into the same folder
   make --no-print-directory build >&2      # bin/authserver, bin/manager
   go run ./internal/imagebuild -out "$OUT" -bin bin -tools "$tools" -version "$(cat VERSION)" >"$OUT/refs.tmp"
@@ -45,15 +40,8 @@ ref() { awk -v n="$1" '$1==n{print $2}' "$OUT/refs"; }
 
 case "${1:-}" in
   build) build ;;
-  import)
-    [ $# -eq 2 ] || { echo "usage: $0 import SOCKET" >&2; exit 2; }
-    build >/dev/null
-    while read -r name r tarball; do
-      log "importing $name ($r)"
-      "${CTR:-ctr}" --address "$2" -n k8s.io images import "$tarball" >&2
-    done <"$OUT/refs" ;;
   flags)
     [ -f "$OUT/refs" ] || build >/dev/null
     echo "--authserver-image=$(ref authserver) --pgbouncer-image=$(ref pgbouncer) --redis-image=$(ref redis)" ;;
-  *) echo "usage: $0 build|import SOCKET|flags" >&2; exit 2 ;;
+  *) echo "usage: $0 build|flags" >&2; exit 2 ;;
 esac

@@ -2,9 +2,10 @@
 # Installs the real servers the tests start on loopback (internal/testservers):
 # PostgreSQL, redis-server, pgbouncer and nginx from Debian, Debian's chromium
 # for the hosted pages' browser tests (authserver/ui), runc, iptables and ipset
-# for the real node of hack/real-node.sh, and mailpit (an SMTP server with an
-# HTTP API) and Traefik built from the Go module proxy into a cache outside the
-# clone. Idempotent: the second run only checks and takes seconds.
+# for the real node of hack/real-node.sh, mmdebstrap for hack/images.sh, and
+# mailpit (an SMTP server with an HTTP API) and Traefik built from the Go module
+# proxy into a cache outside the clone. Idempotent: the second run only checks
+# and takes seconds.
 #
 #   hack/test-deps.sh
 #
@@ -34,9 +35,10 @@ command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck) # lints controlle
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 # The real node (hack/real-node.sh): the OCI runtime, and the tools kube-proxy and kube-router drive.
 for tool in runc iptables ipset; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+command -v mmdebstrap >/dev/null 2>&1 || missing+=(mmdebstrap) # hack/images.sh: the Debian-based images
 
 if [ ${#missing[@]} -eq 0 ]; then
-  log "postgresql, redis-server, pgbouncer, shellcheck, nginx, chromium, runc, iptables and ipset are installed"
+  log "postgresql, redis-server, pgbouncer, shellcheck, nginx, chromium, runc, iptables, ipset and mmdebstrap are installed"
 elif [ "$(id -u)" -eq 0 ]; then
   log "installing ${missing[*]} with apt-get"
   export DEBIAN_FRONTEND=noninteractive

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"os"
 	"path"
@@ -221,5 +223,22 @@ func TestSameAsDockerfile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLayerRootIsSearchable: the layer sets the mode of / itself (0755), so a
+// non-root user reaches the files whatever mode the snapshotter would give it.
+func TestLayerRootIsSearchable(t *testing.T) {
+	fs := base("x")
+	var buf bytes.Buffer
+	if err := fs.writeTar(&buf); err != nil {
+		t.Fatal(err)
+	}
+	h, err := tar.NewReader(&buf).Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Name != "./" || h.Typeflag != tar.TypeDir || h.Mode != 0o755 {
+		t.Fatalf("the layer starts with %q (type %c, mode %o), want ./ 0755", h.Name, h.Typeflag, h.Mode)
 	}
 }

@@ -46,7 +46,7 @@ const uid = resources.NonRootUID
 // added where its programs are called by name.
 const stdPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-var pgBin = "/usr/lib/postgresql/" + pgMajor + "/bin"
+const pgBin = "/usr/lib/postgresql/" + pgMajor + "/bin"
 
 //go:embed postgres-entrypoint.sh
 var postgresEntrypoint []byte

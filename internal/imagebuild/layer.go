@@ -68,6 +68,12 @@ func (fs files) writeTar(w io.Writer) error {
 	}
 	sort.Strings(paths)
 	tw := tar.NewWriter(w)
+	// The root directory itself: without this entry its mode is the snapshotter's
+	// choice, and the real node's containerd makes it 0700, so uid 1001 cannot
+	// reach any file ("stat /mailpit: permission denied").
+	if err := tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+		return err
+	}
 	for _, p := range paths {
 		e := all[p]
 		h := &tar.Header{Name: strings.TrimPrefix(p, "/"), Mode: e.Mode, Uid: e.UID, Gid: e.GID,
