@@ -218,12 +218,12 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request, cur sess
 
 // check answers a proxy's auth subrequest: 200 with who the user is and
 // how and when the session authenticated (X-Auth-Level, X-Auth-Time in
-// Unix seconds); with a required level (requiredLevel) that the session
-// does not meet, 403 insufficient_auth_level (and X-Auth-Level).
+// Unix seconds); with a required level (levelMet) that the session does
+// not meet, 403 insufficient_auth_level (and X-Auth-Level).
 func (s *Server) check(w http.ResponseWriter, r *http.Request, cur session.Info) {
 	h := w.Header()
 	h["X-Auth-Level"] = []string{cur.Level}
-	if want := requiredLevel(r); want != "" && !session.Satisfies(cur.Level, want) {
+	if !levelMet(r, cur.Level) {
 		s.fail(w, r, service.ErrLevelTooLow)
 		return
 	}

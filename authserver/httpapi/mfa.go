@@ -151,13 +151,18 @@ func (s *Server) reauthenticate(w http.ResponseWriter, r *http.Request, cur sess
 	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
 }
 
-// requiredLevel is the level /auth/check must see: the "level" query
-// parameter, else the X-Auth-Require-Level header (set by the proxy).
-func requiredLevel(r *http.Request) string {
-	if v := r.URL.Query().Get("level"); v != "" {
-		return v
+// levelMet tells whether cur meets every level /auth/check is asked for:
+// each "level" query parameter and each X-Auth-Require-Level header. All
+// of them, not the first: a proxy that sets the header may also forward
+// the client's query string (Envoy's HTTP ext_authz appends it), and the
+// client must not lower what the proxy asked for.
+func levelMet(r *http.Request, have string) bool {
+	for _, want := range append(r.URL.Query()["level"], r.Header.Values("X-Auth-Require-Level")...) {
+		if want != "" && !session.Satisfies(have, want) {
+			return false
+		}
 	}
-	return r.Header.Get("X-Auth-Require-Level")
+	return true
 }
 
 // appendAuthUnix appends the session's authentication time in Unix seconds.

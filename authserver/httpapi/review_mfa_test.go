@@ -1,0 +1,110 @@
+package httpapi_test
+
+import (
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/leanauth/authstack/authserver/internal/authtest"
+)
+
+// Garbage to every endpoint of the second factor, the step-up and
+// passkeys, with and without a session and with a live challenge: always a
+// JSON 4xx, never a 5xx.
+func TestMFAEndpointsRefuseGarbage(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
+		"AUTH_RATELIMIT_LOGIN_IP": "off", "AUTH_RATELIMIT_LOGIN_ACCOUNT": "off", "AUTH_LOCKOUT_THRESHOLD": "0",
+	}})
+	email, pw := "garbage@example.com", "a garbage passphrase"
+	tok := e.SignupVerifyLogin(t, email, pw)
+	enrollTOTP(t, e, tok)
+	ch := passwordStep(t, e, email, pw, "mfa_required")
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	cdj := func(typ, chal string) string {
+		return b64(fmt.Sprintf(`{"type":%q,"challenge":%q,"origin":%q}`, typ, chal, pkOrigin))
+	}
+	creds := []string{
+		`"x"`, `1`, `null`, `[]`, `{}`, `{"id":"%%%","rawId":"%%%","type":"public-key","response":{}}`,
+		`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"!!!!"}}`,
+		`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"` + b64("not json") + `","authenticatorData":"AAAA","signature":"AAAA"}}`,
+		`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"` + cdj("webauthn.get", "") + `","authenticatorData":"","signature":""}}`,
+		`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"` + cdj("webauthn.get", strings.Repeat("A", 43)) + `","authenticatorData":"AAAA","signature":"AAAA","userHandle":"AAAA"}}`,
+		`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"` + cdj("webauthn.create", strings.Repeat("A", 43)) + `","attestationObject":"AAAA"}}`,
+		`{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"` + cdj("webauthn.create", strings.Repeat("A", 43)) + `","attestationObject":"` + b64("\xa0") + `"}}`,
+	}
+	bodies := []string{"", "null", "[]", "{", `"str"`, "123", `{"challenge":123}`, `{"challenge":null}`, `{"challenge":""}`,
+		`{"challenge":"` + ch + `"}`, `{"challenge":"` + ch + `","method":"totp","code":123}`,
+		`{"challenge":"` + ch + `","method":"nope","code":"1"}`, `{"challenge":"` + ch + `","method":"","code":""}`,
+		`{"challenge":"` + ch + `","method":"recovery_code","code":"` + strings.Repeat("é", 300) + `"}`,
+		`{"challenge":"` + ch + `","method":"totp","code":"\u0000"}`,
+		`{"challenge":"` + strings.Repeat("A", 43) + `","method":"totp","code":"000000"}`,
+		`{"challenge":"` + strings.Repeat("A", 10000) + `"}`,
+		`{"password":123}`, `{"password":""}`, `{"method":"totp"}`, `{"method":"passkey","code":"x"}`, `{"method":"recovery_code","code":""}`,
+		`{"code":[]}`, `{"code":""}`, `{"name":"` + strings.Repeat("x", 100) + `"}`, `{"name":"\u0007"}`, `{"name":{}}`,
+		`{"unknown":1}`, `{"challenge":"` + ch + `","unknown":1}`,
+		"{\"challenge\":\"" + strings.Repeat("x", 2<<20) + "\"}",
+	}
+	for _, c := range creds {
+		bodies = append(bodies, `{"credential":`+c+`}`, `{"challenge":"`+ch+`","credential":`+c+`}`, `{"challenge":"`+ch+`","credential":`+c+`,"name":"n"}`)
+	}
+	endpoints := []struct{ method, path string }{
+		{"POST", "/auth/login/mfa"}, {"POST", "/auth/login/mfa/totp/enroll"}, {"POST", "/auth/login/mfa/totp/confirm"},
+		{"POST", "/auth/login/mfa/passkey/begin"}, {"POST", "/auth/login/mfa/passkey/finish"},
+		{"POST", "/auth/login/mfa/passkey/register/begin"}, {"POST", "/auth/login/mfa/passkey/register/finish"},
+		{"POST", "/auth/passkeys/login/begin"}, {"POST", "/auth/passkeys/login/finish"},
+		{"POST", "/auth/passkeys/register/begin"}, {"POST", "/auth/passkeys/register/finish"},
+		{"PATCH", "/auth/passkeys/not-a-uuid"}, {"PATCH", "/auth/passkeys/00000000-0000-0000-0000-000000000000"},
+		{"DELETE", "/auth/passkeys/%00"}, {"DELETE", "/auth/passkeys/00000000-0000-0000-0000-000000000000"},
+		{"POST", "/auth/reauthenticate"}, {"POST", "/auth/reauthenticate/passkey/begin"}, {"POST", "/auth/reauthenticate/passkey/finish"},
+		{"POST", "/auth/mfa/totp/enroll"}, {"POST", "/auth/mfa/totp/confirm"}, {"DELETE", "/auth/mfa/totp"},
+		{"POST", "/auth/mfa/recovery-codes"}, {"GET", "/auth/mfa"}, {"GET", "/auth/check?level=%ff"},
+	}
+	for _, ep := range endpoints {
+		for _, auth := range [][]string{nil, authtest.Bearer(tok), authtest.Bearer(ch)} {
+			for _, b := range bodies {
+				r := e.Do(t, ep.method, ep.path, b, auth...)
+				if r.Status >= 500 || (r.Status >= 400 && r.ErrorCode() == "") {
+					t.Errorf("%s %s %.120q (auth %v): %d %.300s", ep.method, ep.path, b, auth != nil, r.Status, r.Body)
+				}
+			}
+		}
+	}
+	if strings.Contains(e.Logs(), ch) {
+		t.Error("the login challenge is in the logs")
+	}
+}
+
+// /auth/check: the level a proxy requires cannot be lowered by the client.
+// A proxy that sets X-Auth-Require-Level may forward the client's query
+// string (Envoy's HTTP ext_authz appends the request path and query), and
+// a query may repeat "level": every requirement given must be met.
+func TestCheckRequiredLevelCannotBeWeakened(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{})
+	tok := e.SignupVerifyLogin(t, "weaken@example.com", "a weakened passphrase")
+	for _, c := range []struct {
+		query, header string
+		want          int
+	}{
+		{"", "", 200},
+		{"?level=password", "", 200},
+		{"", "password", 200},
+		{"?level=mfa", "", 403},
+		{"", "mfa", 403},
+		{"?level=password", "mfa", 403},
+		{"?level=mfa", "password", 403},
+		{"?level=password&level=mfa", "", 403},
+		{"?level=bogus", "", 403},
+	} {
+		h := append(authtest.Bearer(tok), "X-Auth-Require-Level", c.header)
+		r := e.Do(t, "GET", "/auth/check"+c.query, nil, h...)
+		if r.Status != c.want {
+			t.Errorf("check%s with X-Auth-Require-Level %q: %d, want %d", c.query, c.header, r.Status, c.want)
+		}
+		if c.want == 403 && (r.ErrorCode() != "insufficient_auth_level" || r.Header.Get("X-Auth-User-Id") != "") {
+			t.Errorf("check%s with X-Auth-Require-Level %q: %s %v", c.query, c.header, r.Body, r.Header)
+		}
+	}
+}
