@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leanauth/authstack/authserver/internal/authtest"
 )
@@ -106,5 +107,51 @@ func TestCheckRequiredLevelCannotBeWeakened(t *testing.T) {
 		if c.want == 403 && (r.ErrorCode() != "insufficient_auth_level" || r.Header.Get("X-Auth-User-Id") != "") {
 			t.Errorf("check%s with X-Auth-Require-Level %q: %s %v", c.query, c.header, r.Body, r.Header)
 		}
+	}
+}
+
+// An enrolment challenge has 5 attempts like any challenge: enrolling
+// takes one, and so does each confirmation (a wrong code also counts
+// towards the lockout), so a pending secret's codes cannot be guessed
+// without end with one challenge.
+func TestEnrollmentChallengeAttemptsAreCounted(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_MFA_MODE": "required", "AUTH_MFA_METHODS": "totp",
+		"AUTH_RATELIMIT_LOGIN_ACCOUNT": "off", "AUTH_LOCKOUT_THRESHOLD": "20"}})
+	email, pw := "enrol-guess@example.com", "an enrolment passphrase"
+	if r := e.Do(t, "POST", "/auth/signup", creds(email, pw)); r.Status != 202 {
+		t.Fatal(r.Status)
+	}
+	vt := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, email, 15*time.Second).Text)
+	if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": vt}); r.Status != 200 {
+		t.Fatal(r.Status)
+	}
+	ch := passwordStep(t, e, email, pw, "mfa_enrollment_required")
+	r := e.Do(t, "POST", "/auth/login/mfa/totp/enroll", map[string]string{"challenge": ch})
+	if r.Status != 200 {
+		t.Fatalf("enrol: %d %s", r.Status, r.Body)
+	}
+	a := &authenticator{t: t, secret: r.JSON["secret"].(string)}
+	fails := auditCount(t, e, "MFA_FAIL")
+	for i := 0; i < 4; i++ {
+		if r := e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": ch, "code": a.wrong()}); r.Status != 401 || r.ErrorCode() != "invalid_code" {
+			t.Fatalf("wrong confirmation %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if n := auditCount(t, e, "MFA_FAIL") - fails; n != 4 {
+		t.Errorf("%d MFA_FAIL rows for 4 wrong confirmations", n)
+	}
+	if r := e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": ch, "code": a.code()}); r.Status != 401 || r.ErrorCode() != "invalid_challenge" {
+		t.Fatalf("sixth attempt on one enrolment challenge: %d %s", r.Status, r.Body)
+	}
+	// A new challenge enrols (the right code at the first attempt).
+	ch = passwordStep(t, e, email, pw, "mfa_enrollment_required")
+	if r := e.Do(t, "POST", "/auth/login/mfa/totp/enroll", map[string]string{"challenge": ch}); r.Status != 200 {
+		t.Fatalf("enrol again: %d %s", r.Status, r.Body)
+	} else {
+		a = &authenticator{t: t, secret: r.JSON["secret"].(string)}
+	}
+	if r := e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": ch, "code": a.code()}); r.Status != 200 {
+		t.Fatalf("confirm: %d %s", r.Status, r.Body)
 	}
 }

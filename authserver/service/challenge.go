@@ -173,7 +173,11 @@ func (s *Service) CompleteLogin(ctx context.Context, c Client, challenge, method
 // and the user has none): enroll stores the new factor inside the
 // transaction that consumes the challenge and opens a session at
 // session.LevelMFA. The passkeys flow calls it after a registration made
-// with the challenge; TOTP through ConfirmTOTPWithChallenge.
+// with the challenge; TOTP through ConfirmTOTPWithChallenge. Like a second
+// step it is one attempt at the challenge, under login's limits, and an
+// ErrInvalidCode from enroll (a wrong confirmation code) counts as a
+// failure: else one challenge could guess a pending secret's codes
+// without end.
 func (s *Service) CompleteEnrollment(ctx context.Context, c Client, challenge, method string, enroll func(ctx context.Context, tx store.DBTX, userID string) error) (LoginResult, error) {
 	ch, err := s.Challenge(ctx, challenge)
 	if err != nil {
@@ -182,7 +186,20 @@ func (s *Service) CompleteEnrollment(ctx context.Context, c Client, challenge, m
 	if ch.Purpose != store.ChallengeEnroll || !s.mfa.Offers(method) {
 		return LoginResult{}, ErrMethodNotAllowed
 	}
-	return s.finish(ctx, c, ch, method, enroll)
+	lock, err := s.loginLimits(ctx, c, ch.Email)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if err := s.claimAttempt(ctx, ch); err != nil {
+		return LoginResult{}, err
+	}
+	out, err := s.finish(ctx, c, ch, method, enroll)
+	if errors.Is(err, ErrInvalidCode) {
+		s.failed(ctx, c, lock, ch.UserID, audit.MFAFail, map[string]any{"method": method, "enrollment": true})
+	} else if err == nil {
+		s.loginSucceeded(ctx, lock)
+	}
+	return out, err
 }
 
 // finish consumes ch and opens the session (after enroll, when given).
