@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/leanauth/authstack/authserver/internal/authtest"
+	"github.com/leanauth/authstack/authserver/internal/softauthn"
 )
 
 // Garbage to every endpoint of the second factor, the step-up and
@@ -154,4 +155,28 @@ func TestEnrollmentChallengeAttemptsAreCounted(t *testing.T) {
 	if r := e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": ch, "code": a.code()}); r.Status != 200 {
 		t.Fatalf("confirm: %d %s", r.Status, r.Body)
 	}
+}
+
+// Removing the last second factor ends the recovery codes whichever
+// factor it is (a passkey as well as TOTP): codes kept past it would come
+// back to life with the next factor, which would then show none.
+func TestRemovingLastFactorEndsRecoveryCodes(t *testing.T) {
+	t.Parallel()
+	e := passkeyEnv(t)
+	tok := e.SignupVerifyLogin(t, "last-factor@example.com", "a last-factor passphrase")
+	enrollTOTP(t, e, tok)
+	_, pj := pkRegister(t, e, tok, softauthn.New(pkOrigin), "Phone")
+	if r := e.Do(t, "DELETE", "/auth/mfa/totp", nil, authtest.Bearer(tok)...); r.Status != 204 {
+		t.Fatalf("remove TOTP: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/auth/mfa", nil, authtest.Bearer(tok)...); r.JSON["recovery_codes_remaining"] != 10.0 {
+		t.Fatalf("codes while a passkey remains: %s", r.Body)
+	}
+	if r := e.Do(t, "DELETE", "/auth/passkeys/"+pj["id"].(string), nil, authtest.Bearer(tok)...); r.Status != 204 {
+		t.Fatalf("remove the passkey: %d %s", r.Status, r.Body)
+	}
+	if r := e.Do(t, "GET", "/auth/mfa", nil, authtest.Bearer(tok)...); r.JSON["recovery_codes_remaining"] != 0.0 {
+		t.Fatalf("codes after the last factor went: %s", r.Body)
+	}
+	enrollTOTP(t, e, tok) // fails unless the new factor comes with 10 new codes
 }
