@@ -180,3 +180,64 @@ func TestRemovingLastFactorEndsRecoveryCodes(t *testing.T) {
 	}
 	enrollTOTP(t, e, tok) // fails unless the new factor comes with 10 new codes
 }
+
+// An enrolment challenge only stands in for a second factor while the
+// user has none. One taken (with a stolen password) before the owner
+// enrolled must not enrol a second factor afterwards: that would open an
+// mfa session past the owner's new factor. Both ways: owner passkey then
+// TOTP with the stale challenge, owner TOTP then a passkey.
+func TestStaleEnrollmentChallengeCannotAddFactor(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_MFA_MODE": "required",
+		"AUTH_RATELIMIT_LOGIN_IP": "1000/1m", "AUTH_RATELIMIT_LOGIN_ACCOUNT": "off"}})
+	signup := func(email, pw string) {
+		if r := e.Do(t, "POST", "/auth/signup", creds(email, pw)); r.Status != 202 {
+			t.Fatalf("signup: %d %s", r.Status, r.Body)
+		}
+		vt := authtest.TokenFromMail(t, e.Mail.WaitForMessage(t, email, 15*time.Second).Text)
+		if r := e.Do(t, "POST", "/auth/verify-email", map[string]string{"token": vt}); r.Status != 200 {
+			t.Fatalf("verify: %d %s", r.Status, r.Body)
+		}
+	}
+	passkeyEnrol := func(ch string) *authtest.Response {
+		r := e.Do(t, "POST", "/auth/login/mfa/passkey/register/begin", map[string]string{"challenge": ch})
+		if r.Status != 200 {
+			return r
+		}
+		reg, _, err := softauthn.New(pkOrigin).Create(r.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e.Do(t, "POST", "/auth/login/mfa/passkey/register/finish", map[string]any{"challenge": ch, "credential": reg})
+	}
+
+	// The owner enrols a passkey; the stale challenge tries TOTP.
+	email, pw := "stale-1@example.com", "a stale passphrase"
+	signup(email, pw)
+	stale := passwordStep(t, e, email, pw, "mfa_enrollment_required")
+	if r := passkeyEnrol(passwordStep(t, e, email, pw, "mfa_enrollment_required")); r.Status != 200 {
+		t.Fatalf("owner's passkey enrolment: %d %s", r.Status, r.Body)
+	}
+	r := e.Do(t, "POST", "/auth/login/mfa/totp/enroll", map[string]string{"challenge": stale})
+	if r.Status == 200 {
+		a := &authenticator{t: t, secret: r.JSON["secret"].(string)}
+		r = e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": stale, "code": a.code()})
+	}
+	if r.Status != 401 || r.ErrorCode() != "invalid_challenge" {
+		t.Errorf("TOTP enrolment with a challenge older than the owner's passkey: %d %s", r.Status, r.Body)
+	}
+
+	// The owner enrols TOTP; the stale challenge tries a passkey.
+	email = "stale-2@example.com"
+	signup(email, pw)
+	stale = passwordStep(t, e, email, pw, "mfa_enrollment_required")
+	ch := passwordStep(t, e, email, pw, "mfa_enrollment_required")
+	r = e.Do(t, "POST", "/auth/login/mfa/totp/enroll", map[string]string{"challenge": ch})
+	a := &authenticator{t: t, secret: r.JSON["secret"].(string)}
+	if r := e.Do(t, "POST", "/auth/login/mfa/totp/confirm", map[string]string{"challenge": ch, "code": a.code()}); r.Status != 200 {
+		t.Fatalf("owner's TOTP enrolment: %d %s", r.Status, r.Body)
+	}
+	if r := passkeyEnrol(stale); r.Status != 401 || r.ErrorCode() != "invalid_challenge" {
+		t.Errorf("passkey enrolment with a challenge older than the owner's TOTP: %d %s", r.Status, r.Body)
+	}
+}

@@ -88,13 +88,18 @@ func (s *Service) Challenge(ctx context.Context, token string) (ChallengeInfo, e
 	}
 	out := ChallengeInfo{ID: ch.ID, UserID: ch.UserID, Email: ch.Email, Purpose: ch.Purpose,
 		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second)}
-	if ch.Purpose == store.ChallengeEnroll {
-		out.Methods = append([]string(nil), s.mfa.Methods...)
-		return out, nil
-	}
 	f, err := store.UserFactors(ctx, s.store.Pool, ch.UserID)
 	if err != nil {
 		return ChallengeInfo{}, fmt.Errorf("reading factors: %w", err)
+	}
+	if ch.Purpose == store.ChallengeEnroll {
+		// It stands in for a factor only while the user has none: one
+		// taken before the owner enrolled must not add a second one.
+		if f.Any() {
+			return ChallengeInfo{}, ErrInvalidChallenge
+		}
+		out.Methods = append([]string(nil), s.mfa.Methods...)
+		return out, nil
 	}
 	out.Methods = methodsOf(f)
 	return out, nil
@@ -214,6 +219,15 @@ func (s *Service) finish(ctx context.Context, c Client, ch ChallengeInfo, method
 			return err
 		}
 		if enroll != nil {
+			// Under the user's lock: no factor was enrolled since
+			// Challenge looked (another enrolment challenge, racing).
+			f, err := store.UserFactors(ctx, tx, u.ID)
+			if err != nil {
+				return err
+			}
+			if f.Any() {
+				return store.ErrNotFound // answered ErrInvalidChallenge
+			}
 			if err := enroll(ctx, tx, u.ID); err != nil {
 				return err
 			}
