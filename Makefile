@@ -46,7 +46,7 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test-deps
-test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, mailpit, versitygw, jaeger, kube-apiserver, etcd), cached.
+test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, chromium, mailpit, versitygw, jaeger, kube-apiserver, etcd), cached.
 	hack/test-deps.sh >/dev/null
 	hack/s3-test-server.sh >/dev/null
 	hack/jaeger.sh >/dev/null

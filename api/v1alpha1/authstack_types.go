@@ -158,6 +158,10 @@ type AuthServerSpec struct {
 	// Passkeys sets the WebAuthn relying party (passkeys_types.go).
 	// +optional
 	Passkeys PasskeysSpec `json:"passkeys,omitempty"`
+
+	// UI configures the hosted pages (ui_types.go).
+	// +optional
+	UI UISpec `json:"ui,omitempty"`
 }
 
 // PasswordHashingSpec holds argon2id parameters. The defaults are OWASP's minimum.

@@ -41,6 +41,7 @@ import (
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
 	"github.com/leanauth/authstack/authserver/store"
+	"github.com/leanauth/authstack/authserver/ui"
 )
 
 // Version is set at build time with
@@ -441,6 +442,10 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 			return readiness(ctx, st, rh, want)
 		},
 	})
+
+	if cfg.UI.Enabled {
+		ui.Mount(api, svc, cfg, log)
+	}
 
 	apiLn, err := net.Listen("tcp", net.JoinHostPort(strings.Trim(cfg.Host, "[]"), strconv.Itoa(cfg.Port)))
 	if err != nil {

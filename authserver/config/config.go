@@ -119,6 +119,7 @@ type Config struct {
 
 	Observability Observability
 
+	UI       UI
 	WebAuthn WebAuthn
 	MFA      MFA
 }
@@ -196,7 +197,7 @@ func Load(get Getenv, read ReadFile) (*Config, error) {
 	c := &Config{}
 	for _, section := range []func(*loader, *Config){
 		loadDatabase, loadRedis, loadPeppers, loadSMTP, loadHTTP, loadLogging,
-		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA,
+		loadArgon2, loadSessions, loadRateLimits, loadMail, loadHousekeeping, loadObservability, loadWebAuthn, loadMFA, loadUI,
 	} {
 		section(l, c)
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/service"
 	"github.com/leanauth/authstack/authserver/session"
 )
@@ -81,10 +82,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) setCookie(w http.ResponseWriter, res service.LoginResult) {
-	http.SetCookie(w, &http.Cookie{
-		Name: s.cfg.CookieName, Value: res.Token, Path: "/", Expires: res.Session.ExpiresAt,
-		MaxAge: int(time.Until(res.Session.ExpiresAt) / time.Second), HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode,
-	})
+	http.SetCookie(w, SessionCookie(s.cfg, res))
 }
 
 // writeSession answers with a new session: the cookie and the token.
@@ -119,10 +117,22 @@ func (s *Server) getSession(w http.ResponseWriter, r *http.Request, cur session.
 	writeJSONBytes(w, http.StatusOK, b)
 }
 
-func (s *Server) clearCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{Name: s.cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: s.cfg.CookieSecure, SameSite: http.SameSiteLaxMode})
+// SessionCookie is the cookie that carries a new session (also set by the
+// hosted pages).
+func SessionCookie(cfg *config.Config, res service.LoginResult) *http.Cookie {
+	return &http.Cookie{
+		Name: cfg.CookieName, Value: res.Token, Path: "/", Expires: res.Session.ExpiresAt,
+		MaxAge: int(time.Until(res.Session.ExpiresAt) / time.Second), HttpOnly: true, Secure: cfg.CookieSecure, SameSite: http.SameSiteLaxMode,
+	}
 }
+
+// ClearSessionCookie is the cookie that ends the session cookie.
+func ClearSessionCookie(cfg *config.Config) *http.Cookie {
+	return &http.Cookie{Name: cfg.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: cfg.CookieSecure, SameSite: http.SameSiteLaxMode}
+}
+
+func (s *Server) clearCookie(w http.ResponseWriter) { http.SetCookie(w, ClearSessionCookie(s.cfg)) }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, cur session.Info) {
 	if err := s.svc.Logout(r.Context(), s.client(r), cur); err != nil {

@@ -67,7 +67,7 @@ type Server struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 	routes   []Route
-	allow    map[string]string // pattern -> its methods (the Allow header of a 405); written only in New
+	allow    map[string]string // pattern -> its methods (the Allow header of a 405); written only before serving (New, Handle)
 	started  time.Time
 	draining atomic.Bool
 	cop      *http.CrossOriginProtection
@@ -172,6 +172,19 @@ func (s *Server) handle(method, pattern string, h http.HandlerFunc) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method "+r.Method+" not allowed here", 0)
 	}))
 }
+
+// Handle serves h at method and pattern like the API's own routes (metrics,
+// access log, panic recovery, a 405 for other methods). Call it before the
+// server serves: the hosted pages (authserver/ui) mount themselves with it.
+func (s *Server) Handle(method, pattern string, h http.HandlerFunc) { s.handle(method, pattern, h) }
+
+// CheckOrigin is the cross-origin (CSRF) check of the API: nil when r is
+// same-origin, from a trusted origin, or not from a browser.
+func (s *Server) CheckOrigin(r *http.Request) error { return s.cop.Check(r) }
+
+// Client is who sent r: its address (X-Forwarded-For only from trusted
+// proxies) and user agent.
+func (s *Server) Client(r *http.Request) service.Client { return s.client(r) }
 
 // statusWriter remembers the status code and counts the body bytes.
 type statusWriter struct {

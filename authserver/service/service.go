@@ -97,7 +97,7 @@ func New(d Deps) *Service {
 	}
 	s := &Service{wa: wa, passkeyCount: d.Passkeys,
 		store: d.Store, hasher: d.Hasher, sessions: d.Sessions, limiter: d.Limiter, audit: d.Audit,
-		mailer: d.Mailer, emails: d.Emails, factors: d.Factors, links: mail.Links{Base: d.Config.FrontendURL},
+		mailer: d.Mailer, emails: d.Emails, factors: d.Factors, links: mail.Links{Base: d.Config.EmailLinkBase()},
 		limits: d.Config.RateLimits, verify: d.Config.VerifyTokenTTL, reset: d.Config.ResetTokenTTL,
 		mfa: d.Config.MFA, log: d.Logger,
 	}

@@ -138,6 +138,7 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	env = append(env, mfaEnv(spec.MFA)...)
 	add("AUTH_WEBAUTHN_RP_ID", spec.Passkeys.RPID) // unset: FRONTEND_URL's host
 	add("AUTH_WEBAUTHN_ORIGINS", strings.Join(spec.Passkeys.Origins, ","))
+	env = append(env, uiEnv(spec.UI)...)
 	ph := spec.PasswordHashing
 	if ph.MemoryKiB > 0 {
 		add("AUTH_ARGON2_MEMORY_KIB", strconv.Itoa(int(ph.MemoryKiB)))
@@ -174,6 +175,29 @@ func mfaEnv(m authv1alpha1.MFASpec) []corev1.EnvVar {
 	if m.StepUpWindow != nil {
 		env = append(env, corev1.EnvVar{Name: "AUTH_STEPUP_WINDOW", Value: m.StepUpWindow.Duration.String()})
 	}
+	return env
+}
+
+// uiEnv renders spec.authServer.ui; what it leaves unset keeps the
+// authserver's default.
+func uiEnv(u authv1alpha1.UISpec) []corev1.EnvVar {
+	var env []corev1.EnvVar
+	add := func(name, v string) {
+		if v != "" {
+			env = append(env, corev1.EnvVar{Name: name, Value: v})
+		}
+	}
+	if u.Enabled {
+		add("AUTH_UI_ENABLED", "true")
+	}
+	if u.EmailLinks {
+		add("AUTH_UI_EMAIL_LINKS", "true")
+	}
+	b := u.Branding
+	add("AUTH_UI_PRODUCT_NAME", b.ProductName)
+	add("AUTH_UI_LOGO_URL", b.LogoURL)
+	add("AUTH_UI_PRIMARY_COLOR", b.PrimaryColor)
+	add("AUTH_UI_BACKGROUND_COLOR", b.BackgroundColor)
 	return env
 }
 
