@@ -16,6 +16,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -49,7 +50,9 @@ type AuthStackReconciler struct {
 
 	applier *applier
 	// monitoring says whether the cluster serves the Prometheus Operator kinds (monitoring.go).
-	monitoring *monitoringProbe
+	monitoring *kindProbe
+	// gateway says whether the cluster serves the Gateway API's HTTPRoute (gateway.go).
+	gateway *kindProbe
 }
 
 // +kubebuilder:rbac:groups=auth.leanauth.dev,resources=authstacks,verbs=get;list;watch
@@ -71,6 +74,7 @@ type observation struct {
 	authServer authServerObservation // authserver.go
 	dataTier   dataTierObservation   // datatier.go
 	backups    backupObservation     // backup.go
+	gateway    gatewayObservation    // gateway.go
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions: field is the
@@ -116,6 +120,9 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		units := render(stack, obs, r.inputs(stack, obs))
 		failures = r.applyUnits(ctx, stack, units)
 		traceUnits(ctx, units, failures)
+		if f := r.applyGateway(ctx, stack, obs); f != nil {
+			failures = append(failures, *f)
+		}
 	}
 	traceBlocker(ctx, obs.blocker)
 	var applyErrs []error
@@ -146,6 +153,9 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	if monitoringWait {
 		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear
 	}
+	if c := gatewayCondition(stack, obs, nil); c != nil && c.Status != metav1.ConditionTrue {
+		return ctrl.Result{RequeueAfter: gatewayRecheck}, nil // until the CRDs appear or a Gateway accepts the route
+	}
 	return ctrl.Result{}, nil
 }
 
@@ -160,6 +170,9 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	}
 	if err := r.observePepperMismatch(ctx, stack, obs); err != nil { // pepper.go
 		return fmt.Errorf("observing the authserver pods: %w", err)
+	}
+	if err := r.observeGateway(ctx, stack, obs); err != nil {
+		return fmt.Errorf("observing the gateway route: %w", err)
 	}
 	return nil
 }
@@ -196,6 +209,9 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	r.applier = newApplier(uncachedConfig{Client: r.Client, reader: r.APIReader}, mgr.GetScheme())
 	if r.monitoring == nil {
 		r.monitoring = newMonitoringProbe(mgr.GetRESTMapper(), monitoringRecheck)
+	}
+	if r.gateway == nil {
+		r.gateway = newKindProbe(mgr.GetRESTMapper(), gatewayRecheck, resources.HTTPRouteGVK)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthStack{}).

@@ -24,27 +24,33 @@ const monitoringRecheck = time.Minute
 // monitoringKinds are the kinds spec.monitoring creates.
 var monitoringKinds = []schema.GroupVersionKind{resources.ServiceMonitorGVK, resources.PrometheusRuleGVK}
 
-// monitoringProbe says whether the cluster serves every kind of monitoringKinds,
-// asking the RESTMapper at most once per ttl. The controller does not watch these
-// kinds (the manager would fail to start without their CRDs), so the answer is
-// re-read on a timer, not on events.
-type monitoringProbe struct {
+// kindProbe says whether the cluster serves every one of its kinds (the
+// Prometheus Operator's here, the Gateway API's in gateway.go), asking the
+// RESTMapper at most once per ttl. The controller does not watch these kinds (the
+// manager would fail to start without their CRDs), so the answer is re-read on a
+// timer, not on events.
+type kindProbe struct {
 	mapper meta.RESTMapper
 	ttl    time.Duration
 	now    func() time.Time
+	kinds  []schema.GroupVersionKind
 
 	mu      sync.Mutex
 	checked time.Time
 	served  bool
 }
 
-func newMonitoringProbe(mapper meta.RESTMapper, ttl time.Duration) *monitoringProbe {
-	return &monitoringProbe{mapper: mapper, ttl: ttl, now: time.Now}
+func newMonitoringProbe(mapper meta.RESTMapper, ttl time.Duration) *kindProbe {
+	return newKindProbe(mapper, ttl, monitoringKinds...)
 }
 
-// available reports whether both kinds are served. Errors other than "no such
-// kind" are logged and count as absent: monitoring never blocks the stack.
-func (p *monitoringProbe) available(ctx context.Context) bool {
+func newKindProbe(mapper meta.RESTMapper, ttl time.Duration, kinds ...schema.GroupVersionKind) *kindProbe {
+	return &kindProbe{mapper: mapper, ttl: ttl, now: time.Now, kinds: kinds}
+}
+
+// available reports whether every kind is served. Errors other than "no such
+// kind" are logged and count as absent: an optional kind never blocks the stack.
+func (p *kindProbe) available(ctx context.Context) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := p.now()
@@ -52,10 +58,10 @@ func (p *monitoringProbe) available(ctx context.Context) bool {
 		return p.served
 	}
 	p.served = true
-	for _, gvk := range monitoringKinds {
+	for _, gvk := range p.kinds {
 		if _, err := p.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
 			if !meta.IsNoMatchError(err) {
-				log.FromContext(ctx).Error(err, "looking up a monitoring kind; treating it as absent", "kind", gvk.Kind)
+				log.FromContext(ctx).Error(err, "looking up an optional kind; treating it as absent", "kind", gvk.Kind)
 			}
 			p.served = false
 			break
@@ -66,7 +72,7 @@ func (p *monitoringProbe) available(ctx context.Context) bool {
 }
 
 // forget makes the next call ask again (after an apply found the kind gone).
-func (p *monitoringProbe) forget() {
+func (p *kindProbe) forget() {
 	p.mu.Lock()
 	p.checked = time.Time{}
 	p.mu.Unlock()

@@ -64,6 +64,13 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	}
 	setCondition(&st, stack.Generation, ready)
 	setCondition(&st, stack.Generation, progressingCondition(obs))
+	// GatewayRouteReady never decides Ready, but counts for Degraded (gateway.go).
+	if gw := gatewayCondition(stack, obs, failures); gw != nil {
+		setCondition(&st, stack.Generation, *gw)
+		conds = append(conds, *gw)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionGatewayRouteReady)
+	}
 	setCondition(&st, stack.Generation, degradedCondition(failures, conds))
 	return st
 }
@@ -121,7 +128,7 @@ func rollingOut(obj client.Object) string {
 var errorReasons = map[string]bool{
 	authv1alpha1.ReasonApplyFailed: true, authv1alpha1.ReasonSecretNotFound: true, authv1alpha1.ReasonSecretKeyMissing: true,
 	authv1alpha1.ReasonInvalidURL: true, authv1alpha1.ReasonInvalidPepper: true, authv1alpha1.ReasonPepperMissing: true,
-	authv1alpha1.ReasonPepperMismatch: true,
+	authv1alpha1.ReasonPepperMismatch: true, authv1alpha1.ReasonGatewayAPINotServed: true, authv1alpha1.ReasonRouteNotAccepted: true,
 }
 
 // degradedCondition is True when something needs a person: a blocker, a refused apply,

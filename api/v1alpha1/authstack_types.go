@@ -35,6 +35,15 @@ type AuthStackSpec struct {
 	// +kubebuilder:default={}
 	Ingress IngressSpec `json:"ingress,omitempty"`
 
+	// Gateway exposes the authserver through a Gateway API HTTPRoute (gateway_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	Gateway GatewaySpec `json:"gateway,omitempty"`
+
+	// EdgeAuth configures the check that AuthPolicies wire into proxies (gateway_types.go).
+	// +optional
+	EdgeAuth EdgeAuthSpec `json:"edgeAuth,omitempty"`
+
 	// Pooler runs pgbouncer between the authserver and PostgreSQL.
 	// +optional
 	// +kubebuilder:default={}
@@ -422,15 +431,33 @@ type NetworkPolicySpec struct {
 	// +optional
 	// +kubebuilder:default=true
 	Enabled *bool `json:"enabled,omitempty"`
-	// IngressControllerNamespaceSelector selects the namespaces whose pods may reach the
-	// authserver's http port.
+	// IngressControllerNamespaceSelector selects the namespaces of the ingress
+	// controller whose pods may reach the authserver's http port (to route to it, and
+	// to call /auth/check for the apps it protects). When neither it nor
+	// ingressControllerPodSelector is set, the ingress-nginx namespace is admitted
+	// only for ingress.className nginx, and no ingress controller otherwise.
 	// +optional
-	// +kubebuilder:default={matchLabels:{"kubernetes.io/metadata.name":"ingress-nginx"}}
 	IngressControllerNamespaceSelector *metav1.LabelSelector `json:"ingressControllerNamespaceSelector,omitempty"`
 	// IngressControllerPodSelector narrows the ingress controller to these pods; empty
 	// allows every pod of the selected namespaces.
 	// +optional
 	IngressControllerPodSelector *metav1.LabelSelector `json:"ingressControllerPodSelector,omitempty"`
+	// GatewayNamespaceSelector selects the namespaces of the Gateway data plane (the
+	// proxy pods: Envoy Gateway runs them in its own namespace, envoy-gateway-system,
+	// by default) whose pods may reach the http port. When neither it nor
+	// gatewayPodSelector is set and gateway.enabled, the namespaces of
+	// gateway.parentRefs are admitted.
+	// +optional
+	GatewayNamespaceSelector *metav1.LabelSelector `json:"gatewayNamespaceSelector,omitempty"`
+	// GatewayPodSelector narrows the Gateway data plane to these pods.
+	// +optional
+	GatewayPodSelector *metav1.LabelSelector `json:"gatewayPodSelector,omitempty"`
+	// AllowedIPBlocks are more peers allowed to the http port, as CIDRs: load
+	// balancers that send straight to pod IPs, or proxies outside the cluster.
+	// +optional
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	AllowedIPBlocks []IPBlock `json:"allowedIPBlocks,omitempty"`
 	// MonitoringNamespaceSelector selects the namespaces whose pods may scrape the
 	// authserver's metrics port.
 	// +optional
@@ -440,6 +467,21 @@ type NetworkPolicySpec struct {
 	// of the selected namespaces.
 	// +optional
 	MonitoringPodSelector *metav1.LabelSelector `json:"monitoringPodSelector,omitempty"`
+}
+
+// IPBlock is a CIDR, minus the CIDRs of except.
+// +kubebuilder:validation:XValidation:rule="isCIDR(self.cidr)",message="networkPolicy.allowedIPBlocks cidr must be a CIDR such as 10.0.0.0/16"
+// +kubebuilder:validation:XValidation:rule="!has(self.except) || !isCIDR(self.cidr) || self.except.all(e, isCIDR(e) && cidr(self.cidr).containsCIDR(e))",message="networkPolicy.allowedIPBlocks except must hold CIDRs inside cidr"
+type IPBlock struct {
+	// CIDR allowed, for example 10.0.0.0/16 or 2001:db8::/64.
+	// +kubebuilder:validation:MaxLength=64
+	CIDR string `json:"cidr"`
+	// Except are CIDRs inside cidr that stay refused.
+	// +optional
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MaxLength=64
+	// +listType=atomic
+	Except []string `json:"except,omitempty"`
 }
 
 // SMTPSpec is the mail relay.
@@ -484,11 +526,18 @@ type IngressSpec struct {
 	// +kubebuilder:validation:MaxLength=256
 	// +kubebuilder:validation:XValidation:rule="self == '/auth'",message="ingress.path must be /auth: the authserver serves every route under /auth, so another prefix would answer 404"
 	Path string `json:"path,omitempty"`
-	// ClassName of the ingress controller.
+	// ClassName is the IngressClass; empty uses the cluster's default class. With
+	// nginx (ingress-nginx) the Ingress also carries ingress-nginx's annotations that
+	// force HTTPS; other classes get none (they redirect per their own settings).
 	// +optional
-	// +kubebuilder:default=nginx
 	// +kubebuilder:validation:MaxLength=253
 	ClassName string `json:"className,omitempty"`
+	// Annotations added to the Ingress, for the controller in use (for example
+	// traefik.ingress.kubernetes.io/router.tls). The operator's own annotations win
+	// on conflict.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Annotations map[string]string `json:"annotations,omitempty"`
 	// TLS of the Ingress.
 	// +optional
 	TLS *IngressTLS `json:"tls,omitempty"`

@@ -52,3 +52,25 @@ const (
 	ReasonClusterNotFormed = "ClusterNotFormed"
 	ReasonWaitingForPods   = "WaitingForPods"
 )
+
+// The Gateway API route of spec.gateway (controllers/gateway.go).
+const (
+	// ConditionGatewayRouteReady is True when every Gateway of spec.gateway.parentRefs
+	// accepted the authserver's HTTPRoute. Present only while spec.gateway.enabled.
+	ConditionGatewayRouteReady = "GatewayRouteReady"
+
+	ReasonGatewayAPINotServed = "GatewayAPINotServed"
+	ReasonRouteAccepted       = "Accepted"
+	ReasonRouteNotAccepted    = "NotAccepted"
+)
+
+// Reasons of an AuthPolicy's Ready condition (controllers/authpolicy.go).
+const (
+	ReasonWired               = "Wired"
+	ReasonStackNotFound       = "AuthStackNotFound"
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	ReasonKindNotServed       = "KindNotServed"
+	ReasonTargetNotFound      = "TargetNotFound"
+	ReasonTargetConflict      = "TargetConflict"
+	ReasonFilterMissing       = "FilterMissing"
+)

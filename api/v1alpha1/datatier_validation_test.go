@@ -195,8 +195,8 @@ func TestDataTierDefaults(t *testing.T) {
 	if np.Enabled == nil || *np.Enabled != authv1alpha1.DefaultNetworkPolicyEnabled {
 		t.Errorf("networkPolicy.enabled = %v, want true", np.Enabled)
 	}
-	if s := np.IngressControllerNamespaceSelector; s == nil || s.MatchLabels["kubernetes.io/metadata.name"] != "ingress-nginx" {
-		t.Errorf("networkPolicy.ingressControllerNamespaceSelector = %v", s)
+	if s := np.IngressControllerNamespaceSelector; s != nil {
+		t.Errorf("networkPolicy.ingressControllerNamespaceSelector = %v, want none: the edge admitted follows the spec (EdgePeers)", s)
 	}
 	if s := np.MonitoringNamespaceSelector; s == nil || s.MatchLabels["kubernetes.io/metadata.name"] != "monitoring" {
 		t.Errorf("networkPolicy.monitoringNamespaceSelector = %v", s)

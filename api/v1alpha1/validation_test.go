@@ -597,7 +597,7 @@ func TestDefaults(t *testing.T) {
 	check("authServer.image", as.Image, "") // filled by the operator from --authserver-image, not the CRD
 	check("ingress.enabled", got.Spec.Ingress.Enabled, false)
 	check("ingress.path", got.Spec.Ingress.Path, "/auth")
-	check("ingress.className", got.Spec.Ingress.ClassName, "nginx")
+	check("ingress.className", got.Spec.Ingress.ClassName, "") // the cluster's default IngressClass: no nginx assumption
 	check("smtp.port", got.Spec.SMTP.Port, 587)
 	if e := got.Spec.Monitoring.Enabled; e == nil || *e != authv1alpha1.DefaultMonitoringEnabled {
 		t.Errorf("monitoring.enabled = %v, want %v", e, authv1alpha1.DefaultMonitoringEnabled)
@@ -782,6 +782,9 @@ func TestEveryRuleIsCovered(t *testing.T) {
 		sort.Strings(keys)
 		for _, k := range keys {
 			walk(path+"."+k, s.Properties[k])
+		}
+		if s.Items != nil && s.Items.Schema != nil { // the rules of a list's elements, at its first
+			walk(path+"[0]", *s.Items.Schema)
 		}
 	}
 	walk("spec", spec)

@@ -128,6 +128,8 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	add("MAIL_FROM", MailFrom(stack))
 	add("AUTH_TRUSTED_PROXIES", strings.Join(spec.TrustedProxies, ","))
 	add("FRONTEND_URL", spec.FrontendURL)
+	add("AUTH_SIGNIN_URL", stack.Spec.EdgeAuth.SignInURL)
+	add("AUTH_REDIRECT_HOSTS", strings.Join(stack.Spec.EdgeAuth.RedirectHosts, ","))
 	add("LOG_LEVEL", string(spec.LogLevel))
 	add("AUTH_PEPPER_FILE", PepperMountPath+"/"+PepperFileName)
 	add("PORT", strconv.Itoa(AuthServerHTTPPort))

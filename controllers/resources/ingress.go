@@ -1,6 +1,8 @@
 package resources
 
 import (
+	"strings"
+
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -15,20 +17,28 @@ const (
 	AnnotationForceSSLRedirect = "nginx.ingress.kubernetes.io/force-ssl-redirect"
 )
 
+// IngressClassNginx is ingress-nginx's class: only it gets the nginx annotations.
+const IngressClassNginx = "nginx"
+
 // AuthServerIngress renders the Ingress, or nil when it is disabled. TLS is always on:
-// an auth endpoint is never served in clear text.
+// an auth endpoint is never served in clear text (ingress-nginx is also told to
+// redirect plain HTTP; other controllers redirect per their own settings).
 func AuthServerIngress(stack *authv1alpha1.AuthStack) *networkingv1.Ingress {
 	spec := stack.Spec.Ingress
 	if !spec.Enabled {
 		return nil
 	}
 	meta := objectMeta(stack, AuthServerName(stack), ComponentAuthServer)
-	meta.Annotations = map[string]string{
-		AnnotationSSLRedirect:      "true",
-		AnnotationForceSSLRedirect: "true",
+	ours := map[string]string{}
+	if spec.ClassName == IngressClassNginx {
+		ours[AnnotationSSLRedirect] = "true"
+		ours[AnnotationForceSSLRedirect] = "true"
 	}
 	if spec.TLS != nil && spec.TLS.ClusterIssuer != "" {
-		meta.Annotations[AnnotationClusterIssuer] = spec.TLS.ClusterIssuer
+		ours[AnnotationClusterIssuer] = spec.TLS.ClusterIssuer
+	}
+	if a := merged(spec.Annotations, ours); len(a) > 0 {
+		meta.Annotations = a
 	}
 	var className *string
 	if spec.ClassName != "" {
@@ -64,10 +74,14 @@ func ingressPath(stack *authv1alpha1.AuthStack) string {
 	return "/auth"
 }
 
-// PublicURL is where clients reach the authserver: the Ingress when enabled, else the Service.
+// PublicURL is where clients reach the authserver: the Ingress when enabled, else the
+// first hostname of the HTTPRoute (https: TLS is the Gateway's), else the Service.
 func PublicURL(stack *authv1alpha1.AuthStack) string {
 	if stack.Spec.Ingress.Enabled {
 		return "https://" + stack.Spec.Ingress.Host + ingressPath(stack)
+	}
+	if gw := stack.Spec.Gateway; gw.Enabled && len(gw.Hostnames) > 0 && !strings.HasPrefix(gw.Hostnames[0], "*") {
+		return "https://" + gw.Hostnames[0] + gatewayPath(stack)
 	}
 	return InClusterURL(stack)
 }

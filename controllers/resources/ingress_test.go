@@ -2,6 +2,7 @@ package resources
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	networkingv1 "k8s.io/api/networking/v1"
@@ -87,8 +88,14 @@ func TestIngress(t *testing.T) {
 				t.Errorf("tls = %+v, want %+v", ing.Spec.TLS, want)
 			}
 			a := ing.Annotations
-			if a[AnnotationSSLRedirect] != "true" || a[AnnotationForceSSLRedirect] != "true" {
-				t.Errorf("ssl-redirect annotations = %v", a)
+			nginx := tc.spec.ClassName == IngressClassNginx
+			if got := a[AnnotationSSLRedirect] == "true" && a[AnnotationForceSSLRedirect] == "true"; got != nginx {
+				t.Errorf("class %q: ssl-redirect annotations = %v, want them only for nginx", tc.spec.ClassName, a)
+			}
+			for k := range a {
+				if !nginx && strings.HasPrefix(k, "nginx.ingress.kubernetes.io/") {
+					t.Errorf("class %q carries the nginx annotation %s", tc.spec.ClassName, k)
+				}
 			}
 			issuer, has := a[AnnotationClusterIssuer]
 			if tc.wantNoIssue && has {
@@ -110,5 +117,23 @@ func TestIngressDefaultPathServesAuthRoutes(t *testing.T) {
 	s.Spec.Ingress.Path = ""
 	if got := AuthServerIngress(s).Spec.Rules[0].HTTP.Paths[0].Path; got != "/auth" {
 		t.Errorf("default path = %q, want /auth", got)
+	}
+}
+
+// spec.ingress.annotations reach the Ingress; the operator's own win on conflict.
+func TestIngressAnnotations(t *testing.T) {
+	s := sampleStack()
+	s.Spec.Ingress.Annotations = map[string]string{
+		"traefik.ingress.kubernetes.io/router.tls": "true",
+		AnnotationForceSSLRedirect:                 "false",
+	}
+	a := AuthServerIngress(s).Annotations
+	if a["traefik.ingress.kubernetes.io/router.tls"] != "true" || a[AnnotationForceSSLRedirect] != "true" {
+		t.Errorf("annotations = %v", a)
+	}
+	s.Spec.Ingress.ClassName = "traefik"
+	s.Spec.Ingress.TLS = nil
+	if a := AuthServerIngress(s).Annotations; len(a) != 2 || a[AnnotationForceSSLRedirect] != "false" {
+		t.Errorf("traefik class: annotations = %v, want exactly the user's", a)
 	}
 }

@@ -41,6 +41,11 @@ const (
 	AuthServerMetricsPort = 9090
 	PortNameHTTP          = "http"
 	PortNameMetrics       = "metrics"
+	// The Envoy ext_authz gRPC Check (AUTH_GRPC_PORT, plaintext HTTP/2): what an
+	// Envoy Gateway SecurityPolicy's extAuth.grpc points at. The same values as the
+	// edge-check branch, which adds the container and Service port.
+	AuthServerGRPCAuthzPort = 9191
+	PortNameGRPCAuthz       = "grpc-authz"
 )
 
 // Paths inside the authserver container.

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -115,10 +116,6 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 	var out []*networkingv1.NetworkPolicy
 
 	// authserver
-	ingressNS := spec.IngressControllerNamespaceSelector
-	if ingressNS == nil {
-		ingressNS = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "ingress-nginx"}}
-	}
 	monitoringNS := spec.MonitoringNamespaceSelector
 	if monitoringNS == nil {
 		monitoringNS = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "monitoring"}}
@@ -151,13 +148,16 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 		}
 		authEgress = append(authEgress, rule)
 	}
-	out = append(out, networkPolicy(stack, AuthServerName(stack), ComponentAuthServer,
-		[]networkingv1.NetworkPolicyIngressRule{
-			{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: ingressNS.DeepCopy(), PodSelector: spec.IngressControllerPodSelector.DeepCopy()}},
-				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerHTTPPort)}},
-			{From: []networkingv1.NetworkPolicyPeer{{NamespaceSelector: monitoringNS.DeepCopy(), PodSelector: spec.MonitoringPodSelector.DeepCopy()}},
-				Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerMetricsPort)}},
-		}, authEgress))
+	var authIngress []networkingv1.NetworkPolicyIngressRule
+	// A rule without peers would admit everyone: with no edge configured, none.
+	if edge := EdgePeers(stack); len(edge) > 0 {
+		authIngress = append(authIngress, networkingv1.NetworkPolicyIngressRule{From: edge,
+			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerHTTPPort)}})
+	}
+	authIngress = append(authIngress, networkingv1.NetworkPolicyIngressRule{
+		From:  []networkingv1.NetworkPolicyPeer{{NamespaceSelector: monitoringNS.DeepCopy(), PodSelector: spec.MonitoringPodSelector.DeepCopy()}},
+		Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, AuthServerMetricsPort)}})
+	out = append(out, networkPolicy(stack, AuthServerName(stack), ComponentAuthServer, authIngress, authEgress))
 
 	// pgbouncer
 	if PoolerEnabled(stack) {
@@ -198,6 +198,48 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 			}, nil))
 	}
 	return out
+}
+
+// ingressNginxNamespace is where ingress-nginx installs itself (its manifests and chart).
+const ingressNginxNamespace = "ingress-nginx"
+
+// EdgePeers are the peers admitted to the authserver's http port: the proxies that
+// route to it or call /auth/check for the apps they protect, as configured.
+//   - the ingress controller of spec.networkPolicy's selectors; without them, the
+//     ingress-nginx namespace for ingress.className nginx only;
+//   - the Gateway data plane of the gateway selectors; without them, while
+//     gateway.enabled, the namespaces of gateway.parentRefs;
+//   - every CIDR of allowedIPBlocks.
+func EdgePeers(stack *authv1alpha1.AuthStack) []networkingv1.NetworkPolicyPeer {
+	spec := stack.Spec.NetworkPolicy
+	var peers []networkingv1.NetworkPolicyPeer
+	switch {
+	case spec.IngressControllerNamespaceSelector != nil || spec.IngressControllerPodSelector != nil:
+		peers = append(peers, networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: spec.IngressControllerNamespaceSelector.DeepCopy(), PodSelector: spec.IngressControllerPodSelector.DeepCopy()})
+	case stack.Spec.Ingress.Enabled && stack.Spec.Ingress.ClassName == IngressClassNginx:
+		peers = append(peers, networkingv1.NetworkPolicyPeer{NamespaceSelector: namespacesNamed(ingressNginxNamespace)})
+	}
+	switch {
+	case spec.GatewayNamespaceSelector != nil || spec.GatewayPodSelector != nil:
+		peers = append(peers, networkingv1.NetworkPolicyPeer{
+			NamespaceSelector: spec.GatewayNamespaceSelector.DeepCopy(), PodSelector: spec.GatewayPodSelector.DeepCopy()})
+	case GatewayEnabled(stack):
+		peers = append(peers, networkingv1.NetworkPolicyPeer{NamespaceSelector: namespacesNamed(GatewayNamespaces(stack)...)})
+	}
+	for _, b := range spec.AllowedIPBlocks {
+		peers = append(peers, networkingv1.NetworkPolicyPeer{IPBlock: &networkingv1.IPBlock{CIDR: b.CIDR, Except: slices.Clone(b.Except)}})
+	}
+	return peers
+}
+
+// namespacesNamed selects namespaces by name (the label every namespace carries).
+func namespacesNamed(names ...string) *metav1.LabelSelector {
+	if len(names) == 1 {
+		return &metav1.LabelSelector{MatchLabels: map[string]string{corev1.LabelMetadataName: names[0]}}
+	}
+	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+		Key: corev1.LabelMetadataName, Operator: metav1.LabelSelectorOpIn, Values: slices.Clone(names)}}}
 }
 
 func port(proto corev1.Protocol, p int) networkingv1.NetworkPolicyPort {

@@ -33,6 +33,9 @@ func selectorString(s *metav1.LabelSelector) string {
 func peerString(t *testing.T, stack *authv1alpha1.AuthStack, p networkingv1.NetworkPolicyPeer) string {
 	t.Helper()
 	if p.IPBlock != nil {
+		if len(p.IPBlock.Except) > 0 {
+			return "ip:" + p.IPBlock.CIDR + "-" + strings.Join(p.IPBlock.Except, ",")
+		}
 		return "ip:" + p.IPBlock.CIDR
 	}
 	if p.NamespaceSelector != nil {
@@ -216,5 +219,61 @@ func TestNetworkPoliciesDisabledAndAbsent(t *testing.T) {
 	}
 	if ExternalRedisPort("rediss://:pw@redis.example:6380/0") != 6380 || ExternalRedisPort("redis://redis.example") != 6379 || ExternalRedisPort("::") != 6379 {
 		t.Error("ExternalRedisPort")
+	}
+}
+
+// The http port admits the edge that is configured, and nothing when none is.
+func TestNetworkPolicyEdgePeers(t *testing.T) {
+	httpPeers := func(s *authv1alpha1.AuthStack) []string {
+		var out []string
+		for _, r := range flatten(t, s, NetworkPolicyPorts{}) {
+			if strings.HasPrefix(r, "authserver in ") && strings.HasSuffix(r, " TCP/3000") {
+				out = append(out, strings.TrimSuffix(strings.TrimPrefix(r, "authserver in "), " TCP/3000"))
+			}
+		}
+		return out
+	}
+	gw := authv1alpha1.GatewaySpec{Enabled: true, ParentRefs: []authv1alpha1.GatewayParentRef{{Name: "a", Namespace: "edge"}, {Name: "b"}, {Name: "c", Namespace: "edge"}}}
+	for _, tc := range []struct {
+		name string
+		edit func(*authv1alpha1.AuthStack)
+		want []string
+	}{
+		{"ingress-nginx class: its namespace (as before)", func(*authv1alpha1.AuthStack) {}, []string{nsIngress}},
+		{"another class without selectors: no ingress controller", func(s *authv1alpha1.AuthStack) { s.Spec.Ingress.ClassName = "traefik" }, nil},
+		{"ingress off: none", func(s *authv1alpha1.AuthStack) { s.Spec.Ingress.Enabled = false }, nil},
+		{"gateway: the parentRefs' namespaces", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Ingress.Enabled = false
+			s.Spec.Gateway = gw
+		}, []string{"ns{kubernetes.io/metadata.name In [edge team-a]}"}},
+		{"gateway with selectors, beside ingress-nginx", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Gateway = gw
+			s.Spec.NetworkPolicy.GatewayNamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": "envoy-gateway-system"}}
+			s.Spec.NetworkPolicy.GatewayPodSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"app.kubernetes.io/component": "proxy"}}
+		}, []string{nsIngress, "ns{kubernetes.io/metadata.name=envoy-gateway-system}+pods{app.kubernetes.io/component=proxy}"}},
+		{"ip blocks only", func(s *authv1alpha1.AuthStack) {
+			s.Spec.Ingress.Enabled = false
+			s.Spec.NetworkPolicy.AllowedIPBlocks = []authv1alpha1.IPBlock{{CIDR: "10.1.0.0/16", Except: []string{"10.1.2.0/24"}}, {CIDR: "2001:db8::/64"}}
+		}, []string{"ip:10.1.0.0/16-10.1.2.0/24", "ip:2001:db8::/64"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := sampleStack()
+			tc.edit(s)
+			got := httpPeers(s)
+			sort.Strings(got)
+			want := slices.Clone(tc.want)
+			sort.Strings(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("http peers = %v, want %v", got, want)
+			}
+			// Never a rule without peers: it would admit every source.
+			for _, np := range NetworkPolicies(s, NetworkPolicyPorts{}) {
+				for _, r := range np.Spec.Ingress {
+					if len(r.From) == 0 {
+						t.Errorf("%s has an ingress rule without peers", np.Name)
+					}
+				}
+			}
+		})
 	}
 }
