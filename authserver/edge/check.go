@@ -53,9 +53,11 @@ type Request struct {
 	URL string
 	// NoRedirect: the proxy cannot pass a redirect on (nginx), refuse with 401.
 	NoRedirect bool
-	// Level is the authentication level the route requires (session.Level*;
-	// "" for any session).
-	Level string
+	// Levels are the authentication levels the route requires (session.Level*;
+	// none or "" for any session). The session must meet every one: a proxy
+	// that asks for one may also pass on a level the client sent (a query
+	// string, a header), and the client must not lower what the proxy asked.
+	Levels []string
 }
 
 // Decision is the answer; Session is set for Allow (and for a Deny of a
@@ -104,7 +106,7 @@ func (c *Checker) Decide(ctx context.Context, r Request) Decision {
 		}
 	}
 	switch {
-	case err == nil && r.Level != "" && !session.Satisfies(info.Level, r.Level):
+	case err == nil && !levelsMet(info.Level, r.Levels):
 		return Decision{Outcome: Deny, Session: info, Err: service.ErrLevelTooLow}
 	case err == nil:
 		return Decision{Outcome: Allow, Session: info}
@@ -217,4 +219,15 @@ func CookieValue(lines []string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// levelsMet tells whether a session authenticated at have meets every
+// required level (an empty one asks for nothing; an unknown one is never met).
+func levelsMet(have string, want []string) bool {
+	for _, w := range want {
+		if w != "" && !session.Satisfies(have, w) {
+			return false
+		}
+	}
+	return true
 }

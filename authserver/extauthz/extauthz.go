@@ -82,13 +82,15 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 			hdr[kv.GetKey()] = v
 		}
 	}
-	// The required level: the route's context extension "level" (Envoy's
-	// per-route ext_authz settings), else the header the proxy sets.
-	level := req.GetAttributes().GetContextExtensions()["level"]
-	if level == "" {
-		level = hdr["x-auth-require-level"]
+	// The required levels: the route's context extension "level" (Envoy's
+	// per-route ext_authz settings) and every level in the header the proxy
+	// sets (repeated headers arrive joined by commas); all must be met.
+	levels := strings.Split(hdr["x-auth-require-level"], ",")
+	for i := range levels {
+		levels[i] = strings.TrimSpace(levels[i])
 	}
-	r := edge.Request{Authorization: hdr["authorization"], Accept: hdr["accept"], Level: level}
+	levels = append(levels, req.GetAttributes().GetContextExtensions()["level"])
+	r := edge.Request{Authorization: hdr["authorization"], Accept: hdr["accept"], Levels: levels}
 	if c := hdr["cookie"]; c != "" {
 		r.Cookies = []string{c}
 	}

@@ -14,7 +14,7 @@ const checkPrefixPattern = "/auth/check/{path...}"
 // auth_request): 200 with the session's headers for the proxy to copy to
 // the app, 302 to the sign-in page for a browser without a session (not for
 // nginx, edge.FromNginx), 403 for a session below the required level
-// (requiredLevel), else 401 (503 when the session store cannot answer).
+// (every level asked for, edge.Request.Levels), else 401 (503 when the session store cannot answer).
 func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 	original := edge.OriginalURL(r.Header.Get)
 	if rest := r.PathValue("path"); original == "" && rest != "" {
@@ -32,7 +32,8 @@ func (s *Server) check(w http.ResponseWriter, r *http.Request) {
 		Accept:        r.Header.Get("Accept"),
 		URL:           original,
 		NoRedirect:    edge.FromNginx(r.Header.Get),
-		Level:         requiredLevel(r),
+		// Every "level" query parameter and X-Auth-Require-Level header.
+		Levels: append(r.URL.Query()["level"], r.Header.Values("X-Auth-Require-Level")...),
 	})
 	switch d.Outcome {
 	case edge.Allow:

@@ -151,15 +151,6 @@ func (s *Server) reauthenticate(w http.ResponseWriter, r *http.Request, cur sess
 	writeJSONBytes(w, http.StatusOK, append(b, '\n'))
 }
 
-// requiredLevel is the level /auth/check must see: the "level" query
-// parameter, else the X-Auth-Require-Level header (set by the proxy).
-func requiredLevel(r *http.Request) string {
-	if v := r.URL.Query().Get("level"); v != "" {
-		return v
-	}
-	return r.Header.Get("X-Auth-Require-Level")
-}
-
 // appendAuthUnix appends the session's authentication time in Unix seconds.
 func appendAuthUnix(b []byte, cur session.Info) []byte {
 	return strconv.AppendInt(b, cur.AuthAt.Unix(), 10)

@@ -88,13 +88,18 @@ func (s *Service) Challenge(ctx context.Context, token string) (ChallengeInfo, e
 	}
 	out := ChallengeInfo{ID: ch.ID, UserID: ch.UserID, Email: ch.Email, Purpose: ch.Purpose,
 		ExpiresAt: ch.ExpiresAt.UTC().Truncate(time.Second)}
-	if ch.Purpose == store.ChallengeEnroll {
-		out.Methods = append([]string(nil), s.mfa.Methods...)
-		return out, nil
-	}
 	f, err := store.UserFactors(ctx, s.store.Pool, ch.UserID)
 	if err != nil {
 		return ChallengeInfo{}, fmt.Errorf("reading factors: %w", err)
+	}
+	if ch.Purpose == store.ChallengeEnroll {
+		// It stands in for a factor only while the user has none: one
+		// taken before the owner enrolled must not add a second one.
+		if f.Any() {
+			return ChallengeInfo{}, ErrInvalidChallenge
+		}
+		out.Methods = append([]string(nil), s.mfa.Methods...)
+		return out, nil
 	}
 	out.Methods = methodsOf(f)
 	return out, nil
@@ -173,7 +178,11 @@ func (s *Service) CompleteLogin(ctx context.Context, c Client, challenge, method
 // and the user has none): enroll stores the new factor inside the
 // transaction that consumes the challenge and opens a session at
 // session.LevelMFA. The passkeys flow calls it after a registration made
-// with the challenge; TOTP through ConfirmTOTPWithChallenge.
+// with the challenge; TOTP through ConfirmTOTPWithChallenge. Like a second
+// step it is one attempt at the challenge, under login's limits, and an
+// ErrInvalidCode from enroll (a wrong confirmation code) counts as a
+// failure: else one challenge could guess a pending secret's codes
+// without end.
 func (s *Service) CompleteEnrollment(ctx context.Context, c Client, challenge, method string, enroll func(ctx context.Context, tx store.DBTX, userID string) error) (LoginResult, error) {
 	ch, err := s.Challenge(ctx, challenge)
 	if err != nil {
@@ -182,7 +191,20 @@ func (s *Service) CompleteEnrollment(ctx context.Context, c Client, challenge, m
 	if ch.Purpose != store.ChallengeEnroll || !s.mfa.Offers(method) {
 		return LoginResult{}, ErrMethodNotAllowed
 	}
-	return s.finish(ctx, c, ch, method, enroll)
+	lock, err := s.loginLimits(ctx, c, ch.Email)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if err := s.claimAttempt(ctx, ch); err != nil {
+		return LoginResult{}, err
+	}
+	out, err := s.finish(ctx, c, ch, method, enroll)
+	if errors.Is(err, ErrInvalidCode) {
+		s.failed(ctx, c, lock, ch.UserID, audit.MFAFail, map[string]any{"method": method, "enrollment": true})
+	} else if err == nil {
+		s.loginSucceeded(ctx, lock)
+	}
+	return out, err
 }
 
 // finish consumes ch and opens the session (after enroll, when given).
@@ -197,6 +219,15 @@ func (s *Service) finish(ctx context.Context, c Client, ch ChallengeInfo, method
 			return err
 		}
 		if enroll != nil {
+			// Under the user's lock: no factor was enrolled since
+			// Challenge looked (another enrolment challenge, racing).
+			f, err := store.UserFactors(ctx, tx, u.ID)
+			if err != nil {
+				return err
+			}
+			if f.Any() {
+				return store.ErrNotFound // answered ErrInvalidChallenge
+			}
 			if err := enroll(ctx, tx, u.ID); err != nil {
 				return err
 			}

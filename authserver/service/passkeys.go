@@ -416,7 +416,8 @@ func (s *Service) RenamePasskey(ctx context.Context, c Client, cur session.Info,
 
 // RemovePasskey deletes one of the current user's passkeys (step-up
 // required, as for every factor change): from then on it logs nobody in (a login that verified it just before finds it gone when
-// it writes its session, under the same user lock).
+// it writes its session, under the same user lock). The last factor takes
+// the recovery codes with it, as RemoveTOTP's does.
 func (s *Service) RemovePasskey(ctx context.Context, c Client, cur session.Info, id string) error {
 	if !isUUID(id) {
 		return ErrPasskeyNotFound
@@ -429,6 +430,9 @@ func (s *Service) RemovePasskey(ctx context.Context, c Client, cur session.Info,
 			return err
 		}
 		if _, err := store.DeletePasskey(ctx, tx, cur.UserID, id); err != nil {
+			return err
+		}
+		if err := endCodesWithoutFactor(ctx, tx, cur.UserID); err != nil {
 			return err
 		}
 		return s.audit.Record(ctx, tx, audit.PasskeyRemoved, cur.UserID, c, map[string]any{"passkey_id": id})

@@ -252,14 +252,8 @@ func (s *Service) RemoveTOTP(ctx context.Context, c Client, cur session.Info) er
 		if !ok {
 			return ErrNotEnrolled
 		}
-		f, err := store.UserFactors(ctx, tx, cur.UserID)
-		if err != nil {
+		if err := endCodesWithoutFactor(ctx, tx, cur.UserID); err != nil {
 			return err
-		}
-		if !f.Any() {
-			if err := store.DeleteRecoveryCodes(ctx, tx, cur.UserID); err != nil {
-				return err
-			}
 		}
 		return s.audit.Record(ctx, tx, audit.MFARemoved, cur.UserID, c, map[string]any{"method": MethodTOTP})
 	})
@@ -270,6 +264,18 @@ func (s *Service) RemoveTOTP(ctx context.Context, c Client, cur session.Info) er
 		return fmt.Errorf("removing TOTP: %w", err)
 	}
 	return err
+}
+
+// endCodesWithoutFactor deletes the user's recovery codes when no second
+// factor is left (inside tx, under the user's lock): every factor removal
+// calls it, so that old codes do not come back with the next factor, which
+// then issues new ones.
+func endCodesWithoutFactor(ctx context.Context, tx store.DBTX, userID string) error {
+	f, err := store.UserFactors(ctx, tx, userID)
+	if err != nil || f.Any() {
+		return err
+	}
+	return store.DeleteRecoveryCodes(ctx, tx, userID)
 }
 
 // IssueRecoveryCodes stores new recovery codes for a user (inside tx),
