@@ -266,11 +266,18 @@ func StartAuthServer(ctx context.Context, c client.Reader, namespace, name, bina
 	if err != nil {
 		return nil, err
 	}
+	// The ext_authz gRPC port is fixed in the pod (9191): on one host every
+	// translated authserver needs its own.
+	grpcPort, err := servers.FreePort()
+	if err != nil {
+		return nil, err
+	}
 	a.URL = "http://127.0.0.1:" + strconv.Itoa(httpPort)
 	a.Metrics = "127.0.0.1:" + strconv.Itoa(metricsPort)
 	if a.Serve, err = envtranslate.Translate(dep, secrets, configMaps, envtranslate.Options{
 		Container: resources.ComponentAuthServer, Namespace: namespace, Addresses: all, FilesDir: files,
-		Listen: map[string]string{"HOST": "127.0.0.1", "PORT": strconv.Itoa(httpPort), "METRICS_ADDR": a.Metrics},
+		Listen: map[string]string{"HOST": "127.0.0.1", "PORT": strconv.Itoa(httpPort), "METRICS_ADDR": a.Metrics,
+			"AUTH_GRPC_PORT": strconv.Itoa(grpcPort)},
 	}); err != nil {
 		return nil, err
 	}
