@@ -185,3 +185,22 @@ var pepperCases = []struct {
 	{"32 raw bytes", []byte(strings.Repeat("\x01", 32)), false},
 	{"64 non-hex characters", []byte(strings.Repeat("z", 64)), false},
 }
+
+// loadRenderedConfig is the configuration the authserver's own loader reads
+// from s's rendered authserver container, with the test Secrets' values (and
+// the demo pepper under s's pepper reference) as the kubelet would supply them.
+func loadRenderedConfig(t *testing.T, s *authv1alpha1.AuthStack) *config.Config {
+	t.Helper()
+	values := map[authv1alpha1.SecretKeyRef][]byte{}
+	for k, b := range testSecretValues {
+		values[k] = b
+	}
+	values[PepperRef(s)] = testSecretValues[authv1alpha1.SecretKeyRef{Name: "demo-pepper", Key: "pepper"}]
+	spec := renderDeployment(s).Spec.Template.Spec
+	get, read := podEnv(t, spec, container(t, spec, ComponentAuthServer), values)
+	cfg, err := config.Load(get, read)
+	if err != nil {
+		t.Fatalf("the authserver rejects the rendered configuration: %v", err)
+	}
+	return cfg
+}

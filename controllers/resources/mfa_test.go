@@ -8,7 +8,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
-	"github.com/leanauth/authstack/authserver/config"
 )
 
 // spec.authServer.mfa reaches the authserver: rendered to env and loaded by
@@ -29,17 +28,7 @@ func TestMFASpecReachesTheAuthServer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := sampleStack()
 			s.Spec.AuthServer.MFA = c.mfa
-			values := map[authv1alpha1.SecretKeyRef][]byte{}
-			for k, b := range testSecretValues {
-				values[k] = b
-			}
-			values[PepperRef(s)] = testSecretValues[authv1alpha1.SecretKeyRef{Name: "demo-pepper", Key: "pepper"}]
-			spec := renderDeployment(s).Spec.Template.Spec
-			get, read := podEnv(t, spec, container(t, spec, ComponentAuthServer), values)
-			cfg, err := config.Load(get, read)
-			if err != nil {
-				t.Fatalf("the authserver rejects the rendered configuration: %v", err)
-			}
+			cfg := loadRenderedConfig(t, s)
 			if !slices.Equal(cfg.MFA.Methods, c.methods) || cfg.MFA.Required != c.required || cfg.MFA.StepUpWindow != c.stepUp {
 				t.Fatalf("authserver MFA %+v, want methods %v required %v step-up %s", cfg.MFA, c.methods, c.required, c.stepUp)
 			}
@@ -64,17 +53,7 @@ func TestPasskeysSpecReachesTheAuthServer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := sampleStack()
 			s.Spec.AuthServer.Passkeys = c.spec
-			values := map[authv1alpha1.SecretKeyRef][]byte{}
-			for k, b := range testSecretValues {
-				values[k] = b
-			}
-			values[PepperRef(s)] = testSecretValues[authv1alpha1.SecretKeyRef{Name: "demo-pepper", Key: "pepper"}]
-			spec := renderDeployment(s).Spec.Template.Spec
-			get, read := podEnv(t, spec, container(t, spec, ComponentAuthServer), values)
-			cfg, err := config.Load(get, read)
-			if err != nil {
-				t.Fatalf("the authserver rejects the rendered configuration: %v", err)
-			}
+			cfg := loadRenderedConfig(t, s)
 			if cfg.WebAuthn.RPID != c.rpID || !slices.Equal(cfg.WebAuthn.Origins, c.origins) {
 				t.Fatalf("relying party %+v, want %s %v", cfg.WebAuthn, c.rpID, c.origins)
 			}

@@ -25,17 +25,7 @@ func TestUISpecReachesTheAuthServer(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := sampleStack()
 			s.Spec.AuthServer.UI = c.ui
-			values := map[authv1alpha1.SecretKeyRef][]byte{}
-			for k, b := range testSecretValues {
-				values[k] = b
-			}
-			values[PepperRef(s)] = testSecretValues[authv1alpha1.SecretKeyRef{Name: "demo-pepper", Key: "pepper"}]
-			spec := renderDeployment(s).Spec.Template.Spec
-			get, read := podEnv(t, spec, container(t, spec, ComponentAuthServer), values)
-			cfg, err := config.Load(get, read)
-			if err != nil {
-				t.Fatalf("the authserver rejects the rendered configuration: %v", err)
-			}
+			cfg := loadRenderedConfig(t, s)
 			if cfg.UI != c.want {
 				t.Fatalf("authserver UI %+v, want %+v", cfg.UI, c.want)
 			}
