@@ -59,3 +59,19 @@ func BenchmarkSessionTraced(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCheck: GET /auth/check as a proxy's forward-auth subrequest sends it
+// (Bearer session token, Accept: application/json), through the real server.
+func BenchmarkCheck(b *testing.B) {
+	e := authtest.Start(b, authtest.Options{Vars: map[string]string{"LOG_LEVEL": "info"}})
+	tok := e.SignupVerifyLogin(b, "bench@example.com", "benchmark password")
+	hdr := append(authtest.Bearer(tok), "Accept", "application/json")
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if r := e.Do(b, "GET", "/auth/check", nil, hdr...); r.Status != 200 {
+				b.Fatalf("check: %d", r.Status)
+			}
+		}
+	})
+}
