@@ -523,14 +523,28 @@ func TestBrowserRequiredPasskey(t *testing.T) {
 		t.Fatalf("the page says this browser cannot use passkeys")
 	}
 	a.fill(`#passkey-enroll`, "passkey-name", "Desk key")
+	// The first factor comes with recovery codes, shown once by the script
+	// in place (no navigation, so at must not wait for one).
+	a.do(js("window.leaving = false"))
+	a.at("Save your recovery codes")
+	codes := eval[[]string](a, `[...document.querySelectorAll(".codes code")].map(e => e.textContent)`)
+	if len(codes) != 10 || !eval[bool](a, `document.activeElement === document.querySelector(".links a")`) {
+		t.Fatalf("%d recovery codes shown, want 10, and the focus on the link: %v", len(codes), codes)
+	}
+	a.fill(`.links a`)
 	a.at("Your account")
 	if txt := a.text(); !strings.Contains(txt, "Desk key") {
 		t.Fatalf("no passkey after enrolling one at sign-in: %s", txt)
 	}
-	a.fill(`form[action="/auth/ui/logout"] button`)
-	a.at("Sign in")
-	a.fill(`button[type=submit]`, "email", email, "password", pw)
-	a.at("Two-step verification")
-	a.fill(`#passkey-mfa`)
-	a.at("Your account")
+	signInWith := func(button string, fields ...string) {
+		t.Helper()
+		a.fill(`form[action="/auth/ui/logout"] button`)
+		a.at("Sign in")
+		a.fill(`button[type=submit]`, "email", email, "password", pw)
+		a.at("Two-step verification")
+		a.fill(button, fields...)
+		a.at("Your account")
+	}
+	signInWith(`#passkey-mfa`)
+	signInWith(`form:has(#recovery) button`, "recovery", codes[0])
 }
