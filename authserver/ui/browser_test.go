@@ -227,7 +227,8 @@ var hostedLink = regexp.MustCompile(`http://localhost:\d+(/auth/ui/[a-z-]+\?toke
 // PostgreSQL, Redis and SMTP: sign up, read the email, verify, sign in,
 // turn on TOTP, sign in with its code, a recovery code once, register a
 // passkey and sign in with it without an email, two browsers, revoke one
-// from the other's account page, reset the password, change it, sign out. Every page is screenshotted and checked
+// from the other's account page, reset the password, change it, sign out,
+// a passkey as the only factor shows its recovery codes. Every page is screenshotted and checked
 // at a phone's width.
 func TestBrowserFlows(t *testing.T) {
 	port := testservers.FreePort(t)
@@ -466,6 +467,21 @@ func TestBrowserFlows(t *testing.T) {
 	// No factor left: the password set on the page signs in on its own.
 	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw3}); r.Status != 200 {
 		t.Fatalf("the password set on the page, no factor left: %d %s", r.Status, r.Body)
+	}
+	// A passkey added on the account page as the only factor comes with
+	// recovery codes, shown once in place (no navigation to wait for).
+	a.fill(`button[type=submit]`, "email", email, "password", pw3)
+	a.at("Your account")
+	a.fill(`#passkey-register`, "passkey-name", "Only key")
+	a.do(js("window.leaving = false"))
+	a.at("Save your recovery codes")
+	if n := eval[int](a, `document.querySelectorAll(".codes code").length`); n != 10 {
+		t.Fatalf("%d recovery codes shown with the first passkey, want 10", n)
+	}
+	a.fill(`.links a`)
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "The passkey was added.") || !strings.Contains(txt, "Only key") {
+		t.Fatalf("after the codes of the first passkey: %s", txt)
 	}
 }
 
