@@ -113,6 +113,12 @@ func (s *Server) confirmTOTPWithChallenge(w http.ResponseWriter, r *http.Request
 		s.fail(w, r, err)
 		return
 	}
+	s.writeSessionWithCodes(w, res, codes)
+}
+
+// writeSessionWithCodes answers an enrolment that opened a session: the
+// session as writeSession, with the recovery codes to show once.
+func (s *Server) writeSessionWithCodes(w http.ResponseWriter, res service.LoginResult, codes []string) {
 	s.setCookie(w, res)
 	b, _ := json.Marshal(map[string]any{"recovery_codes": nonNil(codes), "token": res.Token, "expires_at": res.Session.ExpiresAt,
 		"user": map[string]any{"id": res.Session.UserID, "email": res.Session.Email, "email_verified": res.Session.EmailVerified}})

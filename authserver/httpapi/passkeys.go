@@ -62,12 +62,12 @@ func (s *Server) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request, c
 	if !s.decode(w, r, &req) {
 		return
 	}
-	p, err := s.svc.FinishPasskeyRegistration(r.Context(), s.client(r), cur, req.Name, req.Credential)
+	p, codes, err := s.svc.FinishPasskeyRegistration(r.Context(), s.client(r), cur, req.Name, req.Credential)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"passkey": toPasskeyJSON(p)})
+	writeJSON(w, http.StatusCreated, map[string]any{"passkey": toPasskeyJSON(p), "recovery_codes": nonNil(codes)})
 }
 
 func (s *Server) listPasskeys(w http.ResponseWriter, r *http.Request, cur session.Info) {
@@ -169,12 +169,12 @@ func (s *Server) passkeyEnrollFinish(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &req) {
 		return
 	}
-	res, err := s.svc.FinishPasskeyEnrollment(r.Context(), s.client(r), req.Challenge, req.Name, req.Credential)
+	codes, res, err := s.svc.FinishPasskeyEnrollment(r.Context(), s.client(r), req.Challenge, req.Name, req.Credential)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.writeSession(w, res)
+	s.writeSessionWithCodes(w, res, codes)
 }
 
 func (s *Server) passkeyReauthBegin(w http.ResponseWriter, r *http.Request, cur session.Info) {

@@ -22,6 +22,14 @@ func passkeyEnv(t *testing.T) *authtest.Env {
 // pkRegister registers a passkey of a on the session tok and returns it.
 func pkRegister(t *testing.T, e *authtest.Env, tok string, a *softauthn.Authenticator, name string) (*softauthn.Credential, map[string]any) {
 	t.Helper()
+	c, r := pkRegisterFinish(t, e, tok, a, name)
+	return c, r.JSON["passkey"].(map[string]any)
+}
+
+// pkRegisterFinish registers a passkey of a on the session tok and returns
+// the finish response.
+func pkRegisterFinish(t *testing.T, e *authtest.Env, tok string, a *softauthn.Authenticator, name string) (*softauthn.Credential, *authtest.Response) {
+	t.Helper()
 	r := e.Do(t, "POST", "/auth/passkeys/register/begin", map[string]any{}, authtest.Bearer(tok)...)
 	if r.Status != 200 {
 		t.Fatalf("register/begin: %d %s", r.Status, r.Body)
@@ -34,7 +42,60 @@ func pkRegister(t *testing.T, e *authtest.Env, tok string, a *softauthn.Authenti
 	if r.Status != 201 {
 		t.Fatalf("register/finish: %d %s", r.Status, r.Body)
 	}
-	return c, r.JSON["passkey"].(map[string]any)
+	return c, r
+}
+
+// recoveryCodes returns the recovery_codes of a response.
+func recoveryCodes(t *testing.T, r *authtest.Response) []string {
+	t.Helper()
+	raw, ok := r.JSON["recovery_codes"].([]any)
+	if !ok {
+		t.Fatalf("no recovery_codes array: %s", r.Body)
+	}
+	out := make([]string, len(raw))
+	for i, c := range raw {
+		out[i] = c.(string)
+	}
+	return out
+}
+
+// A passkey as the first factor comes with ten recovery codes, shown once
+// (a password reset keeps factors: without them a lost device locks the
+// account for good); one completes a later login challenge, once; a second
+// passkey issues none.
+func TestPasskeyFirstFactorIssuesRecoveryCodes(t *testing.T) {
+	t.Parallel()
+	e := passkeyEnv(t)
+	email := "pk-recovery@example.com"
+	tok := e.SignupVerifyLogin(t, email, "correct-horse-9")
+	a := softauthn.New(pkOrigin)
+	ac, r := pkRegisterFinish(t, e, tok, a, "Phone")
+	codes := recoveryCodes(t, r)
+	if len(codes) != 10 {
+		t.Fatalf("first passkey: %d recovery codes, want 10: %s", len(codes), r.Body)
+	}
+	if s := e.Do(t, "GET", "/auth/mfa", nil, authtest.Bearer(tok)...); s.Status != 200 || s.JSON["recovery_codes_remaining"] != float64(10) {
+		t.Fatalf("factors after the first passkey: %d %s", s.Status, s.Body)
+	}
+
+	// A second passkey (step-up done by the first) leaves the codes alone.
+	_, r = pkRegisterFinish(t, e, pkToken(t, e, a, ac), softauthn.New(pkOrigin), "Laptop")
+	if c := recoveryCodes(t, r); len(c) != 0 {
+		t.Fatalf("second passkey: %d new recovery codes: %s", len(c), r.Body)
+	}
+
+	// The device is lost: a recovery code answers the password step, once.
+	ch := passwordStep(t, e, email, "correct-horse-9", "mfa_required")
+	if r := secondStep(t, e, ch, "recovery_code", codes[0]); r.Status != 200 || r.JSON["token"] == nil {
+		t.Fatalf("recovery code after the first passkey: %d %s", r.Status, r.Body)
+	}
+	ch = passwordStep(t, e, email, "correct-horse-9", "mfa_required")
+	if r := secondStep(t, e, ch, "recovery_code", codes[0]); r.Status != 401 || r.ErrorCode() != "invalid_code" {
+		t.Fatalf("the same recovery code again: %d %s", r.Status, r.Body)
+	}
+	if r := secondStep(t, e, ch, "recovery_code", codes[1]); r.Status != 200 {
+		t.Fatalf("another recovery code: %d %s", r.Status, r.Body)
+	}
 }
 
 // pkLoginBegin returns the options of a discoverable login.
@@ -548,6 +609,10 @@ func TestPasskeyEnrollmentWhenRequired(t *testing.T) {
 	if r.Status != 200 || r.JSON["token"] == nil {
 		t.Fatalf("register/finish with the challenge: %d %s", r.Status, r.Body)
 	}
+	codes := recoveryCodes(t, r)
+	if len(codes) != 10 {
+		t.Fatalf("enrolled passkey: %d recovery codes, want 10: %s", len(codes), r.Body)
+	}
 	if s := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(r.JSON["token"].(string))...); !strings.Contains(string(s.Body), `"auth_level":"mfa"`) {
 		t.Fatalf("session after enrolment: %s", s.Body)
 	}
@@ -560,6 +625,15 @@ func TestPasskeyEnrollmentWhenRequired(t *testing.T) {
 	cred, _ := a.Get(r.Body, c)
 	if r := e.Do(t, "POST", "/auth/login/mfa/passkey/finish", map[string]any{"challenge": ch, "credential": cred}); r.Status != 200 {
 		t.Fatalf("second factor after enrolment: %d %s", r.Status, r.Body)
+	}
+	// So does a recovery code of the enrolment, once.
+	ch = passwordStep(t, e, email, "correct-horse-9", "mfa_required")
+	if r := secondStep(t, e, ch, "recovery_code", codes[0]); r.Status != 200 {
+		t.Fatalf("recovery code after enrolment: %d %s", r.Status, r.Body)
+	}
+	ch = passwordStep(t, e, email, "correct-horse-9", "mfa_required")
+	if r := secondStep(t, e, ch, "recovery_code", codes[0]); r.Status != 401 {
+		t.Fatalf("the same recovery code again: %d %s", r.Status, r.Body)
 	}
 }
 

@@ -196,30 +196,32 @@ func (s *Service) BeginPasskeyRegistration(ctx context.Context, cur session.Info
 }
 
 // FinishPasskeyRegistration verifies the authenticator's answer to a
-// ceremony this session began and stores the passkey.
-func (s *Service) FinishPasskeyRegistration(ctx context.Context, c Client, cur session.Info, name string, credential []byte) (store.Passkey, error) {
+// ceremony this session began and stores the passkey; it returns the
+// recovery codes to show once when the user had none (see storeRegistration).
+func (s *Service) FinishPasskeyRegistration(ctx context.Context, c Client, cur session.Info, name string, credential []byte) (store.Passkey, []string, error) {
 	if err := s.passkeysOffered(); err != nil {
-		return store.Passkey{}, err
+		return store.Passkey{}, nil, err
 	}
 	if err := s.RequireRecent(ctx, cur); err != nil {
-		return store.Passkey{}, err
+		return store.Passkey{}, nil, err
 	}
 	parsed, sd, name, err := s.takeRegistration(ctx, cur.UserID, cur.ID, name, credential)
 	if err != nil {
-		return store.Passkey{}, err
+		return store.Passkey{}, nil, err
 	}
 	var out store.Passkey
+	var codes []string
 	err = s.store.InTx(ctx, func(tx store.DBTX) error {
 		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
 			return err
 		}
-		out, err = s.storeRegistration(ctx, tx, c, cur.UserID, cur.Email, name, parsed, sd)
+		out, codes, err = s.storeRegistration(ctx, tx, c, cur.UserID, cur.Email, name, parsed, sd)
 		return err
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return out, ErrUnauthorized
+		return out, nil, ErrUnauthorized
 	}
-	return out, s.registered(err)
+	return out, codes, s.registered(err)
 }
 
 // BeginPasskeyEnrollment starts registering a passkey with an enroll
@@ -239,25 +241,28 @@ func (s *Service) BeginPasskeyEnrollment(ctx context.Context, challenge string) 
 	return s.beginRegistration(ctx, ch.UserID, ch.Email, ch.ID)
 }
 
-// FinishPasskeyEnrollment stores the passkey, consumes the enroll challenge
-// and opens a session at session.LevelMFA, in one transaction.
-func (s *Service) FinishPasskeyEnrollment(ctx context.Context, c Client, challenge, name string, credential []byte) (LoginResult, error) {
+// FinishPasskeyEnrollment stores the passkey, issues recovery codes (the
+// user had no factor), consumes the enroll challenge and opens a session at
+// session.LevelMFA, in one transaction.
+func (s *Service) FinishPasskeyEnrollment(ctx context.Context, c Client, challenge, name string, credential []byte) ([]string, LoginResult, error) {
 	if err := s.passkeysOffered(); err != nil {
-		return LoginResult{}, err
+		return nil, LoginResult{}, err
 	}
 	ch, err := s.Challenge(ctx, challenge)
 	if err != nil {
-		return LoginResult{}, err
+		return nil, LoginResult{}, err
 	}
 	parsed, sd, name, err := s.takeRegistration(ctx, ch.UserID, ch.ID, name, credential)
 	if err != nil {
-		return LoginResult{}, err
+		return nil, LoginResult{}, err
 	}
+	var codes []string
 	res, err := s.CompleteEnrollment(ctx, c, challenge, MethodPasskey, func(ctx context.Context, tx store.DBTX, userID string) error {
-		_, err := s.storeRegistration(ctx, tx, c, userID, ch.Email, name, parsed, sd)
+		var err error
+		_, codes, err = s.storeRegistration(ctx, tx, c, userID, ch.Email, name, parsed, sd)
 		return err
 	})
-	return res, s.registered(err)
+	return codes, res, s.registered(err)
 }
 
 func (s *Service) passkeysOffered() error {
@@ -320,19 +325,23 @@ func (s *Service) takeRegistration(ctx context.Context, userID, boundTo, name st
 }
 
 // storeRegistration verifies the response with go-webauthn and stores the
-// passkey (inside tx, under the user's lock).
-func (s *Service) storeRegistration(ctx context.Context, tx store.DBTX, c Client, userID, email, name string, parsed *protocol.ParsedCredentialCreationData, sd webauthn.SessionData) (store.Passkey, error) {
+// passkey (inside tx, under the user's lock). When the user is left with no
+// unused recovery codes (this is the first factor, or the old codes are
+// spent), it issues ten and returns them to show once, as confirming TOTP
+// does: a password reset keeps factors, so without them a passkey-only user
+// who loses the device could never sign in again.
+func (s *Service) storeRegistration(ctx context.Context, tx store.DBTX, c Client, userID, email, name string, parsed *protocol.ParsedCredentialCreationData, sd webauthn.SessionData) (store.Passkey, []string, error) {
 	u, ps, err := s.loadWAUser(ctx, tx, userID, email)
 	if err != nil {
-		return store.Passkey{}, err
+		return store.Passkey{}, nil, err
 	}
 	if len(ps) >= MaxPasskeys {
-		return store.Passkey{}, ErrTooManyPasskeys
+		return store.Passkey{}, nil, ErrTooManyPasskeys
 	}
 	cred, err := s.wa.CreateCredential(u, sd, parsed)
 	if err != nil {
 		s.log.Info("passkey registration refused", "user_id", userID, "reason", webauthnReason(err))
-		return store.Passkey{}, ErrInvalidPasskey
+		return store.Passkey{}, nil, ErrInvalidPasskey
 	}
 	p := store.Passkey{
 		UserID: userID, RPID: sd.RelyingPartyID, CredentialID: cred.ID, PublicKey: cred.PublicKey,
@@ -347,9 +356,13 @@ func (s *Service) storeRegistration(ctx context.Context, tx store.DBTX, c Client
 	}
 	out, err := store.InsertPasskey(ctx, tx, p)
 	if err != nil {
-		return out, err
+		return out, nil, err
 	}
-	return out, s.audit.Record(ctx, tx, audit.PasskeyRegistered, userID, c, map[string]any{"passkey_id": out.ID})
+	codes, err := s.IssueRecoveryCodes(ctx, tx, userID, true)
+	if err != nil {
+		return out, nil, err
+	}
+	return out, codes, s.audit.Record(ctx, tx, audit.PasskeyRegistered, userID, c, map[string]any{"passkey_id": out.ID})
 }
 
 // registered maps the outcome of a registration to what the client is told

@@ -227,7 +227,8 @@ var hostedLink = regexp.MustCompile(`http://localhost:\d+(/auth/ui/[a-z-]+\?toke
 // PostgreSQL, Redis and SMTP: sign up, read the email, verify, sign in,
 // turn on TOTP, sign in with its code, a recovery code once, register a
 // passkey and sign in with it without an email, two browsers, revoke one
-// from the other's account page, reset the password, change it, sign out. Every page is screenshotted and checked
+// from the other's account page, reset the password, change it, sign out,
+// a passkey as the only factor shows its recovery codes. Every page is screenshotted and checked
 // at a phone's width.
 func TestBrowserFlows(t *testing.T) {
 	port := testservers.FreePort(t)
@@ -467,6 +468,21 @@ func TestBrowserFlows(t *testing.T) {
 	if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": pw3}); r.Status != 200 {
 		t.Fatalf("the password set on the page, no factor left: %d %s", r.Status, r.Body)
 	}
+	// A passkey added on the account page as the only factor comes with
+	// recovery codes, shown once in place (no navigation to wait for).
+	a.fill(`button[type=submit]`, "email", email, "password", pw3)
+	a.at("Your account")
+	a.fill(`#passkey-register`, "passkey-name", "Only key")
+	a.do(js("window.leaving = false"))
+	a.at("Save your recovery codes")
+	if n := eval[int](a, `document.querySelectorAll(".codes code").length`); n != 10 {
+		t.Fatalf("%d recovery codes shown with the first passkey, want 10", n)
+	}
+	a.fill(`.links a`)
+	a.at("Your account")
+	if txt := a.text(); !strings.Contains(txt, "The passkey was added.") || !strings.Contains(txt, "Only key") {
+		t.Fatalf("after the codes of the first passkey: %s", txt)
+	}
 }
 
 // ageSessions moves the user's sessions' authentication an hour back, in
@@ -523,14 +539,28 @@ func TestBrowserRequiredPasskey(t *testing.T) {
 		t.Fatalf("the page says this browser cannot use passkeys")
 	}
 	a.fill(`#passkey-enroll`, "passkey-name", "Desk key")
+	// The first factor comes with recovery codes, shown once by the script
+	// in place (no navigation, so at must not wait for one).
+	a.do(js("window.leaving = false"))
+	a.at("Save your recovery codes")
+	codes := eval[[]string](a, `[...document.querySelectorAll(".codes code")].map(e => e.textContent)`)
+	if len(codes) != 10 || !eval[bool](a, `document.activeElement === document.querySelector(".links a")`) {
+		t.Fatalf("%d recovery codes shown, want 10, and the focus on the link: %v", len(codes), codes)
+	}
+	a.fill(`.links a`)
 	a.at("Your account")
 	if txt := a.text(); !strings.Contains(txt, "Desk key") {
 		t.Fatalf("no passkey after enrolling one at sign-in: %s", txt)
 	}
-	a.fill(`form[action="/auth/ui/logout"] button`)
-	a.at("Sign in")
-	a.fill(`button[type=submit]`, "email", email, "password", pw)
-	a.at("Two-step verification")
-	a.fill(`#passkey-mfa`)
-	a.at("Your account")
+	signInWith := func(button string, fields ...string) {
+		t.Helper()
+		a.fill(`form[action="/auth/ui/logout"] button`)
+		a.at("Sign in")
+		a.fill(`button[type=submit]`, "email", email, "password", pw)
+		a.at("Two-step verification")
+		a.fill(button, fields...)
+		a.at("Your account")
+	}
+	signInWith(`#passkey-mfa`)
+	signInWith(`form:has(#recovery) button`, "recovery", codes[0])
 }

@@ -29,6 +29,36 @@
     el.hidden = false;
     el.focus();
   }
+  // A passkey that became the first factor came with recovery codes: show
+  // them once, as templates/codes.html does after TOTP, then continue.
+  function showCodes(codes, next) {
+    if (!Array.isArray(codes) || codes.length === 0) {
+      location.assign(next);
+      return;
+    }
+    const main = document.querySelector("main");
+    const el = function (tag, text) {
+      const e = document.createElement(tag);
+      if (text) {
+        e.textContent = text;
+      }
+      return e;
+    };
+    const h1 = el("h1", "Save your recovery codes");
+    document.title = document.title.replace(/^[^·]*·/, h1.textContent + " ·");
+    const ul = el("ul");
+    ul.className = "codes";
+    ul.setAttribute("aria-label", "Recovery codes");
+    codes.forEach(function (c) {
+      ul.appendChild(el("li")).appendChild(el("code", c));
+    });
+    const links = el("p");
+    links.className = "links";
+    const a = links.appendChild(el("a", "I saved them, continue"));
+    a.href = next;
+    main.replaceChildren(h1, el("p", "Each code signs you in once if you lose your authenticator. Keep them somewhere safe: they are not shown again."), ul, links);
+    a.focus();
+  }
   const add = document.getElementById("passkey-add");
   if (add) {
     add.hidden = false;
@@ -46,8 +76,8 @@
         if (kind === "register") {
           const o = await post("/auth/passkeys/register/begin", {});
           const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o.publicKey) });
-          await post("/auth/passkeys/register/finish", { credential: cred.toJSON(), name: document.getElementById("passkey-name").value });
-          location.assign("/auth/ui/account?done=passkey");
+          const j = await post("/auth/passkeys/register/finish", { credential: cred.toJSON(), name: document.getElementById("passkey-name").value });
+          showCodes(j.recovery_codes, "/auth/ui/account?done=passkey");
           return;
         }
         if (kind === "enroll") {
@@ -58,8 +88,8 @@
           const cred = await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o.publicKey) });
           body.credential = cred.toJSON();
           body.name = document.getElementById("passkey-name").value;
-          await post("/auth/login/mfa/passkey/register/finish", body);
-          location.assign(here(btn.dataset.next));
+          const j = await post("/auth/login/mfa/passkey/register/finish", body);
+          showCodes(j.recovery_codes, here(btn.dataset.next));
           return;
         }
         if (kind === "reauth") {
