@@ -21,10 +21,6 @@ import (
 	"syscall"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -79,21 +75,6 @@ func readState(path string) (state, error) {
 	return s, json.Unmarshal(b, &s)
 }
 
-func newClient(kubeconfig string) (client.Client, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("loading kubeconfig %s: %w", kubeconfig, err)
-	}
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := authv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: scheme})
-}
-
 func readStack(path, namespace string) (*authv1alpha1.AuthStack, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -133,7 +114,7 @@ func runServers(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(*kubeconfig)
+	c, err := localstack.NewClient(*kubeconfig, 0, 0)
 	if err != nil {
 		return err
 	}
@@ -176,7 +157,7 @@ func runAuthServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := newClient(*kubeconfig)
+	c, err := localstack.NewClient(*kubeconfig, 0, 0)
 	if err != nil {
 		return err
 	}

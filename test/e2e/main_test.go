@@ -10,7 +10,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -21,13 +20,9 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
-	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/internal/localstack"
 )
 
@@ -134,45 +129,10 @@ func lastLine(s string) string {
 	return lines[len(lines)-1]
 }
 
-func kubectlBin() string {
-	if _, err := os.Stat("/usr/bin/kubectl"); err == nil {
-		return "/usr/bin/kubectl"
-	}
-	if p, err := exec.LookPath("kubectl"); err == nil {
-		return p
-	}
-	// hack/dev-cluster.sh built it.
-	out, err := exec.Command(filepath.Join(env.root, "hack/control-plane.sh"), "kubectl").Output()
-	if err != nil {
-		return "kubectl"
-	}
-	return filepath.Join(strings.TrimSpace(string(out)), "kubectl")
-}
-
-func kubectl(args ...string) error {
-	cmd := exec.Command(kubectlBin(), append([]string{"--kubeconfig", env.kubeconfig}, args...)...)
-	var buf bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kubectl %s: %w\n%s", strings.Join(args, " "), err, buf.String())
-	}
-	return nil
-}
+func kubectl(args ...string) error { return localstack.Kubectl(env.root, env.kubeconfig, args...) }
 
 func newClient(kubeconfig string) (client.Client, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("loading %s: %w", kubeconfig, err)
-	}
-	cfg.QPS, cfg.Burst = 200, 400
-	scheme := runtime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	if err := authv1alpha1.AddToScheme(scheme); err != nil {
-		return nil, err
-	}
-	return client.New(cfg, client.Options{Scheme: scheme})
+	return localstack.NewClient(kubeconfig, 200, 400)
 }
 
 // ctx is a context for one test, ended with it.
