@@ -117,6 +117,17 @@ func TestCheck(t *testing.T) {
 		headerValues(res.GetDeniedResponse().GetHeaders())["x-auth-level"] != "password" {
 		t.Fatalf("level mfa with a password session: %v %v", res, err)
 	}
+	// Every level asked for counts: the route's extension and the header
+	// (here the route asks only for a session, the header for a second
+	// factor), so neither can lower the other.
+	res, err = c.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
+		ContextExtensions: map[string]string{"level": "password"},
+		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{
+			Headers: map[string]string{"authorization": "Bearer " + tok, "x-auth-require-level": "mfa"}}},
+	}})
+	if err != nil || codes.Code(res.GetStatus().GetCode()) != codes.PermissionDenied {
+		t.Fatalf("route level password, header level mfa, a password session: %v %v", res, err)
+	}
 	// Envoy's encode_raw_headers form (header_map) is read too.
 	res, err = c.Check(context.Background(), &authv3.CheckRequest{Attributes: &authv3.AttributeContext{
 		Request: &authv3.AttributeContext_Request{Http: &authv3.AttributeContext_HttpRequest{HeaderMap: &corev3.HeaderMap{
