@@ -49,14 +49,7 @@ func TestRealNodeSignupFlow(t *testing.T) {
 
 	script := fmt.Sprintf(`set -eu
 A=http://%[1]s:%[2]d
-# Ready means the Deployment has an available pod; the Service routes to it and
-# the authserver's policy admits this new pod once kube-proxy and kube-router
-# have synced, a moment later (both reject until then: "connection refused").
-n=0
-until curl -sS -o /dev/null --max-time 5 "$A/ready" 2>/tmp/err; do
-  n=$((n+1)); [ "$n" -lt 60 ] || { echo "the Service never answered: $(cat /tmp/err)"; exit 1; }; sleep 1
-done
-echo "service: answered after $n failed tries"
+`+waitService+`
 M=http://smtp:8025
 E="flow-$(date +%%s)@example.com"
 P="correct horse battery staple"
@@ -110,16 +103,38 @@ echo "token=$(sed -n 's/^.*"token":"\([^"]*\)".*$/\1/p' /tmp/body)"
 	t.Run("SlowMigration", func(t *testing.T) { slowMigration(t, stack, images["client"]) })
 }
 
+// waitService is the start of a client script that calls the authserver
+// Service at $A. Ready means the Deployment has an available pod; the Service
+// routes to it, and the authserver's policy admits a new client pod, once
+// kube-proxy and kube-router have synced, a moment later (both reject until
+// then: "connection refused").
+const waitService = `n=0
+until curl -sS -o /dev/null --max-time 5 "$A/ready" 2>/tmp/err; do
+  n=$((n+1)); [ "$n" -lt 60 ] || { echo "the Service never answered: $(cat /tmp/err)"; exit 1; }; sleep 1
+done
+echo "service: answered after $n failed tries"`
+
+// waitPostgres is the start of a client script that connects to the managed
+// PostgreSQL: it waits until the policy admits the new pod (see waitService).
+func waitPostgres(stack *authv1alpha1.AuthStack) string {
+	return fmt.Sprintf(`n=0
+until pg_isready -q -h %s -p %d; do
+  n=$((n+1)); [ "$n" -lt 60 ] || { echo "PostgreSQL never answered"; exit 1; }; sleep 1
+done`, resources.PostgresHost(stack), resources.PostgresPort)
+}
+
 // sessionLoad is a client script that checks the session $TOKEN through the
 // authserver Service for seconds, about ten times a second, prints
 // each failure, and ends with "ok=N fail=M".
 func sessionLoad(stack *authv1alpha1.AuthStack, seconds int) string {
 	return fmt.Sprintf(`set -u
 A=http://%[1]s:%[2]d
+`+waitService+`
 end=$(( $(date +%%s) + %[3]d ))
 ok=0; fail=0
 echo started
 while [ "$(date +%%s)" -lt "$end" ]; do
+  : >/tmp/b
   code=$(curl -sS -o /tmp/b -w '%%{http_code}' --max-time 5 -H "Authorization: Bearer $TOKEN" "$A/auth/session" 2>/tmp/err) || code="curl: $(cat /tmp/err)"
   if [ "$code" = 200 ]; then ok=$((ok+1)); else fail=$((fail+1)); echo "$(date +%%T) failed: $code $(head -c 200 /tmp/b)"; fi
   sleep 0.1
@@ -318,8 +333,9 @@ func slowMigration(t *testing.T, stack *authv1alpha1.AuthStack, image string) {
 	url := fmt.Sprintf("postgresql://%s:%s@%s:%d/%s?sslmode=disable", resources.ManagedDatabaseUser,
 		secret.Data[resources.PostgresPasswordKey], resources.PostgresHost(stack), resources.PostgresPort, resources.ManagedDatabaseName)
 	// The backup job's labels: the policy of PostgreSQL admits them.
-	locker := StartClient(t, ns, "migration-lock", image, resources.SelectorLabels(stack, resources.ComponentBackupPostgres), fmt.Sprintf(
-		`psql '%s' -v ON_ERROR_STOP=1 -qAt -c "select 'locked', pg_advisory_lock(%d)" -c "select pg_sleep(%d)"`, url, store.MigrationLockKey, hold))
+	locker := StartClient(t, ns, "migration-lock", image, resources.SelectorLabels(stack, resources.ComponentBackupPostgres),
+		waitPostgres(stack)+fmt.Sprintf(`
+psql '%s' -v ON_ERROR_STOP=1 -qAt -c "select 'locked', pg_advisory_lock(%d)" -c "select pg_sleep(%d)"`, url, store.MigrationLockKey, hold))
 	Eventually(t, time.Minute, "the migration lock held", func() error {
 		if !strings.Contains(ContainerLog(ns, locker.Name, "client"), "locked") {
 			return fmt.Errorf("not yet; %s", lastLines(ContainerLog(ns, locker.Name, "client"), 3))
