@@ -158,7 +158,7 @@ func TestRealNodeBackupAndRestore(t *testing.T) {
 	pgPeer := resources.BackupJobLabels(stack, "postgres")
 	psql := func(name, db, sql string) string {
 		return WaitClient(t, StartClient(t, ns, name, images["client"], pgPeer,
-			waitPostgres(stack)+fmt.Sprintf("\npsql '%s' -v ON_ERROR_STOP=1 -qAt -c %q", dbURL(db), sql)), 3*time.Minute)
+			waitPostgres(dbURL(db))+fmt.Sprintf("\npsql '%s' -v ON_ERROR_STOP=1 -qAt -c %q", dbURL(db), sql)), 3*time.Minute)
 	}
 	const marker = "written before the backup"
 	psql("seed", resources.ManagedDatabaseName, "create table e2e_marker (v text); insert into e2e_marker values ('"+marker+"')")

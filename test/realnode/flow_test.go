@@ -114,13 +114,13 @@ until curl -sS -o /dev/null --max-time 5 "$A/ready" 2>/tmp/err; do
 done
 echo "service: answered after $n failed tries"`
 
-// waitPostgres is the start of a client script that connects to the managed
-// PostgreSQL: it waits until the policy admits the new pod (see waitService).
-func waitPostgres(stack *authv1alpha1.AuthStack) string {
+// waitPostgres is the start of a client script that connects to PostgreSQL at
+// url: it waits until the policy admits the new pod (see waitService).
+func waitPostgres(url string) string {
 	return fmt.Sprintf(`n=0
-until pg_isready -q -h %s -p %d; do
-  n=$((n+1)); [ "$n" -lt 60 ] || { echo "PostgreSQL never answered"; exit 1; }; sleep 1
-done`, resources.PostgresHost(stack), resources.PostgresPort)
+until psql '%s' -qAt -c 'select 1' >/dev/null 2>/tmp/err; do
+  n=$((n+1)); [ "$n" -lt 60 ] || { echo "PostgreSQL never answered: $(cat /tmp/err)"; exit 1; }; sleep 1
+done`, url)
 }
 
 // sessionLoad is a client script that checks the session $TOKEN through the
@@ -334,7 +334,7 @@ func slowMigration(t *testing.T, stack *authv1alpha1.AuthStack, image string) {
 		secret.Data[resources.PostgresPasswordKey], resources.PostgresHost(stack), resources.PostgresPort, resources.ManagedDatabaseName)
 	// The backup job's labels: the policy of PostgreSQL admits them.
 	locker := StartClient(t, ns, "migration-lock", image, resources.SelectorLabels(stack, resources.ComponentBackupPostgres),
-		waitPostgres(stack)+fmt.Sprintf(`
+		waitPostgres(url)+fmt.Sprintf(`
 psql '%s' -v ON_ERROR_STOP=1 -qAt -c "select 'locked', pg_advisory_lock(%d)" -c "select pg_sleep(%d)"`, url, store.MigrationLockKey, hold))
 	Eventually(t, time.Minute, "the migration lock held", func() error {
 		if !strings.Contains(ContainerLog(ns, locker.Name, "client"), "locked") {
