@@ -218,6 +218,14 @@ func TestRealNodeBackupAndRestore(t *testing.T) {
 			RestartPolicy:                corev1.RestartPolicyNever,
 			AutomountServiceAccountToken: ptr.To(false),
 			SecurityContext:              resources.RestrictedPodSecurityContext(),
+			// The authserver image has no shell: the client image waits until
+			// the policy admits this new pod (see waitPostgres).
+			InitContainers: []corev1.Container{{
+				Name: "wait", Image: images["client"], ImagePullPolicy: corev1.PullNever,
+				Command:         []string{"sh", "-c", waitPostgres(dbURL("auth_restored"))},
+				SecurityContext: resources.RestrictedContainerSecurityContext(),
+				VolumeMounts:    []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"}},
+			}},
 			Containers: []corev1.Container{{
 				Name: "client", Image: images["authserver"], ImagePullPolicy: corev1.PullNever,
 				Args: []string{"restore", "postgres", "--object", objects[0]},
