@@ -342,51 +342,54 @@ psql '%s' -v ON_ERROR_STOP=1 -qAt -c "select 'locked', pg_advisory_lock(%d)" -c 
 		}
 		return nil
 	})
+	old := map[string]bool{}
 	for _, p := range authServerPods(t, stack) {
+		old[p.Name] = true
 		DeletePod(t, ns, p.Name)
 	}
-	var waited time.Duration
-	start := time.Now()
-	Eventually(t, 2*time.Minute, "the lock released", func() error {
-		if err := env.c.Get(Ctx(t), client.ObjectKeyFromObject(locker), locker); err != nil {
-			return err
-		}
-		for _, p := range authServerPods(t, stack) {
-			if p.DeletionTimestamp != nil {
-				continue
-			}
-			if podReady(&p) {
-				t.Fatalf("pod %s became ready while the migration lock was held", p.Name)
-			}
-			for _, cs := range p.Status.ContainerStatuses {
-				if cs.State.Running != nil || cs.State.Terminated != nil {
-					t.Fatalf("pod %s started %s while the migration lock was held", p.Name, cs.Name)
-				}
-			}
-			if n := restarts(&p); n != 0 {
-				t.Fatalf("pod %s restarted %d times during the migration", p.Name, n)
-			}
-		}
-		if locker.Status.Phase == corev1.PodRunning || locker.Status.Phase == corev1.PodPending {
-			return fmt.Errorf("still held")
-		}
-		waited = time.Since(start)
-		return nil
-	})
-	t.Logf("the new authserver pod waited %s on the migration lock", waited.Round(time.Second))
-	Eventually(t, 2*time.Minute, "the new authserver pod ready", func() error {
-		pods := authServerPods(t, stack)
+	noRestarts := func(pods []corev1.Pod) {
 		for _, p := range pods {
-			if p.DeletionTimestamp != nil || !podReady(&p) {
-				return fmt.Errorf("pod %s not ready", p.Name)
-			}
 			if n := restarts(&p); n != 0 {
 				t.Fatalf("pod %s restarted %d times", p.Name, n)
 			}
 		}
-		if len(pods) == 0 {
-			return fmt.Errorf("no pod")
+	}
+	Eventually(t, 2*time.Minute, "the lock released", func() error {
+		noRestarts(authServerPods(t, stack))
+		if err := env.c.Get(Ctx(t), client.ObjectKeyFromObject(locker), locker); err != nil {
+			return err
+		}
+		if locker.Status.Phase != corev1.PodSucceeded {
+			return fmt.Errorf("locker %s", locker.Status.Phase)
 		}
 		return nil
 	})
+	released := locker.Status.ContainerStatuses[0].State.Terminated.FinishedAt.Time
+	var pod corev1.Pod
+	Eventually(t, 2*time.Minute, "the new authserver pod ready", func() error {
+		pods := authServerPods(t, stack)
+		noRestarts(pods)
+		for _, p := range pods {
+			if !old[p.Name] && podReady(&p) {
+				pod = p
+				return nil
+			}
+		}
+		return fmt.Errorf("no new pod ready among %d", len(pods))
+	})
+	// Timestamps have a second's precision: "not before" the release.
+	migrate := pod.Status.InitContainerStatuses[0].State.Terminated
+	serve := pod.Status.ContainerStatuses[0].State.Running
+	if migrate == nil || serve == nil {
+		t.Fatalf("pod %s: migrate %+v, serve %+v", pod.Name, pod.Status.InitContainerStatuses, pod.Status.ContainerStatuses)
+	}
+	if migrate.FinishedAt.Time.Before(released) || serve.StartedAt.Time.Before(released) {
+		t.Errorf("the lock went at %s, but migrate finished at %s and serve started at %s",
+			released, migrate.FinishedAt.Time, serve.StartedAt.Time)
+	}
+	if waited := migrate.FinishedAt.Sub(migrate.StartedAt.Time); waited < (hold/2)*time.Second {
+		t.Errorf("migrate ran %s: it did not wait for the lock (held %d s)", waited, hold)
+	} else {
+		t.Logf("migrate waited %s on the lock with serve not started; then the pod became ready, no restart", waited)
+	}
 }
