@@ -114,6 +114,9 @@ func pgDumpProducer(cfg Config) (producer, error) {
 		return nil, fmt.Errorf("finding pg_dump: %w; the image must ship pg_dump of the newest supported PostgreSQL major (or set PG_DUMP)", err)
 	}
 	return func(ctx context.Context, w io.Writer) error {
+		if addr := pgAddr(cfg.DatabaseURL); addr != "" {
+			awaitReachable(ctx, addr)
+		}
 		var stderr tailBuffer
 		cmd := exec.CommandContext(ctx, bin, "--format=custom", "--compress=0", "--no-password", "--dbname="+dbname)
 		cmd.Env = pgEnv(pw)
@@ -177,6 +180,9 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 		return res, err
 	}
 	// Refuse a non-empty target before downloading anything.
+	if addr := pgAddr(target); addr != "" {
+		awaitReachable(ctx, addr)
+	}
 	n, err := countRelations(ctx, target)
 	if err != nil {
 		return res, fmt.Errorf("connecting to the target database %s: %w; check --target-url/DATABASE_URL and that the database exists (createdb it first)", redactedDB(target), err)
