@@ -44,7 +44,7 @@ func TestRealNodeDemo(t *testing.T) {
 	})
 	start := time.Now()
 	err := cmd.Run()
-	t.Logf("hack/demo.sh up on the real node (its cluster already up): %s", time.Since(start).Round(time.Second))
+	t.Logf("hack/demo.sh up on the real node (its cluster already up): %s\n%s", time.Since(start).Round(time.Second), out.String())
 	if err != nil {
 		t.Fatalf("hack/demo.sh up: %v\n%s", err, out.String())
 	}
