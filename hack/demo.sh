@@ -199,14 +199,15 @@ up_real() {
   "$ROOT/hack/real-node.sh" import "${tarballs[@]}" 2>"$DEMO/logs/import.log" || die "importing the images failed (log: $DEMO/logs/import.log)"
 
   say "3/6 The AuthStack CRD and the operator (a local process, pointed at the local images)"
-  (cd "$ROOT" && go build -o "$DEMO/bin/manager" ./cmd/manager && go build -o "$DEMO/bin/authstack-demo" ./cmd/authstack-demo)
+  note "the operator is bin/manager, built by step 1 (make build); building the walk's helper (go build ./cmd/authstack-demo)"
+  (cd "$ROOT" && go build -o "$DEMO/bin/authstack-demo" ./cmd/authstack-demo)
   kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
   kubectl wait --for condition=Established --timeout 60s crd/authstacks.auth.leanauth.dev >/dev/null
   if kubectl get authstack "$NAME" -n "$NS" >/dev/null 2>&1; then
     note "removing the AuthStack of a previous run"
     kubectl delete authstack "$NAME" -n "$NS" --wait --timeout 120s >/dev/null
   fi
-  start_daemon operator "$DEMO/bin/manager" --kubeconfig "$KUBECONFIG" --leader-elect=false \
+  start_daemon operator "$ROOT/bin/manager" --kubeconfig "$KUBECONFIG" --leader-elect=false \
     --metrics-bind-address 0 --health-probe-bind-address 0 \
     --authserver-image "$(img authserver)" --pgbouncer-image "$(img pgbouncer)" --redis-image "$(img redis)"
   note "operator pid $(cat "$DEMO/pids/operator"), log $DEMO/logs/operator.log"
