@@ -74,6 +74,15 @@ wait_file() { # FILE DAEMON SECONDS
   done
 }
 
+install_crd() {
+  kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
+  for _ in $(seq 60); do # kubectl wait fails at once while the CRD has no status yet
+    kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null 2>&1 && break
+    sleep 1
+  done
+  kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null
+}
+
 stop_processes() {
   stop_daemon authserver
   for d in servers operator; do stop_daemon "$d" & done
@@ -101,12 +110,7 @@ up() {
     go build -o "$DEMO/bin/authstack-demo" ./cmd/authstack-demo)
 
   say "3/6 The AuthStack CRD and the operator (a local process, leader election off)"
-  kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
-  for _ in $(seq 60); do # kubectl wait fails at once while the CRD has no status yet
-    kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null 2>&1 && break
-    sleep 1
-  done
-  kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null
+  install_crd
   if kubectl get authstack "$NAME" -n "$NS" >/dev/null 2>&1; then
     note "removing the AuthStack of a previous run (its pepper Secret stays, and is adopted again)"
     kubectl delete authstack "$NAME" -n "$NS" --wait --timeout 60s >/dev/null
@@ -201,8 +205,7 @@ up_real() {
   say "3/6 The AuthStack CRD and the operator (a local process, pointed at the local images)"
   note "the operator is bin/manager, built by step 1 (make build); building the walk's helper (go build ./cmd/authstack-demo)"
   (cd "$ROOT" && go build -o "$DEMO/bin/authstack-demo" ./cmd/authstack-demo)
-  kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
-  kubectl wait --for condition=Established --timeout 60s crd/authstacks.auth.leanauth.dev >/dev/null
+  install_crd
   if kubectl get authstack "$NAME" -n "$NS" >/dev/null 2>&1; then
     note "removing the AuthStack of a previous run"
     kubectl delete authstack "$NAME" -n "$NS" --wait --timeout 120s >/dev/null
@@ -240,6 +243,8 @@ YAML
   kubectl wait --for condition=Ready --timeout 180s pod/smtp -n "$NS" >/dev/null
 
   say "5/6 An AuthStack with managed PostgreSQL, managed Redis, pgbouncer and NetworkPolicies, and wait for Ready"
+  local node_ip
+  node_ip=$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
   kubectl apply --server-side --field-manager authstack-demo -n "$NS" -f - <<YAML
 apiVersion: auth.leanauth.dev/v1alpha1
 kind: AuthStack
@@ -263,7 +268,7 @@ spec:
   smtp: {host: smtp, port: 1025}
   networkPolicy:
     enabled: true
-    allowedIPBlocks: [{cidr: 10.244.0.1/32}]   # this machine (the node's address) stands in for the ingress controller
+    allowedIPBlocks: [{cidr: $node_ip/32}]   # this machine (the node's address) stands in for the ingress controller
 YAML
   local deadline=$((SECONDS + 600)) ready="" last=""
   while :; do
