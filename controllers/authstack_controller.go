@@ -53,6 +53,8 @@ type AuthStackReconciler struct {
 	monitoring *kindProbe
 	// gateway says whether the cluster serves the Gateway API's HTTPRoute (gateway.go).
 	gateway *kindProbe
+	// cnpg says whether the cluster serves CloudNativePG's Cluster (cnpg.go).
+	cnpg *kindProbe
 }
 
 // +kubebuilder:rbac:groups=auth.leanauth.dev,resources=authstacks,verbs=get;list;watch
@@ -116,7 +118,7 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, countError(errReasonChildrenRead, err)
 	}
 	var failures []failure
-	if obs.blocker == nil {
+	if obs.blocker == nil && !paused(stack) { // pause.go
 		units := render(stack, obs, r.inputs(stack, obs))
 		failures = r.applyUnits(ctx, stack, units)
 		traceUnits(ctx, units, failures)
@@ -136,7 +138,7 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, countError(errReasonStatusWrite, err)
 	}
 	var monitoringWait bool
-	if obs.blocker == nil {
+	if obs.blocker == nil && !paused(stack) {
 		// After status: monitoring objects never decide Ready (monitoring.go).
 		wait, err := r.reconcileMonitoring(ctx, stack)
 		if err != nil {
@@ -152,6 +154,9 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if monitoringWait {
 		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear
+	}
+	if resources.CloudNativePG(stack) != nil && cnpgCondition(stack, &obs.dataTier).Status != metav1.ConditionTrue {
+		return ctrl.Result{RequeueAfter: cnpgRecheck}, nil // the Cluster is not watched
 	}
 	if c := gatewayCondition(stack, obs, nil); c != nil && c.Status != metav1.ConditionTrue {
 		return ctrl.Result{RequeueAfter: gatewayRecheck}, nil // until the CRDs appear or a Gateway accepts the route
@@ -179,10 +184,11 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 
 // inputs are the builders' Inputs: the operator's flags and the observed hash.
 func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observation) resources.Inputs {
+	dt := obs.dataTier
 	return resources.Inputs{
 		AuthServerImage: r.AuthServerImage,
 		Pepper:          resources.PepperRef(stack),
-		ConfigHash:      obs.authServer.configHash,
+		ConfigHash:      cnpgConfigHash(stack, obs.authServer.configHash, resources.ConnectionFor(stack, dt.db, dt.redisPassword)),
 		PgBouncerImage:  r.PgBouncerImage,
 		RedisImage:      r.RedisImage,
 	}
@@ -213,6 +219,9 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.gateway == nil {
 		r.gateway = newKindProbe(mgr.GetRESTMapper(), gatewayRecheck, resources.HTTPRouteGVK)
 	}
+	if r.cnpg == nil {
+		r.cnpg = newKindProbe(mgr.GetRESTMapper(), cnpgRecheck, resources.CNPGClusterGVK)
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthStack{}).
 		Owns(&appsv1.Deployment{}).
@@ -242,9 +251,10 @@ func (r *AuthStackReconciler) stacksReferencingSecret(ctx context.Context, secre
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		for _, use := range resources.ReferencedSecrets(&list.Items[i]) {
+		stack := &list.Items[i]
+		for _, use := range append(resources.ReferencedSecrets(stack), resources.SecretUse{Ref: authv1alpha1.SecretKeyRef{Name: resources.CNPGAppSecretName(stack)}}) {
 			if use.Ref.Name == secret.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: list.Items[i].Name}})
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: stack.Name}})
 				break
 			}
 		}
