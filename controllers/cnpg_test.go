@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -242,4 +243,33 @@ func egressTo(np *networkingv1.NetworkPolicy, labels map[string]string, port int
 		}
 	}
 	return false
+}
+
+// TestDocsCloudNativePG: docs/data-tier.md's promises about CloudNativePG hold: the keys
+// read, the sslmode and the re-check interval.
+func TestDocsCloudNativePG(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "data-tier.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(raw)), " ")
+	for _, claim := range []string{
+		fmt.Sprintf("the stack looks again every %d seconds", int(cnpgRecheck.Seconds())),
+		"?sslmode=require",
+		"it reads `username`, `password`, `host` (the `<cluster>-rw` Service), `port` and `dbname`",
+	} {
+		if !strings.Contains(doc, claim) {
+			t.Errorf("docs/data-tier.md no longer says %q", claim)
+		}
+	}
+	if fmt.Sprint(resources.CNPGAppSecretKeys) != "[username password host port dbname]" {
+		t.Errorf("the keys read changed (%v): update docs/data-tier.md", resources.CNPGAppSecretKeys)
+	}
+	data := map[string][]byte{}
+	for k, v := range cnpgAppSecret("ns", "pw").StringData {
+		data[k] = []byte(v)
+	}
+	if db, err := resources.CNPGDatabaseURL(data); err != nil || db.SSLMode != "require" {
+		t.Errorf("sslmode %q (%v), the doc says require", db.SSLMode, err)
+	}
 }
