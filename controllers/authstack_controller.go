@@ -77,6 +77,8 @@ type observation struct {
 	dataTier   dataTierObservation   // datatier.go
 	backups    backupObservation     // backup.go
 	gateway    gatewayObservation    // gateway.go
+	// defaults are the operator defaults the children are rendered with (operatordefaults.go).
+	defaults authv1alpha1.OperatorDefaultsStatus
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions: field is the
@@ -106,7 +108,7 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 
 	// Observe: the authserver's Secrets first (their values feed the data tier's URLs),
 	// then every component's children.
-	obs := &observation{}
+	obs := &observation{defaults: chooseDefaults(stack, r.currentDefaults())}
 	values, err := r.observeAuthServer(ctx, stack, obs)
 	if namespaceTerminating(err) {
 		return ctrl.Result{}, nil
@@ -186,11 +188,11 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observation) resources.Inputs {
 	dt := obs.dataTier
 	return resources.Inputs{
-		AuthServerImage: r.AuthServerImage,
+		AuthServerImage: obs.defaults.AuthServerImage,
 		Pepper:          resources.PepperRef(stack),
 		ConfigHash:      cnpgConfigHash(stack, obs.authServer.configHash, resources.ConnectionFor(stack, dt.db, dt.redisPassword)),
-		PgBouncerImage:  r.PgBouncerImage,
-		RedisImage:      r.RedisImage,
+		PgBouncerImage:  obs.defaults.PgBouncerImage,
+		RedisImage:      obs.defaults.RedisImage,
 	}
 }
 

@@ -40,6 +40,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		}
 	}
 	dataTierStatus(obs, &st)
+	st.OperatorDefaults = &obs.defaults // operatordefaults.go
 	conds := append(authServerConditions(stack, obs, failures), dataTierConditions(stack, obs, failures)...)
 	for _, c := range conds {
 		setCondition(&st, stack.Generation, c)
