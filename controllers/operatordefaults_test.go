@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -138,6 +141,26 @@ func TestChooseDefaults(t *testing.T) {
 	} {
 		if got := chooseDefaults(tc.stack, cur); got != tc.want {
 			t.Errorf("%s: %+v, want %+v", name, got, tc.want)
+		}
+	}
+}
+
+// TestDocsOperatorDefaultsAndPause: docs/operations.md names the field values, the
+// annotation and the conditions the code uses.
+func TestDocsOperatorDefaultsAndPause(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := strings.Join(strings.Fields(string(raw)), " ")
+	for _, claim := range []string{
+		"`spec.updatePolicy.operatorDefaults: " + authv1alpha1.OperatorDefaultsPinned + "`",
+		"With `" + authv1alpha1.OperatorDefaultsFollow + "` (the default)",
+		authv1alpha1.AnnotationAdoptOperatorDefaults + `="$(date`,
+		"`" + authv1alpha1.ConditionPaused + "` is True and `" + authv1alpha1.ConditionProgressing + "` is False, both with reason `" + authv1alpha1.ReasonPaused + "`",
+	} {
+		if !strings.Contains(doc, claim) {
+			t.Errorf("docs/operations.md no longer says %q", claim)
 		}
 	}
 }
