@@ -31,7 +31,7 @@ const cnpgRecheck = 30 * time.Second
 type cnpgObservation struct {
 	// served says the cluster serves postgresql.cnpg.io/v1 Cluster.
 	served bool
-	// cluster is the live Cluster (metadata and status only are read), or nil.
+	// cluster is the live Cluster (only spec.instances and status are read), or nil.
 	cluster *unstructured.Unstructured
 	// reason and problem say why no connection can be composed ("" when it can): the
 	// authserver's connection Secret and Deployment and the pooler wait, nothing else.

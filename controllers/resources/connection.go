@@ -43,12 +43,11 @@ func ConnectionFor(stack *authv1alpha1.AuthStack, db DatabaseURL, redisPassword 
 	case cnpg != nil && cnpg.Pooler != "":
 		// CloudNativePG's Pooler serves the application; migrations go to -rw.
 		c.DatabaseURL = db.URLWith(cnpg.Pooler, CNPGPoolerPort, db.SSLMode)
-		c.DatabaseDirectURL = direct
 	default:
 		c.DatabaseURL = direct
 	}
 	if cnpg != nil {
-		c.DatabaseDirectURL = direct // the backup Jobs read it (backup.go)
+		c.DatabaseDirectURL = direct // migrations behind a pooler, and the backup Jobs (backup.go)
 	}
 	if ManagedRedis(stack) {
 		c.RedisURL = RedisClientURL(stack, redisPassword)

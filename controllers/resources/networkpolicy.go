@@ -109,7 +109,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 	if dbPort == 0 {
 		dbPort = PostgresPort
 	}
-	// To the database: the managed pods, or the external port anywhere.
+	// To the database: the managed pods, the CloudNativePG Cluster's pods, or the external port anywhere.
 	toDatabase := networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, dbPort)}}
 	cnpg := CloudNativePG(stack)
 	switch {
