@@ -16,7 +16,6 @@ import (
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/authserver/store"
-
 	"github.com/leanauth/authstack/controllers/resources"
 )
 
@@ -24,7 +23,9 @@ import (
 // pgbouncer in transaction mode and its NetworkPolicies, on the local images,
 // reaches Ready with every pod really running; then a client pod walks signup ->
 // verification email (mailpit pod) -> verify -> login -> session -> logout
-// through the authserver Service by its DNS name.
+// through the authserver Service by its DNS name. On the same stack, the
+// subtests then break things: the Redis pod deleted under load, PostgreSQL
+// stopped, a migration held up by its lock.
 func TestRealNodeSignupFlow(t *testing.T) {
 	images, err := LocalImages()
 	if err != nil {
