@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
@@ -75,6 +76,7 @@ type observation struct {
 	dataTier   dataTierObservation   // datatier.go
 	backups    backupObservation     // backup.go
 	gateway    gatewayObservation    // gateway.go
+	pepper     pepperObservation     // pepperrotation.go
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions: field is the
@@ -150,6 +152,9 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	if stack.Spec.Backup != nil {
 		return ctrl.Result{RequeueAfter: backupRecheck}, nil // BackupsHealthy notices overdue runs
 	}
+	if d := pepperRotationRecheck(obs); d > 0 {
+		return ctrl.Result{RequeueAfter: d}, nil // the next count of a rotation
+	}
 	if monitoringWait {
 		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear
 	}
@@ -174,14 +179,22 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observeGateway(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the gateway route: %w", err)
 	}
+	if err := r.observePepperRotation(ctx, stack, obs, time.Now()); err != nil {
+		return fmt.Errorf("observing the pepper rotation: %w", err)
+	}
 	return nil
 }
 
 // inputs are the builders' Inputs: the operator's flags and the observed hash.
 func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observation) resources.Inputs {
+	pepper := resources.PepperRef(stack)
+	if obs.pepper.mounts.Version > 0 { // pepperrotation.go
+		pepper = obs.pepper.current.Ref
+	}
 	return resources.Inputs{
 		AuthServerImage: r.AuthServerImage,
-		Pepper:          resources.PepperRef(stack),
+		Pepper:          pepper,
+		PepperMounts:    obs.pepper.mounts,
 		ConfigHash:      obs.authServer.configHash,
 		PgBouncerImage:  r.PgBouncerImage,
 		RedisImage:      r.RedisImage,
@@ -192,6 +205,7 @@ func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observa
 func render(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	units := dataTierObjects(stack, obs, in)
 	units = append(units, backupObjects(stack, in)...)
+	units = append(units, pepperObjects(obs)...)
 	return append(units, authServerObjects(stack, obs, in)...)
 }
 

@@ -14,6 +14,8 @@ type Inputs struct {
 	AuthServerImage string
 	// Pepper is the Secret key holding the pepper: the spec's, or the generated one.
 	Pepper authv1alpha1.SecretKeyRef
+	// PepperMounts are the pepper versions the pods get (pepperrotation.go).
+	PepperMounts PepperMounts
 	// ConfigHash is ConfigHash over every referenced Secret value.
 	ConfigHash string
 
