@@ -126,10 +126,11 @@ func withPepperMounts(tpl *corev1.PodTemplateSpec, m PepperMounts) {
 	}
 }
 
-// PepperCountJobName names the count Job of one interval: a new name each interval,
-// so that the reconciler creates at most one per interval, even from a stale cache.
-func PepperCountJobName(stack *authv1alpha1.AuthStack, now time.Time) string {
-	return fmt.Sprintf("%s-pepper-count-%x", stack.Name, now.Unix()/int64(PepperCountInterval/time.Second))
+// PepperCountJobName names the count Job of one version and interval: a new name each
+// interval, so that the reconciler creates at most one per interval, even from a stale
+// cache. At most 63 characters (a Job's name is a label value of its pods).
+func PepperCountJobName(stack *authv1alpha1.AuthStack, version int32, now time.Time) string {
+	return fmt.Sprintf("%s-pepper-count-v%d-%x", stack.Name, version, now.Unix()/int64(PepperCountInterval/time.Second))
 }
 
 // PepperCountJob renders the Job that runs `authserver peppers` against the database
@@ -140,14 +141,14 @@ func PepperCountJob(stack *authv1alpha1.AuthStack, src BackupSources, version in
 	if src.DatabaseURL == nil {
 		return nil
 	}
-	meta := objectMeta(stack, PepperCountJobName(stack, now), ComponentPepperCount)
+	meta := objectMeta(stack, PepperCountJobName(stack, version, now), ComponentPepperCount)
 	meta.Labels[LabelPepperVersion] = strconv.Itoa(int(version))
 	res := corev1.ResourceRequirements{
 		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
 		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 	}
 	return &batchv1.Job{
-		TypeMeta: metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
+		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: meta,
 		Spec: batchv1.JobSpec{
 			BackoffLimit:            ptr.To[int32](2),
