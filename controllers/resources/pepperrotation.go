@@ -6,6 +6,7 @@ package resources
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -183,6 +184,7 @@ type PepperCount struct {
 // the stack, uid) and the termination message of its pod (controlled by that Job):
 // pods anyone could label do not count. ok is false when there is none.
 func LatestPepperCount(jobs []batchv1.Job, pods []corev1.Pod, stackUID string, version int32) (PepperCount, bool) {
+	jobs = slices.Clone(jobs)
 	sort.Slice(jobs, func(i, j int) bool { return jobs[j].CreationTimestamp.Before(&jobs[i].CreationTimestamp) })
 	for _, j := range jobs {
 		owner := metav1.GetControllerOf(&j)
