@@ -1,5 +1,5 @@
 // Package pepperusage is how many stored secrets each pepper still protects: counted by
-// `authserver peppers` (authserver/app/peppers.go), written as one JSON line to the
+// `authserver peppers` (authserver/app/pepper.go), written as one JSON line to the
 // container's termination message, and read by the operator
 // (controllers/resources/pepperrotation.go) for status.pepper. It also derives a
 // pepper's id. It imports only the standard library, so the operator can use it.
