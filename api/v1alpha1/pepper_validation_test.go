@@ -3,9 +3,13 @@ package v1alpha1_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // spec.pepperRotation rules (pepper_types.go). The creation cases join rejectCases
@@ -131,5 +135,43 @@ func TestPepperRotationTransitions(t *testing.T) {
 				}
 			}, tc.field, tc.msg)
 		})
+	}
+}
+
+// TestDocsRotationExamples: every YAML example of docs/operations.md, "Rotate the
+// pepper", is accepted by the API server (on the minimal stack), so the steps the doc
+// gives work as written.
+func TestDocsRotationExamples(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	start := strings.Index(doc, "### Rotate the pepper")
+	if start < 0 {
+		t.Fatal(`docs/operations.md has no "### Rotate the pepper"`)
+	}
+	section := doc[start:]
+	if end := strings.Index(section[4:], "\n## "); end >= 0 {
+		section = section[:end+4]
+	}
+	blocks := strings.Split(section, "```yaml\n")[1:]
+	if len(blocks) < 3 {
+		t.Fatalf("%d YAML examples, want the generated, the brought and the retirement one", len(blocks))
+	}
+	for i, b := range blocks {
+		var ex struct {
+			Spec map[string]any `json:"spec"`
+		}
+		if err := yaml.Unmarshal([]byte(b[:strings.Index(b, "```")]), &ex); err != nil {
+			t.Fatalf("example %d: %v", i+1, err)
+		}
+		spec := minimalSpec()
+		for k, v := range ex.Spec {
+			spec[k] = v
+		}
+		if err := k8sClient.Create(context.Background(), authStack("doc-example", spec), client.DryRunAll); err != nil {
+			t.Errorf("example %d rejected: %v", i+1, err)
+		}
 	}
 }
