@@ -149,11 +149,14 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	if len(applyErrs) > 0 {
 		return ctrl.Result{}, countError(errReasonApplyFailed, errors.Join(applyErrs...))
 	}
+	if d := pepperRotationRecheck(obs); d > 0 {
+		if stack.Spec.Backup != nil {
+			d = min(d, backupRecheck)
+		}
+		return ctrl.Result{RequeueAfter: d}, nil // the next count of a rotation
+	}
 	if stack.Spec.Backup != nil {
 		return ctrl.Result{RequeueAfter: backupRecheck}, nil // BackupsHealthy notices overdue runs
-	}
-	if d := pepperRotationRecheck(obs); d > 0 {
-		return ctrl.Result{RequeueAfter: d}, nil // the next count of a rotation
 	}
 	if monitoringWait {
 		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear

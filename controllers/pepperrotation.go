@@ -81,7 +81,9 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 		}
 		accepts = slices.Contains(strings.Split(a[resources.AnnotationPeppers], ","), strconv.Itoa(int(desired.Version)))
 	}
-	rolledOut := dep != nil && rollingOut(dep) == ""
+	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how many).
+	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation &&
+		dep.Status.UpdatedReplicas == dep.Status.Replicas && dep.Status.AvailableReplicas == dep.Status.Replicas
 	current := deployed
 	if deployed >= desired.Version || (accepts && rolledOut) {
 		current = desired.Version
@@ -90,7 +92,7 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 
 	// The latest count taken since the current version hashes everywhere.
 	var count *resources.PepperCount
-	if promoted || deployed == desired.Version {
+	if deployed == desired.Version {
 		var jobs batchv1.JobList
 		sel := client.MatchingLabels(resources.Labels(stack, resources.ComponentPepperCount))
 		if err := r.List(ctx, &jobs, client.InNamespace(stack.Namespace), sel); err != nil {
