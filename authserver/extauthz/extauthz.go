@@ -35,10 +35,18 @@ type Server struct {
 	Checker *edge.Checker
 }
 
+// streamWorkers is how many goroutines serve the checks. Without workers
+// grpc-go starts a goroutine per call, whose stack then grows (and is copied)
+// several times through the handler and go-redis: 15 % of the server's CPU
+// under load (docs/benchmarks.md, "Forward-auth check"). A worker keeps its
+// grown stack; calls beyond the workers still get their own goroutine. 64 is
+// the concurrency Envoy reaches with a few connections per gateway replica.
+const streamWorkers = 64
+
 // NewGRPC is a gRPC server with the Authorization service and the standard
 // health service (SERVING), for Envoy's and Kubernetes' gRPC probes.
 func NewGRPC(c *edge.Checker) *grpc.Server {
-	g := grpc.NewServer()
+	g := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers))
 	authv3.RegisterAuthorizationServer(g, &Server{Checker: c})
 	healthpb.RegisterHealthServer(g, health.NewServer())
 	return g

@@ -119,13 +119,17 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 	authPid := st.auth.Pid()
 	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
 		w := watchRSS(st.floor.Pid())
+		prof := startProfile(o.profileDir, fmt.Sprintf("check-floor-round%d", round+1), st.floor.Pid())
 		f := measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
 			request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
 		floorPC = perCore(floorPC, f, w.finish())
+		prof.stop()
 		w = watchRSS(authPid)
+		prof = startProfile(o.profileDir, fmt.Sprintf("check-http-round%d", round+1), authPid)
 		h := measure(ctx, o, loadSpec{name: "GET /auth/check", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
 			request: func(c int) []byte { return checkRequest(tokens[c%len(tokens)]) }})
 		httpPC = perCore(httpPC, h, w.finish())
+		prof.stop()
 		gs := loadSpec{name: "gRPC Check", conns: o.sessionConns}
 		if o.warmup > 0 {
 			gs.dur = o.warmup
@@ -133,8 +137,10 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 		}
 		gs.dur = o.duration
 		w = watchRSS(authPid)
+		prof = startProfile(o.profileDir, fmt.Sprintf("check-grpc-round%d", round+1), authPid)
 		g := runGRPCLoad(ctx, st.grpcAddr, gs, tokens[round%len(tokens)])
 		grpcPC = perCore(grpcPC, g, w.finish())
+		prof.stop()
 		if g.OK == 0 {
 			return fmt.Errorf("gRPC Check: no OK answer: statuses %v errors %v", g.Statuses, g.ErrorMsg)
 		}
@@ -159,6 +165,9 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 	}
 
 	// --- what a proxy adds ---------------------------------------------------
+	if o.proxyConns == 0 {
+		return nil
+	}
 	ng, err := servers.StartNginx(st.flrAddr, servers.NginxAuth{AuthURL: "http://" + st.authAddr + "/auth/check",
 		Headers: []string{"X-Auth-User-Id", "X-Auth-Email", "X-Auth-Session-Id"}, NoAuthPrefix: "/app/open/"})
 	if err != nil {
