@@ -16,5 +16,6 @@ func allocBlocks(n int) ([]block, func()) {
 	if err != nil {
 		return make([]block, n), nil
 	}
+	adviseHugePages(raw)
 	return unsafe.Slice((*block)(unsafe.Pointer(unsafe.SliceData(raw))), n), func() { _ = syscall.Munmap(raw) }
 }
