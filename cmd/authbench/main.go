@@ -460,7 +460,7 @@ func run(ctx context.Context, o options) error {
 		// Every client logs in at once (after an outage or a deploy): 500
 		// connections for 15 s. Goodput is the successful logins per second
 		// over the whole run, against the hash bound measured around it.
-		hb, _, _ := hashTime(o.argon2, o.hashSamples)
+		hb, hbc, _ := hashTime(o.argon2, o.hashSamples)
 		resetPeakRSS(authPid)
 		w := watchRSS(authPid)
 		prof := startProfile(ctx, st.metrics, o.profileDir, "storm", o.floodDuration)
@@ -470,7 +470,7 @@ func run(ctx context.Context, o options) error {
 		if e := prof.wait(); e != "" {
 			rep.add("profiling: %s", e)
 		}
-		ha, _, _ := hashTime(o.argon2, o.hashSamples)
+		ha, hac, _ := hashTime(o.argon2, o.hashSamples)
 		bound := float64(runtime.NumCPU()) / ((hb + ha) / 2).Seconds()
 		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel; %.2f threads on average waiting for a CPU)", fr, fm.Cores, fm.SysCores, fm.Starved)
 		if len(fr.ErrorMsg) > 0 {
@@ -489,6 +489,10 @@ func run(ctx context.Context, o options) error {
 		rep.add("STORM: %d connections for %s (Retry-After honoured: %v), statuses %v; goodput %.1f logins/s = %.0f%% of the hash bound %d CPUs ÷ %s = %.1f/s (target ≥ 90%%: %s); successful logins p50 %s p99 %s (target p99 < 2 × the %s queue wait: %s)",
 			o.floodConns, o.floodDuration, o.stormBackoff, fr.Statuses, fr.RPS(), 100*fr.RPS()/bound, runtime.NumCPU(), ((hb + ha) / 2).Round(time.Microsecond), bound,
 			verdict(fr.RPS() >= 0.9*bound), fr.P50.Round(time.Millisecond), fr.P99.Round(time.Millisecond), wait, verdict(fr.P99 < 2*wait))
+		if fm.Cores > 0 {
+			rep.add("STORM per CPU-second of the authserver: %.1f successful logins vs %.1f hashes per CPU-second → %.0f%% of its CPU went into hashes that succeeded",
+				fr.RPS()/fm.Cores, 1/((hbc+hac)/2).Seconds(), 100*fr.RPS()/fm.Cores*((hbc+hac)/2).Seconds())
+		}
 		rep.add("STORM memory: authserver peak RSS %.1f MiB (sampled max %.1f MiB) (target < 80 MiB: %s)",
 			mib(peak), mib(fm.SampledKiB), verdict(mib(peak) < 80))
 	}
