@@ -298,3 +298,36 @@ func TestReleaseIdleMemory(t *testing.T) {
 		t.Fatalf("after release: %+v %v", res, err)
 	}
 }
+
+// Admit lets in at most the slots plus the queue, without waiting, and a
+// place is free again after Leave; a negative queue admits everyone.
+func TestAdmitBoundsSlotsAndQueue(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 2, 3, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if !h.Admit() {
+			t.Fatalf("request %d of 2 slots + 3 queue places refused", i+1)
+		}
+	}
+	if h.Admit() {
+		t.Fatal("a sixth request admitted with 2 slots and 3 queue places")
+	}
+	if h.Admitted() != 5 {
+		t.Fatalf("Admitted() = %d", h.Admitted())
+	}
+	h.Leave()
+	if !h.Admit() {
+		t.Fatal("no place after Leave")
+	}
+	unbounded, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, -1, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if !unbounded.Admit() {
+			t.Fatal("a negative queue refused a request")
+		}
+	}
+}
