@@ -48,3 +48,6 @@ func (s *Server) hashing(h http.HandlerFunc) http.HandlerFunc {
 		h(w, r)
 	}
 }
+
+// Hashing is hashing for the hosted pages' forms (authserver/ui).
+func (s *Server) Hashing(h http.HandlerFunc) http.HandlerFunc { return s.hashing(h) }
