@@ -12,7 +12,10 @@
 //     the check in the path (edge.go);
 //   - POST /auth/login throughput against the ideal CPU count ÷ time of one
 //     argon2id hash (measured here with the same parameters);
-//   - a login flood over many connections, with the authserver's peak RSS.
+//   - a login storm over many connections (clients honouring Retry-After):
+//     goodput against the hash bound, p50/p99 of the successful logins and
+//     the authserver's peak RSS;
+//   - with -profile DIR, CPU and heap profiles of each phase (profile.go).
 //
 // Everything listens on 127.0.0.1, every loop is bounded, and the run stops
 // by itself. Run it from the repository root:
