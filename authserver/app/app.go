@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -414,7 +415,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		}
 	}
 
-	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashWait)
+	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait)
 	if err != nil {
 		return err
 	}
@@ -481,6 +482,11 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		metricsAddr = mln.Addr().String()
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
+		if cfg.Pprof {
+			// Only on the metrics listener, never on the API's.
+			mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+			mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		}
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
