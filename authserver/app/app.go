@@ -220,7 +220,10 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (e
 		return err
 	}
 	log.Info("migrations done", "applied", applied, "schema_version", store.LatestVersion())
-	return checkPeppers(ctx, direct, peppers, secret)
+	if err := checkPeppers(ctx, direct, peppers, secret); err != nil {
+		return err
+	}
+	return ensureDrillCanary(ctx, direct, peppers)
 }
 
 // migrateWithRetry retries while the database is not reachable yet (a pod
