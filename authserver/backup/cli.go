@@ -187,16 +187,13 @@ func runVerify(ctx context.Context, get config.Getenv, read config.ReadFile, log
 		return 2
 	}
 	res, err := Verify(ctx, Config{Backup: *env}, peppers)
-	out := result.Result{Kind: result.KindVerify, OK: err == nil, DurationMS: res.Duration.Milliseconds(), Reason: ReasonOf(err),
-		Object: res.Object, RestoreMS: res.Restore.Milliseconds(), Tables: res.Tables, Rows: res.Rows}
+	out := DrillResultOf(res, err)
+	writeLine(get, out)
 	attrs := []any{"reason", out.Reason, "object", res.Object, "restore_ms", out.RestoreMS, "duration_ms", out.DurationMS}
 	if !res.BackupTime.IsZero() {
-		out.BackupTime = res.BackupTime.UTC().Format(time.RFC3339)
 		attrs = append(attrs, "backup_time", out.BackupTime, "backup_age_s", int64(timeNow().Sub(res.BackupTime).Seconds()))
 	}
 	if err != nil {
-		out.Error = err.Error()
-		writeLine(get, out)
 		code := exitFor(err)
 		if code == 2 {
 			log = plain
@@ -204,7 +201,19 @@ func runVerify(ctx context.Context, get config.Getenv, read config.ReadFile, log
 		log.Error("drill failed", append(attrs, "error", err.Error())...)
 		return code
 	}
-	writeLine(get, out)
 	log.Info("drill done", append(attrs, "tables", res.Tables, "rows", res.Rows)...)
 	return 0
+}
+
+// DrillResultOf is the result line of a drill that returned res and err.
+func DrillResultOf(res VerifyResult, err error) result.Result {
+	out := result.Result{Kind: result.KindVerify, OK: err == nil, DurationMS: res.Duration.Milliseconds(), Reason: ReasonOf(err),
+		Object: res.Object, RestoreMS: res.Restore.Milliseconds(), Tables: res.Tables, Rows: res.Rows}
+	if !res.BackupTime.IsZero() {
+		out.BackupTime = res.BackupTime.UTC().Format(time.RFC3339)
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out
 }

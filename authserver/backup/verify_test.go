@@ -263,7 +263,11 @@ func noCreateDBRole(t *testing.T, pg *testservers.PostgresServer, db string) str
 	if _, err := admin.Exec(ctx, fmt.Sprintf("CREATE ROLE %s LOGIN NOCREATEDB PASSWORD 'pw-%s'", role, role)); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { admin2, _ := pgx.Connect(ctx, pg.AdminURL("postgres")); admin2.Exec(ctx, "DROP ROLE "+role); admin2.Close(ctx) })
+	t.Cleanup(func() {
+		admin2, _ := pgx.Connect(ctx, pg.AdminURL("postgres"))
+		admin2.Exec(ctx, "DROP ROLE "+role)
+		admin2.Close(ctx)
+	})
 	u, _ := url.Parse(db)
 	u.User = url.UserPassword(role, "pw-"+role)
 	return u.String()
