@@ -100,11 +100,13 @@ func DrillStatusFromJobs(prev *authv1alpha1.BackupsStatus, jobs []batchv1.Job, p
 		if !finished {
 			continue
 		}
-		if out.LastDrill == nil || run.Time.After(out.LastDrill.Time.Time) {
+		// Equal times (second precision): the later name wins, as the
+		// CronJob names its Jobs by their scheduled time.
+		if out.LastDrill == nil || !run.Time.Before(&out.LastDrill.Time) {
 			r := run
 			out.LastDrill = &r
 		}
-		if run.Succeeded && (out.LastSuccessfulDrill == nil || run.Time.After(out.LastSuccessfulDrill.Time.Time)) {
+		if run.Succeeded && (out.LastSuccessfulDrill == nil || !run.Time.Before(&out.LastSuccessfulDrill.Time)) {
 			r := run
 			out.LastSuccessfulDrill = &r
 		}
