@@ -93,7 +93,7 @@ func init() {
 			fmt.Fprintln(stdout, VersionString())
 			return 0
 		})},
-		{"backup", "postgres|redis", "dump, encrypt and upload to S3 (without a kind: its usage)", backupCommand("backup")},
+		{"backup", "postgres|redis|verify", "dump, encrypt and upload to S3; verify: a restore drill (without a kind: its usage)", backupCommand("backup")},
 		{"restore", "postgres|redis [flags]", "download, decrypt and restore (without a kind: its usage)", backupCommand("restore")},
 		{"help", "", "print this text", noArgs(func(stdout, _ io.Writer) int {
 			fmt.Fprint(stdout, usage())
