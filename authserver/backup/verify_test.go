@@ -105,9 +105,14 @@ func TestRestoreDrill(t *testing.T) {
 	writeCanary(t, src, drillPepper)
 	s3, key := newStorage(t)
 	otherKey := newGPGKey(t)
+	// The pepper as the drill Job gets it: a file (AUTH_PEPPER_FILE).
+	pepperDir := t.TempDir()
+	pepperFile, otherPepperFile := filepath.Join(pepperDir, "pepper"), filepath.Join(pepperDir, "other")
+	os.WriteFile(pepperFile, []byte(drillPepper+"\n"), 0o600)
+	os.WriteFile(otherPepperFile, []byte(drillOtherPepper), 0o600)
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where the decrypted dump is kept while restoring (after the gpg homes)
-	e := s3Env(s3, "backups", "drills", key).with("DATABASE_URL", src, "AUTH_PEPPER", drillPepper)
+	e := s3Env(s3, "backups", "drills", key).with("DATABASE_URL", src, "AUTH_PEPPER_FILE", pepperFile)
 	if r := runCLI(t, e, "backup", "postgres"); r.code != 0 {
 		t.Fatalf("backup: exit %d", r.code)
 	}
@@ -217,7 +222,7 @@ func TestRestoreDrill(t *testing.T) {
 			result.ReasonBackupUnreadable, []string{good.Key, "damaged", "try an older"}},
 		{"row counts differ", func() { put("forged", body, map[string]string{manifestMeta: forged}) }, e,
 			result.ReasonRowCountMismatch, []string{"public.users: 40 restored, 41 dumped"}},
-		{"another pepper", func() { put("good", body, goodMeta) }, e.with("AUTH_PEPPER", drillOtherPepper),
+		{"another pepper", func() { put("good", body, goodMeta) }, e.with("AUTH_PEPPER_FILE", otherPepperFile),
 			result.ReasonCanaryMismatch, []string{"pepper id", "not among the stack's peppers"}},
 		{"a role without CREATEDB", nil, e.with("DATABASE_URL", noCreateDBRole(t, pg, src)),
 			result.ReasonScratchDatabaseUnavailable, []string{"may not create", "CREATEDB"}},
