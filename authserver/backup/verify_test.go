@@ -226,6 +226,23 @@ func TestRestoreDrill(t *testing.T) {
 			result.ReasonCanaryMismatch, []string{"pepper id", "not among the stack's peppers"}},
 		{"a role without CREATEDB", nil, e.with("DATABASE_URL", noCreateDBRole(t, pg, src)),
 			result.ReasonScratchDatabaseUnavailable, []string{"may not create", "CREATEDB"}},
+		{"a canary that does not verify", func() {
+			// The right pepper id, another password: a tampered or damaged hash.
+			k, _ := config.ParsePepper(drillPepper)
+			h, _ := password.New(password.CanaryParams, []config.Pepper{{ID: config.PepperID(k), Key: k}}, 1, time.Minute)
+			bad, _ := h.Hash(ctx, "not the canary password")
+			conn, err := pgx.Connect(ctx, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			if err := store.SetDrillCanaryHash(ctx, conn, bad); err != nil {
+				t.Fatal(err)
+			}
+			if r := runCLI(t, e, "backup", "postgres"); r.code != 0 {
+				t.Fatalf("backup: exit %d", r.code)
+			}
+		}, e, result.ReasonCanaryMismatch, []string{"does not verify with the stack's pepper"}},
 		{"encrypted to another key", func() {
 			c.RemoveObject(ctx, "backups", good.Key, minio.RemoveObjectOptions{})
 			if r := runCLI(t, e.with("BACKUP_PUBLIC_KEY_FILE", otherKey.publicFile), "backup", "postgres"); r.code != 0 {

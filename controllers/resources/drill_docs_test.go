@@ -15,6 +15,7 @@ import (
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/authserver/backup"
+	"github.com/leanauth/authstack/authserver/backup/result"
 )
 
 // TestDocsDrillResult ties docs/backup-and-restore.md ("Restore drills: read a
@@ -109,6 +110,10 @@ func TestDocsDrillResult(t *testing.T) {
 		if !strings.Contains(sec, want) {
 			t.Errorf("the section does not say %q", want)
 		}
+	}
+	// The API's copies of the drill's own reasons (api/v1alpha1 imports no authserver code).
+	if authv1alpha1.ReasonDrillSucceeded != result.ReasonDrillSucceeded || authv1alpha1.ReasonDrillFailed != result.ReasonDrillFailed {
+		t.Error("api/v1alpha1's drill reasons differ from authserver/backup/result's")
 	}
 	if backup.ScratchStaleAfter != 4*time.Hour || DrillActiveDeadlineSec != 3*3600 || DrillCronJobName(stack) != stack.Name+"-backup-verify" {
 		t.Error("the times or names the section gives changed: update it")
