@@ -47,6 +47,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	}
 	backupStatus(stack, obs, &st, failures, now) // status.backups, BackupsHealthy: backup.go
 	drillStatus(stack, obs, &st, failures, now)  // status.backups.lastDrill, RestoreVerified: drill.go
+	pepperStatus(stack, obs, &st)                // status.pepper, PepperRotated: pepperrotation.go
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
 	if len(failures) > 0 {

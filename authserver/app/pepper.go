@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -85,4 +88,46 @@ func ensureDrillCanary(ctx context.Context, directURL string, peppers []config.P
 		return fmt.Errorf("writing the restore-drill canary: %w", err)
 	}
 	return nil
+}
+
+// PeppersCommand counts what each pepper still protects (store.CountPeppers) and writes
+// the counts as one JSON line to out and to the container's termination message, where
+// the operator reads them during a pepper rotation. It needs only DATABASE_URL (or
+// DATABASE_DIRECT_URL): never a pepper.
+func PeppersCommand(ctx context.Context, get config.Getenv, out io.Writer) error {
+	url, err := config.LoadDatabase(get, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return errors.New("parsing the database URL: invalid connection string")
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connecting to count the peppers in use: %w", err)
+	}
+	defer conn.Close(context.Background())
+	u, err := store.CountPeppers(ctx, conn)
+	if err != nil {
+		return err
+	}
+	line := u.Line()
+	if f, ferr := os.OpenFile(terminationLog, os.O_WRONLY|os.O_TRUNC, 0); ferr == nil {
+		_, _ = f.Write(line)
+		_ = f.Close()
+	}
+	_, err = out.Write(line)
+	return err
+}
+
+func peppersCommand(stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := PeppersCommand(ctx, os.LookupEnv, stdout); err != nil {
+		fmt.Fprintln(stderr, "authserver peppers:", err)
+		return 1
+	}
+	return 0
 }
