@@ -95,7 +95,7 @@ func init() {
 			fmt.Fprintln(stdout, VersionString())
 			return 0
 		})},
-		{"backup", "postgres|redis", "dump, encrypt and upload to S3 (without a kind: its usage)", backupCommand("backup")},
+		{"backup", "postgres|redis|verify", "dump, encrypt and upload to S3; verify: a restore drill (without a kind: its usage)", backupCommand("backup")},
 		{"restore", "postgres|redis [flags]", "download, decrypt and restore (without a kind: its usage)", backupCommand("restore")},
 		{"help", "", "print this text", noArgs(func(stdout, _ io.Writer) int {
 			fmt.Fprint(stdout, usage())
@@ -222,7 +222,10 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (e
 		return err
 	}
 	log.Info("migrations done", "applied", applied, "schema_version", store.LatestVersion())
-	return checkPeppers(ctx, direct, peppers, secret)
+	if err := checkPeppers(ctx, direct, peppers, secret); err != nil {
+		return err
+	}
+	return ensureDrillCanary(ctx, direct, peppers)
 }
 
 // migrateWithRetry retries while the database is not reachable yet (a pod
