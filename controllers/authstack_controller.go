@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
@@ -76,9 +77,11 @@ type observation struct {
 	authServer authServerObservation // authserver.go
 	dataTier   dataTierObservation   // datatier.go
 	backups    backupObservation     // backup.go
+	drills     drillObservation      // drill.go
 	gateway    gatewayObservation    // gateway.go
 	// defaults are the operator defaults the children are rendered with (operatordefaults.go).
 	defaults authv1alpha1.OperatorDefaultsStatus
+	pepper   pepperObservation // pepperrotation.go
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions: field is the
@@ -151,6 +154,12 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	if len(applyErrs) > 0 {
 		return ctrl.Result{}, countError(errReasonApplyFailed, errors.Join(applyErrs...))
 	}
+	if d := pepperRotationRecheck(obs); d > 0 {
+		if stack.Spec.Backup != nil {
+			d = min(d, backupRecheck)
+		}
+		return ctrl.Result{RequeueAfter: d}, nil // the next count of a rotation
+	}
 	if stack.Spec.Backup != nil {
 		return ctrl.Result{RequeueAfter: backupRecheck}, nil // BackupsHealthy notices overdue runs
 	}
@@ -175,11 +184,17 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observeBackups(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the backups: %w", err)
 	}
+	if err := r.observeDrills(ctx, stack, obs); err != nil {
+		return fmt.Errorf("observing the restore drills: %w", err)
+	}
 	if err := r.observePepperMismatch(ctx, stack, obs); err != nil { // pepper.go
 		return fmt.Errorf("observing the authserver pods: %w", err)
 	}
 	if err := r.observeGateway(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the gateway route: %w", err)
+	}
+	if err := r.observePepperRotation(ctx, stack, obs, time.Now()); err != nil {
+		return fmt.Errorf("observing the pepper rotation: %w", err)
 	}
 	return nil
 }
@@ -187,9 +202,14 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 // inputs are the builders' Inputs: the operator's flags and the observed hash.
 func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observation) resources.Inputs {
 	dt := obs.dataTier
+	pepper := resources.PepperRef(stack)
+	if obs.pepper.mounts.Version > 0 { // pepperrotation.go
+		pepper = obs.pepper.current.Ref
+	}
 	return resources.Inputs{
 		AuthServerImage: obs.defaults.AuthServerImage,
-		Pepper:          resources.PepperRef(stack),
+		Pepper:          pepper,
+		PepperMounts:    obs.pepper.mounts,
 		ConfigHash:      cnpgConfigHash(stack, obs.authServer.configHash, resources.ConnectionFor(stack, dt.db, dt.redisPassword)),
 		PgBouncerImage:  obs.defaults.PgBouncerImage,
 		RedisImage:      obs.defaults.RedisImage,
@@ -200,6 +220,8 @@ func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observa
 func render(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	units := dataTierObjects(stack, obs, in)
 	units = append(units, backupObjects(stack, in)...)
+	units = append(units, drillObjects(stack, in)...)
+	units = append(units, pepperObjects(obs)...)
 	return append(units, authServerObjects(stack, obs, in)...)
 }
 
@@ -234,7 +256,7 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&batchv1.Job{}).
 		Owns(&batchv1.CronJob{}).
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(stackOfBackupJob)).    // CronJob-made Jobs (backup.go)
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(stackOfBackupJob)).    // CronJob-made Jobs (backup.go, drill.go)
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(stackOfAuthServerPod)). // PepperMismatch (pepper.go)
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).

@@ -3,9 +3,17 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/store"
 )
 
@@ -43,4 +51,83 @@ func migrateExitCode(err error) int {
 		_ = f.Close()
 	}
 	return ExitPepperMismatch
+}
+
+// ensureDrillCanary writes the restore drills' canary hash (store migration
+// 0006) with the current pepper when it is missing or made with another one,
+// so that every backup carries a hash the drill can check against the
+// stack's pepper (authserver/backup/verify.go). It runs after checkPeppers:
+// a mismatched pepper never reaches it.
+func ensureDrillCanary(ctx context.Context, directURL string, peppers []config.Pepper) error {
+	if len(peppers) == 0 {
+		return nil
+	}
+	h, err := password.New(password.CanaryParams, peppers[:1], 1, time.Minute)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, directURL)
+	if err != nil {
+		return fmt.Errorf("connecting to write the restore-drill canary: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	pw := password.CanaryPassword(peppers[0])
+	hash, ok, err := store.DrillCanaryHash(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("reading the restore-drill canary: %w", err)
+	}
+	if ok {
+		if r, err := h.Verify(ctx, pw, hash); err == nil && r.OK {
+			return nil
+		}
+	}
+	if hash, err = h.Hash(ctx, pw); err != nil {
+		return fmt.Errorf("hashing the restore-drill canary: %w", err)
+	}
+	if err := store.SetDrillCanaryHash(ctx, conn, hash); err != nil {
+		return fmt.Errorf("writing the restore-drill canary: %w", err)
+	}
+	return nil
+}
+
+// PeppersCommand counts what each pepper still protects (store.CountPeppers) and writes
+// the counts as one JSON line to out and to the container's termination message, where
+// the operator reads them during a pepper rotation. It needs only DATABASE_URL (or
+// DATABASE_DIRECT_URL): never a pepper.
+func PeppersCommand(ctx context.Context, get config.Getenv, out io.Writer) error {
+	url, err := config.LoadDatabase(get, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return errors.New("parsing the database URL: invalid connection string")
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connecting to count the peppers in use: %w", err)
+	}
+	defer conn.Close(context.Background())
+	u, err := store.CountPeppers(ctx, conn)
+	if err != nil {
+		return err
+	}
+	line := u.Line()
+	if f, ferr := os.OpenFile(terminationLog, os.O_WRONLY|os.O_TRUNC, 0); ferr == nil {
+		_, _ = f.Write(line)
+		_ = f.Close()
+	}
+	_, err = out.Write(line)
+	return err
+}
+
+func peppersCommand(stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := PeppersCommand(ctx, os.LookupEnv, stdout); err != nil {
+		fmt.Fprintln(stderr, "authserver peppers:", err)
+		return 1
+	}
+	return 0
 }
