@@ -115,9 +115,6 @@ func pgDumpProducer(cfg Config, snapshot func() string) (producer, error) {
 		return nil, fmt.Errorf("finding pg_dump: %w; the image must ship pg_dump of the newest supported PostgreSQL major (or set PG_DUMP)", err)
 	}
 	return func(ctx context.Context, w io.Writer) error {
-		if addr := pgAddr(cfg.DatabaseURL); addr != "" {
-			awaitReachable(ctx, addr)
-		}
 		var stderr tailBuffer
 		cmd := exec.CommandContext(ctx, bin, "--format=custom", "--compress=0", "--no-password", "--snapshot="+snapshot(), "--dbname="+dbname)
 		cmd.Env = pgEnv(pw)

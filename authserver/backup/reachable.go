@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// connectWait is how long a backup or restore waits for its database or Redis
+// connectWait is how long a backup, a restore or a restore drill waits for its database or Redis
 // to accept a TCP connection before it tries for real (and reports that
 // attempt's error). A Job's pod can start before the network lets it through:
 // NetworkPolicy engines such as kube-router add a new pod's address to the
