@@ -73,13 +73,15 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 	// the template that also accepts the desired one has rolled out everywhere.
 	dep := obs.authServer.deployment
 	deployed, accepts := desired.Version, false
+	var templatePeppers []string // the versions the pod template gives, current first
 	if dep != nil {
 		a := dep.Spec.Template.Annotations
 		deployed = 1
 		if v, err := strconv.Atoi(a[resources.AnnotationPepperVersion]); err == nil && v > 0 {
 			deployed = int32(v)
 		}
-		accepts = slices.Contains(strings.Split(a[resources.AnnotationPeppers], ","), strconv.Itoa(int(desired.Version)))
+		templatePeppers = strings.Split(a[resources.AnnotationPeppers], ",")
+		accepts = slices.Contains(templatePeppers, strconv.Itoa(int(desired.Version)))
 	}
 	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how many).
 	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation &&
@@ -117,7 +119,11 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 		v := versions[i]
 		vs := authv1alpha1.PepperVersionStatus{Version: v.Version, SecretRef: v.Ref, ID: prev[v.Version].ID, State: authv1alpha1.PepperStateAccepted}
 		wantRetired := v.Version < rot.RetireBelow && v.Version < current
-		if wantRetired && prev[v.Version].State == authv1alpha1.PepperStateRetired {
+		// Retired stays retired. The template the operator wrote says so too: a status read
+		// from a cache older than the retirement must not give the pepper back (the
+		// retirement's own roll makes promoted false, so it would never be retired again).
+		retiredInTemplate := dep != nil && v.Version < deployed && !slices.Contains(templatePeppers, strconv.Itoa(int(v.Version)))
+		if wantRetired && (prev[v.Version].State == authv1alpha1.PepperStateRetired || retiredInTemplate) {
 			vs.State = authv1alpha1.PepperStateRetired // stays retired: its Secret may be gone
 		} else {
 			id, b, err := r.pepperID(ctx, stack, v)

@@ -255,6 +255,27 @@ func TestPepperRotationFromTheAPI(t *testing.T) {
 	if got := getPepper(t, ns); string(got.Data["pepper"]) != string(v1.Data["pepper"]) {
 		t.Error("the version 1 Secret changed")
 	}
+	// A status read from a cache older than the retirement (version 1 still Accepted)
+	// while the retirement's roll is under way must not give the pepper back.
+	var staleRV string
+	eventually(t, "status before the retirement written back", func() error {
+		s := getStack(t, ns)
+		staleRV = s.ResourceVersion
+		s.Status.Pepper.Versions[1].State = authv1alpha1.PepperStateAccepted
+		return k8s.Status().Update(ctx, s)
+	})
+	eventually(t, "the operator's cache sees the stale status", func() error {
+		s := &authv1alpha1.AuthStack{}
+		if err := op.reconciler.Get(ctx, key(ns, "auth"), s); err != nil || s.ResourceVersion == staleRV {
+			return fmt.Errorf("cached resourceVersion %s (err %v)", s.ResourceVersion, err)
+		}
+		return nil
+	})
+	reconcileNow(t, op, ns)
+	if _, old := peppersOf(t, getDeployment(t, ns)); len(old) != 0 {
+		t.Fatalf("a stale status gave the retired pepper back: old %v", old)
+	}
+	waitCondition(t, ns, authv1alpha1.ConditionPepperRotated, metav1.ConditionTrue, authv1alpha1.ReasonRotated)
 
 	// 6. Version 3 with force: retired while a user still needs version 2.
 	markDeploymentAvailable(t, ns, "auth-authserver")
