@@ -51,7 +51,9 @@ type pepperObservation struct {
 // observePepperRotation decides which peppers the pods get and reports the rotation.
 func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, now time.Time) error {
 	rot := stack.Spec.PepperRotation
-	if rot == nil || obs.blocker != nil {
+	// Paused, no pepper is generated and nothing rolls or is counted: status.pepper and
+	// PepperRotated stay as they were (pause.go).
+	if rot == nil || obs.blocker != nil || paused(stack) {
 		return nil
 	}
 	prev := map[int32]authv1alpha1.PepperVersionStatus{}
