@@ -83,8 +83,15 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 		}
 		accepts = slices.Contains(strings.Split(a[resources.AnnotationPeppers], ","), strconv.Itoa(int(desired.Version)))
 	}
-	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how many).
-	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation &&
+	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how
+	// many), including the terminating ones: status.replicas no longer counts a pod of an
+	// older template that still serves until its grace period ends, and such a pod may
+	// lack the new pepper, or hash with the old one after a count said it was unused.
+	var terminating int32
+	if dep != nil {
+		terminating = ptr.Deref(dep.Status.TerminatingReplicas, 0)
+	}
+	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation && terminating == 0 &&
 		dep.Status.UpdatedReplicas == dep.Status.Replicas && dep.Status.AvailableReplicas == dep.Status.Replicas
 	current := deployed
 	if deployed >= desired.Version || (accepts && rolledOut) {
@@ -202,6 +209,9 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 	default:
 		c = condition(authv1alpha1.ConditionPepperRotated, false, authv1alpha1.ReasonReadyToRetire, fmt.Sprintf(
 			"no stored hash uses %s: set retireBelow: %d to stop giving them to the pods", strings.Join(inUse, ", "), current))
+	}
+	if terminating > 0 && c.Status != metav1.ConditionTrue {
+		c.Message += fmt.Sprintf("; %d pods of an older template are still terminating", terminating)
 	}
 	po.cond = &c
 

@@ -182,7 +182,8 @@ type PepperCount struct {
 
 // LatestPepperCount reads the newest completed count Job made for version (owned by
 // the stack, uid) and the termination message of its pod (controlled by that Job):
-// pods anyone could label do not count. ok is false when there is none.
+// pods anyone could label do not count. That is no authentication: a pod's creator sets
+// its owner references (controllers/DESIGN.md, "Pepper rotation"). ok is false when there is none.
 func LatestPepperCount(jobs []batchv1.Job, pods []corev1.Pod, stackUID string, version int32) (PepperCount, bool) {
 	jobs = slices.Clone(jobs)
 	sort.Slice(jobs, func(i, j int) bool { return jobs[j].CreationTimestamp.Before(&jobs[i].CreationTimestamp) })
