@@ -165,8 +165,11 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 			inUseHashes += *vs.PasswordHashes
 			inUseTOTP += *vs.TOTPSecrets
 		}
-		if vs.State == authv1alpha1.PepperStateAccepted {
+		switch {
+		case vs.State == authv1alpha1.PepperStateAccepted:
 			po.mounts.Old = append(po.mounts.Old, v)
+		case vs.State == authv1alpha1.PepperStateRetired && vs.ID != "":
+			po.mounts.RetiredIDs = append(po.mounts.RetiredIDs, vs.ID)
 		}
 		st.Versions = append(st.Versions, vs)
 	}

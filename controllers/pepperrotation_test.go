@@ -270,7 +270,14 @@ func TestPepperRotationFromTheAPI(t *testing.T) {
 	waitCondition(t, ns, authv1alpha1.ConditionPepperRotated, metav1.ConditionFalse, authv1alpha1.ReasonRetirementBlocked)
 	updateStack(t, ns, func(s *authv1alpha1.AuthStack) { s.Spec.PepperRotation.Force = true })
 	waitCondition(t, ns, authv1alpha1.ConditionPepperRotated, metav1.ConditionTrue, authv1alpha1.ReasonRotated)
-	waitPeppers(t, ns, "auth-pepper-v3/pepper")
+	d = waitPeppers(t, ns, "auth-pepper-v3/pepper")
+	// The migrate check accepts hashes of the retired peppers (those users reset): with
+	// none using version 3 yet, it would otherwise refuse to start every new pod.
+	for _, c := range d.Spec.Template.Spec.InitContainers {
+		if e, _ := envValue(c, "AUTH_RETIRED_PEPPER_IDS"); c.Name == resources.MigrateContainerName && e.Value != id2+","+id1 {
+			t.Errorf("migrate AUTH_RETIRED_PEPPER_IDS %q, want %q", e.Value, id2+","+id1)
+		}
+	}
 	for _, name := range []string{"auth-pepper", "auth-pepper-v2", "auth-pepper-v3"} {
 		if err := k8s.Get(ctx, key(ns, name), &corev1.Secret{}); err != nil {
 			t.Errorf("pepper Secret %s: %v", name, err)

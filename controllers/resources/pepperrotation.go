@@ -88,6 +88,10 @@ func GeneratedPepperSecret(stack *authv1alpha1.AuthStack, version int32, pepper 
 type PepperMounts struct {
 	Version int32
 	Old     []PepperVersion
+	// RetiredIDs are the ids of the retired versions (newest first): the migrate check
+	// accepts hashes made with them (AUTH_RETIRED_PEPPER_IDS), as after a forced
+	// retirement no stored hash may use a mounted pepper yet.
+	RetiredIDs []string
 }
 
 // withPepperMounts gives the pod template the old peppers, one file each, named by
@@ -111,6 +115,13 @@ func withPepperMounts(tpl *corev1.PodTemplateSpec, m PepperMounts) {
 	}
 	tpl.Annotations[AnnotationPepperVersion] = versions[0]
 	tpl.Annotations[AnnotationPeppers] = strings.Join(versions, ",")
+	if len(m.RetiredIDs) > 0 {
+		for i := range tpl.Spec.InitContainers {
+			if c := &tpl.Spec.InitContainers[i]; c.Name == MigrateContainerName {
+				c.Env = sortEnv(append(c.Env, corev1.EnvVar{Name: "AUTH_RETIRED_PEPPER_IDS", Value: strings.Join(m.RetiredIDs, ",")}))
+			}
+		}
+	}
 	if len(m.Old) == 0 {
 		return
 	}
