@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -94,7 +95,7 @@ func init() {
 			fmt.Fprintln(stdout, VersionString())
 			return 0
 		})},
-		{"backup", "postgres|redis", "dump, encrypt and upload to S3 (without a kind: its usage)", backupCommand("backup")},
+		{"backup", "postgres|redis|verify", "dump, encrypt and upload to S3; verify: a restore drill (without a kind: its usage)", backupCommand("backup")},
 		{"restore", "postgres|redis [flags]", "download, decrypt and restore (without a kind: its usage)", backupCommand("restore")},
 		{"help", "", "print this text", noArgs(func(stdout, _ io.Writer) int {
 			fmt.Fprint(stdout, usage())
@@ -225,7 +226,10 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (e
 	// Ids of peppers retired on purpose (spec.pepperRotation.force): hashes using them
 	// are an accepted loss, not another stack's data.
 	retired, _ := get("AUTH_RETIRED_PEPPER_IDS")
-	return checkPeppers(ctx, direct, peppers, strings.FieldsFunc(retired, func(r rune) bool { return r == ',' }), secret)
+	if err := checkPeppers(ctx, direct, peppers, strings.FieldsFunc(retired, func(r rune) bool { return r == ',' }), secret); err != nil {
+		return err
+	}
+	return ensureDrillCanary(ctx, direct, peppers)
 }
 
 // migrateWithRetry retries while the database is not reachable yet (a pod
@@ -418,7 +422,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		}
 	}
 
-	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashWait)
+	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait)
 	if err != nil {
 		return err
 	}
@@ -485,6 +489,11 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		metricsAddr = mln.Addr().String()
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
+		if cfg.Pprof {
+			// Only on the metrics listener, never on the API's.
+			mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+			mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		}
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
