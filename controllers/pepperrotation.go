@@ -51,7 +51,9 @@ type pepperObservation struct {
 // observePepperRotation decides which peppers the pods get and reports the rotation.
 func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, now time.Time) error {
 	rot := stack.Spec.PepperRotation
-	if rot == nil || obs.blocker != nil {
+	// Paused, no pepper is generated and nothing rolls or is counted: status.pepper and
+	// PepperRotated stay as they were (pause.go).
+	if rot == nil || obs.blocker != nil || paused(stack) {
 		return nil
 	}
 	prev := map[int32]authv1alpha1.PepperVersionStatus{}
@@ -83,8 +85,15 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 		templatePeppers = strings.Split(a[resources.AnnotationPeppers], ",")
 		accepts = slices.Contains(templatePeppers, strconv.Itoa(int(desired.Version)))
 	}
-	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how many).
-	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation &&
+	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how
+	// many), including the terminating ones: status.replicas no longer counts a pod of an
+	// older template that still serves until its grace period ends, and such a pod may
+	// lack the new pepper, or hash with the old one after a count said it was unused.
+	var terminating int32
+	if dep != nil {
+		terminating = ptr.Deref(dep.Status.TerminatingReplicas, 0)
+	}
+	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation && terminating == 0 &&
 		dep.Status.UpdatedReplicas == dep.Status.Replicas && dep.Status.AvailableReplicas == dep.Status.Replicas
 	current := deployed
 	if deployed >= desired.Version || (accepts && rolledOut) {
@@ -162,8 +171,11 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 			inUseHashes += *vs.PasswordHashes
 			inUseTOTP += *vs.TOTPSecrets
 		}
-		if vs.State == authv1alpha1.PepperStateAccepted {
+		switch {
+		case vs.State == authv1alpha1.PepperStateAccepted:
 			po.mounts.Old = append(po.mounts.Old, v)
+		case vs.State == authv1alpha1.PepperStateRetired && vs.ID != "":
+			po.mounts.RetiredIDs = append(po.mounts.RetiredIDs, vs.ID)
 		}
 		st.Versions = append(st.Versions, vs)
 	}
@@ -206,6 +218,9 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 	default:
 		c = condition(authv1alpha1.ConditionPepperRotated, false, authv1alpha1.ReasonReadyToRetire, fmt.Sprintf(
 			"no stored hash uses %s: set retireBelow: %d to stop giving them to the pods", strings.Join(inUse, ", "), current))
+	}
+	if terminating > 0 && c.Status != metav1.ConditionTrue {
+		c.Message += fmt.Sprintf("; %d pods of an older template are still terminating", terminating)
 	}
 	po.cond = &c
 
