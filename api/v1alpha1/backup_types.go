@@ -106,11 +106,24 @@ type SecretNameRef struct {
 	Name string `json:"name"`
 }
 
+// +kubebuilder:validation:XValidation:rule="!has(self.passphraseSecretRef) || has(self.privateKeySecretRef)",message="encryption.passphraseSecretRef needs encryption.privateKeySecretRef"
 // BackupEncryption says how backups are encrypted before they leave the pod.
 type BackupEncryption struct {
 	// PublicKeySecretRef names the Secret key holding the armored OpenPGP public key
-	// (gpg --export --armor). The private key never goes into the cluster.
+	// (gpg --export --armor). The backup CronJobs mount only this key.
 	PublicKeySecretRef SecretKeyRef `json:"publicKeySecretRef"`
+
+	// PrivateKeySecretRef names the Secret key holding the armored OpenPGP private key
+	// (gpg --export-secret-keys --armor). Only the restore (spec.bootstrap.fromBackup)
+	// and drill Jobs mount it, never the backup CronJobs. Leave it out to keep the
+	// private key out of the cluster (docs/backup-and-restore.md).
+	// +optional
+	PrivateKeySecretRef *SecretKeyRef `json:"privateKeySecretRef,omitempty"`
+
+	// PassphraseSecretRef names the Secret key holding the private key's passphrase,
+	// when it has one.
+	// +optional
+	PassphraseSecretRef *SecretKeyRef `json:"passphraseSecretRef,omitempty"`
 }
 
 // BackupsStatus reports the last runs of each kind of backup, from the Jobs.
