@@ -22,7 +22,17 @@ type Result struct {
 	SizeBytes int64  `json:"size_bytes,omitempty"` // compressed and encrypted, as stored
 	RawBytes  int64  `json:"raw_bytes,omitempty"`  // the dump before compression
 	Error     string `json:"error,omitempty"`
+	// Reason classifies a restore's outcome for the operator's Restored condition:
+	// TargetNotEmpty, PepperMismatch, AlreadyRestored; empty otherwise.
+	Reason string `json:"reason,omitempty"`
 }
+
+// Reasons of a restore's result.
+const (
+	ReasonTargetNotEmpty  = "TargetNotEmpty"
+	ReasonPepperMismatch  = "PepperMismatch"
+	ReasonAlreadyRestored = "AlreadyRestored"
+)
 
 // MaxErrorBytes bounds Error so the line stays inside the 4096 bytes the
 // kubelet keeps of a termination message.
