@@ -130,6 +130,11 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 	} else {
 		u.absent = append(u.absent, metaOnly(stack, "Secret", resources.ConnectionSecretName(stack)))
 	}
+	if obs.restore.restoring() {
+		// No authserver pod before the declared restore succeeded (restore.go).
+		u.desired = append(u.desired, resources.AuthServerService(stack), resources.AuthServerPDB(stack))
+		return []unit{u}
+	}
 	dep := resources.AuthServerDeployment(stack, in)
 	if dep.Spec.Replicas == nil {
 		if h := replicasHandOver(obs.authServer.deployment); h != nil {
@@ -199,6 +204,9 @@ func authServerConditions(stack *authv1alpha1.AuthStack, obs *observation, failu
 	}
 	if f := failureOf(failures, typ); f != nil {
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonApplyFailed, f.message())}
+	}
+	if ro := &obs.restore; ro.restoring() {
+		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonWaitingForRestore, "no authserver pod runs before the declared restore succeeded (Restored: "+ro.reason+")")}
 	}
 	if msg := obs.authServer.pepperMismatch; msg != "" {
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonPepperMismatch, msg)}

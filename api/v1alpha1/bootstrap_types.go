@@ -75,6 +75,9 @@ const (
 	ReasonRestoreFailed    = "RestoreFailed"
 	// ReasonTargetNotEmpty: the database already holds data that no declared restore wrote.
 	ReasonTargetNotEmpty = "TargetNotEmpty"
+	// ReasonWaitingForRestore (on AuthServerAvailable): no authserver pod runs before the
+	// declared restore succeeded.
+	ReasonWaitingForRestore = "WaitingForRestore"
 	// ReasonPepperMismatch (conditions.go) is also a reason of Restored: the backup's
 	// password hashes need a pepper the stack does not have. Nothing was restored.
 )
