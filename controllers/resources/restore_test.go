@@ -68,7 +68,7 @@ func TestRestoreJob(t *testing.T) {
 	env := envOf(c)
 	for name, ref := range map[string]authv1alpha1.SecretKeyRef{
 		"DATABASE_URL":          *DefaultBackupSources(s, in).DatabaseURL, // the database itself, never the pooler
-		"REDIS_URL":             AuthServerRedisURL(s),                     // the cache the authserver reads
+		"REDIS_URL":             AuthServerRedisURL(s),                    // the cache the authserver reads
 		"AWS_ACCESS_KEY_ID":     {Name: "demo-s3", Key: "AWS_ACCESS_KEY_ID"},
 		"AWS_SECRET_ACCESS_KEY": {Name: "demo-s3", Key: "AWS_SECRET_ACCESS_KEY"},
 	} {
