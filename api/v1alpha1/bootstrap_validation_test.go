@@ -3,10 +3,18 @@ package v1alpha1_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/controllers/resources"
 )
 
 // spec.bootstrap (the declared restore) and the backups' private key. The reject
@@ -86,5 +94,48 @@ func TestBootstrapTransitions(t *testing.T) {
 			checkTransition(t, fmt.Sprintf("bootstrap-transition-%d", i), spec,
 				func(spec map[string]any) { applyPaths(spec, tc.update) }, tc.field, tc.msg)
 		})
+	}
+}
+
+// TestDeclareARestoreDocIsAccepted: the AuthStack of docs/backup-and-restore.md,
+// "Declare a restore", is accepted as written, and its restore Job by the API server.
+func TestDeclareARestoreDocIsAccepted(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "backup-and-restore.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	i := strings.Index(doc, "## 3. Declare a restore")
+	if i < 0 {
+		t.Fatal(`docs/backup-and-restore.md has no "## 3. Declare a restore"`)
+	}
+	block := doc[i:]
+	start := strings.Index(block, "```yaml\n")
+	end := strings.Index(block[start+8:], "```")
+	if start < 0 || end < 0 {
+		t.Fatal("no yaml block in the section")
+	}
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(block[start+8:start+8+end]), &u.Object); err != nil {
+		t.Fatalf("the doc's YAML: %v", err)
+	}
+	u.SetNamespace(testNamespace)
+	if err := k8sClient.Create(context.Background(), u, client.DryRunAll); err != nil {
+		t.Fatalf("the doc's AuthStack is rejected: %v", err)
+	}
+
+	var stack authv1alpha1.AuthStack
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &stack); err != nil {
+		t.Fatal(err)
+	}
+	stack.UID = "0b6c7f5e-1d2a-4c3b-9e8f-7a6b5c4d3e2f"
+	stack.Spec.Bootstrap.FromBackup.Object = "latest" // the API server's default
+	for _, name := range []string{"demo", strings.Repeat("long-stack-name-", 3) + strings.Repeat("x", 15)} {
+		stack.Name = name
+		in := resources.Inputs{AuthServerImage: "ghcr.io/leanauth/authserver:test", Pepper: resources.PepperRef(&stack)}
+		job := resources.RestoreJob(&stack, resources.DefaultBackupSources(&stack, in), in)
+		if err := k8sClient.Create(context.Background(), job, client.DryRunAll); err != nil {
+			t.Errorf("restore Job %s (%d chars) rejected: %v", job.Name, len(job.Name), err)
+		}
 	}
 }
