@@ -421,7 +421,7 @@ func TestRestoreInPlaceIntoReadOnlyDatabase(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.log["error"].(string), "add options=-c%20default_transaction_read_only%3Doff to --target-url") {
 		t.Fatalf("restore into a read-only database: exit %d, %v", r.code, r.log["error"])
 	}
-	r = runCLI(t, e, "restore", "postgres", "--force", "--target-url", db+"&options=-c%20default_transaction_read_only%3Doff")
+	r = runCLI(t, e, "restore", "postgres", "--force", "--keep-sessions", "--target-url", db+"&options=-c%20default_transaction_read_only%3Doff")
 	if r.code != 0 {
 		t.Fatalf("restore with the read-only setting off: exit %d", r.code)
 	}
