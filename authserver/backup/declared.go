@@ -162,7 +162,8 @@ func flushSessionCache(ctx context.Context, rawURL string) (int, error) {
 	defer rdb.Close()
 	n, err := session.FlushCache(ctx, rdb)
 	if err != nil {
-		return n, fmt.Errorf("%w; the restore is done, the Job retries the flush", err)
+		return n, fmt.Errorf("%w; the data is restored, but sessions cached before it may still be served: "+
+			"delete the keys authstack:session:* from Redis (a declared restore's Job retries this itself)", err)
 	}
 	return n, nil
 }

@@ -16,7 +16,6 @@ import (
 	"sync"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/jackc/pgx/v5"
 )
 
 // pgConn splits a PostgreSQL URL into a URL without password (passed to
@@ -353,12 +352,7 @@ func RestoreRedis(ctx context.Context, cfg Config, object, out string) (RestoreR
 
 // countRelations counts the user tables, sequences and views in a database.
 func countRelations(ctx context.Context, url string) (int, error) {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return 0, errors.New("the URL does not parse (value not shown)")
-	}
-	cfg.ConnectTimeout = 15 * time.Second
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := connect(ctx, url)
 	if err != nil {
 		return 0, err
 	}

@@ -35,13 +35,6 @@ const (
 	RestoreActiveDeadlineSeconds = 6 * 3600
 )
 
-// Restoring says whether the stack declares a restore that has not succeeded yet:
-// until it has, the authserver Deployment and the backup CronJobs are not rendered.
-func Restoring(stack *authv1alpha1.AuthStack) bool {
-	return stack.Spec.Bootstrap != nil && stack.Spec.Bootstrap.FromBackup != nil &&
-		(stack.Status.Restore == nil || stack.Status.Restore.Phase != authv1alpha1.RestoreSucceeded)
-}
-
 // AuthServerRedisURL is the Secret key holding the Redis URL the authserver uses.
 func AuthServerRedisURL(stack *authv1alpha1.AuthStack) authv1alpha1.SecretKeyRef {
 	if r := stack.Spec.Redis.URLSecretRef; r != nil {
