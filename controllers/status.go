@@ -45,8 +45,8 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	for _, c := range conds {
 		setCondition(&st, stack.Generation, c)
 	}
-	backupStatus(stack, obs, &st, failures, now) // status.backups, BackupsHealthy: backup.go
-	pepperStatus(stack, obs, &st)                // status.pepper, PepperRotated: pepperrotation.go
+	backupStatus(stack, obs, &st, failures, now)                 // status.backups, BackupsHealthy: backup.go
+	pepperStatus(stack, obs, &st)                                // status.pepper, PepperRotated: pepperrotation.go
 	if c := restoreStatus(stack, obs, &st, failures); c != nil { // status.restore, Restored: restore.go
 		conds = append([]metav1.Condition{*c}, conds...) // first: it explains the others
 	}
