@@ -130,6 +130,13 @@ func TestRestoreJob(t *testing.T) {
 	if j2.Name == j.Name {
 		t.Error("another restore has the same Job name")
 	}
+	// During a pepper rotation the old peppers verify too: a backup may predate the current one.
+	in3 := in
+	in3.PepperMounts = PepperMounts{Version: 2, Old: []PepperVersion{{Version: 1, Ref: authv1alpha1.SecretKeyRef{Name: "demo-pepper", Key: "pepper"}}}}
+	c = RestoreJob(s, DefaultBackupSources(s, in3), in3).Spec.Template.Spec.Containers[0]
+	if envOf(c)["AUTH_OLD_PEPPERS_FILE"].Value != OldPeppersMountPath+"/v1" {
+		t.Errorf("old peppers not given to the restore: %v", envOf(c)["AUTH_OLD_PEPPERS_FILE"])
+	}
 	// Another pepper value (the ConfigHash) is another Job: a fixed pepper retries.
 	in2 := in
 	in2.ConfigHash = "another"
