@@ -141,7 +141,7 @@ func RestoreJob(stack *authv1alpha1.AuthStack, src BackupSources, in Inputs) *ba
 	// The old peppers of a rotation verify too: a backup may predate the current one.
 	spec.Template.Annotations = map[string]string{}
 	withPepperMounts(&spec.Template, in.PepperMounts) // pepperrotation.go
-	raw, _ := json.Marshal(spec) // cannot fail: plain API types
+	raw, _ := json.Marshal(spec)                      // cannot fail: plain API types
 	sum := sha256.Sum256(append(raw, in.ConfigHash...))
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
