@@ -59,7 +59,8 @@ func checkDumpPeppers(ctx context.Context, pgRestore, path string, configured []
 	}
 	scanErr := sc.Err()
 	if err := cmd.Wait(); err != nil || scanErr != nil {
-		return fmt.Errorf("reading the password hashes of the backup: %s", firstNonEmpty(stderr.String(), errors.Join(err, scanErr).Error()))
+		return &notArchiveError{fmt.Errorf("reading the password hashes of the backup: pg_restore cannot read it (%s); it is not a pg_dump custom archive, try an older backup",
+			firstNonEmpty(stderr.String(), errors.Join(err, scanErr).Error()))}
 	}
 	if match || len(inUse) == 0 {
 		return nil

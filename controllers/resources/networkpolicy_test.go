@@ -136,6 +136,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 				"postgres in pods:pgbouncer TCP/5432",
 				"postgres in pods:authserver TCP/5432",
 				"postgres in pods:backup-postgres TCP/5432",
+				"postgres in pods:backup-verify TCP/5432",
 				"postgres in pods:pepper-count TCP/5432",
 				"postgres in pods:restore TCP/5432",
 			}, dnsRules("authserver"), dnsRules("pgbouncer"), dnsRules("redis"))},
