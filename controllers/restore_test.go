@@ -138,7 +138,7 @@ func TestDeclaredRestoreRunsOnceBeforeTheAuthServer(t *testing.T) {
 	// Refused: the command's message (which Secret) reaches status, Degraded, a Warning event.
 	mismatch := `backup prod/postgres/20261128T030000Z.dump.gz.gpg, nothing restored: pepper mismatch: the stored password hashes use pepper id(s) u6ZFWmC+, but the pepper in Secret "auth-pepper" has id(s) dhR0gNaQ`
 	finishJob(t, ns, &job, false, string(result.Result{Kind: "postgres", Object: "prod/postgres/20261128T030000Z.dump.gz.gpg",
-		Reason: result.ReasonPepperMismatch, Error: mismatch}.Line()))
+		Reason: result.RestorePepperMismatch, Error: mismatch}.Line()))
 	eventually(t, "Restored=False PepperMismatch", func() error {
 		c, s, err := restored(ns)
 		if err != nil {
@@ -224,7 +224,7 @@ func TestDeclaredRestoreRunsOnceBeforeTheAuthServer(t *testing.T) {
 	if err := k8s.Get(ctx, key(ns, "auth-authserver"), &appsv1.Deployment{}); err != nil {
 		t.Fatalf("the authserver was removed while the lost status was re-established: %v", err)
 	}
-	finishJob(t, ns, &job, true, string(result.Result{Kind: "postgres", OK: true, Object: "prod/postgres/20261128T030000Z.dump.gz.gpg", Reason: result.ReasonAlreadyRestored}.Line()))
+	finishJob(t, ns, &job, true, string(result.Result{Kind: "postgres", OK: true, Object: "prod/postgres/20261128T030000Z.dump.gz.gpg", Reason: result.RestoreAlreadyRestored}.Line()))
 	eventually(t, "Restored=True again", func() error {
 		c, s, err := restored(ns)
 		if err != nil {

@@ -174,9 +174,9 @@ func refusal(err error) string {
 	var pm *store.PepperMismatchError
 	switch {
 	case errors.Is(err, ErrTargetNotEmpty):
-		return result.ReasonTargetNotEmpty
+		return result.RestoreTargetNotEmpty
 	case errors.As(err, &pm):
-		return result.ReasonPepperMismatch
+		return result.RestorePepperMismatch
 	}
 	return ""
 }
@@ -191,7 +191,7 @@ func writeRestoreResult(get config.Getenv, kind string, res RestoreResult, err e
 	out := result.Result{Kind: kind, OK: err == nil, DurationMS: res.Duration.Milliseconds(), Object: res.Object,
 		SizeBytes: res.Size, RawBytes: res.RawSize, Reason: refusal(err)}
 	if res.AlreadyRestored {
-		out.Reason = result.ReasonAlreadyRestored
+		out.Reason = result.RestoreAlreadyRestored
 	}
 	if err != nil {
 		out.Error = err.Error()

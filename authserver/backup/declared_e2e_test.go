@@ -180,7 +180,7 @@ func TestDeclaredRestoreEndToEnd(t *testing.T) {
 	key, _ := config.ParsePepper(pepper)
 	wrongKey, _ := config.ParsePepper(wrong)
 	msg, _ := log["error"].(string)
-	if code != 4 || res.Reason != result.ReasonPepperMismatch || res.OK ||
+	if code != 4 || res.Reason != result.RestorePepperMismatch || res.OK ||
 		!strings.Contains(msg, `Secret "demo-pepper"`) || !strings.Contains(msg, config.PepperID(key)) || !strings.Contains(msg, config.PepperID(wrongKey)) {
 		t.Fatalf("wrong pepper: exit %d, reason %q, message %q", code, res.Reason, msg)
 	}
@@ -201,11 +201,11 @@ func TestDeclaredRestoreEndToEnd(t *testing.T) {
 	}
 	// Run again (a lost status): the marker says it is done; nothing changes.
 	code, _, again := cli(t, restoreEnv(pepper), "restore", "postgres", "--once")
-	if code != 0 || again.Reason != result.ReasonAlreadyRestored || again.Object != res.Object {
+	if code != 0 || again.Reason != result.RestoreAlreadyRestored || again.Object != res.Object {
 		t.Fatalf("second run: exit %d, %+v", code, again)
 	}
 	// Without --once a non-empty target is refused (exit 4, TargetNotEmpty).
-	if code, _, res := cli(t, restoreEnv(pepper), "restore", "postgres"); code != 4 || res.Reason != result.ReasonTargetNotEmpty {
+	if code, _, res := cli(t, restoreEnv(pepper), "restore", "postgres"); code != 4 || res.Reason != result.RestoreTargetNotEmpty {
 		t.Fatalf("non-empty target: exit %d, %+v", code, res)
 	}
 

@@ -198,9 +198,9 @@ func RestoreProgress(prev *authv1alpha1.RestoreStatus, current string, jobs []ba
 	res := restoreResult(cur.Name, pods)
 	reason = authv1alpha1.ReasonRestoreFailed
 	switch res.Reason {
-	case result.ReasonTargetNotEmpty:
+	case result.RestoreTargetNotEmpty:
 		reason = authv1alpha1.ReasonTargetNotEmpty
-	case result.ReasonPepperMismatch:
+	case result.RestorePepperMismatch:
 		reason = authv1alpha1.ReasonPepperMismatch
 	}
 	msg := cmp.Or(res.Error, run.Message)
@@ -222,7 +222,7 @@ func jobComplete(j *batchv1.Job) bool {
 }
 
 func restoredMessage(res result.Result) string {
-	if res.Reason == result.ReasonAlreadyRestored {
+	if res.Reason == result.RestoreAlreadyRestored {
 		return "the database already held this restore (its marker table authstack_restore); nothing was restored again"
 	}
 	return "restored; every restored session was revoked and the session cache flushed"

@@ -24,8 +24,8 @@ type Result struct {
 	Error     string `json:"error,omitempty"`
 
 	// A restore drill's facts (Kind "verify", authserver/backup/verify.go), and
-	// Reason also for a restore (Kind "postgres": ReasonTargetNotEmpty,
-	// ReasonPepperMismatch, ReasonAlreadyRestored, or empty), which the operator
+	// Reason also for a restore (Kind "postgres": RestoreTargetNotEmpty,
+	// RestorePepperMismatch, RestoreAlreadyRestored, or empty), which the operator
 	// turns into the Restored condition. BackupTime is the backup's time (from
 	// its name), RFC 3339.
 	Reason     string `json:"reason,omitempty"`
@@ -81,7 +81,7 @@ func Parse(message string) (r Result, ok bool) {
 
 // Reasons of a restore's result (`authserver restore postgres`).
 const (
-	ReasonTargetNotEmpty  = "TargetNotEmpty"
-	ReasonPepperMismatch  = "PepperMismatch"
-	ReasonAlreadyRestored = "AlreadyRestored"
+	RestoreTargetNotEmpty  = "TargetNotEmpty"
+	RestorePepperMismatch  = "PepperMismatch"
+	RestoreAlreadyRestored = "AlreadyRestored"
 )
