@@ -24,7 +24,6 @@ func init() {
 	}})
 }
 
-
 // withRestore declares a restore of object (and the private key it needs).
 func withRestore(s *authv1alpha1.AuthStack, object string) *authv1alpha1.AuthStack {
 	s.Spec.Backup.Encryption.PrivateKeySecretRef = &testPrivateKey
