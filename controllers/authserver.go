@@ -139,6 +139,10 @@ func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resou
 		u.absent = append(u.absent, metaOnly(stack, "Secret", resources.ConnectionSecretName(stack)))
 	}
 	u.desired = append(u.desired, resources.AuthServerService(stack), resources.AuthServerPDB(stack))
+	if obs.restore.restoring() {
+		// No authserver pod before the declared restore succeeded (restore.go).
+		return []unit{u}
+	}
 	if dep := resources.AuthServerDeployment(stack, in); !held {
 		if dep.Spec.Replicas == nil {
 			if h := replicasHandOver(obs.authServer.deployment); h != nil {
@@ -209,6 +213,9 @@ func authServerConditions(stack *authv1alpha1.AuthStack, obs *observation, failu
 	}
 	if f := failureOf(failures, typ); f != nil {
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonApplyFailed, f.message())}
+	}
+	if ro := &obs.restore; ro.restoring() {
+		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonWaitingForRestore, "no authserver pod runs before the declared restore succeeded (Restored: "+ro.reason+")")}
 	}
 	if msg := obs.authServer.pepperMismatch; msg != "" {
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonPepperMismatch, msg)}

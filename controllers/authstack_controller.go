@@ -79,6 +79,7 @@ type observation struct {
 	backups    backupObservation     // backup.go
 	drills     drillObservation      // drill.go
 	gateway    gatewayObservation    // gateway.go
+	restore    restoreObservation    // restore.go
 	// defaults are the operator defaults the children are rendered with (operatordefaults.go).
 	defaults authv1alpha1.OperatorDefaultsStatus
 	pepper   pepperObservation // pepperrotation.go
@@ -181,6 +182,9 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observeDataTier(ctx, stack, obs, values); err != nil {
 		return fmt.Errorf("observing the data tier: %w", err)
 	}
+	if err := r.observeRestore(ctx, stack, obs); err != nil {
+		return fmt.Errorf("observing the restore: %w", err)
+	}
 	if err := r.observeBackups(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the backups: %w", err)
 	}
@@ -219,8 +223,12 @@ func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observa
 // render is every component's units. It is pure and mutates neither argument.
 func render(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	units := dataTierObjects(stack, obs, in)
-	units = append(units, backupObjects(stack, in)...)
-	units = append(units, drillObjects(stack, in)...)
+	units = append(units, restoreObjects(obs)...) // restore.go
+	if !obs.restore.restoring() {
+		// Backups of a database still being restored would be backups of nothing.
+		units = append(units, backupObjects(stack, in)...)
+		units = append(units, drillObjects(stack, in)...)
+	}
 	units = append(units, pepperObjects(obs)...)
 	return append(units, authServerObjects(stack, obs, in)...)
 }

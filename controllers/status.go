@@ -45,9 +45,12 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	for _, c := range conds {
 		setCondition(&st, stack.Generation, c)
 	}
-	backupStatus(stack, obs, &st, failures, now) // status.backups, BackupsHealthy: backup.go
-	drillStatus(stack, obs, &st, failures, now)  // status.backups.lastDrill, RestoreVerified: drill.go
-	pepperStatus(stack, obs, &st)                // status.pepper, PepperRotated: pepperrotation.go
+	backupStatus(stack, obs, &st, failures, now)                 // status.backups, BackupsHealthy: backup.go
+	drillStatus(stack, obs, &st, failures, now)                  // status.backups.lastDrill, RestoreVerified: drill.go
+	pepperStatus(stack, obs, &st)                                // status.pepper, PepperRotated: pepperrotation.go
+	if c := restoreStatus(stack, obs, &st, failures); c != nil { // status.restore, Restored: restore.go
+		conds = append([]metav1.Condition{*c}, conds...) // first: it explains the others
+	}
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
 	if len(failures) > 0 {
@@ -136,6 +139,7 @@ var errorReasons = map[string]bool{
 	authv1alpha1.ReasonApplyFailed: true, authv1alpha1.ReasonSecretNotFound: true, authv1alpha1.ReasonSecretKeyMissing: true,
 	authv1alpha1.ReasonInvalidURL: true, authv1alpha1.ReasonInvalidPepper: true, authv1alpha1.ReasonPepperMissing: true,
 	authv1alpha1.ReasonPepperMismatch: true, authv1alpha1.ReasonGatewayAPINotServed: true, authv1alpha1.ReasonRouteNotAccepted: true,
+	authv1alpha1.ReasonRestoreFailed: true, authv1alpha1.ReasonTargetNotEmpty: true,
 	authv1alpha1.ReasonClusterNotFound: true, authv1alpha1.ReasonCloudNativePGNotServed: true,
 }
 
@@ -193,6 +197,7 @@ func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alph
 		return nil
 	}
 	before := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionReady)
+	restoreBefore := stack.Status.Restore
 	degradedBefore := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionDegraded)
 	verifiedBefore := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionRestoreVerified)
 	patchBase := client.MergeFrom(stack.DeepCopy())
@@ -200,6 +205,7 @@ func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alph
 	if err := r.Status().Patch(ctx, stack, patchBase); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
+	r.restoreEvents(stack, restoreBefore, next.Restore) // restore.go
 	// Events on transitions only: Ready's are Normal, a Warning only when something
 	// needs a person (Degraded turns True).
 	after := meta.FindStatusCondition(next.Conditions, authv1alpha1.ConditionReady)

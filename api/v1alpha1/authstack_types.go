@@ -9,6 +9,8 @@ import (
 // AuthStackSpec is the desired auth tier. Defaults live in the CRD schema (markers below),
 // so the operator never writes into spec and never fights a GitOps tool.
 // +kubebuilder:validation:XValidation:rule="has(self.pepper) == has(oldSelf.pepper)",message="spec.pepper cannot be added or removed after creation: the pepper hashes every password"
+// +kubebuilder:validation:XValidation:rule="has(self.bootstrap) == has(oldSelf.bootstrap)",message="spec.bootstrap cannot be added or removed after creation: to restore into an existing stack follow the runbook in docs/backup-and-restore.md"
+// +kubebuilder:validation:XValidation:rule="!has(self.bootstrap) || !has(self.bootstrap.fromBackup) || (has(self.backup) && has(self.backup.encryption.privateKeySecretRef))",message="spec.bootstrap.fromBackup needs spec.backup with encryption.privateKeySecretRef: the restore decrypts the backup with it"
 // +kubebuilder:validation:XValidation:rule="!has(self.database.cloudNativePG) || !has(self.database.cloudNativePG.pooler) || (has(self.pooler.enabled) && !self.pooler.enabled)",message="database.cloudNativePG.pooler needs pooler.enabled false: the authserver connects to the CloudNativePG Pooler instead of its own pgbouncer"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.pepperRotation) || has(self.pepperRotation)",message="spec.pepperRotation cannot be removed: that would make version 1 the current pepper again"
 // +kubebuilder:validation:XValidation:rule="has(oldSelf.pepperRotation) || !has(self.pepperRotation) || self.pepperRotation.version <= 2",message="spec.pepperRotation added to an existing stack must start at version 1 or 2"
@@ -77,6 +79,12 @@ type AuthStackSpec struct {
 	// Backup schedules encrypted off-site backups of PostgreSQL and Redis (backup_types.go).
 	// +optional
 	Backup *BackupSpec `json:"backup,omitempty"`
+
+	// Bootstrap restores a new stack's database from a backup (bootstrap_types.go).
+	// Set at creation only; immutable.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.bootstrap is immutable: a declared restore runs once, when the stack is created"
+	Bootstrap *BootstrapSpec `json:"bootstrap,omitempty"`
 
 	// Monitoring creates a Prometheus Operator ServiceMonitor and PrometheusRule for the
 	// authserver, when the monitoring.coreos.com CRDs are served (monitoring_types.go).
@@ -612,6 +620,11 @@ type AuthStackStatus struct {
 	// Backups reports the last successful and failed backup of each kind.
 	// +optional
 	Backups *BackupsStatus `json:"backups,omitempty"`
+
+	// Restore reports the declared restore of spec.bootstrap.fromBackup (bootstrap_types.go).
+	// +optional
+	Restore *RestoreStatus `json:"restore,omitempty"`
+
 	// OperatorDefaults records the operator defaults the children are rendered with
 	// (maintenance_types.go).
 	// +optional

@@ -810,6 +810,11 @@ func TestEveryRuleIsCovered(t *testing.T) {
 			covered[constraint{c.field, kindCEL, c.msg}] = true
 		}
 	}
+	for _, c := range bootstrapTransitions {
+		if c.field != "" {
+			covered[constraint{c.field, kindCEL, c.msg}] = true
+		}
+	}
 	for _, c := range pepperTransitions {
 		if c.field != "" {
 			covered[constraint{c.field, kindCEL, c.msg}] = true
@@ -822,11 +827,16 @@ func TestEveryRuleIsCovered(t *testing.T) {
 	}
 	// Pattern/length rules of the shared SecretKeyRef type are tested once, on
 	// spec.database.urlSecretRef; the same schema is generated at each use.
+	// So are those of the S3 destination type, on spec.backup.destination.s3.
 	sharedRef := func(path string) (string, bool) {
-		for _, p := range []string{"spec.redis.urlSecretRef.", "spec.pepper.secretRef.", "spec.smtp.passwordSecretRef.", "spec.pepperRotation.peppers[0].secretRef."} {
+		for _, p := range []string{"spec.redis.urlSecretRef.", "spec.pepper.secretRef.", "spec.smtp.passwordSecretRef.", "spec.pepperRotation.peppers[0].secretRef.",
+			"spec.backup.encryption.privateKeySecretRef.", "spec.backup.encryption.passphraseSecretRef."} {
 			if strings.HasPrefix(path, p) {
 				return "spec.database.urlSecretRef." + strings.TrimPrefix(path, p), true
 			}
+		}
+		if p := "spec.bootstrap.fromBackup.source.s3."; strings.HasPrefix(path, p) {
+			return "spec.backup.destination.s3." + strings.TrimPrefix(path, p), true
 		}
 		return "", false
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/leanauth/authstack/authserver/backup/result"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/observe"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
 // Usage is the help text of the backup and restore subcommands.
@@ -22,19 +23,22 @@ const Usage = `usage:
   authserver backup postgres     pg_dump -Fc | gzip | OpenPGP | S3 multipart upload, then retention
   authserver backup redis        RDB over the replication protocol | gzip | OpenPGP | S3, then retention
   authserver backup verify       restore drill: the newest postgres backup into a scratch database, checked
-  authserver restore postgres [--object KEY] [--target-url URL] [--force]
+  authserver restore postgres [--object KEY] [--target-url URL] [--force] [--once] [--keep-sessions]
   authserver restore redis --out PATH [--object KEY]
 
 Environment: DATABASE_URL (direct) or REDIS_URL, S3_ENDPOINT, S3_BUCKET, S3_PREFIX,
 S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 BACKUP_PUBLIC_KEY_FILE, BACKUP_RETENTION_DAYS (default 30); restore:
-BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected); verify: the
+BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected); restore postgres:
+AUTH_PEPPER (and AUTH_OLD_PEPPERS, AUTH_PEPPER_SOURCE) refuse a backup whose password hashes
+use none of them, REDIS_URL: flush the session cache there after restoring; verify: the
 restore's, DATABASE_URL (a role with CREATEDB) and AUTH_PEPPER_FILE (AUTH_OLD_PEPPERS_FILE).
 SENTRY_DSN (and SENTRY_ENVIRONMENT): report failures (exit 1 and 3) to Sentry.
 DATABASE_URL, REDIS_URL and the AWS_* keys may instead be read from a file named
 by NAME_FILE, as for the server.
 Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or configuration,
-3 backup stored but retention failed; verify: 1 the drill failed (its reason in the log line).
+3 backup stored but retention failed, 4 restore refused (target not empty, pepper mismatch):
+nothing was restored; verify: 1 the drill failed (its reason in the log line).
 `
 
 // Main runs `authserver backup ...` or `authserver restore ...`; args
@@ -110,6 +114,8 @@ func run(ctx context.Context, args []string, release string, get config.Getenv, 
 		target := fs.String("target-url", "", "PostgreSQL URL to restore into (default DATABASE_URL)")
 		force := fs.Bool("force", false, "restore into a non-empty database, replacing the objects in the backup")
 		out := fs.String("out", "", "redis: where to write the RDB file")
+		once := fs.Bool("once", false, "a target holding this tool's restore marker counts as restored (exit 0)")
+		keepSessions := fs.Bool("keep-sessions", false, "keep the restored sessions (default: revoke them all)")
 		if err := fs.Parse(args[2:]); err != nil || fs.NArg() > 0 {
 			fmt.Fprint(stderr, Usage)
 			return 2
@@ -122,17 +128,30 @@ func run(ctx context.Context, args []string, release string, get config.Getenv, 
 		cfg := Config{Backup: *env}
 		var res RestoreResult
 		if kind == KindPostgres {
-			res, err = RestorePostgres(ctx, cfg, RestoreOptions{Object: *object, TargetURL: *target, Force: *force})
+			opt := RestoreOptions{Object: *object, TargetURL: *target, Force: *force, Once: *once, RevokeSessions: !*keepSessions}
+			peppers, source, perr := config.LoadPeppers(get, read)
+			if perr != nil {
+				plain.Error("restore failed", "kind", kind, "error", perr.Error())
+				return 2
+			}
+			for _, p := range peppers {
+				opt.Peppers = append(opt.Peppers, p.ID)
+			}
+			opt.PepperSource = source
+			opt.RedisURL = cfg.RedisURL
+			res, err = RestorePostgres(ctx, cfg, opt)
 		} else {
 			res, err = RestoreRedis(ctx, cfg, *object, *out)
 		}
+		writeRestoreResult(get, kind, res, err)
 		if err != nil {
 			code := exitFor(err)
 			logFor(code).Error("restore failed", "kind", kind, "object", res.Object, "error", err.Error())
 			return code
 		}
 		log.Info("restore done", "kind", kind, "object", res.Object, "size_bytes", res.Size, "raw_bytes", res.RawSize,
-			"duration_ms", res.Duration.Milliseconds())
+			"duration_ms", res.Duration.Milliseconds(), "already_restored", res.AlreadyRestored,
+			"sessions_revoked", res.SessionsRevoked, "cache_keys_flushed", res.CacheFlushed)
 		return 0
 	}
 	fmt.Fprint(stderr, Usage)
@@ -144,7 +163,40 @@ func exitFor(err error) int {
 	if errors.As(err, &ue) {
 		return 2
 	}
+	if refusal(err) != "" {
+		return 4
+	}
 	return 1
+}
+
+// refusal is the result reason of a restore that refused before writing anything.
+func refusal(err error) string {
+	var pm *store.PepperMismatchError
+	switch {
+	case errors.Is(err, ErrTargetNotEmpty):
+		return result.RestoreTargetNotEmpty
+	case errors.As(err, &pm):
+		return result.RestorePepperMismatch
+	}
+	return ""
+}
+
+// writeRestoreResult writes a restore's result line to BACKUP_RESULT_FILE when
+// set (the operator's restore Job: its termination message feeds status.restore).
+func writeRestoreResult(get config.Getenv, kind string, res RestoreResult, err error) {
+	path, _ := get("BACKUP_RESULT_FILE")
+	if path == "" {
+		return
+	}
+	out := result.Result{Kind: kind, OK: err == nil, DurationMS: res.Duration.Milliseconds(), Object: res.Object,
+		SizeBytes: res.Size, RawBytes: res.RawSize, Reason: refusal(err)}
+	if res.AlreadyRestored {
+		out.Reason = result.RestoreAlreadyRestored
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	_ = os.WriteFile(path, out.Line(), 0o644)
 }
 
 // writeResult writes the run's result line to BACKUP_RESULT_FILE when set

@@ -16,7 +16,6 @@ import (
 	"sync"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/jackc/pgx/v5"
 )
 
 // pgConn splits a PostgreSQL URL into a URL without password (passed to
@@ -141,6 +140,23 @@ type RestoreOptions struct {
 	TargetURL string // empty = DATABASE_URL
 	Force     bool   // restore into a non-empty database (pg_restore --clean --if-exists)
 	WorkDir   string // where the decrypted dump is kept while restoring; default os.TempDir()
+
+	// Once makes a re-run harmless (the operator's declared restore): a non-empty
+	// target holding the marker a restore writes (table authstack_restore) is
+	// reported as already restored instead of refused.
+	Once bool
+	// RevokeSessions deletes every restored session after restoring, recording
+	// their revocations (store.DeleteAllSessions): sessions of the backup may have
+	// been revoked after it was taken.
+	RevokeSessions bool
+	// Peppers are the ids of the stack's peppers. When set, a backup whose password
+	// hashes use none of them is refused before anything is restored
+	// (*store.PepperMismatchError, naming PepperSource).
+	Peppers      []string
+	PepperSource string
+	// RedisURL, when set: the session cache there is flushed after restoring
+	// (session.FlushCache), so that nothing cached before the restore vouches for a session.
+	RedisURL string
 }
 
 // RestoreResult describes a finished restore.
@@ -149,6 +165,11 @@ type RestoreResult struct {
 	Size     int64 // bytes fetched
 	RawSize  int64 // bytes of the decrypted dump
 	Duration time.Duration
+	// AlreadyRestored: with Once, the target held a restore's marker; nothing was done
+	// but flushing the session cache. Object is the marker's.
+	AlreadyRestored bool
+	SessionsRevoked int64 // restored sessions deleted (RevokeSessions)
+	CacheFlushed    int   // session cache keys deleted (RedisURL)
 }
 
 // ErrTargetNotEmpty is returned when the target has tables and Force is off.
@@ -184,6 +205,18 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 	if err != nil {
 		return res, fmt.Errorf("connecting to the target database %s: %w; check --target-url/DATABASE_URL and that the database exists (createdb it first)", redactedDB(target), err)
 	}
+	if n > 0 && opt.Once {
+		obj, err := restoreMarker(ctx, target)
+		if err != nil {
+			return res, fmt.Errorf("reading the restore marker of %s: %w", redactedDB(target), err)
+		}
+		if obj != "" {
+			res.Object, res.AlreadyRestored = obj, true
+			res.CacheFlushed, err = flushSessionCache(ctx, opt.RedisURL)
+			res.Duration = timeNow().Sub(start)
+			return res, err
+		}
+	}
 	if n > 0 && !opt.Force {
 		return res, fmt.Errorf("%w: %s has %d tables/sequences/views; restore into a new empty database, or pass --force to replace the objects in the backup (pg_restore --clean)", ErrTargetNotEmpty, redactedDB(target), n)
 	}
@@ -198,8 +231,19 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 	defer os.Remove(path)
 	res.Object = obj
 
+	if len(opt.Peppers) > 0 {
+		if err := checkDumpPeppers(ctx, bin, path, opt.Peppers, opt.PepperSource); err != nil {
+			return res, fmt.Errorf("backup %s, nothing restored: %w", obj, err)
+		}
+	}
 	if err := pgRestore(ctx, bin, path, obj, target, opt.Force && n > 0); err != nil {
 		return res, err
+	}
+	if res.SessionsRevoked, err = afterRestore(ctx, target, obj, opt.RevokeSessions, opt.Once); err != nil {
+		return res, fmt.Errorf("restored %s into %s, then %w", obj, redactedDB(target), err)
+	}
+	if res.CacheFlushed, err = flushSessionCache(ctx, opt.RedisURL); err != nil {
+		return res, fmt.Errorf("restored %s into %s, then %w", obj, redactedDB(target), err)
 	}
 	res.Duration = timeNow().Sub(start)
 	return res, nil
@@ -330,12 +374,7 @@ func RestoreRedis(ctx context.Context, cfg Config, object, out string) (RestoreR
 
 // countRelations counts the user tables, sequences and views in a database.
 func countRelations(ctx context.Context, url string) (int, error) {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return 0, errors.New("the URL does not parse (value not shown)")
-	}
-	cfg.ConnectTimeout = 15 * time.Second
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := connect(ctx, url)
 	if err != nil {
 		return 0, err
 	}

@@ -135,7 +135,7 @@ func TestPostgresBackupRestoreRoundTrip(t *testing.T) {
 	// Restore (newest backup, no --object) into a fresh database: row for row equal.
 	dst := pg.NewDatabase(t)
 	start = time.Now()
-	r = runCLI(t, e.with("DATABASE_URL", ""), "restore", "postgres", "--target-url", dst)
+	r = runCLI(t, e.with("DATABASE_URL", ""), "restore", "postgres", "--target-url", dst, "--keep-sessions")
 	restoreTook := time.Since(start)
 	if r.code != 0 {
 		t.Fatalf("restore exit %d", r.code)
@@ -174,7 +174,7 @@ func TestPostgresBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatalf("restore into a non-empty database: exit %d, %v", r.code, r.log["error"])
 	}
 	// ... and with --force replaces the objects: the extra row is gone.
-	r = runCLI(t, e, "restore", "postgres", "--target-url", dst, "--object", objs[0].Key, "--force")
+	r = runCLI(t, e, "restore", "postgres", "--target-url", dst, "--object", objs[0].Key, "--force", "--keep-sessions")
 	if r.code != 0 {
 		t.Fatalf("restore --force exit %d", r.code)
 	}
@@ -430,7 +430,7 @@ func TestRestoreInPlaceIntoReadOnlyDatabase(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.log["error"].(string), "add options=-c%20default_transaction_read_only%3Doff to --target-url") {
 		t.Fatalf("restore into a read-only database: exit %d, %v", r.code, r.log["error"])
 	}
-	r = runCLI(t, e, "restore", "postgres", "--force", "--target-url", db+"&options=-c%20default_transaction_read_only%3Doff")
+	r = runCLI(t, e, "restore", "postgres", "--force", "--keep-sessions", "--target-url", db+"&options=-c%20default_transaction_read_only%3Doff")
 	if r.code != 0 {
 		t.Fatalf("restore with the read-only setting off: exit %d", r.code)
 	}

@@ -76,6 +76,8 @@ func LoadRestore(get Getenv, read ReadFile) (*Backup, error) {
 	c := loadBackupCommon(l)
 	c.DatabaseURL = l.str("DATABASE_URL", "", true)
 	checkDBURL(l, "DATABASE_URL", c.DatabaseURL)
+	// REDIS_URL (optional): the session cache a postgres restore flushes.
+	c.RedisURL = l.str("REDIS_URL", "", true)
 	c.PrivateKeyFile = l.required("BACKUP_PRIVATE_KEY_FILE", false)
 	c.PassphraseFile = l.str("BACKUP_PRIVATE_KEY_PASSPHRASE_FILE", "", false)
 	return c, l.err()

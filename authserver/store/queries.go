@@ -365,3 +365,12 @@ func TouchSessions(ctx context.Context, q DBTX, ids []string) error {
 	_, err := q.Exec(ctx, "UPDATE sessions SET last_seen_at = now() WHERE id = ANY($1::uuid[])", ids)
 	return err
 }
+
+// DeleteAllSessions revokes every session (recording each revocation, as
+// DeleteUserSessions does) and returns how many there were. A declared restore
+// runs it on the restored data: sessions of the backup may have been revoked
+// after it was taken (docs/backup-and-restore.md, "Sessions after a restore").
+func DeleteAllSessions(ctx context.Context, q DBTX) (int64, error) {
+	tag, err := q.Exec(ctx, `WITH d AS (DELETE FROM sessions RETURNING token_hash, expires_at)`+revokeSQL)
+	return tag.RowsAffected(), err
+}

@@ -109,11 +109,7 @@ func dataTierEnv(stack *authv1alpha1.AuthStack, withRedis bool) []corev1.EnvVar 
 		env = append(env, secretEnv("DATABASE_URL", conn(ConnectionDatabaseURLKey)))
 	}
 	if withRedis {
-		if r := stack.Spec.Redis.URLSecretRef; r != nil {
-			env = append(env, secretEnv("REDIS_URL", *r))
-		} else {
-			env = append(env, secretEnv("REDIS_URL", conn(ConnectionRedisURLKey)))
-		}
+		env = append(env, secretEnv("REDIS_URL", AuthServerRedisURL(stack))) // restore.go
 	}
 	return env
 }

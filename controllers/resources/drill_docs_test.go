@@ -30,7 +30,7 @@ func TestDocsDrillResult(t *testing.T) {
 	}
 	doc := string(raw)
 	start := strings.Index(doc, "### Restore drills: read a drill's result")
-	end := strings.Index(doc, "## 3. Runbook")
+	end := strings.Index(doc, "## 3. Declare a restore")
 	if start < 0 || end < start {
 		t.Fatal("section \"Restore drills: read a drill's result\" not found")
 	}

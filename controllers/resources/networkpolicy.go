@@ -83,10 +83,10 @@ func AbsentNetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPor
 //     DNS, pgbouncer, the database (migrations), Redis, the SMTP port and, when
 //     spec.observability sends them, the ports of the OTLP receiver and Sentry.
 //   - pgbouncer: in from the authserver only; out to DNS and the database.
-//   - Redis: in from the authserver and its backup Job (and, in cluster mode, the other
+//   - Redis: in from the authserver, its backup Job and the restore Job (and, in cluster mode, the other
 //     nodes and the bootstrap Job); out to DNS (and the other nodes).
 //   - managed PostgreSQL: in from pgbouncer, the authserver (its migration init container)
-//     the backup Job and the pepper count Job; no egress.
+//     the backup Job, the pepper count Job and the restore Job; no egress.
 //
 // An external database or Redis, the OTLP receiver and Sentry are reached on their
 // port at any address: the address is outside the stack and may change. A
@@ -183,6 +183,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 		ingress := []networkingv1.NetworkPolicyIngressRule{
 			{From: pods(ComponentAuthServer), Ports: redisPort},
 			{From: pods(backupRedisComponent), Ports: redisPort},
+			{From: pods(ComponentRestore), Ports: redisPort}, // flushes the session cache (restore.go)
 		}
 		egress := []networkingv1.NetworkPolicyEgressRule{dns}
 		if RedisClusterMode(stack) {
@@ -207,6 +208,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 				{From: pods(backupPostgresComponent), Ports: pg},
 				{From: pods(ComponentBackupVerify), Ports: pg}, // the restore drill (drill.go)
 				{From: pods(ComponentPepperCount), Ports: pg},
+				{From: pods(ComponentRestore), Ports: pg},
 			}, nil))
 	}
 	return out

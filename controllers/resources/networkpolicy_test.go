@@ -132,11 +132,13 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 				"pgbouncer out pods:postgres TCP/5432",
 				"redis in pods:authserver TCP/6379",
 				"redis in pods:backup-redis TCP/6379",
+				"redis in pods:restore TCP/6379",
 				"postgres in pods:pgbouncer TCP/5432",
 				"postgres in pods:authserver TCP/5432",
 				"postgres in pods:backup-postgres TCP/5432",
 				"postgres in pods:backup-verify TCP/5432",
 				"postgres in pods:pepper-count TCP/5432",
+				"postgres in pods:restore TCP/5432",
 			}, dnsRules("authserver"), dnsRules("pgbouncer"), dnsRules("redis"))},
 		{"external database and Redis, no pooler", sampleStack(), NetworkPolicyPorts{Database: 6543, Redis: 6380}, slices.Concat(
 			[]string{
@@ -171,6 +173,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 				"pgbouncer out any TCP/5432",
 				"redis in pods:authserver TCP/6379",
 				"redis in pods:backup-redis TCP/6379",
+				"redis in pods:restore TCP/6379",
 				"redis in pods:redis TCP/6379",
 				"redis in pods:redis TCP/16379",
 				"redis in pods:redis-bootstrap TCP/6379",

@@ -23,9 +23,11 @@ type Result struct {
 	RawBytes  int64  `json:"raw_bytes,omitempty"`  // the dump before compression
 	Error     string `json:"error,omitempty"`
 
-	// A restore drill's facts (Kind "verify", authserver/backup/verify.go).
-	// Reason is one of the Reason* constants below; BackupTime is the
-	// backup's time (from its name), RFC 3339.
+	// A restore drill's facts (Kind "verify", authserver/backup/verify.go), and
+	// Reason also for a restore (Kind "postgres": RestoreTargetNotEmpty,
+	// RestorePepperMismatch, RestoreAlreadyRestored, or empty), which the operator
+	// turns into the Restored condition. BackupTime is the backup's time (from
+	// its name), RFC 3339.
 	Reason     string `json:"reason,omitempty"`
 	BackupTime string `json:"backup_time,omitempty"`
 	RestoreMS  int64  `json:"restore_ms,omitempty"` // download, decrypt and pg_restore
@@ -76,3 +78,10 @@ func Parse(message string) (r Result, ok bool) {
 	}
 	return r, true
 }
+
+// Reasons of a restore's result (`authserver restore postgres`).
+const (
+	RestoreTargetNotEmpty  = "TargetNotEmpty"
+	RestorePepperMismatch  = "PepperMismatch"
+	RestoreAlreadyRestored = "AlreadyRestored"
+)

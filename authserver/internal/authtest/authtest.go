@@ -55,18 +55,27 @@ type Options struct {
 	Vars       map[string]string // extra or overriding environment
 	NoPooler   bool              // DATABASE_URL direct instead of through pgbouncer
 	SharedMail *testservers.MailServer
+	// DirectURL is an existing database to serve (a restored one); empty: a new one.
+	DirectURL string
+	// Redis is an existing Redis to use; nil: a new one.
+	Redis *testservers.RedisServer
 }
 
 // Start starts the servers and the authserver; everything stops at cleanup.
 func Start(t testing.TB, o Options) *Env {
 	t.Helper()
-	pg := testservers.Postgres(t)
-	direct := pg.NewDatabase(t)
+	direct := o.DirectURL
+	if direct == "" {
+		direct = testservers.Postgres(t).NewDatabase(t)
+	}
 	e := &Env{T: t, DirectURL: direct, PoolURL: direct}
 	if !o.NoPooler {
 		e.PoolURL = testservers.PgBouncer(t, direct).URL()
 	}
-	e.Redis = testservers.Redis(t)
+	e.Redis = o.Redis
+	if e.Redis == nil {
+		e.Redis = testservers.Redis(t)
+	}
 	if o.SharedMail != nil {
 		e.Mail = o.SharedMail
 	} else {
