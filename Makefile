@@ -105,6 +105,12 @@ build: generate ## Build the operator and authserver binaries into bin/, with VE
 	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o $(LOCALBIN)/manager ./cmd/manager
 	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o $(LOCALBIN)/authserver ./cmd/authserver
 
+.PHONY: install-plugin
+install-plugin: ## Install the kubectl authstack plugin (kubectl-authstack) into $(GOBIN), or PLUGIN_DIR=<dir>.
+	@dir="$${PLUGIN_DIR:-$$(go env GOBIN)}"; dir="$${dir:-$$(go env GOPATH)/bin}"; mkdir -p "$$dir"; \
+	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o "$$dir/kubectl-authstack" ./cmd/kubectl-authstack; \
+	echo "installed $$dir/kubectl-authstack: run kubectl authstack status <name> (the directory must be on your PATH)"
+
 .PHONY: run
 run: manifests generate ## Run the operator against the cluster in your kubeconfig.
 	go run ./cmd/manager --authserver-image=$(AUTHSERVER_IMG)
