@@ -56,11 +56,11 @@ func (p *plugin) rotatePepperCommand() *cobra.Command {
 // pepperPatch is the merge patch that raises spec.pepperRotation.version by one,
 // and the new version.
 func pepperPatch(u *unstructured.Unstructured, secret, key string) (int64, []byte, error) {
-	cur, ok, _ := unstructured.NestedInt64(u.Object, "status", "pepper", "currentVersion")
+	cur, ok := intField(u, "status", "pepper", "currentVersion")
 	if !ok {
 		cur = 1 // the first pepper is version 1
 	}
-	want, _, _ := unstructured.NestedInt64(u.Object, "spec", "pepperRotation", "version")
+	want, _ := intField(u, "spec", "pepperRotation", "version")
 	if want > cur {
 		return 0, nil, fmt.Errorf("the rotation to version %d is still rolling out (status.pepper.currentVersion %d): wait for it", want, cur)
 	}
@@ -84,7 +84,7 @@ func pepperPatch(u *unstructured.Unstructured, secret, key string) (int64, []byt
 func (p *plugin) waitPepper(ctx context.Context, name string, next int64, timeout time.Duration) error {
 	u, err := p.waitFor(ctx, name, timeout, fmt.Sprintf("pepper version %d to be current (status.pepper.currentVersion)", next),
 		func(u *unstructured.Unstructured) (bool, error) {
-			cur, _, _ := unstructured.NestedInt64(u.Object, "status", "pepper", "currentVersion")
+			cur, _ := intField(u, "status", "pepper", "currentVersion")
 			return cur >= next, nil
 		})
 	if err != nil {
@@ -107,4 +107,16 @@ func printPepper(w interface{ Write([]byte) (int, error) }, u *unstructured.Unst
 	if c := findCondition(u, "PepperRotated"); c != nil {
 		fmt.Fprintf(w, "condition PepperRotated=%s (%s): %s\n", c.Status, c.Reason, oneLine(c.Message))
 	}
+}
+
+// intField reads an integer field, decoded as int64 (the API client) or float64 (plain JSON).
+func intField(u *unstructured.Unstructured, fields ...string) (int64, bool) {
+	v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, fields...)
+	switch n := v.(type) {
+	case int64:
+		return n, ok
+	case float64:
+		return int64(n), ok
+	}
+	return 0, false
 }

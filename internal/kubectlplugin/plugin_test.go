@@ -3,8 +3,10 @@ package kubectlplugin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -31,6 +34,7 @@ import (
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers"
 	"github.com/leanauth/authstack/controllers/resources"
+	"github.com/leanauth/authstack/internal/localstack"
 )
 
 // The plugin runs against a real kube-apiserver (envtest) with the CRDs, and the
@@ -358,4 +362,72 @@ func TestErrors(t *testing.T) {
 	}
 	out, _ = run(t, ns, "status", "auth")
 	wantLines(t, out, "Backups:", "not configured (spec.backup)")
+}
+
+// TestThroughKubectl: the built kubectl-authstack on PATH is `kubectl authstack`,
+// with kubectl's flags passed through to it.
+func TestThroughKubectl(t *testing.T) {
+	ns := newStack(t)
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", filepath.Join(dir, "kubectl-authstack"), "github.com/leanauth/authstack/cmd/kubectl-authstack")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the plugin: %v\n%s", err, out)
+	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the operator wrote status", func() error {
+		if getStack(t, ns).Status.ObservedGeneration == 0 {
+			return fmt.Errorf("no status yet")
+		}
+		return nil
+	})
+	cmd := exec.Command(localstack.KubectlBin(root), "authstack", "status", "auth", "--kubeconfig", kubeconfig, "--context", "envtest", "-n", ns)
+	cmd.Env = append(os.Environ(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl authstack status: %v\n%s", err, out)
+	}
+	wantLines(t, string(out), "AuthStack "+ns+"/auth (generation 1, observed 1)", "DatabaseReady True External")
+}
+
+// TestPepperPatch: rotate-pepper raises the version by one from the current one,
+// sends every version of a pepper of one's own, and refuses while a rotation rolls out.
+func TestPepperPatch(t *testing.T) {
+	stack := func(spec, status string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		if err := json.Unmarshal([]byte(`{"spec":`+spec+`,"status":`+status+`}`), &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	for _, tc := range []struct {
+		name, spec, status, secret, key string
+		next                            int64
+		patch, err                      string
+	}{
+		{name: "first rotation", spec: `{}`, status: `{}`, next: 2, patch: `{"spec":{"pepperRotation":{"version":2}}}`},
+		{name: "after version 3", spec: `{"pepperRotation":{"version":3,"retireBelow":3}}`, status: `{"pepper":{"currentVersion":3}}`,
+			next: 4, patch: `{"spec":{"pepperRotation":{"version":4}}}`},
+		{name: "rolling out", spec: `{"pepperRotation":{"version":3}}`, status: `{"pepper":{"currentVersion":2}}`, err: "still rolling out"},
+		{name: "own pepper", spec: `{"pepper":{"secretRef":{"name":"p","key":"v1"}},"pepperRotation":{"version":2,"peppers":[{"version":2,"secretRef":{"name":"p","key":"v2"}}]}}`,
+			status: `{"pepper":{"currentVersion":2}}`, secret: "p", key: "v3", next: 3,
+			patch: `{"spec":{"pepperRotation":{"peppers":[{"secretRef":{"key":"v2","name":"p"},"version":2},{"secretRef":{"key":"v3","name":"p"},"version":3}],"version":3}}}`},
+		{name: "own pepper without --secret", spec: `{"pepper":{"secretRef":{"name":"p","key":"v1"}}}`, status: `{}`, err: "pass --secret and --key of version 2"},
+		{name: "--secret with a generated pepper", spec: `{}`, status: `{}`, secret: "p", key: "k", err: "the operator generates"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next, patch, err := pepperPatch(stack(tc.spec, tc.status), tc.secret, tc.key)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || next != tc.next || string(patch) != tc.patch {
+				t.Fatalf("got %d %s %v, want %d %s", next, patch, err, tc.next, tc.patch)
+			}
+		})
+	}
 }
