@@ -14,20 +14,28 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/leanauth/authstack/internal/servers"
 )
+
+// kubeVersion is the API server the tests run (helm template cannot ask one; a helm
+// built by hack/go-tool.sh, without Helm's release ldflags, would assume v1.20).
+const kubeVersion = "1.37.2"
 
 var (
 	repoRoot   = filepath.Join("..", "..")
@@ -83,7 +91,7 @@ func helm(t *testing.T, args ...string) string {
 
 func render(t *testing.T, set ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", "authstack", chart, "--namespace", operatorNS, "--include-crds"}
+	args := []string{"template", "authstack", chart, "--namespace", operatorNS, "--include-crds", "--kube-version", kubeVersion}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
@@ -283,8 +291,8 @@ func contains(s []string, v string) bool {
 
 // TestHelmLint runs helm lint --strict with the default and the namespaced values.
 func TestHelmLint(t *testing.T) {
-	helm(t, "lint", "--strict", chart)
-	helm(t, "lint", "--strict", chart, "--set", "watchNamespaces={team-a,team-b}", "--set", "metrics.serviceMonitor.enabled=true")
+	helm(t, "lint", "--strict", "--kube-version", kubeVersion, chart)
+	helm(t, "lint", "--strict", "--kube-version", kubeVersion, chart, "--set", "watchNamespaces={team-a,team-b}", "--set", "metrics.serviceMonitor.enabled=true")
 }
 
 // TestServerSideDryRun applies the rendered chart, default and namespaced, with
@@ -292,16 +300,7 @@ func TestHelmLint(t *testing.T) {
 // object passes the API server's validation and admission (Pod Security
 // "restricted" on the operator's namespace included).
 func TestServerSideDryRun(t *testing.T) {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
-			"KUBEBUILDER_ASSETS=$(hack/control-plane.sh kube-apiserver etcd) go test ./hack/helm-chart/")
-	}
-	env := &envtest.Environment{}
-	cfg, err := env.Start()
-	if err != nil {
-		t.Fatalf("starting envtest: %v", err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	cfg := startAPIServer(t)
 	ctx := context.Background()
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	// Dry-run objects need their namespace to exist.
@@ -343,5 +342,96 @@ func dryRunApply(t *testing.T, ctx context.Context, cfg *rest.Config, objs []*un
 		if _, err := ri.Apply(ctx, o.GetName(), o, metav1.ApplyOptions{FieldManager: "helm-chart-test", Force: true, DryRun: []string{metav1.DryRunAll}}); err != nil {
 			t.Errorf("server-side dry-run apply of %s: %v", key(o), err)
 		}
+	}
+}
+
+// startAPIServer starts kube-apiserver and etcd (envtest) with no CRDs.
+func startAPIServer(t *testing.T) *rest.Config {
+	t.Helper()
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
+			"KUBEBUILDER_ASSETS=$(hack/control-plane.sh kube-apiserver etcd) go test ./hack/helm-chart/")
+	}
+	env := &envtest.Environment{}
+	cfg, err := env.Start()
+	if err != nil {
+		_ = env.Stop()
+		t.Fatalf("starting envtest: %v", err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	return cfg
+}
+
+// TestHelmInstall runs the commands of docs/install.md against a real API server:
+// helm install into a namespace created first (the chart's Namespace, with Pod
+// Security "restricted", takes it over), helm upgrade to watched namespaces (the ClusterRole
+// gives way to Roles), and helm uninstall, which keeps the CRDs.
+func TestHelmInstall(t *testing.T) {
+	cfg := startAPIServer(t)
+	ctx := context.Background()
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	k := clientcmdapi.NewConfig()
+	k.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	k.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
+	k.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	k.CurrentContext = "envtest"
+	if err := clientcmd.WriteToFile(*k, kc); err != nil {
+		t.Fatal(err)
+	}
+	cs := kubernetes.NewForConfigOrDie(cfg)
+
+	// kubectl create namespace authstack-system: Helm keeps its release there, and
+	// takes the Namespace over from the chart (Pod Security labels).
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: operatorNS}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	helm(t, "install", "authstack", chart, "--namespace", operatorNS, "--take-ownership", "--kubeconfig", kc)
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, operatorNS, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Errorf("namespace labels %v: Pod Security restricted is not enforced", ns.Labels)
+	}
+	d, err := cs.AppsV1().Deployments(operatorNS).Get(ctx, deploymentName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Labels["app.kubernetes.io/managed-by"] != "Helm" || d.Labels["app.kubernetes.io/instance"] != "authstack" {
+		t.Errorf("Deployment labels %v", d.Labels)
+	}
+	if _, err := cs.RbacV1().ClusterRoles().Get(ctx, "authstack-manager-role", metav1.GetOptions{}); err != nil {
+		t.Errorf("cluster-wide install: %v", err)
+	}
+
+	for _, n := range []string{"team-a", "team-b"} {
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: n}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	helm(t, "upgrade", "authstack", chart, "--namespace", operatorNS, "--reuse-values", "--set", "watchNamespaces={team-a,team-b}", "--kubeconfig", kc)
+	if _, err := cs.RbacV1().ClusterRoles().Get(ctx, "authstack-manager-role", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the manager ClusterRole after the upgrade to watched namespaces: %v", err)
+	}
+	for _, n := range []string{"team-a", "team-b"} {
+		if _, err := cs.RbacV1().Roles(n).Get(ctx, "authstack-manager-role", metav1.GetOptions{}); err != nil {
+			t.Errorf("Role in %s: %v", n, err)
+		}
+	}
+	d, err = cs.AppsV1().Deployments(operatorNS).Get(ctx, deploymentName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := d.Spec.Template.Spec.Containers[0].Args; !contains(a, "--watch-namespace=team-a,team-b") {
+		t.Errorf("args after the upgrade %v", a)
+	}
+
+	helm(t, "uninstall", "authstack", "--namespace", operatorNS, "--kubeconfig", kc)
+	if _, err := cs.AppsV1().Deployments(operatorNS).Get(ctx, deploymentName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("the Deployment after helm uninstall: %v", err)
+	}
+	ext := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
+	if _, err := ext.Get(ctx, "authstacks.auth.leanauth.dev", metav1.GetOptions{}); err != nil {
+		t.Errorf("the CRD after helm uninstall (crds.keep): %v", err)
 	}
 }

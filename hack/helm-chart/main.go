@@ -110,13 +110,14 @@ func Generate(installPath, namespacedPath string) (map[string][]byte, error) {
 		return nil, err
 	}
 	g.files["values.yaml"] = values
+	// No kubeVersion: the local control plane (hack/control-plane.sh) reports
+	// v0.0.0-master, which no constraint admits; docs/install.md names 1.30+.
 	g.files["Chart.yaml"] = []byte(header + fmt.Sprintf(`apiVersion: v2
 name: authstack-operator
 description: The AuthStack operator (CRDs, RBAC, the operator Deployment), rendered from config/ like dist/install.yaml.
 type: application
 version: %[1]s
 appVersion: %[1]q
-kubeVersion: ">=1.30.0-0"
 `, strings.TrimPrefix(g.imageTag, "v")))
 	return g.files, nil
 }
