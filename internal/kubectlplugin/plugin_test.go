@@ -288,7 +288,10 @@ func TestBackupWaitsAndPrintsResult(t *testing.T) {
 			return err
 		}
 		return k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: resources.OnDemandBackupJobName(stack, "redis", "r1")}, rd)
-	}, func() string { s := getStack(t, ns); return fmt.Sprintf("annotations %v status %+v", s.Annotations, s.Status) })
+	}, func() string {
+		s := getStack(t, ns)
+		return fmt.Sprintf("annotations %v status %+v", s.Annotations, s.Status)
+	})
 	finishJob(t, pg, true, `{"kind":"postgres","ok":true,"stored":true,"object":"prod/postgres/20261129T120000Z.dump.gz.gpg","size_bytes":4300}`)
 	finishJob(t, rd, false, `{"kind":"redis","ok":false,"error":"authenticating to Redis at redis:6379: WRONGPASS"}`)
 	wg.Wait()
