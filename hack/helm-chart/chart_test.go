@@ -430,6 +430,10 @@ func TestHelmInstall(t *testing.T) {
 	if _, err := cs.AppsV1().Deployments(operatorNS).Get(ctx, deploymentName, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("the Deployment after helm uninstall: %v", err)
 	}
+	// The Namespace goes too (terminating: envtest runs no namespace controller).
+	if ns, err := cs.CoreV1().Namespaces().Get(ctx, operatorNS, metav1.GetOptions{}); err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("namespace %s is not being deleted after helm uninstall", operatorNS)
+	}
 	ext := dynamic.NewForConfigOrDie(cfg).Resource(schema.GroupVersionResource{Group: "apiextensions.k8s.io", Version: "v1", Resource: "customresourcedefinitions"})
 	if _, err := ext.Get(ctx, "authstacks.auth.leanauth.dev", metav1.GetOptions{}); err != nil {
 		t.Errorf("the CRD after helm uninstall (crds.keep): %v", err)
