@@ -128,9 +128,19 @@ func startOperator(t *testing.T, ns string) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-// newStack creates a namespace, the Secrets a stack with backups needs, an
-// operator for the namespace and the AuthStack "auth".
+// newStack creates a namespace with the Secrets a stack with backups needs and an
+// operator for it (newNamespace), and the AuthStack "auth" (sampleStack).
 func newStack(t *testing.T) string {
+	t.Helper()
+	ns := newNamespace(t)
+	if err := k8s.Create(context.Background(), sampleStack(ns, "auth")); err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// newNamespace creates a namespace, the Secrets sampleStack names and an operator for it.
+func newNamespace(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "plugin-"}}
@@ -143,15 +153,21 @@ func newStack(t *testing.T) string {
 		"redis":      {"url": "redis://:r3dis@redis.example:6379/0"},
 		"smtp":       {"password": "smtp-pass"},
 		"s3":         {"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "key"},
-		"backup-key": {"public.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----"},
+		"backup-key": {"public.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----", "private.asc": "-----BEGIN PGP PRIVATE KEY BLOCK-----"},
 	} {
 		if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	startOperator(t, ns)
-	stack := &authv1alpha1.AuthStack{
-		ObjectMeta: metav1.ObjectMeta{Name: "auth", Namespace: ns},
+	return ns
+}
+
+// sampleStack is an AuthStack with external PostgreSQL and Redis and backups of both.
+func sampleStack(ns, name string) *authv1alpha1.AuthStack {
+	return &authv1alpha1.AuthStack{
+		TypeMeta:   metav1.TypeMeta{APIVersion: authv1alpha1.GroupVersion.String(), Kind: "AuthStack"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: authv1alpha1.AuthStackSpec{
 			AuthServer: authv1alpha1.AuthServerSpec{FrontendURL: "https://app.example.com", MailFrom: "Example <noreply@example.com>"},
 			Database:   authv1alpha1.DatabaseSpec{URLSecretRef: &authv1alpha1.SecretKeyRef{Name: "db", Key: "url"}},
@@ -167,14 +183,8 @@ func newStack(t *testing.T) string {
 			},
 		},
 	}
-	if err := k8s.Create(ctx, stack); err != nil {
-		t.Fatal(err)
-	}
-	return ns
 }
 
-// eventually calls f until it returns nil; on timeout it fails with its last error
-// and what each of explain says.
 func eventually(t *testing.T, what string, f func() error, explain ...func() string) {
 	t.Helper()
 	var last error
@@ -192,8 +202,13 @@ func eventually(t *testing.T, what string, f func() error, explain ...func() str
 
 func getStack(t *testing.T, ns string) *authv1alpha1.AuthStack {
 	t.Helper()
+	return getNamed(t, ns, "auth")
+}
+
+func getNamed(t *testing.T, ns, name string) *authv1alpha1.AuthStack {
+	t.Helper()
 	var s authv1alpha1.AuthStack
-	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: "auth"}, &s); err != nil {
+	if err := k8s.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &s); err != nil {
 		t.Fatal(err)
 	}
 	return &s

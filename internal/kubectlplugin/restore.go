@@ -141,7 +141,6 @@ func (p *plugin) followRestore(ctx context.Context, name string, timeout time.Du
 		fmt.Fprintf(p.out, "condition Restored=%s (%s): %s\n", c.Status, c.Reason, oneLine(c.Message))
 	}
 	if str(r["phase"]) == "Failed" {
-		fmt.Fprintf(p.out, "to retry: fix the cause, then delete the Job %s (the operator runs it again)\n", dash(str(r["job"])))
 		return errFailed
 	}
 	return nil
