@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
@@ -22,9 +23,10 @@ func (p *plugin) rotatePepperCommand() *cobra.Command {
 		Short: "Start a pepper rotation (raise spec.pepperRotation.version by one) and print its progress",
 		Long: "Raises spec.pepperRotation.version by one. With a generated pepper the operator creates\n" +
 			"the new version's Secret; with spec.pepper (your own Secret) pass the new version's\n" +
-			"--secret and --key. Waits until status.pepper.currentVersion is the new version and\n" +
-			"prints the versions in use. Retiring old versions is spec.pepperRotation.retireBelow\n" +
-			"(docs/backup-and-restore.md).",
+			"--secret and --key. Waits until status.pepper lists the new version and prints the\n" +
+			"versions: the pods first accept the new pepper, then hash with it (two rolls); follow\n" +
+			"with `kubectl authstack status`. Retiring old versions is spec.pepperRotation.retireBelow\n" +
+			"(docs/operations.md).",
 		Args: exactlyOne,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, name := cmd.Context(), args[0]
@@ -82,30 +84,41 @@ func pepperPatch(u *unstructured.Unstructured, secret, key string) (int64, []byt
 }
 
 func (p *plugin) waitPepper(ctx context.Context, name string, next int64, timeout time.Duration) error {
-	u, err := p.waitFor(ctx, name, timeout, fmt.Sprintf("pepper version %d to be current (status.pepper.currentVersion)", next),
+	u, err := p.waitFor(ctx, name, timeout, fmt.Sprintf("the operator to list pepper version %d in status.pepper.versions", next),
 		func(u *unstructured.Unstructured) (bool, error) {
-			cur, _ := intField(u, "status", "pepper", "currentVersion")
-			return cur >= next, nil
+			versions, _, _ := unstructured.NestedSlice(u.Object, "status", "pepper", "versions")
+			for _, v := range versions {
+				if m, ok := v.(map[string]any); ok && fmt.Sprint(m["version"]) == fmt.Sprint(next) {
+					return true, nil
+				}
+			}
+			return false, nil
 		})
 	if err != nil {
 		return err
 	}
 	printPepper(p.out, u)
+	fmt.Fprintln(p.out, "the pods accept the new pepper, then hash with it (two rolls): follow with kubectl authstack status")
 	return nil
 }
 
-func printPepper(w interface{ Write([]byte) (int, error) }, u *unstructured.Unstructured) {
+// printPepper prints status.pepper: each version's id, state and the hashes and
+// TOTP secrets still using it (from the last count), and the PepperRotated condition.
+func printPepper(w io.Writer, u *unstructured.Unstructured) {
 	versions, _, _ := unstructured.NestedSlice(u.Object, "status", "pepper", "versions")
+	cur, _ := intField(u, "status", "pepper", "currentVersion")
+	counted, _, _ := unstructured.NestedString(u.Object, "status", "pepper", "countedAt")
+	fmt.Fprintf(w, "  current version %d, counted %s\n", cur, map[bool]string{true: "never", false: age(counted) + " ago"}[counted == ""])
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tID\tSTATE\tPASSWORD HASHES\tTOTP SECRETS")
+	fmt.Fprintln(tw, "  VERSION\tID\tSTATE\tPASSWORD HASHES\tTOTP SECRETS")
 	for _, v := range versions {
 		m, _ := v.(map[string]any)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", str(m["version"]), dash(str(m["id"])), dash(str(m["state"])),
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", str(m["version"]), dash(str(m["id"])), dash(str(m["state"])),
 			dash(str(m["passwordHashes"])), dash(str(m["totpSecrets"])))
 	}
 	_ = tw.Flush()
 	if c := findCondition(u, "PepperRotated"); c != nil {
-		fmt.Fprintf(w, "condition PepperRotated=%s (%s): %s\n", c.Status, c.Reason, oneLine(c.Message))
+		fmt.Fprintf(w, "  condition PepperRotated=%s (%s): %s\n", c.Status, c.Reason, oneLine(c.Message))
 	}
 }
 

@@ -35,7 +35,7 @@ func (p *plugin) statusCommand() *cobra.Command {
 // Sections of status the plugin lays out itself; any other field is printed as it is.
 var knownStatus = map[string]bool{
 	"observedGeneration": true, "conditions": true, "url": true, "authServer": true,
-	"pooler": true, "redis": true, "backups": true, "pepperSecretName": true,
+	"pooler": true, "redis": true, "backups": true, "pepperSecretName": true, "pepper": true,
 }
 
 func printStatus(w io.Writer, u *unstructured.Unstructured) {
@@ -90,6 +90,11 @@ func printStatus(w io.Writer, u *unstructured.Unstructured) {
 	_ = tw.Flush()
 
 	printBackups(w, u, st)
+
+	if _, ok := st["pepper"]; ok {
+		fmt.Fprintln(w, "\nPepper rotation:")
+		printPepper(w, u)
+	}
 
 	var rest []string
 	for k := range st {
