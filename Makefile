@@ -129,7 +129,7 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml (cluste
 		> config/manager/authserver_image_patch.yaml
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 	$(KUSTOMIZE) build config/namespaced > dist/install-namespaced.yaml
-	go run ./hack/helm-chart
+	go run ./hack/helm-chart -version $(VERSION)
 
 .PHONY: helm-chart
 helm-chart: build-installer ## Regenerate the Helm chart charts/authstack-operator from the kustomize builds in dist/ (part of build-installer).

@@ -47,7 +47,11 @@ var (
 // TestChartUpToDate regenerates the chart from dist/ and fails when the committed
 // chart differs (run make build-installer) or holds a stale generated template.
 func TestChartUpToDate(t *testing.T) {
-	files, err := Generate(install, namespaced)
+	version, err := os.ReadFile(filepath.Join(repoRoot, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := Generate(install, namespaced, strings.TrimSpace(string(version)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@
 // watched namespaces, metrics) put in where kustomize has fixed ones, and
 // values.yaml and Chart.yaml carry the defaults and the version of the build.
 //
-//	go run ./hack/helm-chart            # run by make build-installer
+//	go run ./hack/helm-chart -version 0.1.0   # run by make build-installer (default: the VERSION file)
 //
 // Hand-written chart files (templates/_helpers.tpl, templates/servicemonitor.yaml,
 // .helmignore) are left alone; the generated ones are named zz_generated_*.
@@ -14,6 +14,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -39,7 +40,17 @@ const (
 )
 
 func main() {
-	files, err := Generate(filepath.Join("dist", "install.yaml"), filepath.Join("dist", "install-namespaced.yaml"))
+	version := flag.String("version", "", "the chart's version and appVersion (default: the VERSION file)")
+	flag.Parse()
+	if *version == "" {
+		raw, err := os.ReadFile("VERSION")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "helm-chart:", err)
+			os.Exit(1)
+		}
+		*version = strings.TrimSpace(string(raw))
+	}
+	files, err := Generate(filepath.Join("dist", "install.yaml"), filepath.Join("dist", "install-namespaced.yaml"), *version)
 	if err == nil {
 		err = Write(chartDir, files)
 	}
@@ -72,8 +83,8 @@ func Write(dir string, files map[string][]byte) error {
 type object = map[string]any
 
 // Generate returns the generated chart files (Chart.yaml, values.yaml,
-// templates/zz_generated_*.yaml) for the two kustomize builds.
-func Generate(installPath, namespacedPath string) (map[string][]byte, error) {
+// templates/zz_generated_*.yaml) for the two kustomize builds of release version (x.y.z).
+func Generate(installPath, namespacedPath, version string) (map[string][]byte, error) {
 	objs, err := readObjects(installPath)
 	if err != nil {
 		return nil, err
@@ -118,7 +129,7 @@ description: The AuthStack operator (CRDs, RBAC, the operator Deployment), rende
 type: application
 version: %[1]s
 appVersion: %[1]q
-`, strings.TrimPrefix(g.imageTag, "v")))
+`, version))
 	return g.files, nil
 }
 
