@@ -3,6 +3,7 @@ package kubectlplugin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -122,7 +123,7 @@ func (p *plugin) waitBackup(ctx context.Context, name, request string, timeout t
 	}
 	_ = tw.Flush()
 	if failed {
-		return errFailed
+		return errors.New("a backup Job failed")
 	}
 	return nil
 }

@@ -8,7 +8,6 @@ package kubectlplugin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -147,9 +146,6 @@ func (p *plugin) waitFor(ctx context.Context, name string, timeout time.Duration
 	}
 	return last, err
 }
-
-// errFailed makes the command exit 1 after its output said what failed.
-var errFailed = errors.New("failed")
 
 func exactlyOne(_ *cobra.Command, args []string) error {
 	if len(args) != 1 {

@@ -318,7 +318,7 @@ func TestBackupWaitsAndPrintsResult(t *testing.T) {
 		"KIND JOB RESULT OBJECT SIZE MESSAGE",
 		"postgres "+pg.Name+" succeeded prod/postgres/20261129T120000Z.dump.gz.gpg 4.2 KiB -",
 		"redis "+rd.Name+" failed - - authenticating to Redis at redis:6379: WRONGPASS",
-		"error: failed")
+		"error: a backup Job failed")
 
 	out, code = run(t, ns, "status", "auth")
 	if code != 0 {

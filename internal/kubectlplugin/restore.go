@@ -2,6 +2,7 @@ package kubectlplugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -141,7 +142,7 @@ func (p *plugin) followRestore(ctx context.Context, name string, timeout time.Du
 		fmt.Fprintf(p.out, "condition Restored=%s (%s): %s\n", c.Status, c.Reason, oneLine(c.Message))
 	}
 	if str(r["phase"]) == "Failed" {
-		return errFailed
+		return errors.New("the restore failed")
 	}
 	return nil
 }
