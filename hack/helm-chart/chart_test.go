@@ -304,7 +304,8 @@ func TestHelmLint(t *testing.T) {
 // object passes the API server's validation and admission (Pod Security
 // "restricted" on the operator's namespace included).
 func TestServerSideDryRun(t *testing.T) {
-	cfg := startAPIServer(t)
+	// The controllers' stand-in for the Prometheus Operator's ServiceMonitor CRD.
+	cfg := startAPIServer(t, filepath.Join(repoRoot, "controllers", "testdata", "monitoring-crds"))
 	ctx := context.Background()
 	cs := kubernetes.NewForConfigOrDie(cfg)
 	// Dry-run objects need their namespace to exist.
@@ -320,9 +321,13 @@ func TestServerSideDryRun(t *testing.T) {
 		{"default", nil},
 		{"namespaced", []string{"watchNamespaces={team-a,team-b}"}},
 		{"metrics off", []string{"metrics.enabled=false"}},
+		{"ServiceMonitor", []string{"metrics.serviceMonitor.enabled=true"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			objs := render(t, tc.set...)
+			if tc.name == "ServiceMonitor" && find(t, objs, "ServiceMonitor", "authstack-controller-manager-metrics-monitor") == nil {
+				t.Fatal("no ServiceMonitor rendered")
+			}
 			dryRunApply(t, ctx, cfg, objs)
 		})
 	}
@@ -349,14 +354,14 @@ func dryRunApply(t *testing.T, ctx context.Context, cfg *rest.Config, objs []*un
 	}
 }
 
-// startAPIServer starts kube-apiserver and etcd (envtest) with no CRDs.
-func startAPIServer(t *testing.T) *rest.Config {
+// startAPIServer starts kube-apiserver and etcd (envtest) with the CRDs of crdDirs.
+func startAPIServer(t *testing.T, crdDirs ...string) *rest.Config {
 	t.Helper()
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run `make test`, or " +
 			"KUBEBUILDER_ASSETS=$(hack/control-plane.sh kube-apiserver etcd) go test ./hack/helm-chart/")
 	}
-	env := &envtest.Environment{}
+	env := &envtest.Environment{CRDDirectoryPaths: crdDirs, ErrorIfCRDPathMissing: len(crdDirs) > 0}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = env.Stop()
