@@ -448,3 +448,20 @@ func TestHelmInstall(t *testing.T) {
 		t.Errorf("the CRD after helm uninstall (crds.keep): %v", err)
 	}
 }
+
+// TestValuesSchema: values.schema.json refuses bad values before anything renders,
+// naming the value.
+func TestValuesSchema(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"image.pullPolicy=Sometimes", "pullPolicy"},
+		{"metrics.port=70000", "port"},
+		{"watchNamespaces={Team_A}", "watchNamespaces"},
+		{"imagee.tag=v1", "imagee"},
+	} {
+		cmd := exec.Command(helmBin(t), "template", "authstack", chart, "--kube-version", kubeVersion, "--set", tc.set)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("helm template --set %s: %v, want an error naming %s\n%s", tc.set, err, tc.want, out)
+		}
+	}
+}
