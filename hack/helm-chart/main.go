@@ -8,8 +8,8 @@
 //	go run ./hack/helm-chart -version 0.1.0   # run by make build-installer (default: the VERSION file)
 //
 // Hand-written chart files (templates/_helpers.tpl, templates/servicemonitor.yaml,
-// values.schema.json,
-// .helmignore) are left alone; the generated ones are named zz_generated_*.
+// values.schema.json, .helmignore) are left alone; the generated templates are
+// named zz_generated_*.
 package main
 
 import (
