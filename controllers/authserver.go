@@ -42,16 +42,19 @@ func (r *AuthStackReconciler) observeAuthServer(ctx context.Context, stack *auth
 	if err := getIfExists(ctx, r, stack, resources.AuthServerName(stack), &appsv1.Deployment{}, &obs.authServer.deployment); err != nil {
 		return nil, err
 	}
-	if stack.Spec.Pepper == nil {
+	// Paused, nothing is generated: a missing Secret is reported like any other (pause.go).
+	if stack.Spec.Pepper == nil && !paused(stack) {
 		b, err := r.ensureGeneratedPepper(ctx, stack)
 		if err != nil || b != nil {
 			obs.blocker = b
 			return nil, err
 		}
 	}
-	if b, err := r.ensureDataTierSecrets(ctx, stack); err != nil || b != nil { // datatier.go
-		obs.blocker = b
-		return nil, err
+	if !paused(stack) {
+		if b, err := r.ensureDataTierSecrets(ctx, stack); err != nil || b != nil { // datatier.go
+			obs.blocker = b
+			return nil, err
+		}
 	}
 	uses := resources.ReferencedSecrets(stack)
 	values := map[authv1alpha1.SecretKeyRef][]byte{}
@@ -125,18 +128,25 @@ func (r *AuthStackReconciler) ensureGeneratedPepper(ctx context.Context, stack *
 func authServerObjects(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	u := unit{condition: authv1alpha1.ConditionAuthServerAvailable, field: "spec.authServer"}
 	dt := obs.dataTier
-	if sec := resources.ConnectionSecret(stack, resources.ConnectionFor(stack, dt.db, dt.redisPassword)); sec != nil {
+	// Without a database connection to give them (a CloudNativePG Secret missing), the
+	// connection Secret and the Deployment stay as they are; the rest is applied (cnpg.go).
+	held := cnpgHeld(stack, obs) != ""
+	switch sec := resources.ConnectionSecret(stack, resources.ConnectionFor(stack, dt.db, dt.redisPassword)); {
+	case held:
+	case sec != nil:
 		u.desired = append(u.desired, sec)
-	} else {
+	default:
 		u.absent = append(u.absent, metaOnly(stack, "Secret", resources.ConnectionSecretName(stack)))
 	}
-	dep := resources.AuthServerDeployment(stack, in)
-	if dep.Spec.Replicas == nil {
-		if h := replicasHandOver(obs.authServer.deployment); h != nil {
-			u.handOver = append(u.handOver, h)
+	u.desired = append(u.desired, resources.AuthServerService(stack), resources.AuthServerPDB(stack))
+	if dep := resources.AuthServerDeployment(stack, in); !held {
+		if dep.Spec.Replicas == nil {
+			if h := replicasHandOver(obs.authServer.deployment); h != nil {
+				u.handOver = append(u.handOver, h)
+			}
 		}
+		u.desired = append(u.desired, dep)
 	}
-	u.desired = append(u.desired, resources.AuthServerService(stack), resources.AuthServerPDB(stack), dep)
 	name := resources.AuthServerName(stack)
 	if hpa := resources.AuthServerHPA(stack); hpa != nil {
 		u.desired = append(u.desired, hpa)
@@ -204,6 +214,9 @@ func authServerConditions(stack *authv1alpha1.AuthStack, obs *observation, failu
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonPepperMismatch, msg)}
 	}
 	d := obs.authServer.deployment
+	if held := cnpgHeld(stack, obs); d == nil && held != "" {
+		return []metav1.Condition{condition(typ, false, obs.dataTier.cnpg.reason, "waiting for the database connection: "+held)}
+	}
 	if d == nil {
 		return []metav1.Condition{condition(typ, false, authv1alpha1.ReasonProgressing, "the authserver Deployment does not exist yet")}
 	}

@@ -53,6 +53,8 @@ type AuthStackReconciler struct {
 	monitoring *kindProbe
 	// gateway says whether the cluster serves the Gateway API's HTTPRoute (gateway.go).
 	gateway *kindProbe
+	// cnpg says whether the cluster serves CloudNativePG's Cluster (cnpg.go).
+	cnpg *kindProbe
 }
 
 // +kubebuilder:rbac:groups=auth.leanauth.dev,resources=authstacks,verbs=get;list;watch
@@ -75,6 +77,8 @@ type observation struct {
 	dataTier   dataTierObservation   // datatier.go
 	backups    backupObservation     // backup.go
 	gateway    gatewayObservation    // gateway.go
+	// defaults are the operator defaults the children are rendered with (operatordefaults.go).
+	defaults authv1alpha1.OperatorDefaultsStatus
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions: field is the
@@ -104,7 +108,7 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 
 	// Observe: the authserver's Secrets first (their values feed the data tier's URLs),
 	// then every component's children.
-	obs := &observation{}
+	obs := &observation{defaults: chooseDefaults(stack, r.currentDefaults())}
 	values, err := r.observeAuthServer(ctx, stack, obs)
 	if namespaceTerminating(err) {
 		return ctrl.Result{}, nil
@@ -116,7 +120,7 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, countError(errReasonChildrenRead, err)
 	}
 	var failures []failure
-	if obs.blocker == nil {
+	if obs.blocker == nil && !paused(stack) { // pause.go
 		units := render(stack, obs, r.inputs(stack, obs))
 		failures = r.applyUnits(ctx, stack, units)
 		traceUnits(ctx, units, failures)
@@ -136,7 +140,7 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 		return ctrl.Result{}, countError(errReasonStatusWrite, err)
 	}
 	var monitoringWait bool
-	if obs.blocker == nil {
+	if obs.blocker == nil && !paused(stack) {
 		// After status: monitoring objects never decide Ready (monitoring.go).
 		wait, err := r.reconcileMonitoring(ctx, stack)
 		if err != nil {
@@ -152,6 +156,9 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	}
 	if monitoringWait {
 		return ctrl.Result{RequeueAfter: monitoringRecheck}, nil // until the monitoring CRDs appear
+	}
+	if resources.CloudNativePG(stack) != nil && cnpgCondition(stack, &obs.dataTier).Status != metav1.ConditionTrue {
+		return ctrl.Result{RequeueAfter: cnpgRecheck}, nil // the Cluster is not watched
 	}
 	if c := gatewayCondition(stack, obs, nil); c != nil && c.Status != metav1.ConditionTrue {
 		return ctrl.Result{RequeueAfter: gatewayRecheck}, nil // until the CRDs appear or a Gateway accepts the route
@@ -179,12 +186,13 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 
 // inputs are the builders' Inputs: the operator's flags and the observed hash.
 func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observation) resources.Inputs {
+	dt := obs.dataTier
 	return resources.Inputs{
-		AuthServerImage: r.AuthServerImage,
+		AuthServerImage: obs.defaults.AuthServerImage,
 		Pepper:          resources.PepperRef(stack),
-		ConfigHash:      obs.authServer.configHash,
-		PgBouncerImage:  r.PgBouncerImage,
-		RedisImage:      r.RedisImage,
+		ConfigHash:      cnpgConfigHash(stack, obs.authServer.configHash, resources.ConnectionFor(stack, dt.db, dt.redisPassword)),
+		PgBouncerImage:  obs.defaults.PgBouncerImage,
+		RedisImage:      obs.defaults.RedisImage,
 	}
 }
 
@@ -212,6 +220,9 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	if r.gateway == nil {
 		r.gateway = newKindProbe(mgr.GetRESTMapper(), gatewayRecheck, resources.HTTPRouteGVK)
+	}
+	if r.cnpg == nil {
+		r.cnpg = newKindProbe(mgr.GetRESTMapper(), cnpgRecheck, resources.CNPGClusterGVK)
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&authv1alpha1.AuthStack{}).
@@ -242,9 +253,10 @@ func (r *AuthStackReconciler) stacksReferencingSecret(ctx context.Context, secre
 	}
 	var reqs []reconcile.Request
 	for i := range list.Items {
-		for _, use := range resources.ReferencedSecrets(&list.Items[i]) {
+		stack := &list.Items[i]
+		for _, use := range append(resources.ReferencedSecrets(stack), resources.SecretUse{Ref: authv1alpha1.SecretKeyRef{Name: resources.CNPGAppSecretName(stack)}}) {
 			if use.Ref.Name == secret.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: list.Items[i].Name}})
+				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: stack.Name}})
 				break
 			}
 		}

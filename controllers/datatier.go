@@ -53,6 +53,8 @@ type dataTierObservation struct {
 	redisPort int
 	// sentryPort is the Sentry DSN's port (spec.observability.errorReporting).
 	sentryPort int
+	// cnpg is the CloudNativePG Cluster and its Secret (cnpg.go).
+	cnpg cnpgObservation
 
 	pooler   *appsv1.Deployment
 	redis    *appsv1.StatefulSet
@@ -143,6 +145,11 @@ func (r *AuthStackReconciler) ensureGeneratedSecret(ctx context.Context, stack *
 // reads the data tier's workloads.
 func (r *AuthStackReconciler) observeDataTier(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, values map[authv1alpha1.SecretKeyRef][]byte) error {
 	dt := &obs.dataTier
+	if resources.CloudNativePG(stack) != nil {
+		if err := r.observeCloudNativePG(ctx, stack, dt); err != nil {
+			return err
+		}
+	}
 	if values != nil {
 		dt.read = true
 		if resources.ManagedDatabase(stack) {
@@ -289,12 +296,15 @@ var componentConditions = map[string]string{
 func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	dt := obs.dataTier
 	pooler := unit{condition: authv1alpha1.ConditionPoolerReady, field: "spec.pooler"}
-	if resources.PoolerEnabled(stack) {
+	switch {
+	case resources.PoolerEnabled(stack) && cnpgHeld(stack, obs) != "":
+		// No database to point at yet: pgbouncer stays as it is (cnpg.go).
+	case resources.PoolerEnabled(stack):
 		cfg := resources.PgBouncerConfigSecret(stack, dt.db)
 		pin := in // a copy: the hash is this workload's alone
 		pin.PoolerConfigHash = resources.SecretDataHash(cfg.Data)
 		pooler.desired = []client.Object{cfg, resources.PgBouncerService(stack), resources.PgBouncerDeployment(stack, pin), resources.PgBouncerPDB(stack)}
-	} else {
+	default:
 		name := resources.PgBouncerName(stack)
 		pooler.absent = []client.Object{named(stack, &appsv1.Deployment{}, name), named(stack, &corev1.Service{}, name),
 			named(stack, &policyv1.PodDisruptionBudget{}, name), metaOnly(stack, "Secret", resources.PgBouncerConfigSecretName(stack))}
@@ -416,6 +426,8 @@ func poolerCondition(stack *authv1alpha1.AuthStack, dt *dataTierObservation) met
 	switch {
 	case !resources.PoolerEnabled(stack):
 		return condition(typ, true, authv1alpha1.ReasonDisabled, "the pooler is disabled: the authserver connects to the database directly")
+	case resources.CloudNativePG(stack) != nil && dt.cnpg.problem != "":
+		return condition(typ, false, dt.cnpg.reason, dt.cnpg.problem)
 	case dt.dbProblem != "":
 		return condition(typ, false, authv1alpha1.ReasonInvalidURL, dt.dbProblem)
 	case dt.pooler == nil:
@@ -473,6 +485,9 @@ func redisCondition(stack *authv1alpha1.AuthStack, dt *dataTierObservation) meta
 
 func databaseCondition(stack *authv1alpha1.AuthStack, dt *dataTierObservation) metav1.Condition {
 	const typ = authv1alpha1.ConditionDatabaseReady
+	if resources.CloudNativePG(stack) != nil {
+		return cnpgCondition(stack, dt) // cnpg.go
+	}
 	if !resources.ManagedDatabase(stack) {
 		if dt.dbProblem != "" {
 			return condition(typ, false, authv1alpha1.ReasonInvalidURL, dt.dbProblem)

@@ -40,6 +40,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		}
 	}
 	dataTierStatus(obs, &st)
+	st.OperatorDefaults = &obs.defaults // operatordefaults.go
 	conds := append(authServerConditions(stack, obs, failures), dataTierConditions(stack, obs, failures)...)
 	for _, c := range conds {
 		setCondition(&st, stack.Generation, c)
@@ -63,7 +64,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		}
 	}
 	setCondition(&st, stack.Generation, ready)
-	setCondition(&st, stack.Generation, progressingCondition(obs))
+	setCondition(&st, stack.Generation, progressingCondition(stack, obs))
 	// GatewayRouteReady never decides Ready, but counts for Degraded (gateway.go).
 	if gw := gatewayCondition(stack, obs, failures); gw != nil {
 		setCondition(&st, stack.Generation, *gw)
@@ -72,12 +73,16 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionGatewayRouteReady)
 	}
 	setCondition(&st, stack.Generation, degradedCondition(failures, conds))
+	pauseStatus(stack, &st) // pause.go
 	return st
 }
 
 // progressingCondition is True while a workload rolls out or scales (kstatus'
 // Progressing): it never decides Ready.
-func progressingCondition(obs *observation) metav1.Condition {
+func progressingCondition(stack *authv1alpha1.AuthStack, obs *observation) metav1.Condition {
+	if paused(stack) { // pause.go
+		return condition(authv1alpha1.ConditionProgressing, false, authv1alpha1.ReasonPaused, pausedMessage)
+	}
 	var moving []string
 	for _, w := range []struct {
 		name string
@@ -129,6 +134,7 @@ var errorReasons = map[string]bool{
 	authv1alpha1.ReasonApplyFailed: true, authv1alpha1.ReasonSecretNotFound: true, authv1alpha1.ReasonSecretKeyMissing: true,
 	authv1alpha1.ReasonInvalidURL: true, authv1alpha1.ReasonInvalidPepper: true, authv1alpha1.ReasonPepperMissing: true,
 	authv1alpha1.ReasonPepperMismatch: true, authv1alpha1.ReasonGatewayAPINotServed: true, authv1alpha1.ReasonRouteNotAccepted: true,
+	authv1alpha1.ReasonClusterNotFound: true, authv1alpha1.ReasonCloudNativePGNotServed: true,
 }
 
 // degradedCondition is True when something needs a person: a blocker, a refused apply,

@@ -9,7 +9,20 @@ import (
 // AuthStackSpec is the desired auth tier. Defaults live in the CRD schema (markers below),
 // so the operator never writes into spec and never fights a GitOps tool.
 // +kubebuilder:validation:XValidation:rule="has(self.pepper) == has(oldSelf.pepper)",message="spec.pepper cannot be added or removed after creation: the pepper hashes every password"
+// +kubebuilder:validation:XValidation:rule="!has(self.database.cloudNativePG) || !has(self.database.cloudNativePG.pooler) || (has(self.pooler.enabled) && !self.pooler.enabled)",message="database.cloudNativePG.pooler needs pooler.enabled false: the authserver connects to the CloudNativePG Pooler instead of its own pgbouncer"
 type AuthStackSpec struct {
+	// Paused stops the operator from changing any child of the stack (no apply, no
+	// delete, no generated Secret) while it keeps reporting status: Progressing is False
+	// with reason Paused and the Paused condition is True. Setting it back to false
+	// converges everything changed meanwhile (maintenance_types.go).
+	// +optional
+	Paused bool `json:"paused,omitempty"`
+
+	// UpdatePolicy says when the pods take up new operator defaults (maintenance_types.go).
+	// +optional
+	// +kubebuilder:default={}
+	UpdatePolicy UpdatePolicySpec `json:"updatePolicy,omitempty"`
+
 	// AuthServer configures the authserver Deployment.
 	AuthServer AuthServerSpec `json:"authServer"`
 
@@ -251,10 +264,11 @@ type PepperSpec struct {
 	SecretRef SecretKeyRef `json:"secretRef"`
 }
 
-// DatabaseSpec says where PostgreSQL is: an external database (urlSecretRef, the
-// production path) or a single-instance PostgreSQL run by the operator (managed, for
-// evaluation and development only: not highly available).
-// +kubebuilder:validation:XValidation:rule="has(self.urlSecretRef) != has(self.managed)",message="exactly one of database.urlSecretRef and database.managed must be set"
+// DatabaseSpec says where PostgreSQL is: an external database (urlSecretRef), a
+// CloudNativePG Cluster (cloudNativePG; both production paths) or a single-instance
+// PostgreSQL run by the operator (managed, for evaluation and development only: not
+// highly available).
+// +kubebuilder:validation:XValidation:rule="[has(self.urlSecretRef), has(self.managed), has(self.cloudNativePG)].filter(x, x).size() == 1",message="exactly one of database.urlSecretRef, database.managed and database.cloudNativePG must be set"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.managed) || !has(oldSelf.managed.storage) || !has(oldSelf.managed.storage.deleteOnStackDeletion) || !oldSelf.managed.storage.deleteOnStackDeletion || has(self.managed)",message="database.managed cannot be turned off while its storage.deleteOnStackDeletion is true: the volume would be deleted with the StatefulSet; set deleteOnStackDeletion to false first"
 type DatabaseSpec struct {
 	// URLSecretRef names the Secret key holding the PostgreSQL URL (postgres://...).
@@ -264,6 +278,10 @@ type DatabaseSpec struct {
 	// Not highly available: for evaluation and development.
 	// +optional
 	Managed *ManagedDatabaseSpec `json:"managed,omitempty"`
+	// CloudNativePG uses a CloudNativePG Cluster of the stack's namespace (cnpg_types.go):
+	// the production path for a highly available PostgreSQL run in the cluster.
+	// +optional
+	CloudNativePG *CloudNativePGSpec `json:"cloudNativePG,omitempty"`
 }
 
 // ManagedDatabaseSpec configures the operator-run PostgreSQL.
@@ -584,6 +602,10 @@ type AuthStackStatus struct {
 	// Backups reports the last successful and failed backup of each kind.
 	// +optional
 	Backups *BackupsStatus `json:"backups,omitempty"`
+	// OperatorDefaults records the operator defaults the children are rendered with
+	// (maintenance_types.go).
+	// +optional
+	OperatorDefaults *OperatorDefaultsStatus `json:"operatorDefaults,omitempty"`
 }
 
 // ReplicaStatus counts replicas.

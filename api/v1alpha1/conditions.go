@@ -20,6 +20,23 @@ const (
 	// ConditionDegraded is True when something needs a person: a missing Secret, an
 	// unusable URL or pepper, an object the API server refused.
 	ConditionDegraded = "Degraded"
+	// ConditionPaused is True while spec.paused stops the operator from changing the
+	// stack's children (absent otherwise).
+	ConditionPaused = "Paused"
+)
+
+// Reasons of maintenance control (maintenance_types.go).
+const (
+	// ReasonPaused: spec.paused is true (Paused True, Progressing False).
+	ReasonPaused = "Paused"
+)
+
+// Reasons of DatabaseReady with spec.database.cloudNativePG (cnpg_types.go).
+const (
+	// ReasonCloudNativePGNotServed: the cluster does not serve postgresql.cnpg.io/v1 Cluster.
+	ReasonCloudNativePGNotServed = "CloudNativePGNotServed"
+	// ReasonClusterNotFound: the named CloudNativePG Cluster does not exist.
+	ReasonClusterNotFound = "ClusterNotFound"
 )
 
 // Condition reasons.

@@ -188,7 +188,7 @@ const (
 	msgMinMax      = "autoscaling.minReplicas must be less than or equal to autoscaling.maxReplicas"
 	msgIngressHost = "ingress.host is required when ingress.enabled is true"
 	msgIngressPath = "ingress.path must be /auth: the authserver serves every route under /auth, so another prefix would answer 404"
-	msgDatabaseURL = "exactly one of database.urlSecretRef and database.managed must be set"
+	msgDatabaseURL = "exactly one of database.urlSecretRef, database.managed and database.cloudNativePG must be set"
 	msgRedisURL    = "redis.mode cluster needs the managed Redis: remove redis.urlSecretRef"
 	msgPepperImmut = "spec.pepper is immutable: changing it locks every user out"
 	msgSMTPAuth    = "smtp.username and smtp.passwordSecretRef must be set together"

@@ -79,7 +79,7 @@ func DefaultBackupSources(stack *authv1alpha1.AuthStack, in Inputs) BackupSource
 	switch {
 	case stack.Spec.Database.URLSecretRef != nil:
 		src.DatabaseURL = stack.Spec.Database.URLSecretRef
-	case ManagedDatabase(stack) && PoolerEnabled(stack):
+	case CloudNativePG(stack) != nil, ManagedDatabase(stack) && PoolerEnabled(stack):
 		src.DatabaseURL = conn(ConnectionDatabaseDirectURLKey)
 	case ManagedDatabase(stack):
 		src.DatabaseURL = conn(ConnectionDatabaseURLKey)

@@ -32,15 +32,22 @@ func ConnectionSecretName(stack *authv1alpha1.AuthStack) string { return stack.N
 func ConnectionFor(stack *authv1alpha1.AuthStack, db DatabaseURL, redisPassword string) Connection {
 	var c Connection
 	direct := ""
-	if ManagedDatabase(stack) {
+	cnpg := CloudNativePG(stack)
+	if ManagedDatabase(stack) || cnpg != nil {
 		direct = db.URLWith(db.Host, db.Port, db.SSLMode)
 	}
 	switch {
 	case PoolerEnabled(stack):
 		c.DatabaseURL = PooledDatabaseURL(stack, db)
 		c.DatabaseDirectURL = direct
+	case cnpg != nil && cnpg.Pooler != "":
+		// CloudNativePG's Pooler serves the application; migrations go to -rw.
+		c.DatabaseURL = db.URLWith(cnpg.Pooler, CNPGPoolerPort, db.SSLMode)
 	default:
 		c.DatabaseURL = direct
+	}
+	if cnpg != nil {
+		c.DatabaseDirectURL = direct // migrations behind a pooler, and the backup Jobs (backup.go)
 	}
 	if ManagedRedis(stack) {
 		c.RedisURL = RedisClientURL(stack, redisPassword)
@@ -50,7 +57,7 @@ func ConnectionFor(stack *authv1alpha1.AuthStack, db DatabaseURL, redisPassword 
 
 // NeedsConnectionSecret says whether the authserver reads anything from the connection Secret.
 func NeedsConnectionSecret(stack *authv1alpha1.AuthStack) bool {
-	return PoolerEnabled(stack) || ManagedDatabase(stack) || ManagedRedis(stack)
+	return PoolerEnabled(stack) || ManagedDatabase(stack) || CloudNativePG(stack) != nil || ManagedRedis(stack)
 }
 
 // ConnectionSecret renders the owned connection Secret, or nil when nothing needs it.
@@ -95,6 +102,9 @@ func dataTierEnv(stack *authv1alpha1.AuthStack, withRedis bool) []corev1.EnvVar 
 		}
 	case ext != nil:
 		env = append(env, secretEnv("DATABASE_URL", *ext))
+	case CloudNativePG(stack) != nil && CloudNativePG(stack).Pooler != "":
+		env = append(env, secretEnv("DATABASE_URL", conn(ConnectionDatabaseURLKey)),
+			secretEnv("DATABASE_DIRECT_URL", conn(ConnectionDatabaseDirectURLKey)))
 	default:
 		env = append(env, secretEnv("DATABASE_URL", conn(ConnectionDatabaseURLKey)))
 	}

@@ -89,7 +89,9 @@ func AbsentNetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPor
 //     and the backup Job; no egress.
 //
 // An external database or Redis, the OTLP receiver and Sentry are reached on their
-// port at any address: the address is outside the stack and may change.
+// port at any address: the address is outside the stack and may change. A
+// CloudNativePG Cluster is reached at its pods (cnpg.io/cluster=<name>) on the port of
+// its Secret, and its Pooler, when the authserver uses it, at cnpg.io/poolerName=<name>.
 func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []*networkingv1.NetworkPolicy {
 	if !NetworkPoliciesEnabled(stack) {
 		return nil
@@ -107,10 +109,14 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 	if dbPort == 0 {
 		dbPort = PostgresPort
 	}
-	// To the database: the managed pods, or the external port anywhere.
+	// To the database: the managed pods, the CloudNativePG Cluster's pods, or the external port anywhere.
 	toDatabase := networkingv1.NetworkPolicyEgressRule{Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, dbPort)}}
-	if ManagedDatabase(stack) {
+	cnpg := CloudNativePG(stack)
+	switch {
+	case ManagedDatabase(stack):
 		toDatabase = networkingv1.NetworkPolicyEgressRule{To: pods(ComponentPostgres), Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, PostgresPort)}}
+	case cnpg != nil:
+		toDatabase.To = cnpgPods(LabelCNPGCluster, cnpg.Cluster)
 	}
 
 	var out []*networkingv1.NetworkPolicy
@@ -126,6 +132,10 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, PgBouncerPort)}})
 	}
 	authEgress = append(authEgress, toDatabase)
+	if cnpg != nil && cnpg.Pooler != "" && !PoolerEnabled(stack) {
+		authEgress = append(authEgress, networkingv1.NetworkPolicyEgressRule{To: cnpgPods(LabelCNPGPooler, cnpg.Pooler),
+			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, CNPGPoolerPort)}})
+	}
 	if ManagedRedis(stack) {
 		authEgress = append(authEgress, networkingv1.NetworkPolicyEgressRule{To: pods(ComponentRedis),
 			Ports: []networkingv1.NetworkPolicyPort{port(corev1.ProtocolTCP, RedisPort)}})
@@ -198,6 +208,11 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 			}, nil))
 	}
 	return out
+}
+
+// cnpgPods selects the pods CloudNativePG labels key=value in the stack's namespace.
+func cnpgPods(key, value string) []networkingv1.NetworkPolicyPeer {
+	return []networkingv1.NetworkPolicyPeer{{PodSelector: &metav1.LabelSelector{MatchLabels: map[string]string{key: value}}}}
 }
 
 // ingressNginxNamespace is where ingress-nginx installs itself (its manifests and chart).
