@@ -63,6 +63,9 @@ func NewCommand(stdout, stderr io.Writer) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Name() == "help" {
+				return nil // help needs no cluster
+			}
 			return p.connect()
 		},
 	}

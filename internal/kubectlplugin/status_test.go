@@ -2,6 +2,8 @@ package kubectlplugin
 
 import (
 	"bytes"
+	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,4 +45,15 @@ func TestPrintStatusSections(t *testing.T) {
 		"Pepper rotation:", "current version 2, counted 10m ago", "2 AbCd Current 5 0", "1 EfGh Accepted 3 1",
 		"Restore:", "phase: Succeeded", "completionTime: 2026-11-28T12:00:00Z (24h ago)",
 		"SomethingNew:", "answer: 42")
+}
+
+// TestHelpNeedsNoCluster: help and --help work without a kubeconfig.
+func TestHelpNeedsNoCluster(t *testing.T) {
+	t.Setenv("KUBECONFIG", "/nonexistent")
+	for _, args := range [][]string{{"help", "status"}, {"backup", "--help"}, {"--help"}} {
+		var out, errOut bytes.Buffer
+		if code := Run(context.Background(), args, &out, &errOut); code != 0 || !strings.Contains(out.String(), "Usage:") {
+			t.Errorf("%v: exit %d\n%s%s", args, code, out.String(), errOut.String())
+		}
+	}
 }
