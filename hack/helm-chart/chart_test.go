@@ -465,3 +465,33 @@ func TestValuesSchema(t *testing.T) {
 		}
 	}
 }
+
+// TestValuesDocumented: every value of values.yaml is in docs/install.md's table.
+func TestValuesDocumented(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chart, "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "install.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var check func(prefix string, m map[string]any)
+	check = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			name := prefix + k
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 && name != "resources" {
+				check(name+".", sub)
+				continue
+			}
+			if !strings.Contains(string(doc), "`"+name+"`") {
+				t.Errorf("docs/install.md does not describe the value %s", name)
+			}
+		}
+	}
+	check("", values)
+}

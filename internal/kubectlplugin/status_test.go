@@ -3,10 +3,14 @@ package kubectlplugin
 import (
 	"bytes"
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -55,5 +59,28 @@ func TestHelpNeedsNoCluster(t *testing.T) {
 		if code := Run(context.Background(), args, &out, &errOut); code != 0 || !strings.Contains(out.String(), "Usage:") {
 			t.Errorf("%v: exit %d\n%s%s", args, code, out.String(), errOut.String())
 		}
+	}
+}
+
+// TestCommandsDocumented: docs/kubectl-plugin.md names every command and each of its flags.
+func TestCommandsDocumented(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "kubectl-plugin.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	root := NewCommand(io.Discard, io.Discard)
+	for _, c := range root.Commands() {
+		if c.Name() == "help" {
+			continue
+		}
+		if !strings.Contains(doc, "## `"+c.Name()) && !strings.Contains(doc, "/ `"+c.Name()) {
+			t.Errorf("docs/kubectl-plugin.md has no section for %s", c.Name())
+		}
+		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" && !strings.Contains(doc, "--"+f.Name) {
+				t.Errorf("docs/kubectl-plugin.md does not name %s --%s", c.Name(), f.Name)
+			}
+		})
 	}
 }
