@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	appsv1 "k8s.io/api/apps/v1"
@@ -79,6 +80,7 @@ type observation struct {
 	gateway    gatewayObservation    // gateway.go
 	// defaults are the operator defaults the children are rendered with (operatordefaults.go).
 	defaults authv1alpha1.OperatorDefaultsStatus
+	pepper   pepperObservation // pepperrotation.go
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions: field is the
@@ -151,6 +153,12 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 	if len(applyErrs) > 0 {
 		return ctrl.Result{}, countError(errReasonApplyFailed, errors.Join(applyErrs...))
 	}
+	if d := pepperRotationRecheck(obs); d > 0 {
+		if stack.Spec.Backup != nil {
+			d = min(d, backupRecheck)
+		}
+		return ctrl.Result{RequeueAfter: d}, nil // the next count of a rotation
+	}
 	if stack.Spec.Backup != nil {
 		return ctrl.Result{RequeueAfter: backupRecheck}, nil // BackupsHealthy notices overdue runs
 	}
@@ -181,15 +189,23 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observeGateway(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the gateway route: %w", err)
 	}
+	if err := r.observePepperRotation(ctx, stack, obs, time.Now()); err != nil {
+		return fmt.Errorf("observing the pepper rotation: %w", err)
+	}
 	return nil
 }
 
 // inputs are the builders' Inputs: the operator's flags and the observed hash.
 func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observation) resources.Inputs {
 	dt := obs.dataTier
+	pepper := resources.PepperRef(stack)
+	if obs.pepper.mounts.Version > 0 { // pepperrotation.go
+		pepper = obs.pepper.current.Ref
+	}
 	return resources.Inputs{
 		AuthServerImage: obs.defaults.AuthServerImage,
-		Pepper:          resources.PepperRef(stack),
+		Pepper:          pepper,
+		PepperMounts:    obs.pepper.mounts,
 		ConfigHash:      cnpgConfigHash(stack, obs.authServer.configHash, resources.ConnectionFor(stack, dt.db, dt.redisPassword)),
 		PgBouncerImage:  obs.defaults.PgBouncerImage,
 		RedisImage:      obs.defaults.RedisImage,
@@ -200,6 +216,7 @@ func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observa
 func render(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	units := dataTierObjects(stack, obs, in)
 	units = append(units, backupObjects(stack, in)...)
+	units = append(units, pepperObjects(obs)...)
 	return append(units, authServerObjects(stack, obs, in)...)
 }
 

@@ -31,7 +31,7 @@ func TestRenderIsPure(t *testing.T) {
 	if !reflect.DeepEqual(*obs, obsBefore) {
 		t.Error("render changed the observation")
 	}
-	if in != inBefore {
+	if !reflect.DeepEqual(in, inBefore) {
 		t.Error("render changed the Inputs")
 	}
 	if len(first) != len(second) {

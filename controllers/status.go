@@ -46,6 +46,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		setCondition(&st, stack.Generation, c)
 	}
 	backupStatus(stack, obs, &st, failures, now) // status.backups, BackupsHealthy: backup.go
+	pepperStatus(stack, obs, &st)                // status.pepper, PepperRotated: pepperrotation.go
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
 	if len(failures) > 0 {

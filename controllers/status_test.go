@@ -124,7 +124,9 @@ func TestConditionsDocumentedOnce(t *testing.T) {
 	names := []string{authv1alpha1.ConditionReady, authv1alpha1.ConditionAuthServerAvailable, authv1alpha1.ConditionPoolerReady,
 		authv1alpha1.ConditionRedisReady, authv1alpha1.ConditionDatabaseReady, authv1alpha1.ConditionBackupsHealthy,
 		authv1alpha1.ConditionProgressing, authv1alpha1.ConditionDegraded, authv1alpha1.ConditionGatewayRouteReady,
-		authv1alpha1.ConditionPaused, authv1alpha1.ReasonPaused}
+		authv1alpha1.ConditionPaused, authv1alpha1.ReasonPaused,
+		authv1alpha1.ConditionPepperRotated, authv1alpha1.ReasonRotationInProgress, authv1alpha1.ReasonCountPending,
+		authv1alpha1.ReasonReadyToRetire, authv1alpha1.ReasonRetirementBlocked}
 	for reason := range errorReasons {
 		names = append(names, reason)
 	}

@@ -10,6 +10,9 @@ import (
 // so the operator never writes into spec and never fights a GitOps tool.
 // +kubebuilder:validation:XValidation:rule="has(self.pepper) == has(oldSelf.pepper)",message="spec.pepper cannot be added or removed after creation: the pepper hashes every password"
 // +kubebuilder:validation:XValidation:rule="!has(self.database.cloudNativePG) || !has(self.database.cloudNativePG.pooler) || (has(self.pooler.enabled) && !self.pooler.enabled)",message="database.cloudNativePG.pooler needs pooler.enabled false: the authserver connects to the CloudNativePG Pooler instead of its own pgbouncer"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.pepperRotation) || has(self.pepperRotation)",message="spec.pepperRotation cannot be removed: that would make version 1 the current pepper again"
+// +kubebuilder:validation:XValidation:rule="has(oldSelf.pepperRotation) || !has(self.pepperRotation) || self.pepperRotation.version <= 2",message="spec.pepperRotation added to an existing stack must start at version 1 or 2"
+// +kubebuilder:validation:XValidation:rule="!has(self.pepperRotation) || (has(self.pepper) ? (has(self.pepperRotation.peppers) ? self.pepperRotation.peppers.size() : 0) == self.pepperRotation.version - 1 : !has(self.pepperRotation.peppers) || self.pepperRotation.peppers.size() == 0)",message="spec.pepperRotation.peppers: with spec.pepper, name one pepper per version from 2 to pepperRotation.version; without it (generated peppers) leave peppers empty"
 type AuthStackSpec struct {
 	// Paused stops the operator from changing any child of the stack (no apply, no
 	// delete, no generated Secret) while it keeps reporting status: Progressing is False
@@ -31,6 +34,10 @@ type AuthStackSpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="spec.pepper is immutable: changing it locks every user out"
 	Pepper *PepperSpec `json:"pepper,omitempty"`
+
+	// PepperRotation rotates the pepper (pepper_types.go).
+	// +optional
+	PepperRotation *PepperRotationSpec `json:"pepperRotation,omitempty"`
 
 	// Database says where PostgreSQL is.
 	Database DatabaseSpec `json:"database"`
@@ -593,6 +600,9 @@ type AuthStackStatus struct {
 	// PepperSecretName names the Secret the pepper is read from (never its value).
 	// +optional
 	PepperSecretName string `json:"pepperSecretName,omitempty"`
+	// Pepper reports the pepper versions while spec.pepperRotation is set (pepper_types.go).
+	// +optional
+	Pepper *PepperStatus `json:"pepper,omitempty"`
 	// Pooler reports the pgbouncer Deployment's replicas.
 	// +optional
 	Pooler *ReplicaStatus `json:"pooler,omitempty"`

@@ -810,6 +810,11 @@ func TestEveryRuleIsCovered(t *testing.T) {
 			covered[constraint{c.field, kindCEL, c.msg}] = true
 		}
 	}
+	for _, c := range pepperTransitions {
+		if c.field != "" {
+			covered[constraint{c.field, kindCEL, c.msg}] = true
+		}
+	}
 	for _, c := range volumeKeptCases {
 		if c.field != "" {
 			covered[constraint{c.field, kindCEL, c.msg}] = true
@@ -818,7 +823,7 @@ func TestEveryRuleIsCovered(t *testing.T) {
 	// Pattern/length rules of the shared SecretKeyRef type are tested once, on
 	// spec.database.urlSecretRef; the same schema is generated at each use.
 	sharedRef := func(path string) (string, bool) {
-		for _, p := range []string{"spec.redis.urlSecretRef.", "spec.pepper.secretRef.", "spec.smtp.passwordSecretRef."} {
+		for _, p := range []string{"spec.redis.urlSecretRef.", "spec.pepper.secretRef.", "spec.smtp.passwordSecretRef.", "spec.pepperRotation.peppers[0].secretRef."} {
 			if strings.HasPrefix(path, p) {
 				return "spec.database.urlSecretRef." + strings.TrimPrefix(path, p), true
 			}

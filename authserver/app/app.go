@@ -87,6 +87,7 @@ func init() {
 	commands = []command{
 		{"serve", "", "run the HTTP API (default)", noArgs(serveCommand)},
 		{"migrate", "", "apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL); exit 3 when the stored password hashes use none of the configured peppers", noArgs(migrateCommand)},
+		{"peppers", "", "count the stored password hashes and TOTP secrets per pepper id (JSON; DATABASE_DIRECT_URL, else DATABASE_URL)", noArgs(peppersCommand)},
 		{"healthcheck", "", "exit 0 when http://127.0.0.1:$PORT/health answers 200", noArgs(healthcheckCommand)},
 		{"resources", "", "print the CPU and memory numbers serve would run with (JSON)", noArgs(resourcesCommand)},
 		{"version", "", "print the version", noArgs(func(stdout, _ io.Writer) int {

@@ -3,8 +3,13 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/store"
 )
@@ -43,4 +48,46 @@ func migrateExitCode(err error) int {
 		_ = f.Close()
 	}
 	return ExitPepperMismatch
+}
+
+// PeppersCommand counts what each pepper still protects (store.CountPeppers) and writes
+// the counts as one JSON line to out and to the container's termination message, where
+// the operator reads them during a pepper rotation. It needs only DATABASE_URL (or
+// DATABASE_DIRECT_URL): never a pepper.
+func PeppersCommand(ctx context.Context, get config.Getenv, out io.Writer) error {
+	url, err := config.LoadDatabase(get, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return errors.New("parsing the database URL: invalid connection string")
+	}
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connecting to count the peppers in use: %w", err)
+	}
+	defer conn.Close(context.Background())
+	u, err := store.CountPeppers(ctx, conn)
+	if err != nil {
+		return err
+	}
+	line := u.Line()
+	if f, ferr := os.OpenFile(terminationLog, os.O_WRONLY|os.O_TRUNC, 0); ferr == nil {
+		_, _ = f.Write(line)
+		_ = f.Close()
+	}
+	_, err = out.Write(line)
+	return err
+}
+
+func peppersCommand(stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := PeppersCommand(ctx, os.LookupEnv, stdout); err != nil {
+		fmt.Fprintln(stderr, "authserver peppers:", err)
+		return 1
+	}
+	return 0
 }

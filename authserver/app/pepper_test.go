@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/password"
+	"github.com/leanauth/authstack/authserver/pepperusage"
 	"github.com/leanauth/authstack/internal/testservers"
 )
 
@@ -116,5 +119,67 @@ func TestMigrateRefusesAnotherPepper(t *testing.T) {
 		if code, msg := runMigrate(t, env); code != 0 || msg != "" {
 			t.Errorf("%s: exit %d, message %q", name, code, msg)
 		}
+	}
+}
+
+// TestPeppersCommandCounts: `authserver peppers` on a real PostgreSQL counts what each
+// pepper id still protects (user hashes, pending hashes of live verification tokens,
+// TOTP secrets) into its termination message, with only DATABASE_URL: no pepper.
+func TestPeppersCommandCounts(t *testing.T) {
+	url := testservers.Postgres(t).NewDatabase(t)
+	ctx := context.Background()
+	if code, _ := runMigrate(t, map[string]string{"DATABASE_URL": url}); code != 0 {
+		t.Fatalf("migrate: exit %d", code)
+	}
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	phc := func(id string) string { return "$argon2id$v=19$m=8192,t=1,p=1,keyid=" + id + "$c2FsdA$aGFzaA" }
+	for i, id := range []string{"AAAAAAAA", "AAAAAAAA", "BB+/BBBB"} {
+		var uid string
+		if err := conn.QueryRow(ctx, `INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id`,
+			fmt.Sprintf("u%d@example.com", i), phc(id)).Scan(&uid); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if _, err := conn.Exec(ctx, `INSERT INTO user_totp (user_id, secret_enc, key_id) VALUES ($1, 'x', 'BB+/BBBB')`, uid); err != nil {
+				t.Fatal(err)
+			}
+			// A live verification token's pending hash counts; a used or expired one does not.
+			for _, q := range []string{
+				`INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash) VALUES ('a', $1, 'verify', now() + interval '1 hour', $2)`,
+				`INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash) VALUES ('b', $1, 'verify', now() - interval '1 hour', $2)`,
+				`INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash, used_at) VALUES ('c', $1, 'verify', now() + interval '1 hour', $2, now())`,
+			} {
+				if _, err := conn.Exec(ctx, q, uid, phc("CCCCCCCC")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	t.Setenv("DATABASE_URL", url)
+	os.Unsetenv("DATABASE_DIRECT_URL")
+	os.Unsetenv("AUTH_PEPPER")
+	tl := filepath.Join(t.TempDir(), "termination-log")
+	if err := os.WriteFile(tl, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := terminationLog
+	terminationLog = tl
+	defer func() { terminationLog = old }()
+	var out, stderr strings.Builder
+	if code := Main([]string{"peppers"}, &out, &stderr); code != 0 {
+		t.Fatalf("peppers: exit %d: %s", code, stderr.String())
+	}
+	msg, _ := os.ReadFile(tl)
+	u, err := pepperusage.Parse(string(msg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pepperusage.Usage{PasswordHashes: map[string]int64{"AAAAAAAA": 2, "BB+/BBBB": 1, "CCCCCCCC": 1}, TOTPSecrets: map[string]int64{"BB+/BBBB": 1}}
+	if !reflect.DeepEqual(u, want) || out.String() != string(msg) {
+		t.Fatalf("counts %+v (stdout %q), want %+v", u, out.String(), want)
 	}
 }

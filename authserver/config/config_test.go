@@ -75,6 +75,19 @@ func TestOperatorEnvironment(t *testing.T) {
 	if len(c.Peppers) != 2 || c.Peppers[1].ID != PepperID([]byte(mustHex(old))) {
 		t.Fatalf("peppers: %+v (the current one repeated in the old list is deduplicated)", c.Peppers)
 	}
+	// Several files, as the operator mounts one per old pepper.
+	env["AUTH_OLD_PEPPERS_FILE"] = "/run/secrets/old/v2, /run/secrets/old/v1"
+	older := strings.Repeat("cd", 32)
+	files["/run/secrets/old/v2"], files["/run/secrets/old/v1"] = old+"\n", older
+	if c2, err := load(env, files); err != nil || len(c2.Peppers) != 3 || c2.Peppers[1].ID != PepperID([]byte(mustHex(old))) ||
+		c2.Peppers[2].ID != PepperID([]byte(mustHex(older))) {
+		t.Fatalf("peppers from two files: %+v, %v", c2, err)
+	}
+	env["AUTH_OLD_PEPPERS_FILE"] = "/run/secrets/old/v2,/run/secrets/old/missing"
+	if _, err := load(env, files); err == nil || !strings.Contains(err.Error(), "/run/secrets/old/missing") {
+		t.Fatalf("a missing old pepper file: %v", err)
+	}
+	env["AUTH_OLD_PEPPERS_FILE"] = "/run/secrets/old"
 	if c.SMTP.Pass != "smtp-secret" || c.SMTP.Port != 2525 || c.DatabaseDirectURL != env["DATABASE_DIRECT_URL"] ||
 		c.Argon2 != (Argon2{65536, 3, 2}) || c.SessionTTL != 12*time.Hour || len(c.TrustedProxies) != 3 ||
 		c.TrustedProxies[1].String() != "192.168.1.1/32" ||

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,16 +9,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/leanauth/authstack/authserver/pepperusage"
 )
 
 // Parsers and checks of single values used by the sections. The operator's
 // tests hold its pepper rule to ParsePepper (controllers/resources/contract_test.go).
 
-// PepperID derives the public identifier of a pepper key.
-func PepperID(key []byte) string {
-	sum := sha256.Sum256(key)
-	return base64.RawStdEncoding.EncodeToString(sum[:6])
-}
+// PepperID derives the public identifier of a pepper key (pepperusage.ID).
+func PepperID(key []byte) string { return pepperusage.ID(key) }
 
 // ParseLimit parses "N/duration" (like "10/1m"); "0" or "off" disables.
 func ParseLimit(s string) (Limit, error) {

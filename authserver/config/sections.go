@@ -44,7 +44,7 @@ func loadPeppers(l *loader, c *Config) {
 			c.Peppers = append(c.Peppers, Pepper{ID: PepperID(key), Key: key})
 		}
 	}
-	if old := l.str("AUTH_OLD_PEPPERS", "", true); old != "" {
+	if old := oldPeppers(l); old != "" {
 		fields := strings.FieldsFunc(old, func(r rune) bool { return r == ',' || r == '\n' || r == ' ' || r == '\r' || r == '\t' })
 		for i, f := range fields {
 			key, err := ParsePepper(f)
@@ -64,6 +64,33 @@ func loadPeppers(l *loader, c *Config) {
 			}
 		}
 	}
+}
+
+// oldPeppers reads AUTH_OLD_PEPPERS, or the files AUTH_OLD_PEPPERS_FILE names: one, or
+// several separated by commas (the operator mounts each old pepper's Secret key as its
+// own file, controllers/resources/pepperrotation.go).
+func oldPeppers(l *loader) string {
+	paths, ok := l.get("AUTH_OLD_PEPPERS_FILE")
+	if !ok || !strings.Contains(paths, ",") {
+		return l.str("AUTH_OLD_PEPPERS", "", true)
+	}
+	if v, set := l.get("AUTH_OLD_PEPPERS"); set && v != "" {
+		l.fail("AUTH_OLD_PEPPERS", "set both AUTH_OLD_PEPPERS and AUTH_OLD_PEPPERS_FILE; set only one")
+		return ""
+	}
+	var all []string
+	for _, path := range strings.Split(paths, ",") {
+		if path = strings.TrimSpace(path); path == "" {
+			continue
+		}
+		b, err := l.read(path)
+		if err != nil {
+			l.fail("AUTH_OLD_PEPPERS_FILE", "cannot read %q: %v", path, unwrapPathErr(err))
+			return ""
+		}
+		all = append(all, strings.TrimSpace(string(b)))
+	}
+	return strings.Join(all, "\n")
 }
 
 // loadSMTP: the mail server and the sender address.

@@ -48,9 +48,10 @@ type Request struct {
 	Authorization string
 	Cookies       []string // the Cookie header lines
 	Accept        string
-	// URL is the absolute URL the client asked for, as the proxy reports it;
-	// empty when unknown.
-	URL string
+	// URL returns the absolute URL the client asked for, as the proxy
+	// reports it, or "" when unknown (or URL is nil). Asked only when a
+	// browser is sent to sign in: allowed requests never build it.
+	URL func() string
 	// NoRedirect: the proxy cannot pass a redirect on (nginx), refuse with 401.
 	NoRedirect bool
 	// Levels are the authentication levels the route requires (session.Level*;
@@ -113,7 +114,11 @@ func (c *Checker) Decide(ctx context.Context, r Request) Decision {
 	case !errors.Is(err, service.ErrUnauthorized):
 		return Decision{Outcome: Fail, Err: err}
 	case c.SignInURL != nil && !r.NoRedirect && IsBrowser(r.Accept):
-		return Decision{Outcome: SignIn, Location: c.signInLocation(r.URL)}
+		original := ""
+		if r.URL != nil {
+			original = r.URL()
+		}
+		return Decision{Outcome: SignIn, Location: c.signInLocation(original)}
 	}
 	return Decision{Outcome: Deny, Err: service.ErrUnauthorized}
 }

@@ -66,7 +66,13 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 	var res password.Result
 	if known {
 		res, err = s.hasher.Verify(ctx, pw, u.PasswordHash)
-		if err != nil && !errors.Is(err, password.ErrBusy) && !errors.Is(err, context.Canceled) {
+		switch {
+		case errors.Is(err, password.ErrUnknownPepper):
+			// Answered like a wrong password (no account enumeration); the
+			// forgot-password flow sets a hash with the current pepper.
+			s.log.Warn("password hash uses a retired pepper: the user must reset their password", "user_id", u.ID)
+			err = nil
+		case err != nil && !errors.Is(err, password.ErrBusy) && !errors.Is(err, context.Canceled):
 			s.log.Error("stored password hash unusable", "user_id", u.ID, "error", err.Error())
 			err = nil
 		}

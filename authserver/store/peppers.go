@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/leanauth/authstack/authserver/pepperusage"
 )
 
 // keyIDPattern extracts the pepper id from a PHC string
@@ -76,4 +77,50 @@ func CheckPeppers(ctx context.Context, directURL string, configured []string, se
 		return nil
 	}
 	return &PepperMismatchError{Configured: slices.Clone(configured), InUse: inUse, Secret: secret}
+}
+
+// CountPeppers counts, per pepper id, the stored password hashes (of users, and the
+// pending ones of unused, unexpired verification tokens, which become a user's on
+// verification) and the TOTP secrets: what still needs each pepper. At most
+// pepperusage.MaxIDs ids per kind, the most used first.
+func CountPeppers(ctx context.Context, q DBTX) (pepperusage.Usage, error) {
+	u := pepperusage.Usage{PasswordHashes: map[string]int64{}, TOTPSecrets: map[string]int64{}}
+	rows, err := q.Query(ctx, `SELECT substring(h FROM $1) AS id, count(*) FROM (
+			SELECT password_hash AS h FROM users
+			UNION ALL
+			SELECT password_hash FROM email_tokens WHERE password_hash IS NOT NULL AND used_at IS NULL AND expires_at > now()
+		) hashes GROUP BY id ORDER BY count(*) DESC LIMIT $2`, keyIDPattern, pepperusage.MaxIDs+1)
+	if err != nil {
+		return u, fmt.Errorf("counting the password hashes per pepper: %w", err)
+	}
+	if err := collectCounts(rows, u.PasswordHashes, &u.Other); err != nil {
+		return u, fmt.Errorf("counting the password hashes per pepper: %w", err)
+	}
+	rows, err = q.Query(ctx, `SELECT key_id, count(*) FROM user_totp GROUP BY key_id ORDER BY count(*) DESC LIMIT $1`, pepperusage.MaxIDs)
+	if err != nil {
+		return u, fmt.Errorf("counting the TOTP secrets per pepper: %w", err)
+	}
+	if err := collectCounts(rows, u.TOTPSecrets, nil); err != nil {
+		return u, fmt.Errorf("counting the TOTP secrets per pepper: %w", err)
+	}
+	return u, nil
+}
+
+// collectCounts reads (id, count) rows; a NULL id (no keyid in the hash) adds to other.
+func collectCounts(rows pgx.Rows, into map[string]int64, other *int64) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id *string
+		var n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			return err
+		}
+		switch {
+		case id == nil && other != nil:
+			*other += n
+		case id != nil && len(into) < pepperusage.MaxIDs:
+			into[*id] = n
+		}
+	}
+	return rows.Err()
 }

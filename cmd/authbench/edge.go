@@ -106,59 +106,87 @@ func checkRequest(token string) []byte {
 
 func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, rep *report) error {
 	// --- the check vs the floor ------------------------------------------------
-	var floorRPS, httpRPS, grpcRPS, httpRatio, grpcRatio, floorPC, httpPC, grpcPC []float64
-	var floorRes, httpRes, grpcRes []loadResult
-	// perCore is the rate per CPU-second of the serving process, robust to
-	// other load on a shared machine.
-	perCore := func(xs []float64, r loadResult, m phaseMem) []float64 {
-		if m.Cores > 0 {
-			xs = append(xs, r.RPS()/m.Cores)
-		}
-		return xs
+	// Four loads per round, alternating: the floor, GET /auth/check, the
+	// floor's gRPC Check (one Redis GET on bare grpc-go: what gRPC itself
+	// costs) and the authserver's gRPC Check. Besides the rates, each load
+	// reports the rate per CPU-second of the serving process (robust to other
+	// load on a shared machine) and the cores the load generator (this
+	// process) used: the gRPC client costs far more than the hand-written
+	// HTTP/1.1 one, and takes them from the same two CPUs.
+	authPid, floorPid := st.auth.Pid(), st.floor.Pid()
+	type checkLoad struct {
+		name, file string
+		pid        int
+		run        func(round int) loadResult
+		res        []loadResult
+		rps, pc    []float64
+		gen        []float64 // load generator cores
 	}
-	authPid := st.auth.Pid()
+	grpcLoad := func(name, addr string) func(int) loadResult {
+		return func(round int) loadResult {
+			gs := loadSpec{name: name, conns: o.sessionConns, dur: o.warmup}
+			if o.warmup > 0 {
+				runGRPCLoad(ctx, addr, gs, tokens[round%len(tokens)])
+			}
+			gs.dur = o.duration
+			return runGRPCLoad(ctx, addr, gs, tokens[round%len(tokens)])
+		}
+	}
+	loads := []*checkLoad{
+		{name: "floor GET (1 Redis GET)", file: "floor-http", pid: floorPid, run: func(int) loadResult {
+			return measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
+				request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
+		}},
+		{name: "GET /auth/check", file: "check-http", pid: authPid, run: func(int) loadResult {
+			return measure(ctx, o, loadSpec{name: "GET /auth/check", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
+				request: func(c int) []byte { return checkRequest(tokens[c%len(tokens)]) }})
+		}},
+		{name: "floor gRPC Check", file: "floor-grpc", pid: floorPid, run: grpcLoad("floor gRPC Check", st.grpcFlr)},
+		{name: "gRPC Check", file: "check-grpc", pid: authPid, run: grpcLoad("gRPC Check", st.grpcAddr)},
+	}
+	floor, httpCheck, grpcFloor, grpcCheck := loads[0], loads[1], loads[2], loads[3]
+	var httpRatio, grpcRatio, grpcFloorRatio []float64
 	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
-		w := watchRSS(st.floor.Pid())
-		f := measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
-			request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
-		floorPC = perCore(floorPC, f, w.finish())
-		w = watchRSS(authPid)
-		h := measure(ctx, o, loadSpec{name: "GET /auth/check", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
-			request: func(c int) []byte { return checkRequest(tokens[c%len(tokens)]) }})
-		httpPC = perCore(httpPC, h, w.finish())
-		gs := loadSpec{name: "gRPC Check", conns: o.sessionConns}
-		if o.warmup > 0 {
-			gs.dur = o.warmup
-			runGRPCLoad(ctx, st.grpcAddr, gs, tokens[round%len(tokens)])
+		for _, l := range loads {
+			w, gen := watchRSS(l.pid), watchRSS(os.Getpid())
+			prof := startProfile(o.profileDir, fmt.Sprintf("%s-round%d", l.file, round+1), l.pid)
+			r := l.run(round)
+			prof.stop()
+			m, g := w.finish(), gen.finish()
+			if r.OK == 0 {
+				return fmt.Errorf("%s: no OK answer: statuses %v errors %v", l.name, r.Statuses, r.ErrorMsg)
+			}
+			l.res, l.rps, l.gen = append(l.res, r), append(l.rps, r.RPS()), append(l.gen, g.Cores)
+			if m.Cores > 0 {
+				l.pc = append(l.pc, r.RPS()/m.Cores)
+			}
+			rep.add("round %d: %s  (server %.2f cores, load generator %.2f cores)", round+1, r, m.Cores, g.Cores)
 		}
-		gs.dur = o.duration
-		w = watchRSS(authPid)
-		g := runGRPCLoad(ctx, st.grpcAddr, gs, tokens[round%len(tokens)])
-		grpcPC = perCore(grpcPC, g, w.finish())
-		if g.OK == 0 {
-			return fmt.Errorf("gRPC Check: no OK answer: statuses %v errors %v", g.Statuses, g.ErrorMsg)
-		}
-		floorRes, httpRes, grpcRes = append(floorRes, f), append(httpRes, h), append(grpcRes, g)
-		floorRPS, httpRPS, grpcRPS = append(floorRPS, f.RPS()), append(httpRPS, h.RPS()), append(grpcRPS, g.RPS())
-		if f.RPS() > 0 {
-			httpRatio, grpcRatio = append(httpRatio, h.RPS()/f.RPS()), append(grpcRatio, g.RPS()/f.RPS())
-		}
-		rep.add("round %d: %s", round+1, f)
-		rep.add("round %d: %s", round+1, h)
-		rep.add("round %d: %s", round+1, g)
+		f := floor.rps[len(floor.rps)-1]
+		httpRatio = append(httpRatio, httpCheck.rps[len(httpCheck.rps)-1]/f)
+		grpcRatio = append(grpcRatio, grpcCheck.rps[len(grpcCheck.rps)-1]/f)
+		grpcFloorRatio = append(grpcFloorRatio, grpcFloor.rps[len(grpcFloor.rps)-1]/f)
 	}
 	hr, gr := median(httpRatio), median(grpcRatio)
-	hp99, gp99 := medDur(httpRes, false), medDur(grpcRes, false)
+	hp99, gp99 := medDur(httpCheck.res, false), medDur(grpcCheck.res, false)
 	rep.add("CHECK: floor median %.0f req/s; GET /auth/check %.0f req/s, ratio %.2f (target ≥ 0.80: %s), p50/p99 %s/%s (p99 < 10ms: %s); gRPC Check %.0f req/s, ratio %.2f (target ≥ 0.80: %s), p50/p99 %s/%s (p99 < 10ms: %s); floor p50/p99 %s/%s; %d connections",
-		median(floorRPS), median(httpRPS), hr, verdict(hr >= 0.8), medDur(httpRes, true), hp99, verdict(hp99 < 10*time.Millisecond),
-		median(grpcRPS), gr, verdict(gr >= 0.8), medDur(grpcRes, true), gp99, verdict(gp99 < 10*time.Millisecond),
-		medDur(floorRes, true), medDur(floorRes, false), o.sessionConns)
-	if len(floorPC) > 0 && len(httpPC) > 0 && len(grpcPC) > 0 {
-		rep.add("CHECK per CPU-second of the server process: floor %.0f, GET /auth/check %.0f (ratio %.2f), gRPC Check %.0f (ratio %.2f)",
-			median(floorPC), median(httpPC), median(httpPC)/median(floorPC), median(grpcPC), median(grpcPC)/median(floorPC))
+		median(floor.rps), median(httpCheck.rps), hr, verdict(hr >= 0.8), medDur(httpCheck.res, true), hp99, verdict(hp99 < 10*time.Millisecond),
+		median(grpcCheck.rps), gr, verdict(gr >= 0.8), medDur(grpcCheck.res, true), gp99, verdict(gp99 < 10*time.Millisecond),
+		medDur(floor.res, true), medDur(floor.res, false), o.sessionConns)
+	rep.add("CHECK gRPC floor (bare grpc-go, one Redis GET): %.0f req/s, ratio to the floor %.2f, p50/p99 %s/%s; the authserver's gRPC Check ÷ the gRPC floor %.2f",
+		median(grpcFloor.rps), median(grpcFloorRatio), medDur(grpcFloor.res, true), medDur(grpcFloor.res, false), median(grpcCheck.rps)/median(grpcFloor.rps))
+	if len(floor.pc) > 0 && len(httpCheck.pc) > 0 && len(grpcCheck.pc) > 0 && len(grpcFloor.pc) > 0 {
+		rep.add("CHECK per CPU-second of the server process: floor %.0f, GET /auth/check %.0f (ratio %.2f), gRPC floor %.0f (ratio %.2f), gRPC Check %.0f (ratio %.2f; %.2f of the gRPC floor)",
+			median(floor.pc), median(httpCheck.pc), median(httpCheck.pc)/median(floor.pc), median(grpcFloor.pc), median(grpcFloor.pc)/median(floor.pc),
+			median(grpcCheck.pc), median(grpcCheck.pc)/median(floor.pc), median(grpcCheck.pc)/median(grpcFloor.pc))
 	}
+	rep.add("CHECK load generator (authbench) cores, median: HTTP/1.1 client %.2f (floor) and %.2f (check), gRPC client %.2f (floor) and %.2f (check)",
+		median(floor.gen), median(httpCheck.gen), median(grpcFloor.gen), median(grpcCheck.gen))
 
 	// --- what a proxy adds ---------------------------------------------------
+	if o.proxyConns == 0 {
+		return nil
+	}
 	ng, err := servers.StartNginx(st.flrAddr, servers.NginxAuth{AuthURL: "http://" + st.authAddr + "/auth/check",
 		Headers: []string{"X-Auth-User-Id", "X-Auth-Email", "X-Auth-Session-Id"}, NoAuthPrefix: "/app/open/"})
 	if err != nil {

@@ -13,7 +13,11 @@ import (
 	"syscall"
 	"time"
 
+	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
 	"github.com/redis/go-redis/v9"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 )
 
 // floorKeyPrefix prefixes the keys the floor server reads.
@@ -26,6 +30,7 @@ const floorKeyPrefix = "authbench:floor:"
 func runFloor(args []string) error {
 	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
+	grpcAddr := fs.String("grpc-addr", "", "listen address of the gRPC floor (ext_authz Check doing one Redis GET); empty: none")
 	redisURL := fs.String("redis", "", "Redis URL")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -43,6 +48,16 @@ func runFloor(args []string) error {
 	srv := &http.Server{Handler: floorHandler(rdb), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	if *grpcAddr != "" {
+		gl, err := net.Listen("tcp", *grpcAddr)
+		if err != nil {
+			return fmt.Errorf("listening on %s: %w", *grpcAddr, err)
+		}
+		g := grpc.NewServer(grpc.NumStreamWorkers(64)) // as authserver/extauthz
+		authv3.RegisterAuthorizationServer(g, grpcFloor{rdb})
+		go g.Serve(gl)
+		defer g.Stop()
+	}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -84,4 +99,23 @@ func floorHandler(rdb *redis.Client) http.Handler {
 		w.Write([]byte("ok\n"))
 	})
 	return mux
+}
+
+// grpcFloor is the floor of the gRPC check: the ext_authz Check that does
+// one Redis GET of the bearer token's key and answers OK without headers,
+// on grpc-go with the authserver's server options. What grpc-go and
+// protobuf cost, apart from anything the authserver does.
+type grpcFloor struct {
+	rdb *redis.Client
+}
+
+func (f grpcFloor) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
+	tok, _ := strings.CutPrefix(req.GetAttributes().GetRequest().GetHttp().GetHeaders()["authorization"], "Bearer ")
+	code := codes.OK
+	if err := f.rdb.Get(ctx, floorKeyPrefix+tok).Err(); errors.Is(err, redis.Nil) {
+		code = codes.Unauthenticated
+	} else if err != nil {
+		code = codes.Unavailable
+	}
+	return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(code)}}, nil
 }

@@ -75,6 +75,7 @@ type options struct {
 	hashConcurrent int
 	timeout        time.Duration
 	keepLogs       bool
+	profileDir     string
 	phases         map[string]bool
 	env            envList
 }
@@ -107,7 +108,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 8*time.Second, "length of each measured session/floor round")
 	flag.IntVar(&o.rounds, "rounds", 3, "alternating floor/session rounds (the median is reported)")
 	flag.IntVar(&o.sessionConns, "session-conns", 64, "connections for the session and floor loads")
-	flag.IntVar(&o.proxyConns, "proxy-conns", 4, "connections for the proxy latency load of the check phase")
+	flag.IntVar(&o.proxyConns, "proxy-conns", 4, "connections for the proxy latency load of the check phase (0: no proxy load)")
 	flag.IntVar(&o.loginConns, "login-conns", 2*runtime.NumCPU(), "connections for the login throughput load")
 	flag.DurationVar(&o.loginDuration, "login-duration", 15*time.Second, "length of the login throughput load")
 	flag.IntVar(&o.floodConns, "flood-conns", 500, "connections for the login flood")
@@ -120,6 +121,7 @@ func main() {
 	flag.StringVar(&o.hashWait, "hash-wait", "", "AUTH_HASH_WAIT_TIMEOUT for the authserver (default: its own)")
 	flag.IntVar(&o.hashConcurrent, "hash-concurrency", 0, "AUTH_HASH_CONCURRENCY for the authserver (default: its own, GOMAXPROCS)")
 	flag.BoolVar(&o.keepLogs, "keep-logs", false, "keep the authserver's log directory after the run")
+	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile (Linux perf) of the serving process under each measured session/check load to this directory (profile.go)")
 	phases := flag.String("phases", "session,check,login,flood", "phases to run, comma-separated")
 	flag.Var(&o.env, "env", "extra KEY=VALUE for the authserver's environment (repeatable), e.g. -env GOMEMLIMIT=off")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "hard limit for the whole run")
@@ -363,9 +365,11 @@ func run(ctx context.Context, o options) error {
 				request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
 			fm := fw.finish()
 			w := watchRSS(authPid)
+			prof := startProfile(o.profileDir, fmt.Sprintf("session-round%d", round+1), authPid)
 			s := measure(ctx, o, loadSpec{name: "GET /auth/session", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
 				request: func(c int) []byte { return getRequest("/auth/session", tokens[c%len(tokens)]) }})
 			m := w.finish()
+			prof.stop()
 			if m.PeakKiB > sessMem.PeakKiB {
 				sessMem.PeakKiB = m.PeakKiB
 			}

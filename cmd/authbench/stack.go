@@ -32,6 +32,7 @@ type stack struct {
 	floor    *servers.Process
 	authAddr string
 	grpcAddr string // the ext_authz gRPC Check
+	grpcFlr  string // the floor's ext_authz Check (one Redis GET, floor.go)
 	metrics  string // URL of the authserver's /metrics
 	flrAddr  string
 	client   *http.Client
@@ -169,11 +170,16 @@ func startStack(ctx context.Context, o stackOptions) (*stack, error) {
 		return fail(err)
 	}
 	s.flrAddr = "127.0.0.1:" + strconv.Itoa(fport)
+	fgport, err := servers.FreePort()
+	if err != nil {
+		return fail(err)
+	}
+	s.grpcFlr = "127.0.0.1:" + strconv.Itoa(fgport)
 	self, err := os.Executable()
 	if err != nil {
 		return fail(err)
 	}
-	if s.floor, err = servers.StartProcess("floor", self, []string{"floor", "-addr", s.flrAddr, "-redis", s.redis.URL()}, nil, filepath.Join(dir, "floor.log")); err != nil {
+	if s.floor, err = servers.StartProcess("floor", self, []string{"floor", "-addr", s.flrAddr, "-grpc-addr", s.grpcFlr, "-redis", s.redis.URL()}, nil, filepath.Join(dir, "floor.log")); err != nil {
 		return fail(err)
 	}
 	s.closers = append(s.closers, s.floor.Stop)

@@ -61,7 +61,7 @@ func TestVersionAndUsage(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("help: exit %d", code)
 	}
-	for _, sub := range []string{"serve", "migrate", "healthcheck", "version", "backup postgres|redis", "restore postgres|redis"} {
+	for _, sub := range []string{"serve", "migrate", "healthcheck", "version", "peppers", "backup postgres|redis", "restore postgres|redis"} {
 		if !strings.Contains(out, "\n  "+sub) {
 			t.Errorf("help does not list %q:\n%s", sub, out)
 		}

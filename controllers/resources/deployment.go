@@ -88,6 +88,7 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 			},
 		},
 	}
+	withPepperMounts(&dep.Spec.Template, in.PepperMounts) // pepperrotation.go
 	return dep
 }
 

@@ -12,8 +12,11 @@ import (
 type Inputs struct {
 	// AuthServerImage is the operator's default authserver image.
 	AuthServerImage string
-	// Pepper is the Secret key holding the pepper: the spec's, or the generated one.
+	// Pepper is the Secret key holding the pepper that hashes: the spec's, or the
+	// generated one, or the current version of a rotation.
 	Pepper authv1alpha1.SecretKeyRef
+	// PepperMounts are the pepper versions the pods get (pepperrotation.go).
+	PepperMounts PepperMounts
 	// ConfigHash is ConfigHash over every referenced Secret value.
 	ConfigHash string
 

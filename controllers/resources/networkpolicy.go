@@ -86,7 +86,7 @@ func AbsentNetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPor
 //   - Redis: in from the authserver and its backup Job (and, in cluster mode, the other
 //     nodes and the bootstrap Job); out to DNS (and the other nodes).
 //   - managed PostgreSQL: in from pgbouncer, the authserver (its migration init container)
-//     and the backup Job; no egress.
+//     the backup Job and the pepper count Job; no egress.
 //
 // An external database or Redis, the OTLP receiver and Sentry are reached on their
 // port at any address: the address is outside the stack and may change. A
@@ -205,6 +205,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 				{From: pods(ComponentPgBouncer), Ports: pg},
 				{From: pods(ComponentAuthServer), Ports: pg},
 				{From: pods(backupPostgresComponent), Ports: pg},
+				{From: pods(ComponentPepperCount), Ports: pg},
 			}, nil))
 	}
 	return out

@@ -48,6 +48,11 @@ func PepperSecret(stack *authv1alpha1.AuthStack, pepper []byte) *corev1.Secret {
 	}
 }
 
+// DecodePepper returns a valid pepper's key bytes (what the authserver derives its id from).
+func DecodePepper(v []byte) ([]byte, error) {
+	return hex.DecodeString(strings.TrimSpace(string(v)))
+}
+
 // ValidPepper says whether a pepper value is usable: exactly what the authserver
 // accepts (authserver/config.ParsePepper), 32 bytes as 64 hex characters, surrounding
 // whitespace ignored. Anything else would pass here and crash-loop every pod.
