@@ -12,9 +12,12 @@ import (
 
 	"github.com/spf13/cobra"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
 )
 
@@ -31,8 +34,8 @@ func (p *plugin) backupCommand() *cobra.Command {
 		Short: "Run a backup now (the " + annotationBackupNow + " annotation), wait for its Jobs and print the result",
 		Long: "Sets the " + annotationBackupNow + " annotation to a new value; the operator runs one Job per kind\n" +
 			"of backup (PostgreSQL, and Redis when it has one) and records the request in\n" +
-			"status.backups.handledRequest. The command waits until status.backups reports each Job,\n" +
-			"prints the object written or the failure, and exits 1 if a Job failed.",
+			"status.backups.handledRequest. The command waits until each Job finished, prints the\n" +
+			"object written or the failure (as status.backups reports them), and exits 1 if a Job failed.",
 		Args: exactlyOne,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, name := cmd.Context(), args[0]
@@ -66,13 +69,10 @@ func (p *plugin) backupCommand() *cobra.Command {
 	return cmd
 }
 
-// backupResult is one Job of the request, as status.backups reports it.
-type backupResult struct {
-	kind, job string
-	run       map[string]any // lastSuccess or lastFailure naming the Job
-	ok        bool
-}
-
+// waitBackup waits until the operator took the request, then until each of its
+// Jobs finished, and prints each Job's outcome as the operator reads it for
+// status.backups (resources.BackupRunFromJob: the Job's conditions and its pod's
+// result line), so two backups finishing in the same second cannot be mistaken.
 func (p *plugin) waitBackup(ctx context.Context, name, request string, timeout time.Duration) error {
 	if _, err := p.waitFor(ctx, name, timeout, "the operator to take the request (status.backups.handledRequest)",
 		func(u *unstructured.Unstructured) (bool, error) {
@@ -93,33 +93,48 @@ func (p *plugin) waitBackup(ctx context.Context, name, request string, timeout t
 		names[i] = j.Name
 	}
 	fmt.Fprintf(p.out, "running: %s\n", strings.Join(names, ", "))
-	var results []backupResult
-	_, err = p.waitFor(ctx, name, timeout, "the backup Jobs to finish", func(u *unstructured.Unstructured) (bool, error) {
+	type outcome struct {
+		run    authv1alpha1.BackupRun
+		stored bool
+	}
+	var results []outcome
+	err = wait.PollUntilContextTimeout(ctx, pollInterval, timeout, true, func(ctx context.Context) (bool, error) {
+		if jobs, err = p.requestJobs(ctx, name, request); err != nil {
+			return false, err
+		}
 		results = results[:0]
-		for _, j := range jobs {
-			r, found := resultOf(u, j)
-			if !found {
+		for i := range jobs {
+			var pods corev1.PodList
+			if err := p.c.List(ctx, &pods, client.InNamespace(p.namespace), client.MatchingLabels{batchv1.JobNameLabel: jobs[i].Name}); err != nil {
+				return false, fmt.Errorf("listing the pods of Job %s: %w", jobs[i].Name, err)
+			}
+			run, stored, finished := resources.BackupRunFromJob(&jobs[i], pods.Items)
+			if !finished {
 				return false, nil
 			}
-			results = append(results, r)
+			results = append(results, outcome{run, stored})
 		}
 		return true, nil
 	})
+	if wait.Interrupted(err) {
+		return fmt.Errorf("timed out after %s waiting for the backup Jobs %s to finish", timeout, strings.Join(names, ", "))
+	}
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(p.out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "KIND\tJOB\tRESULT\tOBJECT\tSIZE\tMESSAGE")
 	failed := false
-	for _, r := range results {
+	for i, r := range results {
 		res, size := "succeeded", "-"
-		if !r.ok {
+		if !r.stored {
 			res, failed = "failed", true
 		}
-		if n, _ := r.run["sizeBytes"].(int64); n > 0 {
-			size = bytesSize(n)
+		if r.run.SizeBytes > 0 {
+			size = bytesSize(r.run.SizeBytes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.kind, r.job, res, dash(str(r.run["object"])), size, dash(oneLine(str(r.run["message"]))))
+		kind := strings.TrimPrefix(jobs[i].Labels[resources.LabelComponent], "backup-")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", kind, r.run.Job, res, dash(r.run.Object), size, dash(oneLine(r.run.Message)))
 	}
 	_ = tw.Flush()
 	if failed {
@@ -142,18 +157,6 @@ func (p *plugin) requestJobs(ctx context.Context, name, request string) ([]batch
 	}
 	sort.Slice(jobs, func(a, b int) bool { return jobs[a].Name < jobs[b].Name })
 	return jobs, nil
-}
-
-// resultOf finds the Job's run in status.backups.<kind>.lastSuccess or lastFailure.
-func resultOf(u *unstructured.Unstructured, j batchv1.Job) (backupResult, bool) {
-	kind := strings.TrimPrefix(j.Labels[resources.LabelComponent], "backup-")
-	for _, field := range []string{"lastSuccess", "lastFailure"} {
-		run, _, _ := unstructured.NestedMap(u.Object, "status", "backups", kind, field)
-		if run != nil && run["job"] == j.Name {
-			return backupResult{kind: kind, job: j.Name, run: run, ok: field == "lastSuccess"}, true
-		}
-	}
-	return backupResult{}, false
 }
 
 func dash(s string) string {

@@ -73,7 +73,7 @@ func TestMain(m *testing.M) {
 	if err := writeKubeconfig(cfg, kubeconfig); err != nil {
 		panic(err)
 	}
-	pollInterval = 50 * time.Millisecond
+	pollInterval = 200 * time.Millisecond
 	code := m.Run()
 	_ = env.Stop()
 	_ = os.RemoveAll(dir)
@@ -320,10 +320,14 @@ func TestBackupWaitsAndPrintsResult(t *testing.T) {
 		"redis "+rd.Name+" failed - - authenticating to Redis at redis:6379: WRONGPASS",
 		"error: a backup Job failed")
 
-	out, code = run(t, ns, "status", "auth")
-	if code != 0 {
-		t.Fatalf("status exit %d:\n%s", code, out)
-	}
+	// The plugin reads the Jobs; status.backups follows at the operator's next reconcile.
+	eventually(t, "status shows the failed redis backup", func() error {
+		out, code = run(t, ns, "status", "auth")
+		if code != 0 || !containsLine(out, "redis - - - ago: authenticating to Redis") {
+			return fmt.Errorf("exit %d:\n%s", code, out)
+		}
+		return nil
+	})
 	wantLines(t, out,
 		"AuthStack "+ns+"/auth (generation 1, observed 1)",
 		"Paused: no",
