@@ -77,6 +77,7 @@ type observation struct {
 	authServer authServerObservation // authserver.go
 	dataTier   dataTierObservation   // datatier.go
 	backups    backupObservation     // backup.go
+	drills     drillObservation      // drill.go
 	gateway    gatewayObservation    // gateway.go
 	// defaults are the operator defaults the children are rendered with (operatordefaults.go).
 	defaults authv1alpha1.OperatorDefaultsStatus
@@ -183,6 +184,9 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observeBackups(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the backups: %w", err)
 	}
+	if err := r.observeDrills(ctx, stack, obs); err != nil {
+		return fmt.Errorf("observing the restore drills: %w", err)
+	}
 	if err := r.observePepperMismatch(ctx, stack, obs); err != nil { // pepper.go
 		return fmt.Errorf("observing the authserver pods: %w", err)
 	}
@@ -216,6 +220,7 @@ func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observa
 func render(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs) []unit {
 	units := dataTierObjects(stack, obs, in)
 	units = append(units, backupObjects(stack, in)...)
+	units = append(units, drillObjects(stack, in)...)
 	units = append(units, pepperObjects(obs)...)
 	return append(units, authServerObjects(stack, obs, in)...)
 }
@@ -251,7 +256,7 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&appsv1.StatefulSet{}).
 		Owns(&batchv1.Job{}).
 		Owns(&batchv1.CronJob{}).
-		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(stackOfBackupJob)).    // CronJob-made Jobs (backup.go)
+		Watches(&batchv1.Job{}, handler.EnqueueRequestsFromMapFunc(stackOfBackupJob)).    // CronJob-made Jobs (backup.go, drill.go)
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(stackOfAuthServerPod)). // PepperMismatch (pepper.go)
 		Owns(&networkingv1.NetworkPolicy{}).
 		Owns(&corev1.Secret{}, builder.OnlyMetadata).

@@ -163,7 +163,7 @@ func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alp
 func stackOfBackupJob(_ context.Context, obj client.Object) []reconcile.Request {
 	l := obj.GetLabels()
 	switch l[resources.LabelComponent] {
-	case resources.ComponentBackupPostgres, resources.ComponentBackupRedis:
+	case resources.ComponentBackupPostgres, resources.ComponentBackupRedis, resources.ComponentBackupVerify:
 	default:
 		return nil
 	}

@@ -46,6 +46,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		setCondition(&st, stack.Generation, c)
 	}
 	backupStatus(stack, obs, &st, failures, now) // status.backups, BackupsHealthy: backup.go
+	drillStatus(stack, obs, &st, failures, now)  // status.backups.lastDrill, RestoreVerified: drill.go
 	pepperStatus(stack, obs, &st)                // status.pepper, PepperRotated: pepperrotation.go
 
 	ready := condition(authv1alpha1.ConditionReady, true, authv1alpha1.ReasonAllReady, "every component is ready")
@@ -193,6 +194,7 @@ func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alph
 	}
 	before := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionReady)
 	degradedBefore := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionDegraded)
+	verifiedBefore := meta.FindStatusCondition(stack.Status.Conditions, authv1alpha1.ConditionRestoreVerified)
 	patchBase := client.MergeFrom(stack.DeepCopy())
 	stack.Status = next
 	if err := r.Status().Patch(ctx, stack, patchBase); err != nil {
@@ -208,5 +210,6 @@ func (r *AuthStackReconciler) writeStatus(ctx context.Context, stack *authv1alph
 		(degradedBefore == nil || degradedBefore.Status != metav1.ConditionTrue || degradedBefore.Message != d.Message) {
 		r.Recorder.Eventf(stack, nil, corev1.EventTypeWarning, d.Reason, "Reconcile", "%s", d.Message)
 	}
+	drillEvent(r.Recorder, stack, verifiedBefore, next.Conditions) // drill.go
 	return nil
 }

@@ -12,6 +12,7 @@ const CronSchedulePattern = `^(@(yearly|annually|monthly|weekly|daily|midnight|h
 
 // BackupSpec schedules encrypted, off-site backups of PostgreSQL and Redis as CronJobs
 // running "authserver backup postgres|redis" (see docs/backup-and-restore.md).
+// +kubebuilder:validation:XValidation:rule="!has(self.verify) || has(self.encryption.privateKeySecretRef)",message="backup.verify needs backup.encryption.privateKeySecretRef: a drill decrypts the backup it restores"
 type BackupSpec struct {
 	// Postgres schedules pg_dump backups of the database.
 	// +optional
@@ -28,6 +29,10 @@ type BackupSpec struct {
 
 	// Encryption names the OpenPGP public key the backups are encrypted to.
 	Encryption BackupEncryption `json:"encryption"`
+
+	// Verify schedules restore drills of the PostgreSQL backups (drill_types.go).
+	// +optional
+	Verify *DrillSpec `json:"verify,omitempty"`
 }
 
 // BackupJobSpec is the schedule and retention of one kind of backup.
@@ -107,10 +112,23 @@ type SecretNameRef struct {
 }
 
 // BackupEncryption says how backups are encrypted before they leave the pod.
+// +kubebuilder:validation:XValidation:rule="!has(self.passphraseSecretRef) || has(self.privateKeySecretRef)",message="encryption.passphraseSecretRef needs encryption.privateKeySecretRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.privateKeySecretRef) || self.privateKeySecretRef.name != self.publicKeySecretRef.name || self.privateKeySecretRef.key != self.publicKeySecretRef.key",message="encryption.privateKeySecretRef must name another Secret key than publicKeySecretRef"
 type BackupEncryption struct {
 	// PublicKeySecretRef names the Secret key holding the armored OpenPGP public key
-	// (gpg --export --armor). The private key never goes into the cluster.
+	// (gpg --export --armor). The backup Jobs mount only this key.
 	PublicKeySecretRef SecretKeyRef `json:"publicKeySecretRef"`
+
+	// PrivateKeySecretRef names the Secret key holding the armored OpenPGP private key
+	// (gpg --export-secret-keys --armor), for restore drills and declared restores only:
+	// only their Jobs mount it, never the backup CronJobs. Without it the private key
+	// stays out of the cluster and restores are run by hand.
+	// +optional
+	PrivateKeySecretRef *SecretKeyRef `json:"privateKeySecretRef,omitempty"`
+
+	// PassphraseSecretRef names the Secret key holding the private key's passphrase, when it has one.
+	// +optional
+	PassphraseSecretRef *SecretKeyRef `json:"passphraseSecretRef,omitempty"`
 }
 
 // BackupsStatus reports the last runs of each kind of backup, from the Jobs.
@@ -124,6 +142,12 @@ type BackupsStatus struct {
 	// its Jobs are deleted.
 	// +optional
 	HandledRequest string `json:"handledRequest,omitempty"`
+	// LastDrill is the newest finished restore drill (spec.backup.verify).
+	// +optional
+	LastDrill *DrillRun `json:"lastDrill,omitempty"`
+	// LastSuccessfulDrill is the newest restore drill that passed.
+	// +optional
+	LastSuccessfulDrill *DrillRun `json:"lastSuccessfulDrill,omitempty"`
 }
 
 // BackupKindStatus is the last successful and the last failed run of one kind of backup.

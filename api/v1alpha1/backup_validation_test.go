@@ -210,11 +210,21 @@ func TestBackupObjectsAreAcceptedByTheAPIServer(t *testing.T) {
 					Redis:    authv1alpha1.BackupJobSpec{Schedule: "@hourly", RetentionDays: 7, Suspend: true},
 					Destination: authv1alpha1.BackupDestination{S3: authv1alpha1.S3Destination{Bucket: "auth-backups",
 						CredentialsSecretRef: &authv1alpha1.SecretNameRef{Name: "s3"}}},
-					Encryption: authv1alpha1.BackupEncryption{PublicKeySecretRef: authv1alpha1.SecretKeyRef{Name: "key", Key: "public.asc"}},
+					Encryption: authv1alpha1.BackupEncryption{PublicKeySecretRef: authv1alpha1.SecretKeyRef{Name: "key", Key: "public.asc"},
+						PrivateKeySecretRef: &authv1alpha1.SecretKeyRef{Name: "private", Key: "private.asc"},
+						PassphraseSecretRef: &authv1alpha1.SecretKeyRef{Name: "pass", Key: "pw"}},
+					Verify: &authv1alpha1.DrillSpec{Schedule: "0 5 * * *"},
 				},
 			},
 		}
-		src := resources.DefaultBackupSources(stack, resources.Inputs{AuthServerImage: "ghcr.io/leanauth/authserver:test"})
+		src := resources.DefaultBackupSources(stack, resources.Inputs{AuthServerImage: "ghcr.io/leanauth/authserver:test",
+			Pepper: authv1alpha1.SecretKeyRef{Name: "pepper", Key: "pepper"}})
+		// The restore drill's CronJob too (drill.go).
+		if cj := resources.DrillCronJob(stack, src); cj == nil {
+			t.Error("no drill CronJob")
+		} else if err := k8sClient.Create(context.Background(), cj, client.DryRunAll); err != nil {
+			t.Errorf("drill CronJob %s (%d chars) rejected: %v", cj.Name, len(cj.Name), err)
+		}
 		for _, kind := range []string{resources.BackupKindPostgres, resources.BackupKindRedis} {
 			cj := resources.BackupCronJob(stack, kind, src)
 			if err := k8sClient.Create(context.Background(), cj, client.DryRunAll); err != nil {

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -94,7 +95,7 @@ func init() {
 			fmt.Fprintln(stdout, VersionString())
 			return 0
 		})},
-		{"backup", "postgres|redis", "dump, encrypt and upload to S3 (without a kind: its usage)", backupCommand("backup")},
+		{"backup", "postgres|redis|verify", "dump, encrypt and upload to S3; verify: a restore drill (without a kind: its usage)", backupCommand("backup")},
 		{"restore", "postgres|redis [flags]", "download, decrypt and restore (without a kind: its usage)", backupCommand("restore")},
 		{"help", "", "print this text", noArgs(func(stdout, _ io.Writer) int {
 			fmt.Fprint(stdout, usage())
@@ -221,7 +222,10 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (e
 		return err
 	}
 	log.Info("migrations done", "applied", applied, "schema_version", store.LatestVersion())
-	return checkPeppers(ctx, direct, peppers, secret)
+	if err := checkPeppers(ctx, direct, peppers, secret); err != nil {
+		return err
+	}
+	return ensureDrillCanary(ctx, direct, peppers)
 }
 
 // migrateWithRetry retries while the database is not reachable yet (a pod
@@ -414,7 +418,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		}
 	}
 
-	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashWait)
+	hasher, err := password.New(cfg.Argon2, cfg.Peppers, cfg.HashConcurrency, cfg.HashQueue, cfg.HashWait)
 	if err != nil {
 		return err
 	}
@@ -481,6 +485,11 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 		metricsAddr = mln.Addr().String()
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
+		if cfg.Pprof {
+			// Only on the metrics listener, never on the API's.
+			mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+			mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		}
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() {
 			if err := metricsSrv.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {

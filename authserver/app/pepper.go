@@ -8,9 +8,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/store"
 )
 
@@ -48,6 +51,43 @@ func migrateExitCode(err error) int {
 		_ = f.Close()
 	}
 	return ExitPepperMismatch
+}
+
+// ensureDrillCanary writes the restore drills' canary hash (store migration
+// 0006) with the current pepper when it is missing or made with another one,
+// so that every backup carries a hash the drill can check against the
+// stack's pepper (authserver/backup/verify.go). It runs after checkPeppers:
+// a mismatched pepper never reaches it.
+func ensureDrillCanary(ctx context.Context, directURL string, peppers []config.Pepper) error {
+	if len(peppers) == 0 {
+		return nil
+	}
+	h, err := password.New(password.CanaryParams, peppers[:1], 1, time.Minute)
+	if err != nil {
+		return err
+	}
+	conn, err := pgx.Connect(ctx, directURL)
+	if err != nil {
+		return fmt.Errorf("connecting to write the restore-drill canary: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	pw := password.CanaryPassword(peppers[0])
+	hash, ok, err := store.DrillCanaryHash(ctx, conn)
+	if err != nil {
+		return fmt.Errorf("reading the restore-drill canary: %w", err)
+	}
+	if ok {
+		if r, err := h.Verify(ctx, pw, hash); err == nil && r.OK {
+			return nil
+		}
+	}
+	if hash, err = h.Hash(ctx, pw); err != nil {
+		return fmt.Errorf("hashing the restore-drill canary: %w", err)
+	}
+	if err := store.SetDrillCanaryHash(ctx, conn, hash); err != nil {
+		return fmt.Errorf("writing the restore-drill canary: %w", err)
+	}
+	return nil
 }
 
 // PeppersCommand counts what each pepper still protects (store.CountPeppers) and writes

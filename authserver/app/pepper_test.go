@@ -73,7 +73,7 @@ func TestMigrateRefusesAnotherPepper(t *testing.T) {
 	keyB, _ := config.ParsePepper(pepperB)
 	idA, idB := config.PepperID(keyA), config.PepperID(keyB)
 	h, err := password.New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1},
-		[]config.Pepper{{ID: idA, Key: keyA}}, 1, time.Second)
+		[]config.Pepper{{ID: idA, Key: keyA}}, 1, -1, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,14 +20,27 @@ type Resources struct {
 	HashConcurrency int    `json:"hash_concurrency"` // AUTH_HASH_CONCURRENCY, default GOMAXPROCS
 	CgroupMemory    int64  `json:"cgroup_memory"`    // the cgroup's memory limit, 0 when none
 	MemoryLimit     int64  `json:"memory_limit"`     // the Go soft memory limit in force
-	MemoryFrom      string `json:"memory_from"`      // GOMEMLIMIT, hashing (slots × argon2 memory + 48 MiB) or cgroup (90 % of it)
+	MemoryFrom      string `json:"memory_from"`      // GOMEMLIMIT, hashing (48 MiB beside the slots' argon2 memory) or cgroup (90 % of it less that memory)
+}
+
+// Soft memory limit of the Go runtime (heap and stacks; the hashing slots'
+// memory is outside it): 48 MiB, less when the cgroup is small, never below 16 MiB.
+const (
+	heapLimit    = 48 << 20
+	minHeapLimit = 16 << 20
+)
+
+// hashingMemory is the argon2 memory of all hashing slots.
+func hashingMemory(c *config.Config) int64 {
+	return int64(c.HashConcurrency) * int64(c.Argon2.MemoryKiB) * 1024
 }
 
 // SetResources gives the Go runtime a soft memory limit, unless GOMEMLIMIT
-// is set: enough for the hashing slots (each owns MemoryKiB of argon2
-// memory) plus headroom, so that a burst makes the GC work harder rather
-// than RSS grow, and never more than 90 % of the cgroup's memory limit
-// (read under cgroupRoot, normally /sys/fs/cgroup) so that the pod is not
+// is set: 48 MiB for the heap and stacks beside the hashing slots (each owns
+// MemoryKiB of argon2 memory, mapped outside the Go heap), so that a burst
+// makes the GC work harder rather than RSS grow, and never more than 90 %
+// of the cgroup's memory limit (read under cgroupRoot, normally
+// /sys/fs/cgroup) minus the slots' memory, so that the pod is not
 // OOM-killed. It returns what was chosen.
 func SetResources(c *config.Config, cgroupRoot string) Resources {
 	r := Resources{GOMAXPROCS: runtime.GOMAXPROCS(0), HashConcurrency: c.HashConcurrency, CgroupMemory: CgroupMemoryLimit(cgroupRoot)}
@@ -35,10 +48,13 @@ func SetResources(c *config.Config, cgroupRoot string) Resources {
 		r.MemoryLimit, r.MemoryFrom = debug.SetMemoryLimit(-1), "GOMEMLIMIT"
 		return r
 	}
-	r.MemoryLimit, r.MemoryFrom = int64(c.HashConcurrency)*int64(c.Argon2.MemoryKiB)*1024+48<<20, "hashing"
-	r.MemoryLimit = max(r.MemoryLimit, 64<<20)
-	if r.CgroupMemory > 0 && r.CgroupMemory/10*9 < r.MemoryLimit {
-		r.MemoryLimit, r.MemoryFrom = r.CgroupMemory/10*9, "cgroup"
+	// The slots' argon2 memory is mapped outside the Go heap
+	// (internal/argon2), so the limit is what the heap and stacks may use
+	// beside it.
+	hashing := hashingMemory(c)
+	r.MemoryLimit, r.MemoryFrom = heapLimit, "hashing"
+	if r.CgroupMemory > 0 && r.CgroupMemory/10*9-hashing < r.MemoryLimit {
+		r.MemoryLimit, r.MemoryFrom = max(r.CgroupMemory/10*9-hashing, minHeapLimit), "cgroup"
 	}
 	debug.SetMemoryLimit(r.MemoryLimit)
 	return r

@@ -104,15 +104,16 @@ func TestResourcesFollowTheCgroup(t *testing.T) {
 		simulatedCgroup(t)
 		return
 	}
-	// No GOMEMLIMIT: 32 slots of 19 MiB would want 656 MiB; the cgroup allows 256 MiB, so 90 % of it.
-	r := runResources(t, memDir, cpuDir, "AUTH_HASH_CONCURRENCY=32")
-	if r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9 || r.MemoryFrom != "cgroup" {
+	// No GOMEMLIMIT: 10 slots of 19 MiB take 190 MiB of the 90 % of the
+	// 256 MiB cgroup, which leaves the heap less than its 48 MiB.
+	r := runResources(t, memDir, cpuDir, "AUTH_HASH_CONCURRENCY=10")
+	if r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-10*19456*1024 || r.MemoryFrom != "cgroup" {
 		t.Errorf("in a 256 MiB cgroup: %+v", r)
 	}
 	// Defaults: the hash concurrency is the runtime's GOMAXPROCS (which Go
 	// derives from the CPU quota, never below 2), and the hashing memory fits.
 	r = runResources(t, memDir, cpuDir)
-	if r.HashConcurrency != r.GOMAXPROCS || r.GOMAXPROCS > runtime.NumCPU() || r.MemoryLimit != int64(r.HashConcurrency)*19456*1024+48*mib {
+	if r.HashConcurrency != r.GOMAXPROCS || r.GOMAXPROCS > runtime.NumCPU() || r.MemoryLimit != 48*mib || r.MemoryFrom != "hashing" {
 		t.Errorf("defaults in a cgroup: %+v", r)
 	}
 	// What the operator passes (GOMAXPROCS from limits.cpu rounded up,
@@ -156,8 +157,8 @@ func simulatedCgroup(t *testing.T) {
 		t.Fatal("GOMEMLIMIT is set in the test environment")
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	cfg := &config.Config{HashConcurrency: 32, Argon2: config.Argon2{MemoryKiB: 19456}}
-	if r := SetResources(cfg, root); r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9 || debug.SetMemoryLimit(-1) != r.MemoryLimit {
+	cfg := &config.Config{HashConcurrency: 10, Argon2: config.Argon2{MemoryKiB: 19456}}
+	if r := SetResources(cfg, root); r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-10*19456*1024 || debug.SetMemoryLimit(-1) != r.MemoryLimit {
 		t.Errorf("in a simulated 256 MiB cgroup: %+v", r)
 	}
 }

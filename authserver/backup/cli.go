@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/leanauth/authstack/authserver/backup/result"
 	"github.com/leanauth/authstack/authserver/config"
@@ -20,18 +21,20 @@ import (
 const Usage = `usage:
   authserver backup postgres     pg_dump -Fc | gzip | OpenPGP | S3 multipart upload, then retention
   authserver backup redis        RDB over the replication protocol | gzip | OpenPGP | S3, then retention
+  authserver backup verify       restore drill: the newest postgres backup into a scratch database, checked
   authserver restore postgres [--object KEY] [--target-url URL] [--force]
   authserver restore redis --out PATH [--object KEY]
 
 Environment: DATABASE_URL (direct) or REDIS_URL, S3_ENDPOINT, S3_BUCKET, S3_PREFIX,
 S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
 BACKUP_PUBLIC_KEY_FILE, BACKUP_RETENTION_DAYS (default 30); restore:
-BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected).
+BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected); verify: the
+restore's, DATABASE_URL (a role with CREATEDB) and AUTH_PEPPER_FILE (AUTH_OLD_PEPPERS_FILE).
 SENTRY_DSN (and SENTRY_ENVIRONMENT): report failures (exit 1 and 3) to Sentry.
 DATABASE_URL, REDIS_URL and the AWS_* keys may instead be read from a file named
 by NAME_FILE, as for the server.
 Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or configuration,
-3 backup stored but retention failed.
+3 backup stored but retention failed; verify: 1 the drill failed (its reason in the log line).
 `
 
 // Main runs `authserver backup ...` or `authserver restore ...`; args
@@ -62,6 +65,9 @@ func run(ctx context.Context, args []string, release string, get config.Getenv, 
 			return plain
 		}
 		return log
+	}
+	if len(args) == 2 && args[0] == "backup" && args[1] == "verify" {
+		return runVerify(ctx, get, read, log, plain)
 	}
 	if len(args) < 2 || (args[1] != KindPostgres && args[1] != KindRedis) {
 		fmt.Fprint(stderr, Usage)
@@ -145,11 +151,13 @@ func exitFor(err error) int {
 // (the CronJob points it at the container's termination message, which the
 // operator reads for status.backups).
 func writeResult(get config.Getenv, kind string, res Result, err error) {
-	path, _ := get("BACKUP_RESULT_FILE")
-	if path == "" {
-		return
+	writeLine(get, ResultOf(kind, res, err))
+}
+
+func writeLine(get config.Getenv, r result.Result) {
+	if path, _ := get("BACKUP_RESULT_FILE"); path != "" {
+		_ = os.WriteFile(path, r.Line(), 0o644)
 	}
-	_ = os.WriteFile(path, ResultOf(kind, res, err).Line(), 0o644)
 }
 
 // ResultOf is the result line of a backup run that returned res and err.
@@ -158,6 +166,51 @@ func ResultOf(kind string, res Result, err error) result.Result {
 	var re *RetentionError
 	if err == nil || errors.As(err, &re) {
 		out.Stored, out.Object, out.SizeBytes, out.RawBytes = true, res.Object, res.Size, res.RawSize
+	}
+	if err != nil {
+		out.Error = err.Error()
+	}
+	return out
+}
+
+// runVerify runs `authserver backup verify` and reports like a backup: one
+// log line and the result line in BACKUP_RESULT_FILE.
+func runVerify(ctx context.Context, get config.Getenv, read config.ReadFile, log, plain *slog.Logger) int {
+	env, err := config.LoadRestore(get, read)
+	var peppers []config.Pepper
+	if err == nil {
+		peppers, _, err = config.LoadPeppers(get, read)
+	}
+	if err != nil {
+		plain.Error("drill failed", "reason", result.ReasonDrillFailed, "error", err.Error())
+		writeLine(get, result.Result{Kind: result.KindVerify, Reason: result.ReasonDrillFailed, Error: err.Error()})
+		return 2
+	}
+	res, err := Verify(ctx, Config{Backup: *env}, peppers)
+	out := DrillResultOf(res, err)
+	writeLine(get, out)
+	attrs := []any{"reason", out.Reason, "object", res.Object, "restore_ms", out.RestoreMS, "duration_ms", out.DurationMS}
+	if !res.BackupTime.IsZero() {
+		attrs = append(attrs, "backup_time", out.BackupTime, "backup_age_s", int64(timeNow().Sub(res.BackupTime).Seconds()))
+	}
+	if err != nil {
+		code := exitFor(err)
+		if code == 2 {
+			log = plain
+		}
+		log.Error("drill failed", append(attrs, "error", err.Error())...)
+		return code
+	}
+	log.Info("drill done", append(attrs, "tables", res.Tables, "rows", res.Rows)...)
+	return 0
+}
+
+// DrillResultOf is the result line of a drill that returned res and err.
+func DrillResultOf(res VerifyResult, err error) result.Result {
+	out := result.Result{Kind: result.KindVerify, OK: err == nil, DurationMS: res.Duration.Milliseconds(), Reason: ReasonOf(err),
+		Object: res.Object, RestoreMS: res.Restore.Milliseconds(), Tables: res.Tables, Rows: res.Rows}
+	if !res.BackupTime.IsZero() {
+		out.BackupTime = res.BackupTime.UTC().Format(time.RFC3339)
 	}
 	if err != nil {
 		out.Error = err.Error()

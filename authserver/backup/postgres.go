@@ -103,8 +103,9 @@ func (t *tailBuffer) String() string {
 }
 
 // pgDumpProducer runs pg_dump -Fc -Z0 (uncompressed custom format: gzip
-// compresses it once, after) with its output streamed to the writer.
-func pgDumpProducer(cfg Config) (producer, error) {
+// compresses it once, after) with its output streamed to the writer. It dumps
+// the exported snapshot snapshot() names (the one the manifest's counts saw).
+func pgDumpProducer(cfg Config, snapshot func() string) (producer, error) {
 	dbname, pw, err := pgConn(cfg.DatabaseURL, "DATABASE_URL")
 	if err != nil {
 		return nil, err
@@ -115,7 +116,7 @@ func pgDumpProducer(cfg Config) (producer, error) {
 	}
 	return func(ctx context.Context, w io.Writer) error {
 		var stderr tailBuffer
-		cmd := exec.CommandContext(ctx, bin, "--format=custom", "--compress=0", "--no-password", "--dbname="+dbname)
+		cmd := exec.CommandContext(ctx, bin, "--format=custom", "--compress=0", "--no-password", "--snapshot="+snapshot(), "--dbname="+dbname)
 		cmd.Env = pgEnv(pw)
 		cmd.Stdout = w
 		cmd.Stderr = &stderr
@@ -164,8 +165,7 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 	if target == "" {
 		return res, &UsageError{Msg: "no target database: pass --target-url or set DATABASE_URL"}
 	}
-	dbname, pw, err := pgConn(target, "the target URL")
-	if err != nil {
+	if _, _, err := pgConn(target, "the target URL"); err != nil {
 		return res, err
 	}
 	bin, err := exec.LookPath(cfg.PgRestore)
@@ -195,16 +195,31 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 	defer os.Remove(path)
 	res.Object = obj
 
+	if err := pgRestore(ctx, bin, path, obj, target, opt.Force && n > 0); err != nil {
+		return res, err
+	}
+	res.Duration = timeNow().Sub(start)
+	return res, nil
+}
+
+// pgRestore checks that path is a pg_dump archive (pg_restore --list) and
+// restores it into target in one transaction, as the object's owner-less
+// copy; clean replaces the objects of the backup first.
+func pgRestore(ctx context.Context, bin, path, obj, target string, clean bool) error {
+	dbname, pw, err := pgConn(target, "the target URL")
+	if err != nil {
+		return err
+	}
 	var stderr tailBuffer
 	// Verify: pg_restore must read the archive's table of contents.
 	list := exec.CommandContext(ctx, bin, "--list", path)
 	list.Stderr = &stderr
 	list.Stdout = io.Discard
 	if err := list.Run(); err != nil {
-		return res, fmt.Errorf("verifying %s: pg_restore cannot read it (%s); it is not a pg_dump custom archive, try an older backup", obj, firstNonEmpty(stderr.String(), err.Error()))
+		return &notArchiveError{fmt.Errorf("verifying %s: pg_restore cannot read it (%s); it is not a pg_dump custom archive, try an older backup", obj, firstNonEmpty(stderr.String(), err.Error()))}
 	}
 	args := []string{"--no-password", "--dbname=" + dbname, "--no-owner", "--exit-on-error", "--single-transaction"}
-	if opt.Force && n > 0 {
+	if clean {
 		args = append(args, "--clean", "--if-exists")
 	}
 	args = append(args, path)
@@ -217,11 +232,15 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 		if strings.Contains(msg, "read-only transaction") {
 			hint = "the target database is read-only (default_transaction_read_only, runbook step 1): add options=-c%20default_transaction_read_only%3Doff to --target-url"
 		}
-		return res, fmt.Errorf("pg_restore of %s into %s failed (nothing was committed: single transaction): %s; %s", obj, redactedDB(target), msg, hint)
+		return fmt.Errorf("pg_restore of %s into %s failed (nothing was committed: single transaction): %s; %s", obj, redactedDB(target), msg, hint)
 	}
-	res.Duration = timeNow().Sub(start)
-	return res, nil
+	return nil
 }
+
+// notArchiveError: the decrypted backup is not a pg_dump archive.
+type notArchiveError struct{ error }
+
+func (e *notArchiveError) Unwrap() error { return e.error }
 
 func firstNonEmpty(s ...string) string {
 	for _, x := range s {

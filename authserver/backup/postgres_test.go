@@ -255,8 +255,8 @@ func TestBackupFailuresLeaveNoObject(t *testing.T) {
 		code int
 		want []string
 	}{
-		{"database refuses the password", e.with("DATABASE_URL", badPassword), 1, []string{"pg_dump of", "password authentication failed", "check DATABASE_URL"}},
-		{"database down", e.with("DATABASE_URL", strings.Replace(src, pg.Addr(), "127.0.0.1:1", 1)), 1, []string{"pg_dump of", "check DATABASE_URL"}},
+		{"database refuses the password", e.with("DATABASE_URL", badPassword), 1, []string{"connecting to", "password authentication failed", "check DATABASE_URL"}},
+		{"database down", e.with("DATABASE_URL", strings.Replace(src, pg.Addr(), "127.0.0.1:1", 1)), 1, []string{"connecting to", "connection refused", "check DATABASE_URL"}},
 		{"wrong bucket", e.with("S3_BUCKET", "no-such-bucket"), 1, []string{`bucket "no-such-bucket" does not exist`, "fix S3_BUCKET"}},
 		{"wrong S3 secret", e.with("AWS_SECRET_ACCESS_KEY", "wrong"), 1, []string{"S3 refused the credentials"}},
 		{"public key file missing", e.with("BACKUP_PUBLIC_KEY_FILE", "/nonexistent/key.asc"), 1, []string{"BACKUP_PUBLIC_KEY_FILE", "mount the key file"}},

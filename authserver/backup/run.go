@@ -34,9 +34,10 @@ func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
 	start := time.Now()
 	res := Result{Kind: kind}
 	var prod producer
+	var snap *snapshot // postgres: the counts for the manifest, in pg_dump's snapshot
 	switch kind {
 	case KindPostgres:
-		p, err := pgDumpProducer(cfg)
+		p, err := pgDumpProducer(cfg, func() string { return snap.id })
 		if err != nil {
 			return res, err
 		}
@@ -60,6 +61,16 @@ func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
 	}
 	if err := st.check(ctx); err != nil {
 		return res, err
+	}
+	meta := map[string]string{}
+	if kind == KindPostgres {
+		if snap, err = openSnapshot(ctx, cfg.DatabaseURL); err != nil {
+			return res, err
+		}
+		defer snap.close() // after pg_dump: it imports the snapshot when it starts
+		if meta[manifestMeta], err = sealManifest(Manifest{Version: 1, Rows: snap.rows}, keys); err != nil {
+			return res, err
+		}
 	}
 	// Two runs in the same second (a scheduled and an on-demand one) must not
 	// overwrite each other: take the next free second.
@@ -93,7 +104,7 @@ func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	size, upErr := st.put(ctx, res.Object, pr)
+	size, upErr := st.put(ctx, res.Object, pr, meta)
 	if upErr != nil {
 		uploadFailed.Store(true)
 		pr.CloseWithError(errUploadFailed)

@@ -136,13 +136,15 @@ func (s *bucket) check(ctx context.Context) error {
 	return nil
 }
 
-// put streams r to key with a multipart upload of unknown length. On any
+// put streams r to key with a multipart upload of unknown length, with the
+// user metadata meta. On any
 // error (including an error returned by r) the multipart upload is aborted,
 // so no object appears under key.
-func (s *bucket) put(ctx context.Context, key string, r io.Reader) (int64, error) {
+func (s *bucket) put(ctx context.Context, key string, r io.Reader, meta map[string]string) (int64, error) {
 	info, err := s.c.PutObject(ctx, s.cfg.Bucket, key, r, -1, minio.PutObjectOptions{
-		PartSize:    PartSize,
-		ContentType: "application/pgp-encrypted",
+		PartSize:     PartSize,
+		ContentType:  "application/pgp-encrypted",
+		UserMetadata: meta,
 	})
 	if err != nil {
 		return 0, err

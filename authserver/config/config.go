@@ -86,10 +86,12 @@ type Config struct {
 	Host        string // listen host; empty means every interface
 	Port        int
 	MetricsAddr string // empty disables the metrics listener
+	Pprof       bool   // net/http/pprof on the metrics listener (AUTH_DEBUG_PPROF; profiling, as authbench does)
 
 	Argon2          Argon2
 	HashConcurrency int
 	HashWait        time.Duration
+	HashQueue       int // requests admitted beyond HashConcurrency (waiting for a slot or before their hash)
 
 	SessionTTL time.Duration
 	// SessionIdleTimeout ends a session unused this long (0: never); it is

@@ -141,6 +141,7 @@ func loadHTTP(l *loader, c *Config) {
 	if c.MetricsAddr == "off" || c.MetricsAddr == "0" {
 		c.MetricsAddr = ""
 	}
+	c.Pprof = l.boolean("AUTH_DEBUG_PPROF", false)
 
 	if tp := l.str("AUTH_TRUSTED_PROXIES", "", false); tp != "" {
 		for _, f := range strings.FieldsFunc(tp, func(r rune) bool { return r == ',' || r == ' ' }) {
@@ -198,6 +199,9 @@ func loadArgon2(l *loader, c *Config) {
 	// GOMAXPROCS, not NumCPU: since Go 1.25 it follows the container's CPU limit.
 	c.HashConcurrency = l.integer("AUTH_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1024)
 	c.HashWait = l.duration("AUTH_HASH_WAIT_TIMEOUT", 2*time.Second, time.Millisecond)
+	// Places for requests waiting for a slot: beyond them a request that
+	// would hash is shed before its body is read (docs/benchmarks.md).
+	c.HashQueue = l.integer("AUTH_HASH_QUEUE", 32*c.HashConcurrency, 0, 1<<16)
 }
 
 // loadSessions: sessions, their cookie, and the emailed tokens.

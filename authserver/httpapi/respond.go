@@ -56,18 +56,24 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func writeError(w http.ResponseWriter, status int, code, msg string, retryAfter time.Duration) {
 	if retryAfter > 0 {
-		secs := int((retryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds(retryAfter)))
 	}
-	b := make([]byte, 0, 64+len(code)+len(msg))
+	b := appendError(make([]byte, 0, 64+len(code)+len(msg)), code, msg)
+	w.Header()["Content-Type"] = jsonCT
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// retryAfterSeconds is d in whole seconds, rounded up (Retry-After).
+func retryAfterSeconds(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+// appendError appends the JSON error body.
+func appendError(b []byte, code, msg string) []byte {
 	b = append(b, `{"error":{"code":`...)
 	b = appendJSONString(b, code)
 	b = append(b, `,"message":`...)
 	b = appendJSONString(b, msg)
-	b = append(b, "}}\n"...)
-	w.Header()["Content-Type"] = jsonCT
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
+	return append(b, "}}\n"...)
 }
 
 func writeJSONBytes(w http.ResponseWriter, status int, b []byte) {

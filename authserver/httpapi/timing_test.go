@@ -36,7 +36,7 @@ func TestTimingTellsNothing(t *testing.T) {
 	if r := e.Do(t, "POST", "/auth/signup", creds(unverified, "the unverified password")); r.Status != 202 {
 		t.Fatal(r.Status)
 	}
-	h, err := password.New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{{ID: "x", Key: make([]byte, 32)}}, 1, time.Minute)
+	h, err := password.New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{{ID: "x", Key: make([]byte, 32)}}, 1, -1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,6 +46,7 @@ type Hasher struct {
 	params  config.Argon2
 	peppers []config.Pepper
 	slots   chan struct{}
+	admit   chan struct{}       // places of the requests that may hash (slots + queue); nil: unbounded
 	mems    chan *argon2.Memory // one reusable block memory per slot
 	lastUse atomic.Int64        // unix nanos of the last release
 	wait    time.Duration
@@ -57,8 +58,10 @@ type Hasher struct {
 }
 
 // New returns a Hasher using peppers[0] for new hashes, running at most
-// concurrency hashes at once and waiting at most wait for a slot.
-func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait time.Duration) (*Hasher, error) {
+// concurrency hashes at once and waiting at most wait for a slot. Admit
+// lets at most concurrency + queue requests in at once (queue < 0: any
+// number).
+func New(params config.Argon2, peppers []config.Pepper, concurrency, queue int, wait time.Duration) (*Hasher, error) {
 	if len(peppers) == 0 {
 		return nil, errors.New("creating password hasher: no pepper configured")
 	}
@@ -72,6 +75,9 @@ func New(params config.Argon2, peppers []config.Pepper, concurrency int, wait ti
 		mems: make(chan *argon2.Memory, concurrency), wait: wait, old: map[config.Argon2]time.Time{}}
 	for i := 0; i < concurrency; i++ {
 		h.mems <- &argon2.Memory{} // grown on first use
+	}
+	if queue >= 0 {
+		h.admit = make(chan struct{}, concurrency+queue)
 	}
 	// A real hash of a random password, verified against for unknown users so
 	// that their requests cost exactly what a known user's does.
@@ -119,6 +125,35 @@ func (h *Hasher) takeSlot(ctx context.Context) (*argon2.Memory, error) {
 		return nil, ctx.Err()
 	}
 }
+
+// Admit reserves, without waiting, a place for a request that will hash:
+// a slot or a place in the queue of requests waiting for one. It returns
+// false when every place is taken: the caller sheds the request before
+// doing any work for it. After true, call Leave when the request is done.
+// The queue is so bounded by count; the wait for a slot stays bounded by
+// time.
+func (h *Hasher) Admit() bool {
+	if h.admit == nil {
+		return true
+	}
+	select {
+	case h.admit <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// Leave gives back the place Admit reserved.
+func (h *Hasher) Leave() {
+	if h.admit != nil {
+		<-h.admit
+	}
+}
+
+// Admitted reports how many requests hold a place (hashing, waiting for a
+// slot, or still before their hash).
+func (h *Hasher) Admitted() int { return len(h.admit) }
 
 func (h *Hasher) release(mem *argon2.Memory, span trace.Span) {
 	span.End()

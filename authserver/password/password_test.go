@@ -25,7 +25,7 @@ func pep(b byte) config.Pepper {
 
 func newHasher(t *testing.T, p config.Argon2, peppers ...config.Pepper) *Hasher {
 	t.Helper()
-	h, err := New(p, peppers, 2, time.Second)
+	h, err := New(p, peppers, 2, -1, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestDummyNeverMatches(t *testing.T) {
 
 func TestConcurrencyIsBounded(t *testing.T) {
 	p := config.Argon2{MemoryKiB: 4096, Iterations: 2, Parallelism: 1}
-	h, err := New(p, []config.Pepper{pep(1)}, 2, 20*time.Millisecond)
+	h, err := New(p, []config.Pepper{pep(1)}, 2, -1, 20*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestValidate(t *testing.T) {
 }
 
 func BenchmarkDefaultHash(b *testing.B) {
-	h, _ := New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{pep(1)}, 1, time.Minute)
+	h, _ := New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{pep(1)}, 1, -1, time.Minute)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		_, _ = h.Hash(context.Background(), "benchmark password")
@@ -247,7 +247,7 @@ func BenchmarkDefaultHash(b *testing.B) {
 // CPU count ÷ one lone hash because parallel argon2 hashes share caches and memory bandwidth.
 func BenchmarkDefaultHashAllSlots(b *testing.B) {
 	n := runtime.GOMAXPROCS(0)
-	h, _ := New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{pep(1)}, n, time.Minute)
+	h, _ := New(config.Argon2{MemoryKiB: 19456, Iterations: 2, Parallelism: 1}, []config.Pepper{pep(1)}, n, -1, time.Minute)
 	b.ReportAllocs()
 	b.SetParallelism(1)
 	b.RunParallel(func(pb *testing.PB) {
@@ -260,7 +260,7 @@ func BenchmarkDefaultHashAllSlots(b *testing.B) {
 // Hashing reuses its block memory: ten hashes of 4 MiB allocate far less
 // than one block array.
 func TestHashReusesMemory(t *testing.T) {
-	h, err := New(config.Argon2{MemoryKiB: 4096, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, time.Second)
+	h, err := New(config.Argon2{MemoryKiB: 4096, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, -1, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,5 +296,38 @@ func TestReleaseIdleMemory(t *testing.T) {
 	}
 	if res, err := h.Verify(context.Background(), "works again", enc); err != nil || !res.OK {
 		t.Fatalf("after release: %+v %v", res, err)
+	}
+}
+
+// Admit lets in at most the slots plus the queue, without waiting, and a
+// place is free again after Leave; a negative queue admits everyone.
+func TestAdmitBoundsSlotsAndQueue(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 2, 3, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if !h.Admit() {
+			t.Fatalf("request %d of 2 slots + 3 queue places refused", i+1)
+		}
+	}
+	if h.Admit() {
+		t.Fatal("a sixth request admitted with 2 slots and 3 queue places")
+	}
+	if h.Admitted() != 5 {
+		t.Fatalf("Admitted() = %d", h.Admitted())
+	}
+	h.Leave()
+	if !h.Admit() {
+		t.Fatal("no place after Leave")
+	}
+	unbounded, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, -1, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if !unbounded.Admit() {
+			t.Fatal("a negative queue refused a request")
+		}
 	}
 }

@@ -133,6 +133,14 @@ func (s *Service) allow(ctx context.Context, lockAccount string, rules ...rateli
 	return nil
 }
 
+// AdmitHashing reserves a place for a request that will hash a password
+// (password.Hasher.Admit): false means every slot and queue place is taken
+// and the request is to be shed with ErrBusy. After true, call DoneHashing.
+func (s *Service) AdmitHashing() bool { return s.hasher.Admit() }
+
+// DoneHashing gives back the place AdmitHashing reserved.
+func (s *Service) DoneHashing() { s.hasher.Leave() }
+
 func hashErr(err error) error {
 	if errors.Is(err, password.ErrBusy) {
 		return ErrBusy

@@ -41,7 +41,7 @@ func setup(t *testing.T, slots int, wait time.Duration, opts ...func(*config.Con
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr(), Password: r.Password()})
 	t.Cleanup(func() { rdb.Close() })
 	key := make([]byte, 32)
-	h, err := password.New(config.Argon2{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, []config.Pepper{{ID: config.PepperID(key), Key: key}}, slots, wait)
+	h, err := password.New(config.Argon2{MemoryKiB: 8192, Iterations: 1, Parallelism: 1}, []config.Pepper{{ID: config.PepperID(key), Key: key}}, slots, -1, wait)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestBusyHasherGives503(t *testing.T) {
 	// than the 30 ms a request waits. No timing race: we wait until it is held.
 	key := make([]byte, 32)
 	slowHasher, err := password.New(config.Argon2{MemoryKiB: 16384, Iterations: 90, Parallelism: 1},
-		[]config.Pepper{{ID: config.PepperID(key), Key: key}}, 1, time.Minute)
+		[]config.Pepper{{ID: config.PepperID(key), Key: key}}, 1, -1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -149,7 +149,7 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 	for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
 		for _, l := range loads {
 			w, gen := watchRSS(l.pid), watchRSS(os.Getpid())
-			prof := startProfile(o.profileDir, fmt.Sprintf("%s-round%d", l.file, round+1), l.pid)
+			prof := startPerf(o.perfDir, fmt.Sprintf("%s-round%d", l.file, round+1), l.pid)
 			r := l.run(round)
 			prof.stop()
 			m, g := w.finish(), gen.finish()

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,10 @@ type loadSpec struct {
 	okStatus int
 	// maxSamples bounds the latency samples kept per connection.
 	maxSamples int
+	// retryAfter makes a connection that got a 503 or 429 with Retry-After
+	// wait that long before its next request, as a well-behaved client
+	// does (the login storm); otherwise it sends the next one at once.
+	retryAfter bool
 }
 
 // loadResult is what one load run measured.
@@ -121,7 +126,7 @@ func runLoad(ctx context.Context, s loadSpec) loadResult {
 				}
 				_ = conn.SetDeadline(now.Add(60 * time.Second))
 				t0 := time.Now()
-				status, closeConn, err := roundTrip(conn, br, req)
+				status, wait, closeConn, err := roundTrip(conn, br, req)
 				d := time.Since(t0)
 				if err != nil {
 					st.errors++
@@ -138,6 +143,12 @@ func runLoad(ctx context.Context, s loadSpec) loadResult {
 				if closeConn {
 					conn.Close()
 					conn = nil
+				}
+				if s.retryAfter && wait > 0 && (status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests) {
+					select {
+					case <-time.After(min(wait, time.Until(deadline))):
+					case <-ctx.Done():
+					}
 				}
 			}
 			if conn != nil {
@@ -196,21 +207,25 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 	return sorted[i]
 }
 
-// roundTrip writes one request and reads the whole response.
-func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, closeConn bool, err error) {
+// roundTrip writes one request and reads the whole response; retryAfter
+// is its Retry-After in seconds (0 when absent).
+func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (status int, retryAfter time.Duration, closeConn bool, err error) {
 	if _, err := conn.Write(req); err != nil {
-		return 0, true, err
+		return 0, 0, true, err
 	}
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		return 0, true, err
+		return 0, 0, true, err
 	}
 	_, err = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if err != nil {
-		return 0, true, err
+		return 0, 0, true, err
 	}
-	return resp.StatusCode, resp.Close, nil
+	if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+		retryAfter = time.Duration(secs) * time.Second
+	}
+	return resp.StatusCode, retryAfter, resp.Close, nil
 }
 
 func trimErr(err error) string {

@@ -1,64 +1,88 @@
 package main
 
-// CPU profiles of the serving process under each measured load (-profile
-// DIR): Linux perf samples the process from outside, so the authserver needs
-// no profiling endpoint and the profile shows the kernel's share (the
-// loopback TCP stack) beside Go's. Each load writes NAME.perf.data (for
-// `perf report -i`) and NAME.txt, each function's share of the samples with
-// its callees ("children") and without ("self"), down to 1 %.
-
 import (
+	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
+	"sync"
+	"time"
 )
 
-// profiler records one load's profile; a nil *profiler records nothing.
-type profiler struct {
-	dir  string
-	name string
-	cmd  *exec.Cmd
+// phaseProfile fetches profiles of the authserver while one phase runs,
+// from net/http/pprof on its metrics listener (AUTH_DEBUG_PPROF=true,
+// which authbench -profile sets): a CPU profile of the phase's length, and
+// two thirds in (under load) the heap profile (proto, and the text form
+// that ends with the runtime's MemStats) and the goroutines. The files are
+// <dir>/<phase>.{cpu.pprof,heap.pprof,heap.txt,goroutine.txt}; read them
+// with `go tool pprof -top <authserver binary> <file>`.
+type phaseProfile struct {
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []string
 }
 
-// startProfile samples pid (999 Hz, with call graphs) until stop; dir ""
-// returns nil.
-func startProfile(dir, name string, pid int) *profiler {
-	if dir == "" || pid <= 0 {
+// startProfile starts profiling a phase of length dur; nil (a no-op) when dir is "".
+func startProfile(ctx context.Context, metricsURL, dir, phase string, dur time.Duration) *phaseProfile {
+	if dir == "" {
 		return nil
 	}
-	name = strings.NewReplacer(" ", "-", "/", "-", "(", "", ")", "").Replace(name)
-	p := &profiler{dir: dir, name: name}
-	p.cmd = exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(pid),
-		"-o", filepath.Join(dir, name+".perf.data"))
-	p.cmd.Stderr = os.Stderr
-	if err := p.cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "authbench: perf record (apt-get install linux-perf):", err)
-		return nil
+	base := strings.TrimSuffix(metricsURL, "/metrics") + "/debug/pprof/"
+	p := &phaseProfile{}
+	get := func(path, file string) {
+		defer p.wg.Done()
+		if err := fetchTo(ctx, base+path, filepath.Join(dir, phase+"."+file)); err != nil {
+			p.mu.Lock()
+			p.errs = append(p.errs, err.Error())
+			p.mu.Unlock()
+		}
 	}
+	p.wg.Add(4)
+	go get(fmt.Sprintf("profile?seconds=%d", max(1, int(dur/time.Second))), "cpu.pprof")
+	go func() {
+		select {
+		case <-time.After(dur * 2 / 3):
+		case <-ctx.Done():
+		}
+		go get("heap", "heap.pprof")
+		go get("heap?debug=1", "heap.txt")
+		get("goroutine?debug=1", "goroutine.txt")
+	}()
 	return p
 }
 
-// stop ends the recording and writes the flat profile beside it.
-func (p *profiler) stop() {
+// wait waits for the profiles and returns the fetch errors ("" when none).
+func (p *phaseProfile) wait() string {
 	if p == nil {
-		return
+		return ""
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	_ = p.cmd.Wait()
-	out, err := os.Create(filepath.Join(p.dir, p.name+".txt"))
+	p.wg.Wait()
+	return strings.Join(p.errs, "; ")
+}
+
+func fetchTo(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "authbench:", err)
-		return
+		return err
 	}
-	defer out.Close()
-	rep := exec.Command("perf", "report", "--stdio", "--children", "--sort", "symbol", "-g", "none",
-		"--percent-limit", "1", "-i", filepath.Join(p.dir, p.name+".perf.data"))
-	rep.Stdout, rep.Stderr = out, os.Stderr
-	if err := rep.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "authbench: perf report:", err)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetching %s: %w", url, err)
 	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("fetching %s: status %d (is AUTH_DEBUG_PPROF on?)", url, resp.StatusCode)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return fmt.Errorf("fetching %s: %w", url, err)
+	}
+	return f.Close()
 }

@@ -62,6 +62,8 @@ type BackupSources struct {
 	Image       string
 	DatabaseURL *authv1alpha1.SecretKeyRef
 	RedisURL    *authv1alpha1.SecretKeyRef
+	// Pepper is the stack's pepper Secret key; only the restore drill mounts it.
+	Pepper authv1alpha1.SecretKeyRef
 }
 
 // DefaultBackupSources takes the image like the authserver Deployment does
@@ -75,7 +77,7 @@ func DefaultBackupSources(stack *authv1alpha1.AuthStack, in Inputs) BackupSource
 	conn := func(key string) *authv1alpha1.SecretKeyRef {
 		return &authv1alpha1.SecretKeyRef{Name: ConnectionSecretName(stack), Key: key}
 	}
-	src := BackupSources{Image: AuthServerImage(stack, in)}
+	src := BackupSources{Image: AuthServerImage(stack, in), Pepper: in.Pepper}
 	switch {
 	case stack.Spec.Database.URLSecretRef != nil:
 		src.DatabaseURL = stack.Spec.Database.URLSecretRef
@@ -195,24 +197,11 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 	}
 	js := backupJobSpec(stack, kind)
 	retention := cmp.Or(js.RetentionDays, authv1alpha1.DefaultBackupRetentionDays)
-	s3 := b.Destination.S3
-	env := []corev1.EnvVar{
+	env := append(backupStoreEnv(stack),
 		urlEnv,
-		{Name: "S3_BUCKET", Value: s3.Bucket},
-		{Name: "S3_PREFIX", Value: s3.Prefix},
-		{Name: "S3_ENDPOINT", Value: s3.Endpoint},
-		{Name: "S3_REGION", Value: s3.Region},
-		{Name: "S3_FORCE_PATH_STYLE", Value: strconv.FormatBool(s3.ForcePathStyle)},
-		{Name: "BACKUP_PUBLIC_KEY_FILE", Value: BackupKeyMountPath + "/" + BackupKeyFileName},
-		{Name: "BACKUP_RETENTION_DAYS", Value: strconv.Itoa(int(retention))},
-		{Name: "BACKUP_RESULT_FILE", Value: BackupResultFile},
-	}
-	env = append(env, sentryEnv(stack)...) // observability.go
-	if r := s3.CredentialsSecretRef; r != nil {
-		env = append(env,
-			secretEnv("AWS_ACCESS_KEY_ID", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_ACCESS_KEY_ID"}),
-			secretEnv("AWS_SECRET_ACCESS_KEY", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_SECRET_ACCESS_KEY"}))
-	}
+		corev1.EnvVar{Name: "BACKUP_PUBLIC_KEY_FILE", Value: BackupKeyMountPath + "/" + BackupKeyFileName},
+		corev1.EnvVar{Name: "BACKUP_RETENTION_DAYS", Value: strconv.Itoa(int(retention))},
+	)
 	component := backupComponent(kind)
 	key := b.Encryption.PublicKeySecretRef
 	return &batchv1.JobTemplateSpec{
@@ -252,6 +241,27 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 			},
 		},
 	}
+}
+
+// backupStoreEnv is what every backup and drill Job gets: the bucket, its
+// credentials by reference, the result file and error reporting.
+func backupStoreEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
+	s3 := stack.Spec.Backup.Destination.S3
+	env := []corev1.EnvVar{
+		{Name: "S3_BUCKET", Value: s3.Bucket},
+		{Name: "S3_PREFIX", Value: s3.Prefix},
+		{Name: "S3_ENDPOINT", Value: s3.Endpoint},
+		{Name: "S3_REGION", Value: s3.Region},
+		{Name: "S3_FORCE_PATH_STYLE", Value: strconv.FormatBool(s3.ForcePathStyle)},
+		{Name: "BACKUP_RESULT_FILE", Value: BackupResultFile},
+	}
+	env = append(env, sentryEnv(stack)...) // observability.go
+	if r := s3.CredentialsSecretRef; r != nil {
+		env = append(env,
+			secretEnv("AWS_ACCESS_KEY_ID", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_ACCESS_KEY_ID"}),
+			secretEnv("AWS_SECRET_ACCESS_KEY", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_SECRET_ACCESS_KEY"}))
+	}
+	return env
 }
 
 // backupResources: the upload buffers one 16 MiB part; pg_dump and gzip are small.

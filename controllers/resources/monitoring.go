@@ -73,7 +73,7 @@ func AuthServerServiceMonitor(stack *authv1alpha1.AuthStack) (*unstructured.Unst
 }
 
 // AuthServerPrometheusRule renders the alerts of one stack: HighErrorRate and
-// AuthenticationFailures, LockoutSpike and BackupFailed (docs/monitoring.md).
+// AuthenticationFailures, LockoutSpike, BackupFailed and BackupRestoreFailed (docs/monitoring.md).
 // Every expression is scoped to this stack's Service (the "service" and
 // "namespace" labels the ServiceMonitor's targets get) or its backup CronJobs.
 func AuthServerPrometheusRule(stack *authv1alpha1.AuthStack) (*unstructured.Unstructured, error) {
@@ -92,11 +92,15 @@ func AuthServerPrometheusRule(stack *authv1alpha1.AuthStack) (*unstructured.Unst
 
 func alertRules(stack *authv1alpha1.AuthStack) []any {
 	sel := fmt.Sprintf(`namespace=%q, service=%q`, stack.Namespace, AuthServerName(stack))
-	cronjobs := fmt.Sprintf(`namespace=%q, cronjob=~%q`, stack.Namespace,
-		regexp.QuoteMeta(BackupCronJobName(stack, BackupKindPostgres))+"|"+regexp.QuoteMeta(BackupCronJobName(stack, BackupKindRedis)))
-	lastSchedule := "max by (cronjob) (kube_cronjob_status_last_schedule_time{" + cronjobs + "})"
-	lastSuccess := "max by (cronjob) (kube_cronjob_status_last_successful_time{" + cronjobs + "})"
-	idle := "(max by (cronjob) (kube_cronjob_status_active{" + cronjobs + "}) == 0)"
+	// cronJobFailed: the newest scheduled run of the CronJobs named (a regexp)
+	// finished without succeeding, and none runs now (kube-state-metrics).
+	cronJobFailed := func(names string) string {
+		cronjobs := fmt.Sprintf(`namespace=%q, cronjob=~%q`, stack.Namespace, names)
+		lastSchedule := "max by (cronjob) (kube_cronjob_status_last_schedule_time{" + cronjobs + "})"
+		lastSuccess := "max by (cronjob) (kube_cronjob_status_last_successful_time{" + cronjobs + "})"
+		idle := "(max by (cronjob) (kube_cronjob_status_active{" + cronjobs + "}) == 0)"
+		return "((" + lastSchedule + " > " + lastSuccess + ") or (" + lastSchedule + " unless " + lastSuccess + ")) and on (cronjob) " + idle
+	}
 	where := fmt.Sprintf("AuthStack %s/%s", stack.Namespace, stack.Name)
 	rule := func(name, expr, forDur, severity, summary, description string) map[string]any {
 		return map[string]any{
@@ -124,9 +128,14 @@ func alertRules(stack *authv1alpha1.AuthStack) []any {
 			"0m", "warning", "Many accounts locked out",
 			fmt.Sprintf("more than %d accounts were locked in 15 minutes: a password-guessing attack, or a client retrying a bad password.", LockoutSpikeThreshold)),
 		rule("BackupFailed",
-			"(("+lastSchedule+" > "+lastSuccess+") or ("+lastSchedule+" unless "+lastSuccess+")) and on (cronjob) "+idle,
+			cronJobFailed(regexp.QuoteMeta(BackupCronJobName(stack, BackupKindPostgres))+"|"+regexp.QuoteMeta(BackupCronJobName(stack, BackupKindRedis))),
 			"10m", "critical", "Backup failed",
 			"the newest scheduled backup run finished without succeeding (needs kube-state-metrics); see the BackupsHealthy condition: kubectl describe authstack "+stack.Name+" -n "+stack.Namespace+"."),
+		// The drill exits non-zero on every failed check, so its Job fails.
+		rule("BackupRestoreFailed",
+			cronJobFailed(regexp.QuoteMeta(DrillCronJobName(stack))),
+			"10m", "critical", "Restore drill failed",
+			"the newest restore drill could not restore the newest backup, or a check on the restored data failed (needs kube-state-metrics); the RestoreVerified condition says why: kubectl describe authstack "+stack.Name+" -n "+stack.Namespace+"."),
 	}
 }
 

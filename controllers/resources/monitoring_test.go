@@ -156,11 +156,12 @@ func TestPrometheusRule(t *testing.T) {
 		if !strings.Contains(expr, `namespace="`+testNamespace+`"`) {
 			t.Errorf("%s is not scoped to the namespace: %s", name, expr)
 		}
-		if !strings.Contains(expr, `service="demo-authserver"`) && !strings.Contains(expr, `demo-backup-postgres|demo-backup-redis`) {
+		if !strings.Contains(expr, `service="demo-authserver"`) && !strings.Contains(expr, `demo-backup-postgres|demo-backup-redis`) &&
+			!strings.Contains(expr, `cronjob=~"demo-backup-verify"`) {
 			t.Errorf("%s is not scoped to the stack: %s", name, expr)
 		}
 	}
-	for _, want := range []string{"HighErrorRate", "AuthenticationFailures", "LockoutSpike", "BackupFailed"} {
+	for _, want := range []string{"HighErrorRate", "AuthenticationFailures", "LockoutSpike", "BackupFailed", "BackupRestoreFailed"} {
 		if got[want] == "" {
 			t.Errorf("alert %s missing (have %v)", want, got)
 		}
@@ -183,6 +184,9 @@ func TestPrometheusRuleQuotesNames(t *testing.T) {
 	for _, r := range groups[0].(map[string]any)["rules"].([]any) {
 		rule := r.(map[string]any)
 		if rule["alert"] == "BackupFailed" && !strings.Contains(rule["expr"].(string), `a\\.b-backup-postgres`) {
+			t.Errorf("stack name not escaped: %s", rule["expr"])
+		}
+		if rule["alert"] == "BackupRestoreFailed" && !strings.Contains(rule["expr"].(string), `a\\.b-backup-verify`) {
 			t.Errorf("stack name not escaped: %s", rule["expr"])
 		}
 	}

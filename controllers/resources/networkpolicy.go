@@ -205,6 +205,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 				{From: pods(ComponentPgBouncer), Ports: pg},
 				{From: pods(ComponentAuthServer), Ports: pg},
 				{From: pods(backupPostgresComponent), Ports: pg},
+				{From: pods(ComponentBackupVerify), Ports: pg}, // the restore drill (drill.go)
 				{From: pods(ComponentPepperCount), Ports: pg},
 			}, nil))
 	}

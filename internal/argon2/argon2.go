@@ -27,16 +27,35 @@ const (
 )
 
 // Memory is reusable block memory for IDKey. The zero value is ready; a
-// Memory must not be used by two calls at once.
+// Memory must not be used by two calls at once; Release it when done. On Unix its blocks are
+// mapped outside the Go heap (memory_unix.go): m KiB of live heap per
+// hashing slot would let the garbage collector's pacing (GOGC) leave as
+// much garbage again before collecting, which is what made a login storm's
+// RSS (docs/benchmarks.md).
 type Memory struct {
 	blocks []block
+	free   func() // unmaps blocks; nil when they are on the Go heap
 }
 
 // Size is the bytes of block memory held.
 func (m *Memory) Size() int { return len(m.blocks) * blockLength * 8 }
 
-// Release drops the block memory (the next IDKey allocates it again).
-func (m *Memory) Release() { m.blocks = nil }
+// Release gives the block memory back (the next IDKey allocates it again).
+func (m *Memory) Release() {
+	if m.free != nil {
+		m.free()
+	}
+	m.blocks, m.free = nil, nil
+}
+
+// grow makes m hold at least n blocks.
+func (m *Memory) grow(n uint32) {
+	if uint32(len(m.blocks)) >= n {
+		return
+	}
+	m.Release()
+	m.blocks, m.free = allocBlocks(int(n))
+}
 
 // IDKey is argon2.IDKey from x/crypto, computing in mem (grown as needed)
 // instead of a fresh allocation. mem may be nil.
@@ -58,11 +77,10 @@ func deriveKey(mem *Memory, mode int, password, salt, secret, data []byte, time,
 		memory = 2 * syncPoints * uint32(threads)
 	}
 	if mem == nil {
-		mem = &Memory{}
+		// One-off: on the Go heap, collected as usual.
+		mem = &Memory{blocks: make([]block, memory)}
 	}
-	if uint32(len(mem.blocks)) < memory {
-		mem.blocks = make([]block, memory)
-	}
+	mem.grow(memory)
 	B := initBlocks(mem.blocks[:memory:memory], &h0, memory, uint32(threads))
 	processBlocks(B, time, memory, uint32(threads), mode)
 	return extractKey(B, memory, uint32(threads), keyLen)

@@ -22,7 +22,33 @@ type Result struct {
 	SizeBytes int64  `json:"size_bytes,omitempty"` // compressed and encrypted, as stored
 	RawBytes  int64  `json:"raw_bytes,omitempty"`  // the dump before compression
 	Error     string `json:"error,omitempty"`
+
+	// A restore drill's facts (Kind "verify", authserver/backup/verify.go).
+	// Reason is one of the Reason* constants below; BackupTime is the
+	// backup's time (from its name), RFC 3339.
+	Reason     string `json:"reason,omitempty"`
+	BackupTime string `json:"backup_time,omitempty"`
+	RestoreMS  int64  `json:"restore_ms,omitempty"` // download, decrypt and pg_restore
+	Tables     int    `json:"tables,omitempty"`     // tables whose row counts were compared
+	Rows       int64  `json:"rows,omitempty"`       // rows in them
 }
+
+// KindVerify is the Kind of a restore drill's result.
+const KindVerify = "verify"
+
+// Reasons of a restore drill's result; the operator uses them as the reasons
+// of the RestoreVerified condition.
+const (
+	ReasonDrillSucceeded             = "DrillSucceeded"
+	ReasonNoBackup                   = "NoBackup"                   // nothing under <prefix>/postgres/
+	ReasonBackupUnreadable           = "BackupUnreadable"           // wrong key, damaged object, no manifest, not a pg_dump archive
+	ReasonScratchDatabaseUnavailable = "ScratchDatabaseUnavailable" // the role may not CREATE DATABASE
+	ReasonRestoreFailed              = "RestoreFailed"              // pg_restore into the scratch database failed
+	ReasonRowCountMismatch           = "RowCountMismatch"           // restored rows differ from the counts taken with the dump
+	ReasonMigrationFailed            = "MigrationFailed"            // the schema migrations failed on the restored data
+	ReasonCanaryMismatch             = "CanaryMismatch"             // the canary hash is missing or does not verify with the pepper
+	ReasonDrillFailed                = "DrillFailed"                // anything else (S3 unreachable, bad configuration, killed)
+)
 
 // MaxErrorBytes bounds Error so the line stays inside the 4096 bytes the
 // kubelet keeps of a termination message.

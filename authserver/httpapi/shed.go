@@ -1,0 +1,53 @@
+package httpapi
+
+import (
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/service"
+)
+
+// The answer to a request shed by hashing: service.ErrBusy, built once.
+var (
+	shedBody       = appendError(nil, service.ErrBusy.Code, service.ErrBusy.Message)
+	shedRetryAfter = []string{strconv.Itoa(retryAfterSeconds(service.ErrBusy.RetryAfter))}
+)
+
+// hashing admits a request to a route that hashes a password only when a
+// hashing slot or a place in the queue waiting for one is free, and
+// otherwise answers 503 + Retry-After at once, before the body is read or
+// decoded and before Redis or PostgreSQL is touched. Under a login storm
+// the CPU then goes to the hashes that will succeed, not to requests that
+// would wait in vain; the wait for a slot stays bounded by time
+// (AUTH_HASH_WAIT_TIMEOUT) and the queue by count (AUTH_HASH_QUEUE). It
+// happens before anything about the account is known, so a shed request
+// tells nothing about it and counts toward no limit or lockout.
+func (s *Server) hashing(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !s.svc.AdmitHashing() {
+			// Answer without waiting for the body: net/http reads what is
+			// left of it before writing a response. What arrived with the
+			// headers is in the connection's buffer and is skipped without
+			// a system call (the connection is kept); a body still to come
+			// fails at once on the expired deadline, and net/http closes
+			// the connection after the answer. (EnableFullDuplex would
+			// keep it, but net/http then panics reading the next request
+			// over the unread body: "invalid concurrent Body.Read call".)
+			_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
+			_, _ = io.Copy(io.Discard, r.Body)
+			hdr := w.Header()
+			hdr["Retry-After"] = shedRetryAfter
+			hdr["Content-Type"] = jsonCT
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write(shedBody)
+			return
+		}
+		defer s.svc.DoneHashing()
+		h(w, r)
+	}
+}
+
+// Hashing is hashing for the hosted pages' forms (authserver/ui).
+func (s *Server) Hashing(h http.HandlerFunc) http.HandlerFunc { return s.hashing(h) }

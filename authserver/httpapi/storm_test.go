@@ -1,0 +1,145 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/leanauth/authstack/authserver/internal/authtest"
+)
+
+// rawLogin opens a connection to the API and sends the headers of a login
+// whose body (of length n) is not sent yet.
+func rawLogin(t *testing.T, e *authtest.Env, n int) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.BaseURL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	fmt.Fprintf(c, "POST /auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", n)
+	return c, bufio.NewReader(c)
+}
+
+// When every hashing slot and queue place is taken, a login is answered
+// 503 + Retry-After before its body is read: the shed costs no read, no
+// JSON, no Redis and no PostgreSQL (a login whose body never comes is
+// answered all the same). The admitted request is then served normally.
+func TestLoginShedBeforeTheBody(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
+		"AUTH_HASH_CONCURRENCY": "1", "AUTH_HASH_QUEUE": "0",
+	}})
+	e.SignupVerifyLogin(t, "shed@example.com", "the shed password")
+	body := `{"email":"shed@example.com","password":"the shed password"}`
+	holder, holderR := rawLogin(t, e, len(body)) // admitted: waits for its body, holding the only place
+	var shed *http.Response
+	for i := 0; i < 50 && shed == nil; i++ {
+		// The holder's headers may not have been read yet: a probe admitted
+		// in its place holds it in turn, and the next probe is shed.
+		c, r := rawLogin(t, e, len(body))
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if resp, err := http.ReadResponse(r, nil); err == nil {
+			shed = resp
+		}
+	}
+	if shed == nil {
+		t.Fatal("no login without its body was answered while the only hashing place was taken")
+	}
+	b := new(bytes.Buffer)
+	_, _ = b.ReadFrom(shed.Body)
+	if shed.StatusCode != 503 || shed.Header.Get("Retry-After") != "1" || !strings.Contains(b.String(), `"code":"busy"`) {
+		t.Fatalf("shed login: %d Retry-After %q %s", shed.StatusCode, shed.Header.Get("Retry-After"), b)
+	}
+	fmt.Fprint(holder, body)
+	_ = holder.SetReadDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(holderR, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("the admitted login: %d", resp.StatusCode)
+	}
+}
+
+// A storm of wrong-password logins, for a registered and an unregistered
+// address from one client, on one hashing slot: the shed requests (503)
+// count toward no lockout and no failure audit, and their answer is the same
+// bytes whether the address is registered or not; the owner, with fewer
+// counted failures than the lockout threshold, still logs in.
+func TestLoginStormKeepsAccountSafety(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
+		"AUTH_HASH_CONCURRENCY": "1", "AUTH_HASH_QUEUE": "1",
+		// A hash long enough that the storm's requests all arrive while
+		// the first ones hash.
+		"AUTH_ARGON2_ITERATIONS": "16",
+		"AUTH_LOCKOUT_THRESHOLD": "5", "AUTH_RATELIMIT_LOGIN_IP": "off", "AUTH_RATELIMIT_LOGIN_ACCOUNT": "off",
+	}})
+	known, pw := "stormed@example.com", "the right password"
+	e.SignupVerifyLogin(t, known, pw)
+	before := auditKinds(t, e.Store)["LOGIN_FAIL"]
+
+	const n = 40
+	type answer struct {
+		status int
+		retry  string
+		body   string
+	}
+	answers := make([]answer, n)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			email := known
+			if i%2 == 1 {
+				email = fmt.Sprintf("ghost%d@example.com", i)
+			}
+			r := e.Do(t, "POST", "/auth/login", map[string]string{"email": email, "password": "a wrong password"})
+			answers[i] = answer{r.Status, r.Header.Get("Retry-After"), string(r.Body)}
+		}()
+	}
+	wg.Wait()
+	var shed, failed, knownFailed int
+	var shedAnswer *answer
+	for i, a := range answers {
+		switch a.status {
+		case 503:
+			shed++
+			if shedAnswer == nil {
+				shedAnswer = &answers[i]
+			} else if a != *shedAnswer {
+				t.Errorf("shed answers differ (registered: %v): %+v vs %+v", i%2 == 0, a, *shedAnswer)
+			}
+		case 401:
+			failed++
+			if i%2 == 0 {
+				knownFailed++
+			}
+		default:
+			t.Errorf("login %d: %d %s", i, a.status, a.body)
+		}
+	}
+	t.Logf("%d logins: %d shed, %d failed (%d for the registered address)", n, shed, failed, knownFailed)
+	if shed == 0 {
+		t.Fatal("the storm shed nothing")
+	}
+	if shedAnswer.retry != "1" {
+		t.Errorf("shed without Retry-After: %+v", *shedAnswer)
+	}
+	if got := auditKinds(t, e.Store)["LOGIN_FAIL"] - before; got != failed {
+		t.Errorf("%d LOGIN_FAIL audit rows for %d answered failures (%d shed)", got, failed, shed)
+	}
+	if knownFailed < 5 {
+		if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": known, "password": pw}); r.Status != 200 {
+			t.Errorf("after %d counted failures (threshold 5) and %d shed requests the owner's login got %d %s", knownFailed, shed, r.Status, r.Body)
+		}
+	}
+}
