@@ -37,7 +37,7 @@ func TestMigrateWritesTheDrillCanary(t *testing.T) {
 	verifies := func(pepperHex, hash string) bool {
 		key, _ := config.ParsePepper(pepperHex)
 		p := config.Pepper{ID: config.PepperID(key), Key: key}
-		h, err := password.New(password.CanaryParams, []config.Pepper{p}, 1, time.Minute)
+		h, err := password.New(password.CanaryParams, []config.Pepper{p}, 1, -1, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}

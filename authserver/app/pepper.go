@@ -62,7 +62,7 @@ func ensureDrillCanary(ctx context.Context, directURL string, peppers []config.P
 	if len(peppers) == 0 {
 		return nil
 	}
-	h, err := password.New(password.CanaryParams, peppers[:1], 1, time.Minute)
+	h, err := password.New(password.CanaryParams, peppers[:1], 1, -1, time.Minute)
 	if err != nil {
 		return err
 	}

@@ -86,7 +86,7 @@ func Verify(ctx context.Context, cfg Config, peppers []config.Pepper) (res Verif
 	if len(peppers) == 0 {
 		return res, &UsageError{Msg: "set AUTH_PEPPER_FILE: the drill checks the canary hash with the stack's pepper"}
 	}
-	hasher, err := password.New(password.CanaryParams, peppers, 1, time.Minute)
+	hasher, err := password.New(password.CanaryParams, peppers, 1, -1, time.Minute)
 	if err != nil {
 		return res, err
 	}

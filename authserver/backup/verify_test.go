@@ -38,7 +38,7 @@ func writeCanary(t *testing.T, dbURL, pepperHex string) {
 		t.Fatal(err)
 	}
 	p := config.Pepper{ID: config.PepperID(key), Key: key}
-	h, err := password.New(password.CanaryParams, []config.Pepper{p}, 1, time.Minute)
+	h, err := password.New(password.CanaryParams, []config.Pepper{p}, 1, -1, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestRestoreDrill(t *testing.T) {
 		{"a canary that does not verify", func() {
 			// The right pepper id, another password: a tampered or damaged hash.
 			k, _ := config.ParsePepper(drillPepper)
-			h, _ := password.New(password.CanaryParams, []config.Pepper{{ID: config.PepperID(k), Key: k}}, 1, time.Minute)
+			h, _ := password.New(password.CanaryParams, []config.Pepper{{ID: config.PepperID(k), Key: k}}, 1, -1, time.Minute)
 			bad, _ := h.Hash(ctx, "not the canary password")
 			conn, err := pgx.Connect(ctx, src)
 			if err != nil {
