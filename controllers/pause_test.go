@@ -144,3 +144,27 @@ func getPepperNamed(t *testing.T, ns, name string) {
 	t.Helper()
 	eventually(t, name+" exists", func() error { return k8s.Get(context.Background(), key(ns, name), &corev1.Secret{}) })
 }
+
+// TestPausedStackGeneratesNoPepperVersion: a rotation asked for while paused generates
+// no pepper Secret (pause.go: no generated Secret while paused) and resuming does.
+func TestPausedStackGeneratesNoPepperVersion(t *testing.T) {
+	t.Parallel()
+	ns, op, _ := setup(t)
+	ctx := context.Background()
+	getDeployment(t, ns)
+	settle(t, op, ns)
+
+	editStack(t, ns, "auth", func(s *authv1alpha1.AuthStack) { s.Spec.Paused = true })
+	waitPaused(t, ns, "auth", true)
+	editStack(t, ns, "auth", func(s *authv1alpha1.AuthStack) {
+		s.Spec.PepperRotation = &authv1alpha1.PepperRotationSpec{Version: 2}
+	})
+	waitPaused(t, ns, "auth", true)
+	reconcileNow(t, op, ns)
+	if err := k8s.Get(ctx, key(ns, "auth-pepper-v2"), &corev1.Secret{}); !apierrors.IsNotFound(err) {
+		t.Errorf("paused, the operator generated the pepper Secret auth-pepper-v2 (err %v)", err)
+	}
+
+	editStack(t, ns, "auth", func(s *authv1alpha1.AuthStack) { s.Spec.Paused = false })
+	getPepperNamed(t, ns, "auth-pepper-v2")
+}

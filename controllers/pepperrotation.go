@@ -51,7 +51,9 @@ type pepperObservation struct {
 // observePepperRotation decides which peppers the pods get and reports the rotation.
 func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, now time.Time) error {
 	rot := stack.Spec.PepperRotation
-	if rot == nil || obs.blocker != nil {
+	// Paused, no pepper is generated and nothing rolls or is counted: status.pepper and
+	// PepperRotated stay as they were (pause.go).
+	if rot == nil || obs.blocker != nil || paused(stack) {
 		return nil
 	}
 	prev := map[int32]authv1alpha1.PepperVersionStatus{}
@@ -73,16 +75,25 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 	// the template that also accepts the desired one has rolled out everywhere.
 	dep := obs.authServer.deployment
 	deployed, accepts := desired.Version, false
+	var templatePeppers []string // the versions the pod template gives, current first
 	if dep != nil {
 		a := dep.Spec.Template.Annotations
 		deployed = 1
 		if v, err := strconv.Atoi(a[resources.AnnotationPepperVersion]); err == nil && v > 0 {
 			deployed = int32(v)
 		}
-		accepts = slices.Contains(strings.Split(a[resources.AnnotationPeppers], ","), strconv.Itoa(int(desired.Version)))
+		templatePeppers = strings.Split(a[resources.AnnotationPeppers], ",")
+		accepts = slices.Contains(templatePeppers, strconv.Itoa(int(desired.Version)))
 	}
-	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how many).
-	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation &&
+	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how
+	// many), including the terminating ones: status.replicas no longer counts a pod of an
+	// older template that still serves until its grace period ends, and such a pod may
+	// lack the new pepper, or hash with the old one after a count said it was unused.
+	var terminating int32
+	if dep != nil {
+		terminating = ptr.Deref(dep.Status.TerminatingReplicas, 0)
+	}
+	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation && terminating == 0 &&
 		dep.Status.UpdatedReplicas == dep.Status.Replicas && dep.Status.AvailableReplicas == dep.Status.Replicas
 	current := deployed
 	if deployed >= desired.Version || (accepts && rolledOut) {
@@ -117,7 +128,11 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 		v := versions[i]
 		vs := authv1alpha1.PepperVersionStatus{Version: v.Version, SecretRef: v.Ref, ID: prev[v.Version].ID, State: authv1alpha1.PepperStateAccepted}
 		wantRetired := v.Version < rot.RetireBelow && v.Version < current
-		if wantRetired && prev[v.Version].State == authv1alpha1.PepperStateRetired {
+		// Retired stays retired. The template the operator wrote says so too: a status read
+		// from a cache older than the retirement must not give the pepper back (the
+		// retirement's own roll makes promoted false, so it would never be retired again).
+		retiredInTemplate := dep != nil && v.Version < deployed && !slices.Contains(templatePeppers, strconv.Itoa(int(v.Version)))
+		if wantRetired && (prev[v.Version].State == authv1alpha1.PepperStateRetired || retiredInTemplate) {
 			vs.State = authv1alpha1.PepperStateRetired // stays retired: its Secret may be gone
 		} else {
 			id, b, err := r.pepperID(ctx, stack, v)
@@ -156,8 +171,11 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 			inUseHashes += *vs.PasswordHashes
 			inUseTOTP += *vs.TOTPSecrets
 		}
-		if vs.State == authv1alpha1.PepperStateAccepted {
+		switch {
+		case vs.State == authv1alpha1.PepperStateAccepted:
 			po.mounts.Old = append(po.mounts.Old, v)
+		case vs.State == authv1alpha1.PepperStateRetired && vs.ID != "":
+			po.mounts.RetiredIDs = append(po.mounts.RetiredIDs, vs.ID)
 		}
 		st.Versions = append(st.Versions, vs)
 	}
@@ -200,6 +218,9 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 	default:
 		c = condition(authv1alpha1.ConditionPepperRotated, false, authv1alpha1.ReasonReadyToRetire, fmt.Sprintf(
 			"no stored hash uses %s: set retireBelow: %d to stop giving them to the pods", strings.Join(inUse, ", "), current))
+	}
+	if terminating > 0 && c.Status != metav1.ConditionTrue {
+		c.Message += fmt.Sprintf("; %d pods of an older template are still terminating", terminating)
 	}
 	po.cond = &c
 

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -255,6 +256,27 @@ func TestPepperRotationFromTheAPI(t *testing.T) {
 	if got := getPepper(t, ns); string(got.Data["pepper"]) != string(v1.Data["pepper"]) {
 		t.Error("the version 1 Secret changed")
 	}
+	// A status read from a cache older than the retirement (version 1 still Accepted)
+	// while the retirement's roll is under way must not give the pepper back.
+	var staleRV string
+	eventually(t, "status before the retirement written back", func() error {
+		s := getStack(t, ns)
+		staleRV = s.ResourceVersion
+		s.Status.Pepper.Versions[1].State = authv1alpha1.PepperStateAccepted
+		return k8s.Status().Update(ctx, s)
+	})
+	eventually(t, "the operator's cache sees the stale status", func() error {
+		s := &authv1alpha1.AuthStack{}
+		if err := op.reconciler.Get(ctx, key(ns, "auth"), s); err != nil || s.ResourceVersion == staleRV {
+			return fmt.Errorf("cached resourceVersion %s (err %v)", s.ResourceVersion, err)
+		}
+		return nil
+	})
+	reconcileNow(t, op, ns)
+	if _, old := peppersOf(t, getDeployment(t, ns)); len(old) != 0 {
+		t.Fatalf("a stale status gave the retired pepper back: old %v", old)
+	}
+	waitCondition(t, ns, authv1alpha1.ConditionPepperRotated, metav1.ConditionTrue, authv1alpha1.ReasonRotated)
 
 	// 6. Version 3 with force: retired while a user still needs version 2.
 	markDeploymentAvailable(t, ns, "auth-authserver")
@@ -269,10 +291,84 @@ func TestPepperRotationFromTheAPI(t *testing.T) {
 	waitCondition(t, ns, authv1alpha1.ConditionPepperRotated, metav1.ConditionFalse, authv1alpha1.ReasonRetirementBlocked)
 	updateStack(t, ns, func(s *authv1alpha1.AuthStack) { s.Spec.PepperRotation.Force = true })
 	waitCondition(t, ns, authv1alpha1.ConditionPepperRotated, metav1.ConditionTrue, authv1alpha1.ReasonRotated)
-	waitPeppers(t, ns, "auth-pepper-v3/pepper")
+	d = waitPeppers(t, ns, "auth-pepper-v3/pepper")
+	// The migrate check accepts hashes of the retired peppers (those users reset): with
+	// none using version 3 yet, it would otherwise refuse to start every new pod.
+	for _, c := range d.Spec.Template.Spec.InitContainers {
+		if e, _ := envValue(c, "AUTH_RETIRED_PEPPER_IDS"); c.Name == resources.MigrateContainerName && e.Value != id2+","+id1 {
+			t.Errorf("migrate AUTH_RETIRED_PEPPER_IDS %q, want %q", e.Value, id2+","+id1)
+		}
+	}
 	for _, name := range []string{"auth-pepper", "auth-pepper-v2", "auth-pepper-v3"} {
 		if err := k8s.Get(ctx, key(ns, name), &corev1.Secret{}); err != nil {
 			t.Errorf("pepper Secret %s: %v", name, err)
 		}
 	}
+}
+
+// markDeploymentTerminating reports the authserver rolled out but with n pods of an
+// older template still terminating (they serve until their grace period ends).
+func markDeploymentTerminating(t *testing.T, ns string, n int32) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, "authserver Deployment marked rolled out with terminating pods", func() error {
+		d := &appsv1.Deployment{}
+		if err := k8s.Get(ctx, key(ns, "auth-authserver"), d); err != nil {
+			return err
+		}
+		r := ptr.Deref(d.Spec.Replicas, 1)
+		d.Status = appsv1.DeploymentStatus{ObservedGeneration: d.Generation, Replicas: r, UpdatedReplicas: r,
+			ReadyReplicas: r, AvailableReplicas: r, TerminatingReplicas: ptr.To(n)}
+		return k8s.Status().Update(ctx, d)
+	})
+}
+
+// waitRotationMessage waits until PepperRotated's message contains part.
+func waitRotationMessage(t *testing.T, ns, part string) {
+	t.Helper()
+	eventually(t, "PepperRotated says "+part, func() error {
+		c := meta.FindStatusCondition(getStack(t, ns).Status.Conditions, authv1alpha1.ConditionPepperRotated)
+		if c == nil || !strings.Contains(c.Message, part) {
+			return fmt.Errorf("PepperRotated %+v", c)
+		}
+		return nil
+	})
+}
+
+// TestPepperRotationWaitsForTerminatingPods: a pod of the previous template keeps
+// serving while it terminates (status.replicas no longer counts it). The new pepper
+// must not hash while such a pod lacks it, and no count may be taken (and so no pepper
+// retired) while a pod that still hashes with the old pepper can write a hash.
+func TestPepperRotationWaitsForTerminatingPods(t *testing.T) {
+	t.Parallel()
+	ns, _, _ := setup(t)
+	ctx := context.Background()
+	getDeployment(t, ns)
+	markDeploymentAvailable(t, ns, "auth-authserver")
+	updateStack(t, ns, func(s *authv1alpha1.AuthStack) {
+		s.Spec.PepperRotation = &authv1alpha1.PepperRotationSpec{Version: 2, RetireBelow: 2}
+	})
+	waitPeppers(t, ns, "auth-pepper/pepper", "auth-pepper-v2/pepper")
+
+	// Staged everywhere but a pod without version 2 still terminates: not promoted.
+	markDeploymentTerminating(t, ns, 1)
+	waitRotationMessage(t, ns, "1 pods of an older template are still terminating")
+	waitPeppers(t, ns, "auth-pepper/pepper", "auth-pepper-v2/pepper")
+
+	markDeploymentAvailable(t, ns, "auth-authserver")
+	waitPeppers(t, ns, "auth-pepper-v2/pepper", "auth-pepper/pepper")
+
+	// Version 2 hashes on every running pod, but a pod hashing with version 1 still
+	// terminates: no count yet.
+	markDeploymentTerminating(t, ns, 1)
+	waitRotationMessage(t, ns, "1 pods of an older template are still terminating")
+	var jobs batchv1.JobList
+	if err := k8s.List(ctx, &jobs, client.InNamespace(ns), client.HasLabels{resources.LabelPepperVersion}); err != nil {
+		t.Fatal(err)
+	}
+	if len(jobs.Items) > 0 {
+		t.Fatalf("count Job %s created while a pod hashing with version 1 still terminates", jobs.Items[0].Name)
+	}
+	markDeploymentAvailable(t, ns, "auth-authserver")
+	countJob(t, ns, 2)
 }

@@ -192,7 +192,8 @@ func resourcesCommand(stdout, stderr io.Writer) int {
 // MigrateCommand applies the migrations; it needs only DATABASE_URL or
 // DATABASE_DIRECT_URL (and their _FILE variants). When a pepper is configured
 // (AUTH_PEPPER, AUTH_OLD_PEPPERS) it then checks that the stored password hashes
-// use one of them, and fails with *store.PepperMismatchError otherwise (pepper.go).
+// use one of them (or one of AUTH_RETIRED_PEPPER_IDS), and fails with
+// *store.PepperMismatchError otherwise (pepper.go).
 //
 // A failure after the configuration loaded (the database unreachable for a
 // minute, a migration refused, a pepper mismatch) is logged at error level
@@ -222,7 +223,10 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (e
 		return err
 	}
 	log.Info("migrations done", "applied", applied, "schema_version", store.LatestVersion())
-	if err := checkPeppers(ctx, direct, peppers, secret); err != nil {
+	// Ids of peppers retired on purpose (spec.pepperRotation.force): hashes using them
+	// are an accepted loss, not another stack's data.
+	retired, _ := get("AUTH_RETIRED_PEPPER_IDS")
+	if err := checkPeppers(ctx, direct, peppers, strings.FieldsFunc(retired, func(r rune) bool { return r == ',' }), secret); err != nil {
 		return err
 	}
 	return ensureDrillCanary(ctx, direct, peppers)

@@ -25,8 +25,9 @@ const ExitPepperMismatch = 3
 // terminationLog is where Kubernetes reads a container's termination message.
 var terminationLog = "/dev/termination-log"
 
-// checkPeppers runs store.CheckPeppers when a pepper is configured.
-func checkPeppers(ctx context.Context, directURL string, peppers []config.Pepper, secret string) error {
+// checkPeppers runs store.CheckPeppers when a pepper is configured; hashes made with a
+// retired pepper id pass too.
+func checkPeppers(ctx context.Context, directURL string, peppers []config.Pepper, retired []string, secret string) error {
 	if len(peppers) == 0 {
 		return nil
 	}
@@ -34,7 +35,7 @@ func checkPeppers(ctx context.Context, directURL string, peppers []config.Pepper
 	for i, p := range peppers {
 		ids[i] = p.ID
 	}
-	return store.CheckPeppers(ctx, directURL, ids, secret)
+	return store.CheckPeppers(ctx, directURL, append(ids, retired...), secret)
 }
 
 // migrateExitCode is the exit code for a failed migrate. A pepper mismatch also

@@ -27,7 +27,7 @@ const (
 // returns its exit code and termination message.
 func runMigrate(t *testing.T, env map[string]string) (int, string) {
 	t.Helper()
-	for _, k := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL", "AUTH_PEPPER", "AUTH_OLD_PEPPERS", "AUTH_PEPPER_SOURCE", "SENTRY_DSN"} {
+	for _, k := range []string{"DATABASE_URL", "DATABASE_DIRECT_URL", "AUTH_PEPPER", "AUTH_OLD_PEPPERS", "AUTH_PEPPER_SOURCE", "AUTH_RETIRED_PEPPER_IDS", "SENTRY_DSN"} {
 		t.Setenv(k, env[k])
 		if env[k] == "" {
 			os.Unsetenv(k)
@@ -115,6 +115,9 @@ func TestMigrateRefusesAnotherPepper(t *testing.T) {
 		"the right pepper":           {"DATABASE_URL": url, "AUTH_PEPPER": pepperA},
 		"a rotated pepper, old kept": {"DATABASE_URL": url, "AUTH_PEPPER": pepperB, "AUTH_OLD_PEPPERS": pepperA},
 		"no pepper configured":       {"DATABASE_URL": url},
+		// spec.pepperRotation.force retired pepper A before anyone logged in again:
+		// its users must reset, but the pods must still start.
+		"A retired by force": {"DATABASE_URL": url, "AUTH_PEPPER": pepperB, "AUTH_RETIRED_PEPPER_IDS": idA},
 	} {
 		if code, msg := runMigrate(t, env); code != 0 || msg != "" {
 			t.Errorf("%s: exit %d, message %q", name, code, msg)

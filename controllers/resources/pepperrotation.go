@@ -88,6 +88,10 @@ func GeneratedPepperSecret(stack *authv1alpha1.AuthStack, version int32, pepper 
 type PepperMounts struct {
 	Version int32
 	Old     []PepperVersion
+	// RetiredIDs are the ids of the retired versions (newest first): the migrate check
+	// accepts hashes made with them (AUTH_RETIRED_PEPPER_IDS), as after a forced
+	// retirement no stored hash may use a mounted pepper yet.
+	RetiredIDs []string
 }
 
 // withPepperMounts gives the pod template the old peppers, one file each, named by
@@ -111,6 +115,13 @@ func withPepperMounts(tpl *corev1.PodTemplateSpec, m PepperMounts) {
 	}
 	tpl.Annotations[AnnotationPepperVersion] = versions[0]
 	tpl.Annotations[AnnotationPeppers] = strings.Join(versions, ",")
+	if len(m.RetiredIDs) > 0 {
+		for i := range tpl.Spec.InitContainers {
+			if c := &tpl.Spec.InitContainers[i]; c.Name == MigrateContainerName {
+				c.Env = sortEnv(append(c.Env, corev1.EnvVar{Name: "AUTH_RETIRED_PEPPER_IDS", Value: strings.Join(m.RetiredIDs, ",")}))
+			}
+		}
+	}
 	if len(m.Old) == 0 {
 		return
 	}
@@ -182,7 +193,8 @@ type PepperCount struct {
 
 // LatestPepperCount reads the newest completed count Job made for version (owned by
 // the stack, uid) and the termination message of its pod (controlled by that Job):
-// pods anyone could label do not count. ok is false when there is none.
+// pods anyone could label do not count. That is no authentication: a pod's creator sets
+// its owner references (controllers/DESIGN.md, "Pepper rotation"). ok is false when there is none.
 func LatestPepperCount(jobs []batchv1.Job, pods []corev1.Pod, stackUID string, version int32) (PepperCount, bool) {
 	jobs = slices.Clone(jobs)
 	sort.Slice(jobs, func(i, j int) bool { return jobs[j].CreationTimestamp.Before(&jobs[i].CreationTimestamp) })
