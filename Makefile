@@ -82,7 +82,7 @@ dev-cluster-down: ## Stop the local control plane (state kept in ~/.cache/authst
 	hack/dev-cluster.sh down
 
 .PHONY: demo
-demo: ## The whole product on this machine: local cluster, operator, sample AuthStack Ready, then the real authserver walk.
+demo: ## The whole product on this machine: local cluster (real node when possible, else kwok), operator, AuthStack Ready, then the real authserver walk.
 	hack/demo.sh up
 
 .PHONY: demo-down

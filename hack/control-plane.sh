@@ -3,6 +3,7 @@
 # caches them outside the clone, so the second run takes seconds.
 #
 #   hack/control-plane.sh [component ...]   # default: kube-apiserver etcd
+#   hack/control-plane.sh --dir             # only print the folder
 #
 # Components: kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok
 #             kubelet kube-proxy (the real node: hack/real-node.sh)
@@ -16,6 +17,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
 CACHE="${AUTHSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authstack}"
 BIN="$CACHE/k8s-$K8S_VERSION-etcd-$ETCD_VERSION/bin"
+[ "${1:-}" = --dir ] && { echo "$BIN"; exit 0; } # where the binaries are (or would be): builds nothing
 mkdir -p "$BIN"
 
 components=("$@")

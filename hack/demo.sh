@@ -5,6 +5,10 @@
 #   hack/demo.sh up     # cluster, CRD, operator, sample AuthStack -> Ready; then the real authserver walk
 #   hack/demo.sh down   # stop every process the demo started, and the cluster
 #
+# On a machine that can run the real node (root, runc/iptables/ipset, its
+# binaries built, no other real node running), the pods really run: see
+# up_real. Otherwise (it says why) the kwok mode below:
+#
 # Honest about what is simulated: the Kubernetes control plane is real (etcd,
 # kube-apiserver, kube-controller-manager, kube-scheduler built from source),
 # the operator is this checkout's, but the pods are simulated by kwok: nothing
@@ -70,6 +74,15 @@ wait_file() { # FILE DAEMON SECONDS
   done
 }
 
+install_crd() {
+  kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
+  for _ in $(seq 60); do # kubectl wait fails at once while the CRD has no status yet
+    kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null 2>&1 && break
+    sleep 1
+  done
+  kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null
+}
+
 stop_processes() {
   stop_daemon authserver
   for d in servers operator; do stop_daemon "$d" & done
@@ -97,12 +110,7 @@ up() {
     go build -o "$DEMO/bin/authstack-demo" ./cmd/authstack-demo)
 
   say "3/6 The AuthStack CRD and the operator (a local process, leader election off)"
-  kubectl apply --server-side --field-manager authstack-demo -f "$ROOT/config/crd/bases" >/dev/null
-  for _ in $(seq 60); do # kubectl wait fails at once while the CRD has no status yet
-    kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null 2>&1 && break
-    sleep 1
-  done
-  kubectl wait --for condition=Established --timeout 5s crd/authstacks.auth.leanauth.dev >/dev/null
+  install_crd
   if kubectl get authstack "$NAME" -n "$NS" >/dev/null 2>&1; then
     note "removing the AuthStack of a previous run (its pepper Secret stays, and is adopted again)"
     kubectl delete authstack "$NAME" -n "$NS" --wait --timeout 60s >/dev/null
@@ -154,13 +162,169 @@ up() {
   note "logs         $DEMO/logs/"
 }
 
+# real_node_refusal: why this machine cannot run the demo on the real node
+# ("" when it can). AUTHSTACK_DEMO_NODE=kwok asks for kwok, =real insists.
+real_node_refusal() {
+  [ "${AUTHSTACK_DEMO_NODE:-auto}" = kwok ] && { echo "AUTHSTACK_DEMO_NODE=kwok"; return; }
+  [ "$(id -u)" = 0 ] || { echo "not root (containers, network namespaces and iptables need root)"; return; }
+  local b
+  for b in runc iptables ipset; do
+    command -v "$b" >/dev/null 2>&1 || { echo "no $b (hack/test-deps.sh installs it)"; return; }
+  done
+  if [ -e /run/authstack-real-node ] && [ "$(cat /run/authstack-real-node 2>/dev/null)" != "$AUTHSTACK_DEV_DIR" ]; then
+    echo "another real node runs on this machine (lock /run/authstack-real-node: $(cat /run/authstack-real-node 2>/dev/null))"; return
+  fi
+  local missing
+  missing=$("$ROOT/hack/real-node.sh" cached) || { echo "the node's binaries are $missing (hack/real-node.sh build: about 90 minutes cold)"; return; }
+}
+
+# up_real: the same story on the real node: the operator's pods really run,
+# from images built here (hack/images.sh), and the walk goes through the
+# authserver's Service.
+up_real() {
+  local t0=$SECONDS
+  mkdir -p "$DEMO/bin"
+  stop_processes
+
+  say "1/6 The images of this checkout, without Docker (hack/images.sh build; a second run takes seconds)"
+  local refs
+  refs=$(cd "$ROOT" && hack/images.sh build)
+  img() { awk -v n="$1" '$1 == n {print $2}' <<<"$refs"; }
+  awk '{print "    " $1 "  " $2}' <<<"$refs"
+
+  say "2/6 A local control plane and one real node (containerd, runc, CNI, kubelet, kube-proxy, CoreDNS, kube-router)"
+  KUBECONFIG="$("$ROOT/hack/dev-cluster.sh" up --real-node)"
+  export KUBECONFIG
+  note "kubeconfig: $KUBECONFIG"
+  note "importing the images into the node's containerd (no registry)"
+  local tarballs
+  mapfile -t tarballs < <(awk '{print $3}' <<<"$refs")
+  mkdir -p "$DEMO/logs"
+  "$ROOT/hack/real-node.sh" import "${tarballs[@]}" 2>"$DEMO/logs/import.log" || die "importing the images failed (log: $DEMO/logs/import.log)"
+
+  say "3/6 The AuthStack CRD and the operator (a local process, pointed at the local images)"
+  note "the operator is bin/manager, built by step 1 (make build); building the walk's helper (go build ./cmd/authstack-demo)"
+  (cd "$ROOT" && go build -o "$DEMO/bin/authstack-demo" ./cmd/authstack-demo)
+  install_crd
+  if kubectl get authstack "$NAME" -n "$NS" >/dev/null 2>&1; then
+    note "removing the AuthStack of a previous run"
+    kubectl delete authstack "$NAME" -n "$NS" --wait --timeout 120s >/dev/null
+  fi
+  start_daemon operator "$ROOT/bin/manager" --kubeconfig "$KUBECONFIG" --leader-elect=false \
+    --metrics-bind-address 0 --health-probe-bind-address 0 \
+    --authserver-image "$(img authserver)" --pgbouncer-image "$(img pgbouncer)" --redis-image "$(img redis)"
+  note "operator pid $(cat "$DEMO/pids/operator"), log $DEMO/logs/operator.log"
+
+  say "4/6 An SMTP catcher (mailpit) as a pod, Service smtp"
+  kubectl apply --server-side --field-manager authstack-demo -n "$NS" -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Pod
+metadata: {name: smtp, labels: {app: smtp}}
+spec:
+  automountServiceAccountToken: false
+  securityContext: {runAsNonRoot: true, runAsUser: 1001, runAsGroup: 1001, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: mailpit
+    image: $(img mailpit)
+    imagePullPolicy: Never
+    ports: [{containerPort: 1025}, {containerPort: 8025}]
+    securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+    volumeMounts: [{name: tmp, mountPath: /tmp}]
+  volumes: [{name: tmp, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: smtp}
+spec:
+  selector: {app: smtp}
+  ports: [{name: smtp, port: 1025}, {name: http, port: 8025}]
+YAML
+  note "waiting for the mailpit pod to be Ready"
+  kubectl wait --for condition=Ready --timeout 180s pod/smtp -n "$NS" >/dev/null
+
+  say "5/6 An AuthStack with managed PostgreSQL, managed Redis, pgbouncer and NetworkPolicies, and wait for Ready"
+  local node_ip
+  node_ip=$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+  kubectl apply --server-side --field-manager authstack-demo -n "$NS" -f - <<YAML
+apiVersion: auth.leanauth.dev/v1alpha1
+kind: AuthStack
+metadata: {name: $NAME}
+spec:
+  authServer:
+    replicas: 1
+    autoscaling: {enabled: false}
+    frontendURL: https://app.example.com
+    mailFrom: "Example <noreply@example.com>"
+    resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 256Mi}}
+  database:
+    managed:
+      image: $(img postgres)
+      resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 256Mi}}
+      storage: {size: 256Mi}
+  redis:
+    resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 256Mi}}
+    storage: {size: 256Mi}
+  pooler: {enabled: true, poolMode: transaction, replicas: 1, resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 256Mi}}}
+  smtp: {host: smtp, port: 1025}
+  networkPolicy:
+    enabled: true
+    allowedIPBlocks: [{cidr: $node_ip/32}]   # this machine (the node's address) stands in for the ingress controller
+YAML
+  local deadline=$((SECONDS + 600)) ready="" last=""
+  while :; do
+    ready=$(kubectl get authstack "$NAME" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
+    [ "$ready" = True ] && break
+    local msg
+    msg=$(kubectl get authstack "$NAME" -n "$NS" -o jsonpath='{.status.conditions[?(@.type=="Ready")].message}' 2>/dev/null || true)
+    [ "$msg" = "$last" ] || { note "waiting for Ready: ${msg:-no status yet}"; last=$msg; }
+    pid_alive operator || { tail -n 30 "$DEMO/logs/operator.log" >&2; die "the operator stopped"; }
+    [ $SECONDS -lt $deadline ] || { kubectl get authstack,deploy,sts,pods -n "$NS" >&2; die "AuthStack not Ready after 600 s"; }
+    sleep 2
+  done
+  kubectl get authstack -n "$NS"
+  echo
+  kubectl get deployments,statefulsets,pods,networkpolicies -n "$NS" -o wide
+  note "(these pods really run: their processes are on this machine, in the node's containerd)"
+
+  say "6/6 Walking a new user through the authserver's Service"
+  local as mp
+  as="http://$(kubectl get svc "$NAME-authserver" -n "$NS" -o jsonpath='{.spec.clusterIP}'):3000"
+  mp="http://$(kubectl get svc smtp -n "$NS" -o jsonpath='{.spec.clusterIP}'):8025"
+  note "waiting until kube-proxy routes $as to the pod and the policy admits this machine"
+  local n=0
+  until curl -fsS -o /dev/null --max-time 5 "$as/ready" 2>/dev/null; do
+    n=$((n + 1)); [ $n -lt 60 ] || die "the authserver Service $as does not answer"
+    sleep 1
+  done
+  "$DEMO/bin/authstack-demo" walk --authserver "$as" --mailpit "$mp"
+
+  say "Done in $((SECONDS - t0))s, on the real node. Everything keeps running until 'make demo-down':"
+  note "authserver   $as   (the Service; try: curl -s $as/ready)"
+  note "mailpit      $mp   (the emails the authserver sent; a web UI)"
+  note "kubectl      export KUBECONFIG=$KUBECONFIG; kubectl get authstack,pods"
+  note "logs         $DEMO/logs/ (operator), $AUTHSTACK_DEV_DIR/node/pod-logs/ (containers)"
+}
+
 down() {
   stop_processes
   "$ROOT/hack/dev-cluster.sh" down
 }
 
+start() {
+  local why
+  why=$(real_node_refusal)
+  if [ -z "$why" ]; then
+    say "The demo runs on a real node (pods really run). AUTHSTACK_DEMO_NODE=kwok for the simulated one."
+    up_real
+    return
+  fi
+  [ "${AUTHSTACK_DEMO_NODE:-auto}" = real ] && die "no real node: $why"
+  say "Falling back to kwok (simulated pods): $why"
+  up
+}
+
 case "${1:-up}" in
-  up) up ;;
+  up) start ;;
   down) down ;;
   *) echo "usage: $0 up|down" >&2; exit 2 ;;
 esac

@@ -7,6 +7,7 @@
 #   hack/real-node.sh down     # stop it and remove everything it set up on the host
 #   hack/real-node.sh status
 #   hack/real-node.sh build            # only build (or find) every binary the node needs
+#   hack/real-node.sh cached           # exit 0 if they are all built (builds nothing)
 #   hack/real-node.sh import FILE...   # import OCI image archives into the node's containerd
 #
 # What runs, as root, on the host:
@@ -88,6 +89,17 @@ binaries() {
     github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
   COREDNS=$("$HERE/go-tool.sh" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns)
   CRICTL=$("$HERE/go-tool.sh" crictl sigs.k8s.io/cri-tools "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl)
+}
+
+# cached: says (exit 0) whether every binary the node runs is built already,
+# without building anything (the demo picks the real node only then).
+cached() {
+  local f
+  for f in "$CACHE/bin/containerd-$CONTAINERD_VERSION/.ready" "$CACHE/bin/cni-plugins-$CNI_VERSION/.ready" \
+    "$CACHE/bin/.kube-router-$KUBE_ROUTER_VERSION" "$CACHE/bin/.coredns-$COREDNS_VERSION" "$CACHE/bin/.crictl-$CRICTL_VERSION" \
+    "$("$HERE/control-plane.sh" --dir)/kubelet" "$("$HERE/control-plane.sh" --dir)/kube-proxy"; do
+    [ -e "$f" ] || { echo "not built yet: $f"; return 1; }
+  done
 }
 
 ctr_() { "$CONTAINERD_BIN/ctr" -a "$SOCK" -n k8s.io "$@"; }
@@ -414,9 +426,10 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   build) binaries ;;
+  cached) cached ;;
   import)
     shift; containerd_bin
     alive containerd || die "the node's containerd is not running (hack/dev-cluster.sh up --real-node)"
     for f in "$@"; do ctr_ images import "$f" >&2; done ;;
-  *) echo "usage: $0 up|down|status|build|import FILE..." >&2; exit 2 ;;
+  *) echo "usage: $0 up|down|status|build|cached|import FILE..." >&2; exit 2 ;;
 esac

@@ -51,6 +51,9 @@ func openSnapshot(ctx context.Context, url string) (*snapshot, error) {
 		return nil, errors.New("DATABASE_URL does not parse (value not shown)")
 	}
 	cfg.ConnectTimeout = 15 * time.Second
+	if addr := pgAddr(url); addr != "" { // the backup's first connection
+		awaitReachable(ctx, addr)
+	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s to count rows: %w; check DATABASE_URL (the direct URL, not the pooler)", redactedDB(url), err)

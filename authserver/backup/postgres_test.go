@@ -183,7 +183,15 @@ func TestPostgresBackupRestoreRoundTrip(t *testing.T) {
 	}
 }
 
+// shortConnectWait makes a closed database port fail after a second.
+func shortConnectWait(t *testing.T) {
+	old := connectWait
+	connectWait = time.Second
+	t.Cleanup(func() { connectWait = old })
+}
+
 func TestRestoreFailuresSayWhatToDo(t *testing.T) {
+	shortConnectWait(t) // the "down" cases would wait a minute
 	pg := testservers.Postgres(t)
 	src := pg.NewDatabase(t)
 	seed(t, src, 3)
@@ -229,6 +237,7 @@ func TestRestoreFailuresSayWhatToDo(t *testing.T) {
 }
 
 func TestBackupFailuresLeaveNoObject(t *testing.T) {
+	shortConnectWait(t) // the "down" cases would wait a minute
 	pg := testservers.Postgres(t)
 	src := pg.NewDatabase(t)
 	seed(t, src, 50)

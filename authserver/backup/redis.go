@@ -26,6 +26,7 @@ func redisProducer(rawURL string) (producer, error) {
 		return nil, errors.New("REDIS_URL is not a redis:// or rediss:// URL (value not shown)")
 	}
 	return func(ctx context.Context, w io.Writer) error {
+		awaitReachable(ctx, opt.Addr)
 		return fetchRDB(ctx, opt, w)
 	}, nil
 }

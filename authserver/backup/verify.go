@@ -235,6 +235,9 @@ func rowDiff(want, got map[string]int64) string {
 // by adminURL's role (which needs CREATEDB), after dropping stale ones left by
 // killed drills. It returns its URL and the function that drops it.
 func createScratch(ctx context.Context, adminURL string, now time.Time) (string, func() error, error) {
+	if addr := pgAddr(adminURL); addr != "" { // the drill's first connection (reachable.go)
+		awaitReachable(ctx, addr)
+	}
 	conn, err := pgx.Connect(ctx, adminURL)
 	if err != nil {
 		return "", nil, drillErr(result.ReasonScratchDatabaseUnavailable, fmt.Errorf("connecting to %s: %w; check DATABASE_URL", redactedDB(adminURL), err))

@@ -16,9 +16,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFS embed.FS
 
-// migrationLockKey is the pg_advisory_xact_lock key that serialises
+// MigrationLockKey is the pg_advisory_xact_lock key that serialises
 // migrations ("authstk" in ASCII).
-const migrationLockKey int64 = 0x61757468737463
+const MigrationLockKey int64 = 0x61757468737463
 
 // Migration is one embedded SQL file, named NNNN_description.sql.
 type Migration struct {
@@ -91,7 +91,7 @@ func migrateConn(ctx context.Context, conn *pgx.Conn) ([]int, error) {
 	}
 	applied := []int{}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", migrationLockKey); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", MigrationLockKey); err != nil {
 			return fmt.Errorf("taking the migration lock: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -4,6 +4,7 @@
 //	authstack-demo servers    --state DIR --sample FILE   # PostgreSQL, Redis, mailpit; writes the Secrets the sample references
 //	authstack-demo authserver --state DIR --binary PATH   # pgbouncer + authserver with the operator's rendered config
 //	authstack-demo walk       --state DIR                 # signup -> email -> verify -> login -> session
+//	authstack-demo walk       --authserver URL --mailpit URL   # the same against given addresses (the real node's Services)
 //
 // servers and authserver stay in the foreground until SIGTERM or SIGINT and
 // stop what they started; demo.sh runs them in the background.
@@ -181,10 +182,15 @@ func runWalk(args []string) error {
 	fs := flag.NewFlagSet("walk", flag.ExitOnError)
 	dir := fs.String("state", "", "state directory")
 	email := fs.String("email", "", "address to sign up (default: a fresh one)")
+	authServer := fs.String("authserver", "", "the authserver's URL (default: the state directory's)")
+	mailpit := fs.String("mailpit", "", "mailpit's API URL (default: the state directory's)")
 	_ = fs.Parse(args)
-	st, err := readState(filepath.Join(*dir, "authserver.json"))
-	if err != nil {
-		return err
+	st := state{AuthServer: *authServer, MailpitAPI: *mailpit}
+	if st.AuthServer == "" || st.MailpitAPI == "" {
+		var err error
+		if st, err = readState(filepath.Join(*dir, "authserver.json")); err != nil {
+			return err
+		}
 	}
 	if *email == "" {
 		*email = fmt.Sprintf("ada+%d@example.com", time.Now().Unix())
@@ -192,7 +198,7 @@ func runWalk(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	n := 0
-	_, err = localstack.Walk(ctx, st.AuthServer, st.MailpitAPI, *email, "correct horse battery staple 42", func(s localstack.Step) {
+	_, err := localstack.Walk(ctx, st.AuthServer, st.MailpitAPI, *email, "correct horse battery staple 42", func(s localstack.Step) {
 		n++
 		fmt.Printf("  %d. %-34s %s\n", n, s.Name, s.Detail)
 	})

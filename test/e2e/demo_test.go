@@ -22,7 +22,8 @@ func TestDemoUpAndDown(t *testing.T) {
 	denv := append(os.Environ(),
 		"AUTHSTACK_DEV_DIR="+filepath.Join(dir, "cluster"),
 		"AUTHSTACK_DEMO_DIR="+filepath.Join(dir, "demo"),
-		"AUTHSTACK_DEV_PORT_OFFSET=2000")
+		"AUTHSTACK_DEV_PORT_OFFSET=2000",
+		"AUTHSTACK_DEMO_NODE=kwok") // the real node's demo: test/realnode (TestRealNodeDemo)
 	run := func(arg string) string {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(env.root, "hack/demo.sh"), arg)

@@ -115,7 +115,7 @@ func run(m *testing.M) int {
 		code, keep = 1, true
 	}
 	if keep {
-		fmt.Fprintln(os.Stderr, "realnode: state kept in", dir, "(logs in cluster/logs, container logs in cluster/node/pod-logs)")
+		fmt.Fprintln(os.Stderr, "realnode: state kept in", dir, "(logs in cluster/logs, container logs in cluster/node/pod-logs, those of a failed test's namespace in failed-pod-logs)")
 	} else {
 		os.RemoveAll(dir)
 	}

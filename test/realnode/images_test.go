@@ -131,16 +131,24 @@ echo "redis: $(redis-cli -h %[6]s -p %[7]d --no-auth-warning -a '%[8]s' ping)"
 }
 
 // RunClient runs script with sh in a pod of the client image (curl, psql,
-// redis-cli, busybox) under Pod Security "restricted", waits until it ends, and
-// returns its output; the test fails if the script fails.
+// redis-cli, busybox) under Pod Security "restricted", labelled app=NAME, waits
+// until it ends, and returns its output; the test fails if the script fails.
 func RunClient(t *testing.T, ns, name, image, script string) string {
 	t.Helper()
+	return WaitClient(t, StartClient(t, ns, name, image, map[string]string{"app": name}, script), 3*time.Minute)
+}
+
+// StartClient starts script in a client-image pod with these labels and returns
+// at once (WaitClient waits for its end).
+func StartClient(t *testing.T, ns, name, image string, labels map[string]string, script string) *corev1.Pod {
+	t.Helper()
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{"app": name}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 		Spec: corev1.PodSpec{
-			RestartPolicy:                corev1.RestartPolicyNever,
-			AutomountServiceAccountToken: ptr.To(false),
-			SecurityContext:              resources.RestrictedPodSecurityContext(),
+			RestartPolicy:                 corev1.RestartPolicyNever,
+			AutomountServiceAccountToken:  ptr.To(false),
+			TerminationGracePeriodSeconds: ptr.To[int64](1),
+			SecurityContext:               resources.RestrictedPodSecurityContext(),
 			Containers: []corev1.Container{{
 				Name: "client", Image: image, ImagePullPolicy: corev1.PullNever,
 				Command:         []string{"sh", "-c", script},
@@ -153,18 +161,25 @@ func RunClient(t *testing.T, ns, name, image, script string) string {
 	if err := env.c.Create(Ctx(t), pod); err != nil {
 		t.Fatalf("creating the client pod %s: %v", name, err)
 	}
-	Eventually(t, 3*time.Minute, "client pod "+name+" finished", func() error {
+	return pod
+}
+
+// WaitClient waits until a client pod's script ends and returns its output;
+// the test fails if the script failed.
+func WaitClient(t *testing.T, pod *corev1.Pod, timeout time.Duration) string {
+	t.Helper()
+	Eventually(t, timeout, "client pod "+pod.Name+" finished", func() error {
 		if err := env.c.Get(Ctx(t), client.ObjectKeyFromObject(pod), pod); err != nil {
 			return err
 		}
 		if pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
-			return fmt.Errorf("phase %s", pod.Status.Phase)
+			return fmt.Errorf("phase %s; output so far: %s", pod.Status.Phase, lastLines(ContainerLog(pod.Namespace, pod.Name, "client"), 5))
 		}
 		return nil
 	})
-	log := ContainerLog(ns, name, "client")
+	log := ContainerLog(pod.Namespace, pod.Name, "client")
 	if pod.Status.Phase != corev1.PodSucceeded {
-		t.Fatalf("client pod %s failed:\n%s", name, log)
+		t.Fatalf("client pod %s failed:\n%s", pod.Name, log)
 	}
 	return log
 }

@@ -5,6 +5,8 @@ package realnode
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,9 +32,21 @@ func NewNamespace(t *testing.T, prefix string) string {
 		t.Fatalf("creating a namespace: %v", err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() { // the kubelet deletes a pod's logs with the pod
+			keepPodLogs(ns.Name)
+		}
 		_ = env.c.Delete(Ctx(t), ns)
 	})
 	return ns.Name
+}
+
+// keepPodLogs copies the container logs of a namespace's pods to
+// failed-pod-logs in the kept state folder.
+func keepPodLogs(ns string) {
+	dirs, _ := filepath.Glob(filepath.Join(env.state, "node", "pod-logs", ns+"_*"))
+	for _, d := range dirs {
+		_ = os.CopyFS(filepath.Join(env.dir, "failed-pod-logs", filepath.Base(d)), os.DirFS(d))
+	}
 }
 
 // RestrictedSecurityContext is a container security context that Pod Security
