@@ -46,17 +46,18 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: test-deps
-test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, nginx, chromium, mailpit, Traefik, versitygw, jaeger, kube-apiserver, etcd, the real node's programs, mmdebstrap), cached.
+test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer, nginx, chromium, mailpit, Traefik, versitygw, jaeger, helm, kube-apiserver, etcd, the real node's programs, mmdebstrap), cached.
 	hack/test-deps.sh >/dev/null
 	hack/s3-test-server.sh >/dev/null
 	hack/jaeger.sh >/dev/null
+	hack/helm.sh >/dev/null
 	hack/control-plane.sh kube-apiserver etcd >/dev/null
 	hack/real-node.sh build
 
 .PHONY: test
 test: manifests generate build-installer vet test-deps ## Run every test against real servers (envtest, PostgreSQL, Redis, pgbouncer, SMTP, S3).
 	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh kube-apiserver etcd)" go test $(GO_TEST_FLAGS) ./... -count=1
-	@git diff --exit-code --stat -- api config dist || { echo "generated files are stale (or not what make release renders for VERSION $(VERSION)): run make manifests generate build-installer and commit"; exit 1; }
+	@git diff --exit-code --stat -- api config dist charts || { echo "generated files are stale (or not what make release renders for VERSION $(VERSION)): run make manifests generate build-installer and commit"; exit 1; }
 
 .PHONY: bench
 bench: ## Run the Go benchmarks of pure code.
@@ -104,6 +105,12 @@ build: generate ## Build the operator and authserver binaries into bin/, with VE
 	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o $(LOCALBIN)/manager ./cmd/manager
 	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o $(LOCALBIN)/authserver ./cmd/authserver
 
+.PHONY: install-plugin
+install-plugin: ## Install the kubectl authstack plugin (kubectl-authstack) into $(GOBIN), or PLUGIN_DIR=<dir>.
+	@dir="$${PLUGIN_DIR:-$$(go env GOBIN)}"; dir="$${dir:-$$(go env GOPATH)/bin}"; mkdir -p "$$dir"; \
+	CGO_ENABLED=0 go build -trimpath -ldflags="$(LDFLAGS)" -o "$$dir/kubectl-authstack" ./cmd/kubectl-authstack; \
+	echo "installed $$dir/kubectl-authstack: run kubectl authstack status <name> (the directory must be on your PATH)"
+
 .PHONY: run
 run: manifests generate ## Run the operator against the cluster in your kubeconfig.
 	go run ./cmd/manager --authserver-image=$(AUTHSERVER_IMG)
@@ -114,7 +121,7 @@ docker-build: ## Build the operator and authserver images.
 	docker build --target authserver --build-arg VERSION=v$(VERSION) -t $(AUTHSERVER_IMG) .
 
 .PHONY: build-installer
-build-installer: manifests generate kustomize ## Write dist/install.yaml (cluster-wide) and dist/install-namespaced.yaml (config/namespaced) for VERSION: the CRD, RBAC and the operator Deployment in one file each.
+build-installer: manifests generate kustomize ## Write dist/install.yaml (cluster-wide) and dist/install-namespaced.yaml (config/namespaced) for VERSION: the CRD, RBAC and the operator Deployment in one file each; and the Helm chart from them.
 	mkdir -p dist
 	cd config/manager && $(KUSTOMIZE) edit set image controller=$(IMG)
 	printf '%s\n' '# Written by make build-installer (make release): the default authserver image of this release.' \
@@ -122,6 +129,10 @@ build-installer: manifests generate kustomize ## Write dist/install.yaml (cluste
 		> config/manager/authserver_image_patch.yaml
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 	$(KUSTOMIZE) build config/namespaced > dist/install-namespaced.yaml
+	go run ./hack/helm-chart -version $(VERSION)
+
+.PHONY: helm-chart
+helm-chart: build-installer ## Regenerate the Helm chart charts/authstack-operator from the kustomize builds in dist/ (part of build-installer).
 
 .PHONY: release
 release: ## Pin a release: make release VERSION=x.y.z writes VERSION, dist/install*.yaml with both images at vx.y.z, and bin/ with the version baked in.
@@ -130,7 +141,7 @@ release: ## Pin a release: make release VERSION=x.y.z writes VERSION, dist/insta
 	$(MAKE) build-installer build VERSION=$(VERSION)
 	@test "$$($(LOCALBIN)/authserver version)" = "v$(VERSION)" || { echo "bin/authserver does not report v$(VERSION)"; exit 1; }
 	@test "$$($(LOCALBIN)/manager --version)" = "v$(VERSION)" || { echo "bin/manager does not report v$(VERSION)"; exit 1; }
-	@echo "release v$(VERSION): commit VERSION, config/manager and dist/, tag v$(VERSION), then make docker-build"
+	@echo "release v$(VERSION): commit VERSION, config/manager, dist/ and charts/, tag v$(VERSION), then make docker-build"
 
 ##@ Deployment
 
