@@ -64,6 +64,9 @@ type BackupSources struct {
 	RedisURL    *authv1alpha1.SecretKeyRef
 	// Pepper is the stack's pepper Secret key; only the restore drill mounts it.
 	Pepper authv1alpha1.SecretKeyRef
+	// PepperMounts are a rotation's older peppers, which still verify the hashes of
+	// a backup taken before the current one hashed (pepperrotation.go).
+	PepperMounts PepperMounts
 }
 
 // DefaultBackupSources takes the image like the authserver Deployment does
@@ -77,7 +80,7 @@ func DefaultBackupSources(stack *authv1alpha1.AuthStack, in Inputs) BackupSource
 	conn := func(key string) *authv1alpha1.SecretKeyRef {
 		return &authv1alpha1.SecretKeyRef{Name: ConnectionSecretName(stack), Key: key}
 	}
-	src := BackupSources{Image: AuthServerImage(stack, in), Pepper: in.Pepper}
+	src := BackupSources{Image: AuthServerImage(stack, in), Pepper: in.Pepper, PepperMounts: in.PepperMounts}
 	switch {
 	case stack.Spec.Database.URLSecretRef != nil:
 		src.DatabaseURL = stack.Spec.Database.URLSecretRef

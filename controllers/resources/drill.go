@@ -86,7 +86,7 @@ func DrillCronJob(stack *authv1alpha1.AuthStack, src BackupSources) *batchv1.Cro
 	}
 	res := backupResources()
 	labels := Labels(stack, ComponentBackupVerify)
-	return &batchv1.CronJob{
+	cj := &batchv1.CronJob{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "CronJob"},
 		ObjectMeta: objectMeta(stack, DrillCronJobName(stack), ComponentBackupVerify),
 		Spec: batchv1.CronJobSpec{
@@ -125,4 +125,10 @@ func DrillCronJob(stack *authv1alpha1.AuthStack, src BackupSources) *batchv1.Cro
 			},
 		},
 	}
+	// A backup taken before a rotation's current pepper hashed has a canary of an
+	// older one: the drill gets the older peppers too, as the pods do.
+	tpl := &cj.Spec.JobTemplate.Spec.Template
+	tpl.Annotations = map[string]string{}
+	withPepperMounts(tpl, src.PepperMounts) // pepperrotation.go
+	return cj
 }

@@ -234,3 +234,39 @@ func TestRestoreVerifiedCondition(t *testing.T) {
 		t.Error("condition kept without spec.backup.verify")
 	}
 }
+
+// TestDrillCronJobGetsOldPeppers: during a pepper rotation the newest backup may hold
+// a canary made with the previous pepper; the drill verifies with every pepper the
+// pods still accept, like the authserver and the restore Job.
+func TestDrillCronJobGetsOldPeppers(t *testing.T) {
+	s := withDrill(withBackup(sampleStack()))
+	in := sampleInputs(s)
+	in.Pepper = authv1alpha1.SecretKeyRef{Name: "demo-pepper-v2", Key: "pepper"}
+	in.PepperMounts = PepperMounts{Version: 2, Old: []PepperVersion{{Version: 1, Ref: authv1alpha1.SecretKeyRef{Name: "demo-pepper", Key: "pepper"}}}}
+	pod := DrillCronJob(s, DefaultBackupSources(s, in)).Spec.JobTemplate.Spec.Template.Spec
+	c := pod.Containers[0]
+	var oldFile string
+	for _, e := range c.Env {
+		if e.Name == "AUTH_OLD_PEPPERS_FILE" {
+			oldFile = e.Value
+		}
+	}
+	if oldFile != OldPeppersMountPath+"/v1" {
+		t.Fatalf("AUTH_OLD_PEPPERS_FILE %q, want %s/v1", oldFile, OldPeppersMountPath)
+	}
+	var mounted, projected bool
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || (m.Name == "old-peppers" && m.MountPath == OldPeppersMountPath)
+	}
+	for _, v := range pod.Volumes {
+		if v.Name == "old-peppers" && v.Projected != nil && len(v.Projected.Sources) == 1 {
+			projected = v.Projected.Sources[0].Secret.Name == "demo-pepper"
+		}
+		if v.Name == "pepper" && v.Secret.SecretName != "demo-pepper-v2" {
+			t.Errorf("current pepper from %s, want demo-pepper-v2", v.Secret.SecretName)
+		}
+	}
+	if !mounted || !projected {
+		t.Errorf("old peppers mounted %v, projected from demo-pepper %v", mounted, projected)
+	}
+}

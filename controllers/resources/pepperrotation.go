@@ -129,7 +129,7 @@ func withPepperMounts(tpl *corev1.PodTemplateSpec, m PepperMounts) {
 		Projected: &corev1.ProjectedVolumeSource{Sources: sources, DefaultMode: ptr.To[int32](0o440)}}})
 	for _, cs := range [][]corev1.Container{tpl.Spec.InitContainers, tpl.Spec.Containers} {
 		for i := range cs {
-			if cs[i].Name != MigrateContainerName && cs[i].Name != ComponentAuthServer && cs[i].Name != ComponentRestore {
+			if cs[i].Name != MigrateContainerName && cs[i].Name != ComponentAuthServer && cs[i].Name != ComponentRestore && cs[i].Name != ComponentBackupVerify {
 				continue
 			}
 			cs[i].VolumeMounts = append(cs[i].VolumeMounts, corev1.VolumeMount{Name: "old-peppers", MountPath: OldPeppersMountPath, ReadOnly: true})
