@@ -103,12 +103,20 @@ func (r *AuthStackReconciler) observeBackups(ctx context.Context, stack *authv1a
 // credentials. It returns what is missing, for the condition ("" when all is there).
 func (r *AuthStackReconciler) missingBackupSecret(ctx context.Context, stack *authv1alpha1.AuthStack) (string, error) {
 	b := stack.Spec.Backup
-	type need struct{ field, name, key string }
-	needs := []need{{"spec.backup.encryption.publicKeySecretRef", b.Encryption.PublicKeySecretRef.Name, b.Encryption.PublicKeySecretRef.Key}}
+	needs := []secretNeed{{"spec.backup.encryption.publicKeySecretRef", b.Encryption.PublicKeySecretRef.Name, b.Encryption.PublicKeySecretRef.Key}}
 	if c := b.Destination.S3.CredentialsSecretRef; c != nil {
 		f := "spec.backup.destination.s3.credentialsSecretRef"
-		needs = append(needs, need{f, c.Name, "AWS_ACCESS_KEY_ID"}, need{f, c.Name, "AWS_SECRET_ACCESS_KEY"})
+		needs = append(needs, secretNeed{f, c.Name, "AWS_ACCESS_KEY_ID"}, secretNeed{f, c.Name, "AWS_SECRET_ACCESS_KEY"})
 	}
+	return r.missingSecretKey(ctx, stack, needs)
+}
+
+// secretNeed is a Secret key a spec field names.
+type secretNeed struct{ field, name, key string }
+
+// missingSecretKey reads each Secret (uncached) and says which is missing or lacks
+// its key, naming the spec field ("" when all is there).
+func (r *AuthStackReconciler) missingSecretKey(ctx context.Context, stack *authv1alpha1.AuthStack, needs []secretNeed) (string, error) {
 	for _, n := range needs {
 		sec := &corev1.Secret{}
 		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: n.name}, sec)

@@ -12,10 +12,8 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -87,32 +85,18 @@ func (r *AuthStackReconciler) observeRestore(ctx context.Context, stack *authv1a
 // (and passphrase), and the source bucket's credentials.
 func (r *AuthStackReconciler) missingRestoreSecret(ctx context.Context, stack *authv1alpha1.AuthStack) (string, error) {
 	enc := stack.Spec.Backup.Encryption
-	type need struct{ field, name, key string }
-	var needs []need
+	var needs []secretNeed
 	if k := enc.PrivateKeySecretRef; k != nil {
-		needs = append(needs, need{"spec.backup.encryption.privateKeySecretRef", k.Name, k.Key})
+		needs = append(needs, secretNeed{"spec.backup.encryption.privateKeySecretRef", k.Name, k.Key})
 	}
 	if p := enc.PassphraseSecretRef; p != nil {
-		needs = append(needs, need{"spec.backup.encryption.passphraseSecretRef", p.Name, p.Key})
+		needs = append(needs, secretNeed{"spec.backup.encryption.passphraseSecretRef", p.Name, p.Key})
 	}
 	if src := stack.Spec.Bootstrap.FromBackup.Source; src != nil && src.S3.CredentialsSecretRef != nil {
 		f, n := "spec.bootstrap.fromBackup.source.s3.credentialsSecretRef", src.S3.CredentialsSecretRef.Name
-		needs = append(needs, need{f, n, "AWS_ACCESS_KEY_ID"}, need{f, n, "AWS_SECRET_ACCESS_KEY"})
+		needs = append(needs, secretNeed{f, n, "AWS_ACCESS_KEY_ID"}, secretNeed{f, n, "AWS_SECRET_ACCESS_KEY"})
 	}
-	for _, n := range needs {
-		sec := &corev1.Secret{}
-		err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: n.name}, sec)
-		if apierrors.IsNotFound(err) {
-			return fmt.Sprintf("Secret %q named by %s does not exist", n.name, n.field), nil
-		}
-		if err != nil {
-			return "", fmt.Errorf("reading Secret %q named by %s: %w", n.name, n.field, err)
-		}
-		if len(sec.Data[n.key]) == 0 {
-			return fmt.Sprintf("Secret %q named by %s has no key %q", n.name, n.field, n.key), nil
-		}
-	}
-	return "", nil
+	return r.missingSecretKey(ctx, stack, needs) // backup.go
 }
 
 // restoreObjects is the restore's unit: the Job to create, if any (created once,
