@@ -138,7 +138,7 @@ func Verify(ctx context.Context, cfg Config, peppers []config.Pepper) (res Verif
 		return res, drillErr(result.ReasonBackupUnreadable, err)
 	}
 	defer os.Remove(path)
-	if err := pgRestore(ctx, bin, path, newest.Key, scratch, false); err != nil {
+	if err := pgRestore(ctx, bin, path, newest.Key, scratch, false, false); err != nil {
 		var na *notArchiveError
 		if errors.As(err, &na) {
 			return res, drillErr(result.ReasonBackupUnreadable, err)
