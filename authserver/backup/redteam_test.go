@@ -4,10 +4,13 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leanauth/authstack/internal/servers"
 	"github.com/leanauth/authstack/internal/testservers"
 )
 
@@ -74,5 +77,49 @@ func TestOnceRetryAfterCrashDoesNotTrustTheBackupsMarker(t *testing.T) {
 	}
 	if err == nil && sessions > 0 {
 		t.Fatalf("the retry succeeded with %d restored sessions still valid", sessions)
+	}
+}
+
+// The stale-scratch cleanup drops only names a drill makes
+// (authstack_drill_<unix seconds>_<8 hex>): a database of the stack's role
+// that merely starts like one (someone's copy, a name typed by hand) is kept.
+func TestDropStaleKeepsDatabasesADrillDidNotName(t *testing.T) {
+	ctx := context.Background()
+	pg := testservers.Postgres(t)
+	admin, err := pgx.Connect(ctx, pg.AdminURL("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close(context.Background()) }) // after the drops below (LIFO)
+	old := strconv.FormatInt(time.Now().Add(-5*time.Hour).Unix(), 10)
+	keep := []string{ScratchPrefix + old + "_customer_copy", ScratchPrefix + old + "_0123abcd_x"}
+	stale := ScratchPrefix + old + "_0123abcd"
+	for _, db := range append([]string{stale}, keep...) {
+		if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{db}.Sanitize()+" OWNER "+servers.AppUser); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{db}.Sanitize())
+		})
+	}
+	conn, err := pgx.Connect(ctx, pg.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := dropStale(ctx, conn, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, db := range scratchDatabases(t, pg) {
+		got[db] = true
+	}
+	if got[stale] {
+		t.Errorf("the stale scratch database %s was kept", stale)
+	}
+	for _, db := range keep {
+		if !got[db] {
+			t.Errorf("%s, not a name a drill makes, was dropped", db)
+		}
 	}
 }
