@@ -70,8 +70,8 @@ func checkDumpPeppers(ctx context.Context, pgRestore, path string, configured []
 }
 
 // markerTable records the last restore into a database. It is created by the
-// restore, not by a migration, and travels in later backups (then overwritten
-// by the next restore).
+// restore, not by a migration; it is in later backups, but a restore leaves it
+// out (pgRestore), so a marker is always this database's own.
 const markerTable = "authstack_restore"
 
 // restoreMarker returns the object key recorded by a previous restore into the

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"strings"
@@ -236,7 +237,7 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 			return res, fmt.Errorf("backup %s, nothing restored: %w", obj, err)
 		}
 	}
-	if err := pgRestore(ctx, bin, path, obj, target, opt.Force && n > 0); err != nil {
+	if err := pgRestore(ctx, bin, path, obj, target, opt.Force && n > 0, true); err != nil {
 		return res, err
 	}
 	if res.SessionsRevoked, err = afterRestore(ctx, target, obj, opt.RevokeSessions, opt.Once); err != nil {
@@ -251,21 +252,34 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 
 // pgRestore checks that path is a pg_dump archive (pg_restore --list) and
 // restores it into target in one transaction, as the object's owner-less
-// copy; clean replaces the objects of the backup first.
-func pgRestore(ctx context.Context, bin, path, obj, target string, clean bool) error {
+// copy; clean replaces the objects of the backup first; withoutMarker leaves
+// out the restore marker table (a drill restores all, for the row counts).
+func pgRestore(ctx context.Context, bin, path, obj, target string, clean, withoutMarker bool) error {
 	dbname, pw, err := pgConn(target, "the target URL")
 	if err != nil {
 		return err
 	}
 	var stderr tailBuffer
 	// Verify: pg_restore must read the archive's table of contents.
+	var toc bytes.Buffer
 	list := exec.CommandContext(ctx, bin, "--list", path)
 	list.Stderr = &stderr
-	list.Stdout = io.Discard
+	list.Stdout = &toc
 	if err := list.Run(); err != nil {
 		return &notArchiveError{fmt.Errorf("verifying %s: pg_restore cannot read it (%s); it is not a pg_dump custom archive, try an older backup", obj, firstNonEmpty(stderr.String(), err.Error()))}
 	}
 	args := []string{"--no-password", "--dbname=" + dbname, "--no-owner", "--exit-on-error", "--single-transaction"}
+	if withoutMarker {
+		// The backed-up database's restore marker stays out: only afterRestore
+		// writes one, so a --once retry after a restore that died before
+		// revoking the sessions never takes the backup's marker for its own.
+		listFile := path + ".list"
+		if err := os.WriteFile(listFile, markerTOC.ReplaceAll(toc.Bytes(), []byte(";$0")), 0o600); err != nil {
+			return fmt.Errorf("writing the restore list of %s: %w", obj, err)
+		}
+		defer os.Remove(listFile)
+		args = append(args, "--use-list="+listFile)
+	}
 	if clean {
 		args = append(args, "--clean", "--if-exists")
 	}
@@ -283,6 +297,10 @@ func pgRestore(ctx context.Context, bin, path, obj, target string, clean bool) e
 	}
 	return nil
 }
+
+// markerTOC matches the table of contents entries (pg_restore --list) of the
+// restore marker table (declared.go), which pgRestore leaves out.
+var markerTOC = regexp.MustCompile(`(?m)^\d+; \d+ \d+ [A-Z ]+ \S+ ` + markerTable + ` .*$`)
 
 // notArchiveError: the decrypted backup is not a pg_dump archive.
 type notArchiveError struct{ error }

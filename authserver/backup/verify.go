@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -138,7 +139,7 @@ func Verify(ctx context.Context, cfg Config, peppers []config.Pepper) (res Verif
 		return res, drillErr(result.ReasonBackupUnreadable, err)
 	}
 	defer os.Remove(path)
-	if err := pgRestore(ctx, bin, path, newest.Key, scratch, false); err != nil {
+	if err := pgRestore(ctx, bin, path, newest.Key, scratch, false, false); err != nil {
 		var na *notArchiveError
 		if errors.As(err, &na) {
 			return res, drillErr(result.ReasonBackupUnreadable, err)
@@ -274,6 +275,9 @@ func createScratch(ctx context.Context, adminURL string, now time.Time) (string,
 	return u.String(), drop, nil
 }
 
+// scratchName is exactly the name createScratch gives a scratch database.
+var scratchName = regexp.MustCompile(`^` + ScratchPrefix + `(\d+)_[0-9a-f]{8}$`)
+
 // dropStale drops the scratch databases older than ScratchStaleAfter (by the
 // time in their name) that the role may drop (its own).
 func dropStale(ctx context.Context, conn *pgx.Conn, now time.Time) error {
@@ -286,8 +290,11 @@ func dropStale(ctx context.Context, conn *pgx.Conn, now time.Time) error {
 		return fmt.Errorf("listing stale scratch databases: %w", err)
 	}
 	for _, name := range names {
-		stamp, _, _ := strings.Cut(strings.TrimPrefix(name, ScratchPrefix), "_")
-		sec, err := strconv.ParseInt(stamp, 10, 64)
+		m := scratchName.FindStringSubmatch(name)
+		if m == nil {
+			continue // not a name createScratch makes: someone's database
+		}
+		sec, err := strconv.ParseInt(m[1], 10, 64)
 		if err != nil || now.Sub(time.Unix(sec, 0)) < ScratchStaleAfter {
 			continue
 		}

@@ -128,8 +128,8 @@ func TestRestoreDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(ctx)
-	stale := ScratchPrefix + strconv.FormatInt(time.Now().Add(-5*time.Hour).Unix(), 10) + "_dead"
-	running := ScratchPrefix + strconv.FormatInt(time.Now().Unix(), 10) + "_live"
+	stale := ScratchPrefix + strconv.FormatInt(time.Now().Add(-5*time.Hour).Unix(), 10) + "_deadbeef"
+	running := ScratchPrefix + strconv.FormatInt(time.Now().Unix(), 10) + "_1badcafe"
 	for _, db := range []string{stale, running} {
 		if _, err := admin.Exec(ctx, "CREATE DATABASE "+db+" OWNER "+servers.AppUser); err != nil {
 			t.Fatal(err)
