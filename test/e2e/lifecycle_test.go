@@ -104,9 +104,13 @@ func TestCreateReadyEveryChildRunning(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("authserver Deployment not scaled to the HPA minimum: spec %v available %d", dep.Spec.Replicas, dep.Status.AvailableReplicas)
 	}
-	st := getStack(t, ns, stack.Name)
-	if st.Status.AuthServer.ReadyReplicas < 3 {
-		t.Errorf("status.authServer.readyReplicas = %d, want >= 3", st.Status.AuthServer.ReadyReplicas)
+	// The operator reports the Deployment's new status after its watch saw it.
+	var ready int32
+	if err := poll(time.Minute, func() (bool, error) {
+		ready = getStack(t, ns, stack.Name).Status.AuthServer.ReadyReplicas
+		return ready >= 3, nil
+	}); err != nil {
+		t.Errorf("status.authServer.readyReplicas = %d, want >= 3", ready)
 	}
 	t.Logf("children in place, pods Running: %v, after %s", running, time.Since(start).Round(time.Millisecond))
 }
