@@ -22,33 +22,15 @@ import (
 // is false while the Job runs.
 func BackupRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.BackupRun, stored, finished bool) {
 	run.Job = job.Name
-	var failed bool
-	for _, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			finished, run.Time = true, c.LastTransitionTime
-		case batchv1.JobFailed:
-			finished, failed, run.Time = true, true, c.LastTransitionTime
-			run.Message = strings.TrimSpace(c.Reason + ": " + c.Message)
-		}
-	}
+	var failedHow string
+	finished, run.Time, failedHow = jobEnd(job)
 	if !finished {
 		return run, false, false
 	}
+	failed := failedHow != ""
+	run.Message = failedHow
 	// The newest terminated backup container holds the result line.
-	var newest *corev1.ContainerStateTerminated
-	for i := range pods {
-		for _, cs := range pods[i].Status.ContainerStatuses {
-			if t := cs.State.Terminated; t != nil && strings.HasPrefix(cs.Name, "backup-") {
-				if newest == nil || t.FinishedAt.After(newest.FinishedAt.Time) {
-					newest = t
-				}
-			}
-		}
-	}
+	newest := newestTerminated(pods, func(name string) bool { return strings.HasPrefix(name, "backup-") })
 	var res result.Result
 	if newest != nil {
 		res, _ = result.Parse(newest.Message)
@@ -199,4 +181,36 @@ func BackupsStatusFromJobs(prev *authv1alpha1.BackupsStatus, jobs []batchv1.Job,
 	out.Postgres = BackupKindStatusFromJobs(out.Postgres, byKind[BackupKindPostgres], podsByJob)
 	out.Redis = BackupKindStatusFromJobs(out.Redis, byKind[BackupKindRedis], podsByJob)
 	return out
+}
+
+// jobEnd says whether a Job finished, when, and (failed Jobs only) how it failed.
+func jobEnd(job *batchv1.Job) (finished bool, at metav1.Time, failedHow string) {
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			finished, at = true, c.LastTransitionTime
+		case batchv1.JobFailed:
+			finished, at = true, c.LastTransitionTime
+			failedHow = strings.TrimSpace(c.Reason + ": " + c.Message)
+		}
+	}
+	return finished, at, failedHow
+}
+
+// newestTerminated is the last terminated state, among pods, of a container whose
+// name container accepts: a one-shot Job's result line is in its termination message.
+func newestTerminated(pods []corev1.Pod, container func(name string) bool) *corev1.ContainerStateTerminated {
+	var newest *corev1.ContainerStateTerminated
+	for i := range pods {
+		for _, cs := range pods[i].Status.ContainerStatuses {
+			if t := cs.State.Terminated; t != nil && container(cs.Name) &&
+				(newest == nil || t.FinishedAt.After(newest.FinishedAt.Time)) {
+				newest = t
+			}
+		}
+	}
+	return newest
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -21,30 +20,11 @@ import (
 func DrillRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.DrillRun, finished bool) {
 	run.Job = job.Name
 	var failedHow string
-	for _, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			finished, run.Time = true, c.LastTransitionTime
-		case batchv1.JobFailed:
-			finished, run.Time = true, c.LastTransitionTime
-			failedHow = strings.TrimSpace(c.Reason + ": " + c.Message)
-		}
-	}
+	finished, run.Time, failedHow = jobEnd(job) // backup_status.go
 	if !finished {
 		return run, false
 	}
-	var newest *corev1.ContainerStateTerminated
-	for i := range pods {
-		for _, cs := range pods[i].Status.ContainerStatuses {
-			if t := cs.State.Terminated; t != nil && cs.Name == ComponentBackupVerify &&
-				(newest == nil || t.FinishedAt.After(newest.FinishedAt.Time)) {
-				newest = t
-			}
-		}
-	}
+	newest := newestTerminated(pods, func(name string) bool { return name == ComponentBackupVerify })
 	var res result.Result
 	ok := false
 	if newest != nil {

@@ -240,14 +240,7 @@ func podsOf(job string, pods []corev1.Pod) []corev1.Pod {
 
 // restoreResult is the result line of the newest terminated restore container of job.
 func restoreResult(job string, pods []corev1.Pod) result.Result {
-	var newest *corev1.ContainerStateTerminated
-	for _, p := range podsOf(job, pods) {
-		for _, cs := range p.Status.ContainerStatuses {
-			if t := cs.State.Terminated; t != nil && cs.Name == ComponentRestore && (newest == nil || t.FinishedAt.After(newest.FinishedAt.Time)) {
-				newest = t
-			}
-		}
-	}
+	newest := newestTerminated(podsOf(job, pods), func(name string) bool { return name == ComponentRestore })
 	if newest == nil {
 		return result.Result{}
 	}
