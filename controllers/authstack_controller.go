@@ -37,6 +37,7 @@ type AuthStackReconciler struct {
 	client.Client
 	// APIReader reads Secrets straight from the API server: the manager caches only
 	// their metadata, so the operator never holds every Secret of the cluster in memory.
+	// It also reads the AuthStack itself at the start of each reconcile (see reconcile).
 	APIReader client.Reader
 	Scheme    *runtime.Scheme
 	Recorder  events.EventRecorder
@@ -101,8 +102,14 @@ func (r *AuthStackReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 }
 
 func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	// The stack is read from the API server, not the cache: its status records what was
+	// already done (a backup-now request handled, a restore finished, a pepper retired,
+	// the last transition an event announced), and a reconcile started by a child's event
+	// can run before the cache has seen the previous reconcile's status write. Deciding
+	// from that stale status ran a handled backup again and repeated events. One GET per
+	// reconcile is the price.
 	stack := &authv1alpha1.AuthStack{}
-	if err := r.Get(ctx, req.NamespacedName, stack); err != nil {
+	if err := r.APIReader.Get(ctx, req.NamespacedName, stack); err != nil {
 		return ctrl.Result{}, countError(errReasonStackRead, client.IgnoreNotFound(err))
 	}
 	if !stack.DeletionTimestamp.IsZero() {

@@ -235,7 +235,7 @@ func TestPepperRotationFromTheAPI(t *testing.T) {
 		reconcileNow(t, op, ns)
 	}
 	if n := op.writes.count() - before; n != 0 {
-		t.Errorf("10 reconciles of a rotation in progress sent %d writes", n)
+		t.Errorf("10 reconciles of a rotation in progress sent %d writes: %s", n, op.writes.recent())
 	}
 
 	// 4. Retiring a pepper still in use is refused.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,9 +77,39 @@ func zapLevel() zapcore.Level {
 }
 
 // writeCounter counts the writes the reconciler sends to the API server.
-type writeCounter struct{ n atomic.Int64 }
+type writeCounter struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	last []string // the newest writes, "verb kind/name", for failure messages
+}
 
 func (w *writeCounter) count() int64 { return w.n.Load() }
+
+func (w *writeCounter) add(verb string, obj any) {
+	w.n.Add(1)
+	desc := verb
+	switch o := obj.(type) {
+	case client.Object:
+		desc += fmt.Sprintf(" %T %s", o, o.GetName())
+	case interface{ GetName() *string }: // an apply configuration
+		desc += fmt.Sprintf(" %T %s", o, ptr.Deref(o.GetName(), ""))
+	default:
+		desc += fmt.Sprintf(" %T", obj)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last = append(w.last, desc)
+	if len(w.last) > 10 {
+		w.last = w.last[1:]
+	}
+}
+
+// recent lists the newest writes (at most ten), oldest first.
+func (w *writeCounter) recent() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.last, "; ")
+}
 
 // countingClient counts every create, update, patch and delete the reconciler sends,
 // status writes included.
@@ -87,27 +119,27 @@ type countingClient struct {
 }
 
 func (c countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	c.w.n.Add(1)
+	c.w.add("create", obj)
 	return c.Client.Create(ctx, obj, opts...)
 }
 
 func (c countingClient) Update(ctx context.Context, obj client.Object, opts ...client.UpdateOption) error {
-	c.w.n.Add(1)
+	c.w.add("update", obj)
 	return c.Client.Update(ctx, obj, opts...)
 }
 
 func (c countingClient) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.PatchOption) error {
-	c.w.n.Add(1)
+	c.w.add("patch", obj)
 	return c.Client.Patch(ctx, obj, p, opts...)
 }
 
 func (c countingClient) Apply(ctx context.Context, obj runtime.ApplyConfiguration, opts ...client.ApplyOption) error {
-	c.w.n.Add(1)
+	c.w.add("apply", obj)
 	return c.Client.Apply(ctx, obj, opts...)
 }
 
 func (c countingClient) Delete(ctx context.Context, obj client.Object, opts ...client.DeleteOption) error {
-	c.w.n.Add(1)
+	c.w.add("delete", obj)
 	return c.Client.Delete(ctx, obj, opts...)
 }
 
@@ -121,12 +153,12 @@ type countingStatus struct {
 }
 
 func (c countingStatus) Update(ctx context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
-	c.w.n.Add(1)
+	c.w.add("status update", obj)
 	return c.SubResourceWriter.Update(ctx, obj, opts...)
 }
 
 func (c countingStatus) Patch(ctx context.Context, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
-	c.w.n.Add(1)
+	c.w.add("status patch", obj)
 	return c.SubResourceWriter.Patch(ctx, obj, p, opts...)
 }
 
@@ -204,7 +236,7 @@ func settle(t *testing.T, op *operator, ns string) {
 		before := op.writes.count()
 		reconcileNow(t, op, ns)
 		if d := op.writes.count() - before; d != 0 {
-			return fmt.Errorf("%d writes", d)
+			return fmt.Errorf("%d writes: %s", d, op.writes.recent())
 		}
 		return nil
 	})

@@ -7,7 +7,6 @@ package resources
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -196,8 +195,16 @@ type PepperCount struct {
 // pods anyone could label do not count. That is no authentication: a pod's creator sets
 // its owner references (controllers/DESIGN.md, "Pepper rotation"). ok is false when there is none.
 func LatestPepperCount(jobs []batchv1.Job, pods []corev1.Pod, stackUID string, version int32) (PepperCount, bool) {
+	// Newest first. Creation times have a resolution of one second, so Jobs created in
+	// the same second are ordered by name, newest (greatest) first: deterministic, and
+	// the operator's names grow with their interval.
 	jobs = slices.Clone(jobs)
-	sort.Slice(jobs, func(i, j int) bool { return jobs[j].CreationTimestamp.Before(&jobs[i].CreationTimestamp) })
+	slices.SortFunc(jobs, func(a, b batchv1.Job) int {
+		if c := b.CreationTimestamp.Compare(a.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(b.Name, a.Name)
+	})
 	for _, j := range jobs {
 		owner := metav1.GetControllerOf(&j)
 		if owner == nil || string(owner.UID) != stackUID || j.Labels[LabelPepperVersion] != strconv.Itoa(int(version)) {

@@ -2,6 +2,7 @@ package resources
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,16 @@ func TestLatestPepperCount(t *testing.T) {
 	}
 	if _, ok := LatestPepperCount(jobs, pods[3:4], string(stack.UID), 2); ok {
 		t.Fatal("a pod not controlled by the Job counted")
+	}
+	// Created in the same second (the API's resolution): the greater name is the newer,
+	// whatever order the list came in.
+	same := []batchv1.Job{job("count-v2-a", "j5", "stack-uid", "2", 500), job("count-v2-a-next", "j6", "stack-uid", "2", 500)}
+	samePods := []corev1.Pod{pod("j5", 5), pod("j6", 6)}
+	for range 20 {
+		if c, _ := LatestPepperCount(same, samePods, string(stack.UID), 2); c.Job != "count-v2-a-next" {
+			t.Fatalf("same-second Jobs %v: got %s, want count-v2-a-next", []string{same[0].Name, same[1].Name}, c.Job)
+		}
+		slices.Reverse(same)
 	}
 }
 
