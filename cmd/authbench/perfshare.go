@@ -10,10 +10,14 @@ import (
 // perfShares is where a profile's samples went, each sample counted once by
 // the first frame from the leaf that is either tracing (the OpenTelemetry
 // SDK and exporter, go-redis's redisotel hook, the request span of
-// authserver/httpapi) or the server's work (HTTP, Redis, the handlers):
-// an allocation made by the SDK counts as tracing, one made by the
-// handler as work. Samples under neither are the GC's background workers
-// or the rest of the runtime and kernel (scheduler, idle).
+// authserver/httpapi, and the HTTP client's connection goroutines, which on
+// the session and check paths only the OTLP exporter uses) or the server's
+// own work (its handlers, go-redis, pgx, the HTTP server): an allocation
+// made by the SDK counts as tracing, one made by the handler as work, the
+// Redis GET under redisotel's hook as work. Frames of shared libraries
+// (syscalls, bufio, net, the runtime, the kernel) are skipped over to their
+// caller. Samples under neither are the GC's background workers or the rest
+// of the runtime and kernel (scheduler, idle).
 type perfShares struct {
 	samples                                       int
 	work, requestSpan, redisSpan, export, tracing int // tracing: the other tracing frames
@@ -21,8 +25,9 @@ type perfShares struct {
 }
 
 var workPrefixes = []string{"github.com/leanauth/", "github.com/redis/go-redis/v9", "github.com/jackc/",
-	"github.com/prometheus/", "net/http", "net.", "net/", "internal/poll", "syscall.", "bufio", "encoding/",
-	"crypto/", "strconv", "time.", "log/slog", "google.golang.org/grpc"}
+	"github.com/prometheus/", "log/slog", "google.golang.org/grpc", "net/http.(*conn)", "net/http.(*response)",
+	"net/http.(*chunkWriter)", "net/http.(*ServeMux)", "net/http.serverHandler", "net/http.HandlerFunc",
+	"net/http.(*Server)", "net/http.(*http2serverConn)"}
 
 // perfTracingShares reads `perf script` output (one sample: a header line,
 // then one indented line per frame, leaf first; a blank line after it).
@@ -53,7 +58,8 @@ func perfTracingShares(r io.Reader) (perfShares, error) {
 func isTracing(sym string) bool {
 	return strings.HasPrefix(sym, "go.opentelemetry.io/") ||
 		strings.HasPrefix(sym, "github.com/redis/go-redis/extra/redisotel") ||
-		strings.Contains(sym, "httpapi.(*requestTracer)")
+		strings.Contains(sym, "httpapi.(*requestTracer)") ||
+		strings.HasPrefix(sym, "net/http.(*persistConn)")
 }
 
 func (s *perfShares) add(frames []string) {
@@ -72,7 +78,7 @@ func (s *perfShares) add(frames []string) {
 	for _, f := range frames {
 		if isTracing(f) {
 			switch {
-			case has("batchSpanProcessor") || has("/otlptrace"):
+			case has("batchSpanProcessor") || has("/otlptrace") || has("net/http.(*persistConn)"):
 				s.export++
 			case has("redisotel"):
 				s.redisSpan++
