@@ -79,11 +79,12 @@ containerd_bin() {
 coredns_bin() {
   local key
   key=$(cat "$HERE/coredns/go.mod" "$HERE/coredns/go.sum" "$HERE/coredns/main.go" | sha256sum | cut -c1-12)
-  COREDNS="$CACHE/bin/coredns-$key"
+  # Named coredns: hack/procs.sh tells a daemon by its executable's name.
+  COREDNS="$CACHE/bin/coredns-$key/coredns"
   [ -x "$COREDNS" ] && return
   [ "${1:-}" = check ] && return 1
   echo "coredns: building hack/coredns into $COREDNS (the first build takes minutes)" >&2
-  mkdir -p "$CACHE/bin"
+  mkdir -p "${COREDNS%/*}"
   (cd "$HERE/coredns" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$COREDNS.tmp" .)
   mv "$COREDNS.tmp" "$COREDNS"
 }
