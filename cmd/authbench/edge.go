@@ -151,8 +151,15 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 		for _, l := range loads {
 			w, gen := watchRSS(l.pid), watchRSS(os.Getpid())
 			prof := startPerf(o.perfDir, fmt.Sprintf("%s-round%d", l.file, round+1), l.pid)
+			var gprof *phaseProfile // Go's profiles of the authserver's loads, first round
+			if round == 0 && l.pid == authPid {
+				gprof = startProfile(ctx, st.metrics, o.profileDir, l.file, o.warmup+o.duration)
+			}
 			r := l.run(round)
 			prof.stop()
+			if e := gprof.wait(); e != "" {
+				rep.add("profiling: %s", e)
+			}
 			m, g := w.finish(), gen.finish()
 			if r.OK == 0 {
 				return fmt.Errorf("%s: no OK answer: statuses %v errors %v", l.name, r.Statuses, r.ErrorMsg)
