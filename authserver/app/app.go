@@ -339,8 +339,16 @@ func NewRedis(rawURL string) (redis.UniversalClient, error) {
 	opt.DialerRetries = 1
 	opt.DialerRetryTimeout = 50 * time.Millisecond
 	opt.PoolTimeout = 2 * time.Second
+	opt.ReadBufferSize, opt.WriteBufferSize = redisBufferSize, redisBufferSize
+	opt.PipelineReadBufferSize, opt.PipelineWriteBufferSize = redisBufferSize, redisBufferSize
 	return redis.NewClient(opt), nil
 }
+
+// redisBufferSize is the read and write buffer of each Redis connection:
+// the commands and replies here are a few hundred bytes, and go-redis's
+// defaults (32 KiB, 128 KiB for its pipeline pool) held up to 3.8 MiB in a
+// login storm (docs/benchmarks.md). Longer replies still read through it.
+const redisBufferSize = 4 << 10
 
 // newRedisCluster builds a Redis Cluster client from go-redis's cluster URL
 // form, with the same fail-fast timeouts as the single-node client.
@@ -366,6 +374,8 @@ func newRedisCluster(rawURL string) (*redis.ClusterClient, error) {
 	opt.DialerRetries = 1
 	opt.DialerRetryTimeout = 50 * time.Millisecond
 	opt.PoolTimeout = 2 * time.Second
+	// (The Pipeline* sizes would give a cluster client a pipeline pool it has not now.)
+	opt.ReadBufferSize, opt.WriteBufferSize = redisBufferSize, redisBufferSize
 	return redis.NewClusterClient(opt), nil
 }
 
