@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,7 +65,7 @@ func sign(s statement, key ed25519.PrivateKey) []byte {
 var errForeignSignature = errors.New("its signature does not verify with BACKUP_VERIFY_KEY_FILE: it was not made by this stack's backups (or another stack's backups are restored: give the restore that stack's verify key)")
 
 // openSignature checks the signature first and only then reads the statement.
-func openSignature(data []byte, pub ed25519.PublicKey) (statement, error) {
+func openSignature(data []byte, keys []ed25519.PublicKey) (statement, error) {
 	var s statement
 	i := bytes.LastIndex(data, []byte("signature "))
 	if i < 0 || !bytes.HasPrefix(data, []byte(statementHeader)) {
@@ -75,7 +76,7 @@ func openSignature(data []byte, pub ed25519.PublicKey) (statement, error) {
 		return s, errors.New("its signature object holds no valid signature")
 	}
 	body := data[:i]
-	if !ed25519.Verify(pub, body, sig) {
+	if !slices.ContainsFunc(keys, func(k ed25519.PublicKey) bool { return ed25519.Verify(k, body, sig) }) {
 		return s, errForeignSignature
 	}
 	lines := strings.Split(strings.TrimSuffix(string(body[len(statementHeader):]), "\n"), "\n")
@@ -95,26 +96,33 @@ func openSignature(data []byte, pub ed25519.PublicKey) (statement, error) {
 	return s, nil
 }
 
-// readPEM reads the one PEM block of a key file.
-func readPEM(path, setting string) (*pem.Block, error) {
+// readPEM reads the PEM blocks of a key file.
+func readPEM(path, setting string) ([]*pem.Block, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w; mount the key file and point %s at it", setting, unwrapPath(err), setting)
 	}
-	b, _ := pem.Decode(data)
-	if b == nil {
+	var blocks []*pem.Block
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		blocks = append(blocks, b)
+	}
+	if len(blocks) == 0 {
 		return nil, fmt.Errorf("%s holds no PEM key: make one with openssl genpkey -algorithm ed25519 (docs/backup-and-restore.md)", setting)
 	}
-	return b, nil
+	return blocks, nil
 }
 
 // loadSigningKey reads the backups' ed25519 private key (PKCS #8 PEM, as openssl writes it).
 func loadSigningKey(path string) (ed25519.PrivateKey, error) {
-	b, err := readPEM(path, "BACKUP_SIGNING_KEY_FILE")
+	blocks, err := readPEM(path, "BACKUP_SIGNING_KEY_FILE")
 	if err != nil {
 		return nil, err
 	}
-	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	k, err := x509.ParsePKCS8PrivateKey(blocks[0].Bytes)
 	if err != nil {
 		return nil, errors.New("BACKUP_SIGNING_KEY_FILE does not hold a PKCS #8 private key (-----BEGIN PRIVATE KEY-----): make one with openssl genpkey -algorithm ed25519")
 	}
@@ -125,22 +133,27 @@ func loadSigningKey(path string) (ed25519.PrivateKey, error) {
 	return priv, nil
 }
 
-// loadVerifyKey reads the public half. A private key is refused: a restore must
-// not be able to sign what it restores.
-func loadVerifyKey(path string) (ed25519.PublicKey, error) {
-	b, err := readPEM(path, "BACKUP_VERIFY_KEY_FILE")
+// loadVerifyKeys reads the public half, or several (one PEM block each: the
+// current key and those of earlier signing keys, whose backups still verify).
+// A private key is refused: a restore must not be able to sign what it restores.
+func loadVerifyKeys(path string) ([]ed25519.PublicKey, error) {
+	blocks, err := readPEM(path, "BACKUP_VERIFY_KEY_FILE")
 	if err != nil {
 		return nil, err
 	}
-	k, err := x509.ParsePKIXPublicKey(b.Bytes)
-	if err != nil {
-		return nil, errors.New("BACKUP_VERIFY_KEY_FILE does not hold a public key (-----BEGIN PUBLIC KEY-----): give the restore only the public half (openssl pkey -pubout)")
+	var keys []ed25519.PublicKey
+	for _, b := range blocks {
+		k, err := x509.ParsePKIXPublicKey(b.Bytes)
+		if err != nil {
+			return nil, errors.New("BACKUP_VERIFY_KEY_FILE holds something else than public keys (-----BEGIN PUBLIC KEY-----): give the restore only the public half (openssl pkey -pubout)")
+		}
+		pub, ok := k.(ed25519.PublicKey)
+		if !ok {
+			return nil, errors.New("BACKUP_VERIFY_KEY_FILE holds a public key that is not ed25519")
+		}
+		keys = append(keys, pub)
 	}
-	pub, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, errors.New("BACKUP_VERIFY_KEY_FILE holds a public key that is not ed25519")
-	}
-	return pub, nil
+	return keys, nil
 }
 
 // hashSize is the SHA-512 of a stream and its length.
@@ -185,7 +198,7 @@ func (e *NotAuthenticError) Error() string {
 
 // Trust says which backups a restore accepts.
 type Trust struct {
-	Key ed25519.PublicKey
+	Keys []ed25519.PublicKey // any of them verifies
 	// UnsignedBefore: an unsigned object whose name's time is before this is
 	// accepted (backups made before signatures existed). Zero: none is.
 	UnsignedBefore time.Time
@@ -238,7 +251,7 @@ func (s *bucket) authenticate(ctx context.Context, kind, key string, tr Trust) (
 	if err != nil {
 		return nil, s.explain("fetching the signature of "+key, err)
 	}
-	st, err := openSignature(data, tr.Key)
+	st, err := openSignature(data, tr.Keys)
 	switch {
 	case err != nil:
 		return nil, &NotAuthenticError{key, err.Error()}
@@ -382,9 +395,9 @@ func notAuthenticReason(err error) string {
 
 // trustOf reads what a restore accepts from its configuration.
 func trustOf(cfg Config) (Trust, error) {
-	pub, err := loadVerifyKey(cfg.VerifyKeyFile)
+	keys, err := loadVerifyKeys(cfg.VerifyKeyFile)
 	if err != nil {
 		return Trust{}, &UsageError{Msg: err.Error()}
 	}
-	return Trust{Key: pub, UnsignedBefore: cfg.TrustUnsignedBefore, MaxExpansion: int64(max(cfg.MaxExpansion, 2))}, nil
+	return Trust{Keys: keys, UnsignedBefore: cfg.TrustUnsignedBefore, MaxExpansion: int64(max(cfg.MaxExpansion, 2))}, nil
 }
