@@ -189,6 +189,9 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observeDataTier(ctx, stack, obs, values); err != nil {
 		return fmt.Errorf("observing the data tier: %w", err)
 	}
+	if err := r.ensureBackupSigningKey(ctx, stack, obs); err != nil { // backupsigning.go
+		return fmt.Errorf("ensuring the backup signing key: %w", err)
+	}
 	if err := r.observeRestore(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the restore: %w", err)
 	}

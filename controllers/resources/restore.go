@@ -188,7 +188,7 @@ func RestoreProgress(prev *authv1alpha1.RestoreStatus, current string, jobs []ba
 		case finished && jobComplete(j):
 			return authv1alpha1.RestoreStatus{Phase: authv1alpha1.RestoreSucceeded, Object: res.Object, Job: j.Name,
 				StartTime: j.Status.StartTime, CompletionTime: ptr.To(run.Time),
-				Message: restoredMessage(res)}, authv1alpha1.ReasonRestoreSucceeded, false
+				Message: restoredMessage(res) + unverifiedWarning(res, j.Name)}, authv1alpha1.ReasonRestoreSucceeded, false
 		case !finished && j.DeletionTimestamp == nil:
 			return authv1alpha1.RestoreStatus{Phase: authv1alpha1.RestoreRunning, Job: j.Name, StartTime: j.Status.StartTime,
 				Message: "restoring the backup"}, authv1alpha1.ReasonRestoreRunning, false
