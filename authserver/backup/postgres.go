@@ -234,6 +234,7 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 	if err != nil {
 		return res, err
 	}
+	res.Object = opt.Object // a refusal names the object asked for
 	a, skipped, err := resolve(ctx, st, KindPostgres, opt.Object, tr)
 	res.Skipped = skipped
 	if err != nil {
