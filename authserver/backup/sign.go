@@ -21,6 +21,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"slices"
@@ -158,10 +159,7 @@ func loadVerifyKeys(path string) ([]ed25519.PublicKey, error) {
 
 // hashSize is the SHA-512 of a stream and its length.
 type hashSize struct {
-	h interface {
-		io.Writer
-		Sum([]byte) []byte
-	}
+	h hash.Hash
 	n int64
 }
 
