@@ -31,8 +31,8 @@ type Resources struct {
 // default of 100 the collector ran after every few MiB allocated, 5 to 6
 // times as often as when the argon2 memory was on the heap
 // (docs/benchmarks.md, "Session 5: the session path's loss, and the
-// storm's memory"). Under an explicit GOMEMLIMIT (the operator's does not
-// leave out the slots' memory) GOGC stays Go's default.
+// storm's memory"). Under an explicit GOMEMLIMIT (which the operator does not
+// set for serve) GOGC stays Go's default.
 const (
 	heapLimit    = 32 << 20
 	minHeapLimit = 16 << 20

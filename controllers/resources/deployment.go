@@ -155,7 +155,10 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 		add("AUTH_ARGON2_PARALLELISM", strconv.Itoa(int(ph.Parallelism)))
 	}
 	env = append(env, observabilityEnv(stack)...) // observability.go
-	env = append(env, runtimeEnv(ComponentAuthServer, authServerResources(stack))...)
+	// No GOMEMLIMIT: `serve` derives its soft limit from the container's cgroup less
+	// the hashing slots' argon2 memory, which lives outside the Go heap
+	// (authserver/app/resources.go); 90 % of limits.memory would leave no room for it.
+	env = append(env, cpuEnv(ComponentAuthServer, authServerResources(stack))...)
 	return sortEnv(env)
 }
 
@@ -206,23 +209,27 @@ func uiEnv(u authv1alpha1.UISpec) []corev1.EnvVar {
 	return env
 }
 
-// runtimeEnv sizes the Go runtime of an authserver-image container to its
-// resources, not the node's:
-// GOMAXPROCS is limits.cpu rounded up (the downward API rounds up with
-// divisor 1) and GOMEMLIMIT 90 % of limits.memory, leaving room for what
-// the Go heap does not count. The authserver's default hash concurrency is
-// GOMAXPROCS. Without a limit, the authserver reads its cgroup.
+// runtimeEnv sizes the Go runtime of an authserver-image Job's container (backup,
+// drill, restore) to its resources, not the node's: cpuEnv, and GOMEMLIMIT 90 % of
+// limits.memory, leaving room for what the Go heap does not count.
 func runtimeEnv(container string, res corev1.ResourceRequirements) []corev1.EnvVar {
-	var env []corev1.EnvVar
-	if !res.Limits.Cpu().IsZero() {
-		env = append(env, corev1.EnvVar{Name: "GOMAXPROCS", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
-			ContainerName: container, Resource: "limits.cpu", Divisor: resource.MustParse("1"),
-		}}})
-	}
+	env := cpuEnv(container, res)
 	if m := res.Limits.Memory(); !m.IsZero() {
 		env = append(env, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(m.Value()/10*9>>20, 10) + "MiB"})
 	}
 	return env
+}
+
+// cpuEnv sets GOMAXPROCS to limits.cpu rounded up (the downward API rounds up with
+// divisor 1); nothing without a CPU limit (the Go runtime then reads its cgroup). The
+// authserver's default hash concurrency is GOMAXPROCS.
+func cpuEnv(container string, res corev1.ResourceRequirements) []corev1.EnvVar {
+	if res.Limits.Cpu().IsZero() {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "GOMAXPROCS", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{
+		ContainerName: container, Resource: "limits.cpu", Divisor: resource.MustParse("1"),
+	}}}}
 }
 
 // migrateEnv is the environment of the migration init container: the database, the
