@@ -27,5 +27,5 @@ func TestNginxForwardAuth(t *testing.T) {
 	}
 	t.Cleanup(browser.Close)
 	proxyCases(t, e, app, edgecases.Proxy{Name: "nginx", BrowserURL: "http://" + browser.Addr(), APIURL: "http://" + api.Addr(),
-		Host: "shop.edge.test", SigninHost: "login.edge.test"})
+		Host: "shop.edge.test", SigninHost: "login.edge.test", Cookie: "session"})
 }

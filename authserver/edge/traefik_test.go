@@ -164,5 +164,5 @@ func TestTraefikGatewayForwardAuth(t *testing.T) {
 	}
 	base := "http://" + tr.Addr()
 	proxyCases(t, e, app, edgecases.Proxy{Name: "traefik", BrowserURL: base, APIURL: base, Host: "shop.edge.test",
-		SigninHost: "login.edge.test", JSONErrors: true})
+		SigninHost: "login.edge.test", Cookie: "session", JSONErrors: true})
 }

@@ -68,7 +68,8 @@ type Proxy struct {
 	BrowserURL, APIURL string
 	Host               string
 	SigninHost         string
-	JSONErrors         bool // the proxy passes the check's JSON 401 body on
+	JSONErrors         bool   // the proxy passes the check's JSON 401 body on
+	Cookie             string // the session cookie's name (AUTH_COOKIE_NAME)
 
 	// Do sends a GET to url with Host and these headers, from wherever
 	// clients of the proxy are.
@@ -113,7 +114,7 @@ func Run(t *testing.T, p Proxy) {
 
 	s := p.Login(t, p.Name+"@example.com")
 	for name, cred := range map[string][]string{
-		"cookie": {"Cookie", "session=" + s.Token, "Accept", BrowserAccept},
+		"cookie": {"Cookie", p.Cookie + "=" + s.Token, "Accept", BrowserAccept},
 		"bearer": {"Authorization", "Bearer " + s.Token, "Accept", "application/json"},
 	} {
 		base := p.BrowserURL
@@ -137,7 +138,7 @@ func Run(t *testing.T, p Proxy) {
 
 	// Logout: the next request is refused.
 	p.Logout(t, s.Token)
-	if r, _ := p.get(t, p.BrowserURL, "/orders", "Cookie", "session="+s.Token, "Accept", BrowserAccept); r.Status != 302 {
+	if r, _ := p.get(t, p.BrowserURL, "/orders", "Cookie", p.Cookie+"="+s.Token, "Accept", BrowserAccept); r.Status != 302 {
 		t.Fatalf("%s: browser after logout: %d", p.Name, r.Status)
 	}
 	if r, _ := p.get(t, p.APIURL, "/orders", "Authorization", "Bearer "+s.Token); r.Status != 401 {
