@@ -651,7 +651,7 @@ func measureEdgeLatency(t *testing.T, c *edgeClient, a *authThroughTraefik, trae
 		{"nginx without the check", fmt.Sprintf("%s:%d%s/orders", nginx, nginxAPIPort, nginxOpen), shopHost, nil},
 		{"nginx with the check", fmt.Sprintf("%s:%d/orders", nginx, nginxAPIPort), shopHost, []string{bearer}},
 	}
-	const rounds, seconds = 5, "3"
+	const rounds, seconds = 5, "2"
 	p50 := map[string][]float64{}
 	hc := &http.Client{Timeout: time.Minute}
 	for round := 0; round < rounds; round++ {
