@@ -5,8 +5,9 @@
 # and pgbouncer from Debian packages (extracted with mmdebstrap, only the needed
 # files and their libraries), mailpit and versitygw (the e2e suite's SMTP and S3
 # servers), a client image for probes, and the edge proxies of the real-node
-# edge tests: Debian's nginx and Traefik (hack/traefik.sh's binary). internal/imagebuild does the work;
-# everything is content-addressed, so a second run takes seconds.
+# edge tests: Debian's nginx and Traefik (hack/traefik.sh's binary).
+# internal/imagebuild does the work; everything is content-addressed, so a
+# second run takes seconds.
 #
 #   hack/images.sh build             # prints "NAME REF TARBALL" lines (also in $CACHE/images/refs)
 #   hack/images.sh flags             # the operator's image flags for these images
