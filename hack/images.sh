@@ -15,8 +15,8 @@
 # hack/real-node.sh import TARBALL... loads them into the real node's containerd
 # (test/realnode's LocalImages does both).
 #
-# The first run downloads about 70 MB of Debian packages (mmdebstrap, which
-# hack/test-deps.sh installs, takes about 70 s for it here).
+# The first run downloads about 100 MB of Debian packages (mmdebstrap, which
+# hack/test-deps.sh installs, takes 56 to 70 s for it here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${AUTHSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authstack}"
