@@ -285,6 +285,16 @@ func Healthcheck(get config.Getenv) error {
 	return nil
 }
 
+// NewAPIServer is the API listener's server: its timeouts and header limit.
+// (cmd/authbench's floor serves with the same, so that the check's ratio to
+// the floor measures the handlers, not the server's settings.)
+func NewAPIServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	}
+}
+
 // NewRedis builds a client from a redis:// or rediss:// URL. A password
 // given as ?password= (as in the deployment guide) is accepted too.
 //
@@ -462,11 +472,8 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	if err != nil {
 		return fmt.Errorf("listening on PORT %d: %w", cfg.Port, err)
 	}
-	apiSrv := &http.Server{
-		Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	apiSrv := NewAPIServer(api.Handler())
+	apiSrv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	var grpcLn net.Listener
 	if cfg.Edge.GRPCPort != 0 {
 		grpcLn, err = net.Listen("tcp", net.JoinHostPort(strings.Trim(cfg.Host, "[]"), strconv.Itoa(cfg.Edge.GRPCPort)))
