@@ -211,6 +211,9 @@ func TestAuthPolicyWiresEachProxy(t *testing.T) {
 	if addr, _, _ := unstructured.NestedString(mw.Object, "spec", "forwardAuth", "address"); addr != "http://auth-authserver."+ns+".svc.cluster.local:3000/auth/check" {
 		t.Errorf("forwardAuth.address = %q", addr)
 	}
+	if re, _, _ := unstructured.NestedString(mw.Object, "spec", "forwardAuth", "authResponseHeadersRegex"); re != "^X-Auth-" {
+		t.Errorf("forwardAuth.authResponseHeadersRegex = %q: the client's X-Auth-* headers would reach the app", re)
+	}
 	if err := k8s.Get(ctx, key(ns, "docs"), ing); err != nil {
 		t.Fatal(err)
 	}
@@ -218,18 +221,24 @@ func TestAuthPolicyWiresEachProxy(t *testing.T) {
 		t.Errorf("Ingress annotations = %v", ing.Annotations)
 	}
 
-	// At rest: no writes from any of the three.
-	before := writes.count()
-	for range 10 {
-		for _, name := range []string{"shop-eg", "blog-ngf", "docs-traefik"} {
-			if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key(ns, name)}); err != nil {
-				t.Fatal(err)
+	// At rest: no writes from any of the three. Rest comes once the manager's
+	// cache holds what the steps above wrote: until then a reconcile (the
+	// manager's own, on those writes' events, or ours) may read an older
+	// object and write again (seen under load: 2 writes in the first round).
+	eventually(t, "10 no-op reconciles of 3 policies send no write", func() error {
+		before := writes.count()
+		for range 10 {
+			for _, name := range []string{"shop-eg", "blog-ngf", "docs-traefik"} {
+				if _, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key(ns, name)}); err != nil {
+					return err
+				}
 			}
 		}
-	}
-	if d := writes.count() - before; d != 0 {
-		t.Errorf("10 no-op reconciles of 3 policies sent %d writes, want 0", d)
-	}
+		if d := writes.count() - before; d != 0 {
+			return fmt.Errorf("%d writes, the newest: %s", d, writes.recent())
+		}
+		return nil
+	})
 
 	// Deleting the policy gives the annotation back and keeps the team's own.
 	if err := k8s.Delete(ctx, policy(ns, "docs-traefik", "", "", "")); err != nil {
@@ -292,7 +301,7 @@ func TestAuthPolicyWiresEachProxy(t *testing.T) {
 	}
 	a := taken.Annotations
 	if a[resources.AnnotationNginxAuthURL] != resources.CheckURL(stack) || a[resources.AnnotationNginxAuthSignin] != "https://login.example.com/signin" ||
-		a[resources.AnnotationNginxAuthResponseHeaders] != "X-Auth-User-Id,X-Auth-Email" || a["team"] != "wiki" {
+		a[resources.AnnotationNginxAuthResponseHeaders] != "X-Auth-User-Id,X-Auth-Email,X-Auth-Session-Id,X-Auth-Level,X-Auth-Time" || a["team"] != "wiki" {
 		t.Errorf("nginx annotations = %v", a)
 	}
 

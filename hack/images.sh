@@ -4,8 +4,10 @@
 # authserver and manager from `make build` (VERSION baked in), PostgreSQL, Redis
 # and pgbouncer from Debian packages (extracted with mmdebstrap, only the needed
 # files and their libraries), mailpit and versitygw (the e2e suite's SMTP and S3
-# servers) and a client image for probes. internal/imagebuild does the work;
-# everything is content-addressed, so a second run takes seconds.
+# servers), a client image for probes, and the edge proxies of the real-node
+# edge tests: Debian's nginx and Traefik (hack/traefik.sh's binary).
+# internal/imagebuild does the work; everything is content-addressed, so a
+# second run takes seconds.
 #
 #   hack/images.sh build             # prints "NAME REF TARBALL" lines (also in $CACHE/images/refs)
 #   hack/images.sh flags             # the operator's image flags for these images
@@ -13,8 +15,8 @@
 # hack/real-node.sh import TARBALL... loads them into the real node's containerd
 # (test/realnode's LocalImages does both).
 #
-# The first run downloads about 70 MB of Debian packages (mmdebstrap, which
-# hack/test-deps.sh installs, takes about 70 s for it here).
+# The first run downloads about 100 MB of Debian packages (mmdebstrap, which
+# hack/test-deps.sh installs, takes 56 to 70 s for it here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${AUTHSTACK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/authstack}"

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/leanauth/authstack/authserver/internal/authtest"
+	"github.com/leanauth/authstack/internal/edgecases"
 	"github.com/leanauth/authstack/internal/servers"
 )
 
@@ -25,6 +26,6 @@ func TestNginxForwardAuth(t *testing.T) {
 		t.Fatalf("starting nginx: %v", err)
 	}
 	t.Cleanup(browser.Close)
-	proxyCases(t, e, app, edge{name: "nginx", browserURL: "http://" + browser.Addr(), apiURL: "http://" + api.Addr(),
-		host: "shop.edge.test", signinHost: "login.edge.test"})
+	proxyCases(t, e, app, edgecases.Proxy{Name: "nginx", BrowserURL: "http://" + browser.Addr(), APIURL: "http://" + api.Addr(),
+		Host: "shop.edge.test", SigninHost: "login.edge.test", Cookie: "session"})
 }

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/leanauth/authstack/authserver/internal/authtest"
+	"github.com/leanauth/authstack/internal/edgecases"
 	"github.com/leanauth/authstack/internal/servers"
 )
 
@@ -162,6 +163,6 @@ func TestTraefikGatewayForwardAuth(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	base := "http://" + tr.Addr()
-	proxyCases(t, e, app, edge{name: "traefik", browserURL: base, apiURL: base, host: "shop.edge.test",
-		signinHost: "login.edge.test", jsonErrors: true})
+	proxyCases(t, e, app, edgecases.Proxy{Name: "traefik", BrowserURL: base, APIURL: base, Host: "shop.edge.test",
+		SigninHost: "login.edge.test", Cookie: "session", JSONErrors: true})
 }

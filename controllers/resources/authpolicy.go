@@ -30,7 +30,16 @@ var (
 // The check's contract with the proxies (authserver/edge): the headers a
 // successful check sets for the app, and the ones it reads from the request.
 var (
-	AuthResponseHeaders = []string{"X-Auth-User-Id", "X-Auth-Email"}
+	// AuthResponseHeaders are all the check sets (the edge package's
+	// constants, TestAuthResponseHeadersAreTheChecks): a proxy replaces only
+	// the client's headers it copies from the check, so listing fewer lets a
+	// client forge the others (TestRealNodeEdgeProxies saw X-Auth-Session-Id,
+	// X-Auth-Level and X-Auth-Time reach the app).
+	AuthResponseHeaders = []string{"X-Auth-User-Id", "X-Auth-Email", "X-Auth-Session-Id", "X-Auth-Level", "X-Auth-Time"}
+	// authHeadersRegex is every header the check owns, for Traefik: its
+	// forwardAuth removes the client's headers matching it, then copies the
+	// check's.
+	authHeadersRegex = "^X-Auth-"
 	// checkRequestHeaders are what an HTTP check reads besides Authorization (the
 	// session cookie, whether the client is a browser, and the URL it asked for).
 	checkRequestHeaders = []string{"Cookie", "Accept", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri"}
@@ -158,7 +167,7 @@ func SecurityPolicy(p *authv1alpha1.AuthPolicy, stack *authv1alpha1.AuthStack) (
 
 // TraefikMiddleware renders the Traefik forwardAuth Middleware. Traefik sets the
 // X-Forwarded-* headers itself (trustForwardHeader false: a client's are not
-// believed) and replaces the client's X-Auth-* headers with the check's.
+// believed) and replaces all the client's X-Auth-* headers with the check's.
 func TraefikMiddleware(p *authv1alpha1.AuthPolicy, stack *authv1alpha1.AuthStack) *unstructured.Unstructured {
 	meta := authPolicyMeta(p, MiddlewareGVK)
 	u := &unstructured.Unstructured{Object: map[string]any{
@@ -170,9 +179,9 @@ func TraefikMiddleware(p *authv1alpha1.AuthPolicy, stack *authv1alpha1.AuthStack
 			}},
 		},
 		"spec": map[string]any{"forwardAuth": map[string]any{
-			"address":             CheckURL(stack),
-			"trustForwardHeader":  false,
-			"authResponseHeaders": anySlice(AuthResponseHeaders),
+			"address":                  CheckURL(stack),
+			"trustForwardHeader":       false,
+			"authResponseHeadersRegex": authHeadersRegex,
 		}},
 	}}
 	u.SetGroupVersionKind(MiddlewareGVK)

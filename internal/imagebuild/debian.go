@@ -28,6 +28,7 @@ const (
 var debianPackages = []string{
 	"postgresql-" + pgMajor, "postgresql-client-" + pgMajor, "pgbouncer", "redis-server", "redis-tools",
 	"busybox-static", "curl", "libc-bin", "ca-certificates", "tzdata",
+	"nginx", "libnginx-mod-http-set-misc", // the real-node edge tests' ingress-nginx stand-in
 }
 
 // debianRoot extracts debianPackages (and their dependencies) with mmdebstrap

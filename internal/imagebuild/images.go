@@ -11,6 +11,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/leanauth/authstack/controllers/resources"
+	"github.com/leanauth/authstack/internal/servers"
 )
 
 // The images, one function each: their configuration and files. Ours (authserver,
@@ -259,6 +260,18 @@ func clientImage(in inputs) (image, error) {
 	return img, debian(in, fs, &img, nil, "/usr/bin/curl", "/usr/bin/redis-cli", pgBin+"/psql", "/usr/bin/getent", "/usr/bin/busybox")
 }
 
+// nginxImage: Debian's nginx with the modules ingress-nginx's forward auth
+// needs (internal/servers.NginxModules), for the real-node edge tests; the
+// pods give it its configuration and an emptyDir /tmp for its pid and temp files.
+func nginxImage(in inputs) (image, error) {
+	v := debianVersion(in, "nginx")
+	img := image{Name: "nginx", Tag: strings.SplitN(v, "-", 2)[0]}
+	img.Config = config("nginx", []string{"/usr/sbin/nginx"}, nil)
+	img.Config.Labels["org.opencontainers.image.version"] = v
+	img.Config.StopSignal = "SIGQUIT"
+	return img, debian(in, base("nginx"), &img, nil, append([]string{"/usr/sbin/nginx"}, servers.NginxModules...)...)
+}
+
 // allImages are the images by name, in build order.
 var allImages = []struct {
 	name  string
@@ -272,4 +285,7 @@ var allImages = []struct {
 	{"mailpit", func(in inputs) (image, error) { return staticImage(in, "mailpit", "1025/tcp", "8025/tcp") }},
 	{"versitygw", func(in inputs) (image, error) { return staticImage(in, "versitygw", "7070/tcp") }},
 	{"client", clientImage},
+	{"nginx", nginxImage},
+	// Traefik v3 (hack/traefik.sh, in the tools folder), the real-node edge tests' Gateway.
+	{"traefik", func(in inputs) (image, error) { return staticImage(in, "traefik", "8000/tcp") }},
 }

@@ -29,11 +29,11 @@ type NginxAuth struct {
 	NoAuthPrefix string
 }
 
-// nginxModules are the dynamic modules ingress-nginx's configuration needs
+// NginxModules are the dynamic modules ingress-nginx's configuration needs
 // (set_escape_uri, for the sign-in URL), as Debian ships them.
-var nginxModules = []string{"/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_set_misc_module.so"}
+var NginxModules = []string{"/usr/lib/nginx/modules/ndk_http_module.so", "/usr/lib/nginx/modules/ngx_http_set_misc_module.so"}
 
-// nginxConfig follows the server block ingress-nginx (controller v1.x,
+// NginxConfig follows the server block ingress-nginx (controller v1.x,
 // nginx.tmpl) renders for a location with those annotations: an internal
 // auth location that passes the request's headers (not its body) with
 // X-Original-URL over a new connection per check (auth-keepalive's default
@@ -41,9 +41,12 @@ var nginxModules = []string{"/usr/lib/nginx/modules/ndk_http_module.so", "/usr/l
 // with auth_request_set + proxy_set_header (which replaces a header of the
 // same name sent by the client), and, with auth-signin, error_page 401 to a
 // location that redirects with rd=<the URL asked for>.
-func nginxConfig(dir string, port int, app string, a NginxAuth) string {
+// The folder dir holds the pid and temp files; listen is nginx's listen
+// parameter (host:port or a port); app is the upstream's host:port. The
+// real-node edge tests run the same configuration in a pod.
+func NginxConfig(dir, listen, app string, a NginxAuth) string {
 	var b strings.Builder
-	for _, m := range nginxModules {
+	for _, m := range NginxModules {
 		fmt.Fprintf(&b, "load_module %s;\n", m)
 	}
 	fmt.Fprintf(&b, `daemon off;
@@ -60,7 +63,7 @@ http {
   scgi_temp_path %[1]s/tmp/scgi;
   upstream app { server %[3]s; keepalive 320; }
   server {
-    listen 127.0.0.1:%[2]d;
+    listen %[2]s;
     location = /_external-auth {
       internal;
       proxy_pass_request_body    off;
@@ -77,7 +80,7 @@ http {
       proxy_pass_request_headers on;
       proxy_pass                 %[5]s;
     }
-`, dir, port, app, hostPort(a.AuthURL), a.AuthURL)
+`, dir, listen, app, hostPort(a.AuthURL), a.AuthURL)
 	if a.SigninURL != "" {
 		fmt.Fprintf(&b, `    location @_external-auth-signin {
       internal;
@@ -131,7 +134,7 @@ func StartNginx(app string, a NginxAuth) (*Nginx, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range nginxModules {
+	for _, m := range NginxModules {
 		if _, err := os.Stat(m); err != nil {
 			return nil, fmt.Errorf("nginx module %s missing: run %s", m, DepsScript)
 		}
@@ -151,7 +154,7 @@ func StartNginx(app string, a NginxAuth) (*Nginx, error) {
 			n.port, err = FreePort()
 		}
 		if err == nil {
-			err = os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(nginxConfig(dir, n.port, app, a)), 0o644)
+			err = os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(NginxConfig(dir, n.Addr(), app, a)), 0o644)
 		}
 		if err != nil {
 			os.RemoveAll(dir)
