@@ -93,7 +93,8 @@ demo-down: ## Stop everything make demo started (processes and the local cluster
 .PHONY: test-e2e
 test-e2e: manifests generate test-deps ## End-to-end tests on throw-away local clusters with the operator as a process: kwok (fast), then the real node (root).
 	go test -tags e2e -count=1 -timeout 30m -v ./test/e2e/
-	go test -tags realnode -count=1 -timeout 40m -v ./test/realnode/
+# One real node per machine (hack/real-node.sh): wait for another run's node to stop instead of failing.
+	flock /run/authstack-real-node.flock go test -tags realnode -count=1 -timeout 40m -v ./test/realnode/
 
 .PHONY: test-images
 test-images: ## Build the images without Docker (hack/images.sh) and run them with containerd and runc as the operator's pods do (root).
