@@ -2,8 +2,8 @@ package dbrole_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
+	"encoding/base64"
 	"net/url"
 	"strings"
 	"testing"
@@ -76,7 +76,9 @@ func TestAlternatingRoles(t *testing.T) {
 	owner, second := "own_"+suffix, "own_"+suffix+"_b"
 	admin := pg.AdminURL("postgres")
 	exec(t, admin, "CREATE ROLE "+owner+" LOGIN SUPERUSER PASSWORD 'first'")
-	t.Cleanup(func() { exec(t, admin, "DROP OWNED BY "+second, "DROP ROLE IF EXISTS "+second, "DROP ROLE IF EXISTS "+owner) })
+	t.Cleanup(func() {
+		exec(t, admin, "DROP OWNED BY "+second, "DROP ROLE IF EXISTS "+second, "DROP ROLE IF EXISTS "+owner)
+	})
 	ownerURL := as(admin, owner, "first")
 	exec(t, ownerURL, "CREATE TABLE t_"+suffix+" (v int)")
 	t.Cleanup(func() { exec(t, admin, "DROP TABLE IF EXISTS t_"+suffix) })
