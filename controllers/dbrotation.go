@@ -61,13 +61,16 @@ func (r *AuthStackReconciler) observeDatabaseRotation(ctx context.Context, stack
 	if !dbRotationEnabled(stack) || obs.blocker != nil || paused(stack) || !dt.read {
 		return nil
 	}
+	want := stack.Spec.Database.Managed.PasswordRotation.Generation
 	st := stack.Status.DatabasePasswordRotation.DeepCopy()
 	if st == nil {
-		st = &authv1alpha1.DatabasePasswordRotationStatus{Phase: authv1alpha1.DatabaseRotationComplete, Current: authv1alpha1.DatabaseCredentialStatus{
-			Role: resources.ManagedDatabaseUser, SecretName: resources.DatabasePasswordSecretName(stack, 0)}}
+		var err error
+		if st, err = r.adoptDatabaseRotation(ctx, stack, want); err != nil {
+			return err
+		}
 	}
 	from := st.Phase
-	if want := stack.Spec.Database.Managed.PasswordRotation.Generation; st.Phase == authv1alpha1.DatabaseRotationComplete && st.Current.Generation < want {
+	if st.Phase == authv1alpha1.DatabaseRotationComplete && st.Current.Generation < want {
 		st.Phase = authv1alpha1.DatabaseRotationPreparing
 		st.Next = &authv1alpha1.DatabaseCredentialStatus{Generation: want, Role: resources.OtherDatabaseRole(st.Current.Role),
 			SecretName: resources.DatabasePasswordSecretName(stack, want)}
@@ -156,6 +159,30 @@ func (r *AuthStackReconciler) observeDatabaseRotation(ctx context.Context, stack
 	}
 	ro.cond = &c
 	return nil
+}
+
+// adoptDatabaseRotation is the starting state without a status: the first password, or,
+// when the Secret of the spec's generation exists (a stack recreated over its kept
+// volume and Secrets), that generation's role as completed: the operator does not
+// connect to the database to learn which role logs in, and that role is the one the
+// last rotation left (one deleted mid-rotation may need its Job run again by hand).
+func (r *AuthStackReconciler) adoptDatabaseRotation(ctx context.Context, stack *authv1alpha1.AuthStack, want int32) (*authv1alpha1.DatabasePasswordRotationStatus, error) {
+	st := &authv1alpha1.DatabasePasswordRotationStatus{Phase: authv1alpha1.DatabaseRotationComplete, Current: authv1alpha1.DatabaseCredentialStatus{
+		Role: resources.ManagedDatabaseUser, SecretName: resources.DatabasePasswordSecretName(stack, 0)}}
+	name := resources.DatabasePasswordSecretName(stack, want)
+	var s metav1.PartialObjectMetadata
+	s.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	err := r.APIReader.Get(ctx, types.NamespacedName{Namespace: stack.Namespace, Name: name}, &s)
+	if apierrors.IsNotFound(err) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading Secret %q: %w", name, err)
+	}
+	if role := s.Annotations[resources.AnnotationDatabaseRole]; role == resources.ManagedDatabaseUser || role == resources.ManagedDatabaseSecondUser {
+		st.Current = authv1alpha1.DatabaseCredentialStatus{Generation: want, Role: role, SecretName: name}
+	}
+	return st, nil
 }
 
 // dbRotationMessage says where the rotation is, naming roles and Secrets, never a password.

@@ -187,6 +187,21 @@ func TestDatabasePasswordRotation(t *testing.T) {
 		t.Errorf("10 reconciles after a rotation sent %d writes: %s", n, op.writes.recent())
 	}
 
+	// A lost status (the stack recreated over its kept Secrets) finds the role the pods
+	// use from the generation's Secret: nothing moves.
+	eventually(t, "status.databasePasswordRotation cleared", func() error {
+		s := getStack(t, ns)
+		s.Status.DatabasePasswordRotation = nil
+		return k8s.Status().Update(ctx, s)
+	})
+	reconcileNow(t, op, ns)
+	if st := getStack(t, ns).Status.DatabasePasswordRotation; st == nil || st.Phase != authv1alpha1.DatabaseRotationComplete || st.Current != want {
+		t.Fatalf("status after it was lost: %+v", st)
+	}
+	if got := userlist(t, ns); !slices.Equal(got, []string{"authstack_b " + pw1}) || !strings.HasPrefix(connURL(), "postgres://authstack_b:"+pw1+"@") {
+		t.Errorf("a lost status changed the logins")
+	}
+
 	// No password anywhere in the status or the events; one event per phase.
 	raw, _ := json.Marshal(getStack(t, ns).Status)
 	var events eventsv1.EventList

@@ -3,9 +3,13 @@ package v1alpha1_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 )
 
 // spec.database.managed.passwordRotation rules (dbrotation_types.go). The creation
@@ -69,5 +73,36 @@ func TestDatabaseRotationTransitions(t *testing.T) {
 				spec["database"] = managedWithRotation(tc.update)
 			}, tc.field, tc.msg)
 		})
+	}
+}
+
+// TestDocsDatabaseRotationExample: the YAML example of docs/operations.md, "Rotate the
+// managed database password", is accepted by the API server as written.
+func TestDocsDatabaseRotationExample(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "operations.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	start := strings.Index(doc, "### Rotate the managed database password")
+	if start < 0 {
+		t.Fatal(`docs/operations.md has no "### Rotate the managed database password"`)
+	}
+	blocks := strings.Split(doc[start:], "```yaml\n")
+	if len(blocks) < 2 {
+		t.Fatal("no YAML example")
+	}
+	var ex struct {
+		Spec map[string]any `json:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(blocks[1][:strings.Index(blocks[1], "```")]), &ex); err != nil {
+		t.Fatal(err)
+	}
+	spec := minimalSpec()
+	for k, v := range ex.Spec {
+		spec[k] = v
+	}
+	if err := k8sClient.Create(context.Background(), authStack("doc-db-rotation", spec), client.DryRunAll); err != nil {
+		t.Errorf("the example is rejected: %v", err)
 	}
 }

@@ -23,6 +23,8 @@ const (
 	// ManagedDatabaseUser and acts as it in every session (ALTER ROLE ... SET role), so
 	// whatever the pods create is owned by ManagedDatabaseUser whichever role they use.
 	ManagedDatabaseSecondUser = ManagedDatabaseUser + "_b"
+	// AnnotationDatabaseRole on a generation's password Secret names its role.
+	AnnotationDatabaseRole = "auth.leanauth.dev/database-role"
 	// DBRotatePrepare and DBRotateRetire are the steps of the Jobs.
 	DBRotatePrepare = "prepare"
 	DBRotateRetire  = "retire"
@@ -48,10 +50,12 @@ func DatabasePasswordSecretName(stack *authv1alpha1.AuthStack, generation int32)
 // DatabasePasswordSecret renders a rotation generation's password Secret: created once,
 // never updated, not owned (kept with the volume, like the first one).
 func DatabasePasswordSecret(stack *authv1alpha1.AuthStack, generation int32, role string, password []byte) *corev1.Secret {
-	return generatedSecret(stack, DatabasePasswordSecretName(stack, generation), ComponentPostgres,
+	s := generatedSecret(stack, DatabasePasswordSecretName(stack, generation), ComponentPostgres,
 		fmt.Sprintf("The password of role %s of the managed PostgreSQL of AuthStack %s from passwordRotation generation %d; it stops logging in when a later rotation retires the role.",
 			role, stack.Name, generation),
 		map[string][]byte{PostgresPasswordKey: password})
+	s.Annotations[AnnotationDatabaseRole] = role
+	return s
 }
 
 // DBRotateJobName names the Job of one step of one generation.
