@@ -126,7 +126,8 @@ func TestConditionsDocumentedOnce(t *testing.T) {
 		authv1alpha1.ConditionProgressing, authv1alpha1.ConditionDegraded, authv1alpha1.ConditionGatewayRouteReady,
 		authv1alpha1.ConditionPaused, authv1alpha1.ReasonPaused,
 		authv1alpha1.ConditionPepperRotated, authv1alpha1.ReasonRotationInProgress, authv1alpha1.ReasonCountPending,
-		authv1alpha1.ReasonReadyToRetire, authv1alpha1.ReasonRetirementBlocked, authv1alpha1.ConditionRestored}
+		authv1alpha1.ReasonReadyToRetire, authv1alpha1.ReasonRetirementBlocked, authv1alpha1.ConditionRestored,
+		authv1alpha1.ConditionDatabasePasswordRotated}
 	for reason := range errorReasons {
 		names = append(names, reason)
 	}
