@@ -26,11 +26,14 @@ func rotationLoad(stack *authv1alpha1.AuthStack) string {
 	return fmt.Sprintf(`set -u
 A=http://%[1]s:%[2]d
 `+waitService+`
-ok=0; fail=0; logins=0; i=0; next=0
+ok=0; fail=0; logins=0; i=0; next=0; deadline=$(( $(date +%%s) + 1200 ))
 echo started
 while :; do
   i=$((i+1))
-  if [ $((i %% 20)) = 0 ] && nslookup stop-load.%[3]s.svc.cluster.local >/dev/null 2>&1; then break; fi
+  if [ $((i %% 20)) = 0 ]; then
+    nslookup stop-load.%[3]s.svc.cluster.local. >/dev/null 2>&1 && break
+    [ "$(date +%%s)" -lt "$deadline" ] || { echo "no stop-load Service after 20 minutes"; break; }
+  fi
   : >/tmp/b
   code=$(curl -sS -o /tmp/b -w '%%{http_code}' --max-time 5 -H "Authorization: Bearer $TOKEN" "$A/auth/session" 2>/tmp/err) || code="curl: $(cat /tmp/err)"
   if [ "$code" = 200 ]; then ok=$((ok+1)); else fail=$((fail+1)); echo "$(date +%%T) session failed: $code $(head -c 200 /tmp/b)"; fi
@@ -122,13 +125,13 @@ echo "token=$(sed -n 's/^.*"token":"\([^"]*\)".*$/\1/p' /tmp/body)"
 	})
 	start := time.Now()
 	var s authv1alpha1.AuthStack
-	if err := env.c.Get(Ctx(t), client.ObjectKeyFromObject(stack), &s); err != nil {
-		t.Fatal(err)
-	}
-	s.Spec.Database.Managed.PasswordRotation = &authv1alpha1.DatabasePasswordRotationSpec{Generation: 1}
-	if err := env.c.Update(Ctx(t), &s); err != nil {
-		t.Fatalf("raising passwordRotation.generation: %v", err)
-	}
+	Eventually(t, time.Minute, "passwordRotation.generation raised", func() error { // the operator writes status meanwhile
+		if err := env.c.Get(Ctx(t), client.ObjectKeyFromObject(stack), &s); err != nil {
+			return err
+		}
+		s.Spec.Database.Managed.PasswordRotation = &authv1alpha1.DatabasePasswordRotationSpec{Generation: 1}
+		return env.c.Update(Ctx(t), &s)
+	})
 	var phases []string
 	Eventually(t, 10*time.Minute, "the rotation complete", func() error {
 		if err := env.c.Get(Ctx(t), client.ObjectKeyFromObject(stack), &s); err != nil {
