@@ -27,7 +27,9 @@ import (
 	"github.com/leanauth/authstack/controllers/resources"
 )
 
-const waitFor = 20 * time.Second
+// waitFor bounds every wait for the operator. Generous: CI runs every package at once
+// on two cores, where one reconcile can take seconds; a test that passes waits far less.
+const waitFor = 60 * time.Second
 
 // eventually retries check until it returns nil or the time is up.
 func eventually(t *testing.T, what string, check func() error) {

@@ -17,7 +17,8 @@
 #   kubelet v1.37.2, with failCgroupV1: false: this host is cgroup v1 (hybrid),
 #     which kubelets since 1.35 refuse unless told (KEP-5573);
 #   kube-proxy v1.37.2 (iptables mode) for Services;
-#   CoreDNS as a host process serving cluster.local from the API server on
+#   CoreDNS (hack/coredns: only the plugins the Corefile uses) as a host process
+#     serving cluster.local from the API server on
 #     $GATEWAY:53, the pods' nameserver (a process, not a pod: it needs no image
 #     and no Service, is up before the first pod, and the stack's NetworkPolicies
 #     allow DNS to any address on port 53);
@@ -55,7 +56,7 @@ CGROUP_ROOT=authstack-real-node
 LOCK=/run/authstack-real-node # holds the state folder of the node that owns the host's bridge
 SOCK="$NODE/containerd.sock"
 PAUSE_IMAGE=localhost/authstack/pause:1
-CONTAINERD_VERSION=v2.4.2 CNI_VERSION=v1.10.0 KUBE_ROUTER_VERSION=v2.1.0 COREDNS_VERSION=v1.15.0 CRICTL_VERSION=v1.37.0
+CONTAINERD_VERSION=v2.4.2 CNI_VERSION=v1.10.0 KUBE_ROUTER_VERSION=v2.1.0 CRICTL_VERSION=v1.37.0
 DAEMONS=(containerd coredns kube-proxy kube-router kubelet)
 
 log() { echo "real-node: $*" >&2; }
@@ -73,6 +74,21 @@ containerd_bin() {
     github.com/containerd/containerd/v2/cmd/ctr)
 }
 
+# coredns_bin: CoreDNS with only the plugins the Corefile below uses, from its own
+# module hack/coredns (the version is in its go.mod), cached under a hash of its source.
+coredns_bin() {
+  local key
+  key=$(cat "$HERE/coredns/go.mod" "$HERE/coredns/go.sum" "$HERE/coredns/main.go" | sha256sum | cut -c1-12)
+  # Named coredns: hack/procs.sh tells a daemon by its executable's name.
+  COREDNS="$CACHE/bin/coredns-$key/coredns"
+  [ -x "$COREDNS" ] && return
+  [ "${1:-}" = check ] && return 1
+  echo "coredns: building hack/coredns into $COREDNS (the first build takes minutes)" >&2
+  mkdir -p "${COREDNS%/*}"
+  (cd "$HERE/coredns" && CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o "$COREDNS.tmp" .)
+  mv "$COREDNS.tmp" "$COREDNS"
+}
+
 # binaries: builds (once, cached) or finds every program the node runs.
 binaries() {
   local miss=() b
@@ -87,7 +103,7 @@ binaries() {
     github.com/containernetworking/plugins/plugins/meta/portmap)
   KUBE_ROUTER=$("$HERE/go-tool.sh" kube-router github.com/cloudnativelabs/kube-router/v2 "$KUBE_ROUTER_VERSION" \
     github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
-  COREDNS=$("$HERE/go-tool.sh" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns)
+  coredns_bin
   CRICTL=$("$HERE/go-tool.sh" crictl sigs.k8s.io/cri-tools "$CRICTL_VERSION" sigs.k8s.io/cri-tools/cmd/crictl)
 }
 
@@ -96,10 +112,11 @@ binaries() {
 cached() {
   local f
   for f in "$CACHE/bin/containerd-$CONTAINERD_VERSION/.ready" "$CACHE/bin/cni-plugins-$CNI_VERSION/.ready" \
-    "$CACHE/bin/.kube-router-$KUBE_ROUTER_VERSION" "$CACHE/bin/.coredns-$COREDNS_VERSION" "$CACHE/bin/.crictl-$CRICTL_VERSION" \
+    "$CACHE/bin/.kube-router-$KUBE_ROUTER_VERSION" "$CACHE/bin/.crictl-$CRICTL_VERSION" \
     "$("$HERE/control-plane.sh" --dir)/kubelet" "$("$HERE/control-plane.sh" --dir)/kube-proxy"; do
     [ -e "$f" ] || { echo "not built yet: $f"; return 1; }
   done
+  coredns_bin check || { echo "not built yet: $COREDNS"; return 1; }
 }
 
 ctr_() { "$CONTAINERD_BIN/ctr" -a "$SOCK" -n k8s.io "$@"; }
