@@ -98,7 +98,7 @@ echo "token=$(sed -n 's/^.*"token":"\([^"]*\)".*$/\1/p' /tmp/body)"
 `, resources.AuthServerName(stack), resources.AuthServerHTTPPort))
 	token := ""
 	for _, l := range strings.Split(log, "\n") {
-		if v, ok := strings.CutPrefix(l, "token="); ok {
+		if _, v, ok := strings.Cut(l, " token="); ok { // after the log line's CRI prefix
 			token = strings.TrimSpace(v)
 		}
 	}
