@@ -133,11 +133,13 @@ echo "token=$(sed -n 's/^.*"token":"\([^"]*\)".*$/\1/p' /tmp/body)"
 		return env.c.Update(Ctx(t), &s)
 	})
 	var phases []string
+	last := ""
 	Eventually(t, 10*time.Minute, "the rotation complete", func() error {
 		if err := env.c.Get(Ctx(t), client.ObjectKeyFromObject(stack), &s); err != nil {
 			return err
 		}
-		if r := s.Status.DatabasePasswordRotation; r != nil && (len(phases) == 0 || phases[len(phases)-1] != r.Phase) {
+		if r := s.Status.DatabasePasswordRotation; r != nil && r.Phase != last {
+			last = r.Phase
 			phases = append(phases, fmt.Sprintf("%s (%s)", r.Phase, time.Since(start).Round(time.Second)))
 		}
 		c := meta.FindStatusCondition(s.Status.Conditions, authv1alpha1.ConditionDatabasePasswordRotated)
