@@ -56,7 +56,8 @@ test-deps: ## Install or build what the tests need (PostgreSQL, Redis, pgbouncer
 
 .PHONY: test
 test: manifests generate build-installer vet test-deps ## Run every test against real servers (envtest, PostgreSQL, Redis, pgbouncer, SMTP, S3).
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh kube-apiserver etcd)" go test $(GO_TEST_FLAGS) ./... -count=1
+# envtest gives kube-apiserver 20 s to start by default: not enough with every package's tests starting one at once on 2 cores.
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh kube-apiserver etcd)" KUBEBUILDER_CONTROLPLANE_START_TIMEOUT=2m go test $(GO_TEST_FLAGS) ./... -count=1
 	@git diff --exit-code --stat -- api config dist charts || { echo "generated files are stale (or not what make release renders for VERSION $(VERSION)): run make manifests generate build-installer and commit"; exit 1; }
 
 .PHONY: bench

@@ -83,7 +83,9 @@ type observation struct {
 	restore    restoreObservation    // restore.go
 	// defaults are the operator defaults the children are rendered with (operatordefaults.go).
 	defaults authv1alpha1.OperatorDefaultsStatus
-	pepper   pepperObservation // pepperrotation.go
+	// currentDefaults are the running operator's, for OperatorDefaultsPending.
+	currentDefaults authv1alpha1.OperatorDefaultsStatus
+	pepper          pepperObservation // pepperrotation.go
 	// dbRotation is the managed database's password rotation (dbrotation.go).
 	dbRotation dbRotationObservation
 }
@@ -121,7 +123,8 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 
 	// Observe: the authserver's Secrets first (their values feed the data tier's URLs),
 	// then every component's children.
-	obs := &observation{defaults: chooseDefaults(stack, r.currentDefaults())}
+	current := r.currentDefaults()
+	obs := &observation{defaults: chooseDefaults(stack, current), currentDefaults: current}
 	values, err := r.observeAuthServer(ctx, stack, obs)
 	if namespaceTerminating(err) {
 		return ctrl.Result{}, nil
@@ -190,6 +193,9 @@ func (r *AuthStackReconciler) reconcile(ctx context.Context, req ctrl.Request) (
 func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1alpha1.AuthStack, obs *observation, values map[authv1alpha1.SecretKeyRef][]byte) error {
 	if err := r.observeDataTier(ctx, stack, obs, values); err != nil {
 		return fmt.Errorf("observing the data tier: %w", err)
+	}
+	if err := r.ensureBackupSigningKey(ctx, stack, obs); err != nil { // backupsigning.go
+		return fmt.Errorf("ensuring the backup signing key: %w", err)
 	}
 	if err := r.observeRestore(ctx, stack, obs); err != nil {
 		return fmt.Errorf("observing the restore: %w", err)

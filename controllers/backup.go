@@ -7,6 +7,7 @@ package controllers
 // termination messages. See docs/backup-and-restore.md.
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -40,6 +41,9 @@ type backupObservation struct {
 	// missing names a Secret (key) of spec.backup that is not there: the
 	// jobs' pods could not start, so BackupsHealthy says so at once.
 	missing string
+	// signingKey is the signing key's Secret once it exists; signingMissing says
+	// it was deleted after the stack had one (backupsigning.go).
+	signingKey, signingMissing string
 }
 
 // backupObjects renders the backup unit: the CronJobs to apply, the ones to delete, and
@@ -142,6 +146,9 @@ func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alp
 	}
 
 	st.Backups = resources.BackupsStatusFromJobs(st.Backups, bo.jobs, bo.pods)
+	if bo.signingKey != "" {
+		st.Backups.SigningKeySecret = bo.signingKey
+	}
 	// A backup-now request is handled once its Jobs were created: record it, so that
 	// deleting them (by hand, or their TTL) never runs it again.
 	if token := stack.Annotations[resources.AnnotationBackupNow]; token != "" && obs.blocker == nil &&
@@ -156,8 +163,8 @@ func backupStatus(stack *authv1alpha1.AuthStack, obs *observation, st *authv1alp
 		setCondition(st, stack.Generation, condition(authv1alpha1.ConditionBackupsHealthy, false, authv1alpha1.ReasonApplyFailed, f.message()))
 		return
 	}
-	if bo.missing != "" && len(bo.kinds) > 0 {
-		setCondition(st, stack.Generation, condition(authv1alpha1.ConditionBackupsHealthy, false, authv1alpha1.ReasonSecretNotFound, bo.missing))
+	if missing := cmp.Or(bo.signingMissing, bo.missing); missing != "" && len(bo.kinds) > 0 {
+		setCondition(st, stack.Generation, condition(authv1alpha1.ConditionBackupsHealthy, false, authv1alpha1.ReasonSecretNotFound, missing))
 		return
 	}
 	if c, ok := resources.BackupsHealthyCondition(stack, bo.kinds, st.Backups, since, now); ok {

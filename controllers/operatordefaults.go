@@ -7,6 +7,10 @@ package controllers
 
 import (
 	"cmp"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 	"github.com/leanauth/authstack/controllers/resources"
@@ -47,4 +51,32 @@ func chooseDefaults(stack *authv1alpha1.AuthStack, current authv1alpha1.Operator
 
 func sameImages(a, b authv1alpha1.OperatorDefaultsStatus) bool {
 	return a.AuthServerImage == b.AuthServerImage && a.PgBouncerImage == b.PgBouncerImage && a.RedisImage == b.RedisImage
+}
+
+// operatorDefaultsStatus sets OperatorDefaultsPending on a Pinned stack (removed
+// otherwise): which recorded defaults differ from the running operator's (current),
+// and how to adopt them.
+func operatorDefaultsStatus(stack *authv1alpha1.AuthStack, used, current authv1alpha1.OperatorDefaultsStatus, st *authv1alpha1.AuthStackStatus) {
+	if stack.Spec.UpdatePolicy.OperatorDefaults != authv1alpha1.OperatorDefaultsPinned {
+		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionOperatorDefaultsPending)
+		return
+	}
+	var diffs []string
+	for _, d := range []struct{ name, used, cur string }{
+		{"authserver", used.AuthServerImage, current.AuthServerImage},
+		{"pgbouncer", used.PgBouncerImage, current.PgBouncerImage},
+		{"redis", used.RedisImage, current.RedisImage},
+	} {
+		if d.used != d.cur {
+			diffs = append(diffs, fmt.Sprintf("%s image %s, the operator's %s", d.name, d.used, d.cur))
+		}
+	}
+	c := condition(authv1alpha1.ConditionOperatorDefaultsPending, false, authv1alpha1.ReasonOperatorDefaultsCurrent,
+		"the stack renders with the running operator's defaults")
+	if used.Pending && len(diffs) > 0 {
+		c = condition(authv1alpha1.ConditionOperatorDefaultsPending, true, authv1alpha1.ReasonNewerOperatorDefaults,
+			"pinned: "+strings.Join(diffs, "; ")+"; to roll the pods to them, annotate the AuthStack "+
+				authv1alpha1.AnnotationAdoptOperatorDefaults+"=<any new value>")
+	}
+	setCondition(st, stack.Generation, c)
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
@@ -48,6 +50,13 @@ func TestPinnedStackKeepsOperatorDefaultsAcrossAnUpgrade(t *testing.T) {
 		}
 		return *s.Status.OperatorDefaults
 	}
+	pendingCondition := func(name string) *metav1.Condition {
+		s := &authv1alpha1.AuthStack{}
+		if err := k8s.Get(ctx, key(ns, name), s); err != nil {
+			return nil
+		}
+		return meta.FindStatusCondition(s.Status.Conditions, authv1alpha1.ConditionOperatorDefaultsPending)
+	}
 	eventually(t, "both stacks run v1 and record it", func() error {
 		for _, n := range []string{"auth", "follow"} {
 			if image(n) != v1 || stackDefaults(n).AuthServerImage != v1 {
@@ -80,6 +89,13 @@ func TestPinnedStackKeepsOperatorDefaultsAcrossAnUpgrade(t *testing.T) {
 		if d := stackDefaults("auth"); !d.Pending || d.AuthServerImage != v1 {
 			return fmt.Errorf("pinned records %+v", d)
 		}
+		if c := pendingCondition("auth"); c == nil || c.Status != metav1.ConditionTrue || c.Reason != authv1alpha1.ReasonNewerOperatorDefaults ||
+			!strings.Contains(c.Message, "authserver image "+v1+", the operator's "+v2) || !strings.Contains(c.Message, authv1alpha1.AnnotationAdoptOperatorDefaults) {
+			return fmt.Errorf("OperatorDefaultsPending %+v", c)
+		}
+		if c := pendingCondition("follow"); c != nil {
+			return fmt.Errorf("a Follow stack has OperatorDefaultsPending %+v", c)
+		}
 		return nil
 	})
 	settle(t, op, ns)
@@ -104,6 +120,9 @@ func TestPinnedStackKeepsOperatorDefaultsAcrossAnUpgrade(t *testing.T) {
 		}
 		if d := stackDefaults("auth"); image("auth") != v2 || d.Pending || d.HandledRequest != "2026-11-29" || d.AuthServerImage != v2 {
 			return fmt.Errorf("image %s, recorded %+v", image("auth"), d)
+		}
+		if c := pendingCondition("auth"); c == nil || c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonOperatorDefaultsCurrent {
+			return fmt.Errorf("OperatorDefaultsPending %+v", c)
 		}
 		return nil
 	})

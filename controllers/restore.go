@@ -92,6 +92,12 @@ func (r *AuthStackReconciler) missingRestoreSecret(ctx context.Context, stack *a
 	if p := enc.PassphraseSecretRef; p != nil {
 		needs = append(needs, secretNeed{"spec.backup.encryption.passphraseSecretRef", p.Name, p.Key})
 	}
+	verify := resources.BackupVerifyKeyRef(stack)
+	field := "spec.bootstrap.fromBackup.verifyKeySecretRef"
+	if stack.Spec.Bootstrap.FromBackup.VerifyKeySecretRef == nil {
+		field = "spec.backup (the generated backup signing key)"
+	}
+	needs = append(needs, secretNeed{field, verify.Name, verify.Key})
 	if src := stack.Spec.Bootstrap.FromBackup.Source; src != nil && src.S3.CredentialsSecretRef != nil {
 		f, n := "spec.bootstrap.fromBackup.source.s3.credentialsSecretRef", src.S3.CredentialsSecretRef.Name
 		needs = append(needs, secretNeed{f, n, "AWS_ACCESS_KEY_ID"}, secretNeed{f, n, "AWS_SECRET_ACCESS_KEY"})

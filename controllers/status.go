@@ -40,7 +40,8 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 		}
 	}
 	dataTierStatus(obs, &st)
-	st.OperatorDefaults = &obs.defaults // operatordefaults.go
+	st.OperatorDefaults = &obs.defaults                                   // operatordefaults.go
+	operatorDefaultsStatus(stack, obs.defaults, obs.currentDefaults, &st) // OperatorDefaultsPending: operatordefaults.go
 	conds := append(authServerConditions(stack, obs, failures), dataTierConditions(stack, obs, failures)...)
 	for _, c := range conds {
 		setCondition(&st, stack.Generation, c)
@@ -147,6 +148,7 @@ var errorReasons = map[string]bool{
 	authv1alpha1.ReasonInvalidURL: true, authv1alpha1.ReasonInvalidPepper: true, authv1alpha1.ReasonPepperMissing: true,
 	authv1alpha1.ReasonPepperMismatch: true, authv1alpha1.ReasonGatewayAPINotServed: true, authv1alpha1.ReasonRouteNotAccepted: true,
 	authv1alpha1.ReasonRestoreFailed: true, authv1alpha1.ReasonTargetNotEmpty: true,
+	authv1alpha1.ReasonBackupNotAuthentic: true, authv1alpha1.ReasonBackupTooLarge: true,
 	authv1alpha1.ReasonClusterNotFound: true, authv1alpha1.ReasonCloudNativePGNotServed: true,
 	authv1alpha1.ReasonRotationFailed: true,
 }

@@ -33,6 +33,10 @@ type BackupSpec struct {
 	// Verify schedules restore drills of the PostgreSQL backups (drill_types.go).
 	// +optional
 	Verify *DrillSpec `json:"verify,omitempty"`
+
+	// Signing says which backups drills and restores accept (backupsigning_types.go).
+	// +optional
+	Signing BackupSigning `json:"signing,omitempty"`
 }
 
 // BackupJobSpec is the schedule and retention of one kind of backup.
@@ -148,6 +152,12 @@ type BackupsStatus struct {
 	// LastSuccessfulDrill is the newest restore drill that passed.
 	// +optional
 	LastSuccessfulDrill *DrillRun `json:"lastSuccessfulDrill,omitempty"`
+	// SigningKeySecret is the Secret the operator generated the backups' signing key
+	// into. Once set, the operator never generates another: if that Secret is deleted,
+	// BackupsHealthy says so until it is restored (a new key would not verify the
+	// backups the old one signed).
+	// +optional
+	SigningKeySecret string `json:"signingKeySecret,omitempty"`
 }
 
 // BackupKindStatus is the last successful and the last failed run of one kind of backup.

@@ -84,6 +84,8 @@ func init() {
 		rejectCase{name: "backup credentials name too long", set: map[string]any{backupMarker: true, s3 + "credentialsSecretRef": map[string]any{"name": strings.Repeat("a", 254)}}, field: fs3 + "credentialsSecretRef.name", kind: kindMaxLength},
 		rejectCase{name: "backup destination missing", set: map[string]any{backupMarker: true}, del: []string{"backup.destination"}, field: "spec.backup.destination", kind: kindRequired},
 		rejectCase{name: "backup encryption missing", set: map[string]any{backupMarker: true}, del: []string{"backup.encryption"}, field: "spec.backup.encryption", kind: kindRequired},
+		rejectCase{name: "backup signing max expansion 1", set: map[string]any{backupMarker: true, "backup.signing.maxExpansion": 1}, field: "spec.backup.signing.maxExpansion", kind: kindMinimum},
+		rejectCase{name: "backup signing max expansion too high", set: map[string]any{backupMarker: true, "backup.signing.maxExpansion": 100001}, field: "spec.backup.signing.maxExpansion", kind: kindMaximum},
 	)
 	// The public key ref is a SecretKeyRef: its name/key rules, at this use.
 	pk := "backup.encryption.publicKeySecretRef."

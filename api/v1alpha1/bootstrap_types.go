@@ -30,6 +30,13 @@ type FromBackupSpec struct {
 	// another one to recover into a new stack or cluster from another stack's backups.
 	// +optional
 	Source *BackupDestination `json:"source,omitempty"`
+
+	// VerifyKeySecretRef names the Secret key holding the public key (PEM) the backup's
+	// signature is checked with. Defaults to this stack's own (key verify.pem of the
+	// Secret <stack>-backup-signing); to restore another stack's backups, copy that
+	// stack's verify.pem into a Secret and name it here.
+	// +optional
+	VerifyKeySecretRef *SecretKeyRef `json:"verifyKeySecretRef,omitempty"`
 }
 
 // RestoreStatus reports the declared restore (spec.bootstrap.fromBackup).

@@ -54,6 +54,19 @@ func init() {
 		"prod/postgres/2026-11-28.dump.gz.gpg", "prod/postgres/20261128T030000Z.dump.gz.gpg/../x", "s3://b/prod/postgres/20261128T030000Z.dump.gz.gpg"} {
 		cases = append(cases, rejectCase{name: "fromBackup object " + bad, set: restoreSpec(map[string]any{obj: bad}), field: fobj, kind: kindCEL, msg: msgBackupObject})
 	}
+	// The verify key ref is a SecretKeyRef: its name/key rules, at this use.
+	vk := "bootstrap.fromBackup.verifyKeySecretRef."
+	for _, c := range []struct {
+		sub, kind string
+		v         any
+	}{
+		{"name", kindMinLength, ""}, {"name", kindMaxLength, strings.Repeat("a", 254)}, {"name", kindPattern, "Bad_Name"},
+		{"key", kindMinLength, ""}, {"key", kindMaxLength, strings.Repeat("a", 254)}, {"key", kindPattern, "bad key"},
+	} {
+		other := map[string]string{"name": "key", "key": "name"}[c.sub]
+		cases = append(cases, rejectCase{name: "fromBackup verify key " + c.sub + " " + c.kind,
+			set: restoreSpec(map[string]any{vk + c.sub: c.v, vk + other: "verify.pem"}), field: "spec." + vk + c.sub, kind: c.kind})
+	}
 	rejectCases = append(rejectCases, cases...)
 }
 
@@ -64,7 +77,9 @@ func TestBootstrapAccepts(t *testing.T) {
 		{"bootstrap.fromBackup.object": "prod/team-a/postgres/20261128T030000Z.dump.gz.gpg"},
 		{"bootstrap.fromBackup.object": "postgres/20261128T030000Z.dump.gz.gpg"},
 		{"bootstrap.fromBackup.source.s3.bucket": "old-cluster-backups", "bootstrap.fromBackup.source.s3.prefix": "prod",
-			"backup.encryption.passphraseSecretRef.name": "pp", "backup.encryption.passphraseSecretRef.key": "passphrase"},
+			"backup.encryption.passphraseSecretRef.name": "pp", "backup.encryption.passphraseSecretRef.key": "passphrase",
+			"bootstrap.fromBackup.verifyKeySecretRef.name": "old-stack-backup-verify", "bootstrap.fromBackup.verifyKeySecretRef.key": "verify.pem",
+			"backup.signing.trustUnsignedBefore": "2026-11-30T00:00:00Z", "backup.signing.maxExpansion": 1000},
 	} {
 		spec := minimalSpec()
 		applyPaths(spec, restoreSpec(extra))

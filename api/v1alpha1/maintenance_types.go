@@ -47,3 +47,14 @@ type OperatorDefaultsStatus struct {
 	// +optional
 	HandledRequest string `json:"handledRequest,omitempty"`
 }
+
+// ConditionOperatorDefaultsPending is set on Pinned stacks: True while the running
+// operator has other defaults than the ones the stack renders with (the message names
+// them and how to adopt them), False when they are the same. It never decides Ready.
+const ConditionOperatorDefaultsPending = "OperatorDefaultsPending"
+
+// Reasons of ConditionOperatorDefaultsPending.
+const (
+	ReasonNewerOperatorDefaults   = "NewerOperatorDefaults"
+	ReasonOperatorDefaultsCurrent = "OperatorDefaultsCurrent"
+)

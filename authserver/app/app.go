@@ -291,6 +291,16 @@ func Healthcheck(get config.Getenv) error {
 	return nil
 }
 
+// NewAPIServer is the API listener's server: its timeouts and header limit.
+// (cmd/authbench's floor serves with the same, so that the check's ratio to
+// the floor measures the handlers, not the server's settings.)
+func NewAPIServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+	}
+}
+
 // NewRedis builds a client from a redis:// or rediss:// URL. A password
 // given as ?password= (as in the deployment guide) is accepted too.
 //
@@ -335,8 +345,16 @@ func NewRedis(rawURL string) (redis.UniversalClient, error) {
 	opt.DialerRetries = 1
 	opt.DialerRetryTimeout = 50 * time.Millisecond
 	opt.PoolTimeout = 2 * time.Second
+	opt.ReadBufferSize, opt.WriteBufferSize = redisBufferSize, redisBufferSize
+	opt.PipelineReadBufferSize, opt.PipelineWriteBufferSize = redisBufferSize, redisBufferSize
 	return redis.NewClient(opt), nil
 }
+
+// redisBufferSize is the read and write buffer of each Redis connection:
+// the commands and replies here are a few hundred bytes, and go-redis's
+// defaults (32 KiB, 128 KiB for its pipeline pool) held up to 3.8 MiB in a
+// login storm (docs/benchmarks.md). Longer replies still read through it.
+const redisBufferSize = 4 << 10
 
 // newRedisCluster builds a Redis Cluster client from go-redis's cluster URL
 // form, with the same fail-fast timeouts as the single-node client.
@@ -362,6 +380,8 @@ func newRedisCluster(rawURL string) (*redis.ClusterClient, error) {
 	opt.DialerRetries = 1
 	opt.DialerRetryTimeout = 50 * time.Millisecond
 	opt.PoolTimeout = 2 * time.Second
+	// (The Pipeline* sizes would give a cluster client a pipeline pool it has not now.)
+	opt.ReadBufferSize, opt.WriteBufferSize = redisBufferSize, redisBufferSize
 	return redis.NewClusterClient(opt), nil
 }
 
@@ -468,11 +488,8 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	if err != nil {
 		return fmt.Errorf("listening on PORT %d: %w", cfg.Port, err)
 	}
-	apiSrv := &http.Server{
-		Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	apiSrv := NewAPIServer(api.Handler())
+	apiSrv.ErrorLog = slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	var grpcLn net.Listener
 	if cfg.Edge.GRPCPort != 0 {
 		grpcLn, err = net.Listen("tcp", net.JoinHostPort(strings.Trim(cfg.Host, "[]"), strconv.Itoa(cfg.Edge.GRPCPort)))

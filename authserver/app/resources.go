@@ -20,14 +20,23 @@ type Resources struct {
 	HashConcurrency int    `json:"hash_concurrency"` // AUTH_HASH_CONCURRENCY, default GOMAXPROCS
 	CgroupMemory    int64  `json:"cgroup_memory"`    // the cgroup's memory limit, 0 when none
 	MemoryLimit     int64  `json:"memory_limit"`     // the Go soft memory limit in force
-	MemoryFrom      string `json:"memory_from"`      // GOMEMLIMIT, hashing (48 MiB beside the slots' argon2 memory) or cgroup (90 % of it less that memory)
+	MemoryFrom      string `json:"memory_from"`      // GOMEMLIMIT, hashing (32 MiB beside the slots' argon2 memory) or cgroup (90 % of it less that memory)
+	GCPercent       int    `json:"gc_percent"`       // GOGC; unset: 400 under the limit set here, Go's 100 under GOMEMLIMIT
 }
 
 // Soft memory limit of the Go runtime (heap and stacks; the hashing slots'
-// memory is outside it): 48 MiB, less when the cgroup is small, never below 16 MiB.
+// memory is outside it): 32 MiB, less when the cgroup is small, never below
+// 16 MiB. And the GC percentage under that limit when GOGC is unset: the
+// live heap is only a few MiB (the argon2 memory is outside it), so at Go's
+// default of 100 the collector ran after every few MiB allocated, 5 to 6
+// times as often as when the argon2 memory was on the heap
+// (docs/benchmarks.md, "Session 5: the session path's loss, and the
+// storm's memory"). Under an explicit GOMEMLIMIT (the operator's does not
+// leave out the slots' memory) GOGC stays Go's default.
 const (
-	heapLimit    = 48 << 20
+	heapLimit    = 32 << 20
 	minHeapLimit = 16 << 20
+	gcPercent    = 400
 )
 
 // hashingMemory is the argon2 memory of all hashing slots.
@@ -36,17 +45,24 @@ func hashingMemory(c *config.Config) int64 {
 }
 
 // SetResources gives the Go runtime a soft memory limit, unless GOMEMLIMIT
-// is set: 48 MiB for the heap and stacks beside the hashing slots (each owns
+// is set: 32 MiB for the heap and stacks beside the hashing slots (each owns
 // MemoryKiB of argon2 memory, mapped outside the Go heap), so that a burst
 // makes the GC work harder rather than RSS grow, and never more than 90 %
 // of the cgroup's memory limit (read under cgroupRoot, normally
 // /sys/fs/cgroup) minus the slots' memory, so that the pod is not
-// OOM-killed. It returns what was chosen.
+// OOM-killed. With that limit, and unless GOGC is set, the GC percentage
+// is 400: the limit, not GOGC, then bounds the heap. It returns what was chosen.
 func SetResources(c *config.Config, cgroupRoot string) Resources {
 	r := Resources{GOMAXPROCS: runtime.GOMAXPROCS(0), HashConcurrency: c.HashConcurrency, CgroupMemory: CgroupMemoryLimit(cgroupRoot)}
+	r.GCPercent = debug.SetGCPercent(-1)
+	debug.SetGCPercent(r.GCPercent)
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
 		r.MemoryLimit, r.MemoryFrom = debug.SetMemoryLimit(-1), "GOMEMLIMIT"
 		return r
+	}
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		r.GCPercent = gcPercent
+		debug.SetGCPercent(gcPercent)
 	}
 	// The slots' argon2 memory is mapped outside the Go heap
 	// (internal/argon2), so the limit is what the heap and stacks may use

@@ -104,22 +104,26 @@ func TestResourcesFollowTheCgroup(t *testing.T) {
 		simulatedCgroup(t)
 		return
 	}
-	// No GOMEMLIMIT: 10 slots of 19 MiB take 190 MiB of the 90 % of the
-	// 256 MiB cgroup, which leaves the heap less than its 48 MiB.
-	r := runResources(t, memDir, cpuDir, "AUTH_HASH_CONCURRENCY=10")
-	if r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-10*19456*1024 || r.MemoryFrom != "cgroup" {
+	// No GOMEMLIMIT: 11 slots of 19 MiB take 209 MiB of the 90 % of the
+	// 256 MiB cgroup, which leaves the heap less than its 32 MiB.
+	r := runResources(t, memDir, cpuDir, "AUTH_HASH_CONCURRENCY=11")
+	if r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-11*19456*1024 || r.MemoryFrom != "cgroup" || r.GCPercent != 400 {
 		t.Errorf("in a 256 MiB cgroup: %+v", r)
 	}
 	// Defaults: the hash concurrency is the runtime's GOMAXPROCS (which Go
 	// derives from the CPU quota, never below 2), and the hashing memory fits.
 	r = runResources(t, memDir, cpuDir)
-	if r.HashConcurrency != r.GOMAXPROCS || r.GOMAXPROCS > runtime.NumCPU() || r.MemoryLimit != 48*mib || r.MemoryFrom != "hashing" {
+	if r.HashConcurrency != r.GOMAXPROCS || r.GOMAXPROCS > runtime.NumCPU() || r.MemoryLimit != 32*mib || r.MemoryFrom != "hashing" || r.GCPercent != 400 {
 		t.Errorf("defaults in a cgroup: %+v", r)
+	}
+	if r = runResources(t, memDir, cpuDir, "GOGC=150"); r.GCPercent != 150 || r.MemoryLimit != 32*mib {
+		t.Errorf("with GOGC=150: %+v", r)
 	}
 	// What the operator passes (GOMAXPROCS from limits.cpu rounded up,
 	// GOMEMLIMIT from limits.memory) wins.
 	r = runResources(t, memDir, cpuDir, "GOMAXPROCS=1", "GOMEMLIMIT=230686720")
-	if r.GOMAXPROCS != 1 || r.HashConcurrency != 1 || r.MemoryLimit != 230686720 || r.MemoryFrom != "GOMEMLIMIT" {
+	// GOGC then stays Go's default: that limit does not leave out the slots' memory.
+	if r.GOMAXPROCS != 1 || r.HashConcurrency != 1 || r.MemoryLimit != 230686720 || r.MemoryFrom != "GOMEMLIMIT" || r.GCPercent != 100 {
 		t.Errorf("with the operator's GOMAXPROCS and GOMEMLIMIT: %+v", r)
 	}
 }
@@ -157,8 +161,9 @@ func simulatedCgroup(t *testing.T) {
 		t.Fatal("GOMEMLIMIT is set in the test environment")
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
-	cfg := &config.Config{HashConcurrency: 10, Argon2: config.Argon2{MemoryKiB: 19456}}
-	if r := SetResources(cfg, root); r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-10*19456*1024 || debug.SetMemoryLimit(-1) != r.MemoryLimit {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	cfg := &config.Config{HashConcurrency: 11, Argon2: config.Argon2{MemoryKiB: 19456}}
+	if r := SetResources(cfg, root); r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-11*19456*1024 || debug.SetMemoryLimit(-1) != r.MemoryLimit {
 		t.Errorf("in a simulated 256 MiB cgroup: %+v", r)
 	}
 }

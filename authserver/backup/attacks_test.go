@@ -46,11 +46,20 @@ func TestOnceRetryAfterCrashDoesNotTrustTheBackupsMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var size, raw int64
-	path, obj, err := fetchDecrypted(ctx, st, KindPostgres, "", keys, t.TempDir(), &size, &raw)
+	tr, err := trustOf(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	a, _, err := resolve(ctx, st, KindPostgres, "", tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size, raw int64
+	path, err := fetchDecrypted(ctx, st, a, keys, t.TempDir(), &size, &raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj := a.key
 	defer os.Remove(path)
 	bin, err := exec.LookPath(cfg.PgRestore)
 	if err != nil {

@@ -28,8 +28,12 @@ const Usage = `usage:
 
 Environment: DATABASE_URL (direct) or REDIS_URL, S3_ENDPOINT, S3_BUCKET, S3_PREFIX,
 S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
-BACKUP_PUBLIC_KEY_FILE, BACKUP_RETENTION_DAYS (default 30); restore:
-BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected); restore postgres:
+BACKUP_PUBLIC_KEY_FILE, BACKUP_SIGNING_KEY_FILE (ed25519, PEM), BACKUP_RETENTION_DAYS (default 30);
+restore: BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protected),
+BACKUP_VERIFY_KEY_FILE (the signing key's public half: a backup it does not verify is refused
+before it is decrypted), BACKUP_TRUST_UNSIGNED_BEFORE (RFC 3339: unsigned backups named before
+it are accepted), BACKUP_MAX_EXPANSION (default 100: an unsigned backup may decompress to at
+most that many times its size); restore postgres:
 AUTH_PEPPER (and AUTH_OLD_PEPPERS, AUTH_PEPPER_SOURCE) refuse a backup whose password hashes
 use none of them, REDIS_URL: flush the session cache there after restoring; verify: the
 restore's, DATABASE_URL (a role with CREATEDB) and AUTH_PEPPER_FILE (AUTH_OLD_PEPPERS_FILE).
@@ -37,8 +41,9 @@ SENTRY_DSN (and SENTRY_ENVIRONMENT): report failures (exit 1 and 3) to Sentry.
 DATABASE_URL, REDIS_URL and the AWS_* keys may instead be read from a file named
 by NAME_FILE, as for the server.
 Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or configuration,
-3 backup stored but retention failed, 4 restore refused (target not empty, pepper mismatch):
-nothing was restored; verify: 1 the drill failed (its reason in the log line).
+3 backup stored but retention failed, 4 restore refused (target not empty, pepper mismatch,
+backup not authentic or decompressing past its cap): nothing was restored; verify: 1 the drill
+failed (its reason in the log line).
 `
 
 // Main runs `authserver backup ...` or `authserver restore ...`; args
@@ -144,6 +149,7 @@ func run(ctx context.Context, args []string, release string, get config.Getenv, 
 			res, err = RestoreRedis(ctx, cfg, *object, *out)
 		}
 		writeRestoreResult(get, kind, res, err)
+		warnUnverified(log, res.Skipped, res.Object, res.Unsigned)
 		if err != nil {
 			code := exitFor(err)
 			logFor(code).Error("restore failed", "kind", kind, "object", res.Object, "error", err.Error())
@@ -178,7 +184,7 @@ func refusal(err error) string {
 	case errors.As(err, &pm):
 		return result.RestorePepperMismatch
 	}
-	return ""
+	return notAuthenticReason(err)
 }
 
 // writeRestoreResult writes a restore's result line to BACKUP_RESULT_FILE when
@@ -189,7 +195,7 @@ func writeRestoreResult(get config.Getenv, kind string, res RestoreResult, err e
 		return
 	}
 	out := result.Result{Kind: kind, OK: err == nil, DurationMS: res.Duration.Milliseconds(), Object: res.Object,
-		SizeBytes: res.Size, RawBytes: res.RawSize, Reason: refusal(err)}
+		SizeBytes: res.Size, RawBytes: res.RawSize, Reason: refusal(err), Skipped: len(res.Skipped), Unsigned: res.Unsigned}
 	if res.AlreadyRestored {
 		out.Reason = result.RestoreAlreadyRestored
 	}
@@ -241,12 +247,16 @@ func runVerify(ctx context.Context, get config.Getenv, read config.ReadFile, log
 	res, err := Verify(ctx, Config{Backup: *env}, peppers)
 	out := DrillResultOf(res, err)
 	writeLine(get, out)
+	warnUnverified(log, res.Skipped, res.Object, res.Unsigned)
 	attrs := []any{"reason", out.Reason, "object", res.Object, "restore_ms", out.RestoreMS, "duration_ms", out.DurationMS}
 	if !res.BackupTime.IsZero() {
 		attrs = append(attrs, "backup_time", out.BackupTime, "backup_age_s", int64(timeNow().Sub(res.BackupTime).Seconds()))
 	}
 	if err != nil {
 		code := exitFor(err)
+		if code == 4 {
+			code = 1 // a drill refusing a backup is a failed drill
+		}
 		if code == 2 {
 			log = plain
 		}
@@ -260,7 +270,8 @@ func runVerify(ctx context.Context, get config.Getenv, read config.ReadFile, log
 // DrillResultOf is the result line of a drill that returned res and err.
 func DrillResultOf(res VerifyResult, err error) result.Result {
 	out := result.Result{Kind: result.KindVerify, OK: err == nil, DurationMS: res.Duration.Milliseconds(), Reason: ReasonOf(err),
-		Object: res.Object, RestoreMS: res.Restore.Milliseconds(), Tables: res.Tables, Rows: res.Rows}
+		Object: res.Object, RestoreMS: res.Restore.Milliseconds(), Tables: res.Tables, Rows: res.Rows,
+		Skipped: len(res.Skipped), Unsigned: res.Unsigned}
 	if !res.BackupTime.IsZero() {
 		out.BackupTime = res.BackupTime.UTC().Format(time.RFC3339)
 	}
@@ -268,4 +279,17 @@ func DrillResultOf(res VerifyResult, err error) result.Result {
 		out.Error = err.Error()
 	}
 	return out
+}
+
+// warnUnverified logs the objects a restore or drill stepped over when it
+// looked for the newest backup (someone wrote the bucket, or backups were
+// altered), and a backup used without a signature.
+func warnUnverified(log *slog.Logger, skipped []string, used string, unsigned bool) {
+	if len(skipped) > 0 {
+		log.Warn("skipped newer objects that are not backups signed by this stack's key: check who writes the bucket",
+			"skipped", skipped, "object", used)
+	}
+	if unsigned && used != "" {
+		log.Warn("used an unsigned backup (BACKUP_TRUST_UNSIGNED_BEFORE)", "object", used)
+	}
 }

@@ -150,9 +150,13 @@ func (e *encoder) Close() error {
 	return nil
 }
 
+// errTooLarge: the plaintext would exceed decode's limit.
+var errTooLarge = errors.New("decompressed size over the limit")
+
 // decode decrypts and decompresses src into dst and verifies both integrity
-// checks (OpenPGP MDC, gzip CRC-32); it returns the plaintext size.
-func decode(dst io.Writer, src io.Reader, keys openpgp.EntityList) (int64, error) {
+// checks (OpenPGP MDC, gzip CRC-32); it returns the plaintext size. It stops
+// with errTooLarge after limit plaintext bytes (a gzip bomb).
+func decode(dst io.Writer, src io.Reader, keys openpgp.EntityList, limit int64) (int64, error) {
 	md, err := openpgp.ReadMessage(src, keys, nil, pgpConfig())
 	if err != nil {
 		if errors.Is(err, pgperrors.ErrKeyIncorrect) || strings.Contains(err.Error(), "key") {
@@ -164,7 +168,10 @@ func decode(dst io.Writer, src io.Reader, keys openpgp.EntityList) (int64, error
 	if err != nil {
 		return 0, fmt.Errorf("decompressing: %w; the backup is damaged", err)
 	}
-	n, err := io.Copy(dst, gz)
+	n, err := io.Copy(dst, io.LimitReader(gz, limit+1))
+	if n > limit {
+		return n, errTooLarge
+	}
 	if err != nil {
 		return n, fmt.Errorf("decrypting and decompressing: %w; the backup is damaged or truncated, try an older one", err)
 	}

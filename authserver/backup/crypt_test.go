@@ -44,13 +44,13 @@ func TestPassphraseProtectedPrivateKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if _, err := decode(&out, bytes.NewReader(enc.Bytes()), keys); err != nil || !bytes.Equal(out.Bytes(), payload) {
+	if _, err := decode(&out, bytes.NewReader(enc.Bytes()), keys, 1<<20); err != nil || !bytes.Equal(out.Bytes(), payload) {
 		t.Fatalf("decode: %v (%d bytes)", err, out.Len())
 	}
 	// A flipped byte in the ciphertext is caught by the integrity check.
 	bad := append([]byte(nil), enc.Bytes()...)
 	bad[len(bad)-30] ^= 0x01
-	if _, err := decode(&bytes.Buffer{}, bytes.NewReader(bad), keys); err == nil {
+	if _, err := decode(&bytes.Buffer{}, bytes.NewReader(bad), keys, 1<<20); err == nil {
 		t.Fatal("a damaged backup decoded without error")
 	}
 }

@@ -123,9 +123,11 @@ func TestDeclaredRestoreEndToEnd(t *testing.T) {
 	s3 := testservers.S3(t)
 	s3.CreateBucket(t, "backups")
 	pub, priv := keyPair(t)
+	signing, verify := backup.WriteSigningKey(t, t.TempDir())
 	s3env := map[string]string{
 		"S3_ENDPOINT": s3.Endpoint(), "S3_BUCKET": "backups", "S3_PREFIX": "prod/team-a", "S3_REGION": s3.Region(),
 		"S3_FORCE_PATH_STYLE": "true", "AWS_ACCESS_KEY_ID": s3.AccessKey(), "AWS_SECRET_ACCESS_KEY": s3.SecretKey(),
+		"BACKUP_SIGNING_KEY_FILE": signing, "BACKUP_VERIFY_KEY_FILE": verify,
 	}
 	with := func(kv ...string) map[string]string {
 		out := map[string]string{}

@@ -33,7 +33,7 @@ func TestSecretsFromFiles(t *testing.T) {
 	if r := runCLI(t, e, "backup", "postgres"); r.code != 0 {
 		t.Fatalf("backup with secrets in files: exit %d, %v", r.code, r.log["error"])
 	}
-	if objs := objects(t, s3.Client(t), "backups"); len(objs) != 1 || !strings.HasPrefix(objs[0].Key, "files/postgres/") {
+	if objs := objects(t, s3.Client(t), "backups"); len(objs) != 2 || !strings.HasPrefix(objs[0].Key, "files/postgres/") || objs[1].Key != objs[0].Key+sigSuffix {
 		t.Fatalf("objects after the backup: %v", keysOf(objs))
 	}
 

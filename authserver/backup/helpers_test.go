@@ -3,7 +3,10 @@ package backup
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"os"
 	"os/exec"
@@ -27,6 +30,34 @@ type gpgKey struct {
 	fingerprint string
 	publicFile  string
 	privateFile string
+	// The backups' ed25519 signing key (PEM, as openssl genpkey writes it) and its public half.
+	signingFile string
+	verifyFile  string
+}
+
+// writeSigningKey makes an ed25519 key pair in dir, as PKCS #8 and PKIX PEM files.
+func writeSigningKey(t testing.TB, dir string) (signing, verify string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pk, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signing, verify = filepath.Join(dir, "signing.pem"), filepath.Join(dir, "verify.pem")
+	if err := os.WriteFile(signing, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: p8}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(verify, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pk}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return signing, verify
 }
 
 func runGPG(t testing.TB, home string, stdin io.Reader, args ...string) []byte {
@@ -90,6 +121,7 @@ func newGPGKeyPass(t testing.TB, passphrase string) *gpgKey {
 	if err := os.WriteFile(k.privateFile, runGPGPass(t, home, passphrase, nil, "--armor", "--export-secret-keys", fpr), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	k.signingFile, k.verifyFile = writeSigningKey(t, home)
 	return k
 }
 
@@ -142,6 +174,7 @@ func s3Env(s3 *testservers.S3Server, bucket, prefix string, key *gpgKey) env {
 		"S3_ENDPOINT": s3.Endpoint(), "S3_BUCKET": bucket, "S3_PREFIX": prefix, "S3_REGION": s3.Region(),
 		"S3_FORCE_PATH_STYLE": "true", "AWS_ACCESS_KEY_ID": s3.AccessKey(), "AWS_SECRET_ACCESS_KEY": s3.SecretKey(),
 		"BACKUP_PUBLIC_KEY_FILE": key.publicFile, "BACKUP_PRIVATE_KEY_FILE": key.privateFile,
+		"BACKUP_SIGNING_KEY_FILE": key.signingFile, "BACKUP_VERIFY_KEY_FILE": key.verifyFile,
 	}
 }
 
@@ -251,3 +284,6 @@ func tableRows(t testing.TB, url string) map[string][]string {
 	}
 	return out
 }
+
+// WriteSigningKey is writeSigningKey for the package's external tests.
+var WriteSigningKey = writeSigningKey

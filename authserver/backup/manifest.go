@@ -28,6 +28,19 @@ const manifestMeta = "Authstack-Manifest"
 // maxManifestMeta stays inside S3's 2 KB limit for all user metadata.
 const maxManifestMeta = 1900
 
+// maxManifest caps a manifest's plaintext (a real one is a few KB).
+const maxManifest = 1 << 20
+
+// metaValue is the user metadata value name (as S3 or minio-go spells it), "" if none.
+func metaValue(meta map[string]string, name string) string {
+	for k, val := range meta {
+		if strings.EqualFold(k, name) || strings.EqualFold(k, "X-Amz-Meta-"+name) {
+			return val
+		}
+	}
+	return ""
+}
+
 // Manifest is what a backup records about its content.
 type Manifest struct {
 	Version int `json:"v"`
@@ -142,12 +155,7 @@ func sealManifest(m Manifest, keys openpgp.EntityList) (string, error) {
 
 // openManifest reads the manifest from an object's user metadata.
 func openManifest(meta map[string]string, keys openpgp.EntityList) (Manifest, error) {
-	var v string
-	for k, val := range meta {
-		if strings.EqualFold(k, manifestMeta) || strings.EqualFold(k, "X-Amz-Meta-"+manifestMeta) {
-			v = val
-		}
-	}
+	v := metaValue(meta, manifestMeta)
 	var m Manifest
 	if v == "" {
 		return m, errors.New("it has no row-count manifest (x-amz-meta-authstack-manifest): it was not made by an authserver backup that records one; take a new backup")
@@ -157,7 +165,7 @@ func openManifest(meta map[string]string, keys openpgp.EntityList) (Manifest, er
 		return m, errors.New("its row-count manifest is not base64: the object's metadata was changed")
 	}
 	var plain bytes.Buffer
-	if _, err := decode(&plain, bytes.NewReader(raw), keys); err != nil {
+	if _, err := decode(&plain, bytes.NewReader(raw), keys, maxManifest); err != nil {
 		return m, fmt.Errorf("its row-count manifest: %w", err)
 	}
 	if err := json.Unmarshal(plain.Bytes(), &m); err != nil || m.Version != 1 {

@@ -171,6 +171,11 @@ type RestoreResult struct {
 	AlreadyRestored bool
 	SessionsRevoked int64 // restored sessions deleted (RevokeSessions)
 	CacheFlushed    int   // session cache keys deleted (RedisURL)
+	// Skipped are newer objects that resolving the newest backup stepped over:
+	// not signed by the verify key, or altered (a warning: someone wrote the bucket).
+	Skipped []string
+	// Unsigned: the object had no signature and was accepted by BACKUP_TRUST_UNSIGNED_BEFORE.
+	Unsigned bool
 }
 
 // ErrTargetNotEmpty is returned when the target has tables and Force is off.
@@ -195,6 +200,10 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 		return res, fmt.Errorf("finding pg_restore: %w; run the restore from the authserver image (or set PG_RESTORE)", err)
 	}
 	keys, err := loadPrivateKeys(cfg.PrivateKeyFile, cfg.PassphraseFile)
+	if err != nil {
+		return res, err
+	}
+	tr, err := trustOf(cfg)
 	if err != nil {
 		return res, err
 	}
@@ -225,12 +234,19 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 	if err != nil {
 		return res, err
 	}
-	path, obj, err := fetchDecrypted(ctx, st, KindPostgres, opt.Object, keys, opt.WorkDir, &res.Size, &res.RawSize)
+	res.Object = opt.Object // a refusal names the object asked for
+	a, skipped, err := resolve(ctx, st, KindPostgres, opt.Object, tr)
+	res.Skipped = skipped
+	if err != nil {
+		return res, err
+	}
+	obj := a.key
+	res.Object, res.Unsigned = obj, a.signed == nil
+	path, err := fetchDecrypted(ctx, st, a, keys, opt.WorkDir, &res.Size, &res.RawSize)
 	if err != nil {
 		return res, err
 	}
 	defer os.Remove(path)
-	res.Object = obj
 
 	if len(opt.Peppers) > 0 {
 		if err := checkDumpPeppers(ctx, bin, path, opt.Peppers, opt.PepperSource); err != nil {
@@ -316,39 +332,52 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// fetchDecrypted downloads the named (or newest) backup of kind, decrypts and
-// decompresses it into a private file in dir, and returns that file's path.
-func fetchDecrypted(ctx context.Context, st *bucket, kind, key string, keys openpgp.EntityList, dir string, size, raw *int64) (string, string, error) {
+// resolve authenticates the named backup of kind, or finds the newest
+// authentic one (skipped: the newer objects it stepped over).
+func resolve(ctx context.Context, st *bucket, kind, key string, tr Trust) (a *authentic, skipped []string, err error) {
 	if key == "" {
-		objs, err := st.list(ctx, kind)
-		if err != nil {
-			return "", "", err
-		}
-		if len(objs) == 0 {
-			return "", "", fmt.Errorf("no %s backup under s3://%s/%s: check S3_BUCKET and S3_PREFIX", kind, st.cfg.Bucket, st.folder(kind))
-		}
-		key = objs[len(objs)-1].Key
+		return st.newestAuthentic(ctx, kind, tr)
 	}
-	rc, n, err := st.open(ctx, key)
+	a, err = st.authenticate(ctx, kind, key, tr)
+	return a, nil, err
+}
+
+// fetchDecrypted downloads an authenticated backup, checks its bytes against
+// its signature, and only then decrypts and decompresses it (at most
+// a.rawLimit bytes) into a private file in dir; it returns that file's path.
+func fetchDecrypted(ctx context.Context, st *bucket, a *authentic, keys openpgp.EntityList, dir string, size, raw *int64) (string, error) {
+	enc, err := st.fetchVerified(ctx, a, dir)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
-	defer rc.Close()
-	*size = n
+	defer os.Remove(enc)
+	*size = a.size
+	src, err := os.Open(enc)
+	if err != nil {
+		return "", fmt.Errorf("reading the work file: %w", err)
+	}
+	defer src.Close()
 	f, err := os.CreateTemp(dir, "authserver-restore-*")
 	if err != nil {
-		return "", "", fmt.Errorf("creating a work file: %w; set TMPDIR to a writable directory with room for the decrypted dump", err)
+		return "", fmt.Errorf("creating a work file: %w; set TMPDIR to a writable directory with room for the decrypted dump", err)
 	}
-	m, err := decode(f, rc, keys)
+	m, err := decode(f, src, keys, a.rawLimit)
 	*raw = m
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = fmt.Errorf("writing the work file: %w", cerr)
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", "", fmt.Errorf("backup %s: %w", key, err)
+		if errors.Is(err, errTooLarge) {
+			return "", &TooLargeError{Object: a.key, Limit: a.rawLimit, Signed: a.signed != nil}
+		}
+		return "", fmt.Errorf("backup %s: %w", a.key, err)
 	}
-	return f.Name(), key, nil
+	if a.signed != nil && m != a.signed.RawSize {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("backup %s decompressed to %d bytes, its signature states %d: the backup is damaged", a.key, m, a.signed.RawSize)
+	}
+	return f.Name(), nil
 }
 
 // RestoreRedis fetches and decrypts a Redis backup into the RDB file out.
@@ -362,12 +391,22 @@ func RestoreRedis(ctx context.Context, cfg Config, object, out string) (RestoreR
 	if err != nil {
 		return res, err
 	}
+	tr, err := trustOf(cfg)
+	if err != nil {
+		return res, err
+	}
 	st, err := newStore(cfg.S3)
 	if err != nil {
 		return res, err
 	}
-	dir := filepath.Dir(out)
-	path, obj, err := fetchDecrypted(ctx, st, KindRedis, object, keys, dir, &res.Size, &res.RawSize)
+	a, skipped, err := resolve(ctx, st, KindRedis, object, tr)
+	res.Skipped = skipped
+	if err != nil {
+		return res, err
+	}
+	obj := a.key
+	res.Unsigned = a.signed == nil
+	path, err := fetchDecrypted(ctx, st, a, keys, filepath.Dir(out), &res.Size, &res.RawSize)
 	if err != nil {
 		return res, err
 	}

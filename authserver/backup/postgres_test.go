@@ -96,8 +96,9 @@ func TestPostgresBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatal("a secret is in the log")
 	}
 	c := s3.Client(t)
+	// The backup and its signature object (sign.go).
 	objs := objects(t, c, "backups")
-	if len(objs) != 1 || !keyPattern.MatchString(objs[0].Key) || objs[0].Key != r.log["object"] {
+	if len(objs) != 2 || !keyPattern.MatchString(objs[0].Key) || objs[0].Key != r.log["object"] || objs[1].Key != objs[0].Key+sigSuffix {
 		t.Fatalf("objects %v, report %v", keysOf(objs), r.log["object"])
 	}
 	if int64(r.log["size_bytes"].(float64)) != objs[0].Size {
@@ -362,6 +363,12 @@ func TestRetentionDeletesExactlyTheExpired(t *testing.T) {
 	for _, k := range append(append([]string{}, keep...), expired...) {
 		put(k)
 	}
+	// Signature objects go with their backup, also one whose backup is gone;
+	// a kept backup's stays.
+	put(expired[0] + sigSuffix)
+	put(name(KindPostgres, 500*day) + sigSuffix)
+	put(keep[0] + sigSuffix)
+	keep = append(keep, keep[0]+sigSuffix)
 	cfg := loadBackup(t, s3Env(s3, "backups", "p", key).with("DATABASE_URL", src, "BACKUP_RETENTION_DAYS", "30"), KindPostgres)
 	cfg.Now = func() time.Time { return now }
 	res, err := Backup(context.Background(), cfg, KindPostgres)
@@ -380,8 +387,10 @@ func TestRetentionDeletesExactlyTheExpired(t *testing.T) {
 	if res2.Object != name(KindPostgres, -time.Second) {
 		t.Fatalf("second object %s", res2.Object)
 	}
-	if err := c.RemoveObject(context.Background(), "backups", res2.Object, minio.RemoveObjectOptions{}); err != nil {
-		t.Fatal(err)
+	for _, k := range []string{res2.Object, res2.Object + sigSuffix} {
+		if err := c.RemoveObject(context.Background(), "backups", k, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	gotDeleted := append([]string{}, res.Expired...)
 	wantDeleted := append([]string{}, expired...)
@@ -390,7 +399,7 @@ func TestRetentionDeletesExactlyTheExpired(t *testing.T) {
 	if !reflect.DeepEqual(gotDeleted, wantDeleted) {
 		t.Fatalf("deleted %v, want %v", gotDeleted, wantDeleted)
 	}
-	wantLeft := append(append([]string{}, keep...), res.Object)
+	wantLeft := append(append([]string{}, keep...), res.Object, res.Object+sigSuffix)
 	sort.Strings(wantLeft)
 	if got := keysOf(objects(t, c, "backups")); !reflect.DeepEqual(got, wantLeft) {
 		t.Fatalf("left %v, want %v", got, wantLeft)

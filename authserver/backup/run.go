@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync/atomic"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // Result describes a finished backup.
@@ -52,6 +54,10 @@ func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
 		return res, fmt.Errorf("unknown backup kind %q: use postgres or redis", kind)
 	}
 	keys, err := loadPublicKeys(cfg.PublicKeyFile)
+	if err != nil {
+		return res, err
+	}
+	signer, err := loadSigningKey(cfg.SigningKeyFile)
 	if err != nil {
 		return res, err
 	}
@@ -104,7 +110,9 @@ func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
 		pw.CloseWithError(err)
 		done <- err
 	}()
-	size, upErr := st.put(ctx, res.Object, pr, meta)
+	// The digest of exactly the bytes uploaded, for the signature.
+	stored := newHashSize()
+	size, upErr := st.put(ctx, res.Object, io.TeeReader(pr, stored), meta)
 	if upErr != nil {
 		uploadFailed.Store(true)
 		pr.CloseWithError(errUploadFailed)
@@ -121,6 +129,17 @@ func Backup(ctx context.Context, cfg Config, kind string) (Result, error) {
 		return res, st.explain("uploading "+res.Object, upErr)
 	}
 	res.Size, res.RawSize = size, raw
+	sig := statement{Name: st.relName(res.Object), Size: stored.n, SHA512: stored.hex(), RawSize: raw, Manifest: manifestDigest(meta)}
+	if size != stored.n {
+		err = fmt.Errorf("uploading %s: S3 stored %d bytes, %d were sent", res.Object, size, stored.n)
+	} else {
+		err = st.putSignature(ctx, res.Object, sig, signer)
+	}
+	if err != nil {
+		// An unsigned backup is never restored: do not leave it looking like one.
+		_ = st.c.RemoveObject(context.WithoutCancel(ctx), st.cfg.Bucket, res.Object, minio.RemoveObjectOptions{})
+		return res, st.explain("storing the signature of "+res.Object, err)
+	}
 
 	expired, err := st.expire(ctx, kind, cfg.RetentionDays, now())
 	res.Expired = expired

@@ -183,37 +183,25 @@ func (s *bucket) list(ctx context.Context, kind string) ([]object, error) {
 // expire deletes the backups of kind whose name time is more than days days
 // before now, and returns their keys. Objects not named by this tool are kept.
 func (s *bucket) expire(ctx context.Context, kind string, days int, now time.Time) ([]string, error) {
-	objs, err := s.list(ctx, kind)
-	if err != nil {
-		return nil, err
-	}
 	limit := time.Duration(days) * 24 * time.Hour
 	var deleted []string
-	for _, o := range objs {
-		if now.Sub(o.Time) <= limit {
+	// Listed by name, a backup comes just before its signature object ("<key>.sig"),
+	// which goes with it (also when the backup itself is already gone).
+	for o := range s.c.ListObjects(ctx, s.cfg.Bucket, minio.ListObjectsOptions{Prefix: s.folder(kind), Recursive: true}) {
+		if o.Err != nil {
+			return deleted, s.explain("listing backups", o.Err)
+		}
+		backup, isSig := strings.CutSuffix(o.Key, sigSuffix)
+		t, ok := s.parseKey(kind, backup)
+		if !ok || now.Sub(t) <= limit {
 			continue
 		}
 		if err := s.c.RemoveObject(ctx, s.cfg.Bucket, o.Key, minio.RemoveObjectOptions{}); err != nil {
 			return deleted, s.explain("deleting expired backup "+o.Key, err)
 		}
-		deleted = append(deleted, o.Key)
+		if !isSig {
+			deleted = append(deleted, o.Key)
+		}
 	}
 	return deleted, nil
-}
-
-// open returns the object's content; the first read reports a missing key.
-func (s *bucket) open(ctx context.Context, key string) (io.ReadCloser, int64, error) {
-	st, err := s.c.StatObject(ctx, s.cfg.Bucket, key, minio.StatObjectOptions{})
-	if err != nil {
-		var resp minio.ErrorResponse
-		if errors.As(err, &resp) && (resp.Code == "NoSuchKey" || resp.StatusCode == http.StatusNotFound) {
-			return nil, 0, fmt.Errorf("fetching backup: object %q not found in bucket %q: list the backups and pass an existing key to --object", key, s.cfg.Bucket)
-		}
-		return nil, 0, s.explain("fetching backup "+key, err)
-	}
-	o, err := s.c.GetObject(ctx, s.cfg.Bucket, key, minio.GetObjectOptions{})
-	if err != nil {
-		return nil, 0, s.explain("fetching backup "+key, err)
-	}
-	return o, st.Size, nil
 }

@@ -23,7 +23,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/minio/minio-go/v7"
 
 	"github.com/leanauth/authstack/authserver/backup/result"
 	"github.com/leanauth/authstack/authserver/config"
@@ -50,6 +49,9 @@ type VerifyResult struct {
 	Duration   time.Duration // the whole drill
 	Tables     int
 	Rows       int64
+	// Skipped and Unsigned as in RestoreResult.
+	Skipped  []string
+	Unsigned bool
 }
 
 // DrillError is a failed drill: Reason is one of result.Reason*.
@@ -99,26 +101,31 @@ func Verify(ctx context.Context, cfg Config, peppers []config.Pepper) (res Verif
 	if err != nil {
 		return res, &UsageError{Msg: err.Error()}
 	}
+	tr, err := trustOf(cfg)
+	if err != nil {
+		return res, err
+	}
 	st, err := newStore(cfg.S3)
 	if err != nil {
 		return res, err
 	}
-	objs, err := st.list(ctx, KindPostgres)
-	if err != nil {
+	// The newest backup signed by the stack's key, authenticated before anything
+	// of it (its manifest included) is decrypted.
+	newest, skipped, err := st.newestAuthentic(ctx, KindPostgres, tr)
+	res.Skipped = skipped
+	var nb *noBackupError
+	switch {
+	case errors.As(err, &nb):
+		return res, drillErr(result.ReasonNoBackup, fmt.Errorf("%w: nothing to verify", err))
+	case notAuthenticReason(err) != "":
+		return res, drillErr(notAuthenticReason(err), err)
+	case err != nil:
 		return res, err
 	}
-	if len(objs) == 0 {
-		return res, drillErr(result.ReasonNoBackup, fmt.Errorf("no PostgreSQL backup under s3://%s/%s: nothing to verify; check that the backups run and S3_BUCKET/S3_PREFIX", st.cfg.Bucket, st.folder(KindPostgres)))
-	}
-	newest := objs[len(objs)-1]
-	res.Object, res.BackupTime = newest.Key, newest.Time
-	info, err := st.c.StatObject(ctx, st.cfg.Bucket, newest.Key, minio.StatObjectOptions{})
+	res.Object, res.BackupTime, res.Unsigned = newest.key, newest.time, newest.signed == nil
+	manifest, err := openManifest(newest.meta, keys)
 	if err != nil {
-		return res, st.explain("reading "+newest.Key, err)
-	}
-	manifest, err := openManifest(info.UserMetadata, keys)
-	if err != nil {
-		return res, drillErr(result.ReasonBackupUnreadable, fmt.Errorf("backup %s: %w", newest.Key, err))
+		return res, drillErr(result.ReasonBackupUnreadable, fmt.Errorf("backup %s: %w", newest.key, err))
 	}
 
 	scratch, drop, err := createScratch(ctx, cfg.DatabaseURL, start)
@@ -134,12 +141,15 @@ func Verify(ctx context.Context, cfg Config, peppers []config.Pepper) (res Verif
 
 	restoreStart := timeNow()
 	var size, raw int64
-	path, _, err := fetchDecrypted(ctx, st, KindPostgres, newest.Key, keys, "", &size, &raw)
+	path, err := fetchDecrypted(ctx, st, newest, keys, "", &size, &raw)
+	if r := notAuthenticReason(err); r != "" {
+		return res, drillErr(r, err)
+	}
 	if err != nil {
 		return res, drillErr(result.ReasonBackupUnreadable, err)
 	}
 	defer os.Remove(path)
-	if err := pgRestore(ctx, bin, path, newest.Key, scratch, false, false); err != nil {
+	if err := pgRestore(ctx, bin, path, newest.key, scratch, false, false); err != nil {
 		var na *notArchiveError
 		if errors.As(err, &na) {
 			return res, drillErr(result.ReasonBackupUnreadable, err)
@@ -159,17 +169,17 @@ func Verify(ctx context.Context, cfg Config, peppers []config.Pepper) (res Verif
 		return res, drillErr(result.ReasonRestoreFailed, fmt.Errorf("counting the restored rows: %w", err))
 	}
 	if diff := rowDiff(manifest.Rows, got); diff != "" {
-		return res, drillErr(result.ReasonRowCountMismatch, fmt.Errorf("backup %s restored with other row counts than were dumped (%s): the archive does not hold what was backed up; try an older backup and check the backup logs", newest.Key, diff))
+		return res, drillErr(result.ReasonRowCountMismatch, fmt.Errorf("backup %s restored with other row counts than were dumped (%s): the archive does not hold what was backed up; try an older backup and check the backup logs", newest.key, diff))
 	}
 	for _, n := range got {
 		res.Rows += n
 	}
 	res.Tables = len(got)
 	if _, err := store.Migrate(ctx, scratch); err != nil {
-		return res, drillErr(result.ReasonMigrationFailed, fmt.Errorf("migrating the restored backup %s to this release's schema: %w; a restore of it would stop the authserver's migrate init container the same way", newest.Key, err))
+		return res, drillErr(result.ReasonMigrationFailed, fmt.Errorf("migrating the restored backup %s to this release's schema: %w; a restore of it would stop the authserver's migrate init container the same way", newest.key, err))
 	}
 	if err := checkCanary(ctx, conn, hasher, peppers); err != nil {
-		return res, drillErr(result.ReasonCanaryMismatch, fmt.Errorf("backup %s: %w", newest.Key, err))
+		return res, drillErr(result.ReasonCanaryMismatch, fmt.Errorf("backup %s: %w", newest.key, err))
 	}
 	return res, nil
 }

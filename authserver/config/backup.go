@@ -3,6 +3,7 @@ package config
 import (
 	"net/url"
 	"strings"
+	"time"
 )
 
 // The environment of `authserver backup` and `authserver restore`
@@ -29,6 +30,12 @@ type S3 struct {
 	SecretKey      string
 }
 
+// DefaultMaxExpansion is BACKUP_MAX_EXPANSION's default. The stack's own data
+// compresses about 3.6 times (authserver/backup/DESIGN.md, "Measurements"); 100
+// leaves room for far more repetitive data and still stops a gzip bomb (up to
+// about 1000 times) at a tenth of its size.
+const DefaultMaxExpansion = 100
+
 // Backup is the environment of a backup or restore run.
 type Backup struct {
 	S3 S3
@@ -42,6 +49,17 @@ type Backup struct {
 	PassphraseFile string // BACKUP_PRIVATE_KEY_PASSPHRASE_FILE
 
 	RetentionDays int // BACKUP_RETENTION_DAYS, default 30
+
+	// SigningKeyFile holds the ed25519 private key backups are signed with (backup).
+	SigningKeyFile string // BACKUP_SIGNING_KEY_FILE
+	// VerifyKeyFile holds its public half, which restores and drills check (restore).
+	VerifyKeyFile string // BACKUP_VERIFY_KEY_FILE
+	// TrustUnsignedBefore: unsigned backups named before this time are restored
+	// (made before backups were signed); zero: none is. BACKUP_TRUST_UNSIGNED_BEFORE, RFC 3339.
+	TrustUnsignedBefore time.Time
+	// MaxExpansion caps an unsigned backup's decompressed size at this many times
+	// its stored size (BACKUP_MAX_EXPANSION, default DefaultMaxExpansion).
+	MaxExpansion int
 
 	// PgDump and PgRestore are the binaries (PG_DUMP, PG_RESTORE; default from PATH).
 	PgDump    string
@@ -65,6 +83,7 @@ func LoadBackup(get Getenv, read ReadFile, kind string) (*Backup, error) {
 		l.fail("kind", "unknown backup kind %q: use %s or %s", kind, BackupPostgres, BackupRedis)
 	}
 	c.PublicKeyFile = l.required("BACKUP_PUBLIC_KEY_FILE", false)
+	c.SigningKeyFile = l.required("BACKUP_SIGNING_KEY_FILE", false)
 	c.RetentionDays = l.integer("BACKUP_RETENTION_DAYS", 30, 1, 36500)
 	return c, l.err()
 }
@@ -80,6 +99,15 @@ func LoadRestore(get Getenv, read ReadFile) (*Backup, error) {
 	c.RedisURL = l.str("REDIS_URL", "", true)
 	c.PrivateKeyFile = l.required("BACKUP_PRIVATE_KEY_FILE", false)
 	c.PassphraseFile = l.str("BACKUP_PRIVATE_KEY_PASSPHRASE_FILE", "", false)
+	c.VerifyKeyFile = l.required("BACKUP_VERIFY_KEY_FILE", false)
+	if v := l.str("BACKUP_TRUST_UNSIGNED_BEFORE", "", false); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			l.fail("BACKUP_TRUST_UNSIGNED_BEFORE", "must be an RFC 3339 time such as 2026-11-30T00:00:00Z (the time signing was turned on)")
+		}
+		c.TrustUnsignedBefore = t
+	}
+	c.MaxExpansion = l.integer("BACKUP_MAX_EXPANSION", DefaultMaxExpansion, 2, 100000)
 	return c, l.err()
 }
 

@@ -10,7 +10,7 @@ func backupEnv() map[string]string {
 	return map[string]string{
 		"DATABASE_URL": "postgres://backup:dbpw@db:5432/auth", "S3_BUCKET": "backups", "S3_PREFIX": "/stacks/prod/",
 		"S3_ENDPOINT": "http://s3.local:7070", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s3-secret",
-		"BACKUP_PUBLIC_KEY_FILE": "/keys/public.asc",
+		"BACKUP_PUBLIC_KEY_FILE": "/keys/public.asc", "BACKUP_SIGNING_KEY_FILE": "/keys/signing.pem",
 	}
 }
 
@@ -71,7 +71,7 @@ func TestBackupErrorsNameTheVariable(t *testing.T) {
 		kind string
 		want []string
 	}{
-		{"nothing set", nil, BackupPostgres, []string{"DATABASE_URL: required", "S3_BUCKET: required", "BACKUP_PUBLIC_KEY_FILE: required"}},
+		{"nothing set", nil, BackupPostgres, []string{"DATABASE_URL: required", "S3_BUCKET: required", "BACKUP_PUBLIC_KEY_FILE: required", "BACKUP_SIGNING_KEY_FILE: required"}},
 		{"redis needs its URL", nil, BackupRedis, []string{"REDIS_URL: required"}},
 		{"half the S3 credentials", map[string]string{"AWS_SECRET_ACCESS_KEY": ""}, BackupPostgres, []string{"AWS_ACCESS_KEY_ID: set both"}},
 		{"endpoint with a path", map[string]string{"S3_ENDPOINT": "https://s3.local/bucket"}, BackupPostgres, []string{"S3_ENDPOINT: must be"}},
@@ -106,9 +106,24 @@ func TestBackupErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestLoadRestore(t *testing.T) {
-	c, err := LoadRestore(getter(map[string]string{"S3_BUCKET": "b", "BACKUP_PRIVATE_KEY_FILE": "/keys/private.asc"}), reader(nil))
-	if err != nil || c.DatabaseURL != "" || c.PrivateKeyFile != "/keys/private.asc" {
+	env := map[string]string{"S3_BUCKET": "b", "BACKUP_PRIVATE_KEY_FILE": "/keys/private.asc", "BACKUP_VERIFY_KEY_FILE": "/keys/verify.pem"}
+	c, err := LoadRestore(getter(env), reader(nil))
+	if err != nil || c.DatabaseURL != "" || c.PrivateKeyFile != "/keys/private.asc" || c.VerifyKeyFile != "/keys/verify.pem" ||
+		!c.TrustUnsignedBefore.IsZero() || c.MaxExpansion != DefaultMaxExpansion {
 		t.Fatalf("restore without DATABASE_URL (--target-url names it): %+v, %v", c, err)
+	}
+	env["BACKUP_TRUST_UNSIGNED_BEFORE"], env["BACKUP_MAX_EXPANSION"] = "2026-11-30T00:00:00Z", "1000"
+	if c, err := LoadRestore(getter(env), reader(nil)); err != nil || c.TrustUnsignedBefore.Format("2006-01-02") != "2026-11-30" || c.MaxExpansion != 1000 {
+		t.Fatalf("the opt-ins: %+v, %v", c, err)
+	}
+	env["BACKUP_TRUST_UNSIGNED_BEFORE"], env["BACKUP_MAX_EXPANSION"] = "yesterday", "1"
+	if _, err := LoadRestore(getter(env), reader(nil)); err == nil || !strings.Contains(err.Error(), "BACKUP_TRUST_UNSIGNED_BEFORE: must be an RFC 3339 time") ||
+		!strings.Contains(err.Error(), "BACKUP_MAX_EXPANSION: must be an integer") {
+		t.Fatalf("bad opt-ins: %v", err)
+	}
+	delete(env, "BACKUP_VERIFY_KEY_FILE")
+	if _, err := LoadRestore(getter(env), reader(nil)); err == nil || !strings.Contains(err.Error(), "BACKUP_VERIFY_KEY_FILE: required") {
+		t.Fatalf("restore without a verify key: %v", err)
 	}
 	if _, err := LoadRestore(getter(map[string]string{"S3_BUCKET": "b"}), reader(nil)); err == nil || !strings.Contains(err.Error(), "BACKUP_PRIVATE_KEY_FILE: required") {
 		t.Fatalf("restore without a private key: %v", err)

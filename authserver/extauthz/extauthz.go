@@ -43,10 +43,16 @@ type Server struct {
 // the concurrency Envoy reaches with a few connections per gateway replica.
 const streamWorkers = 64
 
+// ServerOptions are the gRPC server's options (cmd/authbench's gRPC floor
+// serves with the same).
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)}
+}
+
 // NewGRPC is a gRPC server with the Authorization service and the standard
 // health service (SERVING), for Envoy's and Kubernetes' gRPC probes.
 func NewGRPC(c *edge.Checker) *grpc.Server {
-	g := grpc.NewServer(grpc.NumStreamWorkers(streamWorkers))
+	g := grpc.NewServer(ServerOptions()...)
 	authv3.RegisterAuthorizationServer(g, &Server{Checker: c})
 	healthpb.RegisterHealthServer(g, health.NewServer())
 	return g

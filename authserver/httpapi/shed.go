@@ -13,6 +13,7 @@ import (
 var (
 	shedBody       = appendError(nil, service.ErrBusy.Code, service.ErrBusy.Message)
 	shedRetryAfter = []string{strconv.Itoa(retryAfterSeconds(service.ErrBusy.RetryAfter))}
+	connClose      = []string{"close"}
 )
 
 // hashing admits a request to a route that hashes a password only when a
@@ -30,14 +31,20 @@ func (s *Server) hashing(h http.HandlerFunc) http.HandlerFunc {
 			// Answer without waiting for the body: net/http reads what is
 			// left of it before writing a response. What arrived with the
 			// headers is in the connection's buffer and is skipped without
-			// a system call (the connection is kept); a body still to come
-			// fails at once on the expired deadline, and net/http closes
-			// the connection after the answer. (EnableFullDuplex would
-			// keep it, but net/http then panics reading the next request
-			// over the unread body: "invalid concurrent Body.Read call".)
+			// a system call; a body still to come fails at once on the
+			// expired deadline. (EnableFullDuplex would avoid that, but
+			// net/http then panics reading the next request over the
+			// unread body: "invalid concurrent Body.Read call".)
+			// The connection is closed after the answer either way: the
+			// client is to come back after Retry-After, and an idle
+			// connection kept for it holds a goroutine, its stack and
+			// net/http's 8 KiB of buffers (in a 500-connection storm, most
+			// connections wait so: docs/benchmarks.md). Its next login
+			// may then also reach a less busy pod.
 			_ = http.NewResponseController(w).SetReadDeadline(time.Unix(1, 0))
 			_, _ = io.Copy(io.Discard, r.Body)
 			hdr := w.Header()
+			hdr["Connection"] = connClose
 			hdr["Retry-After"] = shedRetryAfter
 			hdr["Content-Type"] = jsonCT
 			w.WriteHeader(http.StatusServiceUnavailable)

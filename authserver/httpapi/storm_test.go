@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -141,5 +142,43 @@ func TestLoginStormKeepsAccountSafety(t *testing.T) {
 		if r := e.Do(t, "POST", "/auth/login", map[string]string{"email": known, "password": pw}); r.Status != 200 {
 			t.Errorf("after %d counted failures (threshold 5) and %d shed requests the owner's login got %d %s", knownFailed, shed, r.Status, r.Body)
 		}
+	}
+}
+
+// A shed login closes its connection even when its whole body came with the
+// headers (which net/http could otherwise keep alive): the client is to come
+// back after Retry-After, and an idle connection kept for it holds a
+// goroutine and buffers for nothing.
+func TestShedClosesTheConnection(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
+		"AUTH_HASH_CONCURRENCY": "1", "AUTH_HASH_QUEUE": "0",
+	}})
+	body := `{"email":"nobody@example.com","password":"a password"}`
+	// Logins without their body until one is shed: an earlier one then
+	// holds the only place, waiting for its body.
+	held := false
+	for i := 0; i < 50 && !held; i++ {
+		c, r := rawLogin(t, e, len(body))
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, err := http.ReadResponse(r, nil)
+		held = err == nil
+	}
+	if !held {
+		t.Fatal("no login without its body was shed")
+	}
+	c, r := rawLogin(t, e, len(body))
+	fmt.Fprint(c, body)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != 503 || !resp.Close {
+		t.Fatalf("a complete login while the place is held: %d, Connection: close %v", resp.StatusCode, resp.Close)
+	}
+	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+		t.Fatalf("the connection of a shed login stays open (read %d bytes, %v)", n, err)
 	}
 }

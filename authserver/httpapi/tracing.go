@@ -44,7 +44,12 @@ func (s *Server) requestTracer(method, pattern string) *requestTracer {
 
 // start begins the span of r; r's context carries it from then on.
 func (t *requestTracer) start(r *http.Request) (*http.Request, trace.Span) {
-	ctx := traceContext.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx := r.Context()
+	// Most requests carry no traceparent: looking for one through the
+	// propagator costs a canonicalised copy of the header name each time.
+	if _, ok := r.Header["Traceparent"]; ok {
+		ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
+	}
 	opts := t.opts
 	if t.anyMethod {
 		opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...),

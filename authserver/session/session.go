@@ -430,15 +430,18 @@ func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 			m.redisFailed(err)
 		}
 	}
-	s, err := store.SessionByTokenHash(ctx, m.db, h, m.IdleWindow())
+	// A copy for the queries, so that h itself does not escape: the caller's
+	// array then stays on the stack on the hot path (a Redis hit).
+	hc := [32]byte(h)
+	s, err := store.SessionByTokenHash(ctx, m.db, hc[:], m.IdleWindow())
 	if errors.Is(err, store.ErrNotFound) {
 		return Info{}, ErrInvalid
 	}
 	if err != nil {
 		return Info{}, err
 	}
-	info := infoOf(s, [32]byte(h))
-	m.cache(ctx, h, info, s.LastSeenAt)
+	info := infoOf(s, hc)
+	m.cache(ctx, hc[:], info, s.LastSeenAt)
 	m.touch(info.ID, now)
 	return info, nil
 }

@@ -13,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/leanauth/authstack/authserver/app"
 	"github.com/leanauth/authstack/internal/procstat"
 	"github.com/leanauth/authstack/internal/testservers"
 )
@@ -91,11 +90,10 @@ func TestRunLoadRecordsTransportErrors(t *testing.T) {
 
 func TestFloorHandler(t *testing.T) {
 	r := testservers.Redis(t)
-	opt, err := redis.ParseURL(r.URL())
+	rdb, err := app.NewRedis(r.URL()) // as runFloor
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	if err := seedFloor(context.Background(), r.URL(), []string{"tok1"}, []byte(`{"user":{}}`)); err != nil {
 		t.Fatal(err)

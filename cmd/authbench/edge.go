@@ -98,9 +98,10 @@ func runGRPCLoad(ctx context.Context, addr string, s loadSpec, token string) loa
 	return res
 }
 
-// checkRequest is GET /auth/check as Traefik's ForwardAuth sends it.
-func checkRequest(token string) []byte {
-	return []byte("GET /auth/check HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: authbench\r\nAccept: application/json\r\n" +
+// checkRequest is GET path (/auth/check) as Traefik's ForwardAuth sends it.
+// The floor gets the same request at /floor: the same bytes to read and parse.
+func checkRequest(path, token string) []byte {
+	return []byte("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: authbench\r\nAccept: application/json\r\n" +
 		"Authorization: Bearer " + token + "\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: app.example.test\r\nX-Forwarded-Uri: /app/x\r\n\r\n")
 }
 
@@ -135,11 +136,11 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 	loads := []*checkLoad{
 		{name: "floor GET (1 Redis GET)", file: "floor-http", pid: floorPid, run: func(int) loadResult {
 			return measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
-				request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
+				request: func(c int) []byte { return checkRequest("/floor", tokens[c%len(tokens)]) }})
 		}},
 		{name: "GET /auth/check", file: "check-http", pid: authPid, run: func(int) loadResult {
 			return measure(ctx, o, loadSpec{name: "GET /auth/check", addr: st.authAddr, conns: o.sessionConns, okStatus: 200,
-				request: func(c int) []byte { return checkRequest(tokens[c%len(tokens)]) }})
+				request: func(c int) []byte { return checkRequest("/auth/check", tokens[c%len(tokens)]) }})
 		}},
 		{name: "floor gRPC Check", file: "floor-grpc", pid: floorPid, run: grpcLoad("floor gRPC Check", st.grpcFlr)},
 		{name: "gRPC Check", file: "check-grpc", pid: authPid, run: grpcLoad("gRPC Check", st.grpcAddr)},
@@ -150,8 +151,15 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 		for _, l := range loads {
 			w, gen := watchRSS(l.pid), watchRSS(os.Getpid())
 			prof := startPerf(o.perfDir, fmt.Sprintf("%s-round%d", l.file, round+1), l.pid)
+			var gprof *phaseProfile // Go's profiles of the authserver's loads, first round
+			if round == 0 && l.pid == authPid {
+				gprof = startProfile(ctx, st.metrics, o.profileDir, l.file, o.warmup+o.duration)
+			}
 			r := l.run(round)
 			prof.stop()
+			if e := gprof.wait(); e != "" {
+				rep.add("profiling: %s", e)
+			}
 			m, g := w.finish(), gen.finish()
 			if r.OK == 0 {
 				return fmt.Errorf("%s: no OK answer: statuses %v errors %v", l.name, r.Statuses, r.ErrorMsg)

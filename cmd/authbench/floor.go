@@ -18,6 +18,9 @@ import (
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+
+	"github.com/leanauth/authstack/authserver/app"
+	"github.com/leanauth/authstack/authserver/extauthz"
 )
 
 // floorKeyPrefix prefixes the keys the floor server reads.
@@ -27,6 +30,10 @@ const floorKeyPrefix = "authbench:floor:"
 // handler does one Redis GET of the bearer token's key and writes the value.
 // It is what a session check cannot beat; authbench runs it as a separate
 // process, like the authserver, so both compete for the CPU the same way.
+// It has the authserver's Redis client (app.NewRedis), HTTP server settings
+// (app.NewAPIServer: the timeouts cost a deadline per request) and gRPC server
+// options (extauthz.ServerOptions), so that a ratio to the floor measures the
+// authserver's handlers, not its configuration.
 func runFloor(args []string) error {
 	fs := flag.NewFlagSet("floor", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address (loopback)")
@@ -35,17 +42,16 @@ func runFloor(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	opt, err := redis.ParseURL(*redisURL)
+	rdb, err := app.NewRedis(*redisURL)
 	if err != nil {
-		return fmt.Errorf("parsing -redis: %w", err)
+		return fmt.Errorf("-redis: %w", err)
 	}
-	rdb := redis.NewClient(opt)
 	defer rdb.Close()
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *addr, err)
 	}
-	srv := &http.Server{Handler: floorHandler(rdb), ReadHeaderTimeout: 10 * time.Second}
+	srv := app.NewAPIServer(floorHandler(rdb))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	if *grpcAddr != "" {
@@ -53,7 +59,7 @@ func runFloor(args []string) error {
 		if err != nil {
 			return fmt.Errorf("listening on %s: %w", *grpcAddr, err)
 		}
-		g := grpc.NewServer(grpc.NumStreamWorkers(64)) // as authserver/extauthz
+		g := grpc.NewServer(extauthz.ServerOptions()...)
 		authv3.RegisterAuthorizationServer(g, grpcFloor{rdb})
 		go g.Serve(gl)
 		defer g.Stop()
@@ -72,7 +78,7 @@ func runFloor(args []string) error {
 
 // floorHandler serves GET /floor: one Redis GET of the bearer token's key.
 // and GET /app/..., the protected app of the check phase (edge.go).
-func floorHandler(rdb *redis.Client) http.Handler {
+func floorHandler(rdb redis.UniversalClient) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /floor", func(w http.ResponseWriter, r *http.Request) {
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -106,7 +112,7 @@ func floorHandler(rdb *redis.Client) http.Handler {
 // on grpc-go with the authserver's server options. What grpc-go and
 // protobuf cost, apart from anything the authserver does.
 type grpcFloor struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 }
 
 func (f grpcFloor) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {

@@ -5,10 +5,12 @@ package main
 // no profiling endpoint and the profile shows the kernel's share (the
 // loopback TCP stack) beside Go's. Each load writes NAME.perf.data (for
 // `perf report -i`) and NAME.txt, each function's share of the samples with
-// its callees ("children") and without ("self"), down to 1 %.
+// its callees ("children") and without ("self"), down to 1 %, and ends with
+// the share of tracing in the samples (perfshare.go), also printed.
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,4 +63,24 @@ func (p *perfRecorder) stop() {
 	if err := rep.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "authbench: perf report:", err)
 	}
+	script := exec.Command("perf", "script", "-i", filepath.Join(p.dir, p.name+".perf.data"))
+	script.Stderr = io.Discard
+	stdout, err := script.StdoutPipe()
+	if err == nil {
+		err = script.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authbench: perf script:", err)
+		return
+	}
+	shares, err := perfTracingShares(stdout)
+	if werr := script.Wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "authbench: perf script:", err)
+		return
+	}
+	fmt.Printf("perf %s: %s\n", p.name, shares)
+	fmt.Fprintf(out, "\n# Samples by the first tracing or working frame from the leaf (perfshare.go): %s\n", shares)
 }

@@ -204,9 +204,12 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 		urlEnv,
 		corev1.EnvVar{Name: "BACKUP_PUBLIC_KEY_FILE", Value: BackupKeyMountPath + "/" + BackupKeyFileName},
 		corev1.EnvVar{Name: "BACKUP_RETENTION_DAYS", Value: strconv.Itoa(int(retention))},
+		corev1.EnvVar{Name: "BACKUP_SIGNING_KEY_FILE", Value: BackupSigningMountPath + "/" + BackupSigningKeyKey},
 	)
 	component := backupComponent(kind)
 	key := b.Encryption.PublicKeySecretRef
+	// Only the private half of the signing key: the backup Job signs, never verifies.
+	signVol, signMount := backupSigningVolume(authv1alpha1.SecretKeyRef{Name: BackupSigningSecretName(stack), Key: BackupSigningKeyKey}, BackupSigningKeyKey)
 	return &batchv1.JobTemplateSpec{
 		ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, component)},
 		Spec: batchv1.JobSpec{
@@ -234,11 +237,13 @@ func backupJobTemplate(stack *authv1alpha1.AuthStack, kind string, src BackupSou
 						TerminationMessagePath: BackupResultFile,
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "backup-key", MountPath: BackupKeyMountPath, ReadOnly: true},
+							signMount,
 							tmpMount,
 						},
 					}},
 					Volumes: []corev1.Volume{
 						secretVolume("backup-key", key.Name, corev1.KeyToPath{Key: key.Key, Path: BackupKeyFileName}),
+						signVol,
 					},
 				}),
 			},

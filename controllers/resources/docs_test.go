@@ -31,7 +31,7 @@ func readDoc(t *testing.T, rel string) string {
 // references; the rendered pods do exactly that.
 func TestDocsSecretsAsFiles(t *testing.T) {
 	doc := strings.Join(strings.Fields(readDoc(t, "docs/security.md")), " ")
-	const claim = "two of them as mounted files: the pepper and the backup public key (`AUTH_PEPPER_FILE`, `BACKUP_PUBLIC_KEY_FILE`); the others as environment variables the kubelet fills from the Secret (`valueFrom.secretKeyRef`)"
+	const claim = "three of them as mounted files: the pepper, the backup public key and the backups' signing key (`AUTH_PEPPER_FILE`, `BACKUP_PUBLIC_KEY_FILE`, `BACKUP_SIGNING_KEY_FILE`); the others as environment variables the kubelet fills from the Secret (`valueFrom.secretKeyRef`)"
 	if !strings.Contains(doc, claim) {
 		t.Fatalf("docs/security.md no longer says %q: update this test with the doc", claim)
 	}
@@ -62,7 +62,8 @@ func TestDocsSecretsAsFiles(t *testing.T) {
 			}
 		}
 	}
-	wantFiles := map[authv1alpha1.SecretKeyRef]bool{PepperRef(s): true, s.Spec.Backup.Encryption.PublicKeySecretRef: true}
+	wantFiles := map[authv1alpha1.SecretKeyRef]bool{PepperRef(s): true, s.Spec.Backup.Encryption.PublicKeySecretRef: true,
+		{Name: BackupSigningSecretName(s), Key: BackupSigningKeyKey}: true}
 	if fmt.Sprint(files) != fmt.Sprint(wantFiles) {
 		t.Errorf("Secrets mounted as files: %v, the doc says only %v", files, wantFiles)
 	}

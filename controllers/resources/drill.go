@@ -53,15 +53,20 @@ func DrillCronJob(stack *authv1alpha1.AuthStack, src BackupSources) *batchv1.Cro
 		// The decrypted dump is kept on disk while it is restored (not in the small in-memory /tmp).
 		corev1.EnvVar{Name: "TMPDIR", Value: drillWorkMountPath},
 	)
+	env = append(env, backupTrustEnv(stack)...)
+	// The public half of the stack's signing key: a drill verifies, never signs.
+	verifyVol, verifyMount := backupSigningVolume(authv1alpha1.SecretKeyRef{Name: BackupSigningSecretName(stack), Key: BackupVerifyKeyKey}, BackupVerifyKeyKey)
 	keyItems := []corev1.KeyToPath{{Key: priv.Key, Path: DrillKeyFileName}}
 	volumes := []corev1.Volume{
 		secretVolume("pepper", src.Pepper.Name, corev1.KeyToPath{Key: src.Pepper.Key, Path: PepperFileName}),
 		{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+		verifyVol,
 	}
 	mounts := []corev1.VolumeMount{
 		{Name: "backup-private-key", MountPath: DrillKeyMountPath, ReadOnly: true},
 		{Name: "pepper", MountPath: PepperMountPath, ReadOnly: true},
 		{Name: "work", MountPath: drillWorkMountPath},
+		verifyMount,
 		tmpMount,
 	}
 	if pp := b.Encryption.PassphraseSecretRef; pp != nil {

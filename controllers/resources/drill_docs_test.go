@@ -112,7 +112,8 @@ func TestDocsDrillResult(t *testing.T) {
 		}
 	}
 	// The API's copies of the drill's own reasons (api/v1alpha1 imports no authserver code).
-	if authv1alpha1.ReasonDrillSucceeded != result.ReasonDrillSucceeded || authv1alpha1.ReasonDrillFailed != result.ReasonDrillFailed {
+	if authv1alpha1.ReasonDrillSucceeded != result.ReasonDrillSucceeded || authv1alpha1.ReasonDrillFailed != result.ReasonDrillFailed ||
+		authv1alpha1.ReasonBackupNotAuthentic != result.ReasonBackupNotAuthentic || authv1alpha1.ReasonBackupTooLarge != result.ReasonBackupTooLarge {
 		t.Error("api/v1alpha1's drill reasons differ from authserver/backup/result's")
 	}
 	if backup.ScratchStaleAfter != 4*time.Hour || DrillActiveDeadlineSec != 3*3600 || DrillCronJobName(stack) != stack.Name+"-backup-verify" {

@@ -45,7 +45,7 @@ func DrillRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.Dril
 	case run.Succeeded:
 		run.Reason = authv1alpha1.ReasonDrillSucceeded
 		run.Message = fmt.Sprintf("restored %s into a scratch database in %s; %d rows in %d tables match the backup's counts, the migrations ran, the pepper verifies the canary",
-			run.Object, time.Duration(res.RestoreMS)*time.Millisecond, res.Rows, res.Tables)
+			run.Object, time.Duration(res.RestoreMS)*time.Millisecond, res.Rows, res.Tables) + unverifiedWarning(res, job.Name)
 	case ok && res.Error != "":
 		run.Message = res.Error
 	default:
@@ -156,4 +156,17 @@ func drillSummary(stack *authv1alpha1.AuthStack, d *authv1alpha1.DrillRun, now t
 		msg += fmt.Sprintf(". Data-loss window: a restore loses the writes since the newest backup, up to %s with the postgres backup schedule", iv)
 	}
 	return msg
+}
+
+// unverifiedWarning is what a drill's or restore's result says about objects it did
+// not trust: newer ones it stepped over, or an unsigned backup it used.
+func unverifiedWarning(res result.Result, job string) string {
+	var w string
+	if res.Skipped > 0 {
+		w += fmt.Sprintf("; WARNING: %d newer objects in the bucket are not backups signed by this stack's key and were skipped: check who writes the bucket (kubectl logs job/%s names them)", res.Skipped, job)
+	}
+	if res.Unsigned {
+		w += "; the backup is unsigned, accepted by spec.backup.signing.trustUnsignedBefore"
+	}
+	return w
 }

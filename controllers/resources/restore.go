@@ -79,6 +79,8 @@ func RestoreJob(stack *authv1alpha1.AuthStack, src BackupSources, in Inputs) *ba
 		{Name: "TMPDIR", Value: RestoreWorkPath},
 	}
 	env = append(env, sentryEnv(stack)...)
+	env = append(env, backupTrustEnv(stack)...)
+	verifyVol, verifyMount := backupSigningVolume(BackupVerifyKeyRef(stack), BackupVerifyKeyKey)
 	if r := s3.CredentialsSecretRef; r != nil {
 		env = append(env,
 			secretEnv("AWS_ACCESS_KEY_ID", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_ACCESS_KEY_ID"}),
@@ -125,6 +127,7 @@ func RestoreJob(stack *authv1alpha1.AuthStack, src BackupSources, in Inputs) *ba
 						{Name: "restore-key", MountPath: RestoreKeyMountPath, ReadOnly: true},
 						{Name: "pepper", MountPath: PepperMountPath, ReadOnly: true},
 						{Name: "work", MountPath: RestoreWorkPath},
+						verifyMount,
 						tmpMount,
 					},
 				}},
@@ -134,6 +137,7 @@ func RestoreJob(stack *authv1alpha1.AuthStack, src BackupSources, in Inputs) *ba
 					}}},
 					secretVolume("pepper", in.Pepper.Name, corev1.KeyToPath{Key: in.Pepper.Key, Path: PepperFileName}),
 					{Name: "work", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					verifyVol,
 				},
 			}),
 		},
@@ -184,7 +188,7 @@ func RestoreProgress(prev *authv1alpha1.RestoreStatus, current string, jobs []ba
 		case finished && jobComplete(j):
 			return authv1alpha1.RestoreStatus{Phase: authv1alpha1.RestoreSucceeded, Object: res.Object, Job: j.Name,
 				StartTime: j.Status.StartTime, CompletionTime: ptr.To(run.Time),
-				Message: restoredMessage(res)}, authv1alpha1.ReasonRestoreSucceeded, false
+				Message: restoredMessage(res) + unverifiedWarning(res, j.Name)}, authv1alpha1.ReasonRestoreSucceeded, false
 		case !finished && j.DeletionTimestamp == nil:
 			return authv1alpha1.RestoreStatus{Phase: authv1alpha1.RestoreRunning, Job: j.Name, StartTime: j.Status.StartTime,
 				Message: "restoring the backup"}, authv1alpha1.ReasonRestoreRunning, false
@@ -202,6 +206,10 @@ func RestoreProgress(prev *authv1alpha1.RestoreStatus, current string, jobs []ba
 		reason = authv1alpha1.ReasonTargetNotEmpty
 	case result.RestorePepperMismatch:
 		reason = authv1alpha1.ReasonPepperMismatch
+	case result.ReasonBackupNotAuthentic:
+		reason = authv1alpha1.ReasonBackupNotAuthentic
+	case result.ReasonBackupTooLarge:
+		reason = authv1alpha1.ReasonBackupTooLarge
 	}
 	msg := cmp.Or(res.Error, run.Message)
 	if len(msg) > 1024 {

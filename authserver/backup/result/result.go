@@ -33,6 +33,13 @@ type Result struct {
 	RestoreMS  int64  `json:"restore_ms,omitempty"` // download, decrypt and pg_restore
 	Tables     int    `json:"tables,omitempty"`     // tables whose row counts were compared
 	Rows       int64  `json:"rows,omitempty"`       // rows in them
+
+	// Skipped counts the newer objects that resolving the newest backup stepped
+	// over because they are not signed by the stack's key (or were altered);
+	// Unsigned says the backup used had no signature and was trusted by
+	// BACKUP_TRUST_UNSIGNED_BEFORE. Both are warnings for the operator's status.
+	Skipped  int  `json:"skipped,omitempty"`
+	Unsigned bool `json:"unsigned,omitempty"`
 }
 
 // KindVerify is the Kind of a restore drill's result.
@@ -50,6 +57,13 @@ const (
 	ReasonMigrationFailed            = "MigrationFailed"            // the schema migrations failed on the restored data
 	ReasonCanaryMismatch             = "CanaryMismatch"             // the canary hash is missing or does not verify with the pepper
 	ReasonDrillFailed                = "DrillFailed"                // anything else (S3 unreachable, bad configuration, killed)
+)
+
+// Reasons of a drill's and of a restore's result when the backup is refused
+// before it is decrypted (authserver/backup/sign.go).
+const (
+	ReasonBackupNotAuthentic = "BackupNotAuthentic" // no signature by the stack's key, or bytes other than signed
+	ReasonBackupTooLarge     = "BackupTooLarge"     // decompresses past its cap (gzip bomb)
 )
 
 // MaxErrorBytes bounds Error so the line stays inside the 4096 bytes the
