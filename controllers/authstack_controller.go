@@ -86,6 +86,8 @@ type observation struct {
 	// currentDefaults are the running operator's, for OperatorDefaultsPending.
 	currentDefaults authv1alpha1.OperatorDefaultsStatus
 	pepper          pepperObservation // pepperrotation.go
+	// dbRotation is the managed database's password rotation (dbrotation.go).
+	dbRotation dbRotationObservation
 }
 
 // blocker is a reason the stack cannot be rendered, for its conditions: field is the
@@ -213,6 +215,10 @@ func (r *AuthStackReconciler) observeChildren(ctx context.Context, stack *authv1
 	if err := r.observePepperRotation(ctx, stack, obs, time.Now()); err != nil {
 		return fmt.Errorf("observing the pepper rotation: %w", err)
 	}
+	// Last: it needs the pods' inputs, and sets the database login they render with.
+	if err := r.observeDatabaseRotation(ctx, stack, obs); err != nil {
+		return fmt.Errorf("observing the database password rotation: %w", err)
+	}
 	return nil
 }
 
@@ -227,7 +233,7 @@ func (r *AuthStackReconciler) inputs(stack *authv1alpha1.AuthStack, obs *observa
 		AuthServerImage: obs.defaults.AuthServerImage,
 		Pepper:          pepper,
 		PepperMounts:    obs.pepper.mounts,
-		ConfigHash:      cnpgConfigHash(stack, obs.authServer.configHash, resources.ConnectionFor(stack, dt.db, dt.redisPassword)),
+		ConfigHash:      cnpgConfigHash(stack, obs.authServer.configHash, resources.ConnectionFor(stack, dt.db, dt.redisPassword), dt.rotatedLogin),
 		PgBouncerImage:  obs.defaults.PgBouncerImage,
 		RedisImage:      obs.defaults.RedisImage,
 	}
@@ -243,6 +249,7 @@ func render(stack *authv1alpha1.AuthStack, obs *observation, in resources.Inputs
 		units = append(units, drillObjects(stack, in)...)
 	}
 	units = append(units, pepperObjects(obs)...)
+	units = append(units, dbRotationObjects(obs)...) // dbrotation.go
 	return append(units, authServerObjects(stack, obs, in)...)
 }
 

@@ -88,10 +88,11 @@ func cnpgHeld(stack *authv1alpha1.AuthStack, obs *observation) string {
 }
 
 // cnpgConfigHash adds the composed connection to the pods' hash: the pods read it from
-// the connection Secret at start, so a rotated <cluster>-app password rolls them.
-// Stacks without CloudNativePG keep their hash as it was.
-func cnpgConfigHash(stack *authv1alpha1.AuthStack, base string, c resources.Connection) string {
-	if resources.CloudNativePG(stack) == nil {
+// the connection Secret at start, so a rotated <cluster>-app password, or a login of
+// the managed database other than its first one (rotated: dbrotation.go), rolls them.
+// Other stacks keep their hash as it was.
+func cnpgConfigHash(stack *authv1alpha1.AuthStack, base string, c resources.Connection, rotated bool) string {
+	if resources.CloudNativePG(stack) == nil && !rotated {
 		return base
 	}
 	return resources.SecretDataHash(map[string][]byte{"config": []byte(base),

@@ -53,6 +53,10 @@ type dataTierObservation struct {
 	redisPort int
 	// sentryPort is the Sentry DSN's port (spec.observability.errorReporting).
 	sentryPort int
+	// poolerAlso are further logins pgbouncer accepts during a password rotation (dbrotation.go).
+	poolerAlso []resources.DatabaseURL
+	// rotatedLogin says the pods log in with a rotated credential, not the first one.
+	rotatedLogin bool
 	// cnpg is the CloudNativePG Cluster and its Secret (cnpg.go).
 	cnpg cnpgObservation
 
@@ -300,9 +304,9 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resourc
 	case resources.PoolerEnabled(stack) && cnpgHeld(stack, obs) != "":
 		// No database to point at yet: pgbouncer stays as it is (cnpg.go).
 	case resources.PoolerEnabled(stack):
-		cfg := resources.PgBouncerConfigSecret(stack, dt.db)
+		cfg := resources.PgBouncerConfigSecret(stack, dt.db, dt.poolerAlso...)
 		pin := in // a copy: the hash is this workload's alone
-		pin.PoolerConfigHash = resources.SecretDataHash(cfg.Data)
+		pin.PoolerConfigHash = poolerConfigHash(stack, &dt)
 		pooler.desired = []client.Object{cfg, resources.PgBouncerService(stack), resources.PgBouncerDeployment(stack, pin), resources.PgBouncerPDB(stack)}
 	default:
 		name := resources.PgBouncerName(stack)
@@ -351,6 +355,11 @@ func dataTierObjects(stack *authv1alpha1.AuthStack, obs *observation, in resourc
 		noPolicies.absent = append(noPolicies.absent, named(stack, &networkingv1.NetworkPolicy{}, name))
 	}
 	return append(units, noPolicies)
+}
+
+// poolerConfigHash is the hash of the pgbouncer config Secret dataTierObjects renders.
+func poolerConfigHash(stack *authv1alpha1.AuthStack, dt *dataTierObservation) string {
+	return resources.SecretDataHash(resources.PgBouncerConfigSecret(stack, dt.db, dt.poolerAlso...).Data)
 }
 
 // supersededJobs are the observed one-shot Jobs other than current, to delete once

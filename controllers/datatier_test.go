@@ -440,8 +440,8 @@ func TestManagedPostgresAndGeneratedPasswordsOutliveTheStack(t *testing.T) {
 	}
 	get(t, ns, "auth-postgres", &corev1.Service{})
 	np := get(t, ns, "auth-postgres", &networkingv1.NetworkPolicy{})
-	// from pgbouncer, the authserver (migrations), the backup Job, the restore drill, the pepper count Job and the restore Job
-	if len(np.Spec.Ingress) != 6 || len(np.Spec.Egress) != 0 {
+	// from pgbouncer, the authserver (migrations), the backup Job, the restore drill, the pepper count Job, the restore Job and the password rotation Jobs
+	if len(np.Spec.Ingress) != 7 || len(np.Spec.Egress) != 0 {
 		t.Errorf("PostgreSQL NetworkPolicy ingress %d rules, egress %d", len(np.Spec.Ingress), len(np.Spec.Egress))
 	}
 	conn := get(t, ns, "auth-connection", &corev1.Secret{})

@@ -49,6 +49,7 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	backupStatus(stack, obs, &st, failures, now)                 // status.backups, BackupsHealthy: backup.go
 	drillStatus(stack, obs, &st, failures, now)                  // status.backups.lastDrill, RestoreVerified: drill.go
 	pepperStatus(stack, obs, &st)                                // status.pepper, PepperRotated: pepperrotation.go
+	rotation := dbRotationStatus(stack, obs, &st)                // status.databasePasswordRotation: dbrotation.go
 	if c := restoreStatus(stack, obs, &st, failures); c != nil { // status.restore, Restored: restore.go
 		conds = append([]metav1.Condition{*c}, conds...) // first: it explains the others
 	}
@@ -78,6 +79,9 @@ func computeStatus(stack *authv1alpha1.AuthStack, obs *observation, failures []f
 	} else {
 		meta.RemoveStatusCondition(&st.Conditions, authv1alpha1.ConditionGatewayRouteReady)
 	}
+	if rotation != nil { // never decides Ready; a failed step is Degraded
+		conds = append(conds, *rotation)
+	}
 	setCondition(&st, stack.Generation, degradedCondition(failures, conds))
 	pauseStatus(stack, &st) // pause.go
 	return st
@@ -97,6 +101,9 @@ func progressingCondition(stack *authv1alpha1.AuthStack, obs *observation) metav
 		if msg := rollingOut(w.obj); msg != "" {
 			moving = append(moving, w.name+": "+msg)
 		}
+	}
+	if s := obs.dbRotation.status; s != nil && s.Phase != authv1alpha1.DatabaseRotationComplete {
+		moving = append(moving, "database password rotation: "+s.Phase) // between its rolls too (dbrotation.go)
 	}
 	if len(moving) == 0 {
 		return condition(authv1alpha1.ConditionProgressing, false, authv1alpha1.ReasonRolledOut, "every workload runs its latest spec at its count")
@@ -143,6 +150,7 @@ var errorReasons = map[string]bool{
 	authv1alpha1.ReasonRestoreFailed: true, authv1alpha1.ReasonTargetNotEmpty: true,
 	authv1alpha1.ReasonBackupNotAuthentic: true, authv1alpha1.ReasonBackupTooLarge: true,
 	authv1alpha1.ReasonClusterNotFound: true, authv1alpha1.ReasonCloudNativePGNotServed: true,
+	authv1alpha1.ReasonRotationFailed: true,
 }
 
 // degradedCondition is True when something needs a person: a blocker, a refused apply,

@@ -127,7 +127,8 @@ func TestConditionsDocumentedOnce(t *testing.T) {
 		authv1alpha1.ConditionPaused, authv1alpha1.ReasonPaused,
 		authv1alpha1.ConditionPepperRotated, authv1alpha1.ReasonRotationInProgress, authv1alpha1.ReasonCountPending,
 		authv1alpha1.ReasonReadyToRetire, authv1alpha1.ReasonRetirementBlocked, authv1alpha1.ConditionRestored,
-		authv1alpha1.ConditionOperatorDefaultsPending, authv1alpha1.ReasonNewerOperatorDefaults, authv1alpha1.ReasonOperatorDefaultsCurrent}
+		authv1alpha1.ConditionOperatorDefaultsPending, authv1alpha1.ReasonNewerOperatorDefaults, authv1alpha1.ReasonOperatorDefaultsCurrent,
+		authv1alpha1.ConditionDatabasePasswordRotated}
 	for reason := range errorReasons {
 		names = append(names, reason)
 	}

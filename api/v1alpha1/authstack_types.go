@@ -301,6 +301,8 @@ type DatabaseSpec struct {
 
 // ManagedDatabaseSpec configures the operator-run PostgreSQL.
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.version) || !has(self.version) || self.version == oldSelf.version",message="database.managed.version cannot change: a new PostgreSQL major version needs pg_upgrade on the data, which the operator does not run. Back up, create a stack with the new version and restore into it (docs/backup-and-restore.md)"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.passwordRotation) || has(self.passwordRotation)",message="database.managed.passwordRotation cannot be removed: the pods may use the second role it created (dbrotation_types.go)"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.passwordRotation) || !has(self.passwordRotation) || self.passwordRotation.generation >= oldSelf.passwordRotation.generation",message="database.managed.passwordRotation.generation can only be raised"
 type ManagedDatabaseSpec struct {
 	// Version is the PostgreSQL major version (the image docker.io/library/postgres:<version>-bookworm).
 	// It cannot change once set.
@@ -320,6 +322,10 @@ type ManagedDatabaseSpec struct {
 	// +optional
 	// +kubebuilder:default={requests:{cpu:"250m",memory:"512Mi"},limits:{memory:"1Gi"}}
 	Resources *corev1.ResourceRequirements `json:"resources,omitempty"`
+	// PasswordRotation rotates the database password with no failed request: raise
+	// its generation (dbrotation_types.go).
+	// +optional
+	PasswordRotation *DatabasePasswordRotationSpec `json:"passwordRotation,omitempty"`
 }
 
 // StorageSpec is the persistent volume of a stateful component.
@@ -611,6 +617,9 @@ type AuthStackStatus struct {
 	// Pepper reports the pepper versions while spec.pepperRotation is set (pepper_types.go).
 	// +optional
 	Pepper *PepperStatus `json:"pepper,omitempty"`
+	// DatabasePasswordRotation reports spec.database.managed.passwordRotation (dbrotation_types.go).
+	// +optional
+	DatabasePasswordRotation *DatabasePasswordRotationStatus `json:"databasePasswordRotation,omitempty"`
 	// Pooler reports the pgbouncer Deployment's replicas.
 	// +optional
 	Pooler *ReplicaStatus `json:"pooler,omitempty"`

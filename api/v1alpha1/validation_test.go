@@ -820,6 +820,11 @@ func TestEveryRuleIsCovered(t *testing.T) {
 			covered[constraint{c.field, kindCEL, c.msg}] = true
 		}
 	}
+	for _, c := range dbRotationTransitions {
+		if c.field != "" {
+			covered[constraint{c.field, kindCEL, c.msg}] = true
+		}
+	}
 	for _, c := range volumeKeptCases {
 		if c.field != "" {
 			covered[constraint{c.field, kindCEL, c.msg}] = true

@@ -32,6 +32,7 @@ import (
 	"github.com/leanauth/authstack/authserver/audit"
 	"github.com/leanauth/authstack/authserver/backup"
 	"github.com/leanauth/authstack/authserver/config"
+	"github.com/leanauth/authstack/authserver/dbrole"
 	"github.com/leanauth/authstack/authserver/edge"
 	"github.com/leanauth/authstack/authserver/extauthz"
 	"github.com/leanauth/authstack/authserver/housekeeping"
@@ -89,6 +90,11 @@ func init() {
 		{"serve", "", "run the HTTP API (default)", noArgs(serveCommand)},
 		{"migrate", "", "apply the embedded SQL migrations (DATABASE_DIRECT_URL, else DATABASE_URL); exit 3 when the stored password hashes use none of the configured peppers", noArgs(migrateCommand)},
 		{"peppers", "", "count the stored password hashes and TOTP secrets per pepper id (JSON; DATABASE_DIRECT_URL, else DATABASE_URL)", noArgs(peppersCommand)},
+		{"db-role", "prepare ROLE OWNER|retire ROLE", "the database steps of a managed password rotation (DB_ROLE_PASSWORD; DATABASE_DIRECT_URL, else DATABASE_URL)", func(args []string, stdout, stderr io.Writer) int {
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return dbrole.Main(ctx, args, os.LookupEnv, stdout, stderr)
+		}},
 		{"healthcheck", "", "exit 0 when http://127.0.0.1:$PORT/health answers 200", noArgs(healthcheckCommand)},
 		{"resources", "", "print the CPU and memory numbers serve would run with (JSON)", noArgs(resourcesCommand)},
 		{"version", "", "print the version", noArgs(func(stdout, _ io.Writer) int {

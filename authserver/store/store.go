@@ -47,6 +47,7 @@ func PoolConfig(databaseURL string) (*pgxpool.Config, error) {
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
+	cfg.ShouldPing = shouldPing // peer.go
 	if cfg.MaxConnIdleTime == 0 || cfg.MaxConnIdleTime > 5*time.Minute {
 		cfg.MaxConnIdleTime = 5 * time.Minute
 	}
@@ -60,6 +61,11 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	return OpenConfig(ctx, cfg)
+}
+
+// OpenConfig connects a pool with cfg (from PoolConfig).
+func OpenConfig(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating database pool: %w", err)

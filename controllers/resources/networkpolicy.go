@@ -209,6 +209,7 @@ func NetworkPolicies(stack *authv1alpha1.AuthStack, ports NetworkPolicyPorts) []
 				{From: pods(ComponentBackupVerify), Ports: pg}, // the restore drill (drill.go)
 				{From: pods(ComponentPepperCount), Ports: pg},
 				{From: pods(ComponentRestore), Ports: pg},
+				{From: pods(ComponentDBRotate), Ports: pg}, // the password rotation (dbrotation.go)
 			}, nil))
 	}
 	return out

@@ -138,6 +138,7 @@ func TestNetworkPoliciesExactRules(t *testing.T) {
 				"postgres in pods:backup-postgres TCP/5432",
 				"postgres in pods:backup-verify TCP/5432",
 				"postgres in pods:pepper-count TCP/5432",
+				"postgres in pods:db-rotate TCP/5432",
 				"postgres in pods:restore TCP/5432",
 			}, dnsRules("authserver"), dnsRules("pgbouncer"), dnsRules("redis"))},
 		{"external database and Redis, no pooler", sampleStack(), NetworkPolicyPorts{Database: 6543, Redis: 6380}, slices.Concat(

@@ -62,8 +62,11 @@ func PooledDatabaseURL(stack *authv1alpha1.AuthStack, db DatabaseURL) string {
 // PgBouncerConfig renders pgbouncer.ini and its auth file for the database db.
 // The ini holds no secret; the auth file holds db's password in plain text, which
 // pgbouncer needs to log in to PostgreSQL with SCRAM (a SCRAM verifier would only do
-// for clients). Both go into one Secret.
-func PgBouncerConfig(stack *authv1alpha1.AuthStack, db DatabaseURL) (ini, userlist string) {
+// for clients). Both go into one Secret. also are further logins (their User and
+// Password) the auth file accepts: during a password rotation, the role the
+// authserver pods switch to, or the one they switch from (controllers/dbrotation.go).
+// pgbouncer logs in to PostgreSQL as the client's user, so each login has its pool.
+func PgBouncerConfig(stack *authv1alpha1.AuthStack, db DatabaseURL, also ...DatabaseURL) (ini, userlist string) {
 	p := stack.Spec.Pooler
 	poolMode := cmp.Or(p.PoolMode, authv1alpha1.DefaultPoolMode)
 	maxClient := cmp.Or(p.MaxClientConnections, authv1alpha1.DefaultPoolerMaxClientConnections)
@@ -109,8 +112,11 @@ func PgBouncerConfig(stack *authv1alpha1.AuthStack, db DatabaseURL) (ini, userli
 	for _, kv := range settings {
 		fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
 	}
-	userlist = fmt.Sprintf("%s %s\n", pgbouncerQuote(db.User), pgbouncerQuote(db.Password))
-	return b.String(), userlist
+	var u strings.Builder
+	for _, l := range append([]DatabaseURL{db}, also...) {
+		fmt.Fprintf(&u, "%s %s\n", pgbouncerQuote(l.User), pgbouncerQuote(l.Password))
+	}
+	return b.String(), u.String()
 }
 
 // pgbouncerQuote quotes a value of the auth file: double quotes, inner quotes doubled.
@@ -120,8 +126,8 @@ func pgbouncerQuote(s string) string {
 
 // PgBouncerConfigSecret renders the Secret with pgbouncer.ini and the auth file. It is
 // owned by the stack and applied on every reconcile (rendered from the database URL).
-func PgBouncerConfigSecret(stack *authv1alpha1.AuthStack, db DatabaseURL) *corev1.Secret {
-	ini, userlist := PgBouncerConfig(stack, db)
+func PgBouncerConfigSecret(stack *authv1alpha1.AuthStack, db DatabaseURL, also ...DatabaseURL) *corev1.Secret {
+	ini, userlist := PgBouncerConfig(stack, db, also...)
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
 		ObjectMeta: objectMeta(stack, PgBouncerConfigSecretName(stack), ComponentPgBouncer),

@@ -1,0 +1,34 @@
+//go:build unix
+
+package store
+
+import (
+	"net"
+	"syscall"
+)
+
+// unsolicited says whether an idle connection has something to read (an error the
+// server sent before closing) or was closed by the peer. An idle PostgreSQL connection
+// is sent nothing, except asynchronous notices, which also get a (harmless) ping.
+func unsolicited(c net.Conn) bool {
+	if u, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
+		c = u.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	found := false
+	_ = raw.Read(func(fd uintptr) bool {
+		var b [1]byte
+		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		// n > 0: data waiting; n == 0 without error: the peer closed; EAGAIN: nothing.
+		found = n > 0 || (err == nil && n == 0) || (err != nil && err != syscall.EAGAIN && err != syscall.EWOULDBLOCK)
+		return true // never wait
+	})
+	return found
+}
