@@ -142,7 +142,8 @@ func TestRestoreDrillStatus(t *testing.T) {
 		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != "BackupUnreadable" || !strings.Contains(c.Message, "try an older one") {
 			return fmt.Errorf("condition %+v", c)
 		}
-		if s.Status.Backups.LastSuccessfulDrill.Job != "auth-backup-verify-1" || s.Status.Backups.LastDrill.Job != "auth-backup-verify-2" {
+		if b := s.Status.Backups; b == nil || b.LastSuccessfulDrill == nil || b.LastDrill == nil ||
+			b.LastSuccessfulDrill.Job != "auth-backup-verify-1" || b.LastDrill.Job != "auth-backup-verify-2" {
 			return fmt.Errorf("drills %+v", s.Status.Backups)
 		}
 		return nil
