@@ -253,11 +253,17 @@ func jobOutcome(jobs []batchv1.Job, name string) (succeeded, failed bool) {
 }
 
 // deploymentRolledOut says whether every pod of d runs the template whose config hash
-// is hash, terminating ones included: a pod of an older template that still serves
-// during its grace period may still use the old role.
+// is hash (rolledOut): a pod of an older template may still use the old role.
 func deploymentRolledOut(d *appsv1.Deployment, hash string) bool {
-	return d != nil && d.Spec.Template.Annotations[resources.AnnotationConfigHash] == hash &&
-		d.Status.ObservedGeneration >= d.Generation && ptr.Deref(d.Status.TerminatingReplicas, 0) == 0 &&
+	return d != nil && d.Spec.Template.Annotations[resources.AnnotationConfigHash] == hash && rolledOut(d)
+}
+
+// rolledOut says whether every pod of d runs its latest template and is available, and
+// no surge pod is left (the HPA's count, not the operator's, sets spec.replicas), with
+// none terminating: status.replicas no longer counts a pod of an older template that
+// still serves until its grace period ends.
+func rolledOut(d *appsv1.Deployment) bool {
+	return d != nil && d.Status.ObservedGeneration >= d.Generation && ptr.Deref(d.Status.TerminatingReplicas, 0) == 0 &&
 		d.Status.UpdatedReplicas == d.Status.Replicas && d.Status.AvailableReplicas == d.Status.Replicas &&
 		d.Status.Replicas == ptr.Deref(d.Spec.Replicas, 1)
 }

@@ -85,21 +85,15 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 		templatePeppers = strings.Split(a[resources.AnnotationPeppers], ",")
 		accepts = slices.Contains(templatePeppers, strconv.Itoa(int(desired.Version)))
 	}
-	// Every pod runs the latest template (the HPA's count, not spec.replicas, decides how
-	// many), including the terminating ones: status.replicas no longer counts a pod of an
-	// older template that still serves until its grace period ends, and such a pod may
-	// lack the new pepper, or hash with the old one after a count said it was unused.
-	var terminating int32
-	if dep != nil {
-		terminating = ptr.Deref(dep.Status.TerminatingReplicas, 0)
-	}
-	rolledOut := dep != nil && dep.Status.ObservedGeneration >= dep.Generation && terminating == 0 &&
-		dep.Status.UpdatedReplicas == dep.Status.Replicas && dep.Status.AvailableReplicas == dep.Status.Replicas
+	// Every pod runs the latest template, terminating ones included (dbrotation.go): a pod
+	// of an older template may lack the new pepper, or hash with the old one after a
+	// count said it was unused.
+	rolled := rolledOut(dep)
 	current := deployed
-	if deployed >= desired.Version || (accepts && rolledOut) {
+	if deployed >= desired.Version || (accepts && rolled) {
 		current = desired.Version
 	}
-	promoted := current == desired.Version && deployed == desired.Version && rolledOut
+	promoted := current == desired.Version && deployed == desired.Version && rolled
 
 	// The latest count taken since the current version hashes everywhere.
 	var count *resources.PepperCount
@@ -219,8 +213,8 @@ func (r *AuthStackReconciler) observePepperRotation(ctx context.Context, stack *
 		c = condition(authv1alpha1.ConditionPepperRotated, false, authv1alpha1.ReasonReadyToRetire, fmt.Sprintf(
 			"no stored hash uses %s: set retireBelow: %d to stop giving them to the pods", strings.Join(inUse, ", "), current))
 	}
-	if terminating > 0 && c.Status != metav1.ConditionTrue {
-		c.Message += fmt.Sprintf("; %d pods of an older template are still terminating", terminating)
+	if dep != nil && ptr.Deref(dep.Status.TerminatingReplicas, 0) > 0 && c.Status != metav1.ConditionTrue {
+		c.Message += fmt.Sprintf("; %d pods of an older template are still terminating", *dep.Status.TerminatingReplicas)
 	}
 	po.cond = &c
 

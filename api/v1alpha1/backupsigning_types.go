@@ -10,11 +10,11 @@ import (
 // mount its public half and refuse, before decrypting anything, a backup it does not
 // verify (docs/backup-and-restore.md, "Signed backups").
 type BackupSigning struct {
-	// TrustUnsignedBefore accepts unsigned backups whose name's time is before it:
-	// backups made before this operator release signed them. Set it to the time the
-	// stack's first signed backup was taken (or earlier); unsigned objects named later,
-	// which anyone who may write the bucket can upload, stay refused. Unset: every
-	// unsigned backup is refused.
+	// TrustUnsignedBefore accepts unsigned backups whose name's time and S3 Last-Modified
+	// are both before it: backups made before this operator release signed them. Set it
+	// to the time the stack's first signed backup was taken (or earlier); unsigned
+	// objects written later, which anyone who may write the bucket can upload, stay
+	// refused whatever their name. Unset: every unsigned backup is refused.
 	// +optional
 	TrustUnsignedBefore *metav1.Time `json:"trustUnsignedBefore,omitempty"`
 

@@ -33,12 +33,20 @@ const maxManifest = 1 << 20
 
 // metaValue is the user metadata value name (as S3 or minio-go spells it), "" if none.
 func metaValue(meta map[string]string, name string) string {
+	var v string
+	n := 0
 	for k, val := range meta {
 		if strings.EqualFold(k, name) || strings.EqualFold(k, "X-Amz-Meta-"+name) {
-			return val
+			v, n = val, n+1
 		}
 	}
-	return ""
+	// A bucket writer can add a second entry that matches too
+	// ("x-amz-meta-x-amz-meta-<name>"): which one a map range yields first is
+	// random, so a check and a later read could see different values. Two are none.
+	if n != 1 {
+		return ""
+	}
+	return v
 }
 
 // Manifest is what a backup records about its content.

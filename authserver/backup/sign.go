@@ -197,8 +197,9 @@ func (e *NotAuthenticError) Error() string {
 // Trust says which backups a restore accepts.
 type Trust struct {
 	Keys []ed25519.PublicKey // any of them verifies
-	// UnsignedBefore: an unsigned object whose name's time is before this is
-	// accepted (backups made before signatures existed). Zero: none is.
+	// UnsignedBefore: an unsigned object whose name's time and S3 Last-Modified are
+	// both before this is accepted (backups made before signatures existed). Zero:
+	// none is.
 	UnsignedBefore time.Time
 	// MaxExpansion caps an unsigned object's decompressed size at this many times
 	// its stored size (a signed one is capped at its signed size).
@@ -234,13 +235,15 @@ func (s *bucket) authenticate(ctx context.Context, kind, key string, tr Trust) (
 		o.Close()
 	}
 	if isNotFound(err) {
-		if !tr.UnsignedBefore.IsZero() && t.Before(tr.UnsignedBefore) {
+		// Both its name and S3's Last-Modified (set by the server on every write: a
+		// bucket writer cannot backdate it, as they can a name) are before the cut-off.
+		if !tr.UnsignedBefore.IsZero() && t.Before(tr.UnsignedBefore) && info.LastModified.Before(tr.UnsignedBefore) {
 			a.rawLimit = max(info.Size, 1) * tr.MaxExpansion
 			return a, nil
 		}
 		why := "it has no signature object (" + key + sigSuffix + ")"
 		if !tr.UnsignedBefore.IsZero() {
-			why += "; BACKUP_TRUST_UNSIGNED_BEFORE accepts unsigned backups named before " + tr.UnsignedBefore.UTC().Format(time.RFC3339) + " only"
+			why += "; BACKUP_TRUST_UNSIGNED_BEFORE accepts unsigned backups named and written to the bucket (Last-Modified " + info.LastModified.UTC().Format(time.RFC3339) + ") before " + tr.UnsignedBefore.UTC().Format(time.RFC3339) + " only"
 		} else {
 			why += "; a backup made before backups were signed is restored only with BACKUP_TRUST_UNSIGNED_BEFORE (docs/backup-and-restore.md)"
 		}

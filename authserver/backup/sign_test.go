@@ -230,12 +230,20 @@ func TestUnsignedBackupsNeedTheOptIn(t *testing.T) {
 	if r.code != 4 || res.Reason != result.ReasonBackupNotAuthentic || !isEmpty(t, target) || !strings.Contains(res.Error, "BACKUP_TRUST_UNSIGNED_BEFORE") {
 		t.Errorf("unsigned, no opt-in: exit %d, %+v", r.code, res)
 	}
-	trusting := s.e.with("BACKUP_TRUST_UNSIGNED_BEFORE", stamp.Add(time.Second).Format(time.RFC3339))
+	// The cut-off: after the backup was named and written (S3's Last-Modified has whole seconds).
+	cutoff := time.Now().Truncate(time.Second).Add(time.Second)
+	if !stamp.Before(cutoff) {
+		t.Fatalf("backup named %s, cut-off %s", stamp, cutoff)
+	}
+	trusting := s.e.with("BACKUP_TRUST_UNSIGNED_BEFORE", cutoff.UTC().Format(time.RFC3339))
 	res, r, target = s.restore(t, trusting)
 	if r.code != 0 || res.Object != s.good || !res.Unsigned || !holdsStackData(t, target) || !strings.Contains(r.stderr, "unsigned backup") {
-		t.Errorf("unsigned, named before the opt-in's time: exit %d, %+v", r.code, res)
+		t.Errorf("unsigned, named and written before the opt-in's time: exit %d, %+v", r.code, res)
 	}
-	// An unsigned object uploaded later is newer than the cut-off: stepped over.
+	// An unsigned object uploaded after the cut-off: stepped over.
+	for time.Now().Before(cutoff) {
+		time.Sleep(50 * time.Millisecond) // the cut-off is a wall-clock time: wait for it to pass
+	}
 	forged := s.attackerBackup(t, true)
 	res, r, target = s.restore(t, trusting)
 	if r.code != 0 || res.Object != s.good || res.Skipped != 1 || !holdsStackData(t, target) {
@@ -243,6 +251,48 @@ func TestUnsignedBackupsNeedTheOptIn(t *testing.T) {
 	}
 	if dr, r := drill(t, trusting); dr.Reason != result.ReasonDrillSucceeded || dr.Object != s.good || !dr.Unsigned {
 		t.Errorf("drill with the opt-in: exit %d, %+v", r.code, dr)
+	}
+}
+
+// A bucket writer plants an unsigned archive under an old name (before the opt-in's
+// cut-off) and overwrites the signed backups: the name is theirs to choose, S3's
+// Last-Modified is not, so it is refused and nothing is restored (found by a
+// red-team review: before, it was restored as latest).
+func TestUnsignedBackupPlantedUnderAnOldName(t *testing.T) {
+	s := newSignedStack(t)
+	ctx := context.Background()
+	trusting := s.e.with("BACKUP_TRUST_UNSIGNED_BEFORE", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+	forged := s.attackerBackup(t, true) // unsigned, encrypted to the public key
+	legacy := "prod/postgres/20200101T000000Z.dump.gz.gpg"
+	if _, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: "backups", Object: legacy}, minio.CopySrcOptions{Bucket: "backups", Object: forged}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{forged, s.good} { // overwritten, not deleted: PutObject is enough
+		if _, err := s.c.CopyObject(ctx, minio.CopyDestOptions{Bucket: "backups", Object: k}, minio.CopySrcOptions{Bucket: "backups", Object: legacy}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, r, target := s.restore(t, trusting)
+	if r.code != 4 || res.Reason != result.ReasonBackupNotAuthentic || !isEmpty(t, target) {
+		t.Errorf("restore of latest with a planted old-named archive: exit %d, %+v", r.code, res)
+	}
+	if dr, r := drill(t, trusting); dr.Reason != result.ReasonBackupNotAuthentic {
+		t.Errorf("drill with a planted old-named archive: exit %d, %+v", r.code, dr)
+	}
+}
+
+// A manifest entry a bucket writer adds beside the genuine one (minio-go reports
+// "x-amz-meta-x-amz-meta-authstack-manifest" as a second matching key) makes the
+// manifest absent, never one of the two at random (red-team finding).
+func TestTwoManifestEntriesAreNone(t *testing.T) {
+	meta := map[string]string{"Authstack-Manifest": "genuine", "X-Amz-Meta-Authstack-Manifest": "forged"}
+	for range 50 {
+		if v := metaValue(meta, manifestMeta); v != "" {
+			t.Fatalf("metaValue = %q with two matching entries", v)
+		}
+	}
+	if v := metaValue(map[string]string{"X-Amz-Meta-Authstack-Manifest": "genuine"}, manifestMeta); v != "genuine" {
+		t.Fatalf("metaValue = %q with one", v)
 	}
 }
 
