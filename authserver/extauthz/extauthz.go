@@ -125,7 +125,8 @@ func (s *Server) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.C
 		ok := &authv3.OkHttpResponse{Headers: allowHeaders(d.Session.UserID, d.Session.Email, d.Session.ID,
 			d.Session.Level, strconv.FormatInt(d.Session.AuthAt.Unix(), 10))}
 		for k := range hdr {
-			if strings.HasPrefix(k, lowerPrefix) && k != lowerUserID && k != lowerEmail && k != lowerSessionID && k != lowerLevel && k != lowerTime {
+			// Underscores too: servers that read _ as - (CGI, Rack) would see x_auth_user_id as the check's.
+			if strings.HasPrefix(strings.ReplaceAll(k, "_", "-"), lowerPrefix) && k != lowerUserID && k != lowerEmail && k != lowerSessionID && k != lowerLevel && k != lowerTime {
 				ok.HeadersToRemove = append(ok.HeadersToRemove, k)
 			}
 		}

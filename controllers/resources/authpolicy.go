@@ -38,8 +38,9 @@ var (
 	AuthResponseHeaders = []string{"X-Auth-User-Id", "X-Auth-Email", "X-Auth-Session-Id", "X-Auth-Level", "X-Auth-Time"}
 	// authHeadersRegex is every header the check owns, for Traefik: its
 	// forwardAuth removes the client's headers matching it, then copies the
-	// check's.
-	authHeadersRegex = "^X-Auth-"
+	// check's. Any case, and _ for -: Go canonicalises X_Auth_User_Id to
+	// X_auth_user_id, which servers that read _ as - (CGI, Rack) take for the check's.
+	authHeadersRegex = "(?i)^x[-_]auth[-_]"
 	// checkRequestHeaders are what an HTTP check reads besides Authorization (the
 	// session cookie, whether the client is a browser, and the URL it asked for).
 	checkRequestHeaders = []string{"Cookie", "Accept", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Uri"}

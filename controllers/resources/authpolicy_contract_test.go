@@ -24,6 +24,11 @@ func TestAuthResponseHeadersAreTheChecks(t *testing.T) {
 			t.Errorf("Traefik's regex %q misses %s", authHeadersRegex, h)
 		}
 	}
+	for _, h := range []string{"X_auth_user_id", "X-Auth_user-Id", "x-auth-user-id"} { // a red-team review's smuggling variants
+		if !re.MatchString(h) {
+			t.Errorf("Traefik's regex %q lets the client's %s through", authHeadersRegex, h)
+		}
+	}
 	if re.MatchString("X-Authorization") || re.MatchString("Authorization") {
 		t.Errorf("Traefik's regex %q takes headers the check does not own", authHeadersRegex)
 	}
