@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -295,6 +297,25 @@ func (r *AuthStackReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // stacksReferencingSecret maps a Secret to the AuthStacks of its namespace that read it.
+// secretNames are the Secrets a stack's spec names: the pods' (ReferencedSecrets),
+// CloudNativePG's application Secret and the backups'.
+func secretNames(stack *authv1alpha1.AuthStack) []string {
+	names := []string{resources.CNPGAppSecretName(stack)}
+	for _, use := range resources.ReferencedSecrets(stack) {
+		names = append(names, use.Ref.Name)
+	}
+	if b := stack.Spec.Backup; b != nil {
+		names = append(names, b.Encryption.PublicKeySecretRef.Name)
+		if r := b.Encryption.PrivateKeySecretRef; r != nil {
+			names = append(names, r.Name)
+		}
+		if c := b.Destination.S3.CredentialsSecretRef; c != nil {
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
 func (r *AuthStackReconciler) stacksReferencingSecret(ctx context.Context, secret client.Object) []reconcile.Request {
 	var list authv1alpha1.AuthStackList
 	if err := r.List(ctx, &list, client.InNamespace(secret.GetNamespace())); err != nil {
@@ -304,11 +325,11 @@ func (r *AuthStackReconciler) stacksReferencingSecret(ctx context.Context, secre
 	var reqs []reconcile.Request
 	for i := range list.Items {
 		stack := &list.Items[i]
-		for _, use := range append(resources.ReferencedSecrets(stack), resources.SecretUse{Ref: authv1alpha1.SecretKeyRef{Name: resources.CNPGAppSecretName(stack)}}) {
-			if use.Ref.Name == secret.GetName() {
-				reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: stack.Name}})
-				break
-			}
+		if slices.Contains(secretNames(stack), secret.GetName()) ||
+			// The Secrets the operator generates without an owner (pepper versions, the
+			// backup signing key, database role passwords) are named after the stack.
+			strings.HasPrefix(secret.GetName(), stack.Name+"-") {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: secret.GetNamespace(), Name: stack.Name}})
 		}
 	}
 	return reqs
