@@ -196,8 +196,9 @@ func TestRealNodeBackupAndRestore(t *testing.T) {
 		}
 		objects = append(objects, o.Key)
 	}
-	if len(objects) != 1 || !strings.HasSuffix(objects[0], ".dump.gz.gpg") {
-		t.Fatalf("objects in the bucket: %q, want one <prefix>/postgres/<time>.dump.gz.gpg", objects)
+	// The backup and its signature (docs/backup-and-restore.md, "Signed backups").
+	if len(objects) != 2 || !strings.HasSuffix(objects[0], ".dump.gz.gpg") || objects[1] != objects[0]+".sig" {
+		t.Fatalf("objects in the bucket: %q, want one <prefix>/postgres/<time>.dump.gz.gpg and its .sig", objects)
 	}
 	Eventually(t, 2*time.Minute, "status.backups.postgres.lastSuccess", func() error {
 		var s authv1alpha1.AuthStack
@@ -235,15 +236,19 @@ func TestRealNodeBackupAndRestore(t *testing.T) {
 					{Name: "S3_PREFIX", Value: prefix}, {Name: "S3_REGION", Value: s3Region}, {Name: "S3_FORCE_PATH_STYLE", Value: "true"},
 					{Name: "AWS_ACCESS_KEY_ID", Value: s3Access}, {Name: "AWS_SECRET_ACCESS_KEY", Value: s3Secret},
 					{Name: "BACKUP_PRIVATE_KEY_FILE", Value: "/key/private.asc"}, {Name: "TMPDIR", Value: "/tmp"},
+					{Name: "BACKUP_VERIFY_KEY_FILE", Value: "/verify/" + resources.BackupVerifyKeyKey},
 				},
 				SecurityContext: resources.RestrictedContainerSecurityContext(),
 				VolumeMounts: []corev1.VolumeMount{{Name: "tmp", MountPath: "/tmp"},
-					{Name: "key", MountPath: "/key", ReadOnly: true}},
+					{Name: "key", MountPath: "/key", ReadOnly: true}, {Name: "verify", MountPath: "/verify", ReadOnly: true}},
 			}},
 			Volumes: []corev1.Volume{
 				{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 				{Name: "key", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "backup-key",
 					Items: []corev1.KeyToPath{{Key: "private.asc", Path: "private.asc"}}}}},
+				// The stack's public signing key: the restore checks the backup's signature first.
+				{Name: "verify", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: resources.BackupSigningSecretName(stack),
+					Items: []corev1.KeyToPath{{Key: resources.BackupVerifyKeyKey, Path: resources.BackupVerifyKeyKey}}}}},
 			},
 		},
 	}
