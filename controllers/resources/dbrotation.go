@@ -9,9 +9,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
 )
@@ -75,30 +72,5 @@ func DBRotateJob(stack *authv1alpha1.AuthStack, in Inputs, generation int32, ste
 		args = append(args, ManagedDatabaseUser)
 		env = append(env, secretEnv("DB_ROLE_PASSWORD", *password))
 	}
-	return &batchv1.Job{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: objectMeta(stack, DBRotateJobName(stack, generation, step), ComponentDBRotate),
-		Spec: batchv1.JobSpec{
-			BackoffLimit:            ptr.To[int32](3),
-			ActiveDeadlineSeconds:   ptr.To[int64](300),
-			TTLSecondsAfterFinished: ptr.To[int32](3600),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, ComponentDBRotate)},
-				Spec: restrictedPod(corev1.PodSpec{
-					RestartPolicy:                 corev1.RestartPolicyNever,
-					TerminationGracePeriodSeconds: ptr.To[int64](10),
-					Containers: []corev1.Container{{
-						Name:  ComponentDBRotate,
-						Image: src.Image,
-						Args:  args,
-						Env:   sortEnv(env),
-						Resources: corev1.ResourceRequirements{
-							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-						},
-					}},
-				}),
-			},
-		},
-	}
+	return shortDatabaseJob(stack, DBRotateJobName(stack, generation, step), ComponentDBRotate, src.Image, 3, args, env)
 }

@@ -152,30 +152,37 @@ func PepperCountJob(stack *authv1alpha1.AuthStack, src BackupSources, version in
 	if src.DatabaseURL == nil {
 		return nil
 	}
-	meta := objectMeta(stack, PepperCountJobName(stack, version, now), ComponentPepperCount)
-	meta.Labels[LabelPepperVersion] = strconv.Itoa(int(version))
-	res := corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-	}
+	job := shortDatabaseJob(stack, PepperCountJobName(stack, version, now), ComponentPepperCount, src.Image, 2,
+		[]string{"peppers"}, []corev1.EnvVar{secretEnv("DATABASE_URL", *src.DatabaseURL)})
+	job.Labels[LabelPepperVersion] = strconv.Itoa(int(version))
+	return job
+}
+
+// shortDatabaseJob is a one-container Job of the authserver image that runs a short
+// database command (a count, a role change): small resources, five minutes at most,
+// retried backoff times, owned by the stack and deleted an hour after it finished.
+func shortDatabaseJob(stack *authv1alpha1.AuthStack, name, component, image string, backoff int32, args []string, env []corev1.EnvVar) *batchv1.Job {
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
-		ObjectMeta: meta,
+		ObjectMeta: objectMeta(stack, name, component),
 		Spec: batchv1.JobSpec{
-			BackoffLimit:            ptr.To[int32](2),
+			BackoffLimit:            ptr.To(backoff),
 			ActiveDeadlineSeconds:   ptr.To[int64](300),
 			TTLSecondsAfterFinished: ptr.To[int32](3600),
 			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, ComponentPepperCount)},
+				ObjectMeta: metav1.ObjectMeta{Labels: Labels(stack, component)},
 				Spec: restrictedPod(corev1.PodSpec{
 					RestartPolicy:                 corev1.RestartPolicyNever,
 					TerminationGracePeriodSeconds: ptr.To[int64](10),
 					Containers: []corev1.Container{{
-						Name:      ComponentPepperCount,
-						Image:     src.Image,
-						Args:      []string{"peppers"},
-						Env:       sortEnv([]corev1.EnvVar{secretEnv("DATABASE_URL", *src.DatabaseURL)}),
-						Resources: res,
+						Name:  component,
+						Image: image,
+						Args:  args,
+						Env:   sortEnv(env),
+						Resources: corev1.ResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+						},
 					}},
 				}),
 			},
