@@ -224,7 +224,7 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (e
 			log.Error("migrate failed", "error", err.Error())
 		}
 	}()
-	applied, err := migrateWithRetry(ctx, direct, log)
+	applied, err := store.MigrateLogged(ctx, direct, log)
 	if err != nil {
 		return err
 	}
@@ -236,28 +236,6 @@ func MigrateCommand(ctx context.Context, get config.Getenv, logOut io.Writer) (e
 		return err
 	}
 	return ensureDrillCanary(ctx, direct, peppers)
-}
-
-// migrateWithRetry retries while the database is not reachable yet (a pod
-// may start before its database), for up to a minute.
-func migrateWithRetry(ctx context.Context, url string, log *slog.Logger) ([]int, error) {
-	deadline := time.Now().Add(time.Minute)
-	for {
-		applied, err := store.Migrate(ctx, url)
-		if err == nil {
-			return applied, nil
-		}
-		var ce interface{ SQLState() string }
-		if errors.As(err, &ce) || time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, err
-		}
-		log.Warn("database not reachable yet, retrying migrations", "error", err.Error())
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(2 * time.Second):
-		}
-	}
 }
 
 // Healthcheck asks the local /health endpoint (on HOST when serve listens
@@ -427,7 +405,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	}
 
 	if v, _ := get("AUTH_AUTO_MIGRATE"); v == "true" || v == "1" {
-		if _, err := migrateWithRetry(ctx, cfg.DatabaseDirectURL, log); err != nil {
+		if _, err := store.MigrateLogged(ctx, cfg.DatabaseDirectURL, log); err != nil {
 			return fmt.Errorf("migrating at start: %w", err)
 		}
 	}

@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/store"
@@ -67,7 +65,7 @@ func ensureDrillCanary(ctx context.Context, directURL string, peppers []config.P
 	if err != nil {
 		return err
 	}
-	conn, err := pgx.Connect(ctx, directURL)
+	conn, err := store.ConnectURL(ctx, directURL, nil)
 	if err != nil {
 		return fmt.Errorf("connecting to write the restore-drill canary: %w", err)
 	}
@@ -100,12 +98,7 @@ func PeppersCommand(ctx context.Context, get config.Getenv, out io.Writer) error
 	if err != nil {
 		return err
 	}
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return errors.New("parsing the database URL: invalid connection string")
-	}
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := store.ConnectURL(ctx, url, nil)
 	if err != nil {
 		return fmt.Errorf("connecting to count the peppers in use: %w", err)
 	}

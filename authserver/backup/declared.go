@@ -136,7 +136,7 @@ func connect(ctx context.Context, url string) (*pgx.Conn, error) {
 		return nil, errors.New("the URL does not parse (value not shown)")
 	}
 	cfg.ConnectTimeout = 15 * time.Second
-	return pgx.ConnectConfig(ctx, cfg)
+	return store.Connect(ctx, cfg, nil) // waits for the database (a new Job pod)
 }
 
 // flushSessionCache empties the session cache of the Redis at rawURL (nothing

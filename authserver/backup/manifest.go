@@ -12,6 +12,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/jackc/pgx/v5"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
 // The manifest records what a PostgreSQL backup holds (the row count of every
@@ -72,10 +73,7 @@ func openSnapshot(ctx context.Context, url string) (*snapshot, error) {
 		return nil, errors.New("DATABASE_URL does not parse (value not shown)")
 	}
 	cfg.ConnectTimeout = 15 * time.Second
-	if addr := pgAddr(url); addr != "" { // the backup's first connection
-		awaitReachable(ctx, addr)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := store.Connect(ctx, cfg, nil) // the backup's first connection: waits for the database
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s to count rows: %w; check DATABASE_URL (the direct URL, not the pooler)", redactedDB(url), err)
 	}

@@ -208,9 +208,6 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 		return res, err
 	}
 	// Refuse a non-empty target before downloading anything.
-	if addr := pgAddr(target); addr != "" {
-		awaitReachable(ctx, addr)
-	}
 	n, err := countRelations(ctx, target)
 	if err != nil {
 		return res, fmt.Errorf("connecting to the target database %s: %w; check --target-url/DATABASE_URL and that the database exists (createdb it first)", redactedDB(target), err)

@@ -186,9 +186,9 @@ func TestPostgresBackupRestoreRoundTrip(t *testing.T) {
 
 // shortConnectWait makes a closed database port fail after a second.
 func shortConnectWait(t *testing.T) {
-	old := connectWait
-	connectWait = time.Second
-	t.Cleanup(func() { connectWait = old })
+	old := store.ConnectWait
+	store.ConnectWait = time.Second
+	t.Cleanup(func() { store.ConnectWait = old })
 }
 
 func TestRestoreFailuresSayWhatToDo(t *testing.T) {

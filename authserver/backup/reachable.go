@@ -3,25 +3,18 @@ package backup
 import (
 	"context"
 	"net"
-	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
-// connectWait is how long a backup, a restore or a restore drill waits for its database or Redis
-// to accept a TCP connection before it tries for real (and reports that
-// attempt's error). A Job's pod can start before the network lets it through:
-// NetworkPolicy engines such as kube-router add a new pod's address to the
-// policy a moment after the pod starts, and reject until then ("connection
-// refused"), which would spend one of the Job's two attempts; the database may
-// also still be starting. `authserver migrate` waits the same way.
-var connectWait = time.Minute
-
 // awaitReachable waits until addr (host:port) accepts a TCP connection, the
-// context ends or connectWait passes; it reports nothing itself.
+// context ends or store.ConnectWait passes; it reports nothing itself (the real
+// connection that follows does). It is store.Connect's wait for a server that is
+// not PostgreSQL (Redis): a new Job pod may be refused until the NetworkPolicy
+// engine has admitted its address (authserver/store/connect.go).
 func awaitReachable(ctx context.Context, addr string) {
-	deadline := time.Now().Add(connectWait)
+	deadline := time.Now().Add(store.ConnectWait)
 	d := net.Dialer{Timeout: 5 * time.Second}
 	for {
 		c, err := d.DialContext(ctx, "tcp", addr)
@@ -38,14 +31,4 @@ func awaitReachable(ctx context.Context, addr string) {
 		case <-time.After(time.Second):
 		}
 	}
-}
-
-// pgAddr is the host:port a PostgreSQL URL connects to first ("" for a Unix
-// socket or a URL that does not parse: the real connection reports those).
-func pgAddr(url string) string {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil || cfg.Host == "" || cfg.Host[0] == '/' {
-		return ""
-	}
-	return net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port)))
 }

@@ -246,10 +246,7 @@ func rowDiff(want, got map[string]int64) string {
 // by adminURL's role (which needs CREATEDB), after dropping stale ones left by
 // killed drills. It returns its URL and the function that drops it.
 func createScratch(ctx context.Context, adminURL string, now time.Time) (string, func() error, error) {
-	if addr := pgAddr(adminURL); addr != "" { // the drill's first connection (reachable.go)
-		awaitReachable(ctx, addr)
-	}
-	conn, err := pgx.Connect(ctx, adminURL)
+	conn, err := store.ConnectURL(ctx, adminURL, nil) // the drill's first connection: waits for the database
 	if err != nil {
 		return "", nil, drillErr(result.ReasonScratchDatabaseUnavailable, fmt.Errorf("connecting to %s: %w; check DATABASE_URL", redactedDB(adminURL), err))
 	}
@@ -267,7 +264,7 @@ func createScratch(ctx context.Context, adminURL string, now time.Time) (string,
 		}
 		return "", nil, drillErr(result.ReasonScratchDatabaseUnavailable, fmt.Errorf("creating the scratch database on %s: %w", redactedDB(adminURL), err))
 	}
-	u, _ := url.Parse(adminURL) // parsed by pgx.Connect above
+	u, _ := url.Parse(adminURL) // parsed by store.ConnectURL above
 	u.Path = "/" + name
 	drop := func() error {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
 // scramIterations is PostgreSQL's default (scram_iterations).
@@ -46,7 +47,7 @@ func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + 
 
 func connect(ctx context.Context, cfg *pgx.ConnConfig, what string) (*pgx.Conn, error) {
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec // pgbouncer-safe, like the authserver
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := store.Connect(ctx, cfg, nil)        // waits for the database (a new Job pod)
 	if err != nil {
 		return nil, fmt.Errorf("connecting as %s: %w", what, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,12 +72,12 @@ func LatestVersion() int {
 // transaction-scoped lock (not a session lock) keeps this correct even if the
 // URL points at a transaction-mode pooler. It returns the versions applied.
 func Migrate(ctx context.Context, directURL string) ([]int, error) {
-	cfg, err := pgx.ParseConfig(directURL)
-	if err != nil {
-		return nil, errors.New("parsing database URL for migrations: invalid connection string")
-	}
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	return MigrateLogged(ctx, directURL, nil)
+}
+
+// MigrateLogged is Migrate that logs to log while it waits for the database (Connect).
+func MigrateLogged(ctx context.Context, directURL string, log *slog.Logger) ([]int, error) {
+	conn, err := ConnectURL(ctx, directURL, log)
 	if err != nil {
 		return nil, fmt.Errorf("connecting for migrations: %w", err)
 	}

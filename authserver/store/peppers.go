@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -44,12 +43,7 @@ func (e *PepperMismatchError) Error() string {
 // database (a new stack) passes. The data itself says which peppers it needs: no
 // record outside it (such as the operator's status) has to survive a restore.
 func CheckPeppers(ctx context.Context, directURL string, configured []string, secret string) error {
-	cfg, err := pgx.ParseConfig(directURL)
-	if err != nil {
-		return errors.New("parsing database URL for the pepper check: invalid connection string")
-	}
-	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
-	conn, err := pgx.ConnectConfig(ctx, cfg)
+	conn, err := ConnectURL(ctx, directURL, nil)
 	if err != nil {
 		return fmt.Errorf("connecting for the pepper check: %w", err)
 	}
