@@ -290,11 +290,11 @@ func DrillResultOf(res VerifyResult, err error) result.Result {
 }
 
 // warnUnverified logs the objects a restore or drill stepped over when it
-// looked for the newest backup (someone wrote the bucket, or backups were
-// altered), and a backup used without a signature.
+// looked for the newest backup (someone wrote the bucket, backups were
+// altered, or a node's clock ran ahead), and a backup used without a signature.
 func warnUnverified(log *slog.Logger, skipped []string, used string, unsigned bool) {
 	if len(skipped) > 0 {
-		log.Warn("skipped newer objects that are not backups signed by this stack's key: check who writes the bucket",
+		log.Warn("skipped newer objects that are not backups signed by this stack's key, or are named more than an hour in the future: check who writes the bucket, and the nodes' clocks",
 			"skipped", skipped, "object", used)
 	}
 	if unsigned && used != "" {

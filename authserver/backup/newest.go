@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 )
 
 // NewestMissingError: "latest" resolved to a backup older than the newest one
@@ -19,21 +20,17 @@ import (
 type NewestMissingError struct {
 	Expected string // BACKUP_EXPECT_NEWEST
 	Latest   string // what "latest" would be; "" when no backup is usable
-	Damaged  bool   // Expected is in the bucket but not authentic
+	How      string // what became of Expected
 }
 
 func (e *NewestMissingError) Error() string {
-	how := "is not in the bucket: someone deleted it"
-	if e.Damaged {
-		how = "is in the bucket but not authentic: someone replaced or altered it"
-	}
 	latest := "no usable backup is left"
 	if e.Latest != "" {
 		latest = "latest would be " + e.Latest + ", which loses the data written since"
 	}
 	return fmt.Sprintf("the newest backup this stack recorded, %s, %s; %s. Nothing was restored: "+
 		"restore a copy of it (bucket versioning), or name an older backup explicitly (--object, spec.bootstrap.fromBackup.object) to accept the loss",
-		e.Expected, how, latest)
+		e.Expected, e.How, latest)
 }
 
 // newestExpected is newestAuthentic checked against expect, the key of the newest
@@ -55,7 +52,13 @@ func (s *bucket) newestExpected(ctx context.Context, kind, expect string, tr Tru
 	case err == nil && !a.time.Before(want):
 		return a, skipped, nil
 	case err == nil, errors.As(err, &nb), errors.As(err, &na):
-		e := &NewestMissingError{Expected: expect, Damaged: slices.Contains(skipped, expect)}
+		e := &NewestMissingError{Expected: expect, How: "is not in the bucket: someone deleted it"}
+		switch now := timeNow(); {
+		case want.After(now.Add(MaxFutureSkew)):
+			e.How = fmt.Sprintf("is named more than %s after this pod's clock (%s): the clock of the node that made it, or of this one, is wrong", MaxFutureSkew, now.UTC().Format(time.RFC3339))
+		case slices.Contains(skipped, expect):
+			e.How = "is in the bucket but not authentic: someone replaced or altered it"
+		}
 		if a != nil {
 			e.Latest = a.key
 		}

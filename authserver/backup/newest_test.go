@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 
@@ -101,5 +102,41 @@ func TestDeletedNewestBackupIsNoticed(t *testing.T) {
 	// An expectation that is no backup key under the prefix is a configuration error.
 	if res, r, _ := s.restore(t, expecting("other/postgres/"+strings.TrimPrefix(newest, "prod/postgres/"))); r.code != 2 || !strings.Contains(res.Error, "BACKUP_EXPECT_NEWEST") {
 		t.Errorf("expectation under another prefix: exit %d, %+v", r.code, res)
+	}
+}
+
+// A genuine, signed backup named in the future (made on a node whose clock ran a
+// day ahead) is stepped over with the warning, not kept as "latest" hiding every
+// later backup (red-team finding F4); expecting it fails naming the clock.
+func TestFutureDatedBackupIsNotLatest(t *testing.T) {
+	s := newSignedStack(t)
+	cfg := loadBackup(t, s.e, KindPostgres)
+	cfg.Now = func() time.Time { return time.Now().Add(24 * time.Hour) }
+	ahead, err := Backup(context.Background(), cfg, KindPostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := runCLI(t, s.e, "backup", "postgres"); r.code != 0 {
+		t.Fatalf("backup: exit %d", r.code)
+	}
+	keys := s.backupKeys(t)
+	if len(keys) != 3 || keys[2] != ahead.Object {
+		t.Fatalf("backups %v: %s is not the newest by name", keys, ahead.Object)
+	}
+	newest := keys[1]
+	res, r, target := s.restore(t, s.e)
+	if r.code != 0 || res.Object != newest || res.Skipped != 1 || !holdsStackData(t, target) || !strings.Contains(r.stderr, "in the future") {
+		t.Errorf("restore of latest: exit %d, %+v; want %s, the future one skipped with a warning", r.code, res, newest)
+	}
+	if dr, r := drill(t, s.e.with("BACKUP_EXPECT_NEWEST", newest)); dr.Reason != result.ReasonDrillSucceeded || dr.Object != newest || dr.Skipped != 1 {
+		t.Errorf("drill: exit %d, %+v; want %s", r.code, dr, newest)
+	}
+	// Named, it is restored as asked.
+	if res, r, target := s.restore(t, s.e, "--object", ahead.Object); r.code != 0 || !holdsStackData(t, target) {
+		t.Errorf("restore --object %s: exit %d, %+v", ahead.Object, r.code, res)
+	}
+	dr, r := drill(t, s.e.with("BACKUP_EXPECT_NEWEST", ahead.Object))
+	if dr.Reason != result.ReasonNewestBackupMissing || !strings.Contains(dr.Error, "after this pod's clock") || !strings.Contains(dr.Error, "latest would be "+newest) {
+		t.Errorf("drill expecting the future one: exit %d, %+v", r.code, dr)
 	}
 }
