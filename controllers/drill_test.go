@@ -310,7 +310,8 @@ func envMap(c corev1.Container) map[string]string {
 
 // TestRestoreInPlaceExpectsTheNewestBackup on the real API server: a declared
 // restore of latest for a stack whose status already records a backup (re-created
-// with its status) gets that backup as BACKUP_EXPECT_NEWEST.
+// with its status) gets that backup as BACKUP_EXPECT_NEWEST; the Job refusing with
+// NewestBackupMissing makes Restored False with that reason.
 func TestRestoreInPlaceExpectsTheNewestBackup(t *testing.T) {
 	t.Parallel()
 	ns := newNamespace(t)
@@ -345,6 +346,20 @@ func TestRestoreInPlaceExpectsTheNewestBackup(t *testing.T) {
 		}
 		if got := envMap(jobs[0].Spec.Template.Spec.Containers[0])["BACKUP_EXPECT_NEWEST"]; got != newest {
 			return fmt.Errorf("BACKUP_EXPECT_NEWEST %q", got)
+		}
+		return nil
+	})
+	// The restore found it deleted: refused by name, nothing restored.
+	job := restoreJobs(t, ns)[0]
+	msg := "the newest backup this stack recorded, " + newest + ", is not in the bucket: someone deleted it"
+	finishJob(t, ns, &job, false, string(result.Result{Kind: "postgres", Reason: result.ReasonNewestBackupMissing, Error: msg}.Line()))
+	eventually(t, "Restored=False NewestBackupMissing", func() error {
+		c, s, err := restored(ns)
+		if err != nil {
+			return err
+		}
+		if c == nil || c.Reason != authv1alpha1.ReasonNewestBackupMissing || !strings.Contains(c.Message, msg) || s.Status.Restore.Phase != authv1alpha1.RestoreFailed {
+			return fmt.Errorf("condition %+v, status %+v", c, s.Status.Restore)
 		}
 		return nil
 	})
