@@ -271,10 +271,16 @@ func (s *bucket) authenticate(ctx context.Context, kind, key string, tr Trust) (
 // steps over before it gives up (each costs two requests).
 const maxSkipped = 50
 
+// MaxFutureSkew: a backup named more than this after the clock of the run that
+// resolves "latest" is stepped over like an unverifiable one. A backup made on a
+// node whose clock ran ahead is signed like any other, and would otherwise stay
+// "latest", hiding every later backup, until real time caught up with its name.
+const MaxFutureSkew = time.Hour
+
 // newestAuthentic is the newest backup of kind that authenticate accepts; the
-// newer ones it stepped over (unsigned, foreign or altered) are returned for a
-// warning: an object someone uploaded never becomes "latest", and never hides
-// the real latest one either.
+// newer ones it stepped over (unsigned, foreign, altered, or named more than
+// MaxFutureSkew ahead) are returned for a warning: an object someone uploaded
+// never becomes "latest", and never hides the real latest one either.
 func (s *bucket) newestAuthentic(ctx context.Context, kind string, tr Trust) (*authentic, []string, error) {
 	objs, err := s.list(ctx, kind)
 	if err != nil {
@@ -285,7 +291,12 @@ func (s *bucket) newestAuthentic(ctx context.Context, kind string, tr Trust) (*a
 	}
 	var skipped []string
 	var last error
+	ahead := timeNow().Add(MaxFutureSkew)
 	for i := len(objs) - 1; i >= 0 && len(skipped) < maxSkipped; i-- {
+		if objs[i].Time.After(ahead) {
+			skipped, last = append(skipped, objs[i].Key), fmt.Errorf("%s is named more than %s after this clock", objs[i].Key, MaxFutureSkew)
+			continue
+		}
 		a, err := s.authenticate(ctx, kind, objs[i].Key, tr)
 		var na *NotAuthenticError
 		if errors.As(err, &na) {

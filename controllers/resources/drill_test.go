@@ -270,3 +270,53 @@ func TestDrillCronJobGetsOldPeppers(t *testing.T) {
 		t.Errorf("old peppers mounted %v, projected from demo-pepper %v", mounted, projected)
 	}
 }
+
+// The drill and a restore of latest in place get the newest backup the stack
+// recorded (BACKUP_EXPECT_NEWEST): one deleted from the bucket then fails the run
+// (authserver/backup TestDeletedNewestBackupIsNoticed) instead of an older one
+// being used. Not before the first backup, not for a named object, another
+// bucket or a key under another prefix (the prefix changed since).
+func TestExpectNewestBackup(t *testing.T) {
+	const newest = "stacks/demo/postgres/20261130T030000Z.dump.gz.gpg"
+	expect := func(s *authv1alpha1.AuthStack) (drill, restore string) {
+		in := sampleInputs(s)
+		if cj := DrillCronJob(s, DefaultBackupSources(s, in)); cj != nil {
+			drill = envOf(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0])["BACKUP_EXPECT_NEWEST"].Value
+		}
+		if j := RestoreJob(s, DefaultBackupSources(s, in), in); j != nil {
+			restore = envOf(j.Spec.Template.Spec.Containers[0])["BACKUP_EXPECT_NEWEST"].Value
+		}
+		return drill, restore
+	}
+	recorded := func(key string) *authv1alpha1.AuthStack {
+		s := withRestore(withDrill(withBackup(sampleStack())), "latest")
+		s.Status.Backups = &authv1alpha1.BackupsStatus{Postgres: authv1alpha1.BackupKindStatus{
+			LastSuccess: &authv1alpha1.BackupRun{Job: "demo-backup-postgres-1", Object: key}}}
+		return s
+	}
+	if d, r := expect(withRestore(withDrill(withBackup(sampleStack())), "latest")); d != "" || r != "" {
+		t.Errorf("no backup recorded: drill %q, restore %q", d, r)
+	}
+	if d, r := expect(recorded(newest)); d != newest || r != newest {
+		t.Errorf("backup recorded: drill %q, restore %q; want %s", d, r, newest)
+	}
+	s := recorded(newest)
+	s.Spec.Bootstrap.FromBackup.Object = "stacks/demo/postgres/20261129T030000Z.dump.gz.gpg"
+	if _, r := expect(s); r != "" {
+		t.Errorf("named object: restore expects %q", r)
+	}
+	s = recorded(newest)
+	s.Spec.Bootstrap.FromBackup.Source = &authv1alpha1.BackupDestination{S3: s.Spec.Backup.Destination.S3}
+	s.Spec.Bootstrap.FromBackup.Source.S3.Bucket = "other-stack-backups"
+	if _, r := expect(s); r != "" {
+		t.Errorf("restore from another bucket expects %q", r)
+	}
+	s = recorded(newest)
+	s.Spec.Backup.Destination.S3.Prefix = "stacks/demo-2/"
+	if d, _ := expect(s); d != "" {
+		t.Errorf("prefix changed: drill expects %q", d)
+	}
+	if d, _ := expect(recorded("stacks/demo/postgres/x/20261130T030000Z.dump.gz.gpg")); d != "" {
+		t.Errorf("a key below another folder: drill expects %q", d)
+	}
+}
