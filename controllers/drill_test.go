@@ -22,9 +22,16 @@ import (
 // controller would (envtest runs none), and finishes it with result line msg.
 func runDrill(t *testing.T, ns, name string, ok bool, msg string) {
 	t.Helper()
+	runCronJob(t, ns, "auth-backup-verify", name, ok, msg)
+}
+
+// runCronJob creates the Job name from the template of the CronJob cronJob and
+// finishes it (ok or failed) with the termination message msg.
+func runCronJob(t *testing.T, ns, cronJob, name string, ok bool, msg string) {
+	t.Helper()
 	ctx := context.Background()
 	cj := &batchv1.CronJob{}
-	if err := k8s.Get(ctx, key(ns, "auth-backup-verify"), cj); err != nil {
+	if err := k8s.Get(ctx, key(ns, cronJob), cj); err != nil {
 		t.Fatal(err)
 	}
 	job := &batchv1.Job{
@@ -189,19 +196,8 @@ func TestRestoreDrillStatus(t *testing.T) {
 // no CronJob controller) and finishes it, stored as object.
 func runBackup(t *testing.T, ns, name, object string) {
 	t.Helper()
-	ctx := context.Background()
-	cj := &batchv1.CronJob{}
-	if err := k8s.Get(ctx, key(ns, "auth-backup-postgres"), cj); err != nil {
-		t.Fatal(err)
-	}
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: cj.Spec.JobTemplate.Labels},
-		Spec:       *cj.Spec.JobTemplate.Spec.DeepCopy(),
-	}
-	if err := k8s.Create(ctx, job); err != nil {
-		t.Fatal(err)
-	}
-	finishJob(t, ns, job, true, string(result.Result{Kind: "postgres", OK: true, Stored: true, Object: object, SizeBytes: 4242}.Line()))
+	runCronJob(t, ns, "auth-backup-postgres", name, true,
+		string(result.Result{Kind: "postgres", OK: true, Stored: true, Object: object, SizeBytes: 4242}.Line()))
 }
 
 // drillExpects is the drill CronJob's BACKUP_EXPECT_NEWEST ("" when unset) and its generation.
