@@ -294,7 +294,8 @@ func DrillResultOf(res VerifyResult, err error) result.Result {
 // altered, or a node's clock ran ahead), and a backup used without a signature.
 func warnUnverified(log *slog.Logger, skipped []string, used string, unsigned bool) {
 	if len(skipped) > 0 {
-		log.Warn("skipped newer objects that are not backups signed by this stack's key, or are named more than an hour in the future: check who writes the bucket, and the nodes' clocks",
+		log.Warn("skipped newer objects that are not backups signed by this stack's key, are named more than an hour in the future, "+
+			"or are named after the expected newest backup but were written to the bucket before it: check who writes the bucket, and the nodes' clocks",
 			"skipped", skipped, "object", used)
 	}
 	if unsigned && used != "" {

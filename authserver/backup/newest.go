@@ -11,8 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
+
+	"github.com/minio/minio-go/v7"
 )
 
 // NewestMissingError: "latest" resolved to a backup older than the newest one
@@ -29,40 +30,52 @@ func (e *NewestMissingError) Error() string {
 		latest = "latest would be " + e.Latest + ", which loses the data written since"
 	}
 	return fmt.Sprintf("the newest backup this stack recorded, %s, %s; %s. Nothing was restored: "+
-		"restore a copy of it (bucket versioning), or name an older backup explicitly (--object, spec.bootstrap.fromBackup.object) to accept the loss",
+		"restore a copy of it (bucket versioning) and run again; or, to accept the loss, restore an older backup by name "+
+		"(authserver restore --object; spec.bootstrap.fromBackup cannot change: re-create the AuthStack naming it in spec.bootstrap.fromBackup.object)",
 		e.Expected, e.How, latest)
 }
 
 // newestExpected is newestAuthentic checked against expect, the key of the newest
-// backup the stack recorded ("" checks nothing). A newer backup than expect is
-// fine (one finished after the Job was made); an older one, or none, is a
-// *NewestMissingError.
+// backup the stack recorded ("" checks nothing). The expected backup is
+// authenticated itself (never inferred from a later name, which a node whose
+// clock ran ahead gives to older data, nor hidden by junk named in the
+// future); a newer one is used instead when one finished after the Job was
+// made (see newestAuthentic's floor). Expected missing, not authentic or named
+// in the future is a *NewestMissingError.
 func (s *bucket) newestExpected(ctx context.Context, kind, expect string, tr Trust) (*authentic, []string, error) {
-	a, skipped, err := s.newestAuthentic(ctx, kind, tr)
 	if expect == "" {
-		return a, skipped, err
+		return s.newestAuthentic(ctx, kind, tr, nil)
 	}
 	want, ok := s.parseKey(kind, expect)
 	if !ok {
-		return nil, skipped, &UsageError{Msg: fmt.Sprintf("BACKUP_EXPECT_NEWEST %q is not the key of a %s backup under s3://%s/%s", expect, kind, s.cfg.Bucket, s.folder(kind))}
+		return nil, nil, &UsageError{Msg: fmt.Sprintf("BACKUP_EXPECT_NEWEST %q is not the key of a %s backup under s3://%s/%s", expect, kind, s.cfg.Bucket, s.folder(kind))}
 	}
+	e := &NewestMissingError{Expected: expect}
+	if now := timeNow(); want.After(now.Add(MaxFutureSkew)) {
+		e.How = fmt.Sprintf("is named more than %s after this pod's clock (%s): the clock of the node that made it, or of this one, is wrong", MaxFutureSkew, now.UTC().Format(time.RFC3339))
+	} else if _, err := s.c.StatObject(ctx, s.cfg.Bucket, expect, minio.StatObjectOptions{}); isNotFound(err) {
+		e.How = "is not in the bucket: someone deleted it"
+	} else if err != nil {
+		return nil, nil, s.explain("checking the expected backup "+expect, err)
+	} else {
+		exp, err := s.authenticate(ctx, kind, expect, tr)
+		var na *NotAuthenticError
+		switch {
+		case err == nil:
+			return s.newestAuthentic(ctx, kind, tr, exp)
+		case !errors.As(err, &na):
+			return nil, nil, err
+		}
+		e.How = "is in the bucket but not authentic: someone replaced or altered it"
+	}
+	a, skipped, err := s.newestAuthentic(ctx, kind, tr, nil)
 	var nb *noBackupError
 	var na *NotAuthenticError
-	switch {
-	case err == nil && !a.time.Before(want):
-		return a, skipped, nil
-	case err == nil, errors.As(err, &nb), errors.As(err, &na):
-		e := &NewestMissingError{Expected: expect, How: "is not in the bucket: someone deleted it"}
-		switch now := timeNow(); {
-		case want.After(now.Add(MaxFutureSkew)):
-			e.How = fmt.Sprintf("is named more than %s after this pod's clock (%s): the clock of the node that made it, or of this one, is wrong", MaxFutureSkew, now.UTC().Format(time.RFC3339))
-		case slices.Contains(skipped, expect):
-			e.How = "is in the bucket but not authentic: someone replaced or altered it"
-		}
-		if a != nil {
-			e.Latest = a.key
-		}
-		return nil, skipped, e
+	if err != nil && !errors.As(err, &nb) && !errors.As(err, &na) {
+		return nil, skipped, err
 	}
-	return nil, skipped, err
+	if a != nil {
+		e.Latest = a.key
+	}
+	return nil, skipped, e
 }

@@ -3,13 +3,16 @@ package backup
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/minio/minio-go/v7"
 
 	"github.com/leanauth/authstack/authserver/backup/result"
+	"github.com/leanauth/authstack/authserver/store"
 )
 
 // Someone who may write the bucket deletes the newest backups (red-team finding:
@@ -138,5 +141,86 @@ func TestFutureDatedBackupIsNotLatest(t *testing.T) {
 	dr, r := drill(t, s.e.with("BACKUP_EXPECT_NEWEST", ahead.Object))
 	if dr.Reason != result.ReasonNewestBackupMissing || !strings.Contains(dr.Error, "after this pod's clock") || !strings.Contains(dr.Error, "latest would be "+newest) {
 		t.Errorf("drill expecting the future one: exit %d, %+v", r.code, dr)
+	}
+}
+
+// A backup from a node whose clock ran ahead (within MaxFutureSkew) is named
+// after the newest backup the stack recorded although it holds older data: it
+// does not satisfy the expectation (red-team finding R6-1). The expected backup
+// is authenticated itself; the later-named one, written to the bucket before it
+// (S3 Last-Modified, the server's clock), is stepped over with the warning; and
+// deleting the expected one is noticed.
+func TestSkewedBackupDoesNotHideRecordedNewest(t *testing.T) {
+	s := newSignedStack(t)
+	ctx := context.Background()
+	cfg := loadBackup(t, s.e, KindPostgres)
+	cfg.Now = func() time.Time { return time.Now().Add(50 * time.Minute) }
+	skewed, err := Backup(ctx, cfg, KindPostgres)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Last-Modified has a resolution of one second: the next backup is written
+	// in a later one (the S3 server runs on this machine's clock).
+	info, err := s.c.StatObject(ctx, "backups", skewed.Object, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !time.Now().After(info.LastModified.Add(time.Second)) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	conn, err := pgx.Connect(ctx, s.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		_, _, err := store.InsertUser(ctx, tx, "late@example.com", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$"+strings.Repeat("9", 40))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close(ctx)
+	if r := runCLI(t, s.e, "backup", "postgres"); r.code != 0 {
+		t.Fatalf("backup: exit %d", r.code)
+	}
+	keys := s.backupKeys(t)
+	if len(keys) != 3 || keys[2] != skewed.Object {
+		t.Fatalf("backups %v: %s is not the newest by name", keys, skewed.Object)
+	}
+	recorded := keys[1]
+
+	res, r, target := s.restore(t, s.e.with("BACKUP_EXPECT_NEWEST", recorded))
+	if r.code != 0 || res.Object != recorded || res.Skipped != 1 || len(tableRows(t, target)["users"]) != 8 || !strings.Contains(r.stderr, "written to the bucket before") {
+		t.Errorf("restore of latest expecting %s: exit %d, %+v, %d users; want it, %s skipped with a warning",
+			recorded, r.code, res, len(tableRows(t, target)["users"]), skewed.Object)
+	}
+	if dr, r := drill(t, s.e.with("BACKUP_EXPECT_NEWEST", recorded)); dr.Reason != result.ReasonDrillSucceeded || dr.Object != recorded {
+		t.Errorf("drill expecting %s: exit %d, %+v", recorded, r.code, dr)
+	}
+
+	for _, k := range []string{recorded, recorded + sigSuffix} {
+		if err := s.c.RemoveObject(ctx, "backups", k, minio.RemoveObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dr, r := drill(t, s.e.with("BACKUP_EXPECT_NEWEST", recorded)); dr.Reason != result.ReasonNewestBackupMissing ||
+		!strings.Contains(dr.Error, "someone deleted it") || !strings.Contains(dr.Error, "latest would be "+skewed.Object) {
+		t.Errorf("recorded newest %s deleted: drill exit %d, %+v", recorded, r.code, dr)
+	}
+}
+
+// Objects named in the future fill the steps resolving "latest" may take
+// (maxSkipped): with the expectation set, the intact expected backup is still
+// found, not reported deleted with "no usable backup is left" (red-team finding R6-2).
+func TestJunkNamedInFutureDoesNotHideExpectedBackup(t *testing.T) {
+	s := newSignedStack(t)
+	ctx := context.Background()
+	for i := range maxSkipped {
+		k := fmt.Sprintf("prod/postgres/99991231T235959.%03dZ.dump.gz.gpg", i)
+		if _, err := s.c.PutObject(ctx, "backups", k, bytes.NewReader([]byte("x")), 1, minio.PutObjectOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dr, r := drill(t, s.e.with("BACKUP_EXPECT_NEWEST", s.good)); dr.Reason != result.ReasonDrillSucceeded || dr.Object != s.good || dr.Skipped != maxSkipped {
+		t.Errorf("drill expecting the intact %s behind %d junk objects: exit %d, %+v", s.good, maxSkipped, r.code, dr)
 	}
 }
