@@ -275,16 +275,21 @@ func backupStoreEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 
 // expectNewestEnv is BACKUP_EXPECT_NEWEST for a Job that resolves the newest
 // postgres backup in s3: the key of the newest backup the stack recorded
-// (status.backups.postgres.lastSuccess), so that one deleted from the bucket fails
-// the run (NewestBackupMissing) instead of an older one being used. Nothing when
-// the stack recorded none, or when s3 is not the stack's destination or the key
-// is not under its prefix (another bucket is read, or the prefix changed since).
+// (status.backups.postgres.newest, newestBackup), so that one deleted from the
+// bucket fails the run (NewestBackupMissing) instead of an older one being used.
+// Nothing when the stack recorded none, or when s3 is not the stack's destination
+// or the key is not under its prefix (another bucket is read, or the prefix
+// changed since; a bucket or endpoint changed since is not told apart: the
+// expectation fails there until a backup to the new one is recorded).
 func expectNewestEnv(stack *authv1alpha1.AuthStack, s3 authv1alpha1.S3Destination) []corev1.EnvVar {
-	b := stack.Status.Backups
-	if b == nil || b.Postgres.LastSuccess == nil || stack.Spec.Backup == nil {
+	var newest *authv1alpha1.BackupRun
+	if b := stack.Status.Backups; b != nil {
+		newest = newestBackup(b.Postgres)
+	}
+	if newest == nil || stack.Spec.Backup == nil {
 		return nil
 	}
-	dest, key := stack.Spec.Backup.Destination.S3, b.Postgres.LastSuccess.Object
+	dest, key := stack.Spec.Backup.Destination.S3, newest.Object
 	prefix := strings.Trim(dest.Prefix, "/") // as authserver/config reads S3_PREFIX
 	folder := BackupKindPostgres + "/"
 	if prefix != "" {
