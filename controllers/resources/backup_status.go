@@ -21,7 +21,7 @@ import (
 // termination message) the object key and size, or why it failed. finished
 // is false while the Job runs.
 func BackupRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.BackupRun, stored, finished bool) {
-	run.Job, run.Started = job.Name, job.Status.StartTime
+	run.Job, run.Started = job.Name, job.Status.StartTime.DeepCopy()
 	var failedHow string
 	finished, run.Time, failedHow = jobEnd(job)
 	if !finished {
