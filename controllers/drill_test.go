@@ -215,7 +215,7 @@ func drillExpects(ns string) (string, int64, error) {
 }
 
 // TestDrillExpectsTheNewestBackup on the real API server: the drill CronJob carries
-// the newest backup the stack recorded (status.backups.postgres.lastSuccess) as
+// the newest backup the stack recorded (status.backups.postgres.newest) as
 // BACKUP_EXPECT_NEWEST, updated once per new backup and never on a no-op reconcile;
 // a drill that found it deleted (NewestBackupMissing) makes RestoreVerified False.
 func TestDrillExpectsTheNewestBackup(t *testing.T) {
