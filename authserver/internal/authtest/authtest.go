@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -204,7 +205,10 @@ func (e *Env) Stop(t testing.TB) error {
 		}
 		return err
 	case <-time.After(20 * time.Second):
-		t.Errorf("authserver did not stop within 20s")
+		// Where it hangs (the server runs in this process): every goroutine's stack.
+		buf := make([]byte, 4<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Errorf("authserver did not stop within 20s\nlogs:\n%s\ngoroutines:\n%s", e.Logs(), buf)
 		return nil
 	}
 }
