@@ -54,7 +54,12 @@ func podOf(ns, name, subdomain string, tpl corev1.PodTemplateSpec) *corev1.Pod {
 	pod.Spec.Hostname, pod.Spec.Subdomain = name, subdomain
 	pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: resources.DataVolumeName,
 		VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
+	// A quick teardown: no preStop delay (the Service drain of a rollout is not under
+	// test here), and the API server wants the grace period longer than the delay.
 	pod.Spec.TerminationGracePeriodSeconds = ptr.To[int64](5)
+	for i := range pod.Spec.Containers {
+		pod.Spec.Containers[i].Lifecycle = nil
+	}
 	return pod
 }
 
