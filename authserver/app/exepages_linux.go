@@ -15,7 +15,7 @@ import (
 // ones still used fault back in). Package initialisation and start-up touch
 // code and tables of every package linked in, and the kernel maps 64 KiB
 // around each touched page (fault-around), so after start-up the binary
-// holds about 27 MiB of the process's RSS, of which serving uses less
+// holds about 28 MiB of the process's RSS, of which serving uses 21 to 22
 // (docs/benchmarks.md, "Session 6"). Mappings with copied-on-write
 // (anonymous) pages are left alone: dropping those would lose the writes.
 // It returns the bytes of the mappings advised.

@@ -46,9 +46,9 @@ type Resources struct {
 // While password hashes run (and for hashingLinger after the last one),
 // the limit is hashingHeapLimit instead: the slots' argon2 memory is then
 // in use, and the requests that hash come at most at the hash rate, so the
-// heap is kept small where the process is at its largest. In the login
-// storm that takes about 10 MiB off the peak RSS; the session path, which
-// allocates the most, keeps its room when no hash runs. 16 MiB was too
+// heap is kept small where the process is at its largest: in the login
+// storm the heap arena holds about 12 MiB instead of 23; the session path,
+// which allocates the most, keeps its room when no hash runs. 16 MiB was too
 // little: stacks and runtime metadata take about 13 MiB of the limit under
 // a storm's 500 connections, and the GC ran every few milliseconds
 // (docs/benchmarks.md, "Session 6").
