@@ -42,15 +42,7 @@ func TestBackupSigningKey(t *testing.T) {
 	ns := newNamespace(t)
 	createReferencedSecrets(t, ns)
 	ctx := context.Background()
-	for name, data := range map[string]map[string]string{
-		"backup-key":     {"public.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----"},
-		"backup-private": {"private.asc": "-----BEGIN PGP PRIVATE KEY BLOCK-----"},
-		"s3":             {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3-secret"},
-	} {
-		if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createBackupSecrets(t, ns)
 	op := startOperator(t, ns)
 	stack := withBackupSpec(sampleStack(ns, "auth"))
 	stack.Spec.Backup.Encryption.PrivateKeySecretRef = &authv1alpha1.SecretKeyRef{Name: "backup-private", Key: "private.asc"}

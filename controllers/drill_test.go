@@ -15,15 +15,23 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	authv1alpha1 "github.com/leanauth/authstack/api/v1alpha1"
+	"github.com/leanauth/authstack/authserver/backup/result"
 )
 
 // runDrill creates a Job from the drill CronJob's template, as the CronJob
 // controller would (envtest runs none), and finishes it with result line msg.
 func runDrill(t *testing.T, ns, name string, ok bool, msg string) {
 	t.Helper()
+	runCronJob(t, ns, "auth-backup-verify", name, ok, msg)
+}
+
+// runCronJob creates the Job name from the template of the CronJob cronJob and
+// finishes it (ok or failed) with the termination message msg.
+func runCronJob(t *testing.T, ns, cronJob, name string, ok bool, msg string) {
+	t.Helper()
 	ctx := context.Background()
 	cj := &batchv1.CronJob{}
-	if err := k8s.Get(ctx, key(ns, "auth-backup-verify"), cj); err != nil {
+	if err := k8s.Get(ctx, key(ns, cronJob), cj); err != nil {
 		t.Fatal(err)
 	}
 	job := &batchv1.Job{
@@ -179,6 +187,159 @@ func TestRestoreDrillStatus(t *testing.T) {
 		}
 		if c, _ := restoreVerified(t, ns); c != nil {
 			return fmt.Errorf("condition still set: %+v", c)
+		}
+		return nil
+	})
+}
+
+// runBackup creates a postgres backup Job from its CronJob's template (envtest runs
+// no CronJob controller) and finishes it, stored as object.
+func runBackup(t *testing.T, ns, name, object string) {
+	t.Helper()
+	runCronJob(t, ns, "auth-backup-postgres", name, true,
+		string(result.Result{Kind: "postgres", OK: true, Stored: true, Object: object, SizeBytes: 4242}.Line()))
+}
+
+// drillExpects is the drill CronJob's BACKUP_EXPECT_NEWEST ("" when unset) and its generation.
+func drillExpects(ns string) (string, int64, error) {
+	cj := &batchv1.CronJob{}
+	if err := k8s.Get(context.Background(), key(ns, "auth-backup-verify"), cj); err != nil {
+		return "", 0, err
+	}
+	for _, e := range cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0].Env {
+		if e.Name == "BACKUP_EXPECT_NEWEST" {
+			return e.Value, cj.Generation, nil
+		}
+	}
+	return "", cj.Generation, nil
+}
+
+// TestDrillExpectsTheNewestBackup on the real API server: the drill CronJob carries
+// the newest backup the stack recorded (status.backups.postgres.newest) as
+// BACKUP_EXPECT_NEWEST, updated once per new backup and never on a no-op reconcile;
+// a drill that found it deleted (NewestBackupMissing) makes RestoreVerified False.
+func TestDrillExpectsTheNewestBackup(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createReferencedSecrets(t, ns)
+	ctx := context.Background()
+	createBackupSecrets(t, ns)
+	op := startOperator(t, ns)
+	stack := withBackupSpec(sampleStack(ns, "auth"))
+	stack.Spec.Backup.Encryption.PrivateKeySecretRef = &authv1alpha1.SecretKeyRef{Name: "backup-private", Key: "private.asc"}
+	stack.Spec.Backup.Verify = &authv1alpha1.DrillSpec{Schedule: "0 5 * * *"}
+	if err := k8s.Create(ctx, stack); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the drill CronJob exists, expecting nothing before the first backup", func() error {
+		exp, _, err := drillExpects(ns)
+		if err == nil && exp != "" {
+			return fmt.Errorf("BACKUP_EXPECT_NEWEST %q", exp)
+		}
+		return err
+	})
+	if err := k8s.Get(ctx, key(ns, "auth-backup-postgres"), &batchv1.CronJob{}); err != nil {
+		t.Fatal(err)
+	}
+
+	var gens []int64
+	for i, object := range []string{"prod/postgres/20261128T030000Z.dump.gz.gpg", "prod/postgres/20261129T030000Z.dump.gz.gpg"} {
+		runBackup(t, ns, fmt.Sprintf("auth-backup-postgres-%d", i+1), object)
+		eventually(t, "the drill expects "+object, func() error {
+			if exp, _, err := drillExpects(ns); err != nil || exp != object {
+				return fmt.Errorf("BACKUP_EXPECT_NEWEST %q, %v", exp, err)
+			}
+			return nil
+		})
+		settle(t, op, ns)
+		before := op.writes.count()
+		for range 10 {
+			reconcileNow(t, op, ns)
+		}
+		if d := op.writes.count() - before; d != 0 {
+			t.Errorf("10 no-op reconciles after backup %d sent %d writes: %s", i+1, d, op.writes.recent())
+		}
+		_, gen, err := drillExpects(ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gens = append(gens, gen)
+	}
+	if gens[1] != gens[0]+1 {
+		t.Errorf("the drill CronJob's generation went %d -> %d for one new backup, want one update", gens[0], gens[1])
+	}
+
+	// The drill Job carries it; finding it deleted fails the drill by name.
+	runDrill(t, ns, "auth-backup-verify-1", false, string(result.Result{Kind: result.KindVerify, Reason: result.ReasonNewestBackupMissing,
+		Error: "the newest backup this stack recorded, prod/postgres/20261129T030000Z.dump.gz.gpg, is not in the bucket: someone deleted it; latest would be prod/postgres/20261128T030000Z.dump.gz.gpg"}.Line()))
+	job := &batchv1.Job{}
+	if err := k8s.Get(ctx, key(ns, "auth-backup-verify-1"), job); err != nil {
+		t.Fatal(err)
+	}
+	if env := envMap(job.Spec.Template.Spec.Containers[0]); env["BACKUP_EXPECT_NEWEST"] != "prod/postgres/20261129T030000Z.dump.gz.gpg" {
+		t.Errorf("drill Job BACKUP_EXPECT_NEWEST %q", env["BACKUP_EXPECT_NEWEST"])
+	}
+	eventually(t, "RestoreVerified False NewestBackupMissing", func() error {
+		c, _ := restoreVerified(t, ns)
+		if c == nil || c.Status != metav1.ConditionFalse || c.Reason != authv1alpha1.ReasonNewestBackupMissing || !strings.Contains(c.Message, "someone deleted it") {
+			return fmt.Errorf("condition %+v", c)
+		}
+		return nil
+	})
+}
+
+func envMap(c corev1.Container) map[string]string {
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	return env
+}
+
+// TestRestoreInPlaceExpectsTheNewestBackup on the real API server: a declared
+// restore of latest for a stack whose status already records a backup (re-created
+// with its status) gets that backup as BACKUP_EXPECT_NEWEST; the Job refusing with
+// NewestBackupMissing makes Restored False with that reason.
+func TestRestoreInPlaceExpectsTheNewestBackup(t *testing.T) {
+	t.Parallel()
+	ns := newNamespace(t)
+	createReferencedSecrets(t, ns)
+	ctx := context.Background()
+	createBackupSecrets(t, ns)
+	stack := withBackupSpec(sampleStack(ns, "auth"))
+	stack.Spec.Backup.Encryption.PrivateKeySecretRef = &authv1alpha1.SecretKeyRef{Name: "backup-private", Key: "private.asc"}
+	stack.Spec.Bootstrap = &authv1alpha1.BootstrapSpec{FromBackup: &authv1alpha1.FromBackupSpec{}}
+	if err := k8s.Create(ctx, stack); err != nil {
+		t.Fatal(err)
+	}
+	const newest = "prod/postgres/20261129T030000Z.dump.gz.gpg"
+	stack.Status.Backups = &authv1alpha1.BackupsStatus{Postgres: authv1alpha1.BackupKindStatus{
+		LastSuccess: &authv1alpha1.BackupRun{Job: "auth-backup-postgres-1", Time: metav1.Now(), Object: newest}}}
+	if err := k8s.Status().Update(ctx, stack); err != nil {
+		t.Fatal(err)
+	}
+	startOperator(t, ns) // after the status: the Job is rendered from it
+	eventually(t, "one restore Job expecting "+newest, func() error {
+		jobs := restoreJobs(t, ns)
+		if len(jobs) != 1 {
+			return fmt.Errorf("%d restore Jobs", len(jobs))
+		}
+		if got := envMap(jobs[0].Spec.Template.Spec.Containers[0])["BACKUP_EXPECT_NEWEST"]; got != newest {
+			return fmt.Errorf("BACKUP_EXPECT_NEWEST %q", got)
+		}
+		return nil
+	})
+	// The restore found it deleted: refused by name, nothing restored.
+	job := restoreJobs(t, ns)[0]
+	msg := "the newest backup this stack recorded, " + newest + ", is not in the bucket: someone deleted it"
+	finishJob(t, ns, &job, false, string(result.Result{Kind: "postgres", Reason: result.ReasonNewestBackupMissing, Error: msg}.Line()))
+	eventually(t, "Restored=False NewestBackupMissing", func() error {
+		c, s, err := restored(ns)
+		if err != nil {
+			return err
+		}
+		if c == nil || c.Reason != authv1alpha1.ReasonNewestBackupMissing || !strings.Contains(c.Message, msg) || s.Status.Restore.Phase != authv1alpha1.RestoreFailed {
+			return fmt.Errorf("condition %+v, status %+v", c, s.Status.Restore)
 		}
 		return nil
 	})

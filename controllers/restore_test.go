@@ -74,6 +74,22 @@ func absent(ns, name string, obj client.Object) error {
 	return err
 }
 
+// createBackupSecrets creates the Secrets a stack with backups, a drill and a restore
+// names (withBackupSpec, and the private key as "backup-private"/"private.asc"):
+// placeholders, since no Job runs on the API server alone.
+func createBackupSecrets(t *testing.T, ns string) {
+	t.Helper()
+	for name, data := range map[string]map[string]string{
+		"backup-key":     {"public.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----"},
+		"backup-private": {"private.asc": "-----BEGIN PGP PRIVATE KEY BLOCK-----"},
+		"s3":             {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3-secret"},
+	} {
+		if err := k8s.Create(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestDeclaredRestoreRunsOnceBeforeTheAuthServer: the restore Job comes first, the
 // authserver Deployment and the backup CronJobs only once it succeeded; a refusal is
 // reported with the command's message and not retried until the Job is deleted; a
@@ -84,15 +100,7 @@ func TestDeclaredRestoreRunsOnceBeforeTheAuthServer(t *testing.T) {
 	ns := newNamespace(t)
 	createReferencedSecrets(t, ns)
 	ctx := context.Background()
-	for name, data := range map[string]map[string]string{
-		"backup-key":     {"public.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----"},
-		"backup-private": {"private.asc": "-----BEGIN PGP PRIVATE KEY BLOCK-----"},
-		"s3":             {"AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s3-secret"},
-	} {
-		if err := k8s.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}, StringData: data}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	createBackupSecrets(t, ns)
 	op := startOperator(t, ns)
 	stack := withBackupSpec(sampleStack(ns, "auth"))
 	stack.Spec.Backup.Encryption.PrivateKeySecretRef = &authv1alpha1.SecretKeyRef{Name: "backup-private", Key: "private.asc"}

@@ -148,7 +148,7 @@ var errorReasons = map[string]bool{
 	authv1alpha1.ReasonInvalidURL: true, authv1alpha1.ReasonInvalidPepper: true, authv1alpha1.ReasonPepperMissing: true,
 	authv1alpha1.ReasonPepperMismatch: true, authv1alpha1.ReasonGatewayAPINotServed: true, authv1alpha1.ReasonRouteNotAccepted: true,
 	authv1alpha1.ReasonRestoreFailed: true, authv1alpha1.ReasonTargetNotEmpty: true,
-	authv1alpha1.ReasonBackupNotAuthentic: true, authv1alpha1.ReasonBackupTooLarge: true,
+	authv1alpha1.ReasonBackupNotAuthentic: true, authv1alpha1.ReasonBackupTooLarge: true, authv1alpha1.ReasonNewestBackupMissing: true,
 	authv1alpha1.ReasonClusterNotFound: true, authv1alpha1.ReasonCloudNativePGNotServed: true,
 	authv1alpha1.ReasonRotationFailed: true,
 }

@@ -160,18 +160,30 @@ type BackupsStatus struct {
 	SigningKeySecret string `json:"signingKeySecret,omitempty"`
 }
 
-// BackupKindStatus is the last successful and the last failed run of one kind of backup.
+// BackupKindStatus is the last successful and the last failed run of one kind
+// of backup, and the stored backup holding the newest data.
 type BackupKindStatus struct {
 	// +optional
 	LastSuccess *BackupRun `json:"lastSuccess,omitempty"`
 	// +optional
 	LastFailure *BackupRun `json:"lastFailure,omitempty"`
+	// Newest is the successful run whose backup holds the newest data: of those
+	// that stored an object, the one whose Job started last (the cluster's clock;
+	// a run that took long finishes after a later one, and an object's name carries
+	// the clock of the node that made it). The restore drill and a declared restore
+	// of latest expect its object (BACKUP_EXPECT_NEWEST); a success without an
+	// object never replaces it.
+	// +optional
+	Newest *BackupRun `json:"newest,omitempty"`
 }
 
 // BackupRun is one backup Job's outcome.
 type BackupRun struct {
 	// Time the Job finished.
 	Time metav1.Time `json:"time"`
+	// Started is the time the Job started.
+	// +optional
+	Started *metav1.Time `json:"started,omitempty"`
 	// Job is the name of the Job.
 	// +optional
 	Job string `json:"job,omitempty"`

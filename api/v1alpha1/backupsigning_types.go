@@ -34,4 +34,8 @@ const (
 	ReasonBackupNotAuthentic = "BackupNotAuthentic"
 	// ReasonBackupTooLarge: the backup decompresses past its cap (a gzip bomb).
 	ReasonBackupTooLarge = "BackupTooLarge"
+	// ReasonNewestBackupMissing: the newest backup the stack recorded
+	// (status.backups.postgres.lastSuccess) was deleted from the bucket or altered,
+	// so "latest" would be an older one: nothing was restored.
+	ReasonNewestBackupMissing = "NewestBackupMissing"
 )

@@ -50,7 +50,7 @@ func TestOnceRetryAfterCrashDoesNotTrustTheBackupsMarker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _, err := resolve(ctx, st, KindPostgres, "", tr)
+	a, _, err := resolve(ctx, st, KindPostgres, "", "", tr)
 	if err != nil {
 		t.Fatal(err)
 	}

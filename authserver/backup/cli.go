@@ -23,8 +23,8 @@ const Usage = `usage:
   authserver backup postgres     pg_dump -Fc | gzip | OpenPGP | S3 multipart upload, then retention
   authserver backup redis        RDB over the replication protocol | gzip | OpenPGP | S3, then retention
   authserver backup verify       restore drill: the newest postgres backup into a scratch database, checked
-  authserver restore postgres [--object KEY] [--target-url URL] [--force] [--once] [--keep-sessions]
-  authserver restore redis --out PATH [--object KEY]
+  authserver restore postgres [--object KEY | --expect-newest KEY] [--target-url URL] [--force] [--once] [--keep-sessions]
+  authserver restore redis --out PATH [--object KEY | --expect-newest KEY]
 
 Environment: DATABASE_URL (direct) or REDIS_URL, S3_ENDPOINT, S3_BUCKET, S3_PREFIX,
 S3_REGION, S3_FORCE_PATH_STYLE, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
@@ -33,7 +33,8 @@ restore: BACKUP_PRIVATE_KEY_FILE, BACKUP_PRIVATE_KEY_PASSPHRASE_FILE (if protect
 BACKUP_VERIFY_KEY_FILE (the signing key's public half: a backup it does not verify is refused
 before it is decrypted), BACKUP_TRUST_UNSIGNED_BEFORE (RFC 3339: unsigned backups named before
 it are accepted), BACKUP_MAX_EXPANSION (default 100: an unsigned backup may decompress to at
-most that many times its size); restore postgres:
+most that many times its size), BACKUP_EXPECT_NEWEST (or --expect-newest: the key of the newest
+backup you know of; restoring or verifying the newest fails if it is older); restore postgres:
 AUTH_PEPPER (and AUTH_OLD_PEPPERS, AUTH_PEPPER_SOURCE) refuse a backup whose password hashes
 use none of them, REDIS_URL: flush the session cache there after restoring; verify: the
 restore's, DATABASE_URL (a role with CREATEDB) and AUTH_PEPPER_FILE (AUTH_OLD_PEPPERS_FILE).
@@ -42,8 +43,8 @@ DATABASE_URL, REDIS_URL and the AWS_* keys may instead be read from a file named
 by NAME_FILE, as for the server.
 Exit status: 0 done, 1 failed (the log line says what to do), 2 bad usage or configuration,
 3 backup stored but retention failed, 4 restore refused (target not empty, pepper mismatch,
-backup not authentic or decompressing past its cap): nothing was restored; verify: 1 the drill
-failed (its reason in the log line).
+backup not authentic or decompressing past its cap, newest backup missing): nothing was
+restored; verify: 1 the drill failed (its reason in the log line).
 `
 
 // Main runs `authserver backup ...` or `authserver restore ...`; args
@@ -121,6 +122,7 @@ func run(ctx context.Context, args []string, release string, get config.Getenv, 
 		out := fs.String("out", "", "redis: where to write the RDB file")
 		once := fs.Bool("once", false, "a target holding this tool's restore marker counts as restored (exit 0)")
 		keepSessions := fs.Bool("keep-sessions", false, "keep the restored sessions (default: revoke them all)")
+		expect := fs.String("expect-newest", "", "key of the newest backup you know of: a default (newest) restore resolving to an older one fails (default BACKUP_EXPECT_NEWEST)")
 		if err := fs.Parse(args[2:]); err != nil || fs.NArg() > 0 {
 			fmt.Fprint(stderr, Usage)
 			return 2
@@ -131,6 +133,9 @@ func run(ctx context.Context, args []string, release string, get config.Getenv, 
 			return 2
 		}
 		cfg := Config{Backup: *env}
+		if *expect != "" {
+			cfg.ExpectNewest = *expect
+		}
 		var res RestoreResult
 		if kind == KindPostgres {
 			opt := RestoreOptions{Object: *object, TargetURL: *target, Force: *force, Once: *once, RevokeSessions: !*keepSessions}
@@ -178,11 +183,14 @@ func exitFor(err error) int {
 // refusal is the result reason of a restore that refused before writing anything.
 func refusal(err error) string {
 	var pm *store.PepperMismatchError
+	var nm *NewestMissingError
 	switch {
 	case errors.Is(err, ErrTargetNotEmpty):
 		return result.RestoreTargetNotEmpty
 	case errors.As(err, &pm):
 		return result.RestorePepperMismatch
+	case errors.As(err, &nm):
+		return result.ReasonNewestBackupMissing
 	}
 	return notAuthenticReason(err)
 }
@@ -282,11 +290,12 @@ func DrillResultOf(res VerifyResult, err error) result.Result {
 }
 
 // warnUnverified logs the objects a restore or drill stepped over when it
-// looked for the newest backup (someone wrote the bucket, or backups were
-// altered), and a backup used without a signature.
+// looked for the newest backup (someone wrote the bucket, backups were
+// altered, or a node's clock ran ahead), and a backup used without a signature.
 func warnUnverified(log *slog.Logger, skipped []string, used string, unsigned bool) {
 	if len(skipped) > 0 {
-		log.Warn("skipped newer objects that are not backups signed by this stack's key: check who writes the bucket",
+		log.Warn("skipped newer objects that are not backups signed by this stack's key, are named more than an hour in the future, "+
+			"or are named after the expected newest backup but were written to the bucket before it: check who writes the bucket, and the nodes' clocks",
 			"skipped", skipped, "object", used)
 	}
 	if unsigned && used != "" {

@@ -232,7 +232,7 @@ func RestorePostgres(ctx context.Context, cfg Config, opt RestoreOptions) (Resto
 		return res, err
 	}
 	res.Object = opt.Object // a refusal names the object asked for
-	a, skipped, err := resolve(ctx, st, KindPostgres, opt.Object, tr)
+	a, skipped, err := resolve(ctx, st, KindPostgres, opt.Object, cfg.ExpectNewest, tr)
 	res.Skipped = skipped
 	if err != nil {
 		return res, err
@@ -330,10 +330,10 @@ func firstNonEmpty(s ...string) string {
 }
 
 // resolve authenticates the named backup of kind, or finds the newest
-// authentic one (skipped: the newer objects it stepped over).
-func resolve(ctx context.Context, st *bucket, kind, key string, tr Trust) (a *authentic, skipped []string, err error) {
+// authentic one, no older than expect (skipped: the newer objects it stepped over).
+func resolve(ctx context.Context, st *bucket, kind, key, expect string, tr Trust) (a *authentic, skipped []string, err error) {
 	if key == "" {
-		return st.newestAuthentic(ctx, kind, tr)
+		return st.newestExpected(ctx, kind, expect, tr)
 	}
 	a, err = st.authenticate(ctx, kind, key, tr)
 	return a, nil, err
@@ -396,7 +396,7 @@ func RestoreRedis(ctx context.Context, cfg Config, object, out string) (RestoreR
 	if err != nil {
 		return res, err
 	}
-	a, skipped, err := resolve(ctx, st, KindRedis, object, tr)
+	a, skipped, err := resolve(ctx, st, KindRedis, object, cfg.ExpectNewest, tr)
 	res.Skipped = skipped
 	if err != nil {
 		return res, err

@@ -210,6 +210,7 @@ type Trust struct {
 type authentic struct {
 	key      string
 	time     time.Time
+	modified time.Time // S3 Last-Modified: the server's clock, one-second resolution
 	size     int64
 	meta     map[string]string
 	signed   *statement // nil: an unsigned object accepted by Trust.UnsignedBefore
@@ -227,7 +228,7 @@ func (s *bucket) authenticate(ctx context.Context, kind, key string, tr Trust) (
 	if err != nil {
 		return nil, s.explainFetch(key, err)
 	}
-	a := &authentic{key: key, time: t, size: info.Size, meta: info.UserMetadata}
+	a := &authentic{key: key, time: t, modified: info.LastModified, size: info.Size, meta: info.UserMetadata}
 	o, err := s.c.GetObject(ctx, s.cfg.Bucket, key+sigSuffix, minio.GetObjectOptions{})
 	var data []byte
 	if err == nil {
@@ -271,11 +272,23 @@ func (s *bucket) authenticate(ctx context.Context, kind, key string, tr Trust) (
 // steps over before it gives up (each costs two requests).
 const maxSkipped = 50
 
+// MaxFutureSkew: a backup named more than this after the clock of the run that
+// resolves "latest" is stepped over like an unverifiable one. A backup made on a
+// node whose clock ran ahead is signed like any other, and would otherwise stay
+// "latest", hiding every later backup, until real time caught up with its name.
+const MaxFutureSkew = time.Hour
+
 // newestAuthentic is the newest backup of kind that authenticate accepts; the
-// newer ones it stepped over (unsigned, foreign or altered) are returned for a
-// warning: an object someone uploaded never becomes "latest", and never hides
-// the real latest one either.
-func (s *bucket) newestAuthentic(ctx context.Context, kind string, tr Trust) (*authentic, []string, error) {
+// newer ones it stepped over (unsigned, foreign, altered, or named more than
+// MaxFutureSkew ahead) are returned for a warning: an object someone uploaded
+// never becomes "latest", and never hides the real latest one either.
+//
+// floor (the expected backup, authenticated; nil: none) is the result unless an
+// authentic backup is named after it and was not written to the bucket before
+// it: one written before it (S3 Last-Modified, the server's clock, which no
+// node's can skew) but named after it comes from a node whose clock ran ahead
+// and holds older data, and is stepped over too.
+func (s *bucket) newestAuthentic(ctx context.Context, kind string, tr Trust, floor *authentic) (*authentic, []string, error) {
 	objs, err := s.list(ctx, kind)
 	if err != nil {
 		return nil, nil, err
@@ -285,14 +298,29 @@ func (s *bucket) newestAuthentic(ctx context.Context, kind string, tr Trust) (*a
 	}
 	var skipped []string
 	var last error
+	ahead := timeNow().Add(MaxFutureSkew)
 	for i := len(objs) - 1; i >= 0 && len(skipped) < maxSkipped; i-- {
+		if floor != nil && !objs[i].Time.After(floor.time) {
+			break
+		}
+		if objs[i].Time.After(ahead) {
+			skipped, last = append(skipped, objs[i].Key), fmt.Errorf("%s is named more than %s after this clock", objs[i].Key, MaxFutureSkew)
+			continue
+		}
 		a, err := s.authenticate(ctx, kind, objs[i].Key, tr)
 		var na *NotAuthenticError
 		if errors.As(err, &na) {
 			skipped, last = append(skipped, objs[i].Key), err
 			continue
 		}
+		if err == nil && floor != nil && a.modified.Before(floor.modified) {
+			skipped = append(skipped, objs[i].Key)
+			continue
+		}
 		return a, skipped, err
+	}
+	if floor != nil {
+		return floor, skipped, nil
 	}
 	return nil, skipped, &NotAuthenticError{s.folder(kind) + "*", fmt.Sprintf("none of the newest %d objects under s3://%s/%s is a backup signed by this stack's key (the newest refused: %v); check BACKUP_VERIFY_KEY_FILE", len(skipped), s.cfg.Bucket, s.folder(kind), last)}
 }

@@ -111,10 +111,13 @@ func Verify(ctx context.Context, cfg Config, peppers []config.Pepper) (res Verif
 	}
 	// The newest backup signed by the stack's key, authenticated before anything
 	// of it (its manifest included) is decrypted.
-	newest, skipped, err := st.newestAuthentic(ctx, KindPostgres, tr)
+	newest, skipped, err := st.newestExpected(ctx, KindPostgres, cfg.ExpectNewest, tr)
 	res.Skipped = skipped
 	var nb *noBackupError
+	var nm *NewestMissingError
 	switch {
+	case errors.As(err, &nm):
+		return res, drillErr(result.ReasonNewestBackupMissing, err)
 	case errors.As(err, &nb):
 		return res, drillErr(result.ReasonNoBackup, fmt.Errorf("%w: nothing to verify", err))
 	case notAuthenticReason(err) != "":

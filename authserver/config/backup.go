@@ -60,6 +60,10 @@ type Backup struct {
 	// MaxExpansion caps an unsigned backup's decompressed size at this many times
 	// its stored size (BACKUP_MAX_EXPANSION, default DefaultMaxExpansion).
 	MaxExpansion int
+	// ExpectNewest is the object key of the newest backup the stack recorded
+	// (BACKUP_EXPECT_NEWEST; the operator sets it from status.backups): "latest"
+	// resolving to an older one fails the run instead of silently restoring it.
+	ExpectNewest string
 
 	// PgDump and PgRestore are the binaries (PG_DUMP, PG_RESTORE; default from PATH).
 	PgDump    string
@@ -108,6 +112,7 @@ func LoadRestore(get Getenv, read ReadFile) (*Backup, error) {
 		c.TrustUnsignedBefore = t
 	}
 	c.MaxExpansion = l.integer("BACKUP_MAX_EXPANSION", DefaultMaxExpansion, 2, 100000)
+	c.ExpectNewest = l.str("BACKUP_EXPECT_NEWEST", "", false)
 	return c, l.err()
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strconv"
+	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -270,6 +271,36 @@ func backupStoreEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 			secretEnv("AWS_SECRET_ACCESS_KEY", authv1alpha1.SecretKeyRef{Name: r.Name, Key: "AWS_SECRET_ACCESS_KEY"}))
 	}
 	return env
+}
+
+// expectNewestEnv is BACKUP_EXPECT_NEWEST for a Job that resolves the newest
+// postgres backup in s3: the key of the newest backup the stack recorded
+// (status.backups.postgres.newest, newestBackup), so that one deleted from the
+// bucket fails the run (NewestBackupMissing) instead of an older one being used.
+// Nothing when the stack recorded none, or when s3 is not the stack's destination
+// or the key is not under its prefix (another bucket is read, or the prefix
+// changed since; a bucket or endpoint changed since is not told apart: the
+// expectation fails there until a backup to the new one is recorded).
+func expectNewestEnv(stack *authv1alpha1.AuthStack, s3 authv1alpha1.S3Destination) []corev1.EnvVar {
+	var newest *authv1alpha1.BackupRun
+	if b := stack.Status.Backups; b != nil {
+		newest = newestBackup(b.Postgres)
+	}
+	if newest == nil || stack.Spec.Backup == nil {
+		return nil
+	}
+	dest, key := stack.Spec.Backup.Destination.S3, newest.Object
+	prefix := strings.Trim(dest.Prefix, "/") // as authserver/config reads S3_PREFIX
+	folder := BackupKindPostgres + "/"
+	if prefix != "" {
+		folder = prefix + "/" + folder
+	}
+	name, under := strings.CutPrefix(key, folder)
+	if !under || strings.Contains(name, "/") ||
+		s3.Bucket != dest.Bucket || s3.Endpoint != dest.Endpoint || strings.Trim(s3.Prefix, "/") != prefix {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "BACKUP_EXPECT_NEWEST", Value: key}}
 }
 
 // backupResources: the upload buffers one 16 MiB part; pg_dump and gzip are small.

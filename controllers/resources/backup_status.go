@@ -21,7 +21,7 @@ import (
 // termination message) the object key and size, or why it failed. finished
 // is false while the Job runs.
 func BackupRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.BackupRun, stored, finished bool) {
-	run.Job = job.Name
+	run.Job, run.Started = job.Name, job.Status.StartTime.DeepCopy()
 	var failedHow string
 	finished, run.Time, failedHow = jobEnd(job)
 	if !finished {
@@ -52,10 +52,13 @@ func BackupRunFromJob(job *batchv1.Job, pods []corev1.Pod) (run authv1alpha1.Bac
 }
 
 // BackupKindStatusFromJobs folds the finished Jobs of one kind (scheduled and
-// on-demand) into the newest success and newest failure. prev is kept for
-// what the Jobs no longer show (finished Jobs are pruned by the history limit).
+// on-demand) into the newest success and newest failure (by the time they
+// finished), and the stored backup holding the newest data (Newest). prev is
+// kept for what the Jobs no longer show (finished Jobs are pruned by the
+// history limit).
 func BackupKindStatusFromJobs(prev authv1alpha1.BackupKindStatus, jobs []batchv1.Job, podsByJob map[string][]corev1.Pod) authv1alpha1.BackupKindStatus {
 	out := *prev.DeepCopy()
+	out.Newest = newestBackup(out).DeepCopy()
 	sorted := append([]batchv1.Job(nil), jobs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Name < sorted[j].Name })
 	for i := range sorted {
@@ -71,8 +74,38 @@ func BackupKindStatusFromJobs(prev authv1alpha1.BackupKindStatus, jobs []batchv1
 			r := run
 			*slot = &r
 		}
+		if stored && run.Object != "" && holdsNewerData(&run, out.Newest) {
+			r := run
+			out.Newest = &r
+		}
 	}
 	return out
+}
+
+// newestBackup is the recorded run whose backup holds the newest data: Newest,
+// or for a status written before that field existed, lastSuccess if it stored
+// an object. nil: none.
+func newestBackup(ks authv1alpha1.BackupKindStatus) *authv1alpha1.BackupRun {
+	switch {
+	case ks.Newest != nil:
+		return ks.Newest
+	case ks.LastSuccess != nil && ks.LastSuccess.Object != "":
+		return ks.LastSuccess
+	}
+	return nil
+}
+
+// holdsNewerData: run's backup holds newer data than cur's (nil: none). Its Job
+// started later, by the cluster's clock; the same second, or a start not
+// recorded: its object's name is later.
+func holdsNewerData(run, cur *authv1alpha1.BackupRun) bool {
+	switch {
+	case cur == nil:
+		return true
+	case run.Started != nil && cur.Started != nil && !run.Started.Equal(cur.Started):
+		return run.Started.After(cur.Started.Time)
+	}
+	return run.Object > cur.Object
 }
 
 // BackupInterval is the time between two runs of a cron schedule, measured

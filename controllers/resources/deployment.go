@@ -48,7 +48,8 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 					Annotations: merged(overrides.Annotations, map[string]string{AnnotationConfigHash: in.ConfigHash}),
 				},
 				Spec: restrictedPod(corev1.PodSpec{
-					TerminationGracePeriodSeconds: ptr.To[int64](30),
+					// The preStop delay, then AUTH_SHUTDOWN_TIMEOUT (20 s) of draining, and a margin.
+					TerminationGracePeriodSeconds: ptr.To[int64](PreStopDelaySeconds + 20 + 5),
 					NodeSelector:                  overrides.NodeSelector,
 					Tolerations:                   overrides.Tolerations,
 					Affinity:                      overrides.Affinity,
@@ -76,6 +77,7 @@ func AuthServerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Depl
 						Resources:      authServerResources(stack),
 						LivenessProbe:  httpProbe("/health", 60, 30, 5),
 						ReadinessProbe: httpProbe("/ready", 10, 5, 3),
+						Lifecycle:      leaveServiceFirst(),
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "pepper", MountPath: PepperMountPath, ReadOnly: true},
 							tmpMount,

@@ -38,8 +38,12 @@ func DrillJobLabels(stack *authv1alpha1.AuthStack) map[string]string {
 // DrillCronJob renders the restore drill: a CronJob running "authserver backup
 // verify" with the database URL the postgres backup uses (its role creates and
 // drops the scratch database: it needs CREATEDB), the bucket, the private key
-// and the pepper. nil without spec.backup.verify, without the private key, or
-// when the postgres backup has no URL.
+// and the pepper; and BACKUP_EXPECT_NEWEST, the newest backup the stack recorded
+// (expectNewestEnv), so that a drill fails when that one was deleted instead of
+// verifying an older one. It changes once per new backup (one update of the
+// CronJob), and a backup finishing after it was rendered is newer: fine. nil
+// without spec.backup.verify, without the private key, or when the postgres
+// backup has no URL.
 func DrillCronJob(stack *authv1alpha1.AuthStack, src BackupSources) *batchv1.CronJob {
 	b := stack.Spec.Backup
 	if b == nil || b.Verify == nil || b.Encryption.PrivateKeySecretRef == nil || src.DatabaseURL == nil {
@@ -54,6 +58,7 @@ func DrillCronJob(stack *authv1alpha1.AuthStack, src BackupSources) *batchv1.Cro
 		corev1.EnvVar{Name: "TMPDIR", Value: drillWorkMountPath},
 	)
 	env = append(env, backupTrustEnv(stack)...)
+	env = append(env, expectNewestEnv(stack, b.Destination.S3)...)
 	// The public half of the stack's signing key: a drill verifies, never signs.
 	verifyVol, verifyMount := backupSigningVolume(authv1alpha1.SecretKeyRef{Name: BackupSigningSecretName(stack), Key: BackupVerifyKeyKey}, BackupVerifyKeyKey)
 	keyItems := []corev1.KeyToPath{{Key: priv.Key, Path: DrillKeyFileName}}

@@ -163,7 +163,7 @@ func drillSummary(stack *authv1alpha1.AuthStack, d *authv1alpha1.DrillRun, now t
 func unverifiedWarning(res result.Result, job string) string {
 	var w string
 	if res.Skipped > 0 {
-		w += fmt.Sprintf("; WARNING: %d newer objects in the bucket are not backups signed by this stack's key and were skipped: check who writes the bucket (kubectl logs job/%s names them)", res.Skipped, job)
+		w += fmt.Sprintf("; WARNING: %d newer objects in the bucket are not backups signed by this stack's key (or are named more than an hour in the future, or after the expected newest backup but written before it) and were skipped: check who writes the bucket, and the nodes' clocks (kubectl logs job/%s names them)", res.Skipped, job)
 	}
 	if res.Unsigned {
 		w += "; the backup is unsigned, accepted by spec.backup.signing.trustUnsignedBefore"

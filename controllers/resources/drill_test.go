@@ -270,3 +270,136 @@ func TestDrillCronJobGetsOldPeppers(t *testing.T) {
 		t.Errorf("old peppers mounted %v, projected from demo-pepper %v", mounted, projected)
 	}
 }
+
+// The drill and a restore of latest in place get the newest backup the stack
+// recorded (BACKUP_EXPECT_NEWEST): one deleted from the bucket then fails the run
+// (authserver/backup TestDeletedNewestBackupIsNoticed) instead of an older one
+// being used. Not before the first backup, not for a named object, another
+// bucket or a key under another prefix (the prefix changed since).
+func TestExpectNewestBackup(t *testing.T) {
+	const newest = "stacks/demo/postgres/20261130T030000Z.dump.gz.gpg"
+	expect := func(s *authv1alpha1.AuthStack) (drill, restore string) {
+		in := sampleInputs(s)
+		if cj := DrillCronJob(s, DefaultBackupSources(s, in)); cj != nil {
+			drill = envOf(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0])["BACKUP_EXPECT_NEWEST"].Value
+		}
+		if j := RestoreJob(s, DefaultBackupSources(s, in), in); j != nil {
+			restore = envOf(j.Spec.Template.Spec.Containers[0])["BACKUP_EXPECT_NEWEST"].Value
+		}
+		return drill, restore
+	}
+	recorded := func(key string) *authv1alpha1.AuthStack {
+		s := withRestore(withDrill(withBackup(sampleStack())), "latest")
+		s.Status.Backups = &authv1alpha1.BackupsStatus{Postgres: authv1alpha1.BackupKindStatus{
+			LastSuccess: &authv1alpha1.BackupRun{Job: "demo-backup-postgres-1", Object: key}}}
+		return s
+	}
+	if d, r := expect(withRestore(withDrill(withBackup(sampleStack())), "latest")); d != "" || r != "" {
+		t.Errorf("no backup recorded: drill %q, restore %q", d, r)
+	}
+	if d, r := expect(recorded(newest)); d != newest || r != newest {
+		t.Errorf("backup recorded: drill %q, restore %q; want %s", d, r, newest)
+	}
+	s := recorded(newest)
+	s.Spec.Bootstrap.FromBackup.Object = "stacks/demo/postgres/20261129T030000Z.dump.gz.gpg"
+	if _, r := expect(s); r != "" {
+		t.Errorf("named object: restore expects %q", r)
+	}
+	s = recorded(newest)
+	s.Spec.Bootstrap.FromBackup.Source = &authv1alpha1.BackupDestination{S3: s.Spec.Backup.Destination.S3}
+	s.Spec.Bootstrap.FromBackup.Source.S3.Bucket = "other-stack-backups"
+	if _, r := expect(s); r != "" {
+		t.Errorf("restore from another bucket expects %q", r)
+	}
+	s = recorded(newest)
+	s.Spec.Backup.Destination.S3.Prefix = "stacks/demo-2/"
+	if d, _ := expect(s); d != "" {
+		t.Errorf("prefix changed: drill expects %q", d)
+	}
+	if d, _ := expect(recorded("stacks/demo/postgres/x/20261130T030000Z.dump.gz.gpg")); d != "" {
+		t.Errorf("a key below another folder: drill expects %q", d)
+	}
+}
+
+// drillExpects is the drill CronJob's BACKUP_EXPECT_NEWEST.
+func drillExpects(s *authv1alpha1.AuthStack) string {
+	cj := DrillCronJob(s, DefaultBackupSources(s, sampleInputs(s)))
+	if cj == nil {
+		return "<no drill>"
+	}
+	return envOf(cj.Spec.JobTemplate.Spec.Template.Spec.Containers[0])["BACKUP_EXPECT_NEWEST"].Value
+}
+
+// The expectation is the backup holding the newest data: of the recorded
+// successes, the one whose Job started last (the control plane's clock), not
+// the one that finished last (red-team finding R6-4: a slow scheduled backup
+// finishing after an on-demand one moved it back, and deleting the on-demand
+// one went unnoticed) nor the one named last (a node whose clock ran ahead
+// names older data later, authserver/backup TestSkewedBackupDoesNotHideRecordedNewest).
+func TestExpectNewestNeverMovesBack(t *testing.T) {
+	folder := "stacks/demo/" + BackupKindPostgres + "/"
+	line := func(k string) string {
+		return `{"kind":"postgres","ok":true,"stored":true,"object":"` + k + `","size_bytes":1}`
+	}
+	job := func(name, object string, started, finished time.Duration) (batchv1.Job, []corev1.Pod) {
+		j := finishedJob(name, true, backupT0.Add(finished), "")
+		j.Status.StartTime = &metav1.Time{Time: backupT0.Add(started)}
+		return j, []corev1.Pod{podWithResult(line(object), backupT0.Add(finished))}
+	}
+	for _, tc := range []struct {
+		name            string
+		first, second   string // objects, in the order the Jobs finish
+		started         [2]time.Duration
+		finished        [2]time.Duration
+		want, lastFinal string
+	}{
+		// On-demand 03:05-03:06, then the scheduled one 03:00-03:20.
+		{"slow scheduled backup", folder + "20261128T030500Z.dump.gz.gpg", folder + "20261128T030000Z.dump.gz.gpg",
+			[2]time.Duration{5 * time.Minute, 0}, [2]time.Duration{6 * time.Minute, 20 * time.Minute},
+			folder + "20261128T030500Z.dump.gz.gpg", "demo-backup-postgres-2"},
+		// A node 50 minutes ahead (03:00, named 03:50), then a correct one at 03:10.
+		{"skewed clock", folder + "20261128T035000Z.dump.gz.gpg", folder + "20261128T031000Z.dump.gz.gpg",
+			[2]time.Duration{0, 10 * time.Minute}, [2]time.Duration{time.Minute, 11 * time.Minute},
+			folder + "20261128T031000Z.dump.gz.gpg", "demo-backup-postgres-2"},
+	} {
+		s := withDrill(withBackup(sampleStack()))
+		s.Spec.Backup.Destination.S3.Prefix = "stacks/demo"
+		j1, p1 := job("demo-backup-postgres-1", tc.first, tc.started[0], tc.finished[0])
+		j2, p2 := job("demo-backup-postgres-2", tc.second, tc.started[1], tc.finished[1])
+		st := BackupKindStatusFromJobs(authv1alpha1.BackupKindStatus{}, []batchv1.Job{j1}, map[string][]corev1.Pod{j1.Name: p1})
+		s.Status.Backups = &authv1alpha1.BackupsStatus{Postgres: st}
+		if got := drillExpects(s); got != tc.first {
+			t.Fatalf("%s: after the first backup the drill expects %q", tc.name, got)
+		}
+		// Both Jobs listed, and the first one pruned: the same.
+		for _, jobs := range [][]batchv1.Job{{j1, j2}, {j2}} {
+			st := BackupKindStatusFromJobs(st, jobs, map[string][]corev1.Pod{j1.Name: p1, j2.Name: p2})
+			s.Status.Backups = &authv1alpha1.BackupsStatus{Postgres: st}
+			if got := drillExpects(s); got != tc.want {
+				t.Errorf("%s, %d Jobs listed: the drill expects %q, want %s", tc.name, len(jobs), got, tc.want)
+			}
+			if st.LastSuccess == nil || st.LastSuccess.Job != tc.lastFinal {
+				t.Errorf("%s: lastSuccess %+v, want the Job that finished last", tc.name, st.LastSuccess)
+			}
+		}
+	}
+}
+
+// A Job that completed but whose pod is gone (pod garbage collection: no result
+// line, no object) is a success without an object: it never erases the
+// recorded newest backup, and the drill keeps expecting it (red-team finding R6-5).
+func TestExpectNewestSurvivesPodlessSuccess(t *testing.T) {
+	s := withDrill(withBackup(sampleStack()))
+	s.Spec.Backup.Destination.S3.Prefix = "stacks/demo"
+	key := "stacks/demo/postgres/20261128T030000Z.dump.gz.gpg"
+	prev := authv1alpha1.BackupKindStatus{LastSuccess: &authv1alpha1.BackupRun{Job: "demo-backup-postgres-1", Object: key, Time: metav1.NewTime(backupT0)}}
+	j := finishedJob("demo-backup-postgres-2", true, backupT0.Add(24*time.Hour), "")
+	st := BackupKindStatusFromJobs(prev, []batchv1.Job{j}, map[string][]corev1.Pod{})
+	s.Status.Backups = &authv1alpha1.BackupsStatus{Postgres: st}
+	if got := drillExpects(s); got != key {
+		t.Errorf("after a success without an object (%+v) the drill expects %q, want %s", st.LastSuccess, got, key)
+	}
+	if st.LastSuccess == nil || st.LastSuccess.Job != j.Name {
+		t.Errorf("lastSuccess %+v: the podless success is not recorded as the last success", st.LastSuccess)
+	}
+}

@@ -170,10 +170,7 @@ func PgBouncerDeployment(stack *authv1alpha1.AuthStack, in Inputs) *appsv1.Deplo
 						Resources:      ptr.Deref(p.Resources.DeepCopy(), authv1alpha1.DefaultPgBouncerResources()),
 						ReadinessProbe: tcpProbe(PortNamePostgres, 5, 5, 3),
 						LivenessProbe:  tcpProbe(PortNamePostgres, 15, 10, 6),
-						// Let the Service drop the pod before pgbouncer stops accepting.
-						Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
-							Sleep: &corev1.SleepAction{Seconds: 5},
-						}},
+						Lifecycle:      leaveServiceFirst(),
 						VolumeMounts: []corev1.VolumeMount{
 							{Name: "config", MountPath: PgBouncerConfigDir, ReadOnly: true},
 							tmpMount,

@@ -86,6 +86,20 @@ func httpProbe(path string, initialDelay, period, timeout int32) *corev1.Probe {
 	}
 }
 
+// PreStopDelaySeconds is how long a server behind a Service keeps serving after its
+// pod is marked terminating, before it gets SIGTERM and stops accepting: the time the
+// EndpointSlice controller, kube-proxy and the proxies that route to pod addresses
+// take to stop sending it new connections. Without it a rollout refuses the
+// connections routed to the old pod in that moment (three in
+// TestRealNodeDatabasePasswordRotation, test/realnode/dbrotation_test.go).
+const PreStopDelaySeconds = 10
+
+// leaveServiceFirst is the preStop hook of PreStopDelaySeconds (a kubelet sleep: no
+// shell in the image needed).
+func leaveServiceFirst() *corev1.Lifecycle {
+	return &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Sleep: &corev1.SleepAction{Seconds: PreStopDelaySeconds}}}
+}
+
 // tcpProbe checks that the named port accepts connections.
 func tcpProbe(port string, initialDelay, period, failures int32) *corev1.Probe {
 	return &corev1.Probe{

@@ -48,7 +48,9 @@ func AuthServerRedisURL(stack *authv1alpha1.AuthStack) authv1alpha1.SecretKeyRef
 // backups' private key, the stack's pepper (the backup's password hashes are
 // checked against it before anything is written) and the authserver's Redis (its
 // session cache is flushed after restoring). It returns nil without
-// spec.bootstrap.fromBackup or without a database URL in src. The name hashes
+// spec.bootstrap.fromBackup or without a database URL in src. A restore of latest
+// in place (the stack recorded a backup) gets BACKUP_EXPECT_NEWEST: latest may not be
+// older than that backup (expectNewestEnv). The name hashes
 // the Job and in.ConfigHash (the values of the Secrets the pods read, the pepper
 // among them): fixing the pepper Secret after a refusal gives a new Job.
 func RestoreJob(stack *authv1alpha1.AuthStack, src BackupSources, in Inputs) *batchv1.Job {
@@ -80,6 +82,11 @@ func RestoreJob(stack *authv1alpha1.AuthStack, src BackupSources, in Inputs) *ba
 	}
 	env = append(env, sentryEnv(stack)...)
 	env = append(env, backupTrustEnv(stack)...)
+	if obj := b.FromBackup.Object; obj == "" || obj == "latest" {
+		// A restore in place (the stack has backed up before): latest may not be
+		// older than its newest backup.
+		env = append(env, expectNewestEnv(stack, s3)...)
+	}
 	verifyVol, verifyMount := backupSigningVolume(BackupVerifyKeyRef(stack), BackupVerifyKeyKey)
 	if r := s3.CredentialsSecretRef; r != nil {
 		env = append(env,
@@ -210,6 +217,8 @@ func RestoreProgress(prev *authv1alpha1.RestoreStatus, current string, jobs []ba
 		reason = authv1alpha1.ReasonBackupNotAuthentic
 	case result.ReasonBackupTooLarge:
 		reason = authv1alpha1.ReasonBackupTooLarge
+	case result.ReasonNewestBackupMissing:
+		reason = authv1alpha1.ReasonNewestBackupMissing
 	}
 	msg := cmp.Or(res.Error, run.Message)
 	if len(msg) > 1024 {

@@ -64,6 +64,9 @@ const (
 const (
 	ReasonBackupNotAuthentic = "BackupNotAuthentic" // no signature by the stack's key, or bytes other than signed
 	ReasonBackupTooLarge     = "BackupTooLarge"     // decompresses past its cap (gzip bomb)
+	// ReasonNewestBackupMissing: "latest" would be older than the newest backup
+	// the stack recorded (BACKUP_EXPECT_NEWEST): it was deleted or damaged.
+	ReasonNewestBackupMissing = "NewestBackupMissing"
 )
 
 // MaxErrorBytes bounds Error so the line stays inside the 4096 bytes the

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,9 +39,10 @@ type Env struct {
 	Metrics   string
 	Client    *http.Client
 
-	cancel context.CancelFunc
-	done   chan error
-	logs   *syncBuffer
+	cancel   context.CancelFunc
+	done     chan error
+	logs     *syncBuffer
+	ownPorts bool // PORT and METRICS_ADDR are the harness's choice (pickPorts), not the caller's
 }
 
 // Pepper returns a random 64-hex-character pepper.
@@ -103,8 +105,6 @@ func Start(t testing.TB, o Options) *Env {
 		"FRONTEND_URL":            "https://app.authstack.test",
 		"LOG_LEVEL":               "debug",
 		"HOST":                    "127.0.0.1",
-		"PORT":                    strconv.Itoa(testservers.FreePort(t)),
-		"METRICS_ADDR":            "127.0.0.1:" + strconv.Itoa(testservers.FreePort(t)),
 		"AUTH_ARGON2_MEMORY_KIB":  "8192",
 		"AUTH_ARGON2_ITERATIONS":  "1",
 		"AUTH_ARGON2_PARALLELISM": "1",
@@ -114,6 +114,8 @@ func Start(t testing.TB, o Options) *Env {
 		"AUTH_MAIL_RETRY_MAX":     "1s",
 		"AUTH_SHUTDOWN_TIMEOUT":   "5s",
 	}
+	e.pickPorts(t)
+	e.ownPorts = o.Vars["PORT"] == "" && o.Vars["METRICS_ADDR"] == ""
 	for k, v := range o.Vars {
 		if v == "" {
 			delete(e.Vars, k)
@@ -145,6 +147,11 @@ func (s *syncBuffer) String() string {
 
 func (e *Env) start(t testing.TB) {
 	t.Helper()
+	e.startAttempt(t, 1)
+}
+
+func (e *Env) startAttempt(t testing.TB, attempt int) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.done = make(chan error, 1)
@@ -160,11 +167,28 @@ func (e *Env) start(t testing.TB) {
 		e.BaseURL = "http://" + addrs[0]
 		e.Metrics = "http://" + addrs[1] + "/metrics"
 	case err := <-e.done:
+		// A port found free may be taken by another test before Serve binds it:
+		// pick others and try again, as internal/servers does for its servers.
+		if attempt < 3 && e.ownPorts && err != nil && strings.Contains(err.Error(), "address already in use") {
+			cancel()
+			e.pickPorts(t)
+			e.startAttempt(t, attempt+1)
+			return
+		}
 		t.Fatalf("authserver did not start: %v\nlogs:\n%s", err, e.logs.String())
 	case <-time.After(30 * time.Second):
 		t.Fatalf("authserver did not start within 30s\nlogs:\n%s", e.logs.String())
 	}
 	t.Cleanup(func() { e.Stop(t) })
+}
+
+// freePort finds the ports of the API and the metrics (a variable for the harness's own test).
+var freePort = testservers.FreePort
+
+// pickPorts sets PORT and METRICS_ADDR to ports that are free now.
+func (e *Env) pickPorts(t testing.TB) {
+	e.Vars["PORT"] = strconv.Itoa(freePort(t))
+	e.Vars["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(freePort(t))
 }
 
 // Stop shuts the authserver down (idempotent) and returns Serve's error.
@@ -181,7 +205,10 @@ func (e *Env) Stop(t testing.TB) error {
 		}
 		return err
 	case <-time.After(20 * time.Second):
-		t.Errorf("authserver did not stop within 20s")
+		// Where it hangs (the server runs in this process): every goroutine's stack.
+		buf := make([]byte, 4<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Errorf("authserver did not stop within 20s\nlogs:\n%s\ngoroutines:\n%s", e.Logs(), buf)
 		return nil
 	}
 }
@@ -192,8 +219,9 @@ func (e *Env) Restart(t testing.TB) {
 	if err := e.Stop(t); err != nil {
 		t.Fatalf("stopping: %v", err)
 	}
-	e.Vars["PORT"] = strconv.Itoa(testservers.FreePort(t))
-	e.Vars["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(testservers.FreePort(t))
+	if e.ownPorts {
+		e.pickPorts(t)
+	}
 	e.start(t)
 }
 
@@ -206,8 +234,8 @@ func (e *Env) Replica(t testing.TB) *Env {
 	for k, v := range e.Vars {
 		r.Vars[k] = v
 	}
-	r.Vars["PORT"] = strconv.Itoa(testservers.FreePort(t))
-	r.Vars["METRICS_ADDR"] = "127.0.0.1:" + strconv.Itoa(testservers.FreePort(t))
+	r.ownPorts = true
+	r.pickPorts(t)
 	r.start(t)
 	return r
 }
