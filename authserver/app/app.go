@@ -430,6 +430,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	if err != nil {
 		return err
 	}
+	hasher.OnHashing(res.Hashing())
 	// Making the dummy hash allocated argon2 memory once; give it back
 	// so the idle process stays small.
 	debug.FreeOSMemory()
@@ -531,10 +532,17 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	} else {
 		close(grpcDone)
 	}
+	// Start-up is over: what it touched of the binary leaves the RSS
+	// (exepages_linux.go).
+	dropped, err := dropExecutablePages()
+	if err != nil {
+		log.Warn("dropping the executable's start-up pages", "error", err.Error())
+	}
 	log.Info("authserver started", "version", VersionString(), "addr", apiLn.Addr().String(), "metrics_addr", metricsAddr, "grpc_addr", grpcAddr,
 		"argon2_memory_kib", cfg.Argon2.MemoryKiB, "argon2_iterations", cfg.Argon2.Iterations, "argon2_parallelism", cfg.Argon2.Parallelism,
 		"hash_concurrency", cfg.HashConcurrency, "gomaxprocs", res.GOMAXPROCS, "cgroup_memory_bytes", res.CgroupMemory,
-		"memory_limit_bytes", res.MemoryLimit, "memory_limit_from", res.MemoryFrom,
+		"memory_limit_bytes", res.MemoryLimit, "memory_limit_from", res.MemoryFrom, "memory_limit_hashing_bytes", res.MemoryLimitHashing,
+		"executable_pages_dropped_bytes", dropped,
 		"peppers", len(cfg.Peppers), "schema_version_expected", want)
 	if hooks != nil && hooks.Started != nil {
 		hooks.Started(apiLn.Addr().String(), metricsAddr)

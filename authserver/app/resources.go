@@ -10,6 +10,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/leanauth/authstack/authserver/config"
 )
@@ -22,6 +24,13 @@ type Resources struct {
 	MemoryLimit     int64  `json:"memory_limit"`     // the Go soft memory limit in force
 	MemoryFrom      string `json:"memory_from"`      // GOMEMLIMIT, hashing (32 MiB beside the slots' argon2 memory) or cgroup (90 % of it less that memory)
 	GCPercent       int    `json:"gc_percent"`       // GOGC; unset: 400 under the limit set here, Go's 100 under GOMEMLIMIT
+	// The soft memory limit while password hashes run and for a second
+	// after (Hashing); 0 under GOMEMLIMIT, which then holds at all times.
+	MemoryLimitHashing int64 `json:"memory_limit_hashing"`
+	// Heap profiling (runtime.MemProfileRate) stays on only with
+	// AUTH_DEBUG_PPROF, the only way to read the profile: its bucket table
+	// alone takes 1.4 MiB of the limit.
+	HeapProfiling bool `json:"heap_profiling"`
 }
 
 // Soft memory limit of the Go runtime (heap and stacks; the hashing slots'
@@ -33,10 +42,22 @@ type Resources struct {
 // (docs/benchmarks.md, "Session 5: the session path's loss, and the
 // storm's memory"). Under an explicit GOMEMLIMIT (which the operator does not
 // set for serve) GOGC stays Go's default.
+//
+// While password hashes run (and for hashingLinger after the last one),
+// the limit is hashingHeapLimit instead: the slots' argon2 memory is then
+// in use, and the requests that hash come at most at the hash rate, so the
+// heap is kept small where the process is at its largest: in the login
+// storm the heap arena holds about 12 MiB instead of 23; the session path,
+// which allocates the most, keeps its room when no hash runs. 16 MiB was too
+// little: stacks and runtime metadata take about 13 MiB of the limit under
+// a storm's 500 connections, and the GC ran every few milliseconds
+// (docs/benchmarks.md, "Session 6").
 const (
-	heapLimit    = 32 << 20
-	minHeapLimit = 16 << 20
-	gcPercent    = 400
+	heapLimit        = 32 << 20
+	hashingHeapLimit = 20 << 20
+	minHeapLimit     = 16 << 20
+	gcPercent        = 400
+	hashingLinger    = time.Second
 )
 
 // hashingMemory is the argon2 memory of all hashing slots.
@@ -51,9 +72,13 @@ func hashingMemory(c *config.Config) int64 {
 // of the cgroup's memory limit (read under cgroupRoot, normally
 // /sys/fs/cgroup) minus the slots' memory, so that the pod is not
 // OOM-killed. With that limit, and unless GOGC is set, the GC percentage
-// is 400: the limit, not GOGC, then bounds the heap. It returns what was chosen.
+// is 400: the limit, not GOGC, then bounds the heap. Heap profiling is
+// switched off unless AUTH_DEBUG_PPROF is set. It returns what was chosen.
 func SetResources(c *config.Config, cgroupRoot string) Resources {
-	r := Resources{GOMAXPROCS: runtime.GOMAXPROCS(0), HashConcurrency: c.HashConcurrency, CgroupMemory: CgroupMemoryLimit(cgroupRoot)}
+	r := Resources{GOMAXPROCS: runtime.GOMAXPROCS(0), HashConcurrency: c.HashConcurrency, CgroupMemory: CgroupMemoryLimit(cgroupRoot), HeapProfiling: c.Pprof}
+	if !c.Pprof {
+		runtime.MemProfileRate = 0
+	}
 	r.GCPercent = debug.SetGCPercent(-1)
 	debug.SetGCPercent(r.GCPercent)
 	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
@@ -72,8 +97,45 @@ func SetResources(c *config.Config, cgroupRoot string) Resources {
 	if r.CgroupMemory > 0 && r.CgroupMemory/10*9-hashing < r.MemoryLimit {
 		r.MemoryLimit, r.MemoryFrom = max(r.CgroupMemory/10*9-hashing, minHeapLimit), "cgroup"
 	}
+	r.MemoryLimitHashing = max(min(r.MemoryLimit, hashingHeapLimit), minHeapLimit)
 	debug.SetMemoryLimit(r.MemoryLimit)
 	return r
+}
+
+// Hashing is what serve gives password.Hasher.OnHashing: it sets the soft
+// memory limit to MemoryLimitHashing when hashes start and back to
+// MemoryLimit once none ran for hashingLinger (in a storm the slots are
+// free for a moment between two hashes; the limit stays put then). nil
+// under GOMEMLIMIT.
+func (r Resources) Hashing() func(hashing bool) {
+	return r.hashing(hashingLinger)
+}
+
+func (r Resources) hashing(linger time.Duration) func(hashing bool) {
+	if r.MemoryLimitHashing == 0 {
+		return nil
+	}
+	var mu sync.Mutex
+	busy := false
+	raise := time.AfterFunc(time.Hour, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !busy {
+			debug.SetMemoryLimit(r.MemoryLimit)
+		}
+	})
+	raise.Stop()
+	return func(hashing bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		busy = hashing
+		if hashing {
+			raise.Stop()
+			debug.SetMemoryLimit(r.MemoryLimitHashing) // a no-op when already set
+		} else {
+			raise.Reset(linger)
+		}
+	}
 }
 
 // CgroupMemoryLimit returns the memory limit of this process's cgroup and

@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/leanauth/authstack/authserver/config"
 )
@@ -107,14 +108,18 @@ func TestResourcesFollowTheCgroup(t *testing.T) {
 	// No GOMEMLIMIT: 11 slots of 19 MiB take 209 MiB of the 90 % of the
 	// 256 MiB cgroup, which leaves the heap less than its 32 MiB.
 	r := runResources(t, memDir, cpuDir, "AUTH_HASH_CONCURRENCY=11")
-	if r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-11*19456*1024 || r.MemoryFrom != "cgroup" || r.GCPercent != 400 {
+	if r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-11*19456*1024 || r.MemoryFrom != "cgroup" || r.GCPercent != 400 || r.MemoryLimitHashing != 20*mib {
 		t.Errorf("in a 256 MiB cgroup: %+v", r)
 	}
 	// Defaults: the hash concurrency is the runtime's GOMAXPROCS (which Go
 	// derives from the CPU quota, never below 2), and the hashing memory fits.
 	r = runResources(t, memDir, cpuDir)
-	if r.HashConcurrency != r.GOMAXPROCS || r.GOMAXPROCS > runtime.NumCPU() || r.MemoryLimit != 32*mib || r.MemoryFrom != "hashing" || r.GCPercent != 400 {
+	if r.HashConcurrency != r.GOMAXPROCS || r.GOMAXPROCS > runtime.NumCPU() || r.MemoryLimit != 32*mib || r.MemoryFrom != "hashing" || r.GCPercent != 400 ||
+		r.MemoryLimitHashing != 20*mib || r.HeapProfiling {
 		t.Errorf("defaults in a cgroup: %+v", r)
+	}
+	if r = runResources(t, memDir, cpuDir, "AUTH_DEBUG_PPROF=true"); !r.HeapProfiling {
+		t.Errorf("with AUTH_DEBUG_PPROF: %+v", r)
 	}
 	if r = runResources(t, memDir, cpuDir, "GOGC=150"); r.GCPercent != 150 || r.MemoryLimit != 32*mib {
 		t.Errorf("with GOGC=150: %+v", r)
@@ -123,7 +128,7 @@ func TestResourcesFollowTheCgroup(t *testing.T) {
 	// GOMEMLIMIT from limits.memory) wins.
 	r = runResources(t, memDir, cpuDir, "GOMAXPROCS=1", "GOMEMLIMIT=230686720")
 	// GOGC then stays Go's default: that limit does not leave out the slots' memory.
-	if r.GOMAXPROCS != 1 || r.HashConcurrency != 1 || r.MemoryLimit != 230686720 || r.MemoryFrom != "GOMEMLIMIT" || r.GCPercent != 100 {
+	if r.GOMAXPROCS != 1 || r.HashConcurrency != 1 || r.MemoryLimit != 230686720 || r.MemoryFrom != "GOMEMLIMIT" || r.GCPercent != 100 || r.MemoryLimitHashing != 0 {
 		t.Errorf("with the operator's GOMAXPROCS and GOMEMLIMIT: %+v", r)
 	}
 }
@@ -162,8 +167,10 @@ func simulatedCgroup(t *testing.T) {
 	}
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	defer func(rate int) { runtime.MemProfileRate = rate }(runtime.MemProfileRate)
 	cfg := &config.Config{HashConcurrency: 11, Argon2: config.Argon2{MemoryKiB: 19456}}
-	if r := SetResources(cfg, root); r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-11*19456*1024 || debug.SetMemoryLimit(-1) != r.MemoryLimit {
+	if r := SetResources(cfg, root); r.CgroupMemory != 256*mib || r.MemoryLimit != 256*mib/10*9-11*19456*1024 || debug.SetMemoryLimit(-1) != r.MemoryLimit ||
+		r.MemoryLimitHashing != 20*mib || runtime.MemProfileRate != 0 {
 		t.Errorf("in a simulated 256 MiB cgroup: %+v", r)
 	}
 }
@@ -201,4 +208,79 @@ func TestCgroupMemoryLimitLayouts(t *testing.T) {
 	if got := cgroupMemoryLimit(ns, []byte("4:memory:/kubepods/burstable/pod9/xyz\n")); got != 128*mib {
 		t.Errorf("v1 container root: %d", got)
 	}
+}
+
+// While hashes run the soft limit is the hashing one; it goes back once
+// none ran for the linger time, and down again with the next hash. Under
+// GOMEMLIMIT nothing changes it.
+func TestHashingMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	r := Resources{MemoryLimit: 32 * mib, MemoryLimitHashing: 20 * mib}
+	debug.SetMemoryLimit(r.MemoryLimit)
+	limit := func() int64 { return debug.SetMemoryLimit(-1) }
+
+	slow := r.hashing(time.Hour)
+	if slow(true); limit() != 20*mib {
+		t.Fatalf("hashing: limit %d", limit())
+	}
+	if slow(false); limit() != 20*mib {
+		t.Fatalf("raised within the linger time: %d", limit())
+	}
+
+	fast := r.hashing(time.Millisecond)
+	fast(true)
+	fast(false)
+	for deadline := time.Now().Add(10 * time.Second); limit() != 32*mib; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("limit %d 10 s after the last hash", limit())
+		}
+	}
+	if fast(true); limit() != 20*mib {
+		t.Fatalf("hashing again: limit %d", limit())
+	}
+	if f := (Resources{MemoryLimit: 230686720, MemoryFrom: "GOMEMLIMIT"}).Hashing(); f != nil {
+		t.Fatal("a hashing limit under GOMEMLIMIT")
+	}
+}
+
+// The pages of its own executable drop out of the process: right after,
+// its read-only mappings hold far less (what runs refaults at once).
+func TestDropExecutablePages(t *testing.T) {
+	before := exeResident(t)
+	n, err := dropExecutablePages()
+	after := exeResident(t)
+	if err != nil || n == 0 {
+		t.Fatalf("dropExecutablePages: %d bytes, %v", n, err)
+	}
+	t.Logf("resident: %d KiB before, %d KiB after", before>>10, after>>10)
+	if before < 2*mib || after > before/2 {
+		t.Fatalf("resident pages of the executable: %d KiB before, %d KiB after dropping %d bytes", before>>10, after>>10, n)
+	}
+}
+
+// exeResident sums Rss of this process's read-only mappings of its executable.
+func exeResident(t *testing.T) int64 {
+	t.Helper()
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	smaps, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	ours := false
+	for _, l := range strings.Split(string(smaps), "\n") {
+		f := strings.Fields(l)
+		switch {
+		case len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4:
+			ours = len(f) == 6 && f[5] == exe && f[1][1] == '-'
+		case ours && len(f) == 3 && f[0] == "Rss:":
+			var kib int64
+			fmt.Sscan(f[1], &kib)
+			total += kib << 10
+		}
+	}
+	return total
 }

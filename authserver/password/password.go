@@ -55,6 +55,10 @@ type Hasher struct {
 
 	mu  sync.Mutex
 	old map[config.Argon2]time.Time // parameter sets other than params, by when a stored hash last had them
+
+	busyMu    sync.Mutex
+	busy      int        // hashes running (guarded by busyMu, so onHashing's calls alternate)
+	onHashing func(bool) // OnHashing's
 }
 
 // New returns a Hasher using peppers[0] for new hashes, running at most
@@ -108,9 +112,30 @@ func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, trace.Span, error
 	return mem, hash, nil
 }
 
+// OnHashing makes the Hasher call f(true) when a hash starts while none
+// runs and f(false) when the last running one ends; the calls alternate,
+// and a hash starts only after its f(true) returned. Call it before the
+// first hash.
+func (h *Hasher) OnHashing(f func(hashing bool)) { h.onHashing = f }
+
+// running counts a hash in (+1) or out (-1) and calls onHashing on the
+// transitions.
+func (h *Hasher) running(d int) {
+	if h.onHashing == nil {
+		return
+	}
+	h.busyMu.Lock()
+	defer h.busyMu.Unlock()
+	h.busy += d
+	if h.busy == 1 && d > 0 || h.busy == 0 {
+		h.onHashing(h.busy > 0)
+	}
+}
+
 func (h *Hasher) takeSlot(ctx context.Context) (*argon2.Memory, error) {
 	select {
 	case h.slots <- struct{}{}:
+		h.running(+1)
 		return <-h.mems, nil
 	default:
 	}
@@ -118,6 +143,7 @@ func (h *Hasher) takeSlot(ctx context.Context) (*argon2.Memory, error) {
 	defer t.Stop()
 	select {
 	case h.slots <- struct{}{}:
+		h.running(+1)
 		return <-h.mems, nil
 	case <-t.C:
 		return nil, ErrBusy
@@ -159,6 +185,7 @@ func (h *Hasher) release(mem *argon2.Memory, span trace.Span) {
 	span.End()
 	h.lastUse.Store(time.Now().UnixNano())
 	h.mems <- mem
+	h.running(-1)
 	<-h.slots
 }
 

@@ -331,3 +331,54 @@ func TestAdmitBoundsSlotsAndQueue(t *testing.T) {
 		}
 	}
 }
+
+// OnHashing is told when hashes start and when the last one ends: the calls
+// alternate, start with true and end with false, whichever of Hash, Verify
+// and VerifyDummy hashes.
+func TestOnHashingAlternates(t *testing.T) {
+	h := newHasher(t, config.Argon2{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, pep(1))
+	var mu sync.Mutex
+	var calls []bool
+	h.OnHashing(func(hashing bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, hashing)
+	})
+	stored, err := h.Hash(context.Background(), "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 {
+		t.Fatalf("one hash: calls %v, want [true false]", calls)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			switch i % 3 {
+			case 0:
+				_, err = h.Verify(context.Background(), "first", stored)
+			case 1:
+				err = h.VerifyDummy(context.Background(), "nobody")
+			default:
+				_, err = h.Hash(context.Background(), "another")
+			}
+			if err != nil && !errors.Is(err, ErrBusy) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) < 4 || len(calls)%2 != 0 {
+		t.Fatalf("calls %v: want pairs of true, false (at least two: the first hash, then the concurrent ones)", calls)
+	}
+	for i, c := range calls {
+		if c != (i%2 == 0) {
+			t.Fatalf("calls %v do not alternate true, false at %d", calls, i)
+		}
+	}
+}
