@@ -23,12 +23,16 @@ func unsolicited(c net.Conn) bool {
 		return false
 	}
 	found := false
-	_ = raw.Read(func(fd uintptr) bool {
+	// Control, not Read: Read would wait for the descriptor's read lock, which pgconn's
+	// background reader holds while it waits for the server (it starts when a write
+	// takes over 15 ms, as on a loaded machine, and may stay in a read on the idle
+	// connection), so the pool's Acquire hung for good. A peek that does not wait
+	// and consumes nothing needs no lock.
+	_ = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		// n > 0: data waiting; n == 0 without error: the peer closed; EAGAIN: nothing.
 		found = n > 0 || (err == nil && n == 0) || (err != nil && err != syscall.EAGAIN && err != syscall.EWOULDBLOCK)
-		return true // never wait
 	})
 	return found
 }
