@@ -64,9 +64,10 @@ func TestBackupSigningKey(t *testing.T) {
 	if !ed25519.Verify(pub, []byte("m"), ed25519.Sign(priv, []byte("m"))) {
 		t.Fatal("verify.pem is not the public half of signing.pem")
 	}
-	if err := hasEvent(ns, "BackupSigningKeyGenerated", corev1.EventTypeNormal); err != nil {
-		t.Error(err)
-	}
+	// Events are recorded asynchronously, after the Secret exists.
+	eventually(t, "the BackupSigningKeyGenerated event", func() error {
+		return hasEvent(ns, "BackupSigningKeyGenerated", corev1.EventTypeNormal)
+	})
 
 	// The restore verifies with the public half and knows the opt-ins.
 	eventually(t, "one restore Job", func() error {

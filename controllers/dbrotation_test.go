@@ -210,26 +210,30 @@ func TestDatabasePasswordRotation(t *testing.T) {
 	}
 
 	// No password anywhere in the status or the events; one event per phase.
-	raw, _ := json.Marshal(getStack(t, ns).Status)
-	var events eventsv1.EventList
-	if err := k8s.List(ctx, &events, client.InNamespace(ns)); err != nil {
-		t.Fatal(err)
-	}
-	var phases []string
-	for _, e := range events.Items {
-		raw = append(raw, e.Note...)
-		if strings.HasPrefix(e.Reason, "DatabaseRotation") {
-			phases = append(phases, strings.TrimPrefix(e.Reason, "DatabaseRotation"))
+	var raw []byte
+	eventually(t, "one event per phase", func() error { // events are recorded asynchronously
+		raw, _ = json.Marshal(getStack(t, ns).Status)
+		var events eventsv1.EventList
+		if err := k8s.List(ctx, &events, client.InNamespace(ns)); err != nil {
+			return err
 		}
-	}
+		var phases []string
+		for _, e := range events.Items {
+			raw = append(raw, e.Note...)
+			if strings.HasPrefix(e.Reason, "DatabaseRotation") {
+				phases = append(phases, strings.TrimPrefix(e.Reason, "DatabaseRotation"))
+			}
+		}
+		slices.Sort(phases)
+		if want := []string{"Complete", "Preparing", "Retiring", "SwitchingPods", "SwitchingPooler"}; !slices.Equal(phases, want) {
+			return fmt.Errorf("events %v, want one per phase %v", phases, want)
+		}
+		return nil
+	})
 	for _, pw := range []string{pw0, pw1} {
 		if strings.Contains(string(raw), pw) {
 			t.Errorf("a password is in the status or an event")
 		}
-	}
-	slices.Sort(phases)
-	if want := []string{"Complete", "Preparing", "Retiring", "SwitchingPods", "SwitchingPooler"}; !slices.Equal(phases, want) {
-		t.Errorf("events %v, want one per phase %v", phases, want)
 	}
 
 	// 6. The next rotation alternates back to authstack, with a new password; a failed
