@@ -139,12 +139,13 @@ func TestRealNodeEdgeProxies(t *testing.T) {
 	app := WaitPodReady(t, ns, "shop", 3*time.Minute)
 	traefik := fmt.Sprintf("http://traefik.%s.svc.cluster.local", ns)
 	// Traefik routes to the authserver (the operator's HTTPRoute) and to the app
-	// once it answers them with something else than its 404.
+	// once it answers them with something else than its 404 (no route) or a 5xx
+	// (a route whose backend it has no ready endpoint of yet: "no available server").
 	for _, host := range []string{authHost, shopHost, openHost} {
 		Eventually(t, 2*time.Minute, "Traefik routes "+host, func() error {
 			r, err := c.fetch(url.Values{"url": {traefik + "/auth/session"}, "host": {host}})
-			if err == nil && r.Status == 404 {
-				err = fmt.Errorf("404 %s", r.Body)
+			if err == nil && (r.Status == 404 || r.Status >= 500) {
+				err = fmt.Errorf("%d %s", r.Status, r.Body)
 			}
 			return err
 		})
