@@ -437,6 +437,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	sessions := session.NewManager(st.Pool, rdb, session.Options{TTL: cfg.SessionTTL, Idle: cfg.SessionIdleTimeout, TouchEvery: cfg.SessionTouchEvery, Logger: log})
 	m := metrics.New(func() float64 { return float64(sessions.Active()) }, func() float64 { return float64(hasher.InFlight()) })
 	m.WatchPools(func() metrics.Pools { return poolStats(st.Pool, rdb) }) // pools.go
+	m.WatchHashing(hasher.Work)
 	sender, err := mail.NewSMTPSender(cfg.SMTP)
 	if err != nil {
 		return err

@@ -52,6 +52,8 @@ type Hasher struct {
 	wait    time.Duration
 	dummy   string
 	derived atomic.Int64 // argon2 derivations run (tests count them)
+	cpuNs   atomic.Int64 // their CPU time (argon2.IDKeyCPU)
+	wallNs  atomic.Int64 // their wall time
 
 	mu  sync.Mutex
 	old map[config.Argon2]time.Time // parameter sets other than params, by when a stored hash last had them
@@ -218,6 +220,14 @@ func (h *Hasher) InFlight() int { return len(h.slots) }
 // Derived reports how many argon2 computations this Hasher has run.
 func (h *Hasher) Derived() int64 { return h.derived.Load() }
 
+// Work reports how many argon2 computations this Hasher has run, and their
+// summed wall and CPU time. CPU time is what the hashes cost; wall time
+// above it is time their threads waited for a CPU (other processes, or a
+// container's CPU limit throttling it).
+func (h *Hasher) Work() (n int64, wall, cpu time.Duration) {
+	return h.derived.Load(), time.Duration(h.wallNs.Load()), time.Duration(h.cpuNs.Load())
+}
+
 // Normalize is the form of a password that is hashed: Unicode NFKC, so the
 // same password typed on different keyboards or systems is the same string.
 func Normalize(pw string) string { return norm.NFKC.String(pw) }
@@ -244,10 +254,14 @@ func (h *Hasher) hash(mem *argon2.Memory, password string) string {
 }
 
 func (h *Hasher) derive(mem *argon2.Memory, pepper []byte, password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
-	h.derived.Add(1)
+	t0 := time.Now()
 	mac := hmac.New(sha256.New, pepper)
 	mac.Write([]byte(password))
-	return argon2.IDKey(mem, mac.Sum(nil), salt, t, m, p, n)
+	key, cpu := argon2.IDKeyCPU(mem, mac.Sum(nil), salt, t, m, p, n)
+	h.wallNs.Add(int64(time.Since(t0)))
+	h.cpuNs.Add(int64(cpu))
+	h.derived.Add(1)
+	return key
 }
 
 // Result is the outcome of a verification.

@@ -382,3 +382,25 @@ func TestOnHashingAlternates(t *testing.T) {
 		}
 	}
 }
+
+// Work counts every derivation (a hash, a verification) with its wall and
+// CPU time; the CPU time is positive and never more than the wall time at
+// one lane (waiting for a CPU is not counted).
+func TestWorkCountsDerivations(t *testing.T) {
+	h := newHasher(t, config.Argon2{MemoryKiB: 4096, Iterations: 2, Parallelism: 1}, pep(1))
+	n0, wall0, cpu0 := h.Work()
+	phc, err := h.Hash(context.Background(), "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Verify(context.Background(), "correct horse battery", phc); err != nil {
+		t.Fatal(err)
+	}
+	n, wall, cpu := h.Work()
+	if n-n0 != 2 {
+		t.Errorf("%d derivations counted, want 2", n-n0)
+	}
+	if c, w := cpu-cpu0, wall-wall0; c <= 0 || c > w+time.Millisecond {
+		t.Errorf("CPU %s for a wall time of %s", c, w)
+	}
+}
