@@ -469,8 +469,9 @@ func run(ctx context.Context, o options) error {
 			hb.Round(time.Microsecond), ha.Round(time.Microsecond), hbc.Round(time.Microsecond), hac.Round(time.Microsecond),
 			runtime.NumCPU(), ((hb + ha) / 2).Round(time.Microsecond), seqIdeal)
 		n, hwall, hcpu, ok := hashesBetween(hw0, hw1)
-		if !ok {
-			return fmt.Errorf("the authserver's password_hash_* counters did not move during the login load (%+v → %+v)", hw0, hw1)
+		if !ok { // an authserver older than its password_hash_* counters
+			rep.add("WARNING: no password_hash_* counters: the ideal uses the sequential hashes' CPU time")
+			n, hcpu = float64(lr.OK), (hbc+hac)/2
 		}
 		ideal := float64(runtime.NumCPU()) / hcpu.Seconds()
 		rep.add("hashes during the login load (the authserver's password_hash_* counters): %.0f, per hash CPU %s, wall %s",
@@ -490,7 +491,7 @@ func run(ctx context.Context, o options) error {
 		// connections for 15 s. Goodput is the successful logins per second
 		// over the whole run, against the hash bound: the CPUs ÷ the CPU time
 		// of one hash during the storm, as for the login load.
-		hb, _, _ := hashTime(o.argon2, o.hashSamples)
+		hb, hbc, _ := hashTime(o.argon2, o.hashSamples)
 		resetPeakRSS(authPid)
 		hw0, c0 := scrapeHashWork(st.metrics), snapCPU(procNames)
 		w := watchRSS(authPid)
@@ -502,10 +503,11 @@ func run(ctx context.Context, o options) error {
 		if e := prof.wait(); e != "" {
 			rep.add("profiling: %s", e)
 		}
-		ha, _, _ := hashTime(o.argon2, o.hashSamples)
+		ha, hac, _ := hashTime(o.argon2, o.hashSamples)
 		n, hwall, hcpu, ok := hashesBetween(hw0, hw1)
 		if !ok {
-			return fmt.Errorf("the authserver's password_hash_* counters did not move during the storm (%+v → %+v)", hw0, hw1)
+			rep.add("WARNING: no password_hash_* counters: the bound uses the sequential hashes' CPU time")
+			n, hcpu = float64(fr.OK), (hbc+hac)/2
 		}
 		bound := float64(runtime.NumCPU()) / hcpu.Seconds()
 		seqBound := float64(runtime.NumCPU()) / ((hb + ha) / 2).Seconds()
