@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type Hasher struct {
 	derived atomic.Int64 // argon2 derivations run (tests count them)
 	cpuNs   atomic.Int64 // their CPU time (argon2.IDKeyCPU)
 	wallNs  atomic.Int64 // their wall time
+	recent  atomic.Int64 // moving average of their wall time, ns (RetryAfter)
 
 	mu  sync.Mutex
 	old map[config.Argon2]time.Time // parameter sets other than params, by when a stored hash last had them
@@ -172,6 +174,20 @@ func (h *Hasher) Admit() bool {
 	}
 }
 
+// MaxRetryAfter bounds RetryAfter.
+const MaxRetryAfter = time.Minute
+
+// RetryAfter is when a request refused by Admit should come back: the
+// time the requests holding a place take to hash (their count × the recent
+// time of one hash ÷ the slots), at least a second, in whole seconds, and
+// spread at random up to twice that, so that the clients shed together do
+// not come back together (at most MaxRetryAfter).
+func (h *Hasher) RetryAfter() time.Duration {
+	drain := time.Duration(h.Admitted()) * time.Duration(h.recent.Load()) / time.Duration(cap(h.slots))
+	base := max(time.Second, drain.Round(time.Second))
+	return min(MaxRetryAfter, base+time.Duration(mrand.Int64N(int64(base/time.Second)+1))*time.Second)
+}
+
 // Leave gives back the place Admit reserved.
 func (h *Hasher) Leave() {
 	if h.admit != nil {
@@ -258,7 +274,15 @@ func (h *Hasher) derive(mem *argon2.Memory, pepper []byte, password string, salt
 	mac := hmac.New(sha256.New, pepper)
 	mac.Write([]byte(password))
 	key, cpu := argon2.IDKeyCPU(mem, mac.Sum(nil), salt, t, m, p, n)
-	h.wallNs.Add(int64(time.Since(t0)))
+	wall := int64(time.Since(t0))
+	h.wallNs.Add(wall)
+	// An exponential moving average over about the last 8 hashes; a lost
+	// update between two hashes finishing at once changes nothing that matters.
+	if old := h.recent.Load(); old == 0 {
+		h.recent.Store(wall)
+	} else {
+		h.recent.Store(old + (wall-old)/8)
+	}
 	h.cpuNs.Add(int64(cpu))
 	h.derived.Add(1)
 	return key

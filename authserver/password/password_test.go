@@ -404,3 +404,41 @@ func TestWorkCountsDerivations(t *testing.T) {
 		t.Errorf("CPU %s for a wall time of %s", c, w)
 	}
 }
+
+// RetryAfter is the requests holding a place × the recent time of one hash
+// ÷ the slots, at least a second, in whole seconds, spread over [b, 2b] and
+// never more than MaxRetryAfter.
+func TestRetryAfter(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 2, 30, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spread := func() map[time.Duration]bool {
+		seen := map[time.Duration]bool{}
+		for i := 0; i < 400; i++ {
+			seen[h.RetryAfter()] = true
+		}
+		return seen
+	}
+	check := func(name string, want ...time.Duration) {
+		t.Helper()
+		got := spread()
+		if len(got) != len(want) {
+			t.Errorf("%s: RetryAfter took %v, want each of %v", name, got, want)
+		}
+		for _, w := range want {
+			if !got[w] {
+				t.Errorf("%s: RetryAfter took %v, want each of %v", name, got, want)
+			}
+		}
+	}
+	s := time.Second
+	check("idle", s, 2*s) // at least a second
+	for i := 0; i < 20; i++ {
+		h.Admit()
+	}
+	h.recent.Store(int64(300 * time.Millisecond)) // 20 × 0.3 s ÷ 2 slots = 3 s
+	check("20 admitted", 3*s, 4*s, 5*s, 6*s)
+	h.recent.Store(int64(10 * time.Second)) // 100 s
+	check("capped", MaxRetryAfter)
+}
