@@ -430,7 +430,7 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	if err != nil {
 		return err
 	}
-	hasher.OnHashing(res.Hashing())
+	hasher.OnHashing(res.Hashing(log))
 	// Making the dummy hash allocated argon2 memory once; give it back
 	// so the idle process stays small.
 	debug.FreeOSMemory()
