@@ -62,8 +62,8 @@ func groupCPU(ps []procstat.Proc, root int, names map[int]string) map[string]flo
 
 // cpuShare is where the machine's CPUs went between two snapshots, in cores.
 type cpuShare struct {
-	groups              map[string]float64
-	others, idle, steal float64
+	groups                   map[string]float64
+	others, irq, idle, steal float64
 }
 
 func shareBetween(a, b cpuSnap) cpuShare {
@@ -82,6 +82,7 @@ func shareBetween(a, b cpuSnap) cpuShare {
 	// The rest of the busy time: other processes on the machine (and ours
 	// that ended in between).
 	s.others = max(0, (b.machine.Busy-a.machine.Busy)/el-ours)
+	s.irq = (b.machine.IRQ - a.machine.IRQ) / el
 	s.idle = (b.machine.Idle - a.machine.Idle) / el
 	s.steal = (b.machine.Steal - a.machine.Steal) / el
 	return s
@@ -98,7 +99,8 @@ func (s cpuShare) String() string {
 	for _, k := range keys {
 		parts = append(parts, fmt.Sprintf("%s %.2f", k, s.groups[k]))
 	}
-	parts = append(parts, fmt.Sprintf("other processes %.2f", s.others), fmt.Sprintf("idle %.2f", s.idle))
+	parts = append(parts, fmt.Sprintf("other processes %.2f", s.others),
+		fmt.Sprintf("interrupts (the network stack, ours included) %.2f", s.irq), fmt.Sprintf("idle %.2f", s.idle))
 	if s.steal > 0.005 {
 		parts = append(parts, fmt.Sprintf("stolen by the hypervisor %.2f", s.steal))
 	}

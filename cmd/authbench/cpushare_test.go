@@ -39,11 +39,11 @@ func TestShareBetween(t *testing.T) {
 	t0 := time.Now()
 	a := cpuSnap{at: t0, groups: map[string]float64{"authserver": 10, "postgres": 1}, machine: procstat.Machine{Busy: 100, Idle: 50, Steal: 1}}
 	b := cpuSnap{at: t0.Add(2 * time.Second), groups: map[string]float64{"authserver": 13, "postgres": 1.5, "redis-server": 0.2},
-		machine: procstat.Machine{Busy: 103.9, Idle: 50.1, Steal: 1}}
+		machine: procstat.Machine{Busy: 103.9, IRQ: 0.4, Idle: 50.1, Steal: 1}}
 	s := shareBetween(a, b)
 	near := func(x, y float64) bool { return math.Abs(x-y) < 1e-9 }
 	if !near(s.groups["authserver"], 1.5) || !near(s.groups["postgres"], 0.25) || !near(s.groups["redis-server"], 0.1) ||
-		!near(s.others, 0.1) || !near(s.idle, 0.05) || s.steal != 0 {
+		!near(s.others, 0.1) || !near(s.irq, 0.2) || !near(s.idle, 0.05) || s.steal != 0 {
 		t.Errorf("shareBetween = %+v", s)
 	}
 	if str := s.String(); !strings.HasPrefix(str, "authserver 1.50, postgres 0.25, redis-server 0.10, other processes 0.10") {

@@ -102,7 +102,8 @@ func Procs() []Proc {
 // Machine is the CPU time of all CPUs since boot, from the first line of
 // /proc/stat, in seconds.
 type Machine struct {
-	Busy  float64 // user, nice, system, irq, softirq
+	Busy  float64 // user, nice, system: the processes'
+	IRQ   float64 // irq and softirq (the network stack's receive work, loopback included)
 	Idle  float64 // idle and iowait
 	Steal float64 // taken by the hypervisor from this virtual machine
 }
@@ -131,7 +132,7 @@ func ParseMachine(b []byte) (Machine, error) {
 		}
 		v[k] = n / 100 // USER_HZ
 	}
-	return Machine{Busy: v[0] + v[1] + v[2] + v[5] + v[6], Idle: v[3] + v[4], Steal: v[7]}, nil
+	return Machine{Busy: v[0] + v[1] + v[2], IRQ: v[5] + v[6], Idle: v[3] + v[4], Steal: v[7]}, nil
 }
 
 // LoadAvg is the 1, 5 and 15 minute load averages as /proc/loadavg writes them, or "?".

@@ -74,7 +74,7 @@ func TestParseMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Busy != 9.3 || m.Idle != 50.5 || m.Steal != 0.12 {
+	if m.Busy != 9 || m.IRQ != 0.3 || m.Idle != 50.5 || m.Steal != 0.12 {
 		t.Errorf("ParseMachine = %+v", m)
 	}
 	if _, err := ParseMachine([]byte("intr 1 2 3\n")); err == nil {
