@@ -107,12 +107,14 @@ func SetResources(c *config.Config, cgroupRoot string) Resources {
 // memory limit to MemoryLimitHashing when hashes start and back to
 // MemoryLimit once none ran for hashingLinger (in a storm the slots are
 // free for a moment between two hashes; the limit stays put then). When it
-// lowers the limit it also drops the executable's pages
-// (dropExecutablePages, at most once every dropEvery): what the requests
-// since the last drop touched of the binary (the session path, the
-// operator's API calls, ...) leaves the RSS just as the slots' argon2
-// memory enters it, and what hashing requests use faults back in. nil
-// under GOMEMLIMIT.
+// lowers the limit (at the first request admitted to hash: before a
+// storm's burst of connections) it also drops the executable's pages
+// (dropExecutablePages) and returns the heap's free memory to the OS (a
+// GC), at most once every dropEvery: what the requests since the last drop
+// touched of the binary (the session path, the operator's API calls, ...)
+// and the heap room the higher limit let them keep leave the RSS just as
+// the slots' argon2 memory enters it; what hashing requests use faults
+// back in (docs/benchmarks.md, "Session 7"). nil under GOMEMLIMIT.
 func (r Resources) Hashing(log *slog.Logger) func(hashing bool) {
 	var last time.Time
 	return r.hashing(hashingLinger, func() {
@@ -124,6 +126,9 @@ func (r Resources) Hashing(log *slog.Logger) func(hashing bool) {
 			if _, err := dropExecutablePages(); err != nil {
 				log.Warn("dropping the executable's pages", "error", err.Error())
 			}
+			// What the heap holds free under the higher limit goes back
+			// now, not as the scavenger gets to it.
+			debug.FreeOSMemory()
 		}()
 	})
 }

@@ -116,14 +116,17 @@ func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, trace.Span, error
 	return mem, hash, nil
 }
 
-// OnHashing makes the Hasher call f(true) when a hash starts while none
-// runs and f(false) when the last running one ends; the calls alternate,
-// and a hash starts only after its f(true) returned. Call it before the
+// OnHashing makes the Hasher call f(true) when a hash starts, or a request
+// is admitted to hash (Admit), while none runs or holds a place, and
+// f(false) when the last one ends; the calls alternate, and a hash starts
+// only after its f(true) returned. Admission counts so that f(true) runs
+// as a login storm's first request arrives, before its burst of
+// connections, not only once its first hash starts. Call it before the
 // first hash.
 func (h *Hasher) OnHashing(f func(hashing bool)) { h.onHashing = f }
 
-// running counts a hash in (+1) or out (-1) and calls onHashing on the
-// transitions.
+// running counts a hash or an admitted request in (+1) or out (-1) and
+// calls onHashing on the transitions.
 func (h *Hasher) running(d int) {
 	if h.onHashing == nil {
 		return
@@ -168,6 +171,7 @@ func (h *Hasher) Admit() bool {
 	}
 	select {
 	case h.admit <- struct{}{}:
+		h.running(+1)
 		return true
 	default:
 		return false
@@ -191,6 +195,7 @@ func (h *Hasher) RetryAfter() time.Duration {
 // Leave gives back the place Admit reserved.
 func (h *Hasher) Leave() {
 	if h.admit != nil {
+		h.running(-1)
 		<-h.admit
 	}
 }

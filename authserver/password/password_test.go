@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -441,4 +442,28 @@ func TestRetryAfter(t *testing.T) {
 	check("20 admitted", 3*s, 4*s, 5*s, 6*s)
 	h.recent.Store(int64(10 * time.Second)) // 100 s
 	check("capped", MaxRetryAfter)
+}
+
+// Admission counts as hashing for OnHashing: f(true) comes with the first
+// admitted request (before its hash), f(false) only when it has left.
+func TestOnHashingFromAdmission(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, 4, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []bool
+	h.OnHashing(func(hashing bool) { calls = append(calls, hashing) })
+	if !h.Admit() || fmt.Sprint(calls) != "[true]" {
+		t.Fatalf("admitted: calls %v, want [true]", calls)
+	}
+	if _, err := h.Hash(context.Background(), "a password"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(calls) != "[true]" {
+		t.Fatalf("hashed while admitted: calls %v, want [true]", calls)
+	}
+	h.Leave()
+	if fmt.Sprint(calls) != "[true false]" {
+		t.Fatalf("left: calls %v, want [true false]", calls)
+	}
 }
