@@ -474,8 +474,10 @@ func run(ctx context.Context, o options) error {
 			n, hcpu = float64(lr.OK), (hbc+hac)/2
 		}
 		ideal := float64(runtime.NumCPU()) / hcpu.Seconds()
-		rep.add("hashes during the login load (the authserver's password_hash_* counters): %.0f, per hash CPU %s, wall %s",
-			n, hcpu.Round(time.Microsecond), hwall.Round(time.Microsecond))
+		if ok {
+			rep.add("hashes during the login load (the authserver's password_hash_* counters): %.0f, per hash CPU %s, wall %s",
+				n, hcpu.Round(time.Microsecond), hwall.Round(time.Microsecond))
+		}
 		rep.add("LOGIN: %.1f logins/s = %.0f%% of ideal %.1f/s = %d CPUs ÷ %s of CPU per hash in the load (target ≥ 95%%: %s); %.0f%% of the sequential hash's %.1f/s; p50 %s p99 %s; authserver peak RSS %.1f MiB",
 			lr.RPS(), 100*lr.RPS()/ideal, ideal, runtime.NumCPU(), hcpu.Round(time.Microsecond), verdict(lr.RPS() >= 0.95*ideal),
 			100*lr.RPS()/seqIdeal, seqIdeal, lr.P50.Round(time.Millisecond), lr.P99.Round(time.Millisecond), mib(lm.PeakKiB))
@@ -513,8 +515,10 @@ func run(ctx context.Context, o options) error {
 		seqBound := float64(runtime.NumCPU()) / ((hb + ha) / 2).Seconds()
 		rep.add("%s  (authserver %.2f cores, %.2f of them in the kernel; %.2f threads on average waiting for a CPU)", fr, fm.Cores, fm.SysCores, fm.Starved)
 		rep.add("CPU during the storm, in cores: %s", shareBetween(c0, c1))
-		rep.add("hashes during the storm: %.0f, per hash CPU %s, wall %s; one sequential hash %s before, %s after",
-			n, hcpu.Round(time.Microsecond), hwall.Round(time.Microsecond), hb.Round(time.Microsecond), ha.Round(time.Microsecond))
+		if ok {
+			rep.add("hashes during the storm: %.0f, per hash CPU %s, wall %s", n, hcpu.Round(time.Microsecond), hwall.Round(time.Microsecond))
+		}
+		rep.add("one sequential hash around the storm: %s before, %s after", hb.Round(time.Microsecond), ha.Round(time.Microsecond))
 		if len(fr.ErrorMsg) > 0 {
 			rep.add("storm transport errors: %v", fr.ErrorMsg)
 		}
