@@ -122,14 +122,14 @@ func (r Resources) Hashing(log *slog.Logger) func(hashing bool) {
 			return
 		}
 		last = time.Now()
-		go func() {
-			if _, err := dropExecutablePages(); err != nil {
-				log.Warn("dropping the executable's pages", "error", err.Error())
-			}
-			// What the heap holds free under the higher limit goes back
-			// now, not as the scavenger gets to it.
-			debug.FreeOSMemory()
-		}()
+		// At once (a few madvise calls), before the burst of connections
+		// that may follow this first request.
+		if _, err := dropExecutablePages(); err != nil {
+			log.Warn("dropping the executable's pages", "error", err.Error())
+		}
+		// What the heap holds free under the higher limit goes back now,
+		// not as the scavenger gets to it (a GC: off this request's path).
+		go debug.FreeOSMemory()
 	})
 }
 
