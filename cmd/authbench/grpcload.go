@@ -61,6 +61,7 @@ type grpcStats struct {
 	dials         int   // connections opened
 	windowUpdates int   // WINDOW_UPDATE frames sent (connection and stream)
 	dataBytes     int64 // DATA payload received
+	refused       int   // calls the server refused (REFUSED_STREAM) and that were sent again
 }
 
 // runGRPCLoad runs the load. An allowed CheckResponse (grpc-status 0, the
@@ -121,6 +122,7 @@ func runGRPCLoad(ctx context.Context, s grpcSpec) (loadResult, grpcStats) {
 		gs.dials += cl.stats.dials
 		gs.windowUpdates += cl.stats.windowUpdates
 		gs.dataBytes += cl.stats.dataBytes
+		gs.refused += cl.stats.refused
 	}
 	return summarize(s.name, s.conns, 200, start, s.dur, stats), gs
 }
@@ -359,7 +361,10 @@ func (c *h2client) handle(f http2.Frame) error {
 			if err != nil {
 				return err
 			}
-			cf := nf.(*http2.ContinuationFrame)
+			cf, ok := nf.(*http2.ContinuationFrame)
+			if !ok {
+				return fmt.Errorf("a %v frame inside a header block", nf.Header().Type)
+			}
 			frag, last = cf.HeaderBlockFragment(), cf.HeadersEnded()
 		}
 		if err := c.dec.Close(); err != nil {
@@ -402,7 +407,17 @@ func (c *h2client) handle(f http2.Frame) error {
 			c.sendData(s)
 		}
 	case *http2.RSTStreamFrame:
-		if s := c.active[f.StreamID]; s != nil {
+		s := c.active[f.StreamID]
+		switch {
+		case s == nil:
+		case f.ErrCode == http2.ErrCodeRefusedStream && len(c.active) > 1:
+			// Not processed: over the server's stream limit, sent before its
+			// SETTINGS arrived. Again once another call is answered.
+			delete(c.active, s.id)
+			s.unsent = nil
+			c.waiting = append(c.waiting, s)
+			c.stats.refused++
+		default:
 			c.end(s, fmt.Errorf("stream reset: %v", f.ErrCode))
 		}
 	case *http2.GoAwayFrame:
@@ -466,6 +481,10 @@ func (c *h2client) end(s *h2slot, err error) {
 		if status == 200 && len(c.st.lat) < 200000 {
 			c.st.lat = append(c.st.lat, now.Sub(s.t0))
 		}
+	}
+	if len(c.waiting) > 0 { // the slots held back by the stream limit go first
+		c.waiting = append(c.waiting, s)
+		s, c.waiting = c.waiting[0], c.waiting[1:]
 	}
 	c.start(s, now)
 }

@@ -21,25 +21,30 @@ import (
 	"github.com/leanauth/authstack/internal/testservers"
 )
 
-// counted counts the calls a real grpc-go server answered.
+// counted counts the calls a real grpc-go server answered, and the most it
+// had in flight at once.
 type counted struct {
 	authv3.AuthorizationServer
-	calls atomic.Int64
+	calls, inFlight, maxInFlight atomic.Int64
 }
 
 func (c *counted) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	c.calls.Add(1)
+	n := c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+	for m := c.maxInFlight.Load(); n > m && !c.maxInFlight.CompareAndSwap(m, n); m = c.maxInFlight.Load() {
+	}
 	return c.AuthorizationServer.Check(ctx, req)
 }
 
-// serveGRPC serves srv on grpc-go with the authserver's options.
-func serveGRPC(t *testing.T, srv authv3.AuthorizationServer) (string, *grpc.Server) {
+// serveGRPC serves srv on grpc-go with the authserver's options and extra.
+func serveGRPC(t *testing.T, srv authv3.AuthorizationServer, extra ...grpc.ServerOption) (string, *grpc.Server) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(extauthz.ServerOptions()...)
+	g := grpc.NewServer(append(extauthz.ServerOptions(), extra...)...)
 	authv3.RegisterAuthorizationServer(g, srv)
 	go g.Serve(l)
 	t.Cleanup(g.Stop)
@@ -118,6 +123,21 @@ func TestGRPCLoadNewConnectionBeforeStreamIDsRunOut(t *testing.T) {
 	}
 	if want := (res.OK + 24) / 25; gs.dials < want { // stream ids 1, 3, ..., 49: 25 calls a connection
 		t.Fatalf("%d calls over %d connections, want at least %d", res.OK, gs.dials, want)
+	}
+}
+
+// The server's MAX_CONCURRENT_STREAMS: the calls beyond it wait, none fails
+// (those sent before its SETTINGS arrived are refused, and sent again).
+func TestGRPCLoadHonoursTheStreamLimit(t *testing.T) {
+	srv := floorGRPC(t)
+	addr, _ := serveGRPC(t, srv, grpc.MaxConcurrentStreams(3))
+	res, gs := runGRPCLoad(context.Background(), grpcSpec{name: "t", addr: addr, conns: 8, dur: 500 * time.Millisecond,
+		request: func(int) *authv3.CheckRequest { return checkCall("tok1") }})
+	if res.Errors != 0 || res.OK == 0 || int64(res.OK) != srv.calls.Load() || gs.dials != 1 {
+		t.Fatalf("%s %v; server answered %d; %d connections", res, res.ErrorMsg, srv.calls.Load(), gs.dials)
+	}
+	if m := srv.maxInFlight.Load(); m > 3 || gs.refused > 8-3 {
+		t.Fatalf("%d calls in flight at once, %d refused: the limit of 3 was not honoured once known", m, gs.refused)
 	}
 }
 
