@@ -95,21 +95,18 @@ func runGRPCLoad(ctx context.Context, s grpcSpec) (loadResult, grpcStats) {
 	var wg, ready sync.WaitGroup
 	ready.Add(len(clients))
 	gate := make(chan struct{})
-	var start time.Time
 	for _, cl := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := cl.connect(); err != nil {
-				cl.nc = nil // dialled again in run, counting the error
-			}
+			_ = cl.connect() // if it fails, run dials again and counts the error
 			ready.Done()
 			<-gate
 			cl.run(ctx)
 		}()
 	}
 	ready.Wait()
-	start = time.Now()
+	start := time.Now()
 	for _, cl := range clients {
 		cl.deadline = start.Add(s.dur)
 	}
