@@ -200,12 +200,15 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	if maxSeen.Load() > 2 {
 		t.Fatalf("saw %d hashes in flight, limit 2", maxSeen.Load())
 	}
-	if busy.Load() == 0 {
-		t.Fatalf("24 concurrent hashes with 2 slots and a 20ms wait never got ErrBusy")
+	t.Logf("%d of 24 concurrent hashes got ErrBusy", busy.Load())
+	// With both slots taken a hash gives up after the wait, and a cancelled
+	// context at once. (Whether some of the 24 above wait longer than 20 ms
+	// depends on how fast the machine hashes 4 MiB.)
+	h.slots <- struct{}{}
+	h.slots <- struct{}{}
+	if _, err := h.Hash(context.Background(), "x"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("both slots taken: want ErrBusy, got %v", err)
 	}
-	// A cancelled context gives up at once.
-	h.slots <- struct{}{}
-	h.slots <- struct{}{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := h.Hash(ctx, "x"); !errors.Is(err, context.Canceled) && !errors.Is(err, ErrBusy) {
