@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/leanauth/authstack/authserver/config"
 )
@@ -270,7 +271,31 @@ func TestDropExecutablePages(t *testing.T) {
 	if again := exeResident(t); err != nil || n2 != n || again > before/2 {
 		t.Fatalf("second drop: %d bytes (first %d), %v; resident %d KiB", n2, n, err, again>>10)
 	}
+	// A write into the executable's read-only pages since (a private copy of
+	// the page, as a debugger's breakpoint or a uprobe makes) survives later
+	// drops: its mapping is left alone.
+	addr := uintptr(unsafe.Pointer(unsafe.StringData(patchMe)))
+	mem, err := os.OpenFile("/proc/self/mem", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mem.Close()
+	if _, err := mem.WriteAt([]byte("P"), int64(addr)); err != nil {
+		t.Fatalf("writing through /proc/self/mem: %v", err)
+	}
+	n3, err := dropExecutablePages()
+	if err != nil || n3 >= n2 {
+		t.Fatalf("drop after a write: %d bytes (before %d), %v", n3, n2, err)
+	}
+	got := make([]byte, 1)
+	if _, err := mem.ReadAt(got, int64(addr)); err != nil || got[0] != 'P' {
+		t.Fatalf("the write was lost by the drop: %q, %v", got, err)
+	}
 }
+
+// patchMe is read-only data of the executable, which
+// TestDropExecutablePages writes to as a debugger would.
+const patchMe = "patch me: a string constant in the binary's rodata"
 
 // exeResident sums Rss of this process's read-only mappings of its executable.
 func exeResident(t *testing.T) int64 {

@@ -8,7 +8,7 @@ import (
 
 var (
 	descHashes   = prometheus.NewDesc("password_hashes_total", "Password hash computations (argon2id) run by this process: hashes of new passwords and verifications.", nil, nil)
-	descHashCPU  = prometheus.NewDesc("password_hash_cpu_seconds_total", "CPU time of those computations (per-thread clocks: what the hashes cost, whatever else runs on the node).", nil, nil)
+	descHashCPU  = prometheus.NewDesc("password_hash_cpu_seconds_total", "CPU time of those computations (per-thread clocks: what the hashes cost, whatever else runs on the node); not counted when more computations can run at once than GOMAXPROCS.", nil, nil)
 	descHashWall = prometheus.NewDesc("password_hash_seconds_total", "Wall time of those computations; above their CPU time, their threads waited for a CPU (a CPU limit throttling the pod, or other load).", nil, nil)
 )
 

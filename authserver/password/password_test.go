@@ -443,8 +443,39 @@ func TestRetryAfter(t *testing.T) {
 	}
 	h.recent.Store(int64(300 * time.Millisecond)) // 20 × 0.3 s ÷ 2 slots = 3 s
 	check("20 admitted", 3*s, 4*s, 5*s, 6*s)
-	h.recent.Store(int64(10 * time.Second)) // 100 s
-	check("capped", MaxRetryAfter)
+	h.recent.Store(int64(10 * time.Second)) // 100 s: capped before the spread
+	var capped []time.Duration
+	for d := MaxRetryAfter / 2; d <= MaxRetryAfter; d += s {
+		capped = append(capped, d)
+	}
+	check("capped", capped...)
+}
+
+// RetryAfter's drain is the time a request holds a slot, not one
+// derivation's: a password checked in both forms (not NFKC-normal) runs two.
+func TestRetryAfterCountsTheWholeHold(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 1024, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, 4, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pw = "ﬁne password" // NFKC: "fine password"
+	enc, err := h.Hash(context.Background(), pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.recent.Store(0)
+	_, wall0, _ := h.Work()
+	n0 := h.Derived()
+	if _, err := h.Verify(context.Background(), pw, enc); err != nil {
+		t.Fatal(err)
+	}
+	_, wall1, _ := h.Work()
+	if d := h.Derived() - n0; d < 2 {
+		t.Fatalf("Verify ran %d derivations, want 2 or more", d)
+	}
+	if held, derivations := time.Duration(h.recent.Load()), wall1-wall0; held < derivations {
+		t.Errorf("recent hold %v < the %v its derivations took", held, derivations)
+	}
 }
 
 // Admission counts as hashing for OnHashing: f(true) comes with the first

@@ -70,12 +70,15 @@ func IDKey(mem *Memory, password, salt []byte, time, memory uint32, threads uint
 // summed over the threads computing it (their per-thread CPU clocks, so
 // neither other processes on the machine nor time spent waiting for a CPU
 // count; 0 where the OS has no such clock). Each goroutine of the
-// derivation keeps its thread while it computes.
+// derivation keeps its thread while it computes, which costs a thread
+// switch whenever one is preempted: measurably so when more derivations
+// run at once than there are Ps (GOMAXPROCS).
 func IDKeyCPU(mem *Memory, password, salt []byte, iterations, memory uint32, threads uint8, keyLen uint32) ([]byte, time.Duration) {
 	var cpu atomic.Int64
-	done := measureCPU(&cpu)
-	key := deriveKey(mem, argon2id, password, salt, nil, nil, iterations, memory, threads, keyLen, &cpu)
-	done()
+	key := func() []byte {
+		defer measureCPU(&cpu)() // unlocked on a panic too
+		return deriveKey(mem, argon2id, password, salt, nil, nil, iterations, memory, threads, keyLen, &cpu)
+	}()
 	return key, time.Duration(cpu.Load())
 }
 
