@@ -279,7 +279,7 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 			}
 			access.log(r, status, sw.bytes, elapsed, reqID)
 			if span != nil {
-				tr.end(span, status)
+				tr.end(span, r, status)
 			}
 		}()
 		h(sw, r)
