@@ -13,89 +13,20 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/leanauth/authstack/internal/servers"
 )
 
-// grpcStreamsPerConn: Envoy multiplexes its checks over a few HTTP/2
-// connections; so does the load.
-const grpcStreamsPerConn = 8
-
-// runGRPCLoad calls Check from s.conns goroutines over s.conns/8 connections
-// for s.dur; an OK CheckResponse counts as status 200, a denied one as 401.
-func runGRPCLoad(ctx context.Context, addr string, s loadSpec, token string) loadResult {
-	nconn := (s.conns + grpcStreamsPerConn - 1) / grpcStreamsPerConn
-	clients := make([]authv3.AuthorizationClient, nconn)
-	for i := range clients {
-		cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			return loadResult{Name: s.name, ErrorMsg: map[string]int{trimErr(err): 1}}
-		}
-		defer cc.Close()
-		clients[i] = authv3.NewAuthorizationClient(cc)
-	}
-	req := &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
+// checkCall is the ext_authz CheckRequest of the gRPC loads: what Envoy sends
+// for GET /app/x with a bearer token.
+func checkCall(token string) *authv3.CheckRequest {
+	return &authv3.CheckRequest{Attributes: &authv3.AttributeContext{Request: &authv3.AttributeContext_Request{
 		Http: &authv3.AttributeContext_HttpRequest{Method: "GET", Scheme: "http", Host: "app.example.test", Path: "/app/x",
 			Headers: map[string]string{"authorization": "Bearer " + token, "accept": "application/json", "user-agent": "authbench"}},
 	}}}
-	res := loadResult{Name: s.name, Conns: s.conns, Statuses: map[int]int{}, ErrorMsg: map[string]int{}}
-	var mu sync.Mutex
-	var all []time.Duration
-	var wg sync.WaitGroup
-	start := time.Now()
-	deadline := start.Add(s.dur)
-	for g := 0; g < s.conns; g++ {
-		wg.Add(1)
-		go func(c authv3.AuthorizationClient) {
-			defer wg.Done()
-			var lat []time.Duration
-			statuses := map[int]int{}
-			errs := map[string]int{}
-			for time.Now().Before(deadline) && ctx.Err() == nil {
-				t0 := time.Now()
-				r, err := c.Check(ctx, req)
-				d := time.Since(t0)
-				switch {
-				case err != nil:
-					errs[trimErr(err)]++
-				case codes.Code(r.GetStatus().GetCode()) == codes.OK:
-					statuses[200]++
-					if len(lat) < 200000 {
-						lat = append(lat, d)
-					}
-				default:
-					statuses[int(r.GetDeniedResponse().GetStatus().GetCode())]++
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			all = append(all, lat...)
-			for k, v := range statuses {
-				res.Statuses[k] += v
-			}
-			for k, v := range errs {
-				res.ErrorMsg[k] += v
-				res.Errors += v
-			}
-		}(clients[g%nconn])
-	}
-	wg.Wait()
-	res.Elapsed = time.Since(start)
-	res.OK = res.Statuses[200]
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	res.P50, res.P99 = percentile(all, 0.50), percentile(all, 0.99)
-	if len(all) > 0 {
-		res.Max = all[len(all)-1]
-	}
-	return res
 }
 
 // checkRequest is GET path (/auth/check) as Traefik's ForwardAuth sends it.
@@ -112,8 +43,8 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 	// costs) and the authserver's gRPC Check. Besides the rates, each load
 	// reports the rate per CPU-second of the serving process (robust to other
 	// load on a shared machine) and the cores the load generator (this
-	// process) used: the gRPC client costs far more than the hand-written
-	// HTTP/1.1 one, and takes them from the same two CPUs.
+	// process) used, taken from the same two CPUs as the servers': the
+	// HTTP/1.1 (load.go) and HTTP/2 (grpcload.go) clients do not cost the same.
 	authPid, floorPid := st.auth.Pid(), st.floor.Pid()
 	type checkLoad struct {
 		name, file string
@@ -125,12 +56,14 @@ func runCheckPhase(ctx context.Context, o options, st *stack, tokens []string, r
 	}
 	grpcLoad := func(name, addr string) func(int) loadResult {
 		return func(round int) loadResult {
-			gs := loadSpec{name: name, conns: o.sessionConns, dur: o.warmup}
+			gs := grpcSpec{name: name, addr: addr, conns: o.sessionConns, dur: o.warmup,
+				request: func(c int) *authv3.CheckRequest { return checkCall(tokens[c%len(tokens)]) }}
 			if o.warmup > 0 {
-				runGRPCLoad(ctx, addr, gs, tokens[round%len(tokens)])
+				runGRPCLoad(ctx, gs)
 			}
 			gs.dur = o.duration
-			return runGRPCLoad(ctx, addr, gs, tokens[round%len(tokens)])
+			r, _ := runGRPCLoad(ctx, gs)
+			return r
 		}
 	}
 	loads := []*checkLoad{

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	authv3 "github.com/envoyproxy/go-control-plane/envoy/service/auth/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/redis/go-redis/v9"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -108,7 +109,8 @@ func floorHandler(rdb redis.UniversalClient) http.Handler {
 }
 
 // grpcFloor is the floor of the gRPC check: the ext_authz Check that does
-// one Redis GET of the bearer token's key and answers OK without headers,
+// one Redis GET of the bearer token's key and answers OK without headers
+// (a denial carries the HTTP status, as the authserver's),
 // on grpc-go with the authserver's server options. What grpc-go and
 // protobuf cost, apart from anything the authserver does.
 type grpcFloor struct {
@@ -117,11 +119,15 @@ type grpcFloor struct {
 
 func (f grpcFloor) Check(ctx context.Context, req *authv3.CheckRequest) (*authv3.CheckResponse, error) {
 	tok, _ := strings.CutPrefix(req.GetAttributes().GetRequest().GetHttp().GetHeaders()["authorization"], "Bearer ")
-	code := codes.OK
-	if err := f.rdb.Get(ctx, floorKeyPrefix+tok).Err(); errors.Is(err, redis.Nil) {
-		code = codes.Unauthenticated
-	} else if err != nil {
-		code = codes.Unavailable
+	err := f.rdb.Get(ctx, floorKeyPrefix+tok).Err()
+	if err == nil {
+		return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(codes.OK)}}, nil
 	}
-	return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(code)}}, nil
+	// Denied as the authserver denies: the HTTP status Envoy answers with.
+	code, status := codes.Unavailable, typev3.StatusCode_ServiceUnavailable
+	if errors.Is(err, redis.Nil) {
+		code, status = codes.Unauthenticated, typev3.StatusCode_Unauthorized
+	}
+	return &authv3.CheckResponse{Status: &rpcstatus.Status{Code: int32(code)}, HttpResponse: &authv3.CheckResponse_DeniedResponse{
+		DeniedResponse: &authv3.DeniedHttpResponse{Status: &typev3.HttpStatus{Code: status}}}}, nil
 }

@@ -162,7 +162,13 @@ func runLoad(ctx context.Context, s loadSpec) loadResult {
 	close(gate)
 	wg.Wait()
 
-	res := loadResult{Name: s.name, Conns: s.conns, Statuses: map[int]int{}, ErrorMsg: map[string]int{}}
+	return summarize(s.name, s.conns, s.okStatus, start, s.dur, stats)
+}
+
+// summarize merges the connections' counts of a load that started at start
+// and was meant to last dur.
+func summarize(name string, conns, okStatus int, start time.Time, dur time.Duration, stats []*connStats) loadResult {
+	res := loadResult{Name: name, Conns: conns, Statuses: map[int]int{}, ErrorMsg: map[string]int{}}
 	var all []time.Duration
 	last := start
 	for _, st := range stats {
@@ -178,12 +184,12 @@ func runLoad(ctx context.Context, s loadSpec) loadResult {
 			last = st.last
 		}
 	}
-	res.OK = res.Statuses[s.okStatus]
+	res.OK = res.Statuses[okStatus]
 	// Requests in flight at the deadline finish after it: count the time
 	// until the last answer so that the rate is not inflated.
 	res.Elapsed = last.Sub(start)
-	if res.Elapsed < s.dur {
-		res.Elapsed = s.dur
+	if res.Elapsed < dur {
+		res.Elapsed = dur
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	res.P50, res.P99 = percentile(all, 0.50), percentile(all, 0.99)
