@@ -430,13 +430,14 @@ func Serve(ctx context.Context, get config.Getenv, logOut io.Writer, hooks *Hook
 	if err != nil {
 		return err
 	}
-	hasher.OnHashing(res.Hashing())
+	hasher.OnHashing(res.Hashing(log))
 	// Making the dummy hash allocated argon2 memory once; give it back
 	// so the idle process stays small.
 	debug.FreeOSMemory()
 	sessions := session.NewManager(st.Pool, rdb, session.Options{TTL: cfg.SessionTTL, Idle: cfg.SessionIdleTimeout, TouchEvery: cfg.SessionTouchEvery, Logger: log})
 	m := metrics.New(func() float64 { return float64(sessions.Active()) }, func() float64 { return float64(hasher.InFlight()) })
 	m.WatchPools(func() metrics.Pools { return poolStats(st.Pool, rdb) }) // pools.go
+	m.WatchHashing(hasher.Work)
 	sender, err := mail.NewSMTPSender(cfg.SMTP)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,17 +19,43 @@ import (
 // holds about 28 MiB of the process's RSS, of which serving uses 21 to 22
 // (docs/benchmarks.md, "Session 6"). Mappings with copied-on-write
 // (anonymous) pages are left alone: dropping those would lose the writes.
-// It returns the bytes of the mappings advised.
+// The mappings are found once (in /proc/self/smaps, which takes the kernel
+// milliseconds to write); later calls only advise them again, in
+// microseconds. It returns the bytes of the mappings advised.
 func dropExecutablePages() (int64, error) {
+	exeMappings.once.Do(func() { exeMappings.ranges, exeMappings.err = readExecutableMappings() })
+	if exeMappings.err != nil {
+		return 0, exeMappings.err
+	}
+	var total int64
+	for _, r := range exeMappings.ranges {
+		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, r[0], r[1]-r[0], unix.MADV_DONTNEED); errno != 0 {
+			return total, errno
+		}
+		total += int64(r[1] - r[0])
+	}
+	return total, nil
+}
+
+// exeMappings is what readExecutableMappings found, once.
+var exeMappings struct {
+	once   sync.Once
+	ranges [][2]uintptr
+	err    error
+}
+
+// readExecutableMappings lists the start and end of this process's
+// read-only mappings of its executable that hold no anonymous page.
+func readExecutableMappings() ([][2]uintptr, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	smaps, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	var total int64
+	var ranges [][2]uintptr
 	var start, end uintptr
 	var ours bool
 	sc := bufio.NewScanner(bytes.NewReader(smaps))
@@ -44,14 +71,10 @@ func dropExecutablePages() (int64, error) {
 			ours = err1 == nil && err2 == nil && len(f) == 6 && f[5] == exe && f[1][1] == '-'
 		case ours && len(f) == 3 && f[0] == "Anonymous:":
 			ours = false
-			if f[1] != "0" {
-				continue
+			if f[1] == "0" {
+				ranges = append(ranges, [2]uintptr{start, end})
 			}
-			if _, _, errno := unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_DONTNEED); errno != 0 {
-				return total, errno
-			}
-			total += int64(end - start)
 		}
 	}
-	return total, sc.Err()
+	return ranges, sc.Err()
 }

@@ -3,6 +3,7 @@ package app
 import (
 	"bufio"
 	"bytes"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -105,23 +106,50 @@ func SetResources(c *config.Config, cgroupRoot string) Resources {
 // Hashing is what serve gives password.Hasher.OnHashing: it sets the soft
 // memory limit to MemoryLimitHashing when hashes start and back to
 // MemoryLimit once none ran for hashingLinger (in a storm the slots are
-// free for a moment between two hashes; the limit stays put then). nil
-// under GOMEMLIMIT.
-func (r Resources) Hashing() func(hashing bool) {
-	return r.hashing(hashingLinger)
+// free for a moment between two hashes; the limit stays put then). When it
+// lowers the limit (at the first request admitted to hash: before a
+// storm's burst of connections) it also drops the executable's pages
+// (dropExecutablePages) and returns the heap's free memory to the OS (a
+// GC), at most once every dropEvery: what the requests since the last drop
+// touched of the binary (the session path, the operator's API calls, ...)
+// and the heap room the higher limit let them keep leave the RSS just as
+// the slots' argon2 memory enters it; what hashing requests use faults
+// back in (docs/benchmarks.md, "Session 7"). nil under GOMEMLIMIT.
+func (r Resources) Hashing(log *slog.Logger) func(hashing bool) {
+	var last time.Time
+	return r.hashing(hashingLinger, func() {
+		if time.Since(last) < dropEvery {
+			return
+		}
+		last = time.Now()
+		// At once (a few madvise calls), before the burst of connections
+		// that may follow this first request.
+		if _, err := dropExecutablePages(); err != nil {
+			log.Warn("dropping the executable's pages", "error", err.Error())
+		}
+		// What the heap holds free under the higher limit goes back now,
+		// not as the scavenger gets to it (a GC: off this request's path).
+		go debug.FreeOSMemory()
+	})
 }
 
-func (r Resources) hashing(linger time.Duration) func(hashing bool) {
+// dropEvery bounds how often Hashing drops the executable's pages.
+const dropEvery = 10 * time.Second
+
+// hashing is Hashing with its linger time; lowered is called (under its
+// lock) each time it lowers the limit.
+func (r Resources) hashing(linger time.Duration, lowered func()) func(hashing bool) {
 	if r.MemoryLimitHashing == 0 {
 		return nil
 	}
 	var mu sync.Mutex
-	busy := false
+	busy, low := false, false
 	raise := time.AfterFunc(time.Hour, func() {
 		mu.Lock()
 		defer mu.Unlock()
 		if !busy {
 			debug.SetMemoryLimit(r.MemoryLimit)
+			low = false
 		}
 	})
 	raise.Stop()
@@ -129,11 +157,15 @@ func (r Resources) hashing(linger time.Duration) func(hashing bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		busy = hashing
-		if hashing {
-			raise.Stop()
-			debug.SetMemoryLimit(r.MemoryLimitHashing) // a no-op when already set
-		} else {
+		if !hashing {
 			raise.Reset(linger)
+			return
+		}
+		raise.Stop()
+		if !low {
+			debug.SetMemoryLimit(r.MemoryLimitHashing)
+			low = true
+			lowered()
 		}
 	}
 }

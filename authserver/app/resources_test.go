@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -219,15 +221,20 @@ func TestHashingMemoryLimit(t *testing.T) {
 	debug.SetMemoryLimit(r.MemoryLimit)
 	limit := func() int64 { return debug.SetMemoryLimit(-1) }
 
-	slow := r.hashing(time.Hour)
-	if slow(true); limit() != 20*mib {
-		t.Fatalf("hashing: limit %d", limit())
+	var lowered atomic.Int32
+	slow := r.hashing(time.Hour, func() { lowered.Add(1) })
+	if slow(true); limit() != 20*mib || lowered.Load() != 1 {
+		t.Fatalf("hashing: limit %d, lowered %d times", limit(), lowered.Load())
 	}
 	if slow(false); limit() != 20*mib {
 		t.Fatalf("raised within the linger time: %d", limit())
 	}
+	if slow(true); lowered.Load() != 1 {
+		t.Fatalf("lowered again while low: %d times", lowered.Load())
+	}
 
-	fast := r.hashing(time.Millisecond)
+	lowered.Store(0)
+	fast := r.hashing(time.Millisecond, func() { lowered.Add(1) })
 	fast(true)
 	fast(false)
 	for deadline := time.Now().Add(10 * time.Second); limit() != 32*mib; time.Sleep(time.Millisecond) {
@@ -235,10 +242,10 @@ func TestHashingMemoryLimit(t *testing.T) {
 			t.Fatalf("limit %d 10 s after the last hash", limit())
 		}
 	}
-	if fast(true); limit() != 20*mib {
-		t.Fatalf("hashing again: limit %d", limit())
+	if fast(true); limit() != 20*mib || lowered.Load() != 2 {
+		t.Fatalf("hashing again: limit %d, lowered %d times", limit(), lowered.Load())
 	}
-	if f := (Resources{MemoryLimit: 230686720, MemoryFrom: "GOMEMLIMIT"}).Hashing(); f != nil {
+	if f := (Resources{MemoryLimit: 230686720, MemoryFrom: "GOMEMLIMIT"}).Hashing(slog.Default()); f != nil {
 		t.Fatal("a hashing limit under GOMEMLIMIT")
 	}
 }
@@ -255,6 +262,13 @@ func TestDropExecutablePages(t *testing.T) {
 	t.Logf("resident: %d KiB before, %d KiB after", before>>10, after>>10)
 	if before < 2*mib || after > before/2 {
 		t.Fatalf("resident pages of the executable: %d KiB before, %d KiB after dropping %d bytes", before>>10, after>>10, n)
+	}
+	// Again (the mappings found the first time): what ran since leaves too.
+	debug.FreeOSMemory()
+	_ = fmt.Sprintf("%v %x", time.Now(), []byte("touch some code"))
+	n2, err := dropExecutablePages()
+	if again := exeResident(t); err != nil || n2 != n || again > before/2 {
+		t.Fatalf("second drop: %d bytes (first %d), %v; resident %d KiB", n2, n, err, again>>10)
 	}
 }
 

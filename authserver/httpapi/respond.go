@@ -37,6 +37,11 @@ var (
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var se *service.Error
 	if errors.As(err, &se) {
+		if se == service.ErrBusy { // no hashing slot in time
+			w.Header()["Retry-After"] = s.busyRetryAfter()
+			writeError(w, se.Status, se.Code, se.Message, 0)
+			return
+		}
 		writeError(w, se.Status, se.Code, se.Message, se.RetryAfter)
 		return
 	}

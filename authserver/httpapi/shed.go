@@ -6,15 +6,30 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/service"
 )
 
-// The answer to a request shed by hashing: service.ErrBusy, built once.
+// The answer to a request shed by hashing: service.ErrBusy, built once,
+// with the Retry-After header values it can take.
 var (
-	shedBody       = appendError(nil, service.ErrBusy.Code, service.ErrBusy.Message)
-	shedRetryAfter = []string{strconv.Itoa(retryAfterSeconds(service.ErrBusy.RetryAfter))}
-	connClose      = []string{"close"}
+	shedBody    = appendError(nil, service.ErrBusy.Code, service.ErrBusy.Message)
+	retryAfters = func() (v [password.MaxRetryAfter/time.Second + 1][]string) {
+		for i := range v {
+			v[i] = []string{strconv.Itoa(i)}
+		}
+		return v
+	}()
+	connClose = []string{"close"}
 )
+
+// busyRetryAfter is the Retry-After header value of a 503 busy: the
+// expected wait for the requests already admitted, spread at random
+// (password.Hasher.RetryAfter), so the clients shed at once come back over
+// a few seconds instead of in one wave.
+func (s *Server) busyRetryAfter() []string {
+	return retryAfters[min(len(retryAfters)-1, retryAfterSeconds(s.svc.BusyRetryAfter()))]
+}
 
 // hashing admits a request to a route that hashes a password only when a
 // hashing slot or a place in the queue waiting for one is free, and
@@ -45,7 +60,7 @@ func (s *Server) hashing(h http.HandlerFunc) http.HandlerFunc {
 			_, _ = io.Copy(io.Discard, r.Body)
 			hdr := w.Header()
 			hdr["Connection"] = connClose
-			hdr["Retry-After"] = shedRetryAfter
+			hdr["Retry-After"] = s.busyRetryAfter()
 			hdr["Content-Type"] = jsonCT
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write(shedBody)

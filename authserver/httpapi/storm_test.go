@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,7 +64,7 @@ func TestLoginShedBeforeTheBody(t *testing.T) {
 	}
 	b := new(bytes.Buffer)
 	_, _ = b.ReadFrom(shed.Body)
-	if shed.StatusCode != 503 || shed.Header.Get("Retry-After") != "1" || !strings.Contains(b.String(), `"code":"busy"`) {
+	if ra, err := strconv.Atoi(shed.Header.Get("Retry-After")); shed.StatusCode != 503 || err != nil || ra < 1 || !strings.Contains(b.String(), `"code":"busy"`) {
 		t.Fatalf("shed login: %d Retry-After %q %s", shed.StatusCode, shed.Header.Get("Retry-After"), b)
 	}
 	// The one login holding the place (whichever connection that is) is then
@@ -110,7 +111,7 @@ func TestLoginStormKeepsAccountSafety(t *testing.T) {
 	const n = 40
 	type answer struct {
 		status int
-		retry  string
+		retry  string // not compared: spread at random (TestShedRetryAfterIsSpread)
 		body   string
 	}
 	answers := make([]answer, n)
@@ -136,7 +137,7 @@ func TestLoginStormKeepsAccountSafety(t *testing.T) {
 			shed++
 			if shedAnswer == nil {
 				shedAnswer = &answers[i]
-			} else if a != *shedAnswer {
+			} else if a.status != shedAnswer.status || a.body != shedAnswer.body {
 				t.Errorf("shed answers differ (registered: %v): %+v vs %+v", i%2 == 0, a, *shedAnswer)
 			}
 		case 401:
@@ -152,7 +153,7 @@ func TestLoginStormKeepsAccountSafety(t *testing.T) {
 	if shed == 0 {
 		t.Fatal("the storm shed nothing")
 	}
-	if shedAnswer.retry != "1" {
+	if ra, err := strconv.Atoi(shedAnswer.retry); err != nil || ra < 1 {
 		t.Errorf("shed without Retry-After: %+v", *shedAnswer)
 	}
 	if got := auditKinds(t, e.Store)["LOGIN_FAIL"] - before; got != failed {
@@ -200,5 +201,43 @@ func TestShedClosesTheConnection(t *testing.T) {
 	}
 	if n, err := r.Read(make([]byte, 1)); n != 0 || err != io.EOF {
 		t.Fatalf("the connection of a shed login stays open (read %d bytes, %v)", n, err)
+	}
+}
+
+// The Retry-After of a shed login is the expected wait of the requests
+// already admitted, at least a second, spread at random up to twice that:
+// shed together, the clients do not come back together. Here the one place
+// is held by a login waiting for its body (no hash runs, so the expected
+// wait stays the same): every shed answer says between b and 2b seconds,
+// for one b ≥ 1, and they do not all say the same.
+func TestShedRetryAfterIsSpread(t *testing.T) {
+	t.Parallel()
+	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
+		"AUTH_HASH_CONCURRENCY": "1", "AUTH_HASH_QUEUE": "0",
+	}})
+	body := `{"email":"nobody@example.com","password":"a password"}`
+	var seen []int
+	for i := 0; i < 200 && len(seen) < 40; i++ {
+		c, r := rawLogin(t, e, len(body))
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			continue // admitted: it holds the place, waiting for its body
+		}
+		ra, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if resp.StatusCode != 503 || err != nil {
+			t.Fatalf("shed login: %d Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		seen = append(seen, ra)
+	}
+	if len(seen) < 40 {
+		t.Fatalf("only %d logins shed", len(seen))
+	}
+	lo, hi := seen[0], seen[0]
+	for _, v := range seen {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	if lo < 1 || hi > 2*lo || lo == hi {
+		t.Errorf("Retry-After of %d shed logins between %d and %d s, want b to 2b, b ≥ 1, not all equal: %v", len(seen), lo, hi, seen)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestMetricsNamesAndLabels(t *testing.T) {
@@ -16,6 +17,7 @@ func TestMetricsNamesAndLabels(t *testing.T) {
 	r.Observe(999, 0.001) // out of the cache range: still counted
 	m.AuthEvent("LOGIN_SUCCESS")
 	m.EmailEvent("VERIFY_SENT")
+	m.WatchHashing(func() (int64, time.Duration, time.Duration) { return 3, 90 * time.Millisecond, 60 * time.Millisecond })
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	b, _ := io.ReadAll(rec.Body)
@@ -29,6 +31,7 @@ func TestMetricsNamesAndLabels(t *testing.T) {
 		`email_events_total{kind="VERIFY_SENT"} 1`,
 		`redis_sessions_active 7`,
 		`password_hashes_in_flight 1`,
+		`password_hashes_total 3`, `password_hash_seconds_total 0.09`, `password_hash_cpu_seconds_total 0.06`,
 		`go_goroutines`, `process_resident_memory_bytes`,
 	} {
 		if !strings.Contains(out, want) {

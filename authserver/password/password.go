@@ -12,6 +12,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +53,9 @@ type Hasher struct {
 	wait    time.Duration
 	dummy   string
 	derived atomic.Int64 // argon2 derivations run (tests count them)
+	cpuNs   atomic.Int64 // their CPU time (argon2.IDKeyCPU)
+	wallNs  atomic.Int64 // their wall time
+	recent  atomic.Int64 // moving average of their wall time, ns (RetryAfter)
 
 	mu  sync.Mutex
 	old map[config.Argon2]time.Time // parameter sets other than params, by when a stored hash last had them
@@ -112,14 +116,17 @@ func (h *Hasher) acquire(ctx context.Context) (*argon2.Memory, trace.Span, error
 	return mem, hash, nil
 }
 
-// OnHashing makes the Hasher call f(true) when a hash starts while none
-// runs and f(false) when the last running one ends; the calls alternate,
-// and a hash starts only after its f(true) returned. Call it before the
+// OnHashing makes the Hasher call f(true) when a hash starts, or a request
+// is admitted to hash (Admit), while none runs or holds a place, and
+// f(false) when the last one ends; the calls alternate, and a hash starts
+// only after its f(true) returned. Admission counts so that f(true) runs
+// as a login storm's first request arrives, before its burst of
+// connections, not only once its first hash starts. Call it before the
 // first hash.
 func (h *Hasher) OnHashing(f func(hashing bool)) { h.onHashing = f }
 
-// running counts a hash in (+1) or out (-1) and calls onHashing on the
-// transitions.
+// running counts a hash or an admitted request in (+1) or out (-1) and
+// calls onHashing on the transitions.
 func (h *Hasher) running(d int) {
 	if h.onHashing == nil {
 		return
@@ -164,15 +171,31 @@ func (h *Hasher) Admit() bool {
 	}
 	select {
 	case h.admit <- struct{}{}:
+		h.running(+1)
 		return true
 	default:
 		return false
 	}
 }
 
+// MaxRetryAfter bounds RetryAfter.
+const MaxRetryAfter = time.Minute
+
+// RetryAfter is when a request refused by Admit should come back: the
+// time the requests holding a place take to hash (their count × the recent
+// time of one hash ÷ the slots), at least a second, in whole seconds, and
+// spread at random up to twice that, so that the clients shed together do
+// not come back together (at most MaxRetryAfter).
+func (h *Hasher) RetryAfter() time.Duration {
+	drain := time.Duration(h.Admitted()) * time.Duration(h.recent.Load()) / time.Duration(cap(h.slots))
+	base := max(time.Second, drain.Round(time.Second))
+	return min(MaxRetryAfter, base+time.Duration(mrand.Int64N(int64(base/time.Second)+1))*time.Second)
+}
+
 // Leave gives back the place Admit reserved.
 func (h *Hasher) Leave() {
 	if h.admit != nil {
+		h.running(-1)
 		<-h.admit
 	}
 }
@@ -218,6 +241,14 @@ func (h *Hasher) InFlight() int { return len(h.slots) }
 // Derived reports how many argon2 computations this Hasher has run.
 func (h *Hasher) Derived() int64 { return h.derived.Load() }
 
+// Work reports how many argon2 computations this Hasher has run, and their
+// summed wall and CPU time. CPU time is what the hashes cost; wall time
+// above it is time their threads waited for a CPU (other processes, or a
+// container's CPU limit throttling it).
+func (h *Hasher) Work() (n int64, wall, cpu time.Duration) {
+	return h.derived.Load(), time.Duration(h.wallNs.Load()), time.Duration(h.cpuNs.Load())
+}
+
 // Normalize is the form of a password that is hashed: Unicode NFKC, so the
 // same password typed on different keyboards or systems is the same string.
 func Normalize(pw string) string { return norm.NFKC.String(pw) }
@@ -244,10 +275,22 @@ func (h *Hasher) hash(mem *argon2.Memory, password string) string {
 }
 
 func (h *Hasher) derive(mem *argon2.Memory, pepper []byte, password string, salt []byte, t, m uint32, p uint8, n uint32) []byte {
-	h.derived.Add(1)
+	t0 := time.Now()
 	mac := hmac.New(sha256.New, pepper)
 	mac.Write([]byte(password))
-	return argon2.IDKey(mem, mac.Sum(nil), salt, t, m, p, n)
+	key, cpu := argon2.IDKeyCPU(mem, mac.Sum(nil), salt, t, m, p, n)
+	wall := int64(time.Since(t0))
+	h.wallNs.Add(wall)
+	// An exponential moving average over about the last 8 hashes; a lost
+	// update between two hashes finishing at once changes nothing that matters.
+	if old := h.recent.Load(); old == 0 {
+		h.recent.Store(wall)
+	} else {
+		h.recent.Store(old + (wall-old)/8)
+	}
+	h.cpuNs.Add(int64(cpu))
+	h.derived.Add(1)
+	return key
 }
 
 // Result is the outcome of a verification.

@@ -3,6 +3,7 @@ package password
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strings"
 	"sync"
@@ -199,12 +200,15 @@ func TestConcurrencyIsBounded(t *testing.T) {
 	if maxSeen.Load() > 2 {
 		t.Fatalf("saw %d hashes in flight, limit 2", maxSeen.Load())
 	}
-	if busy.Load() == 0 {
-		t.Fatalf("24 concurrent hashes with 2 slots and a 20ms wait never got ErrBusy")
+	t.Logf("%d of 24 concurrent hashes got ErrBusy", busy.Load())
+	// With both slots taken a hash gives up after the wait, and a cancelled
+	// context at once. (Whether some of the 24 above wait longer than 20 ms
+	// depends on how fast the machine hashes 4 MiB.)
+	h.slots <- struct{}{}
+	h.slots <- struct{}{}
+	if _, err := h.Hash(context.Background(), "x"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("both slots taken: want ErrBusy, got %v", err)
 	}
-	// A cancelled context gives up at once.
-	h.slots <- struct{}{}
-	h.slots <- struct{}{}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := h.Hash(ctx, "x"); !errors.Is(err, context.Canceled) && !errors.Is(err, ErrBusy) {
@@ -380,5 +384,89 @@ func TestOnHashingAlternates(t *testing.T) {
 		if c != (i%2 == 0) {
 			t.Fatalf("calls %v do not alternate true, false at %d", calls, i)
 		}
+	}
+}
+
+// Work counts every derivation (a hash, a verification) with its wall and
+// CPU time; the CPU time is positive and never more than the wall time at
+// one lane (waiting for a CPU is not counted).
+func TestWorkCountsDerivations(t *testing.T) {
+	h := newHasher(t, config.Argon2{MemoryKiB: 4096, Iterations: 2, Parallelism: 1}, pep(1))
+	n0, wall0, cpu0 := h.Work()
+	phc, err := h.Hash(context.Background(), "correct horse battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Verify(context.Background(), "correct horse battery", phc); err != nil {
+		t.Fatal(err)
+	}
+	n, wall, cpu := h.Work()
+	if n-n0 != 2 {
+		t.Errorf("%d derivations counted, want 2", n-n0)
+	}
+	if c, w := cpu-cpu0, wall-wall0; c <= 0 || c > w+time.Millisecond {
+		t.Errorf("CPU %s for a wall time of %s", c, w)
+	}
+}
+
+// RetryAfter is the requests holding a place × the recent time of one hash
+// ÷ the slots, at least a second, in whole seconds, spread over [b, 2b] and
+// never more than MaxRetryAfter.
+func TestRetryAfter(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 2, 30, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spread := func() map[time.Duration]bool {
+		seen := map[time.Duration]bool{}
+		for i := 0; i < 400; i++ {
+			seen[h.RetryAfter()] = true
+		}
+		return seen
+	}
+	check := func(name string, want ...time.Duration) {
+		t.Helper()
+		got := spread()
+		if len(got) != len(want) {
+			t.Errorf("%s: RetryAfter took %v, want each of %v", name, got, want)
+		}
+		for _, w := range want {
+			if !got[w] {
+				t.Errorf("%s: RetryAfter took %v, want each of %v", name, got, want)
+			}
+		}
+	}
+	s := time.Second
+	check("idle", s, 2*s) // at least a second
+	for i := 0; i < 20; i++ {
+		h.Admit()
+	}
+	h.recent.Store(int64(300 * time.Millisecond)) // 20 × 0.3 s ÷ 2 slots = 3 s
+	check("20 admitted", 3*s, 4*s, 5*s, 6*s)
+	h.recent.Store(int64(10 * time.Second)) // 100 s
+	check("capped", MaxRetryAfter)
+}
+
+// Admission counts as hashing for OnHashing: f(true) comes with the first
+// admitted request (before its hash), f(false) only when it has left.
+func TestOnHashingFromAdmission(t *testing.T) {
+	h, err := New(config.Argon2{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, []config.Pepper{pep(1)}, 1, 4, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []bool
+	h.OnHashing(func(hashing bool) { calls = append(calls, hashing) })
+	if !h.Admit() || fmt.Sprint(calls) != "[true]" {
+		t.Fatalf("admitted: calls %v, want [true]", calls)
+	}
+	if _, err := h.Hash(context.Background(), "a password"); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(calls) != "[true]" {
+		t.Fatalf("hashed while admitted: calls %v, want [true]", calls)
+	}
+	h.Leave()
+	if fmt.Sprint(calls) != "[true false]" {
+		t.Fatalf("left: calls %v, want [true false]", calls)
 	}
 }

@@ -25,16 +25,17 @@ var (
 	ErrUnauthorized       = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid session is required"}
 	ErrEmailNotVerified   = &Error{Status: http.StatusForbidden, Code: "email_not_verified", Message: "verify your email address before signing in"}
 	ErrSessionNotFound    = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "session not found"}
-	ErrBusy               = &Error{Status: http.StatusServiceUnavailable, Code: "busy", Message: "server is busy, retry shortly", RetryAfter: time.Second}
-	ErrInvalidCode        = &Error{Status: http.StatusUnauthorized, Code: "invalid_code", Message: "the code is incorrect or was already used"}
-	ErrInvalidChallenge   = &Error{Status: http.StatusUnauthorized, Code: "invalid_challenge", Message: "the login challenge is invalid, used or expired: sign in again"}
-	ErrReauthRequired     = &Error{Status: http.StatusForbidden, Code: "reauthentication_required", Message: "authenticate again (POST /auth/reauthenticate) and retry"}
-	ErrLevelTooLow        = &Error{Status: http.StatusForbidden, Code: "insufficient_auth_level", Message: "this session must authenticate with a second factor"}
-	ErrMFARequired        = &Error{Status: http.StatusForbidden, Code: "mfa_required", Message: "this account has a second factor: authenticate with it"}
-	ErrMethodNotAllowed   = &Error{Status: http.StatusBadRequest, Code: "mfa_method_not_allowed", Message: "this method cannot be used here"}
-	ErrAlreadyEnrolled    = &Error{Status: http.StatusConflict, Code: "already_enrolled", Message: "this factor is already enrolled: remove it first"}
-	ErrNotEnrolled        = &Error{Status: http.StatusNotFound, Code: "not_enrolled", Message: "no such factor is enrolled"}
-	ErrUnavailable        = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "a backing service is unavailable, retry shortly", RetryAfter: 2 * time.Second}
+	// ErrBusy's Retry-After is worked out per answer: Service.BusyRetryAfter.
+	ErrBusy             = &Error{Status: http.StatusServiceUnavailable, Code: "busy", Message: "server is busy, retry shortly"}
+	ErrInvalidCode      = &Error{Status: http.StatusUnauthorized, Code: "invalid_code", Message: "the code is incorrect or was already used"}
+	ErrInvalidChallenge = &Error{Status: http.StatusUnauthorized, Code: "invalid_challenge", Message: "the login challenge is invalid, used or expired: sign in again"}
+	ErrReauthRequired   = &Error{Status: http.StatusForbidden, Code: "reauthentication_required", Message: "authenticate again (POST /auth/reauthenticate) and retry"}
+	ErrLevelTooLow      = &Error{Status: http.StatusForbidden, Code: "insufficient_auth_level", Message: "this session must authenticate with a second factor"}
+	ErrMFARequired      = &Error{Status: http.StatusForbidden, Code: "mfa_required", Message: "this account has a second factor: authenticate with it"}
+	ErrMethodNotAllowed = &Error{Status: http.StatusBadRequest, Code: "mfa_method_not_allowed", Message: "this method cannot be used here"}
+	ErrAlreadyEnrolled  = &Error{Status: http.StatusConflict, Code: "already_enrolled", Message: "this factor is already enrolled: remove it first"}
+	ErrNotEnrolled      = &Error{Status: http.StatusNotFound, Code: "not_enrolled", Message: "no such factor is enrolled"}
+	ErrUnavailable      = &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "a backing service is unavailable, retry shortly", RetryAfter: 2 * time.Second}
 )
 
 func invalidPassword(err error) *Error {

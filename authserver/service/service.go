@@ -141,6 +141,11 @@ func (s *Service) AdmitHashing() bool { return s.hasher.Admit() }
 // DoneHashing gives back the place AdmitHashing reserved.
 func (s *Service) DoneHashing() { s.hasher.Leave() }
 
+// BusyRetryAfter is the Retry-After of an ErrBusy answer: the expected time
+// until the requests already admitted are hashed, jittered
+// (password.Hasher.RetryAfter).
+func (s *Service) BusyRetryAfter() time.Duration { return s.hasher.RetryAfter() }
+
 func hashErr(err error) error {
 	if errors.Is(err, password.ErrBusy) {
 		return ErrBusy

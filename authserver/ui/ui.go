@@ -278,8 +278,12 @@ func (p *Pages) problem(w http.ResponseWriter, r *http.Request, name string, err
 		p.log.ErrorContext(r.Context(), "page request failed", "page", name, "error", err.Error())
 		return http.StatusInternalServerError, "Something went wrong. Try again in a moment."
 	}
-	if se.RetryAfter > 0 {
-		w.Header().Set("Retry-After", fmt.Sprint(int((se.RetryAfter+time.Second-1)/time.Second)))
+	ra := se.RetryAfter
+	if se == service.ErrBusy { // the expected wait, jittered
+		ra = p.svc.BusyRetryAfter()
+	}
+	if ra > 0 {
+		w.Header().Set("Retry-After", fmt.Sprint(int((ra+time.Second-1)/time.Second)))
 	}
 	return se.Status, sentence(se.Message)
 }

@@ -93,24 +93,54 @@ func mib(kib int64) float64 { return float64(kib) / 1024 }
 // scrapeCounter reads one unlabelled sample of a Prometheus text endpoint
 // (like go_gc_duration_seconds_count); -1 when absent.
 func scrapeCounter(metricsURL, name string) float64 {
+	return scrapeCounters(metricsURL, name)[0]
+}
+
+// scrapeCounters reads unlabelled samples of a Prometheus text endpoint in
+// one scrape; -1 for each absent one.
+func scrapeCounters(metricsURL string, names ...string) []float64 {
+	vals := make([]float64, len(names))
+	for i := range vals {
+		vals[i] = -1
+	}
 	c := http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(metricsURL)
 	if err != nil {
-		return -1
+		return vals
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return f
+		for i, name := range names {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					vals[i] = f
+				}
 			}
 		}
 	}
-	return -1
+	return vals
+}
+
+// hashWork is the authserver's password hashing counters at one moment
+// (metrics.WatchHashing).
+type hashWork struct{ n, wall, cpu float64 }
+
+func scrapeHashWork(metricsURL string) hashWork {
+	v := scrapeCounters(metricsURL, "password_hashes_total", "password_hash_seconds_total", "password_hash_cpu_seconds_total")
+	return hashWork{v[0], v[1], v[2]}
+}
+
+// hashesBetween is the hashes run between two scrapes and their mean wall
+// and CPU time; ok is false when the counters are missing or no hash ran.
+func hashesBetween(a, b hashWork) (n float64, wall, cpu time.Duration, ok bool) {
+	n = b.n - a.n
+	if a.n < 0 || b.n < 0 || a.cpu < 0 || b.cpu < 0 || n <= 0 {
+		return 0, 0, 0, false
+	}
+	return n, time.Duration((b.wall - a.wall) / n * 1e9), time.Duration((b.cpu - a.cpu) / n * 1e9), true
 }
 
 // runqueueWait is the total time pid's threads have spent runnable but

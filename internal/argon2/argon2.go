@@ -12,7 +12,10 @@ package argon2
 
 import (
 	"encoding/binary"
+	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/blake2b"
 )
@@ -60,10 +63,36 @@ func (m *Memory) grow(n uint32) {
 // IDKey is argon2.IDKey from x/crypto, computing in mem (grown as needed)
 // instead of a fresh allocation. mem may be nil.
 func IDKey(mem *Memory, password, salt []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
-	return deriveKey(mem, argon2id, password, salt, nil, nil, time, memory, threads, keyLen)
+	return deriveKey(mem, argon2id, password, salt, nil, nil, time, memory, threads, keyLen, nil)
 }
 
-func deriveKey(mem *Memory, mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32) []byte {
+// IDKeyCPU is IDKey that also returns the CPU time the derivation used,
+// summed over the threads computing it (their per-thread CPU clocks, so
+// neither other processes on the machine nor time spent waiting for a CPU
+// count; 0 where the OS has no such clock). Each goroutine of the
+// derivation keeps its thread while it computes.
+func IDKeyCPU(mem *Memory, password, salt []byte, iterations, memory uint32, threads uint8, keyLen uint32) ([]byte, time.Duration) {
+	var cpu atomic.Int64
+	done := measureCPU(&cpu)
+	key := deriveKey(mem, argon2id, password, salt, nil, nil, iterations, memory, threads, keyLen, &cpu)
+	done()
+	return key, time.Duration(cpu.Load())
+}
+
+// measureCPU locks the calling goroutine to its thread and returns the
+// function that adds the thread's CPU time since to total and unlocks it.
+func measureCPU(total *atomic.Int64) (done func()) {
+	runtime.LockOSThread()
+	t0 := threadCPU()
+	return func() {
+		total.Add(int64(threadCPU() - t0))
+		runtime.UnlockOSThread()
+	}
+}
+
+// deriveKey computes the key; cpu, when not nil, gets the CPU time of the
+// lanes computed on goroutines of their own (the caller measures its own).
+func deriveKey(mem *Memory, mode int, password, salt, secret, data []byte, time, memory uint32, threads uint8, keyLen uint32, cpu *atomic.Int64) []byte {
 	if time < 1 {
 		panic("argon2: number of rounds too small")
 	}
@@ -82,7 +111,7 @@ func deriveKey(mem *Memory, mode int, password, salt, secret, data []byte, time,
 	}
 	mem.grow(memory)
 	B := initBlocks(mem.blocks[:memory:memory], &h0, memory, uint32(threads))
-	processBlocks(B, time, memory, uint32(threads), mode)
+	processBlocks(B, time, memory, uint32(threads), mode, cpu)
 	return extractKey(B, memory, uint32(threads), keyLen)
 }
 
@@ -145,11 +174,11 @@ func initBlocks(B []block, h0 *[blake2b.Size + 8]byte, memory, threads uint32) [
 	return B
 }
 
-func processBlocks(B []block, time, memory, threads uint32, mode int) {
+func processBlocks(B []block, time, memory, threads uint32, mode int, cpu *atomic.Int64) {
 	lanes := memory / threads
 	segments := lanes / syncPoints
 
-	processSegment := func(n, slice, lane uint32, wg *sync.WaitGroup) {
+	processSegment := func(n, slice, lane uint32) {
 		var addresses, in, zero block
 		if mode == argon2i || (mode == argon2id && n == 0 && slice < syncPoints/2) {
 			in[0] = uint64(n)
@@ -197,15 +226,26 @@ func processBlocks(B []block, time, memory, threads uint32, mode int) {
 			}
 			index, offset = index+1, offset+1
 		}
-		wg.Done()
 	}
 
 	for n := uint32(0); n < time; n++ {
 		for slice := uint32(0); slice < syncPoints; slice++ {
+			if threads == 1 {
+				// One lane: computed by the caller (x/crypto starts a
+				// goroutine per segment, 8 per hash at t=2).
+				processSegment(n, slice, 0)
+				continue
+			}
 			var wg sync.WaitGroup
 			for lane := uint32(0); lane < threads; lane++ {
 				wg.Add(1)
-				go processSegment(n, slice, lane, &wg)
+				go func() {
+					defer wg.Done()
+					if cpu != nil {
+						defer measureCPU(cpu)()
+					}
+					processSegment(n, slice, lane)
+				}()
 			}
 			wg.Wait()
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"testing"
+	"time"
 
 	xargon2 "golang.org/x/crypto/argon2"
 )
@@ -48,8 +49,28 @@ func TestRFC9106Vector(t *testing.T) {
 	}
 	var mem Memory
 	for i := 0; i < 2; i++ {
-		if got := deriveKey(&mem, argon2id, pw, salt, secret, data, 3, 32, 4, 32); !bytes.Equal(got, want) {
+		if got := deriveKey(&mem, argon2id, pw, salt, secret, data, 3, 32, 4, 32, nil); !bytes.Equal(got, want) {
 			t.Fatalf("run %d: got %x want %x", i, got, want)
+		}
+	}
+}
+
+// IDKeyCPU derives the same key as IDKey and measures the CPU time of every
+// lane: positive, and at most the wall time times the lanes (it counts no
+// waiting, so on a loaded machine it is far less).
+func TestIDKeyCPU(t *testing.T) {
+	var mem Memory
+	defer mem.Release()
+	for _, p := range []uint8{1, 3} {
+		pw, salt := []byte("correct horse"), bytes.Repeat([]byte{7}, 16)
+		t0 := time.Now()
+		key, cpu := IDKeyCPU(&mem, pw, salt, 2, 4096, p, 32)
+		wall := time.Since(t0)
+		if want := IDKey(nil, pw, salt, 2, 4096, p, 32); !bytes.Equal(key, want) {
+			t.Fatalf("p=%d: key %x, IDKey %x", p, key, want)
+		}
+		if cpu <= 0 || cpu > time.Duration(p)*wall+time.Millisecond {
+			t.Errorf("p=%d: CPU %s for a wall time of %s", p, cpu, wall)
 		}
 	}
 }

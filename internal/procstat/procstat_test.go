@@ -48,3 +48,39 @@ func TestOwnProcess(t *testing.T) {
 		t.Errorf("LoadAvg() = %q", la)
 	}
 }
+
+func TestParseStat(t *testing.T) {
+	p, err := ParseStat([]byte("4242 (a (weird) name) S 17 4242 4242 0 -1 4194560 100 0 0 0 250 37 0 0 20 0 9 0 1000 0 0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.PID != 4242 || p.PPID != 17 || p.Comm != "a (weird) name" || p.User != 2.5 || p.Sys != 0.37 {
+		t.Errorf("ParseStat = %+v", p)
+	}
+	if _, err := ParseStat([]byte("12 (x) S 1")); err == nil {
+		t.Error("no error for a truncated line")
+	}
+	found := false
+	for _, q := range Procs() {
+		found = found || q.PID == os.Getpid()
+	}
+	if !found {
+		t.Error("Procs() does not list this process")
+	}
+}
+
+func TestParseMachine(t *testing.T) {
+	m, err := ParseMachine([]byte("cpu  600 100 200 5000 50 0 30 12 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Busy != 9 || m.IRQ != 0.3 || m.Idle != 50.5 || m.Steal != 0.12 {
+		t.Errorf("ParseMachine = %+v", m)
+	}
+	if _, err := ParseMachine([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("no error without the cpu line")
+	}
+	if _, err := MachineCPU(); err != nil {
+		t.Error(err)
+	}
+}
