@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -42,18 +42,23 @@ func (s *Server) accessLogger(method, pattern string) *accessLog {
 
 // requestID is the caller's X-Request-Id when it is a plausible id (so a
 // proxy's id joins the lines up), else a new random one; it is echoed in
-// the response.
-func (a *accessLog) requestID(w http.ResponseWriter, r *http.Request) string {
+// the response. The id is a correlation id, not a secret: it comes from the
+// runtime's per-thread generator (math/rand/v2), and the header's value
+// slice lives in w, so a session check spends one allocation on it.
+func (a *accessLog) requestID(w *statusWriter, r *http.Request) string {
 	if a == nil {
 		return ""
 	}
-	id := r.Header.Get("X-Request-Id")
-	if !validRequestID(id) {
+	var id string
+	if v := r.Header["X-Request-Id"]; len(v) > 0 && validRequestID(v[0]) {
+		id = v[0]
+	} else {
 		var b [8]byte
-		_, _ = rand.Read(b[:])
+		binary.LittleEndian.PutUint64(b[:], mrand.Uint64())
 		id = hex.EncodeToString(b[:])
 	}
-	w.Header()["X-Request-Id"] = []string{id}
+	w.requestID[0] = id
+	w.Header()["X-Request-Id"] = w.requestID[:]
 	return id
 }
 

@@ -54,8 +54,12 @@ func TestAccessLog(t *testing.T) {
 	if r.Status != 200 {
 		t.Fatalf("session: %d %s", r.Status, r.Body)
 	}
-	if id := r.Header.Get("X-Request-Id"); len(id) != 16 {
+	id := r.Header.Get("X-Request-Id")
+	if len(id) != 16 || strings.Trim(id, "0123456789abcdef") != "" {
 		t.Fatalf("generated X-Request-Id = %q, want 16 hex characters", id)
+	}
+	if r := e.Do(t, "GET", "/auth/session", nil, authtest.Bearer(tok)...); r.Header.Get("X-Request-Id") == id {
+		t.Fatalf("two requests got the same X-Request-Id %q", id)
 	}
 	if r := e.Do(t, "GET", "/auth/check?token="+tok+"&secret=query-secret-77", nil, "Cookie", "session="+tok); r.Status != 200 {
 		t.Fatalf("check by cookie: %d %s", r.Status, r.Body)

@@ -205,8 +205,9 @@ func (s *Server) Client(r *http.Request) service.Client { return s.client(r) }
 // statusWriter remembers the status code and counts the body bytes.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
-	bytes  int
+	status    int
+	bytes     int
+	requestID [1]string // the X-Request-Id header's value (accesslog.go)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -248,7 +249,7 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 		hdr := w.Header()
 		hdr["Cache-Control"] = noStore
 		hdr["X-Content-Type-Options"] = nosniff
-		reqID := access.requestID(w, r)
+		reqID := access.requestID(sw, r)
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -278,7 +279,7 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 			}
 			access.log(r, status, sw.bytes, elapsed, reqID)
 			if span != nil {
-				tr.end(span, status)
+				tr.end(span, r, status)
 			}
 		}()
 		h(sw, r)

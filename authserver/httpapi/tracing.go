@@ -18,26 +18,34 @@ import (
 // was set, and put eleven attributes on each span. These spans carry the three
 // that say which request it was: method, route and status (docs/benchmarks.md,
 // "Tracing overhead"). Never the path or query, which may carry tokens.
+//
+// The three are set together when the span ends: given at the start, the SDK
+// copies them into the start configuration, then into the span, and copies
+// the span's list again to add the status (three allocations per request
+// instead of one; docs/benchmarks.md, "Session 7"). The sampler
+// (observe.Tracing) decides by the span's kind and parent, not its
+// attributes.
 type requestTracer struct {
-	tracer    trace.Tracer
-	name      string
-	attrs     []attribute.KeyValue    // method (unless the route takes any) and route
-	opts      []trace.SpanStartOption // built once: kind and attrs (nil if the route takes any method)
-	anyMethod bool
+	tracer trace.Tracer
+	name   string
+	route  attribute.KeyValue
+	method attribute.KeyValue // unset (invalid) if the route takes any method
 }
 
-var traceContext = propagation.TraceContext{}
+var (
+	traceContext = propagation.TraceContext{}
+	serverSpan   = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer)}
+)
 
 func (s *Server) requestTracer(method, pattern string) *requestTracer {
 	if s.tracing == nil {
 		return nil
 	}
 	t := &requestTracer{tracer: s.tracing.Tracer("github.com/leanauth/authstack/authserver/httpapi"), name: pattern,
-		attrs: []attribute.KeyValue{semconv.HTTPRoute(pattern)}, anyMethod: method == "ANY"}
-	if !t.anyMethod {
+		route: semconv.HTTPRoute(pattern)}
+	if method != "ANY" {
 		t.name = method + " " + pattern
-		t.attrs = append(t.attrs, semconv.HTTPRequestMethodKey.String(method))
-		t.opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...)}
+		t.method = semconv.HTTPRequestMethodKey.String(method)
 	}
 	return t
 }
@@ -50,19 +58,19 @@ func (t *requestTracer) start(r *http.Request) (*http.Request, trace.Span) {
 	if _, ok := r.Header["Traceparent"]; ok {
 		ctx = traceContext.Extract(ctx, propagation.HeaderCarrier(r.Header))
 	}
-	opts := t.opts
-	if t.anyMethod {
-		opts = []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(t.attrs...),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(standardMethod(r.Method)))}
-	}
-	ctx, span := t.tracer.Start(ctx, t.name, opts...)
+	ctx, span := t.tracer.Start(ctx, t.name, serverSpan...)
 	return r.WithContext(ctx), span
 }
 
-// end records the status and ends the span; a 5xx marks it failed (a 4xx is
-// the client's, as the HTTP semantic conventions say for servers).
-func (t *requestTracer) end(span trace.Span, status int) {
-	span.SetAttributes(semconv.HTTPResponseStatusCode(status))
+// end records the method, route and status and ends the span; a 5xx marks it
+// failed (a 4xx is the client's, as the HTTP semantic conventions say for
+// servers).
+func (t *requestTracer) end(span trace.Span, r *http.Request, status int) {
+	m := t.method
+	if !m.Valid() {
+		m = semconv.HTTPRequestMethodKey.String(standardMethod(r.Method))
+	}
+	span.SetAttributes(m, t.route, semconv.HTTPResponseStatusCode(status))
 	if status >= 500 {
 		span.SetStatus(codes.Error, "")
 	}

@@ -41,6 +41,12 @@ func TestTracesInJaeger(t *testing.T) {
 	if r := e.Do(t, "GET", "/auth/session", nil, append(authtest.Bearer(tok), "traceparent", "00-"+parentTrace+"-"+parentSpan+"-01")...); r.Status != 200 {
 		t.Fatalf("session: %d %s", r.Status, r.Body)
 	}
+	// A route that takes any method (here the 405 of /auth/session) names
+	// the request's method in its span.
+	otherTrace := "5bf92f3577b34da6a3ce929d0e0e4737"
+	if r := e.Do(t, "PUT", "/auth/session", nil, "traceparent", "00-"+otherTrace+"-"+parentSpan+"-01"); r.Status != 405 {
+		t.Fatalf("PUT /auth/session: %d %s", r.Status, r.Body)
+	}
 	e.Stop(t) // flushes the last spans
 
 	var spans []testservers.JaegerSpan
@@ -110,6 +116,17 @@ func TestTracesInJaeger(t *testing.T) {
 	method, _ := sess.Tag("http.request.method")
 	if _, hasPath := sess.Tag("url.path"); fmt.Sprint(code) != "200" || method != "GET" || hasPath {
 		t.Fatalf("session span tags %+v", sess.Tags)
+	}
+
+	other, _ := j.Trace(t, otherTrace)
+	if len(other) != 1 {
+		t.Fatalf("the 405's trace: %+v", other)
+	}
+	method, _ = other[0].Tag("http.request.method")
+	route, _ := other[0].Tag("http.route")
+	code, _ = other[0].Tag("http.response.status_code")
+	if other[0].OperationName != "/auth/session" || method != "PUT" || route != "/auth/session" || fmt.Sprint(code) != "405" {
+		t.Fatalf("the 405's span: %s %+v", other[0].OperationName, other[0].Tags)
 	}
 
 	all, raw := j.Traces(t, service)

@@ -117,20 +117,33 @@ func WellFormed(tok string) bool {
 		return false
 	}
 	for i := 0; i < len(tok); i++ {
-		c := tok[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !base64URL[tok[i]] {
 			return false
 		}
 	}
 	return true
 }
 
+// base64URL marks the bytes of the unpadded base64url alphabet (a table:
+// every session check looks at each byte of its token twice).
+var base64URL = func() (t [256]bool) {
+	for _, c := range []byte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") {
+		t[c] = true
+	}
+	return t
+}()
+
 // HashToken returns SHA-256 of a well-formed token; ok is false otherwise.
 func HashToken(tok string) (h [32]byte, ok bool) {
 	if !WellFormed(tok) {
 		return h, false
 	}
-	return sha256.Sum256([]byte(tok)), true
+	// Copied into an array on the stack: []byte(tok) of 43 bytes would be an
+	// allocation on every session check (the compiler's stack buffer for
+	// such conversions holds 32).
+	var b [tokenLen]byte
+	copy(b[:], tok)
+	return sha256.Sum256(b[:]), true
 }
 
 func cacheKey(h []byte) string {
@@ -415,7 +428,7 @@ func (m *Manager) Validate(ctx context.Context, tok string) (Info, error) {
 
 func (m *Manager) validateHash(ctx context.Context, h []byte) (Info, error) {
 	now := time.Now()
-	if m.redisUsable() {
+	if now.UnixNano() >= m.redisDownUntil.Load() { // redisUsable, with the clock read once
 		v, err := m.rdb.Get(ctx, cacheKey(h)).Result()
 		if err == nil {
 			if info, ok := decode(v); ok {

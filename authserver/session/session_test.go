@@ -3,10 +3,12 @@ package session_test
 import (
 	"context"
 	"encoding/hex"
-	"github.com/leanauth/authstack/authserver/internal/dbtest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -192,6 +194,29 @@ func TestTokensAreRandom256Bit(t *testing.T) {
 		seen[tok] = true
 		if h2, ok := session.HashToken(tok); !ok || h2 != h {
 			t.Fatal("HashToken disagrees with NewToken")
+		}
+	}
+}
+
+// TestWellFormed: exactly 43 bytes of the base64url alphabet, each byte
+// value tried at each end of the token.
+func TestWellFormed(t *testing.T) {
+	tok, _ := session.NewToken()
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for c := 0; c < 256; c++ {
+		want := strings.IndexByte(alphabet, byte(c)) >= 0
+		for _, probe := range []string{string([]byte{byte(c)}) + tok[1:], tok[:42] + string([]byte{byte(c)})} {
+			if got := session.WellFormed(probe); got != want {
+				t.Errorf("WellFormed with byte %#x = %v, want %v", c, got, want)
+			}
+			if _, ok := session.HashToken(probe); ok != want {
+				t.Errorf("HashToken with byte %#x: ok %v, want %v", c, ok, want)
+			}
+		}
+	}
+	for _, bad := range []string{"", tok[:42], tok + "A", tok + " "} {
+		if session.WellFormed(bad) {
+			t.Errorf("WellFormed(%q) = true", bad)
 		}
 	}
 }

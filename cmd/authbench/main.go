@@ -383,9 +383,11 @@ func run(ctx context.Context, o options) error {
 		resetPeakRSS(authPid)
 		for round := 0; round < o.rounds && ctx.Err() == nil; round++ {
 			fw := watchRSS(st.floor.Pid())
+			fperf := startPerf(o.perfDir, fmt.Sprintf("floor-session-round%d", round+1), st.floor.Pid())
 			f := measure(ctx, o, loadSpec{name: "floor GET (1 Redis GET)", addr: st.flrAddr, conns: o.sessionConns, okStatus: 200,
 				request: func(c int) []byte { return getRequest("/floor", tokens[c%len(tokens)]) }})
 			fm := fw.finish()
+			fperf.stop()
 			w := watchRSS(authPid)
 			perf := startPerf(o.perfDir, fmt.Sprintf("session-round%d", round+1), authPid)
 			var prof *phaseProfile
