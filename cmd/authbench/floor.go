@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/leanauth/authstack/authserver/app"
+	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/extauthz"
 )
 
@@ -43,6 +44,12 @@ func runFloor(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// The authserver's Go runtime settings too (GOGC 400 under a 32 MiB soft
+	// limit, no heap profiling): with Go's defaults the floor's collector
+	// took 6.5 % of its CPU against the authserver's 1.8 %, a handicap of
+	// the floor, not a cost of the handlers (docs/benchmarks.md, "Session 7:
+	// the session path").
+	app.SetResources(&config.Config{}, "/sys/fs/cgroup")
 	rdb, err := app.NewRedis(*redisURL)
 	if err != nil {
 		return fmt.Errorf("-redis: %w", err)
