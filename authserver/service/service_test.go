@@ -173,8 +173,11 @@ func TestBusyHasherGives503(t *testing.T) {
 	}
 	err = f.svc.Signup(ctx, cl, "busy@example.com", "some password 1")
 	var se *service.Error
-	if !errors.As(err, &se) || se.Status != 503 || se.RetryAfter <= 0 {
-		t.Fatalf("signup with the only hashing slot taken: %v, want 503 with Retry-After", err)
+	if !errors.As(err, &se) || se != service.ErrBusy || se.Status != 503 {
+		t.Fatalf("signup with the only hashing slot taken: %v, want ErrBusy (503)", err)
+	}
+	if ra := f.svc.BusyRetryAfter(); ra < time.Second {
+		t.Fatalf("Retry-After of a busy answer %v, want at least a second", ra)
 	}
 	<-done
 	if err := f.svc.Signup(ctx, cl, "busy@example.com", "some password 1"); err != nil {
