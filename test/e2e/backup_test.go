@@ -53,14 +53,12 @@ func TestBackupNowRunsAJobAndStatusReflectsIt(t *testing.T) {
 	}
 
 	// Ask for a backup now.
-	s := getStack(t, ns, stack.Name)
-	if s.Annotations == nil {
-		s.Annotations = map[string]string{}
-	}
-	s.Annotations[resources.AnnotationBackupNow] = "e2e-1"
-	if err := env.c.Update(ctx(t), s); err != nil {
-		t.Fatal(err)
-	}
+	updateStack(t, ns, stack.Name, func(s *authv1alpha1.AuthStack) {
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		s.Annotations[resources.AnnotationBackupNow] = "e2e-1"
+	})
 	pgJob := resources.OnDemandBackupJobName(stack, resources.BackupKindPostgres, "e2e-1")
 	job := &batchv1.Job{}
 	if err := poll(2*time.Minute, func() (bool, error) {

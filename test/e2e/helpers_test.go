@@ -19,6 +19,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -90,6 +91,21 @@ func getStack(t *testing.T, ns, name string) *authv1alpha1.AuthStack {
 		t.Fatalf("reading AuthStack %s/%s: %v", ns, name, err)
 	}
 	return s
+}
+
+// updateStack applies change to the current AuthStack and updates it, again
+// on a conflict: the operator writes the object's status (and finalizer)
+// between a read and an update.
+func updateStack(t *testing.T, ns, name string, change func(*authv1alpha1.AuthStack)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s := getStack(t, ns, name)
+		change(s)
+		return env.c.Update(ctx(t), s)
+	})
+	if err != nil {
+		t.Fatalf("updating AuthStack %s/%s: %v", ns, name, err)
+	}
 }
 
 // waitReady waits until the stack is Ready for its current generation.

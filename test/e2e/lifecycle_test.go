@@ -341,15 +341,13 @@ func TestOperatorKilledMidReconcileConverges(t *testing.T) {
 	env.op.kill()
 	for i := 0; i < kills; i++ {
 		for _, n := range names {
-			s := getStack(t, ns, n)
-			s.Spec.AuthServer.LogLevel = levels[i%len(levels)]
-			if s.Spec.AuthServer.PodTemplate == nil {
-				s.Spec.AuthServer.PodTemplate = &authv1alpha1.PodTemplateOverrides{}
-			}
-			s.Spec.AuthServer.PodTemplate.Annotations = map[string]string{"e2e/round": itoa(int64(i))}
-			if err := env.c.Update(ctx(t), s); err != nil {
-				t.Fatalf("round %d: updating %s: %v", i, n, err)
-			}
+			updateStack(t, ns, n, func(s *authv1alpha1.AuthStack) {
+				s.Spec.AuthServer.LogLevel = levels[i%len(levels)]
+				if s.Spec.AuthServer.PodTemplate == nil {
+					s.Spec.AuthServer.PodTemplate = &authv1alpha1.PodTemplateOverrides{}
+				}
+				s.Spec.AuthServer.PodTemplate.Annotations = map[string]string{"e2e/round": itoa(int64(i))}
+			})
 		}
 		if err := env.op.start(); err != nil {
 			t.Fatalf("round %d: starting the operator: %v", i, err)

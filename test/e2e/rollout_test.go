@@ -84,11 +84,7 @@ func TestSpecChangeSecretRotationAndHPABounds(t *testing.T) {
 	cfg0 := dep.Spec.Template.Annotations[resources.AnnotationConfigHash]
 
 	// 1. Spec change.
-	s := getStack(t, ns, stack.Name)
-	s.Spec.AuthServer.LogLevel = "debug"
-	if err := env.c.Update(ctx(t), s); err != nil {
-		t.Fatal(err)
-	}
+	updateStack(t, ns, stack.Name, func(s *authv1alpha1.AuthStack) { s.Spec.AuthServer.LogLevel = "debug" })
 	waitReady(t, ns, stack.Name, 3*time.Minute)
 	dep, hash1 := rolledOut(t, ns, name, 3)
 	if hash1 == hash0 {
@@ -125,12 +121,10 @@ func TestSpecChangeSecretRotationAndHPABounds(t *testing.T) {
 	t.Logf("Secret rotation rolled %s -> %s", hash1, hash2)
 
 	// 3. HPA bounds: the operator renders them, the real HPA controller enforces the minimum.
-	s = getStack(t, ns, stack.Name)
-	s.Spec.AuthServer.Autoscaling = authv1alpha1.AutoscalingSpec{Enabled: ptr.To(true), MinReplicas: 5, MaxReplicas: 8,
-		TargetCPUUtilization: 70, TargetMemoryUtilization: 80}
-	if err := env.c.Update(ctx(t), s); err != nil {
-		t.Fatal(err)
-	}
+	updateStack(t, ns, stack.Name, func(s *authv1alpha1.AuthStack) {
+		s.Spec.AuthServer.Autoscaling = authv1alpha1.AutoscalingSpec{Enabled: ptr.To(true), MinReplicas: 5, MaxReplicas: 8,
+			TargetCPUUtilization: 70, TargetMemoryUtilization: 80}
+	})
 	waitReady(t, ns, stack.Name, 3*time.Minute)
 	hpa := &autoscalingv2.HorizontalPodAutoscaler{}
 	if err := env.c.Get(ctx(t), client.ObjectKey{Namespace: ns, Name: name}, hpa); err != nil {
