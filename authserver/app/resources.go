@@ -123,8 +123,8 @@ func (r Resources) Hashing(log *slog.Logger) func(hashing bool) {
 		}
 		last = time.Now()
 		// At once (a read of pagemap and a few madvise calls: well under a
-		// millisecond), before the burst of connections
-		// that may follow this first request.
+		// millisecond), before the burst of connections that may follow
+		// this first request.
 		if _, err := dropExecutablePages(); err != nil {
 			log.Warn("dropping the executable's pages", "error", err.Error())
 		}
