@@ -306,10 +306,17 @@ func (m *Manager) TTL() time.Duration { return m.ttl }
 // q (a transaction, typically) and returns its token. Call Cache after the
 // transaction commits.
 func (m *Manager) Create(ctx context.Context, q store.DBTX, u store.User, ip, ua, level string) (string, Info, error) {
+	return m.CreateWith(u, ip, ua, level, func(s *store.Session) error { return store.InsertSession(ctx, q, s) })
+}
+
+// CreateWith is Create with the row written by insert, which fills in the
+// session's id and times (and may correct its user's email): a statement
+// that writes other rows with it, such as store.OpenPasswordSession.
+func (m *Manager) CreateWith(u store.User, ip, ua, level string, insert func(*store.Session) error) (string, Info, error) {
 	tok, h := NewToken()
 	s := store.Session{TokenHash: h[:], UserID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified,
 		ExpiresAt: time.Now().Add(m.ttl).Truncate(time.Second), IP: ip, UserAgent: ua, AuthMethod: level}
-	if err := store.InsertSession(ctx, q, &s); err != nil {
+	if err := insert(&s); err != nil {
 		return "", Info{}, err
 	}
 	m.touched.Store(s.ID, time.Now().UnixNano())
