@@ -49,11 +49,11 @@ func Signup(ctx context.Context, q DBTX, email, hash string, tokenHash []byte, t
 			UNION ALL SELECT id, email_verified_at IS NOT NULL, false FROM users WHERE email = $1),
 		tok AS (
 			INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash)
-			SELECT $3, id, 'verify', now() + make_interval(secs => $4), $2 FROM u WHERE NOT verified),
+			SELECT $3, id, 'verify', now() + make_interval(secs => $4::float8), $2 FROM u WHERE NOT verified),
 		mail AS (
 			INSERT INTO outbox (kind, to_addr, subject, text_body, html_body, expires_at)
 			SELECT m.kind, $1, m.subject, m.body, m.html, m.expires FROM u CROSS JOIN LATERAL (
-				SELECT $5::text, $6::text, $7::text, $8::text, now() + make_interval(secs => $4) WHERE NOT u.verified
+				SELECT $5::text, $6::text, $7::text, $8::text, now() + make_interval(secs => $4::float8) WHERE NOT u.verified
 				UNION ALL SELECT $9::text, $10::text, $11::text, $12::text, NULL::timestamptz WHERE u.verified) AS m(kind, subject, body, html, expires)),
 		aud AS (
 			INSERT INTO audit_logs (user_id, kind, ip, user_agent, details)
@@ -86,12 +86,12 @@ func ResendVerification(ctx context.Context, q DBTX, email string, tokenHash []b
 			SELECT id FROM users WHERE email = $1 AND email_verified_at IS NULL),
 		tok AS (
 			INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at, password_hash)
-			SELECT $2, u.id, 'verify', now() + make_interval(secs => $3),
+			SELECT $2, u.id, 'verify', now() + make_interval(secs => $3::float8),
 				(SELECT t.password_hash FROM email_tokens t WHERE t.user_id = u.id AND t.purpose = 'verify' ORDER BY t.id DESC LIMIT 1)
 			FROM u),
 		mail AS (
 			INSERT INTO outbox (kind, to_addr, subject, text_body, html_body, expires_at)
-			SELECT $4, $1, $5, $6, $7, now() + make_interval(secs => $3) FROM u),
+			SELECT $4, $1, $5, $6, $7, now() + make_interval(secs => $3::float8) FROM u),
 		aud AS (
 			INSERT INTO audit_logs (user_id, kind, ip, user_agent) SELECT id, 'VERIFY_SENT', $8, $9 FROM u)
 		SELECT EXISTS (SELECT 1 FROM u)`,
@@ -111,10 +111,10 @@ func RequestReset(ctx context.Context, q DBTX, email string, tokenHash []byte, t
 			WHERE user_id = (SELECT id FROM u) AND purpose = 'reset' AND used_at IS NULL),
 		tok AS (
 			INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at)
-			SELECT $2, id, 'reset', now() + make_interval(secs => $3) FROM u),
+			SELECT $2, id, 'reset', now() + make_interval(secs => $3::float8) FROM u),
 		mail AS (
 			INSERT INTO outbox (kind, to_addr, subject, text_body, html_body, expires_at)
-			SELECT $4, $1, $5, $6, $7, now() + make_interval(secs => $3) FROM u),
+			SELECT $4, $1, $5, $6, $7, now() + make_interval(secs => $3::float8) FROM u),
 		aud AS (
 			INSERT INTO audit_logs (user_id, kind, ip, user_agent, details)
 			VALUES ((SELECT id FROM u), 'PASSWORD_RESET_REQUESTED', $8, $9,

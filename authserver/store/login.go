@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -22,6 +23,9 @@ var ErrHasFactor = errors.New("the user has a second factor")
 // changed; ErrHasFactor when the user has a second factor. s.AuthMethod must be
 // set. The statement commits by itself unless q is a transaction.
 func OpenPasswordSession(ctx context.Context, q DBTX, verifiedHash string, s *Session, auditKind string) (User, error) {
+	// Its SHA-256, not the hash itself: a statement log with parameters
+	// (log_min_duration_statement, log_statement) never holds a password hash.
+	verified := sha256.Sum256([]byte(verifiedHash))
 	var u struct {
 		ID, Email, PasswordHash *string
 		EmailVerified           *bool
@@ -31,8 +35,8 @@ func OpenPasswordSession(ctx context.Context, q DBTX, verifiedHash string, s *Se
 	}
 	err := q.QueryRow(ctx, `SELECT user_id, email, password_hash, email_verified, user_created_at,
 		session_id, created_at, last_seen_at, auth_at
-		FROM open_password_session($1::uuid, $2, $3, $4, $5, $6, $7, $8)`,
-		s.UserID, verifiedHash, s.TokenHash, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512), s.AuthMethod, auditKind).
+		FROM open_password_session($1::uuid, $2::bytea, $3::bytea, $4::timestamptz, $5::text, $6::text, $7::text, $8::text)`,
+		s.UserID, verified[:], s.TokenHash, s.ExpiresAt, s.IP, truncate(s.UserAgent, 512), s.AuthMethod, auditKind).
 		Scan(&u.ID, &u.Email, &u.PasswordHash, &u.EmailVerified, &u.CreatedAt,
 			&u.SessionID, &u.SessionAt, &u.LastSeenAt, &u.AuthAt)
 	if err != nil {

@@ -128,7 +128,7 @@ func TestOpenPasswordSessionSeesAFactorAddedWhileItWaited(t *testing.T) {
 	// commits: wait until PostgreSQL shows it waiting for the lock.
 	for {
 		var waiting bool
-		if err := st.Pool.QueryRow(ctx, "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid).
+		if err := st.Pool.QueryRow(ctx, "SELECT coalesce(wait_event_type = 'Lock', false) FROM pg_stat_activity WHERE pid = $1", pid).
 			Scan(&waiting); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			t.Fatal(err)
 		}

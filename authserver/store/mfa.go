@@ -125,7 +125,7 @@ type Challenge struct {
 func InsertChallenge(ctx context.Context, q DBTX, tokenHash []byte, userID, purpose, passwordHash string, ttl time.Duration) (time.Time, error) {
 	var exp time.Time
 	err := q.QueryRow(ctx, `INSERT INTO login_challenges (token_hash, user_id, purpose, password_hash, expires_at)
-		VALUES ($1, $2::uuid, $3, $4, now() + make_interval(secs => $5)) RETURNING expires_at`,
+		VALUES ($1, $2::uuid, $3, $4, now() + make_interval(secs => $5::float8)) RETURNING expires_at`,
 		tokenHash, userID, purpose, passwordHash, ttl.Seconds()).Scan(&exp)
 	return exp, err
 }

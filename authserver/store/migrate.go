@@ -92,7 +92,7 @@ func migrateConn(ctx context.Context, conn *pgx.Conn) ([]int, error) {
 	}
 	applied := []int{}
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", MigrationLockKey); err != nil {
+		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1::bigint)", MigrationLockKey); err != nil {
 			return fmt.Errorf("taking the migration lock: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (

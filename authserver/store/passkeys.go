@@ -167,7 +167,7 @@ func InsertCeremony(ctx context.Context, q DBTX, challengeHash []byte, c Ceremon
 		uid = &c.UserID
 	}
 	_, err := q.Exec(ctx, `INSERT INTO webauthn_challenges (challenge_hash, kind, user_id, bound_to, data, expires_at)
-		VALUES ($1, $2, $3::uuid, $4, $5, now() + make_interval(secs => $6))`, challengeHash, c.Kind, uid, c.BoundTo, string(c.Data), ttl.Seconds())
+		VALUES ($1, $2, $3::uuid, $4, $5, now() + make_interval(secs => $6::float8))`, challengeHash, c.Kind, uid, c.BoundTo, string(c.Data), ttl.Seconds())
 	return err
 }
 

@@ -50,7 +50,7 @@ func CheckPeppers(ctx context.Context, directURL string, configured []string, se
 	defer conn.Close(context.Background())
 	// EXISTS stops at the first matching row: cheap on a healthy database.
 	var match bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE substring(password_hash FROM $1) = ANY($2))`,
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM users WHERE substring(password_hash FROM $1::text) = ANY($2::text[]))`,
 		keyIDPattern, configured).Scan(&match)
 	if err != nil {
 		return fmt.Errorf("reading the pepper ids of the stored password hashes: %w", err)
@@ -58,8 +58,8 @@ func CheckPeppers(ctx context.Context, directURL string, configured []string, se
 	if match {
 		return nil
 	}
-	rows, err := conn.Query(ctx, `SELECT DISTINCT substring(password_hash FROM $1) AS id FROM users
-		WHERE substring(password_hash FROM $1) IS NOT NULL ORDER BY id LIMIT 10`, keyIDPattern)
+	rows, err := conn.Query(ctx, `SELECT DISTINCT substring(password_hash FROM $1::text) AS id FROM users
+		WHERE substring(password_hash FROM $1::text) IS NOT NULL ORDER BY id LIMIT 10`, keyIDPattern)
 	if err != nil {
 		return fmt.Errorf("reading the pepper ids of the stored password hashes: %w", err)
 	}
@@ -79,7 +79,7 @@ func CheckPeppers(ctx context.Context, directURL string, configured []string, se
 // pepperusage.MaxIDs ids per kind, the most used first.
 func CountPeppers(ctx context.Context, q DBTX) (pepperusage.Usage, error) {
 	u := pepperusage.Usage{PasswordHashes: map[string]int64{}, TOTPSecrets: map[string]int64{}}
-	rows, err := q.Query(ctx, `SELECT substring(h FROM $1) AS id, count(*) FROM (
+	rows, err := q.Query(ctx, `SELECT substring(h FROM $1::text) AS id, count(*) FROM (
 			SELECT password_hash AS h FROM users
 			UNION ALL
 			SELECT password_hash FROM email_tokens WHERE password_hash IS NOT NULL AND used_at IS NULL AND expires_at > now()

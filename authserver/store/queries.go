@@ -91,7 +91,7 @@ const (
 // InsertEmailToken stores the hash of a single-use email token.
 func InsertEmailToken(ctx context.Context, q DBTX, userID, purpose string, tokenHash []byte, ttl time.Duration) error {
 	_, err := q.Exec(ctx, `INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at)
-		VALUES ($1, $2::uuid, $3, now() + make_interval(secs => $4))`, tokenHash, userID, purpose, ttl.Seconds())
+		VALUES ($1, $2::uuid, $3, now() + make_interval(secs => $4::float8))`, tokenHash, userID, purpose, ttl.Seconds())
 	return err
 }
 
@@ -131,7 +131,7 @@ func InsertOutbox(ctx context.Context, q DBTX, m OutboxMessage) (int64, error) {
 // lease token: rows locked by another worker are skipped, so many workers
 // never claim the same row while its lease runs.
 func ClaimOutbox(ctx context.Context, q DBTX, limit int, lease time.Duration) ([]OutboxMessage, error) {
-	rows, err := q.Query(ctx, `UPDATE outbox o SET locked_until = now() + make_interval(secs => $2), attempts = o.attempts + 1,
+	rows, err := q.Query(ctx, `UPDATE outbox o SET locked_until = now() + make_interval(secs => $2::float8), attempts = o.attempts + 1,
 		lease_token = gen_random_uuid()
 		FROM (SELECT id FROM outbox
 		      WHERE sent_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
@@ -178,7 +178,7 @@ func MarkOutboxSent(ctx context.Context, q DBTX, id int64, lease string) error {
 // MarkOutboxRetry schedules another attempt after delay.
 func MarkOutboxRetry(ctx context.Context, q DBTX, id int64, lease string, delay time.Duration, lastErr string) error {
 	return leased(ctx, q, `UPDATE outbox SET locked_until = NULL, lease_token = NULL, last_error = $4,
-		next_attempt_at = now() + make_interval(secs => $3) WHERE id = $1 AND lease_token = $2::uuid`, id, lease, delay.Seconds(), truncate(lastErr, 1024))
+		next_attempt_at = now() + make_interval(secs => $3::float8) WHERE id = $1 AND lease_token = $2::uuid`, id, lease, delay.Seconds(), truncate(lastErr, 1024))
 }
 
 // MarkOutboxFailed gives up on a message and drops its bodies.

@@ -21,7 +21,7 @@ func SweepExpiredSessions(ctx context.Context, q DBTX, batch int) (int64, error)
 func SweepEmailTokens(ctx context.Context, q DBTX, batch int, grace time.Duration) (int64, error) {
 	tag, err := q.Exec(ctx, `DELETE FROM email_tokens WHERE id IN (
 		SELECT id FROM email_tokens
-		WHERE expires_at < now() OR used_at < now() - make_interval(secs => $2)
+		WHERE expires_at < now() OR used_at < now() - make_interval(secs => $2::float8)
 		LIMIT $1 FOR UPDATE SKIP LOCKED)`, batch, grace.Seconds())
 	return tag.RowsAffected(), err
 }
@@ -30,7 +30,7 @@ func SweepEmailTokens(ctx context.Context, q DBTX, batch int, grace time.Duratio
 func SweepOutbox(ctx context.Context, q DBTX, batch int, keep time.Duration) (int64, error) {
 	tag, err := q.Exec(ctx, `DELETE FROM outbox WHERE id IN (
 		SELECT id FROM outbox
-		WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < now() - make_interval(secs => $2)
+		WHERE (sent_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at < now() - make_interval(secs => $2::float8)
 		LIMIT $1 FOR UPDATE SKIP LOCKED)`, batch, keep.Seconds())
 	return tag.RowsAffected(), err
 }
@@ -38,7 +38,7 @@ func SweepOutbox(ctx context.Context, q DBTX, batch int, keep time.Duration) (in
 // SweepAudit deletes up to batch audit rows older than retention.
 func SweepAudit(ctx context.Context, q DBTX, batch int, retention time.Duration) (int64, error) {
 	tag, err := q.Exec(ctx, `DELETE FROM audit_logs WHERE id IN (
-		SELECT id FROM audit_logs WHERE at < now() - make_interval(secs => $2)
+		SELECT id FROM audit_logs WHERE at < now() - make_interval(secs => $2::float8)
 		LIMIT $1 FOR UPDATE SKIP LOCKED)`, batch, retention.Seconds())
 	return tag.RowsAffected(), err
 }

@@ -7,11 +7,18 @@
 -- after the lock, as they were by the transaction: a factor added by a writer that
 -- held the lock is seen.
 --
+-- The caller types every argument and the body names pg_catalog's functions, so that no
+-- overload another role may create in a schema of the search path (PostgreSQL 14 and
+-- older let every role create in public) is taken for them; the verified hash comes as
+-- its SHA-256, so that a statement log never holds a password hash. OR REPLACE: an
+-- in-place restore (authserver restore --force) of a backup from before this migration
+-- leaves the function in place and migrate runs this file again.
+--
 -- It returns one row: the user as locked (all NULL when the user is gone) and the
 -- session when one was opened (NULL otherwise: the hash changed, or the user has a
 -- second factor, which the caller turns into a challenge).
-CREATE FUNCTION open_password_session(
-    p_user uuid, p_verified_hash text, p_token_hash bytea, p_expires_at timestamptz,
+CREATE OR REPLACE FUNCTION open_password_session(
+    p_user uuid, p_verified_hash_sha256 bytea, p_token_hash bytea, p_expires_at timestamptz,
     p_ip text, p_user_agent text, p_auth_method text, p_audit_kind text,
     OUT user_id text, OUT email text, OUT password_hash text, OUT email_verified boolean,
     OUT user_created_at timestamptz, OUT session_id text, OUT created_at timestamptz,
@@ -23,7 +30,7 @@ BEGIN
     SELECT u.id::text, u.email, u.password_hash, u.email_verified_at IS NOT NULL, u.created_at
         INTO user_id, email, password_hash, email_verified, user_created_at
         FROM users u WHERE u.id = p_user FOR UPDATE;
-    IF NOT FOUND OR password_hash <> p_verified_hash THEN
+    IF NOT FOUND OR pg_catalog.sha256(pg_catalog.convert_to(password_hash, 'UTF8')) <> p_verified_hash_sha256 THEN
         RETURN;
     END IF;
     -- store.Factors.Any: a confirmed TOTP secret or a passkey (recovery codes alone are none).
@@ -39,6 +46,6 @@ BEGIN
         INTO session_id, created_at, last_seen_at, auth_at;
     INSERT INTO audit_logs (user_id, kind, ip, user_agent, details)
         VALUES (p_user, p_audit_kind, p_ip, p_user_agent,
-                jsonb_build_object('session_id', session_id, 'method', p_auth_method));
+                pg_catalog.jsonb_build_object('session_id', session_id, 'method', p_auth_method));
 END
 $$;
