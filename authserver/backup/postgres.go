@@ -303,8 +303,13 @@ func pgRestore(ctx context.Context, bin, path, obj, target string, clean, withou
 	if err := cmd.Run(); err != nil {
 		msg := firstNonEmpty(stderr.String(), err.Error())
 		hint := "check the target role may create the objects, and that pg_restore is at least the backup's pg_dump version"
-		if strings.Contains(msg, "read-only transaction") {
+		switch {
+		case strings.Contains(msg, "read-only transaction"):
 			hint = "the target database is read-only (default_transaction_read_only, runbook step 1): add options=-c%20default_transaction_read_only%3Doff to --target-url"
+		case clean && strings.Contains(msg, "because other objects depend on it"):
+			// --clean drops only the archive's objects; tables a later
+			// migration added still refer to them.
+			hint = "the target's schema is newer than the backup's (tables a later release added refer to the backup's tables): restore into a new empty database instead, whose migrate step brings it up to date, and point the stack at it"
 		}
 		return fmt.Errorf("pg_restore of %s into %s failed (nothing was committed: single transaction): %s; %s", obj, redactedDB(target), msg, hint)
 	}

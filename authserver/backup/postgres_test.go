@@ -448,6 +448,55 @@ func TestRestoreInPlaceIntoReadOnlyDatabase(t *testing.T) {
 	}
 }
 
+// An in-place restore (--force) of a backup from before a migration that added
+// tables referring to older ones cannot drop the backup's tables: it fails
+// naming the cause and the way out, changes nothing, and the way out works.
+func TestRestoreInPlaceOfAnOlderSchemaSaysWhatToDo(t *testing.T) {
+	pg := testservers.Postgres(t)
+	old := pg.NewDatabase(t)
+	seed(t, old, 5)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The database as a release before passkeys (0005) left it.
+	for _, q := range []string{"DROP FUNCTION open_password_session", "DROP TABLE drill_canary, webauthn_challenges, passkeys, webauthn_users",
+		"DELETE FROM schema_migrations WHERE version >= 5"} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+	want := tableRows(t, old)
+	s3, key := newStorage(t)
+	e := s3Env(s3, "backups", "p", key).with("DATABASE_URL", old)
+	if r := runCLI(t, e, "backup", "postgres"); r.code != 0 {
+		t.Fatalf("backup exit %d", r.code)
+	}
+
+	live := pg.NewDatabase(t)
+	seed(t, live, 3)
+	before := tableRows(t, live)
+	r := runCLI(t, e, "restore", "postgres", "--target-url", live, "--force", "--keep-sessions")
+	if r.code == 0 || !strings.Contains(r.log["error"].(string), "restore into a new empty database instead") {
+		t.Fatalf("in-place restore of an older schema: exit %d, %v", r.code, r.log["error"])
+	}
+	if got := tableRows(t, live); !reflect.DeepEqual(got, before) {
+		t.Fatal("the failed restore changed the target")
+	}
+	fresh := pg.NewDatabase(t)
+	if r := runCLI(t, e, "restore", "postgres", "--target-url", fresh, "--keep-sessions"); r.code != 0 {
+		t.Fatalf("restore into a new database: exit %d", r.code)
+	}
+	if got := tableRows(t, fresh); !reflect.DeepEqual(got, want) {
+		t.Fatal("restored data differs")
+	}
+	if _, err := store.Migrate(ctx, fresh); err != nil {
+		t.Fatalf("migrating the restored older schema: %v", err)
+	}
+}
+
 func TestToolMessagesDropRowData(t *testing.T) {
 	var b tailBuffer
 	b.Write([]byte("pg_restore: while PROCESSING TOC:\npg_restore: from TOC entry 3 ; TABLE DATA public users authstack\n" +
