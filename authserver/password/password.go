@@ -53,7 +53,7 @@ type Hasher struct {
 	lastUse atomic.Int64        // unix nanos of the last release
 	wait    time.Duration
 	dummy   string
-	derived atomic.Int64 // argon2 derivations run (tests count them)
+	derived atomic.Int64 // argon2 derivations run
 	cpuNs   atomic.Int64 // their CPU time (argon2.IDKeyCPU), when measureCPU
 	// measureCPU: the derivations' threads are at most the Ps, so keeping
 	// each on its thread to read its CPU clock costs no thread switches
@@ -263,9 +263,6 @@ func (h *Hasher) ReleaseIdleMemory(idle time.Duration) int {
 
 // InFlight reports how many hashes are running now.
 func (h *Hasher) InFlight() int { return len(h.slots) }
-
-// Derived reports how many argon2 computations this Hasher has run.
-func (h *Hasher) Derived() int64 { return h.derived.Load() }
 
 // Work reports how many argon2 computations this Hasher has run, and their
 // summed wall and CPU time. CPU time is what the hashes cost; wall time

@@ -91,7 +91,7 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 	}
 	s.hook("login")
 	out, now, err := s.openPasswordSession(ctx, c, u)
-	if errors.Is(err, errHashChanged) {
+	if errors.Is(err, store.ErrHashChanged) {
 		// The hash changed since it was verified: a rehash of the same
 		// password (a correct password is never refused for it) or a reset
 		// or change (whose new password this one must match). Verify once
@@ -109,7 +109,7 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 		}
 		out, _, err = s.openPasswordSession(ctx, c, u)
 	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, errHashChanged) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrHashChanged) {
 		return LoginResult{}, ErrInvalidCredentials
 	}
 	if err != nil {
@@ -135,9 +135,6 @@ func (s *Service) Login(ctx context.Context, c Client, emailIn, pw string) (Logi
 	}
 	return out, nil
 }
-
-// errHashChanged: the password hash is no longer the one verified.
-var errHashChanged = store.ErrHashChanged
 
 // openPasswordSession is openSession in one statement
 // (store.OpenPasswordSession) for the common case, a user without a second
@@ -166,7 +163,7 @@ func (s *Service) openPasswordSession(ctx context.Context, c Client, u store.Use
 
 // openSession writes, while u's password hash is still the one verified, a
 // session for u, or a challenge when u has a second factor or must enrol
-// one; otherwise it returns errHashChanged and the user as stored.
+// one; otherwise it returns store.ErrHashChanged and the user as stored.
 func (s *Service) openSession(ctx context.Context, c Client, u store.User) (LoginResult, store.User, error) {
 	var out LoginResult
 	var now store.User
@@ -176,7 +173,7 @@ func (s *Service) openSession(ctx context.Context, c Client, u store.User) (Logi
 			return err
 		}
 		if now.PasswordHash != u.PasswordHash {
-			return errHashChanged
+			return store.ErrHashChanged
 		}
 		f, err := store.UserFactors(ctx, tx, u.ID)
 		if err != nil {

@@ -150,7 +150,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 	}
 	s.hook("change")
 	out, revoked, now, err := s.change(ctx, c, cur, u, hash)
-	if errors.Is(err, errHashChanged) {
+	if errors.Is(err, store.ErrHashChanged) {
 		// The session survived, so no reset or change committed: the hash
 		// changed by a rehash of the same password (another login's).
 		// Verify once more against the hash now stored, as Login does.
@@ -163,7 +163,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 		}
 		out, revoked, _, err = s.change(ctx, c, cur, now, hash)
 	}
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnauthorized) || errors.Is(err, errHashChanged) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrUnauthorized) || errors.Is(err, store.ErrHashChanged) {
 		return LoginResult{}, ErrUnauthorized
 	}
 	if err != nil {
@@ -176,7 +176,7 @@ func (s *Service) ChangePassword(ctx context.Context, c Client, cur session.Info
 
 // change writes the new password hash of u while the session cur still
 // exists (ErrUnauthorized) and u's hash is still the one verified
-// (errHashChanged, with the user as stored); it ends every session and
+// (store.ErrHashChanged, with the user as stored); it ends every session and
 // email link and opens a new session.
 func (s *Service) change(ctx context.Context, c Client, cur session.Info, u store.User, hash string) (LoginResult, [][]byte, store.User, error) {
 	var revoked [][]byte
@@ -195,7 +195,7 @@ func (s *Service) change(ctx context.Context, c Client, cur session.Info, u stor
 			return ErrUnauthorized
 		}
 		if now.PasswordHash != u.PasswordHash {
-			return errHashChanged
+			return store.ErrHashChanged
 		}
 		if err := store.UpdatePasswordHash(ctx, tx, u.ID, hash); err != nil {
 			return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/leanauth/authstack/authserver/internal/dbtest"
 	"github.com/leanauth/authstack/authserver/store"
 	"github.com/leanauth/authstack/internal/testservers"
 )
@@ -37,21 +38,6 @@ func dbName(dbURL string) string {
 	return strings.TrimPrefix(u.Path, "/")
 }
 
-func migrated(t *testing.T, pg *testservers.PostgresServer) (string, *store.Store) {
-	t.Helper()
-	ctx := context.Background()
-	dbURL := pg.NewDatabase(t)
-	if _, err := store.Migrate(ctx, dbURL); err != nil {
-		t.Fatal(err)
-	}
-	st, err := store.Open(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	return dbURL, st
-}
-
 // Another role that may create in public (every role on PostgreSQL 14 and
 // older) plants overloads that an untyped parameter would prefer (text) of
 // the functions the store calls with parameters: the store's own function,
@@ -62,7 +48,7 @@ func TestOverloadsOfAnotherRoleAreNotTaken(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pg := testservers.Postgres(t)
-	dbURL, st := migrated(t, pg)
+	dbURL, st := dbtest.On(t, pg)
 	admin := pg.AdminURL(dbName(dbURL))
 	role := "planter_" + strings.ToLower(dbName(dbURL)[len(dbName(dbURL))-6:])
 	execAll(t, admin, "CREATE ROLE "+role+" LOGIN PASSWORD 'p'", "GRANT CREATE ON SCHEMA public TO "+role)
@@ -115,7 +101,7 @@ func TestStatementLogNeverHoldsThePasswordHash(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pg := testservers.Postgres(t)
-	dbURL, _ := migrated(t, pg)
+	dbURL, _ := dbtest.On(t, pg)
 	execAll(t, pg.AdminURL(dbName(dbURL)), "ALTER DATABASE "+dbName(dbURL)+" SET log_min_duration_statement = 0")
 	st, err := store.Open(ctx, dbURL) // new sessions: the setting applies
 	if err != nil {
@@ -158,7 +144,7 @@ func TestMigrateAfterAnInPlaceRestoreOfAnOlderBackup(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pg := testservers.Postgres(t)
-	old, _ := migrated(t, pg)
+	old, _ := dbtest.On(t, pg)
 	// The database as a release before 0006 left it.
 	execAll(t, old, "DROP FUNCTION open_password_session", "DROP TABLE drill_canary",
 		"DELETE FROM schema_migrations WHERE version >= 6")
@@ -166,7 +152,7 @@ func TestMigrateAfterAnInPlaceRestoreOfAnOlderBackup(t *testing.T) {
 	if out, err := exec.Command("pg_dump", "--format=custom", "--file="+dump, "--dbname="+old).CombinedOutput(); err != nil {
 		t.Fatalf("pg_dump: %v %s", err, out)
 	}
-	live, st := migrated(t, pg)
+	live, st := dbtest.On(t, pg)
 	if out, err := exec.Command("pg_restore", "--no-password", "--dbname="+live, "--no-owner", "--exit-on-error",
 		"--single-transaction", "--clean", "--if-exists", dump).CombinedOutput(); err != nil {
 		t.Fatalf("pg_restore: %v %s", err, out)

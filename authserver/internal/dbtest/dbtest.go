@@ -13,7 +13,14 @@ import (
 // Store returns a store on a new, migrated database, closed when the test ends.
 func Store(t testing.TB) *store.Store {
 	t.Helper()
-	url := testservers.Postgres(t).NewDatabase(t)
+	_, st := On(t, testservers.Postgres(t))
+	return st
+}
+
+// On is Store on a new database of pg, with the database's URL.
+func On(t testing.TB, pg *testservers.PostgresServer) (string, *store.Store) {
+	t.Helper()
+	url := pg.NewDatabase(t)
 	ctx := context.Background()
 	if _, err := store.Migrate(ctx, url); err != nil {
 		t.Fatalf("migrating the test database: %v", err)
@@ -23,5 +30,5 @@ func Store(t testing.TB) *store.Store {
 		t.Fatalf("opening the test database: %v", err)
 	}
 	t.Cleanup(st.Close)
-	return st
+	return url, st
 }
