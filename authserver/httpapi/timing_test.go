@@ -53,7 +53,7 @@ func TestTimingTellsNothing(t *testing.T) {
 	// the case passes; wholly outside, it fails; otherwise another round, up
 	// to maxPairs, where the median itself decides. A quiet machine decides
 	// in two rounds; a loaded one (other packages' tests on the same 2
-	// cores spread the differences tenfold) takes more rounds instead of
+	// cores widen the differences fourfold) takes more rounds instead of
 	// failing on noise, while a branch that differs (a skipped or extra
 	// derivation: a third of the work or more) fails in two.
 	const round, maxPairs = 60, 600
