@@ -98,8 +98,8 @@ func accountKey(account string) string { return prefix + "acct:" + account }
 
 // countScript: KEYS[1] is a counter "windowStartMs:n", ARGV[1] its limit,
 // ARGV[2] its window (ms), ARGV[3] the key's TTL beyond its window (Keep).
-// It counts the event and returns 0 while within the limit, else the time
-// left in the window (ms). The window is kept in the value, not in the
+// It counts the event and returns {0, window start} while within the limit,
+// else {the time left in the window, window start} (ms). The window is kept in the value, not in the
 // key's TTL, so that the key can outlive its window (see Keep).
 var countScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -113,8 +113,19 @@ if v then
 end
 n = n + 1
 redis.call('SET', KEYS[1], string.format('%d:%d', start, n), 'PX', win + tonumber(ARGV[3]))
-if n <= tonumber(ARGV[1]) then return 0 end
-return math.max(start + win - now, 1)`)
+if n <= tonumber(ARGV[1]) then return {0, start} end
+return {math.max(start + win - now, 1), start}`)
+
+// uncountScript takes back an event countScript counted in the window that
+// began at ARGV[1] (ms), if that window is still the counter's.
+var uncountScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local s, c = string.match(v, '^(%d+):(%d+)$')
+if s ~= ARGV[1] or tonumber(c) < 1 then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('SET', KEYS[1], string.format('%s:%d', s, tonumber(c) - 1), 'PX', ttl) end
+return 0`)
 
 // lockScript: KEYS[1] is an account's failure hash, ARGV[1] the client;
 // returns the ms left of that client's lock (0 when none).
@@ -131,8 +142,10 @@ return 0`)
 // Allow counts one event against rules (and refuses while lock, a Pair or
 // an account, is locked: then nothing is counted). It returns 0 when
 // allowed, else how long to wait (the longest wait of the counters over
-// their limit). When Redis fails, it allows (fails open) and returns the
-// error for logging.
+// their limit). An event refused by one rule is taken back from the
+// others: a client over its own limit does not spend another key's (a
+// victim account's) allowance. When Redis fails, it allows (fails open)
+// and returns the error for logging.
 func (l *Limiter) Allow(ctx context.Context, lock string, rules ...Rule) (time.Duration, error) {
 	if lock != "" && l.lockAfter > 0 {
 		account, client := splitPair(lock)
@@ -144,6 +157,7 @@ func (l *Limiter) Allow(ctx context.Context, lock string, rules ...Rule) (time.D
 			return roundUp(ms), nil
 		}
 	}
+	var keys []string
 	var cmds []*redis.Cmd
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, r := range rules {
@@ -152,7 +166,9 @@ func (l *Limiter) Allow(ctx context.Context, lock string, rules ...Rule) (time.D
 			}
 			// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT.
 			// Redis caches the compiled script by its hash either way.
-			cmds = append(cmds, countScript.Eval(ctx, p, []string{prefix + r.Name + ":" + ClientKey(r.Key)},
+			key := prefix + r.Name + ":" + ClientKey(r.Key)
+			keys = append(keys, key)
+			cmds = append(cmds, countScript.Eval(ctx, p, []string{key},
 				r.Limit.N, r.Limit.Window.Milliseconds(), Keep.Milliseconds()))
 		}
 		return nil
@@ -161,12 +177,28 @@ func (l *Limiter) Allow(ctx context.Context, lock string, rules ...Rule) (time.D
 		return 0, err
 	}
 	var wait int64
-	for _, c := range cmds {
-		ms, err := c.Int64()
-		if err != nil {
-			return 0, err
+	starts := make([]int64, len(cmds))
+	for i, c := range cmds {
+		v, err := c.Int64Slice()
+		if err != nil || len(v) != 2 {
+			return 0, fmt.Errorf("counting %s: %v %w", keys[i], v, err)
 		}
-		wait = max(wait, ms)
+		wait, starts[i] = max(wait, v[0]), v[1]
+		if v[0] > 0 {
+			starts[i] = -1 // over its limit: nothing to take back
+		}
+	}
+	if wait > 0 && len(cmds) > 1 {
+		// Best effort: the refusal stands whether or not Redis takes the
+		// event back (an error here must not turn it into fail-open).
+		_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, key := range keys {
+				if starts[i] >= 0 {
+					uncountScript.Eval(ctx, p, []string{key}, starts[i])
+				}
+			}
+			return nil
+		})
 	}
 	return roundUp(wait), nil
 }

@@ -119,10 +119,14 @@ func (s *Service) VerifyEmail(ctx context.Context, c Client, tok string) error {
 	return nil
 }
 
-func (s *Service) emailLimits(ctx context.Context, c Client, email string) error {
+// emailLimits applies the per-client limit shared by resend-verification
+// and forgot, and the per-address limit of this kind of email: each kind
+// counts apart, so that requests of one kind (resends for a verified
+// address, which send nothing) never spend the owner's password resets.
+func (s *Service) emailLimits(ctx context.Context, c Client, email, kind string) error {
 	return s.allow(ctx, "",
 		ratelimit.Rule{Name: "email-ip", Key: c.IP, Limit: s.limits.EmailIP},
-		ratelimit.Rule{Name: "email-account", Key: ratelimit.AccountKey(email), Limit: s.limits.EmailAccount})
+		ratelimit.Rule{Name: "email-account-" + kind, Key: ratelimit.AccountKey(email), Limit: s.limits.EmailAccount})
 }
 
 // tokenLimit is the per-client limit of the endpoints that take an email
@@ -140,7 +144,7 @@ func (s *Service) linkEmail(ctx context.Context, c Client, emailIn, kind string,
 	if !ok {
 		return "", [32]byte{}, store.Mail{}, ErrInvalidEmail
 	}
-	if err := s.emailLimits(ctx, c, email); err != nil {
+	if err := s.emailLimits(ctx, c, email, kind); err != nil {
 		return "", [32]byte{}, store.Mail{}, err
 	}
 	tok, th := session.NewToken()
