@@ -183,6 +183,18 @@ type AuthServerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(p, isCIDR(p) || isIP(p))",message="authServer.trustedProxies must hold CIDRs or IP addresses"
 	TrustedProxies []string `json:"trustedProxies,omitempty"`
 
+	// TrustedProxyHops is how many proxies in front of the authserver append to
+	// X-Forwarded-For (the ingress controller or gateway is one; a load balancer or CDN
+	// that appends before it, one more). When set, the client is that entry from the
+	// right, whatever its address, so a client on a private address (an in-cluster
+	// caller, or every client behind a LoadBalancer Service with externalTrafficPolicy
+	// Cluster) cannot have the entry it wrote itself believed. Unset: the right-most
+	// entry outside trustedProxies (docs/security.md, "Client addresses").
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=16
+	TrustedProxyHops *int32 `json:"trustedProxyHops,omitempty"`
+
 	// PodTemplate overrides scheduling and metadata of the authserver pods.
 	// +optional
 	PodTemplate *PodTemplateOverrides `json:"podTemplate,omitempty"`

@@ -222,6 +222,10 @@ var rejectCases = []rejectCase{
 		field: "spec.authServer.trustedProxies", kind: kindCEL, msg: msgProxies},
 	{name: "trustedProxies with a bad prefix", set: map[string]any{"authServer.trustedProxies": []any{"10.0.0.0/33"}},
 		field: "spec.authServer.trustedProxies", kind: kindCEL, msg: msgProxies},
+	{name: "trustedProxyHops zero", set: map[string]any{"authServer.trustedProxyHops": int64(0)},
+		field: "spec.authServer.trustedProxyHops", kind: kindMinimum},
+	{name: "trustedProxyHops too many", set: map[string]any{"authServer.trustedProxyHops": int64(17)},
+		field: "spec.authServer.trustedProxyHops", kind: kindMaximum},
 
 	// authServer.mailFrom
 	{name: "mailFrom without @", set: map[string]any{"authServer.mailFrom": "noreply.example.com"},

@@ -169,6 +169,11 @@ func (in *AuthServerSpec) DeepCopyInto(out *AuthServerSpec) {
 		*out = make([]string, len(*in))
 		copy(*out, *in)
 	}
+	if in.TrustedProxyHops != nil {
+		in, out := &in.TrustedProxyHops, &out.TrustedProxyHops
+		*out = new(int32)
+		**out = **in
+	}
 	if in.PodTemplate != nil {
 		in, out := &in.PodTemplate, &out.PodTemplate
 		*out = new(PodTemplateOverrides)

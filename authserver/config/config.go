@@ -103,7 +103,12 @@ type Config struct {
 	ResetTokenTTL      time.Duration
 
 	TrustedProxies []netip.Prefix
-	TrustedOrigins []string
+	// TrustedProxyHops, when > 0, is how many proxies in front append to
+	// X-Forwarded-For (AUTH_TRUSTED_PROXY_HOPS): the client is that entry
+	// from the right, whatever its address. 0: the right-most entry that is
+	// not in TrustedProxies.
+	TrustedProxyHops int
+	TrustedOrigins   []string
 
 	Edge Edge
 

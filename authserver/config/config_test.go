@@ -64,6 +64,7 @@ func TestOperatorEnvironment(t *testing.T) {
 	env["AUTH_ARGON2_PARALLELISM"] = "2"
 	env["AUTH_SESSION_TTL"] = "12h"
 	env["AUTH_TRUSTED_PROXIES"] = "10.0.0.0/8, 192.168.1.1, ::ffff:172.16.0.0/108"
+	env["AUTH_TRUSTED_PROXY_HOPS"] = "2"
 	env["AUTH_RATELIMIT_LOGIN_IP"] = "100/10m"
 	env["AUTH_RATELIMIT_SIGNUP_IP"] = "off"
 	old := strings.Repeat("ab", 32)
@@ -90,7 +91,7 @@ func TestOperatorEnvironment(t *testing.T) {
 	env["AUTH_OLD_PEPPERS_FILE"] = "/run/secrets/old"
 	if c.SMTP.Pass != "smtp-secret" || c.SMTP.Port != 2525 || c.DatabaseDirectURL != env["DATABASE_DIRECT_URL"] ||
 		c.Argon2 != (Argon2{65536, 3, 2}) || c.SessionTTL != 12*time.Hour || len(c.TrustedProxies) != 3 ||
-		c.TrustedProxies[1].String() != "192.168.1.1/32" ||
+		c.TrustedProxies[1].String() != "192.168.1.1/32" || c.TrustedProxyHops != 2 ||
 		// Client addresses are compared unmapped: an IPv4-mapped prefix is its IPv4 one.
 		c.TrustedProxies[2].String() != "172.16.0.0/12" || c.RateLimits.LoginIP != (Limit{100, 10 * time.Minute}) ||
 		c.RateLimits.SignupIP.N != 0 {
@@ -131,6 +132,7 @@ func TestErrorsNameVariableWithoutSecrets(t *testing.T) {
 		"smtp user only": {map[string]string{"SMTP_USER": "u"}, "SMTP_USER and SMTP_PASS must be set together"},
 		"limit":          {map[string]string{"AUTH_RATELIMIT_LOGIN_IP": "10 per minute"}, "AUTH_RATELIMIT_LOGIN_IP"},
 		"proxies":        {map[string]string{"AUTH_TRUSTED_PROXIES": "10.0.0.0/33"}, "AUTH_TRUSTED_PROXIES"},
+		"proxy hops":     {map[string]string{"AUTH_TRUSTED_PROXY_HOPS": "17"}, "AUTH_TRUSTED_PROXY_HOPS: must be an integer from 0 to 16"},
 		"smtp tls":       {map[string]string{"SMTP_TLS": "maybe"}, "SMTP_TLS"},
 		"signin url":     {map[string]string{"AUTH_SIGNIN_URL": "/login"}, "AUTH_SIGNIN_URL: must be an absolute http(s) URL"},
 		"redirect tld":   {map[string]string{"AUTH_REDIRECT_HOSTS": "app.example.com,*.com"}, `AUTH_REDIRECT_HOSTS: "*.com" is not a host name`},

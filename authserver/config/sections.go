@@ -161,6 +161,7 @@ func loadHTTP(l *loader, c *Config) {
 			c.TrustedProxies = append(c.TrustedProxies, p.Masked())
 		}
 	}
+	c.TrustedProxyHops = l.integer("AUTH_TRUSTED_PROXY_HOPS", 0, 0, 16)
 	if to := l.str("AUTH_TRUSTED_ORIGINS", "", false); to != "" {
 		for _, f := range strings.FieldsFunc(to, func(r rune) bool { return r == ',' || r == ' ' }) {
 			u, err := url.Parse(f)

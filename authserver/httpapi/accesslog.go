@@ -92,7 +92,7 @@ func (a *accessLog) log(r *http.Request, status, bytes int, elapsed time.Duratio
 		slog.Int("status", status),
 		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.Int("bytes", bytes),
-		slog.String("client_ip", ClientIP(r, a.s.cfg.TrustedProxies)),
+		slog.String("client_ip", ClientIP(r, a.s.cfg.TrustedProxies, a.s.cfg.TrustedProxyHops)),
 		slog.String("request_id", reqID),
 	)
 	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {

@@ -289,12 +289,18 @@ func (s *Server) instrument(method, pattern string, h http.HandlerFunc) http.Han
 // client extracts the caller's IP (honouring X-Forwarded-For only from
 // trusted proxies) and user agent.
 func (s *Server) client(r *http.Request) service.Client {
-	return service.Client{IP: ClientIP(r, s.cfg.TrustedProxies), UserAgent: r.UserAgent()}
+	return service.Client{IP: ClientIP(r, s.cfg.TrustedProxies, s.cfg.TrustedProxyHops), UserAgent: r.UserAgent()}
 }
 
 // ClientIP returns the address of the client: the peer, or, when the peer
-// is a trusted proxy, the right-most X-Forwarded-For entry that is not one.
-func ClientIP(r *http.Request, trusted []netip.Prefix) string {
+// is a trusted proxy, an X-Forwarded-For entry. With hops > 0 it is the
+// hops-th entry from the right (what the outermost of that many appending
+// proxies saw; the left-most entry when there are fewer), whether or not
+// its address is in trusted: a client on a private address (an in-cluster
+// caller, a LoadBalancer that hides clients behind node addresses) cannot
+// then be mistaken for a proxy and have the entry it wrote itself
+// believed. With hops 0 it is the right-most entry that is not in trusted.
+func ClientIP(r *http.Request, trusted []netip.Prefix, hops int) string {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	var peer netip.Addr
 	if err == nil {
@@ -315,16 +321,18 @@ func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	if len(trusted) == 0 || !isTrusted(peer) {
 		return peer.String()
 	}
-	hops := r.Header.Values("X-Forwarded-For")
-	for i := len(hops) - 1; i >= 0; i-- {
-		parts := strings.Split(hops[i], ",")
+	n := 0
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		parts := strings.Split(values[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
 			a, err := parseHop(strings.TrimSpace(parts[j]))
 			if err != nil {
 				return peer.String()
 			}
 			a = a.Unmap()
-			if !isTrusted(a) {
+			n++
+			if hops > 0 && n == hops || hops == 0 && !isTrusted(a) {
 				return a.String()
 			}
 			peer = a

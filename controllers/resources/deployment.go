@@ -131,6 +131,9 @@ func authServerEnv(stack *authv1alpha1.AuthStack) []corev1.EnvVar {
 	}
 	add("MAIL_FROM", MailFrom(stack))
 	add("AUTH_TRUSTED_PROXIES", strings.Join(spec.TrustedProxies, ","))
+	if h := spec.TrustedProxyHops; h != nil {
+		add("AUTH_TRUSTED_PROXY_HOPS", strconv.Itoa(int(*h)))
+	}
 	add("FRONTEND_URL", spec.FrontendURL)
 	add("AUTH_SIGNIN_URL", stack.Spec.EdgeAuth.SignInURL)
 	add("AUTH_REDIRECT_HOSTS", strings.Join(stack.Spec.EdgeAuth.RedirectHosts, ","))

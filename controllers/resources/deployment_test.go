@@ -633,6 +633,15 @@ func TestDeploymentTrustedProxies(t *testing.T) {
 	if got := env["AUTH_TRUSTED_PROXIES"].Value; got != "10.0.0.0/8,192.168.1.7" {
 		t.Errorf("AUTH_TRUSTED_PROXIES = %q", got)
 	}
+	if e, ok := env["AUTH_TRUSTED_PROXY_HOPS"]; ok {
+		t.Errorf("AUTH_TRUSTED_PROXY_HOPS rendered without trustedProxyHops: %+v", e)
+	}
+	hops := int32(2)
+	s.Spec.AuthServer.TrustedProxyHops = &hops
+	env = envByName(t, container(t, renderDeployment(s).Spec.Template.Spec, ComponentAuthServer))
+	if got := env["AUTH_TRUSTED_PROXY_HOPS"].Value; got != "2" {
+		t.Errorf("AUTH_TRUSTED_PROXY_HOPS = %q", got)
+	}
 	s.Spec.AuthServer.TrustedProxies = nil
 	env = envByName(t, container(t, renderDeployment(s).Spec.Template.Spec, ComponentAuthServer))
 	if e, ok := env["AUTH_TRUSTED_PROXIES"]; ok {
