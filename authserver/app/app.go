@@ -95,6 +95,7 @@ func init() {
 			defer stop()
 			return dbrole.Main(ctx, args, os.LookupEnv, stdout, stderr)
 		}},
+		{"factors-reset", "EMAIL", "remove every second factor of an account and end its sessions (JSON; DATABASE_DIRECT_URL, else DATABASE_URL)", factorsResetCommand},
 		{"healthcheck", "", "exit 0 when http://127.0.0.1:$PORT/health answers 200", noArgs(healthcheckCommand)},
 		{"resources", "", "print the CPU and memory numbers serve would run with (JSON)", noArgs(resourcesCommand)},
 		{"version", "", "print the version", noArgs(func(stdout, _ io.Writer) int {

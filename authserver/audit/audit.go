@@ -29,6 +29,7 @@ const (
 	MFAFail                = "MFA_FAIL"              // a wrong second factor
 	MFAEnrolled            = "MFA_ENROLLED"
 	MFARemoved             = "MFA_REMOVED"
+	MFAReset               = "MFA_RESET" // an administrator removed every second factor (authserver factors-reset)
 	RecoveryCodeUsed       = "RECOVERY_CODE_USED"
 	RecoveryCodesReplaced  = "RECOVERY_CODES_REGENERATED"
 	Reauthenticated        = "REAUTHENTICATED"

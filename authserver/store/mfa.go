@@ -99,6 +99,25 @@ func UseRecoveryCode(ctx context.Context, q DBTX, userID string, hash []byte) (i
 	return left, notFound(err)
 }
 
+// FactorsRemoved is what ResetFactors removed.
+type FactorsRemoved struct {
+	TOTP          bool  `json:"totp"` // a confirmed TOTP (a pending enrolment goes too)
+	Passkeys      int64 `json:"passkeys"`
+	RecoveryCodes int64 `json:"recovery_codes"`
+}
+
+// ResetFactors removes every second factor of a user: the TOTP secret
+// (confirmed or pending), the passkeys and the recovery codes.
+func ResetFactors(ctx context.Context, q DBTX, userID string) (FactorsRemoved, error) {
+	var f FactorsRemoved
+	err := q.QueryRow(ctx, `WITH t AS (DELETE FROM user_totp WHERE user_id = $1::uuid RETURNING confirmed_at),
+		p AS (DELETE FROM passkeys WHERE user_id = $1::uuid RETURNING id),
+		r AS (DELETE FROM recovery_codes WHERE user_id = $1::uuid RETURNING id)
+		SELECT EXISTS (SELECT 1 FROM t WHERE confirmed_at IS NOT NULL), (SELECT count(*) FROM p), (SELECT count(*) FROM r)`,
+		userID).Scan(&f.TOTP, &f.Passkeys, &f.RecoveryCodes)
+	return f, err
+}
+
 // DeleteRecoveryCodes removes every recovery code of a user.
 func DeleteRecoveryCodes(ctx context.Context, q DBTX, userID string) error {
 	_, err := q.Exec(ctx, `DELETE FROM recovery_codes WHERE user_id = $1::uuid`, userID)
