@@ -9,12 +9,12 @@ import (
 	"github.com/leanauth/authstack/authserver/ratelimit"
 )
 
-// One client, over its own per-IP login limit, keeps spending the victim
-// account's soft limit: a login refused by login-ip (no password checked,
-// so no failure recorded and never a lock) still counts towards
-// login-account. docs/security.md promises that keeping the victim at 429
-// needs fresh addresses "each locked after five failures"; here one address
-// does it with no failure at all, each window anew.
+// A login refused by the client's own login-ip limit (no password checked,
+// so no failure recorded and never a lock) does not spend the account's
+// soft limit either: were it counted there, one address could keep the
+// victim at 429 each window anew without ever being locked, where
+// docs/security.md says it takes fresh addresses "each locked after five
+// failures".
 func TestLoginsOverTheIPLimitDoNotSpendTheAccountLimit(t *testing.T) {
 	t.Parallel()
 	e := authtest.Start(t, authtest.Options{Vars: map[string]string{
@@ -54,12 +54,10 @@ func TestLoginsOverTheIPLimitDoNotSpendTheAccountLimit(t *testing.T) {
 	}
 }
 
-// Three resend-verification requests for a VERIFIED address send nothing,
-// yet they spend the address's email-account limit (3/1h by default), which
-// password/forgot shares: the owner, from another network, then cannot get
-// a reset email for an hour, and one client keeps it so with three cheap
-// requests an hour. docs/security.md names the reset as the owner's way out
-// of every lock; an outsider must not be able to shut it silently.
+// Resend-verification requests for a verified address send nothing; they
+// must not spend the per-address limit of password resets, or three cheap
+// requests an hour from anywhere would shut the owner's reset, the way out
+// of every lock (docs/security.md).
 func TestResendsDoNotSpendTheOwnersResets(t *testing.T) {
 	t.Parallel()
 	e := authtest.Start(t, authtest.Options{Vars: map[string]string{"AUTH_TRUSTED_PROXIES": "127.0.0.1/32"}})
