@@ -9,7 +9,10 @@ import (
 )
 
 // NormalizeEmail trims an address, normalises it to Unicode NFKC and
-// lower-cases it (so one mailbox is one account however it is typed), and
+// lower-cases it (so one mailbox is one account whatever the case or the
+// Unicode composition it is typed in; the domain's IDNA mapping is not
+// applied: its punycode form, or one with characters IDNA ignores such as
+// a soft hyphen, is another account), and
 // checks that it is a bare address (no display name) with a dotted domain,
 // at most 254 bytes. Every flow looks accounts up by this form; migration
 // 0002 brought older rows to it.
