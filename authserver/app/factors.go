@@ -32,8 +32,9 @@ type FactorsReset struct {
 // not its owner's (registered with a stolen session: docs/security.md) or
 // are lost with the recovery codes; the owner then logs in with the
 // password and enrols again. It needs only DATABASE_URL (or
-// DATABASE_DIRECT_URL); the pods drop the ended sessions from Redis within
-// a second (the revocations are written with the deletion). Errors: a
+// DATABASE_DIRECT_URL); every pod refuses the ended sessions, cached in
+// Redis or not, after its next revocation sync (about a second: the
+// revocations are written with the deletion). Errors: a
 // malformed address, no account with it, or the database's.
 func FactorsResetCommand(ctx context.Context, get config.Getenv, email string, out io.Writer) error {
 	norm, ok := service.NormalizeEmail(email)

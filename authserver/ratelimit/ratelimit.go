@@ -6,7 +6,8 @@
 // every script touches one key, so keys in different hash slots are never
 // used together. A check is one round trip (the counters are pipelined;
 // a cluster client sends each to its node in parallel), plus one script
-// before them when an account lock applies.
+// before them when an account lock applies, plus one after them when a
+// counter refuses (the others take the event back).
 package ratelimit
 
 import (
@@ -181,7 +182,7 @@ func (l *Limiter) Allow(ctx context.Context, lock string, rules ...Rule) (time.D
 	for i, c := range cmds {
 		v, err := c.Int64Slice()
 		if err != nil || len(v) != 2 {
-			return 0, fmt.Errorf("counting %s: %v %w", keys[i], v, err)
+			return 0, fmt.Errorf("counting rule %d of %d: %v %w", i+1, len(cmds), v, err)
 		}
 		wait, starts[i] = max(wait, v[0]), v[1]
 		if v[0] > 0 {
@@ -191,6 +192,9 @@ func (l *Limiter) Allow(ctx context.Context, lock string, rules ...Rule) (time.D
 	if wait > 0 && len(cmds) > 1 {
 		// Best effort: the refusal stands whether or not Redis takes the
 		// event back (an error here must not turn it into fail-open).
+		// Not cancelled with the request: a client that hangs up must not
+		// leave its event on the other counters.
+		ctx := context.WithoutCancel(ctx)
 		_, _ = l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, key := range keys {
 				if starts[i] >= 0 {

@@ -212,13 +212,13 @@ func (s *Service) FinishPasskeyRegistration(ctx context.Context, c Client, cur s
 	var out store.Passkey
 	var codes []string
 	err = s.store.InTx(ctx, func(tx store.DBTX) error {
-		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
+		if err := lockUserAndSession(ctx, tx, cur); err != nil {
 			return err
 		}
 		out, codes, err = s.storeRegistration(ctx, tx, c, cur.UserID, cur.Email, name, parsed, sd)
 		return err
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, session.ErrInvalid) {
 		return out, nil, ErrUnauthorized
 	}
 	return out, codes, s.registered(err)
@@ -439,7 +439,7 @@ func (s *Service) RemovePasskey(ctx context.Context, c Client, cur session.Info,
 		return err
 	}
 	err := s.store.InTx(ctx, func(tx store.DBTX) error {
-		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
+		if err := lockUserAndSession(ctx, tx, cur); err != nil {
 			return err
 		}
 		if _, err := store.DeletePasskey(ctx, tx, cur.UserID, id); err != nil {
@@ -450,6 +450,9 @@ func (s *Service) RemovePasskey(ctx context.Context, c Client, cur session.Info,
 		}
 		return s.audit.Record(ctx, tx, audit.PasskeyRemoved, cur.UserID, c, map[string]any{"passkey_id": id})
 	})
+	if errors.Is(err, session.ErrInvalid) {
+		return ErrUnauthorized
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return ErrPasskeyNotFound
 	}

@@ -42,6 +42,24 @@ func (s *Service) requireFactorLevel(ctx context.Context, cur session.Info) erro
 	return nil
 }
 
+// lockUserAndSession locks cur's user row, then checks (and share-locks)
+// that cur's session still exists: every change of factors made on a
+// session's authority runs after it inside its transaction, so that one
+// ending the user's sessions (logout-all, a reset, factors-reset) is never
+// outrun by a request that passed authentication just before.
+// store.ErrNotFound: the user is gone; session.ErrInvalid: the session is.
+func lockUserAndSession(ctx context.Context, tx store.DBTX, cur session.Info) error {
+	if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
+		return err
+	}
+	if err := store.LockSession(ctx, tx, cur.UserID, cur.ID); errors.Is(err, store.ErrNotFound) {
+		return session.ErrInvalid
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
 // ReauthRequest is a re-authentication: the password (a user without a
 // second factor) or a second factor (a user with one).
 type ReauthRequest struct {

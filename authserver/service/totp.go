@@ -242,7 +242,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, c Client, cur session.Info) er
 		return err
 	}
 	err := s.store.InTx(ctx, func(tx store.DBTX) error {
-		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
+		if err := lockUserAndSession(ctx, tx, cur); err != nil {
 			return err
 		}
 		ok, err := store.DeleteTOTP(ctx, tx, cur.UserID)
@@ -257,7 +257,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, c Client, cur session.Info) er
 		}
 		return s.audit.Record(ctx, tx, audit.MFARemoved, cur.UserID, c, map[string]any{"method": MethodTOTP})
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, session.ErrInvalid) {
 		return ErrUnauthorized
 	}
 	if err != nil && !errors.Is(err, ErrNotEnrolled) {
@@ -312,7 +312,7 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, c Client, cur ses
 	}
 	var codes []string
 	err := s.store.InTx(ctx, func(tx store.DBTX) error {
-		if _, err := store.LockUser(ctx, tx, cur.UserID); err != nil {
+		if err := lockUserAndSession(ctx, tx, cur); err != nil {
 			return err
 		}
 		f, err := store.UserFactors(ctx, tx, cur.UserID)
@@ -327,7 +327,7 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, c Client, cur ses
 		}
 		return s.audit.Record(ctx, tx, audit.RecoveryCodesReplaced, cur.UserID, c, nil)
 	})
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, session.ErrInvalid) {
 		return nil, ErrUnauthorized
 	}
 	if err != nil && !errors.Is(err, ErrNotEnrolled) {

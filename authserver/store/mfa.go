@@ -107,12 +107,14 @@ type FactorsRemoved struct {
 }
 
 // ResetFactors removes every second factor of a user: the TOTP secret
-// (confirmed or pending), the passkeys and the recovery codes.
+// (confirmed or pending), the passkeys and the recovery codes, and the
+// user's WebAuthn ceremonies in progress.
 func ResetFactors(ctx context.Context, q DBTX, userID string) (FactorsRemoved, error) {
 	var f FactorsRemoved
 	err := q.QueryRow(ctx, `WITH t AS (DELETE FROM user_totp WHERE user_id = $1::uuid RETURNING confirmed_at),
 		p AS (DELETE FROM passkeys WHERE user_id = $1::uuid RETURNING id),
-		r AS (DELETE FROM recovery_codes WHERE user_id = $1::uuid RETURNING id)
+		r AS (DELETE FROM recovery_codes WHERE user_id = $1::uuid RETURNING id),
+		w AS (DELETE FROM webauthn_challenges WHERE user_id = $1::uuid)
 		SELECT EXISTS (SELECT 1 FROM t WHERE confirmed_at IS NOT NULL), (SELECT count(*) FROM p), (SELECT count(*) FROM r)`,
 		userID).Scan(&f.TOTP, &f.Passkeys, &f.RecoveryCodes)
 	return f, err

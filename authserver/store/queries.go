@@ -267,6 +267,17 @@ func ReauthenticateSession(ctx context.Context, q DBTX, userID, id, method strin
 	return s, notFound(err)
 }
 
+// LockSession locks (FOR SHARE) the unexpired session id of userID, so that
+// a write made on its authority commits only while it exists: an ending of
+// the user's sessions (logout-all, a reset, factors-reset) either waits for
+// that write or makes it fail here with ErrNotFound.
+func LockSession(ctx context.Context, q DBTX, userID, id string) error {
+	var one int
+	err := q.QueryRow(ctx, `SELECT 1 FROM sessions WHERE id = $1::uuid AND user_id = $2::uuid AND expires_at > now() FOR SHARE`,
+		id, userID).Scan(&one)
+	return notFound(err)
+}
+
 // SessionByTokenHash finds an unexpired session and its user; with idle > 0,
 // only one whose last_seen_at is less than idle ago.
 func SessionByTokenHash(ctx context.Context, q DBTX, tokenHash []byte, idle time.Duration) (Session, error) {
