@@ -41,13 +41,9 @@ func FactorsResetCommand(ctx context.Context, get config.Getenv, email string, o
 	if !ok {
 		return errors.New("not an email address")
 	}
-	url, err := config.LoadDatabase(get, os.ReadFile)
+	conn, err := connectDatabase(ctx, get, "reset the factors")
 	if err != nil {
 		return err
-	}
-	conn, err := store.ConnectURL(ctx, url, nil)
-	if err != nil {
-		return fmt.Errorf("connecting to reset the factors: %w", err)
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var res FactorsReset

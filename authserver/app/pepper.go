@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/leanauth/authstack/authserver/config"
 	"github.com/leanauth/authstack/authserver/password"
 	"github.com/leanauth/authstack/authserver/store"
@@ -89,20 +90,30 @@ func ensureDrillCanary(ctx context.Context, directURL string, peppers []config.P
 	return nil
 }
 
+// connectDatabase connects to DATABASE_DIRECT_URL, else DATABASE_URL, for
+// a command that needs nothing else (what: for the error).
+func connectDatabase(ctx context.Context, get config.Getenv, what string) (*pgx.Conn, error) {
+	url, err := config.LoadDatabase(get, os.ReadFile)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := store.ConnectURL(ctx, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", what, err)
+	}
+	return conn, nil
+}
+
 // PeppersCommand counts what each pepper still protects (store.CountPeppers) and writes
 // the counts as one JSON line to out and to the container's termination message, where
 // the operator reads them during a pepper rotation. It needs only DATABASE_URL (or
 // DATABASE_DIRECT_URL): never a pepper.
 func PeppersCommand(ctx context.Context, get config.Getenv, out io.Writer) error {
-	url, err := config.LoadDatabase(get, os.ReadFile)
+	conn, err := connectDatabase(ctx, get, "count the peppers in use")
 	if err != nil {
 		return err
 	}
-	conn, err := store.ConnectURL(ctx, url, nil)
-	if err != nil {
-		return fmt.Errorf("connecting to count the peppers in use: %w", err)
-	}
-	defer conn.Close(context.Background())
+	defer conn.Close(context.WithoutCancel(ctx))
 	u, err := store.CountPeppers(ctx, conn)
 	if err != nil {
 		return err

@@ -35,12 +35,7 @@ func TestAdminResetsFactorsAThiefEnrolled(t *testing.T) {
 	}
 	passwordStep(t, e, owner, newPw, "mfa_required") // the thief's factor: the documented limit
 
-	getenv := func(k string) (string, bool) {
-		if k == "DATABASE_URL" {
-			return e.DirectURL, true
-		}
-		return "", false
-	}
+	getenv := databaseEnv(e)
 	ctx := context.Background()
 	for _, bad := range []string{"not-an-address", "nobody@example.com"} {
 		var out bytes.Buffer

@@ -95,12 +95,7 @@ func TestFactorsResetEndsCeremoniesInProgress(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	getenv := func(k string) (string, bool) {
-		if k == "DATABASE_URL" {
-			return e.DirectURL, true
-		}
-		return "", false
-	}
+	getenv := databaseEnv(e)
 	if err := app.FactorsResetCommand(ctx, getenv, owner, io.Discard); err != nil {
 		t.Fatal(err)
 	}
