@@ -99,9 +99,10 @@ func accountKey(account string) string { return prefix + "acct:" + account }
 
 // countScript: KEYS[1] is a counter "windowStartMs:n", ARGV[1] its limit,
 // ARGV[2] its window (ms), ARGV[3] the key's TTL beyond its window (Keep).
-// It counts the event and returns {0, window start} while within the limit,
-// else {the time left in the window, window start} (ms). The window is kept in the value, not in the
-// key's TTL, so that the key can outlive its window (see Keep).
+// It counts the event and returns {0, window start} while within the
+// limit, else {the time left in the window, window start} (ms). The window
+// is kept in the value, not in the key's TTL, so that the key can outlive
+// its window (see Keep).
 var countScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -181,8 +182,11 @@ func (l *Limiter) Allow(ctx context.Context, lock string, rules ...Rule) (time.D
 	starts := make([]int64, len(cmds))
 	for i, c := range cmds {
 		v, err := c.Int64Slice()
-		if err != nil || len(v) != 2 {
-			return 0, fmt.Errorf("counting rule %d of %d: %v %w", i+1, len(cmds), v, err)
+		if err == nil && len(v) != 2 {
+			err = fmt.Errorf("reply %v", v)
+		}
+		if err != nil {
+			return 0, fmt.Errorf("counting rule %d of %d: %w", i+1, len(cmds), err)
 		}
 		wait, starts[i] = max(wait, v[0]), v[1]
 		if v[0] > 0 {
