@@ -51,6 +51,9 @@ func TestDispatch(t *testing.T) {
 		{[]string{"frobnicate"}, 2, "", `unknown command "frobnicate"`},
 		{[]string{"backup"}, 2, "", "authserver backup postgres"},           // backup's own usage
 		{[]string{"restore", "etcd"}, 2, "", "authserver restore postgres"}, // an unknown kind
+		{[]string{"factors-reset"}, 2, "", "usage: authserver"},
+		{[]string{"factors-reset", "a@example.com", "b@example.com"}, 2, "", "usage: authserver"},
+		{[]string{"factors-reset", "not-an-address"}, 1, "", "authserver factors-reset: not an email address"}, // checked before any connection
 	}
 	for _, tc := range cases {
 		var out, errb bytes.Buffer
